@@ -1,0 +1,42 @@
+"""S3 adapter for the BlobStore port: sources, artifacts and logs."""
+
+from __future__ import annotations
+
+from chalicelib.adapters.aws import client, error_code
+
+
+class S3BlobStore:
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+        url: str = client("s3").generate_presigned_url(
+            "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+        return url
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            client("s3").head_object(Bucket=bucket, Key=key)
+        except Exception as error:
+            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise
+        return True
+
+    def upload_file(self, bucket: str, key: str, path: str) -> None:
+        client("s3").upload_file(path, bucket, key)
+
+    def download_file(self, bucket: str, key: str, path: str) -> None:
+        client("s3").download_file(bucket, key, path)
+
+    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
+        client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        keys: list[str] = []
+        paginator = client("s3").get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)

@@ -1,0 +1,12 @@
+"""The HTTP API: blueprints, schemas, and the one domain-error → HTTP map."""
+
+from __future__ import annotations
+
+from chalice import Chalice
+
+
+def register(app: Chalice) -> None:
+    from chalicelib.api import deployments, meta, projects
+
+    for module in (meta, projects, deployments):
+        app.register_blueprint(module.bp)

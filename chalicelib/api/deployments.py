@@ -1,0 +1,115 @@
+"""Routes for uploads, deployments, logs, rollbacks, releases and variables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import Context, route
+from chalicelib.api.schemas import (
+    DeploymentCreate,
+    RollbackCreate,
+    VariablesPatch,
+    deployment_view,
+    parse,
+    release_view,
+)
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import TERMINAL, Deployment, DeploymentStatus
+
+bp = Blueprint(__name__)
+UPLOAD_EXPIRES = 900
+
+
+def _view(ctx: Context, deployment: Deployment) -> dict[str, Any]:
+    service = ctx.c.repository.get_service(deployment.service_id)
+    return deployment_view(deployment, ctx.c.settings.public_url(service.hostname))
+
+
+@route(bp, "/v1/services/{service_id}/uploads", "POST", status=201)
+def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Get a presigned URL to PUT a source tarball to."""
+    url, key = ctx.c.deployments.presign_upload(ctx.who, service_id, UPLOAD_EXPIRES)
+    return 201, {"uploadUrl": url, "sourceKey": key, "expiresIn": UPLOAD_EXPIRES}
+
+
+@route(bp, "/v1/services/{service_id}/deployments", "POST", request_model=DeploymentCreate, status=201)
+def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Deploy an uploaded source, or redeploy the live release with the current variables."""
+    body = parse(DeploymentCreate, ctx.body)
+    if (body.sourceKey is None) == (not body.redeploy):
+        raise BadRequest("give exactly one of 'sourceKey' or 'redeploy': true")
+    if body.sourceKey is not None:
+        deployment = ctx.c.deployments.deploy_source(ctx.who, service_id, body.sourceKey)
+    else:
+        deployment = ctx.c.deployments.redeploy(ctx.who, service_id)
+    return 201, {"deployment": _view(ctx, deployment)}
+
+
+@route(bp, "/v1/services/{service_id}/deployments")
+def list_deployments(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """List a service's deployments, newest first."""
+    items = ctx.c.deployments.list(ctx.who, service_id, ctx.query_int("limit", 20))
+    return 200, {"deployments": [_view(ctx, d) for d in items]}
+
+
+@route(bp, "/v1/deployments/{deployment_id}")
+def get_deployment(ctx: Context, deployment_id: str) -> tuple[int, Any]:
+    """Get a deployment."""
+    return 200, {"deployment": _view(ctx, ctx.c.deployments.get(ctx.who, deployment_id))}
+
+
+@route(bp, "/v1/deployments/{deployment_id}/cancel", "POST")
+def cancel_deployment(ctx: Context, deployment_id: str) -> tuple[int, Any]:
+    """Cancel a deployment that has not finished."""
+    return 200, {"deployment": _view(ctx, ctx.c.deployments.cancel(ctx.who, deployment_id))}
+
+
+@route(bp, "/v1/deployments/{deployment_id}/logs")
+def get_logs(ctx: Context, deployment_id: str) -> tuple[int, Any]:
+    """Read build or deploy log lines after a cursor."""
+    deployment = ctx.c.deployments.get(ctx.who, deployment_id)
+    stream = ctx.query.get("stream", "deploy")
+    if stream not in ("build", "deploy"):
+        raise BadRequest(f"query parameter 'stream' must be 'build' or 'deploy', got {stream!r}")
+    after = ctx.query_int("after", 0)
+    limit = max(1, min(ctx.query_int("limit", 500), 1000))
+    lines = ctx.c.logs.read(deployment_id, stream, after, limit)
+    ended = deployment.status in TERMINAL
+    if stream == "build":
+        ended = deployment.status not in (DeploymentStatus.QUEUED, DeploymentStatus.BUILDING)
+    return 200, {
+        "lines": [{"seq": x.seq, "ts": x.ts, "message": x.message} for x in lines],
+        "next": lines[-1].seq if lines else after,
+        "done": ended and len(lines) < limit,
+    }
+
+
+@route(bp, "/v1/services/{service_id}/rollback", "POST", request_model=RollbackCreate, status=201)
+def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Re-activate an earlier release (the previous one by default) as a new deployment."""
+    body = parse(RollbackCreate, ctx.body)
+    deployment = ctx.c.deployments.rollback(ctx.who, service_id, body.deploymentId)
+    return 201, {"deployment": _view(ctx, deployment)}
+
+
+@route(bp, "/v1/services/{service_id}/releases")
+def list_releases(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """List a service's releases, newest first."""
+    releases = ctx.c.deployments.list_releases(ctx.who, service_id, ctx.query_int("limit", 20))
+    return 200, {"releases": [release_view(r) for r in releases]}
+
+
+@route(bp, "/v1/services/{service_id}/variables")
+def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Get a service's variables."""
+    return 200, {"variables": ctx.c.deployments.get_variables(ctx.who, service_id)}
+
+
+@route(bp, "/v1/services/{service_id}/variables", "PATCH", request_model=VariablesPatch)
+def patch_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Set and unset variables; a live service gets exactly one new deployment."""
+    body = parse(VariablesPatch, ctx.body)
+    values, deployment = ctx.c.deployments.set_variables(ctx.who, service_id, body.set, body.unset)
+    return 200, {"variables": values, "deployment": _view(ctx, deployment) if deployment else None}

@@ -1,0 +1,87 @@
+"""Routes for projects, environments and services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import Context, route
+from chalicelib.api.schemas import (
+    EnvironmentCreate,
+    ProjectCreate,
+    ServiceCreate,
+    ServicePatch,
+    environment_view,
+    parse,
+    project_view,
+    service_view,
+)
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/v1/projects", "POST", request_model=ProjectCreate, status=201)
+def create_project(ctx: Context) -> tuple[int, Any]:
+    """Create a project (with its production environment)."""
+    project, envs = ctx.c.projects.create_project(ctx.who, parse(ProjectCreate, ctx.body).name)
+    return 201, {"project": project_view(project), "environments": [environment_view(e) for e in envs]}
+
+
+@route(bp, "/v1/projects")
+def list_projects(ctx: Context) -> tuple[int, Any]:
+    """List projects."""
+    return 200, {"projects": [project_view(p) for p in ctx.c.projects.list_projects(ctx.who)]}
+
+
+@route(bp, "/v1/projects/{project_id}")
+def get_project(ctx: Context, project_id: str) -> tuple[int, Any]:
+    """Get a project and its environments."""
+    project = ctx.c.projects.get_project(ctx.who, project_id)
+    envs = ctx.c.projects.list_environments(ctx.who, project_id)
+    return 200, {"project": project_view(project), "environments": [environment_view(e) for e in envs]}
+
+
+@route(bp, "/v1/projects/{project_id}/environments", "POST", request_model=EnvironmentCreate, status=201)
+def create_environment(ctx: Context, project_id: str) -> tuple[int, Any]:
+    """Create an environment."""
+    env = ctx.c.projects.create_environment(ctx.who, project_id, parse(EnvironmentCreate, ctx.body).name)
+    return 201, {"environment": environment_view(env)}
+
+
+@route(bp, "/v1/projects/{project_id}/environments")
+def list_environments(ctx: Context, project_id: str) -> tuple[int, Any]:
+    """List environments of a project."""
+    envs = ctx.c.projects.list_environments(ctx.who, project_id)
+    return 200, {"environments": [environment_view(e) for e in envs]}
+
+
+@route(bp, "/v1/environments/{environment_id}/services", "POST", request_model=ServiceCreate, status=201)
+def create_service(ctx: Context, environment_id: str) -> tuple[int, Any]:
+    """Create a service in an environment."""
+    body = parse(ServiceCreate, ctx.body)
+    settings = body.settings.changes() if body.settings else None
+    service = ctx.c.projects.create_service(ctx.who, environment_id, body.name, settings)
+    return 201, {"service": service_view(service, ctx.c.settings.public_url(service.hostname))}
+
+
+@route(bp, "/v1/environments/{environment_id}/services")
+def list_services(ctx: Context, environment_id: str) -> tuple[int, Any]:
+    """List services of an environment."""
+    services = ctx.c.projects.list_services(ctx.who, environment_id)
+    return 200, {"services": [service_view(s, ctx.c.settings.public_url(s.hostname)) for s in services]}
+
+
+@route(bp, "/v1/services/{service_id}")
+def get_service(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Get a service."""
+    service = ctx.c.projects.get_service(ctx.who, service_id)
+    return 200, {"service": service_view(service, ctx.c.settings.public_url(service.hostname))}
+
+
+@route(bp, "/v1/services/{service_id}", "PATCH", request_model=ServicePatch)
+def update_service(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Change a service's settings (applied by its next deployment)."""
+    changes = parse(ServicePatch, ctx.body).settings.changes()
+    service = ctx.c.projects.update_settings(ctx.who, service_id, changes)
+    return 200, {"service": service_view(service, ctx.c.settings.public_url(service.hostname))}

@@ -1,0 +1,157 @@
+"""Request and response shapes of the HTTP API (camelCase on the wire, extra fields rejected).
+
+Requests are pydantic models so a malformed body gets a 400 naming the field; responses are built by
+the `*_view` functions from domain entities. docs/api.md and /v1/openapi.json describe the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.models import Deployment, Environment, Project, Release, Service, ServiceSettings
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, str_strip_whitespace=True)
+
+
+class ProjectCreate(_Body):
+    name: str = Field(min_length=1, max_length=32)
+
+
+class EnvironmentCreate(_Body):
+    name: str = Field(min_length=1, max_length=32)
+
+
+class SettingsPatch(_Body):
+    startCommand: str | None = Field(default=None, max_length=4096)
+    healthcheckPath: str | None = Field(default=None, max_length=1024)
+    healthcheckTimeout: float | None = None
+    restartPolicyType: str | None = None
+    restartPolicyMaxRetries: int | None = None
+    drainingSeconds: float | None = None
+    buildTimeout: float | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the caller sent, in the domain's snake_case."""
+        return {_SNAKE[k]: v for k, v in self.model_dump(exclude_unset=True).items()}
+
+
+_SNAKE = {
+    "startCommand": "start_command",
+    "healthcheckPath": "healthcheck_path",
+    "healthcheckTimeout": "healthcheck_timeout",
+    "restartPolicyType": "restart_policy_type",
+    "restartPolicyMaxRetries": "restart_policy_max_retries",
+    "drainingSeconds": "draining_seconds",
+    "buildTimeout": "build_timeout",
+}
+
+
+class ServiceCreate(_Body):
+    name: str = Field(min_length=1, max_length=32)
+    settings: SettingsPatch | None = None
+
+
+class ServicePatch(_Body):
+    settings: SettingsPatch
+
+
+class DeploymentCreate(_Body):
+    sourceKey: str | None = Field(default=None, min_length=1, max_length=512)
+    redeploy: bool = False
+
+
+class RollbackCreate(_Body):
+    deploymentId: str | None = None
+
+
+class VariablesPatch(_Body):
+    set: dict[str, str] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+
+
+REQUEST_MODELS: tuple[type[_Body], ...] = (
+    ProjectCreate, EnvironmentCreate, ServiceCreate, ServicePatch, DeploymentCreate, RollbackCreate,
+    VariablesPatch,
+)
+
+
+M = TypeVar("M", bound=_Body)
+
+
+def parse(model: type[M], body: Any) -> M:
+    """Validates a JSON body; the BadRequest names the first offending field."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        if first["type"] == "extra_forbidden":
+            raise BadRequest(f"unknown field '{where}'") from None
+        raise BadRequest(f"field '{where}': {first['msg']}") from None
+
+
+def settings_view(settings: ServiceSettings) -> dict[str, Any]:
+    data = settings.to_dict()
+    return {camel: data[snake] for camel, snake in _SNAKE.items()}
+
+
+def project_view(project: Project) -> dict[str, Any]:
+    return {"id": project.id, "name": project.name, "createdAt": project.created_at}
+
+
+def environment_view(env: Environment) -> dict[str, Any]:
+    return {"id": env.id, "projectId": env.project_id, "name": env.name, "createdAt": env.created_at}
+
+
+def service_view(service: Service, url: str) -> dict[str, Any]:
+    return {
+        "id": service.id,
+        "projectId": service.project_id,
+        "environmentId": service.environment_id,
+        "name": service.name,
+        "hostname": service.hostname,
+        "url": url,
+        "settings": settings_view(service.settings),
+        "activeDeploymentId": service.active_deployment_id,
+        "activeReleaseId": service.active_release_id,
+        "createdAt": service.created_at,
+    }
+
+
+def deployment_view(d: Deployment, url: str) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "serviceId": d.service_id,
+        "projectId": d.project_id,
+        "environmentId": d.environment_id,
+        "kind": str(d.kind),
+        "status": str(d.status),
+        "reason": d.reason,
+        "releaseId": d.release_id,
+        "releaseNumber": d.release_number,
+        "buildCached": d.build_cached,
+        "url": url,
+        "createdAt": d.created_at,
+        "updatedAt": d.updated_at,
+    }
+
+
+def release_view(r: Release) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "serviceId": r.service_id,
+        "number": r.number,
+        "deploymentId": r.deployment_id,
+        "startCommand": r.start_command,
+        "variables": sorted(r.config.variables),  # names only: values stay out of listings
+        "createdAt": r.created_at,
+    }

@@ -1,0 +1,60 @@
+"""Domain errors: plain exceptions named for what happened.
+
+The API maps these to HTTP statuses in one table (chalicelib/api/errors.py); workers raise the
+build/deploy ones by name so the state machine's Retry/Catch lists can name them. Never branch on
+message text.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class BadRequest(DomainError):
+    """The input is malformed or names an unknown field."""
+
+
+class NotFound(DomainError):
+    """The named entity does not exist (or is not visible to the caller)."""
+
+
+class Conflict(DomainError):
+    """A concurrent change won, or the entity already exists."""
+
+
+class InvalidTransition(DomainError):
+    """A status change the deployment state machine does not allow."""
+
+
+class Unauthorized(DomainError):
+    """No valid bearer token."""
+
+
+class Forbidden(DomainError):
+    """A valid token without the needed scope."""
+
+
+class QuotaExceeded(DomainError):
+    """A limit of the workspace was reached."""
+
+
+class BuildFailed(DomainError):
+    """The build ran and failed (non-zero exit, timeout, bad source). Not retried."""
+
+
+class NothingToBuild(BuildFailed):
+    """No provider recognised the source tree."""
+
+
+class HealthCheckFailed(DomainError):
+    """The new release never answered its health check in time. Not retried."""
+
+
+class DeploymentCancelled(DomainError):
+    """The deployment was cancelled while a step was running."""
+
+
+class TransientError(DomainError):
+    """A dependency failed in a way worth retrying (the ASL retries this name)."""

@@ -1,0 +1,65 @@
+"""Versioned domain-event contracts carried on the EventBridge bus.
+
+Every event is an envelope `{data, metadata}`; `metadata.event_version` changes only with a breaking
+change (which also gets a new model). The deploy state machine emits these shapes with
+`events:putEvents`; tests parse what reaches the queues with these models, so the ASL and the
+contract cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventMetadata(_Frozen):
+    event_name: str
+    event_source: str
+    event_version: Literal["1"]
+    correlation_id: str  # the deployment id
+    created_at: str
+
+
+class DeploymentRequested(_Frozen):
+    deployment_id: str
+    service_id: str
+
+
+class BuildStarted(_Frozen):
+    deployment_id: str
+    service_id: str
+
+
+class BuildCompleted(_Frozen):
+    deployment_id: str
+    service_id: str
+    cached: bool
+    artifact_key: str
+
+
+class DeploymentCompleted(_Frozen):
+    deployment_id: str
+    service_id: str
+    status: str  # a DeploymentStatus value
+
+
+DATA_MODELS: dict[str, type[_Frozen]] = {
+    "deployment.requested": DeploymentRequested,
+    "build.started": BuildStarted,
+    "build.completed": BuildCompleted,
+    "deployment.completed": DeploymentCompleted,
+}
+
+
+class Envelope(_Frozen):
+    data: dict[str, object]
+    metadata: EventMetadata
+
+    def typed_data(self) -> _Frozen:
+        """The payload validated against the model of its event name (raises on drift)."""
+        return DATA_MODELS[self.metadata.event_name].model_validate(self.data)

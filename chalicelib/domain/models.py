@@ -1,0 +1,219 @@
+"""Entities of the control plane and the deployment status machine.
+
+Entities are frozen dataclasses. Every mutable aggregate carries `version`: a new entity has
+version 1, and `bumped()` returns the next version; the repository writes version N only if the
+stored item still has version N-1 (optimistic concurrency). Releases are immutable: a rollback is a
+new Deployment that re-activates an older Release.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Self
+
+from chalicelib.domain.errors import BadRequest, InvalidTransition
+
+
+class Versioned:
+    version: int
+
+    def bumped(self, **changes: Any) -> Self:
+        """The next version of this entity with `changes` applied."""
+        return dataclasses.replace(self, version=self.version + 1, **changes)  # type: ignore[type-var]
+
+
+class DeploymentStatus(StrEnum):
+    QUEUED = "QUEUED"
+    BUILDING = "BUILDING"
+    DEPLOYING = "DEPLOYING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+    REMOVED = "REMOVED"
+
+
+S = DeploymentStatus
+
+# The one transition table. SUCCESS and CRASHED are "live" ends: a later deployment replaces them
+# (REMOVED); a crash after success is CRASHED.
+TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
+    S.QUEUED: frozenset({S.BUILDING, S.DEPLOYING, S.FAILED, S.CANCELLED}),
+    S.BUILDING: frozenset({S.DEPLOYING, S.FAILED, S.CANCELLED}),
+    S.DEPLOYING: frozenset({S.SUCCESS, S.FAILED, S.CANCELLED}),
+    S.SUCCESS: frozenset({S.REMOVED, S.CRASHED}),
+    S.CRASHED: frozenset({S.REMOVED}),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REMOVED: frozenset(),
+}
+
+TERMINAL = frozenset({S.SUCCESS, S.FAILED, S.CRASHED, S.CANCELLED, S.REMOVED})
+IN_PROGRESS = frozenset({S.QUEUED, S.BUILDING, S.DEPLOYING})
+
+
+def check_transition(current: DeploymentStatus, target: DeploymentStatus) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(f"a deployment cannot go from {current} to {target}")
+
+
+class DeploymentKind(StrEnum):
+    SOURCE = "source"  # build an uploaded source tree
+    REDEPLOY = "redeploy"  # the active release's artifact with the current variables/settings
+    ROLLBACK = "rollback"  # re-activate an existing release unchanged
+
+
+RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
+_PATH = re.compile(r"^/[\x21-\x7e]*$")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """What a user configures per service (Railway's deploy settings, camelCase in the API)."""
+
+    start_command: str | None = None
+    healthcheck_path: str = "/"
+    healthcheck_timeout: float = 60.0
+    restart_policy_type: str = "ON_FAILURE"
+    restart_policy_max_retries: int = 3
+    draining_seconds: float = 2.0
+    build_timeout: float = 900.0
+
+    def __post_init__(self) -> None:
+        if not _PATH.match(self.healthcheck_path):
+            raise BadRequest("settings.healthcheckPath must start with '/' and contain no spaces")
+        if not 0 < self.healthcheck_timeout <= 3600:
+            raise BadRequest("settings.healthcheckTimeout must be between 0 and 3600 seconds")
+        if self.restart_policy_type not in RESTART_POLICIES:
+            raise BadRequest(f"settings.restartPolicyType must be one of {', '.join(RESTART_POLICIES)}")
+        if not 0 <= self.restart_policy_max_retries <= 100:
+            raise BadRequest("settings.restartPolicyMaxRetries must be between 0 and 100")
+        if not 0 <= self.draining_seconds <= 3600:
+            raise BadRequest("settings.drainingSeconds must be between 0 and 3600")
+        if not 0 < self.build_timeout <= 7200:
+            raise BadRequest("settings.buildTimeout must be between 0 and 7200 seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServiceSettings:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Project(Versioned):
+    id: str
+    org_id: str
+    name: str
+    created_at: str
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Environment(Versioned):
+    id: str
+    project_id: str
+    name: str
+    created_at: str
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Service(Versioned):
+    """A service instance in one environment of a project (see docs/decisions/0002)."""
+
+    id: str
+    project_id: str
+    environment_id: str
+    name: str
+    hostname: str  # `<service>-<environment>-<project>`, the router's Host label
+    created_at: str
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
+    active_deployment_id: str | None = None
+    active_release_id: str | None = None
+    release_count: int = 0
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class ServiceVariables(Versioned):
+    """All plain variables of a service, one item so N changes are one conditional write."""
+
+    service_id: str
+    values: dict[str, str] = field(default_factory=dict)
+    version: int = 0  # 0 = never stored
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """The configuration a deployment was requested with; copied into its release."""
+
+    variables: dict[str, str]
+    settings: ServiceSettings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variables": dict(self.variables), "settings": self.settings.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConfigSnapshot:
+        return cls(variables=dict(data["variables"]), settings=ServiceSettings.from_dict(data["settings"]))
+
+
+@dataclass(frozen=True)
+class Release(Versioned):
+    """Immutable: artifact + start command + config snapshot, numbered per service."""
+
+    id: str
+    service_id: str
+    number: int
+    artifact_key: str
+    start_command: str
+    config: ConfigSnapshot
+    deployment_id: str
+    created_at: str
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Deployment(Versioned):
+    id: str
+    service_id: str
+    project_id: str
+    environment_id: str
+    kind: DeploymentKind
+    status: DeploymentStatus
+    config: ConfigSnapshot
+    created_at: str
+    updated_at: str
+    source_key: str | None = None
+    artifact_key: str | None = None
+    start_command: str | None = None
+    release_id: str | None = None
+    release_number: int | None = None
+    build_cached: bool | None = None
+    reason: str | None = None
+    version: int = 1
+
+    def moved_to(self, status: DeploymentStatus, at: str, **changes: Any) -> Deployment:
+        check_transition(self.status, status)
+        return self.bumped(status=status, updated_at=at, **changes)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in IN_PROGRESS
+
+
+@dataclass(frozen=True)
+class ApiToken(Versioned):
+    """A bearer token, stored only as its SHA-256. Scopes and roles come with accounts (later)."""
+
+    token_hash: str
+    org_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: str
+    version: int = 1

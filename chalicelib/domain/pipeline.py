@@ -1,0 +1,290 @@
+"""The worker side of a deployment: the steps the deploy state machine hands to workers.
+
+Each step is idempotent (a redelivered SQS message or a retried task runs it again without harm):
+it reads the deployment, skips what is already done, and only moves the status forward through the
+transition table. `TaskRunner` turns a work-queue message into one step and reports the outcome on
+the message's task token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.domain.errors import (
+    BuildFailed,
+    Conflict,
+    DeploymentCancelled,
+    DomainError,
+    InvalidTransition,
+    NotFound,
+)
+from chalicelib.domain.ids import Clock, iso
+from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus, Release
+from chalicelib.domain.ports import (
+    BuildRequest,
+    BuildRunner,
+    LogStore,
+    Progress,
+    ReleaseSpec,
+    Repository,
+    Runtime,
+    TaskCallbacks,
+)
+
+S = DeploymentStatus
+_log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 20.0  # seconds; the ASL's HeartbeatSeconds is 120
+CANCEL_CHECK_EVERY = 1.0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        repo: Repository,
+        builds: BuildRunner,
+        runtime: Runtime,
+        logs: LogStore,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repo = repo
+        self._builds = builds
+        self._runtime = runtime
+        self._logs = logs
+        self._clock = clock
+        self._monotonic = monotonic
+
+    # --- Build ---------------------------------------------------------------------------------
+
+    def build(self, deployment_id: str, heartbeat: Callable[[], None]) -> dict[str, Any]:
+        deployment = self._repo.get_deployment(deployment_id)
+        if deployment.artifact_key and deployment.status != S.QUEUED:
+            return self._build_output(deployment)  # already built: a redelivered message
+        self._ensure_running(deployment)
+        if deployment.status == S.QUEUED:
+            deployment = self._move(deployment, S.BUILDING)
+        if deployment.source_key is None:
+            raise BuildFailed(f"deployment {deployment_id} has no source to build")
+        service = self._repo.get_service(deployment.service_id)
+        log = self._logs.open(deployment_id, "build")
+        try:
+            result = self._builds.build(
+                BuildRequest(
+                    deployment_id=deployment.id,
+                    service_id=service.id,
+                    source_key=deployment.source_key,
+                    settings=deployment.config.settings,
+                    variables=deployment.config.variables,
+                ),
+                log,
+                self._progress(deployment_id, heartbeat),
+            )
+        except DomainError as error:
+            log.write(f"build failed: {error}")
+            raise
+        finally:
+            log.close()
+        deployment = self._repo.get_deployment(deployment_id)
+        self._ensure_running(deployment)
+        deployment = deployment.bumped(
+            artifact_key=result.artifact_key,
+            start_command=result.start_command,
+            build_cached=result.cached,
+            updated_at=iso(self._clock()),
+        )
+        self._repo.save(deployment)
+        return self._build_output(deployment)
+
+    @staticmethod
+    def _build_output(deployment: Deployment) -> dict[str, Any]:
+        return {"artifactKey": deployment.artifact_key, "cached": bool(deployment.build_cached)}
+
+    # --- Deploy --------------------------------------------------------------------------------
+
+    def deploy(self, deployment_id: str, heartbeat: Callable[[], None]) -> dict[str, Any]:
+        deployment = self._repo.get_deployment(deployment_id)
+        if deployment.status == S.SUCCESS:
+            return {"status": str(S.SUCCESS), "releaseId": deployment.release_id}
+        self._ensure_running(deployment)
+        if deployment.status != S.DEPLOYING:
+            deployment = self._move(deployment, S.DEPLOYING)
+        release = self._ensure_release(deployment)
+        deployment = self._repo.get_deployment(deployment_id)
+        service = self._repo.get_service(deployment.service_id)
+        log = self._logs.open(deployment_id, "deploy")
+        log.write(f"deploy: release v{release.number} ({release.id}) of {service.name}: `{release.start_command}`")
+        try:
+            self._runtime.activate(
+                ReleaseSpec(
+                    service_id=service.id,
+                    hostname=service.hostname,
+                    deployment_id=deployment.id,
+                    release_id=release.id,
+                    artifact_key=release.artifact_key,
+                    start_command=release.start_command,
+                    variables=release.config.variables,
+                    settings=release.config.settings,
+                ),
+                log,
+                self._progress(deployment_id, heartbeat),
+            )
+        except DomainError as error:
+            log.write(f"deploy failed: {error}")
+            log.flush()
+            raise
+        self._promote(deployment_id, release)
+        log.write(f"deploy: v{release.number} is live")
+        log.flush()
+        return {"status": str(S.SUCCESS), "releaseId": release.id}
+
+    def _ensure_release(self, deployment: Deployment) -> Release:
+        if deployment.release_id is not None:
+            return self._repo.get_release(deployment.release_id)
+        if deployment.artifact_key is None or deployment.start_command is None:
+            raise BuildFailed(f"deployment {deployment.id} has no artifact to deploy")
+        release_id = "rel_" + deployment.id.removeprefix("dep_")  # deterministic: retries reuse it
+        for _ in range(5):
+            try:
+                release = self._repo.get_release(release_id)
+            except NotFound:
+                service = self._repo.get_service(deployment.service_id)
+                release = Release(
+                    id=release_id,
+                    service_id=service.id,
+                    number=service.release_count + 1,
+                    artifact_key=deployment.artifact_key,
+                    start_command=deployment.start_command,
+                    config=deployment.config,
+                    deployment_id=deployment.id,
+                    created_at=iso(self._clock()),
+                )
+                try:
+                    self._repo.save(release, service.bumped(release_count=release.number))
+                except Conflict:
+                    continue  # another release took the number; read again and retry
+            self._repo.save(
+                self._repo.get_deployment(deployment.id).bumped(
+                    release_id=release.id, release_number=release.number, updated_at=iso(self._clock())
+                )
+            )
+            return release
+        raise Conflict(f"could not number a release for deployment {deployment.id}")
+
+    def _promote(self, deployment_id: str, release: Release) -> None:
+        """SUCCESS for this deployment, REMOVED for the one it replaces, the service's pointers moved:
+        one transaction, retried on a concurrent change."""
+        for _ in range(5):
+            deployment = self._repo.get_deployment(deployment_id)
+            if deployment.status == S.SUCCESS:
+                return
+            service = self._repo.get_service(deployment.service_id)
+            now = iso(self._clock())
+            changes: list[Any] = [
+                deployment.moved_to(S.SUCCESS, now),
+                service.bumped(active_deployment_id=deployment.id, active_release_id=release.id),
+            ]
+            previous_id = service.active_deployment_id
+            if previous_id and previous_id != deployment.id:
+                previous = self._repo.get_deployment(previous_id)
+                if previous.status in (S.SUCCESS, S.CRASHED):
+                    changes.append(previous.moved_to(S.REMOVED, now, reason=f"replaced by {deployment.id}"))
+            try:
+                self._repo.save(*changes)
+                return
+            except Conflict:
+                continue
+        raise Conflict(f"could not promote deployment {deployment_id}")
+
+    # --- Ends ------------------------------------------------------------------------------------
+
+    def mark_failed(self, deployment_id: str, error: str, cause: str) -> dict[str, Any]:
+        """The workflow's failure path. Idempotent: an already-ended deployment keeps its status."""
+        deployment = self._repo.get_deployment(deployment_id)
+        if deployment.status in IN_PROGRESS:
+            reason = f"{error}: {cause}" if cause else error
+            deployment = deployment.moved_to(S.FAILED, iso(self._clock()), reason=reason)
+            self._repo.save(deployment)
+            log = self._logs.open(deployment_id, "deploy")
+            log.write(f"deployment FAILED: {reason}")
+            log.close()
+        return {"status": str(deployment.status)}
+
+    def mark_crashed(self, deployment_id: str, reason: str) -> None:
+        deployment = self._repo.get_deployment(deployment_id)
+        if deployment.status == S.SUCCESS:
+            self._repo.save(deployment.moved_to(S.CRASHED, iso(self._clock()), reason=reason))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _move(self, deployment: Deployment, status: DeploymentStatus) -> Deployment:
+        moved = deployment.moved_to(status, iso(self._clock()))
+        self._repo.save(moved)
+        return moved
+
+    @staticmethod
+    def _ensure_running(deployment: Deployment) -> None:
+        if deployment.status == S.CANCELLED:
+            raise DeploymentCancelled(f"deployment {deployment.id} was cancelled")
+        if deployment.status not in IN_PROGRESS:
+            raise InvalidTransition(f"deployment {deployment.id} is already {deployment.status}")
+
+    def _progress(self, deployment_id: str, heartbeat: Callable[[], None]) -> Progress:
+        last_beat = last_check = self._monotonic()
+
+        def progress() -> None:
+            nonlocal last_beat, last_check
+            now = self._monotonic()
+            if now - last_check >= CANCEL_CHECK_EVERY:
+                last_check = now
+                if self._repo.get_deployment(deployment_id).status == S.CANCELLED:
+                    raise DeploymentCancelled(f"deployment {deployment_id} was cancelled")
+            if now - last_beat >= HEARTBEAT_EVERY:
+                last_beat = now
+                heartbeat()
+
+        return progress
+
+
+class TaskRunner:
+    """One work-queue message → one pipeline step → SendTaskSuccess / SendTaskFailure."""
+
+    def __init__(self, pipeline: Pipeline, callbacks: TaskCallbacks) -> None:
+        self._pipeline = pipeline
+        self._callbacks = callbacks
+
+    def run(self, message: dict[str, Any]) -> None:
+        token = message["taskToken"]
+        deployment_id = message["deploymentId"]
+        action = message["action"]
+        beat: Callable[[], None] = lambda: self._callbacks.heartbeat(token)  # noqa: E731
+        try:
+            if action == "build":
+                output = self._pipeline.build(deployment_id, beat)
+            elif action == "deploy":
+                output = self._pipeline.deploy(deployment_id, beat)
+            elif action == "fail":
+                error = message.get("error") or {}
+                output = self._pipeline.mark_failed(
+                    deployment_id, str(error.get("Error", "Error")), _cause(error.get("Cause"))
+                )
+            else:
+                raise ValueError(f"unknown action {action!r}")
+        except DomainError as error:
+            self._callbacks.fail(token, type(error).__name__, str(error))
+            return
+        except Exception as error:
+            # A bug or an unexpected dependency failure: fail the step now rather than leave the
+            # user waiting for the heartbeat timeout; the traceback goes to the worker's log.
+            _log.exception("step %s of %s crashed", action, deployment_id)
+            self._callbacks.fail(token, "InternalError", f"{type(error).__name__}: {error}")
+            return
+        self._callbacks.succeed(token, output)
+
+
+def _cause(cause: object) -> str:
+    """Step Functions wraps a task's failure cause as text; keep it short for the deployment reason."""
+    text = "" if cause is None else str(cause)
+    return text if len(text) <= 500 else text[:497] + "..."

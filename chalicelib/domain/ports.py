@@ -1,0 +1,160 @@
+"""Ports: the small Protocols through which the domain talks to the world.
+
+Adapters in chalicelib/adapters implement them (DynamoDB, Step Functions, EventBridge, S3, the local
+build runner and runtime); unit tests use the fakes in tests/fakes.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.domain.models import (
+    ApiToken,
+    Deployment,
+    Environment,
+    Project,
+    Release,
+    Service,
+    ServiceSettings,
+    ServiceVariables,
+)
+
+Entity = Project | Environment | Service | ServiceVariables | Deployment | Release | ApiToken
+
+
+class Repository(Protocol):
+    """The single table. `save` writes entities in one transaction, each conditioned on its version
+    (version 1 = must not exist; version N = stored version must be N-1); a failed condition raises
+    Conflict and writes nothing. Getters raise NotFound."""
+
+    def save(self, *entities: Entity) -> None: ...
+
+    def get_token(self, token_hash: str) -> ApiToken: ...
+    def get_project(self, project_id: str) -> Project: ...
+    def list_projects(self, org_id: str) -> list[Project]: ...
+    def get_environment(self, environment_id: str) -> Environment: ...
+    def list_environments(self, project_id: str) -> list[Environment]: ...
+    def get_service(self, service_id: str) -> Service: ...
+    def list_services(self, environment_id: str) -> list[Service]: ...
+    def get_variables(self, service_id: str) -> ServiceVariables: ...  # version 0 when never set
+    def get_deployment(self, deployment_id: str) -> Deployment: ...
+    def list_deployments(self, service_id: str, limit: int = 20) -> list[Deployment]: ...  # newest first
+    def get_release(self, release_id: str) -> Release: ...
+    def list_releases(self, service_id: str, limit: int = 20) -> list[Release]: ...  # newest first
+
+
+class WorkflowStarter(Protocol):
+    """Starts/stops the deploy state machine; execution name = deployment id (idempotent)."""
+
+    def start(self, deployment: Deployment) -> None: ...
+    def stop(self, deployment_id: str, cause: str) -> None: ...
+
+
+class TaskCallbacks(Protocol):
+    """Reports a task-token step's outcome back to the workflow."""
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
+    def fail(self, task_token: str, error: str, cause: str) -> None: ...
+    def heartbeat(self, task_token: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, event_name: str, data: dict[str, Any], correlation_id: str) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Object storage for sources, artifacts and logs (S3)."""
+
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str: ...
+    def exists(self, bucket: str, key: str) -> bool: ...
+    def upload_file(self, bucket: str, key: str, path: str) -> None: ...
+    def download_file(self, bucket: str, key: str, path: str) -> None: ...
+    def put_bytes(self, bucket: str, key: str, body: bytes) -> None: ...
+    def get_bytes(self, bucket: str, key: str) -> bytes: ...
+    def list_keys(self, bucket: str, prefix: str) -> list[str]: ...  # sorted ascending
+
+
+class LogSink(Protocol):
+    """Where one stream of a deployment's log goes while it is produced."""
+
+    def write(self, message: str) -> None: ...
+    def flush(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LogLine:
+    seq: int
+    ts: str
+    message: str
+
+
+class LogStore(Protocol):
+    """Deployment logs (streams "build" and "deploy"), appended while produced, read by cursor."""
+
+    def open(self, deployment_id: str, stream: str) -> LogWriter: ...
+    def read(self, deployment_id: str, stream: str, after: int, limit: int) -> list[LogLine]: ...
+
+
+class LogWriter(LogSink, Protocol):
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    deployment_id: str
+    service_id: str
+    source_key: str
+    settings: ServiceSettings
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    artifact_key: str
+    start_command: str
+    cached: bool  # True when an identical source was built before and its artifact reused
+    provider: str
+
+
+# Called by long steps now and then: sends a heartbeat and raises DeploymentCancelled if the
+# deployment was cancelled meanwhile.
+Progress = Callable[[], None]
+
+
+class BuildRunner(Protocol):
+    """Turns an uploaded source into an artifact. Raises BuildFailed / NothingToBuild."""
+
+    def build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult: ...
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """Everything a runtime needs to run one release of a service."""
+
+    service_id: str
+    hostname: str
+    deployment_id: str
+    release_id: str
+    artifact_key: str
+    start_command: str
+    variables: dict[str, str]
+    settings: ServiceSettings
+
+
+class Runtime(Protocol):
+    """Runs releases. `activate` returns once the new release is healthy and receiving traffic
+    (the previous one drained); it raises HealthCheckFailed, leaving the previous release serving."""
+
+    def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None: ...
+    def url_for(self, hostname: str) -> str: ...
+    def stop(self, service_id: str) -> None: ...
+
+
+class CrashListener(Protocol):
+    """The runtime tells the domain when a live release exhausted its restarts."""
+
+    def __call__(self, deployment_id: str, reason: str) -> None: ...
+
+

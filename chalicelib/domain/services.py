@@ -1,0 +1,333 @@
+"""Use cases of the control plane: what the API and the workers call.
+
+`AuthService` checks bearer tokens; `ProjectService` owns projects, environments and services;
+`DeploymentService` turns user requests (upload, deploy, redeploy, rollback, variables, cancel) into
+Deployment records and workflow executions. Worker-side steps live in domain/pipeline.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, Unauthorized
+from chalicelib.domain.ids import Clock, IdFactory, iso
+from chalicelib.domain.models import (
+    ApiToken,
+    ConfigSnapshot,
+    Deployment,
+    DeploymentKind,
+    DeploymentStatus,
+    Environment,
+    Project,
+    Release,
+    Service,
+    ServiceSettings,
+    ServiceVariables,
+)
+from chalicelib.domain.ports import BlobStore, Repository, WorkflowStarter
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+MAX_VARIABLE_BYTES = 32 * 1024
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_name(kind: str, name: str) -> str:
+    if not _NAME.match(name):
+        raise BadRequest(
+            f"{kind} name {name!r} must be 1-32 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Principal:
+    org_id: str
+    scopes: tuple[str, ...]
+    token_name: str
+
+
+class AuthService:
+    def __init__(self, repo: Repository, clock: Clock) -> None:
+        self._repo = repo
+        self._clock = clock
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise Unauthorized("missing 'Authorization: Bearer <token>' header")
+        try:
+            token = self._repo.get_token(hash_token(authorization.removeprefix("Bearer ").strip()))
+        except NotFound:
+            raise Unauthorized("the bearer token is not valid") from None
+        return Principal(org_id=token.org_id, scopes=token.scopes, token_name=token.name)
+
+    def ensure_token(self, token: str, org_id: str, name: str, scopes: Sequence[str] = ("*",)) -> None:
+        """Registers `token` (idempotent): the local platform re-registers the admin token it wrote
+        to the CLI's config at every start."""
+        try:
+            self._repo.save(
+                ApiToken(hash_token(token), org_id, name, tuple(scopes), iso(self._clock())),
+            )
+        except Conflict:
+            pass
+
+
+class ProjectService:
+    def __init__(self, repo: Repository, clock: Clock, ids: IdFactory) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._ids = ids
+
+    def create_project(self, who: Principal, name: str) -> tuple[Project, list[Environment]]:
+        now = iso(self._clock())
+        project = Project(self._ids("prj"), who.org_id, check_name("project", name), now)
+        production = Environment(self._ids("env"), project.id, "production", now)
+        self._repo.save(project, production)
+        return project, [production]
+
+    def get_project(self, who: Principal, project_id: str) -> Project:
+        project = self._repo.get_project(project_id)
+        if project.org_id != who.org_id:
+            raise NotFound(f"project {project_id} not found")
+        return project
+
+    def list_projects(self, who: Principal) -> list[Project]:
+        return self._repo.list_projects(who.org_id)
+
+    def list_environments(self, who: Principal, project_id: str) -> list[Environment]:
+        self.get_project(who, project_id)
+        return self._repo.list_environments(project_id)
+
+    def create_environment(self, who: Principal, project_id: str, name: str) -> Environment:
+        self.get_project(who, project_id)
+        check_name("environment", name)
+        if any(e.name == name for e in self._repo.list_environments(project_id)):
+            raise Conflict(f"environment {name!r} already exists in project {project_id}")
+        env = Environment(self._ids("env"), project_id, name, iso(self._clock()))
+        self._repo.save(env)
+        return env
+
+    def get_environment(self, who: Principal, environment_id: str) -> Environment:
+        env = self._repo.get_environment(environment_id)
+        try:
+            self.get_project(who, env.project_id)
+        except NotFound:
+            raise NotFound(f"environment {environment_id} not found") from None
+        return env
+
+    def create_service(
+        self, who: Principal, environment_id: str, name: str, settings: Mapping[str, Any] | None
+    ) -> Service:
+        env = self.get_environment(who, environment_id)
+        project = self._repo.get_project(env.project_id)
+        check_name("service", name)
+        if any(s.name == name for s in self._repo.list_services(environment_id)):
+            raise Conflict(f"service {name!r} already exists in environment {env.name}")
+        service = Service(
+            id=self._ids("svc"),
+            project_id=project.id,
+            environment_id=env.id,
+            name=name,
+            hostname=f"{name}-{env.name}-{project.name}",
+            created_at=iso(self._clock()),
+            settings=ServiceSettings(**dict(settings or {})),
+        )
+        self._repo.save(service)
+        return service
+
+    def list_services(self, who: Principal, environment_id: str) -> list[Service]:
+        self.get_environment(who, environment_id)
+        return self._repo.list_services(environment_id)
+
+    def get_service(self, who: Principal, service_id: str) -> Service:
+        service = self._repo.get_service(service_id)
+        try:
+            self.get_project(who, service.project_id)
+        except NotFound:
+            raise NotFound(f"service {service_id} not found") from None
+        return service
+
+    def update_settings(self, who: Principal, service_id: str, changes: Mapping[str, Any]) -> Service:
+        service = self.get_service(who, service_id)
+        updated = service.bumped(settings=replace(service.settings, **dict(changes)))
+        self._repo.save(updated)
+        return updated
+
+
+class DeploymentService:
+    """Creates deployments: one conditional transaction, then one StartExecution named after the
+    deployment id (so a retried request cannot start the pipeline twice)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        workflow: WorkflowStarter,
+        blobs: BlobStore,
+        projects: ProjectService,
+        sources_bucket: str,
+        clock: Clock,
+        ids: IdFactory,
+    ) -> None:
+        self._repo = repo
+        self._workflow = workflow
+        self._blobs = blobs
+        self._projects = projects
+        self._sources_bucket = sources_bucket
+        self._clock = clock
+        self._ids = ids
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    def presign_upload(self, who: Principal, service_id: str, expires_in: int = 900) -> tuple[str, str]:
+        service = self._projects.get_service(who, service_id)
+        key = f"sources/{service.id}/{self._ids('src')}.tar.gz"
+        return self._blobs.presign_put(self._sources_bucket, key, expires_in), key
+
+    # --- creating deployments ------------------------------------------------------------------
+
+    def deploy_source(self, who: Principal, service_id: str, source_key: str) -> Deployment:
+        service = self._projects.get_service(who, service_id)
+        if not source_key.startswith(f"sources/{service.id}/"):
+            raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
+        if not self._blobs.exists(self._sources_bucket, source_key):
+            raise BadRequest(f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)")
+        deployment = self._new(service, DeploymentKind.SOURCE, self._snapshot(service), source_key=source_key)
+        return self._start(deployment)
+
+    def redeploy(self, who: Principal, service_id: str) -> Deployment:
+        service = self._projects.get_service(who, service_id)
+        deployment = self._redeployment(service, self._repo.get_variables(service.id))
+        return self._start(deployment)
+
+    def rollback(self, who: Principal, service_id: str, deployment_id: str | None) -> Deployment:
+        service = self._projects.get_service(who, service_id)
+        release = self._rollback_target(service, deployment_id)
+        deployment = self._new(
+            service,
+            DeploymentKind.ROLLBACK,
+            release.config,
+            artifact_key=release.artifact_key,
+            start_command=release.start_command,
+            release_id=release.id,
+            release_number=release.number,
+        )
+        return self._start(deployment)
+
+    def set_variables(
+        self, who: Principal, service_id: str, to_set: Mapping[str, str], to_unset: Sequence[str]
+    ) -> tuple[dict[str, str], Deployment | None]:
+        """Applies every change in one write; if a release is live, exactly one new deployment
+        carries the new values (Railway's "staged changes, one deploy")."""
+        service = self._projects.get_service(who, service_id)
+        if not to_set and not to_unset:
+            raise BadRequest("nothing to change: give 'set' and/or 'unset'")
+        for key, value in to_set.items():
+            if not _VAR_KEY.match(key):
+                raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
+            if len(value.encode()) > MAX_VARIABLE_BYTES:
+                raise BadRequest(f"variable {key!r} is larger than {MAX_VARIABLE_BYTES} bytes")
+        current = self._repo.get_variables(service.id)
+        values = {k: v for k, v in current.values.items() if k not in set(to_unset)}
+        values.update(to_set)
+        variables = current.bumped(values=values)
+        if service.active_release_id is None:
+            self._repo.save(variables)
+            return values, None
+        deployment = self._redeployment(service, variables)
+        self._repo.save(variables, deployment)
+        self._workflow.start(deployment)
+        return values, deployment
+
+    # --- reading and cancelling ----------------------------------------------------------------
+
+    def get(self, who: Principal, deployment_id: str) -> Deployment:
+        deployment = self._repo.get_deployment(deployment_id)
+        try:
+            self._projects.get_project(who, deployment.project_id)
+        except NotFound:
+            raise NotFound(f"deployment {deployment_id} not found") from None
+        return deployment
+
+    def list(self, who: Principal, service_id: str, limit: int) -> list[Deployment]:
+        self._projects.get_service(who, service_id)
+        return self._repo.list_deployments(service_id, limit=max(1, min(limit, 100)))
+
+    def list_releases(self, who: Principal, service_id: str, limit: int) -> list[Release]:
+        self._projects.get_service(who, service_id)
+        return self._repo.list_releases(service_id, limit=max(1, min(limit, 100)))
+
+    def get_variables(self, who: Principal, service_id: str) -> dict[str, str]:
+        self._projects.get_service(who, service_id)
+        return dict(self._repo.get_variables(service_id).values)
+
+    def cancel(self, who: Principal, deployment_id: str) -> Deployment:
+        deployment = self.get(who, deployment_id)
+        if not deployment.in_progress:
+            raise InvalidTransition(f"deployment {deployment_id} is {deployment.status}; only QUEUED, "
+                                    "BUILDING or DEPLOYING deployments can be cancelled")
+        cancelled = deployment.moved_to(
+            DeploymentStatus.CANCELLED, iso(self._clock()), reason="cancelled by user"
+        )
+        self._repo.save(cancelled)
+        self._workflow.stop(deployment_id, "cancelled by user")
+        return cancelled
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _snapshot(self, service: Service) -> ConfigSnapshot:
+        return ConfigSnapshot(variables=dict(self._repo.get_variables(service.id).values),
+                              settings=service.settings)
+
+    def _redeployment(self, service: Service, variables: ServiceVariables) -> Deployment:
+        if service.active_release_id is None:
+            raise Conflict(f"service {service.name} has no live release to redeploy; run `railyard up` first")
+        live = self._repo.get_release(service.active_release_id)
+        config = ConfigSnapshot(variables=dict(variables.values), settings=service.settings)
+        return self._new(service, DeploymentKind.REDEPLOY, config,
+                         artifact_key=live.artifact_key, start_command=live.start_command)
+
+    def _rollback_target(self, service: Service, deployment_id: str | None) -> Release:
+        if deployment_id is not None:
+            target = self._repo.get_deployment(deployment_id)
+            if target.service_id != service.id:
+                raise NotFound(f"deployment {deployment_id} not found in service {service.name}")
+            if target.release_id is None:
+                raise Conflict(f"deployment {deployment_id} never produced a release ({target.status})")
+            return self._repo.get_release(target.release_id)
+        was_live = {DeploymentStatus.SUCCESS, DeploymentStatus.REMOVED}
+        for release in self._repo.list_releases(service.id, limit=50):
+            # Only a release that once served traffic is a safe target (one whose health check
+            # failed never did).
+            if release.id != service.active_release_id and (
+                self._repo.get_deployment(release.deployment_id).status in was_live
+            ):
+                return release
+        raise Conflict(f"service {service.name} has no earlier release to roll back to")
+
+    def _new(self, service: Service, kind: DeploymentKind, config: ConfigSnapshot, **fields: Any) -> Deployment:
+        now = iso(self._clock())
+        return Deployment(
+            id=self._ids("dep"),
+            service_id=service.id,
+            project_id=service.project_id,
+            environment_id=service.environment_id,
+            kind=kind,
+            status=DeploymentStatus.QUEUED,
+            config=config,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+
+    def _start(self, deployment: Deployment) -> Deployment:
+        self._repo.save(deployment)
+        self._workflow.start(deployment)
+        return deployment

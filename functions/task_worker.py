@@ -1,0 +1,28 @@
+"""Lambda on the build and deploy work queues: each message is one task-token step of the deploy
+state machine (Build, Deploy or MarkFailed). One handler serves both queues; they differ only in
+concurrency and timeout, which the queues and the function configuration set."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.wiring import container
+
+logger = Logger(service="railyard-task-worker")
+
+
+def record_handler(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    logger.append_keys(correlation_id=message.get("deploymentId"))
+    container().task_runner.run(message)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # A processor per call: it holds per-batch state, and the local pollers call concurrently.
+    processor = BatchProcessor(event_type=EventType.SQS)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

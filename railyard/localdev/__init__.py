@@ -1,0 +1,230 @@
+"""`railyard dev`: the whole platform in one process tree on this machine.
+
+Starts, in order: moto's ThreadedMotoServer on 127.0.0.1 with Step Functions execution on; the
+bootstrap of every catalogue resource; the local runtime and its router; the Chalice app served on
+127.0.0.1; the work-queue pollers that call functions/task_worker.py with Lambda's SQS event shape.
+Everything talks to AWS through boto3 and AWS_ENDPOINT_URL, so pointing that variable at LocalStack
+or leaving it unset for a real account changes no code. SIGINT/SIGTERM stop everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def railyard_home() -> Path:
+    return Path(os.environ.get("RAILYARD_HOME") or Path.home() / ".railyard")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Platform:
+    """Handles on everything `start()` started, for `stop()` and for tests."""
+
+    api_url: str
+    router_port: int
+    moto_port: int
+    token: str
+    home: Path
+    _stoppers: list[Any] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for stopper in reversed(self._stoppers):
+            try:
+                stopper()
+            except Exception as error:  # keep stopping the rest
+                print(f"railyard dev: error while stopping: {error}", file=sys.stderr)
+        self._stoppers.clear()
+
+
+def _aws_env(moto_port: int) -> None:
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            # moto's Step Functions interpreter calls SQS/EventBridge at localhost:$MOTO_PORT.
+            "MOTO_PORT": str(moto_port),
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, quiet: bool = False) -> Platform:
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    from chalicelib import wiring
+    from chalicelib.adapters.aws import reset_clients
+    from chalicelib.adapters.runtime.local import LocalRuntime
+    from chalicelib.config import Settings
+    from railyard.localdev.bootstrap import bootstrap
+    from railyard.localdev.pollers import QueuePoller
+
+    home = railyard_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RAILYARD_DATA_DIR", str(home / "data"))
+    moto_port = moto_port or free_port()
+    _aws_env(moto_port)
+    reset_clients()
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    platform = Platform(api_url="", router_port=0, moto_port=moto_port, token="", home=home)
+    platform._stoppers.append(moto.stop)
+    try:
+        requests.post(
+            f"http://127.0.0.1:{moto_port}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+        settings = Settings.from_env()
+        resources = bootstrap(settings.catalogue, settings.account_id)
+
+        holder: dict[str, wiring.Container] = {}
+        runtime = LocalRuntime(
+            settings.data_dir,
+            _blobs(),
+            settings.artifacts_bucket,
+            on_crash=lambda deployment_id, reason: holder["c"].pipeline.mark_crashed(deployment_id, reason),
+            router_port=router_port,
+        )
+        runtime.start()
+        platform._stoppers.append(runtime.close)
+        platform.router_port = runtime.router_port
+        os.environ["RAILYARD_PUBLIC_URL"] = f"http://{{hostname}}.localhost:{runtime.router_port}"
+        container = wiring.Container(Settings.from_env(), runtime=runtime)
+        holder["c"] = container
+        wiring.use(container)
+
+        platform.token = _ensure_admin_token(container, home)
+        platform.api_url = _serve_api(api_port, platform)
+        _write_config(home, platform)
+
+        from functions.task_worker import handler
+
+        stop = threading.Event()
+        platform._stoppers.append(stop.set)
+        for key, threads in (("build", 2), ("deploy", 4)):
+            for index in range(threads):
+                QueuePoller(
+                    f"{key}-worker-{index}", resources.queue_urls[key], resources.queue_arns[key], handler, stop,
+                    region=settings.region,
+                ).start()
+    except BaseException:
+        platform.stop()
+        raise
+    if not quiet:
+        print(f"Railyard is running (embedded AWS on 127.0.0.1:{moto_port})")
+        print(f"  API:    {platform.api_url}")
+        print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
+        print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
+        sys.stdout.flush()
+    return platform
+
+
+def _blobs() -> Any:
+    from chalicelib.adapters.storage import S3BlobStore
+
+    return S3BlobStore()
+
+
+def _ensure_admin_token(container: Any, home: Path) -> str:
+    """Reuses the token the CLI already has (moto forgets everything between runs)."""
+    config_file = home / "config.json"
+    token = None
+    if config_file.exists():
+        token = json.loads(config_file.read_text()).get("token")
+    token = token or "ry_" + secrets.token_urlsafe(24)
+    container.auth.ensure_token(token, container.settings.org_id, "local admin")
+    return str(token)
+
+
+def _serve_api(port: int, platform: Platform) -> str:
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    from app import app
+
+    server = create_local_server(app, Config.create(app_name="railyard", chalice_stage="dev"), "127.0.0.1", port)
+    server.server.daemon_threads = True
+    thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
+    thread.start()
+
+    def stop_api() -> None:
+        server.shutdown()
+        server.server.server_close()
+
+    platform._stoppers.append(stop_api)
+    return f"http://127.0.0.1:{server.server.server_address[1]}"
+
+
+def _write_config(home: Path, platform: Platform) -> None:
+    config_file = home / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.exists() else {}
+    config.update({"api_url": platform.api_url, "token": platform.token})
+    config_file.write_text(json.dumps(config, indent=2) + "\n")
+    config_file.chmod(0o600)
+    (home / "dev.json").write_text(
+        json.dumps(
+            {"api_url": platform.api_url, "router_port": platform.router_port, "moto_port": platform.moto_port,
+             "pid": os.getpid()},
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def run_dev(
+    api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, demo: bool = False,
+    exit_after_demo: bool = False,
+) -> int:
+    """Runs the platform until SIGINT/SIGTERM (or, with --demo --exit, until the sample answered)."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    platform = start(api_port=api_port, router_port=router_port, moto_port=moto_port)
+    print(f"  (started in {time.monotonic() - started:.1f}s)")
+    code = 0
+    try:
+        if demo:
+            from railyard.localdev.demo import deploy_demo
+
+            code = deploy_demo(platform)
+            if exit_after_demo:
+                return code
+        print("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        while not stopping.wait(0.5):
+            pass
+        return code
+    finally:
+        print("railyard dev: stopping")
+        platform.stop()
+        (platform.home / "dev.json").unlink(missing_ok=True)

@@ -1,0 +1,93 @@
+"""Creates every resource of the catalogue on the configured endpoint (moto, LocalStack), idempotently.
+
+The same declarations (chalicelib/catalogue.py) feed the CDK stacks, so local and cloud cannot drift
+in what exists; this module only decides how to create each kind with boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chalicelib.adapters.aws import client, error_code
+from chalicelib.adapters.dynamo import create_table
+from chalicelib.catalogue import Catalogue
+
+STATEMACHINES_DIR = Path(__file__).resolve().parents[2] / "statemachines"
+STATES_ROLE = "arn:aws:iam::{account}:role/railyard-states"
+
+
+@dataclass
+class Bootstrapped:
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    state_machine_arns: dict[str, str] = field(default_factory=dict)
+
+
+def render_definition(text: str, values: dict[str, str]) -> str:
+    """Fills `${Placeholder}`s; an unknown placeholder is an error, never left in the ASL."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"state machine placeholder ${{{name}}} has no value in the catalogue")
+        return values[name]
+
+    return re.sub(r"\$\{(\w+)\}", fill, text)
+
+
+def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstrapped:
+    done = Bootstrapped()
+    create_table(catalogue.table.name)
+    s3 = client("s3")
+    for bucket in catalogue.buckets:
+        try:
+            s3.create_bucket(Bucket=bucket.name)
+        except Exception as error:
+            if error_code(error) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise
+    sqs = client("sqs")
+    for queue in catalogue.queues:
+        dlq_url = sqs.create_queue(QueueName=queue.dlq_name)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=queue.name,
+            Attributes={
+                "VisibilityTimeout": str(queue.visibility_timeout),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
+            },
+        )["QueueUrl"]
+        done.queue_urls[queue.key] = url
+        done.queue_arns[queue.key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+    events = client("events")
+    try:
+        events.create_event_bus(Name=catalogue.event_bus)
+    except Exception as error:
+        if error_code(error) != "ResourceAlreadyExistsException":
+            raise
+    for rule in catalogue.rules:
+        events.put_rule(Name=rule.name, EventBusName=catalogue.event_bus, EventPattern=json.dumps(rule.event_pattern))
+        events.put_targets(
+            Rule=rule.name,
+            EventBusName=catalogue.event_bus,
+            Targets=[{"Id": key, "Arn": done.queue_arns[key]} for key in rule.target_queues],
+        )
+    sfn = client("stepfunctions")
+    existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    for machine in catalogue.state_machines:
+        values = {}
+        for placeholder, (kind, key) in machine.substitutions.items():
+            values[placeholder] = done.queue_urls[key] if kind == "queue" else catalogue.event_bus
+        definition = render_definition((STATEMACHINES_DIR / machine.definition_file).read_text(), values)
+        if machine.name in existing:
+            sfn.update_state_machine(stateMachineArn=existing[machine.name], definition=definition)
+            done.state_machine_arns[machine.key] = existing[machine.name]
+        else:
+            done.state_machine_arns[machine.key] = sfn.create_state_machine(
+                name=machine.name, definition=definition, roleArn=STATES_ROLE.format(account=account_id)
+            )["stateMachineArn"]
+    return done

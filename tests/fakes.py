@@ -1,0 +1,204 @@
+"""Fakes of the domain's ports for unit tests: in-memory, synchronous, no sockets."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.models import (
+    ApiToken,
+    Deployment,
+    Environment,
+    Project,
+    Release,
+    Service,
+    ServiceVariables,
+)
+from chalicelib.domain.ports import BuildRequest, BuildResult, Entity, LogLine, Progress, ReleaseSpec
+
+
+def _key(entity: Entity) -> tuple[str, str]:
+    if isinstance(entity, ServiceVariables):
+        return ("vars", entity.service_id)
+    if isinstance(entity, ApiToken):
+        return ("token", entity.token_hash)
+    return (type(entity).__name__, entity.id)
+
+
+class InMemoryRepository:
+    """Same contract as DynamoRepository: all-or-nothing saves conditioned on versions."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def save(self, *entities: Entity) -> None:
+        with self._lock:
+            for entity in entities:
+                stored = self.items.get(_key(entity))
+                expected = entity.version - 1
+                if (stored.version if stored else 0) != expected or (stored is None and expected != 0):
+                    raise Conflict(f"{type(entity).__name__} changed concurrently")
+            for entity in entities:
+                self.items[_key(entity)] = entity
+
+    def _get(self, kind: str, ident: str) -> Any:
+        found = self.items.get((kind, ident))
+        if found is None:
+            raise NotFound(f"{kind.lower()} {ident} not found")
+        return found
+
+    def _all(self, kind: type) -> list[Any]:
+        return [v for v in self.items.values() if isinstance(v, kind)]
+
+    def get_token(self, token_hash: str) -> ApiToken:
+        return self._get("token", token_hash)  # type: ignore[no-any-return]
+
+    def get_project(self, project_id: str) -> Project:
+        return self._get("Project", project_id)  # type: ignore[no-any-return]
+
+    def list_projects(self, org_id: str) -> list[Project]:
+        return sorted((p for p in self._all(Project) if p.org_id == org_id), key=lambda p: p.id)
+
+    def get_environment(self, environment_id: str) -> Environment:
+        return self._get("Environment", environment_id)  # type: ignore[no-any-return]
+
+    def list_environments(self, project_id: str) -> list[Environment]:
+        return sorted((e for e in self._all(Environment) if e.project_id == project_id), key=lambda e: e.id)
+
+    def get_service(self, service_id: str) -> Service:
+        return self._get("Service", service_id)  # type: ignore[no-any-return]
+
+    def list_services(self, environment_id: str) -> list[Service]:
+        return sorted((s for s in self._all(Service) if s.environment_id == environment_id), key=lambda s: s.id)
+
+    def get_variables(self, service_id: str) -> ServiceVariables:
+        return self.items.get(("vars", service_id)) or ServiceVariables(service_id, {}, 0)
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return self._get("Deployment", deployment_id)  # type: ignore[no-any-return]
+
+    def list_deployments(self, service_id: str, limit: int = 20) -> list[Deployment]:
+        found = [d for d in self._all(Deployment) if d.service_id == service_id]
+        return sorted(found, key=lambda d: d.id, reverse=True)[:limit]
+
+    def get_release(self, release_id: str) -> Release:
+        return self._get("Release", release_id)  # type: ignore[no-any-return]
+
+    def list_releases(self, service_id: str, limit: int = 20) -> list[Release]:
+        found = [r for r in self._all(Release) if r.service_id == service_id]
+        return sorted(found, key=lambda r: r.number, reverse=True)[:limit]
+
+
+@dataclass
+class FakeWorkflow:
+    started: list[Deployment] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+
+    def start(self, deployment: Deployment) -> None:
+        self.started.append(deployment)
+
+    def stop(self, deployment_id: str, cause: str) -> None:
+        self.stopped.append(deployment_id)
+
+
+@dataclass
+class FakeBlobStore:
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+        return f"https://uploads.example/{bucket}/{key}?expires={expires_in}"
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return (bucket, key) in self.objects
+
+    def upload_file(self, bucket: str, key: str, path: str) -> None:
+        with open(path, "rb") as f:
+            self.objects[(bucket, key)] = f.read()
+
+    def download_file(self, bucket: str, key: str, path: str) -> None:
+        with open(path, "wb") as f:
+            f.write(self.objects[(bucket, key)])
+
+    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
+        self.objects[(bucket, key)] = body
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        return self.objects[(bucket, key)]
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
+
+
+class FakeLog:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, message: str) -> None:
+        self.lines.append(message)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeLogStore:
+    def __init__(self) -> None:
+        self.streams: dict[tuple[str, str], FakeLog] = {}
+
+    def open(self, deployment_id: str, stream: str) -> FakeLog:
+        return self.streams.setdefault((deployment_id, stream), FakeLog())
+
+    def read(self, deployment_id: str, stream: str, after: int, limit: int) -> list[LogLine]:
+        lines = self.streams.get((deployment_id, stream), FakeLog()).lines
+        return [LogLine(i + 1, "", m) for i, m in enumerate(lines)][after : after + limit]
+
+
+@dataclass
+class FakeBuildRunner:
+    error: Exception | None = None
+    calls: list[BuildRequest] = field(default_factory=list)
+
+    def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
+        self.calls.append(request)
+        progress()
+        if self.error:
+            raise self.error
+        log.write("built")
+        return BuildResult(f"artifacts/{request.source_key}.tar.gz", "python3 main.py", False, "python")
+
+
+@dataclass
+class FakeRuntime:
+    error: Exception | None = None
+    activated: list[ReleaseSpec] = field(default_factory=list)
+
+    def activate(self, spec: ReleaseSpec, log: Any, progress: Progress) -> None:
+        progress()
+        if self.error:
+            raise self.error
+        self.activated.append(spec)
+
+    def url_for(self, hostname: str) -> str:
+        return f"http://{hostname}.localhost"
+
+    def stop(self, service_id: str) -> None:
+        pass
+
+
+@dataclass
+class FakeCallbacks:
+    outcomes: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        self.outcomes.append(("success", task_token, output))
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        self.outcomes.append(("failure", task_token, (error, cause)))
+
+    def heartbeat(self, task_token: str) -> None:
+        self.outcomes.append(("heartbeat", task_token, None))

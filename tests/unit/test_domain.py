@@ -1,0 +1,232 @@
+"""Rules of the domain, with fakes: the status machine, deployments, releases, rollbacks, variables."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.domain.errors import (
+    BadRequest,
+    BuildFailed,
+    Conflict,
+    HealthCheckFailed,
+    InvalidTransition,
+    NotFound,
+    Unauthorized,
+)
+from chalicelib.domain.models import DeploymentKind, DeploymentStatus, ServiceSettings, check_transition
+from chalicelib.domain.pipeline import Pipeline, TaskRunner
+from chalicelib.domain.services import AuthService, DeploymentService, Principal, ProjectService
+from tests.fakes import (
+    FakeBlobStore,
+    FakeBuildRunner,
+    FakeCallbacks,
+    FakeLogStore,
+    FakeRuntime,
+    FakeWorkflow,
+    InMemoryRepository,
+)
+
+S = DeploymentStatus
+WHO = Principal("org_1", ("*",), "test")
+
+
+class World:
+    def __init__(self) -> None:
+        counter = itertools.count(1)
+        self.repo = InMemoryRepository()
+        self.workflow = FakeWorkflow()
+        self.blobs = FakeBlobStore()
+        self.builds = FakeBuildRunner()
+        self.runtime = FakeRuntime()
+        self.logs = FakeLogStore()
+        self.callbacks = FakeCallbacks()
+        clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
+        ids = lambda prefix: f"{prefix}_{next(counter):06d}"  # noqa: E731
+        self.projects = ProjectService(self.repo, clock, ids)
+        self.deployments = DeploymentService(
+            self.repo, self.workflow, self.blobs, self.projects, "sources", clock, ids
+        )
+        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock)
+        self.runner = TaskRunner(self.pipeline, self.callbacks)
+        project, envs = self.projects.create_project(WHO, "demo")
+        self.service = self.projects.create_service(WHO, envs[0].id, "web", {"healthcheck_path": "/health"})
+
+    def upload(self) -> str:
+        _, key = self.deployments.presign_upload(WHO, self.service.id)
+        self.blobs.put_bytes("sources", key, b"tarball")
+        return key
+
+    def run_workflow(self, deployment_id: str) -> None:
+        """What the state machine does: Build (for sources), Deploy, MarkFailed on error."""
+        deployment = self.repo.get_deployment(deployment_id)
+        steps = ["build", "deploy"] if deployment.kind == DeploymentKind.SOURCE else ["deploy"]
+        for action in steps:
+            self.runner.run({"taskToken": action, "deploymentId": deployment_id, "action": action})
+            outcome = self.callbacks.outcomes[-1]
+            if outcome[0] == "failure":
+                error, cause = outcome[2]
+                self.runner.run(
+                    {"taskToken": "f", "deploymentId": deployment_id, "action": "fail",
+                     "error": {"Error": error, "Cause": cause}}
+                )
+                return
+
+    def deploy(self) -> str:
+        deployment = self.deployments.deploy_source(WHO, self.service.id, self.upload())
+        self.run_workflow(deployment.id)
+        return deployment.id
+
+
+def test_transition_table_rejects_illegal_moves() -> None:
+    check_transition(S.QUEUED, S.BUILDING)
+    with pytest.raises(InvalidTransition):
+        check_transition(S.SUCCESS, S.BUILDING)
+    with pytest.raises(InvalidTransition):
+        check_transition(S.FAILED, S.SUCCESS)
+
+
+def test_source_deployment_builds_releases_and_goes_live() -> None:
+    world = World()
+    deployment_id = world.deploy()
+    deployment = world.repo.get_deployment(deployment_id)
+    service = world.repo.get_service(world.service.id)
+    assert deployment.status == S.SUCCESS
+    assert deployment.release_number == 1
+    assert service.active_deployment_id == deployment_id
+    assert world.runtime.activated[-1].settings.healthcheck_path == "/health"
+    assert world.workflow.started[0].id == deployment_id
+
+
+def test_a_second_deployment_removes_the_first_and_numbers_the_release() -> None:
+    world = World()
+    first = world.deploy()
+    second = world.deploy()
+    assert world.repo.get_deployment(first).status == S.REMOVED
+    assert world.repo.get_deployment(second).release_number == 2
+
+
+def test_steps_are_idempotent_when_a_message_is_delivered_twice() -> None:
+    world = World()
+    deployment_id = world.deploy()
+    world.runner.run({"taskToken": "again", "deploymentId": deployment_id, "action": "deploy"})
+    assert world.callbacks.outcomes[-1][0] == "success"
+    assert len(world.runtime.activated) == 1
+    assert len(world.repo.list_releases(world.service.id)) == 1
+
+
+def test_failed_build_marks_failed_with_the_reason_and_keeps_previous_live() -> None:
+    world = World()
+    live = world.deploy()
+    world.builds.error = BuildFailed("`npm run build` exited with code 3")
+    failed = world.deploy()
+    deployment = world.repo.get_deployment(failed)
+    assert deployment.status == S.FAILED
+    assert "exited with code 3" in (deployment.reason or "")
+    assert world.repo.get_service(world.service.id).active_deployment_id == live
+    assert world.repo.get_deployment(live).status == S.SUCCESS
+
+
+def test_unhealthy_release_fails_and_is_never_a_rollback_target() -> None:
+    world = World()
+    world.deploy()
+    second = world.deploy()
+    world.runtime.error = HealthCheckFailed("no 200 on /health within 5s")
+    failed = world.deploy()
+    world.runtime.error = None
+    assert world.repo.get_deployment(failed).status == S.FAILED
+    assert any("no 200" in line for line in world.logs.streams[(failed, "deploy")].lines)
+    rollback = world.deployments.rollback(WHO, world.service.id, None)
+    world.run_workflow(rollback.id)
+    # the newest release that ever served is v1 (v2 is live, v3 never passed its health check)
+    assert world.repo.get_deployment(rollback.id).release_number == 1
+    assert world.repo.get_deployment(second).status == S.REMOVED
+
+
+def test_rollback_reactivates_the_old_release_without_creating_one() -> None:
+    world = World()
+    first = world.deploy()
+    world.deploy()
+    rollback = world.deployments.rollback(WHO, world.service.id, first)
+    world.run_workflow(rollback.id)
+    done = world.repo.get_deployment(rollback.id)
+    assert done.status == S.SUCCESS and done.kind == DeploymentKind.ROLLBACK
+    assert done.release_id == world.repo.get_deployment(first).release_id
+    assert len(world.repo.list_releases(world.service.id)) == 2
+
+
+def test_setting_three_variables_creates_exactly_one_deployment_that_carries_them() -> None:
+    world = World()
+    world.deploy()
+    before = len(world.workflow.started)
+    values, deployment = world.deployments.set_variables(WHO, world.service.id, {"A": "1", "B": "2", "C": "3"}, [])
+    assert deployment is not None and len(world.workflow.started) == before + 1
+    world.run_workflow(deployment.id)
+    assert world.runtime.activated[-1].variables == {"A": "1", "B": "2", "C": "3"}
+    values, _ = world.deployments.set_variables(WHO, world.service.id, {}, ["B"])
+    assert values == {"A": "1", "C": "3"}
+
+
+def test_variables_before_any_release_are_saved_without_a_deployment() -> None:
+    world = World()
+    values, deployment = world.deployments.set_variables(WHO, world.service.id, {"A": "1"}, [])
+    assert deployment is None and values == {"A": "1"}
+    with pytest.raises(BadRequest):
+        world.deployments.set_variables(WHO, world.service.id, {"1BAD": "x"}, [])
+
+
+def test_cancel_stops_the_workflow_and_a_late_step_does_nothing() -> None:
+    world = World()
+    deployment = world.deployments.deploy_source(WHO, world.service.id, world.upload())
+    world.deployments.cancel(WHO, deployment.id)
+    assert world.workflow.stopped == [deployment.id]
+    world.runner.run({"taskToken": "t", "deploymentId": deployment.id, "action": "build"})
+    assert world.callbacks.outcomes[-1][2][0] == "DeploymentCancelled"
+    assert world.builds.calls == []
+    with pytest.raises(InvalidTransition):
+        world.deployments.cancel(WHO, deployment.id)
+
+
+def test_source_keys_are_checked() -> None:
+    world = World()
+    with pytest.raises(BadRequest, match="not issued"):
+        world.deployments.deploy_source(WHO, world.service.id, "sources/svc_other/x.tar.gz")
+    with pytest.raises(BadRequest, match="not been uploaded"):
+        world.deployments.deploy_source(WHO, world.service.id, f"sources/{world.service.id}/missing.tar.gz")
+
+
+def test_other_workspaces_see_nothing() -> None:
+    world = World()
+    stranger = Principal("org_2", ("*",), "stranger")
+    with pytest.raises(NotFound):
+        world.projects.get_service(stranger, world.service.id)
+
+
+def test_conflicting_saves_write_nothing() -> None:
+    world = World()
+    service = world.repo.get_service(world.service.id)
+    world.repo.save(service.bumped(name="one"))
+    with pytest.raises(Conflict):
+        world.repo.save(service.bumped(name="two"))
+    assert world.repo.get_service(service.id).name == "one"
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(BadRequest, match="healthcheckPath"):
+        ServiceSettings(healthcheck_path="health")
+    with pytest.raises(BadRequest, match="restartPolicyType"):
+        ServiceSettings(restart_policy_type="SOMETIMES")
+
+
+def test_tokens() -> None:
+    world = World()
+    auth = AuthService(world.repo, lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    auth.ensure_token("secret", "org_1", "admin")
+    auth.ensure_token("secret", "org_1", "admin")  # idempotent
+    assert auth.authenticate("Bearer secret").org_id == "org_1"
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer wrong")
+    with pytest.raises(Unauthorized):
+        auth.authenticate(None)
