@@ -273,15 +273,25 @@ class TaskRunner:
             else:
                 raise ValueError(f"unknown action {action!r}")
         except DomainError as error:
-            self._callbacks.fail(token, type(error).__name__, str(error))
+            self._fail(token, deployment_id, type(error).__name__, str(error))
             return
         except Exception as error:
             # A bug or an unexpected dependency failure: fail the step now rather than leave the
             # user waiting for the heartbeat timeout; the traceback goes to the worker's log.
             _log.exception("step %s of %s crashed", action, deployment_id)
-            self._callbacks.fail(token, "InternalError", f"{type(error).__name__}: {error}")
+            self._fail(token, deployment_id, "InternalError", f"{type(error).__name__}: {error}")
             return
         self._callbacks.succeed(token, output)
+
+    def _fail(self, token: str, deployment_id: str, error: str, cause: str) -> None:
+        # The worker records the reason itself before failing the task: the workflow's failure path
+        # (MarkFailed) then finds the deployment already FAILED. Relying on the task failure's
+        # `cause` travelling through the workflow is not enough: moto drops it (LOCAL_AWS_FACTS).
+        try:
+            self._pipeline.mark_failed(deployment_id, error, _cause(cause))
+        except Exception:
+            _log.exception("could not mark %s failed; the workflow's MarkFailed step will", deployment_id)
+        self._callbacks.fail(token, error, cause)
 
 
 def _cause(cause: object) -> str:

@@ -73,7 +73,11 @@ def _aws_env(moto_port: int) -> None:
 
 def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, quiet: bool = False) -> Platform:
     import requests
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     from chalicelib import wiring
     from chalicelib.adapters.aws import reset_clients
