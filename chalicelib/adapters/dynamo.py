@@ -1,0 +1,476 @@
+"""DynamoDB adapter for the `Repository` port: every entity in ONE table, through PynamoDB.
+
+Item layout
+-----------
+Every item has string keys `pk`/`sk` shaped `KIND#id`, a `kind` (the entity's tag, equal to its
+`sk`), a `version` (Number) and a `body`: the entity as JSON. Items listed under a parent also carry
+`gsi1pk`/`gsi1sk`, the keys of the one global secondary index `gsi1` (ALL projection). Deployments
+carry `status` at the top level too, so it can be filtered on or projected later (and a workflow task
+could update it with a plain UpdateItem); `version` and `status` are read back from the top level,
+never from the body, so each has one source of truth.
+
+| entity           | pk                | sk         | gsi1pk           | gsi1sk                      |
+|------------------|-------------------|------------|------------------|-----------------------------|
+| Project          | PROJECT#<id>      | PROJECT    | ORG#<org_id>     | PROJECT#<id>                |
+| Environment      | ENV#<id>          | ENV        | PROJECT#<pid>    | ENV#<id>                    |
+| Service          | SERVICE#<id>      | SERVICE    | ENV#<eid>        | SERVICE#<id>                |
+| ServiceVariables | SERVICE#<sid>     | VARIABLES  | -                | -                           |
+| Deployment       | DEPLOYMENT#<id>   | DEPLOYMENT | SERVICE#<sid>    | DEPLOYMENT#<id>             |
+| Release          | RELEASE#<id>      | RELEASE    | SERVICE#<sid>    | RELEASE#<number:010d>       |
+| ApiToken         | TOKEN#<sha256>    | TOKEN      | ORG#<org_id>     | TOKEN#<sha256>              |
+
+Access patterns (no Scan anywhere)
+----------------------------------
+"Get pk / sk" is a strongly consistent GetItem; "gsi1 X / Y..." is a Query on index gsi1 with
+gsi1pk = X and begins_with(gsi1sk, Y), which also keeps kinds sharing a gsi1pk apart (an org's
+projects and tokens; a service's deployments and releases).
+
+| access pattern               | method            | served by                                          |
+|------------------------------|-------------------|----------------------------------------------------|
+| token by hash (authenticate) | get_token         | Get TOKEN#<hash> / TOKEN                           |
+| project by id                | get_project       | Get PROJECT#<id> / PROJECT                         |
+| projects of an org           | list_projects     | gsi1 ORG#<org> / PROJECT#..., asc                  |
+| environment by id            | get_environment   | Get ENV#<id> / ENV                                 |
+| environments of a project    | list_environments | gsi1 PROJECT#<pid> / ENV#..., asc                  |
+| service by id                | get_service       | Get SERVICE#<id> / SERVICE                         |
+| services of an environment   | list_services     | gsi1 ENV#<eid> / SERVICE#..., asc                  |
+| variables of a service       | get_variables     | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
+| deployment by id             | get_deployment    | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
+| deployments of a service     | list_deployments  | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
+| release by id                | get_release       | Get RELEASE#<id> / RELEASE                         |
+| releases of a service        | list_releases     | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
+| tokens of an org             | (no port yet)     | gsi1 ORG#<org> / TOKEN#...                         |
+| save 1..100, all or none     | save              | 1: conditional PutItem; 2..100: TransactWriteItems |
+
+"asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
+their zero-padded number instead, which is the order users see.
+
+Concurrency and consistency
+---------------------------
+Each put is conditioned on the entity's version: version 1 -> `attribute_not_exists(pk)`; version
+N > 1 -> the stored `version = N-1`. A failed condition raises `Conflict` naming the entity, and
+nothing of the call is written. GetItem reads are strongly consistent because callers read, bump and
+write back: a stale read would only turn into a spurious Conflict. Index queries are eventually
+consistent (DynamoDB offers nothing else on a GSI), so a just-saved child may be missing from a list
+for a moment on real AWS.
+
+Why the body is a JSON string rather than a Map: DynamoDB normalises numbers (60.0 comes back as 60)
+and PynamoDB's raw maps need per-type handling; a JSON string round-trips exactly, and nothing queries
+inside the body (anything worth filtering is promoted to a top-level attribute, as `status` is).
+
+PynamoDB (and botocore under it, ~0.2 s) is imported inside the functions that need it, and the model
+classes are built per (table, region, endpoint) on first use, because PynamoDB binds table name, region
+and endpoint at class level. Importing this module therefore costs only the domain models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.models import (
+    ApiToken,
+    ConfigSnapshot,
+    Deployment,
+    DeploymentKind,
+    DeploymentStatus,
+    Environment,
+    Project,
+    Release,
+    Service,
+    ServiceSettings,
+    ServiceVariables,
+)
+from chalicelib.domain.ports import Entity
+
+if TYPE_CHECKING:
+    from pynamodb.connection import Connection
+    from pynamodb.expressions.condition import Condition
+    from pynamodb.models import Model
+
+INDEX_NAME = "gsi1"
+MAX_TRANSACTION_ITEMS = 100  # the TransactWriteItems limit
+
+# Key prefixes; each entity's own tag is also its sort key and its `kind` attribute.
+ORG = "ORG"
+PROJECT = "PROJECT"
+ENV = "ENV"
+SERVICE = "SERVICE"
+VARIABLES = "VARIABLES"
+DEPLOYMENT = "DEPLOYMENT"
+RELEASE = "RELEASE"
+TOKEN = "TOKEN"
+
+_CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code in a transaction
+_CONDITIONAL_CHECK_FAILED_EXCEPTION = "ConditionalCheckFailedException"  # the error code of a PutItem
+
+E = TypeVar("E", Project, Environment, Service, ServiceVariables, Deployment, Release, ApiToken)
+
+
+def _key(kind: str, ident: str) -> str:
+    return f"{kind}#{ident}"
+
+
+@dataclass(frozen=True)
+class _Keys:
+    pk: str
+    sk: str  # the entity's tag; also stored as `kind`, so a gsi1 result says what it is
+    gsi1pk: str | None = None
+    gsi1sk: str | None = None
+
+
+def _keys(entity: Entity) -> _Keys:
+    """Where an entity lives in the table (the layout table in the module docstring)."""
+    match entity:
+        case Project():
+            return _Keys(
+                _key(PROJECT, entity.id), PROJECT, _key(ORG, entity.org_id), _key(PROJECT, entity.id)
+            )
+        case Environment():
+            return _Keys(_key(ENV, entity.id), ENV, _key(PROJECT, entity.project_id), _key(ENV, entity.id))
+        case Service():
+            return _Keys(
+                _key(SERVICE, entity.id), SERVICE, _key(ENV, entity.environment_id), _key(SERVICE, entity.id)
+            )
+        case ServiceVariables():
+            # Same partition as the service item: one item collection per service. Not indexed: it is
+            # only ever read by service id.
+            return _Keys(_key(SERVICE, entity.service_id), VARIABLES)
+        case Deployment():
+            return _Keys(
+                _key(DEPLOYMENT, entity.id),
+                DEPLOYMENT,
+                _key(SERVICE, entity.service_id),
+                _key(DEPLOYMENT, entity.id),
+            )
+        case Release():
+            # Zero-padded so that string order is number order (release 10 after release 9).
+            return _Keys(
+                _key(RELEASE, entity.id),
+                RELEASE,
+                _key(SERVICE, entity.service_id),
+                _key(RELEASE, f"{entity.number:010d}"),
+            )
+        case ApiToken():
+            return _Keys(
+                _key(TOKEN, entity.token_hash),
+                TOKEN,
+                _key(ORG, entity.org_id),
+                _key(TOKEN, entity.token_hash),
+            )
+    raise TypeError(f"not a storable entity: {type(entity).__name__}")
+
+
+def _describe(entity: Entity) -> str:
+    """The entity as error messages name it: kind and id."""
+    match entity:
+        case ServiceVariables():
+            return f"variables of service {entity.service_id}"
+        case ApiToken():
+            # The hash identifies a credential; keep it out of messages (and so out of logs).
+            return "token"
+        case Project():
+            return f"project {entity.id}"
+        case Environment():
+            return f"environment {entity.id}"
+        case Service():
+            return f"service {entity.id}"
+        case Deployment():
+            return f"deployment {entity.id}"
+        case Release():
+            return f"release {entity.id}"
+    raise TypeError(f"not a storable entity: {type(entity).__name__}")
+
+
+# Fields that live as top-level attributes: the condition checks `version`, and `status` is meant to
+# be filtered/updated in place (any entity with a `status` field), so neither is duplicated in the body.
+_TOP_LEVEL = ("version", "status")
+
+# How to rebuild the fields JSON cannot carry as-is; every other field is a JSON scalar or a dict.
+_DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
+    Service: {"settings": ServiceSettings.from_dict},
+    Deployment: {
+        "kind": DeploymentKind,
+        "status": DeploymentStatus,
+        "config": ConfigSnapshot.from_dict,
+    },
+    Release: {"config": ConfigSnapshot.from_dict},
+    ApiToken: {"scopes": tuple},
+}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, ServiceSettings | ConfigSnapshot):
+        return value.to_dict()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _attributes(entity: Entity) -> dict[str, Any]:
+    """The item's non-key attributes: the top-level ones, and the rest of the entity as `body`."""
+    names = [field.name for field in dataclasses.fields(entity)]
+    attributes = {name: _encode(getattr(entity, name)) for name in names if name in _TOP_LEVEL}
+    attributes["body"] = {name: _encode(getattr(entity, name)) for name in names if name not in _TOP_LEVEL}
+    return attributes
+
+
+def _decode(cls: type[E], item: Model) -> E:
+    values = item.attribute_values
+    data = dict(values["body"])
+    data.update({name: values[name] for name in _TOP_LEVEL if values.get(name) is not None})
+    decoders = _DECODERS.get(cls, {})
+    # Fields this code does not know are dropped: during a rolling deploy a newer writer may already
+    # store an additive field that an older reader has no use for.
+    known = {field.name for field in dataclasses.fields(cls)}
+    return cls(**{name: decoders.get(name, _same)(value) for name, value in data.items() if name in known})
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The PynamoDB model class bound to one table, and a connection for its transactions."""
+
+    item: type[Model]
+    connection: Connection
+
+
+@functools.cache
+def _bind(name: str, region_name: str | None, endpoint: str | None) -> _Table:
+    """Build the model classes for one table (PynamoDB binds table, region and host per class)."""
+    from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
+    from pynamodb.connection import Connection
+    from pynamodb.constants import PAY_PER_REQUEST_BILLING_MODE
+    from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+    from pynamodb.models import Model
+
+    class ByParent(GlobalSecondaryIndex[Model]):
+        """gsi1: children listed under their parent (see the layout table)."""
+
+        class Meta:
+            index_name = INDEX_NAME
+            projection = AllProjection()
+
+        gsi1pk = UnicodeAttribute(hash_key=True)
+        gsi1sk = UnicodeAttribute(range_key=True)
+
+    class Item(Model):
+        class Meta:
+            table_name = name
+            region = region_name
+            host = endpoint
+            billing_mode = PAY_PER_REQUEST_BILLING_MODE
+
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        kind = UnicodeAttribute()
+        version = NumberAttribute()
+        body = JSONAttribute()
+        status = UnicodeAttribute(null=True)
+        gsi1pk = UnicodeAttribute(null=True)
+        gsi1sk = UnicodeAttribute(null=True)
+        gsi1 = ByParent()
+
+    return _Table(item=Item, connection=Connection(region=region_name, host=endpoint))
+
+
+def _table(table_name: str) -> _Table:
+    """The bound model for `table_name` where the environment points now (region, endpoint)."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    # The service-specific variable wins, as it does in botocore itself; no endpoint lives in code.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL") or None
+    return _bind(table_name, region, endpoint)
+
+
+def create_table(table_name: str) -> None:
+    """Ensure the table exists and is ACTIVE: string pk/sk, index gsi1 (gsi1pk/gsi1sk, ALL projection),
+    PAY_PER_REQUEST. Safe to call again, and from two processes at once (the local bootstrap)."""
+    from pynamodb.exceptions import TableError
+
+    item = _table(table_name).item
+    try:
+        item.create_table(wait=True)
+    except TableError as error:
+        # Another process created it between our existence check and CreateTable: wait for it.
+        if error.cause_response_code != "ResourceInUseException":
+            raise
+        item.create_table(wait=True)
+
+
+def _condition(version: int) -> Condition:
+    from pynamodb.expressions.operand import Path
+
+    if version == 1:
+        return Path("pk").does_not_exist()
+    return Path("version") == version - 1
+
+
+def _conflict(entity: Entity) -> Conflict:
+    if entity.version == 1:
+        return Conflict(f"{_describe(entity)} already exists")
+    return Conflict(f"{_describe(entity)} was changed concurrently (expected version {entity.version - 1})")
+
+
+class DynamoRepository:
+    """The `Repository` port on one DynamoDB table (layout and access patterns: module docstring)."""
+
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+        self._bound: _Table | None = None
+
+    @property
+    def _t(self) -> _Table:
+        # Bound on first use so that constructing the repository stays free of imports and I/O.
+        if self._bound is None:
+            self._bound = _table(self._table_name)
+        return self._bound
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def save(self, *entities: Entity) -> None:
+        """Write all entities or none, each conditioned on its version; Conflict if one is stale."""
+        if not entities:
+            return
+        if len(entities) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"one save writes at most {MAX_TRANSACTION_ITEMS} entities, got {len(entities)}")
+        table = self._t
+        puts = []
+        seen: set[tuple[str, str]] = set()
+        for entity in entities:
+            if entity.version < 1:
+                raise ValueError(f"{_describe(entity)} has version {entity.version}; bump it before saving")
+            keys = _keys(entity)
+            if (keys.pk, keys.sk) in seen:
+                # DynamoDB rejects a transaction touching one item twice; say which one.
+                raise ValueError(f"{_describe(entity)} appears twice in one save")
+            seen.add((keys.pk, keys.sk))
+            item = table.item(
+                keys.pk,
+                keys.sk,
+                kind=keys.sk,
+                gsi1pk=keys.gsi1pk,
+                gsi1sk=keys.gsi1sk,
+                **_attributes(entity),
+            )
+            puts.append((entity, item, _condition(entity.version)))
+        if len(puts) == 1:
+            self._put(*puts[0])
+        else:
+            self._transact(table, puts)
+
+    @staticmethod
+    def _put(entity: Entity, item: Model, condition: Condition) -> None:
+        # One item needs no transaction: a conditional PutItem is as atomic at half the capacity.
+        from pynamodb.exceptions import PutError
+
+        try:
+            item.save(condition=condition)
+        except PutError as error:
+            if error.cause_response_code == _CONDITIONAL_CHECK_FAILED_EXCEPTION:
+                raise _conflict(entity) from error
+            raise
+
+    @staticmethod
+    def _transact(table: _Table, puts: list[tuple[Entity, Model, Condition]]) -> None:
+        from pynamodb.exceptions import TransactWriteError
+        from pynamodb.transactions import TransactWrite
+
+        try:
+            with TransactWrite(connection=table.connection) as transaction:
+                for _, item, condition in puts:
+                    transaction.save(item, condition=condition)
+        except TransactWriteError as error:
+            # Reasons come back one per item, in request order; None for items that were fine.
+            for (entity, _, _), reason in zip(puts, error.cancellation_reasons or [], strict=False):
+                if reason is not None and reason.code == _CONDITIONAL_CHECK_FAILED:
+                    raise _conflict(entity) from error
+            raise
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _find(self, pk: str, sk: str) -> Model | None:
+        item = self._t.item
+        try:
+            return item.get(pk, sk, consistent_read=True)
+        except item.DoesNotExist:
+            return None
+
+    def _get(self, cls: type[E], pk: str, sk: str, missing: str) -> E:
+        found = self._find(pk, sk)
+        if found is None:
+            raise NotFound(missing)
+        return _decode(cls, found)
+
+    def _children(
+        self, cls: type[E], parent: str, kind: str, *, newest_first: bool = False, limit: int | None = None
+    ) -> list[E]:
+        """The items of `kind` listed under `parent` in gsi1, in gsi1sk order."""
+        from pynamodb.expressions.operand import Path
+
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        results = self._t.item.query(
+            parent,
+            range_key_condition=Path("gsi1sk").startswith(f"{kind}#"),
+            index_name=INDEX_NAME,
+            scan_index_forward=not newest_first,
+            limit=limit,  # also the page size, so a limited list reads no more than it returns
+        )
+        return [_decode(cls, found) for found in results]
+
+    def get_token(self, token_hash: str) -> ApiToken:
+        return self._get(ApiToken, _key(TOKEN, token_hash), TOKEN, "token not found")
+
+    def get_project(self, project_id: str) -> Project:
+        return self._get(Project, _key(PROJECT, project_id), PROJECT, f"project {project_id} not found")
+
+    def list_projects(self, org_id: str) -> list[Project]:
+        return self._children(Project, _key(ORG, org_id), PROJECT)
+
+    def get_environment(self, environment_id: str) -> Environment:
+        return self._get(
+            Environment, _key(ENV, environment_id), ENV, f"environment {environment_id} not found"
+        )
+
+    def list_environments(self, project_id: str) -> list[Environment]:
+        return self._children(Environment, _key(PROJECT, project_id), ENV)
+
+    def get_service(self, service_id: str) -> Service:
+        return self._get(Service, _key(SERVICE, service_id), SERVICE, f"service {service_id} not found")
+
+    def list_services(self, environment_id: str) -> list[Service]:
+        return self._children(Service, _key(ENV, environment_id), SERVICE)
+
+    def get_variables(self, service_id: str) -> ServiceVariables:
+        found = self._find(_key(SERVICE, service_id), VARIABLES)
+        if found is None:
+            # Never stored: version 0, so the first save (version 1) must find no item.
+            return ServiceVariables(service_id, {}, version=0)
+        return _decode(ServiceVariables, found)
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return self._get(
+            Deployment, _key(DEPLOYMENT, deployment_id), DEPLOYMENT, f"deployment {deployment_id} not found"
+        )
+
+    def list_deployments(self, service_id: str, limit: int = 20) -> list[Deployment]:
+        return self._children(
+            Deployment, _key(SERVICE, service_id), DEPLOYMENT, newest_first=True, limit=limit
+        )
+
+    def get_release(self, release_id: str) -> Release:
+        return self._get(Release, _key(RELEASE, release_id), RELEASE, f"release {release_id} not found")
+
+    def list_releases(self, service_id: str, limit: int = 20) -> list[Release]:
+        return self._children(Release, _key(SERVICE, service_id), RELEASE, newest_first=True, limit=limit)
