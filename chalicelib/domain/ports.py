@@ -145,7 +145,7 @@ class ReleaseSpec:
 
 class Runtime(Protocol):
     """Runs releases. `activate` returns once the new release is healthy and receiving traffic
-    (the previous one drained); it raises HealthCheckFailed, leaving the previous release serving."""
+    (the previous one drains in the background); it raises HealthCheckFailed, leaving the previous release serving."""
 
     def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None: ...
     def url_for(self, hostname: str) -> str: ...

@@ -1,0 +1,174 @@
+"""The HTTP API through chalice.test.Client: auth, validation, error shapes, and each route's effect.
+
+The repository is real DynamoDB on moto; the workflow starter is a fake (a real execution would
+race the assertions: LOCAL_AWS_FACTS.md), so these tests see exactly what the API wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import wiring
+from chalicelib.adapters.dynamo import create_table
+from chalicelib.config import Settings
+from railyard.localdev.bootstrap import bootstrap
+from tests.fakes import FakeWorkflow
+
+TOKEN = "ry_test_token"
+
+
+class Api:
+    def __init__(self, client: Client, container: wiring.Container, workflow: FakeWorkflow) -> None:
+        self.client = client
+        self.container = container
+        self.workflow = workflow
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = TOKEN,
+             raw: bytes | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        response = getattr(self.client.http, method.lower())(path, headers=headers, body=payload)
+        return response.status_code, json.loads(response.body) if response.body else None
+
+    def service(self) -> dict[str, Any]:
+        _, created = self.call("POST", "/v1/projects", {"name": "demo"})
+        env_id = created["environments"][0]["id"]
+        status, body = self.call("POST", f"/v1/environments/{env_id}/services", {"name": "web"})
+        assert status == 201
+        return body["service"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def api(aws: int) -> Iterator[Api]:
+    from app import app
+
+    settings = Settings.from_env()
+    bootstrap(settings.catalogue, settings.account_id)
+    create_table(settings.table_name)
+    workflow = FakeWorkflow()
+    container = wiring.Container(settings, workflow=workflow)
+    container.auth.ensure_token(TOKEN, settings.org_id, "test")
+    wiring.use(container)
+    with Client(app) as client:
+        yield Api(client, container, workflow)
+    wiring.use(None)
+
+
+def test_health_is_public_and_everything_else_needs_a_token(api: Api) -> None:
+    assert api.call("GET", "/v1/health", token=None) == (200, {"status": "ok"})
+    status, body = api.call("GET", "/v1/projects", token=None)
+    assert status == 401 and body["Code"] == "Unauthorized"
+    status, body = api.call("GET", "/v1/projects", token="wrong")
+    assert status == 401 and "not valid" in body["Message"]
+
+
+def test_project_comes_with_production_and_services_get_a_url(api: Api) -> None:
+    service = api.service()
+    assert service["hostname"] == "web-production-demo"
+    assert service["url"] == "http://web-production-demo.localhost:8080"
+    assert service["settings"]["healthcheckPath"] == "/"
+
+
+def test_malformed_json_and_unknown_fields_are_400_naming_the_problem(api: Api) -> None:
+    status, body = api.call("POST", "/v1/projects", raw=b'{"name": ')
+    assert status == 400 and body["Code"] == "BadRequest" and "malformed JSON" in body["Message"]
+    status, body = api.call("POST", "/v1/projects", {"name": "demo", "colour": "red"})
+    assert status == 400 and body["Message"] == "unknown field 'colour'"
+    service = api.service()
+    status, body = api.call("PATCH", f"/v1/services/{service['id']}", {"settings": {"healthcheckPath": 3}})
+    assert status == 400 and "settings.healthcheckPath" in body["Message"]
+    status, body = api.call("PATCH", f"/v1/services/{service['id']}", {"settings": {"healthcheckPath": "x"}})
+    assert status == 400 and "healthcheckPath" in body["Message"]
+    status, body = api.call("POST", "/v1/projects", {"name": "Not A Name"})
+    assert status == 400 and "lowercase" in body["Message"]
+
+
+def test_unknown_ids_are_404(api: Api) -> None:
+    for path in ("/v1/projects/prj_nope", "/v1/services/svc_nope", "/v1/deployments/dep_nope",
+                 "/v1/deployments/dep_nope/logs", "/v1/environments/env_nope/services"):
+        status, body = api.call("GET", path)
+        assert status == 404, path
+        assert body["Code"] == "NotFound"
+
+
+def test_deploy_needs_an_uploaded_source(api: Api) -> None:
+    service = api.service()
+    status, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
+    assert status == 201 and upload["uploadUrl"].startswith("http://127.0.0.1:")
+    path = f"/v1/services/{service['id']}/deployments"
+    status, body = api.call("POST", path, {"sourceKey": upload["sourceKey"]})
+    assert status == 400 and "has not been uploaded" in body["Message"]
+    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
+    status, body = api.call("POST", path, {"sourceKey": upload["sourceKey"]})
+    assert status == 201 and body["deployment"]["status"] == "QUEUED"
+    assert [d.id for d in api.workflow.started] == [body["deployment"]["id"]]
+    status, listed = api.call("GET", path)
+    assert [d["id"] for d in listed["deployments"]] == [body["deployment"]["id"]]
+    status, body = api.call("POST", path, {})
+    assert status == 400 and "exactly one" in body["Message"]
+
+
+def test_redeploy_and_rollback_without_a_release_are_conflicts(api: Api) -> None:
+    service = api.service()
+    status, body = api.call("POST", f"/v1/services/{service['id']}/deployments", {"redeploy": True})
+    assert status == 409 and "railyard up" in body["Message"]
+    status, body = api.call("POST", f"/v1/services/{service['id']}/rollback", {})
+    assert status == 409
+
+
+def test_cancel_a_queued_deployment_then_cancel_again_is_409(api: Api) -> None:
+    service = api.service()
+    _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
+    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
+    _, body = api.call("POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]})
+    deployment_id = body["deployment"]["id"]
+    status, body = api.call("POST", f"/v1/deployments/{deployment_id}/cancel")
+    assert status == 200 and body["deployment"]["status"] == "CANCELLED"
+    assert api.workflow.stopped == [deployment_id]
+    status, body = api.call("POST", f"/v1/deployments/{deployment_id}/cancel")
+    assert status == 409 and body["Code"] == "InvalidTransition"
+
+
+def test_variables_before_a_release_are_stored_without_a_deployment(api: Api) -> None:
+    service = api.service()
+    path = f"/v1/services/{service['id']}/variables"
+    status, body = api.call("PATCH", path, {"set": {"A": "1", "B": "2"}})
+    assert status == 200 and body == {"variables": {"A": "1", "B": "2"}, "deployment": None}
+    status, body = api.call("PATCH", path, {"unset": ["A"]})
+    assert body["variables"] == {"B": "2"}
+    assert api.call("GET", path)[1] == {"variables": {"B": "2"}}
+    status, body = api.call("PATCH", path, {"set": {"bad-name": "x"}})
+    assert status == 400 and "bad-name" in body["Message"]
+
+
+def test_logs_query_is_validated(api: Api) -> None:
+    service = api.service()
+    _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
+    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
+    _, body = api.call("POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]})
+    deployment_id = body["deployment"]["id"]
+    writer = api.container.logs.open(deployment_id, "build")
+    for n in range(5):
+        writer.write(f"line {n}")
+    writer.close()
+    status, page = api.call("GET", f"/v1/deployments/{deployment_id}/logs?stream=build&after=2")
+    assert status == 200 and [x["message"] for x in page["lines"]] == ["line 2", "line 3", "line 4"]
+    assert page["next"] == 5 and page["done"] is False
+    status, body = api.call("GET", f"/v1/deployments/{deployment_id}/logs?stream=nope")
+    assert status == 400 and "stream" in body["Message"]
+    status, body = api.call("GET", f"/v1/deployments/{deployment_id}/logs?after=x")
+    assert status == 400 and "after" in body["Message"]
+
+
+def test_openapi_lists_every_route(api: Api) -> None:
+    status, doc = api.call("GET", "/v1/openapi.json", token=None)
+    assert status == 200 and doc["openapi"].startswith("3.")
+    assert "post" in doc["paths"]["/v1/services/{service_id}/deployments"]
+    assert "DeploymentCreate" in doc["components"]["schemas"]

@@ -1,0 +1,590 @@
+"""LocalRuntime and its router against real processes and real HTTP on 127.0.0.1.
+
+Each test packs a tiny stdlib HTTP app into a tar.gz (the artifact contract of the build runner),
+stores it in an in-memory BlobStore and activates it. The app's behaviour is chosen by variables:
+VERSION (what it answers), MODE (ok | unhealthy | crash | exit), START_DELAY, CRASH_AFTER.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import shlex
+import socket
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.adapters.runtime.local import LocalRuntime
+from chalicelib.adapters.runtime.router import Router, RouteTable
+from chalicelib.domain.errors import DeploymentCancelled, HealthCheckFailed
+from chalicelib.domain.models import ServiceSettings
+from chalicelib.domain.ports import ReleaseSpec
+
+BUCKET = "artifacts"
+HOST = "web-production-demo"
+SERVICE = "svc_web"
+PYTHON = shlex.quote(sys.executable)
+
+APP = r"""
+import json, os, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = os.environ.get("VERSION", "v0")
+MODE = os.environ.get("MODE", "ok")
+time.sleep(float(os.environ.get("START_DELAY", "0")))
+print(f"app {VERSION} booting", flush=True)
+if MODE == "exit":
+    print("boom: cannot start", file=sys.stderr, flush=True)
+    sys.exit(2)
+crash_armed = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    def _send(self, status, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Set-Cookie", "a=1")
+        self.send_header("Set-Cookie", "b=2")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        if MODE == "crash" and not crash_armed:
+            crash_armed.append(1)
+            timer = threading.Timer(float(os.environ.get("CRASH_AFTER", "0.3")), lambda: os._exit(3))
+            timer.daemon = True
+            timer.start()
+        if self.path.startswith("/health"):
+            return self._send(500 if MODE == "unhealthy" else 200, {"mode": MODE})
+        if self.path.startswith("/slow"):
+            time.sleep(float(self.path.partition("=")[2] or "1"))
+        names = ("APP_HOME", "GREETING", "AWS_SECRET_ACCESS_KEY", "RAILYARD_TOKEN", "PORT")
+        self._send(200, {
+            "version": VERSION, "pid": os.getpid(), "path": self.path,
+            "env": {name: os.environ.get(name) for name in names},
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+        })
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._send(201, {"version": VERSION, "echo": body.decode()})
+
+    def log_message(self, format, *args):
+        print(f"{VERSION} {self.command} {self.path}", flush=True)
+
+
+server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+server.daemon_threads = True
+server.serve_forever()
+"""
+
+
+# fakes
+
+
+class MemoryBlobs:
+    """BlobStore on a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
+        return f"memory://{bucket}/{key}"
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return (bucket, key) in self.objects
+
+    def upload_file(self, bucket: str, key: str, path: str) -> None:
+        self.objects[(bucket, key)] = Path(path).read_bytes()
+
+    def download_file(self, bucket: str, key: str, path: str) -> None:
+        Path(path).write_bytes(self.objects[(bucket, key)])
+
+    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
+        self.objects[(bucket, key)] = body
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        return self.objects[(bucket, key)]
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
+
+
+class MemoryLog:
+    """LogSink that keeps every line; written from several threads."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.flushes = 0
+        self._lock = threading.Lock()
+
+    def write(self, message: str) -> None:
+        with self._lock:
+            self.lines.append(message)
+
+    def flush(self) -> None:
+        with self._lock:
+            self.flushes += 1
+
+    def text(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+
+class CrashRecorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.called = threading.Event()
+
+    def __call__(self, deployment_id: str, reason: str) -> None:
+        self.calls.append((deployment_id, reason))
+        self.called.set()
+
+
+# fixtures and helpers
+
+
+@pytest.fixture
+def blobs() -> MemoryBlobs:
+    return MemoryBlobs()
+
+
+@pytest.fixture
+def crashes() -> CrashRecorder:
+    return CrashRecorder()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, blobs: MemoryBlobs, crashes: CrashRecorder) -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
+    rt.start()
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def publish(blobs: MemoryBlobs, name: str, extra: dict[str, str] | None = None) -> str:
+    """Pack app.py (+ extra files, path → text) as the build runner would; return the artifact key."""
+    files = {"app.py": APP, **(extra or {})}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mode = 0o755 if path.startswith("bin/") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    key = f"artifacts/{name}.tar.gz"
+    blobs.put_bytes(BUCKET, key, buffer.getvalue())
+    return key
+
+
+def release(
+    blobs: MemoryBlobs,
+    release_id: str,
+    *,
+    start_command: str = f"exec {PYTHON} app.py",
+    extra: dict[str, str] | None = None,
+    **variables: str,
+) -> ReleaseSpec:
+    return ReleaseSpec(
+        service_id=SERVICE,
+        hostname=HOST,
+        deployment_id=f"dep_{release_id}",
+        release_id=release_id,
+        artifact_key=publish(blobs, release_id, extra),
+        start_command=start_command,
+        variables={"VERSION": release_id, **variables},
+        settings=ServiceSettings(
+            healthcheck_path="/health",
+            healthcheck_timeout=5.0,
+            restart_policy_max_retries=2,
+            draining_seconds=0.5,
+        ),
+    )
+
+
+def with_settings(spec: ReleaseSpec, **settings: Any) -> ReleaseSpec:
+    base = spec.settings.to_dict()
+    return ReleaseSpec(**{**spec.__dict__, "settings": ServiceSettings(**{**base, **settings})})
+
+
+def request(
+    runtime: LocalRuntime,
+    path: str = "/",
+    *,
+    host: str = f"{HOST}.localhost",
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes, http.client.HTTPResponse]:
+    connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=10)
+    try:
+        connection.request(
+            method, path, body=body, headers={"Host": f"{host}:{runtime.router_port}", **(headers or {})}
+        )
+        response = connection.getresponse()
+        return response.status, response.read(), response
+    finally:
+        connection.close()
+
+
+def answer(runtime: LocalRuntime, path: str = "/") -> dict[str, Any]:
+    status, body, _ = request(runtime, path)
+    assert status == 200, body
+    return dict(json.loads(body))
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (exited, not yet reaped by its new parent) counts as dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def eventually(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def never_cancelled() -> None:
+    return None
+
+
+# tests
+
+
+def test_activate_serves_through_the_router_with_the_artifact_environment(
+    runtime: LocalRuntime, blobs: MemoryBlobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN platform secrets in the environment and an artifact whose runtime.json puts its bin/ on PATH
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "platform-secret")
+    monkeypatch.setenv("RAILYARD_TOKEN", "platform-token")
+    runtime_json = {"env": {"APP_HOME": "{app}", "PATH": "{app}/bin:{PATH}", "GREETING": "from-json"}}
+    spec = release(
+        blobs,
+        "rel_1",
+        start_command="serve-app",  # found only through the runtime.json PATH
+        extra={
+            ".railyard/runtime.json": json.dumps(runtime_json),
+            "bin/serve-app": f"#!/bin/sh\nexec {PYTHON} app.py\n",
+        },
+        GREETING="from-variables",
+    )
+    log = MemoryLog()
+
+    # WHEN it is activated
+    runtime.activate(spec, log, never_cancelled)
+
+    # THEN the router forwards by Host header to the app, with the right environment
+    app = answer(runtime, "/hello?x=1")
+    assert app["version"] == "rel_1"
+    assert app["path"] == "/hello?x=1"
+    app_dir = str(Path(runtime.data_dir, "releases", "rel_1", "app"))
+    assert app["env"]["APP_HOME"] == app_dir
+    assert app["env"]["GREETING"] == "from-variables"  # service variables win over runtime.json
+    assert app["env"]["AWS_SECRET_ACCESS_KEY"] is None
+    assert app["env"]["RAILYARD_TOKEN"] is None
+    assert app["headers"]["x-forwarded-host"] == f"{HOST}.localhost:{runtime.router_port}"
+    assert app["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert runtime.active_release(HOST) == "rel_1"
+    assert runtime.url_for(HOST) == f"http://{HOST}.localhost:{runtime.router_port}"
+    text = log.text()
+    assert "healthcheck: waiting for 200 on /health (timeout 5s)" in text
+    assert "healthcheck: passed after" in text
+    # app output keeps flowing into the sink after activate returned
+    eventually(lambda: "rel_1 GET /hello?x=1" in log.text())
+
+
+def test_router_proxies_bodies_heads_duplicate_headers_and_unknown_hosts(
+    runtime: LocalRuntime, blobs: MemoryBlobs
+) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+
+    status, body, _ = request(runtime, "/echo", method="POST", body=b"hello body")
+    assert (status, json.loads(body)["echo"]) == (201, "hello body")
+
+    status, body, response = request(runtime, "/", method="HEAD")
+    assert status == 200 and body == b""
+    assert int(response.getheader("Content-Length") or 0) > 0
+    assert response.msg.get_all("Set-Cookie") == ["a=1", "b=2"]
+
+    status, body, _ = request(runtime, host="nobody.localhost")
+    assert status == 404 and b"nobody" in body
+
+
+def test_router_answers_502_when_the_upstream_refuses() -> None:
+    routes = RouteTable()
+    router = Router(routes)
+    port = router.start()
+    try:
+        routes.set("gone", 9)  # discard port: nothing listens on it
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/", headers={"Host": "gone.localhost"})
+        assert connection.getresponse().status == 502
+        connection.close()
+    finally:
+        router.stop()
+
+
+class _UnframedUpstream(BaseHTTPRequestHandler):
+    """HTTP/1.0 answers without Content-Length: the body ends when the connection closes."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"got:" + body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_router_reframes_unframed_answers_and_chunked_requests() -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _UnframedUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    routes = RouteTable()
+    router = Router(routes)
+    port = router.start()
+    try:
+        routes.set("raw", upstream.server_address[1])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        # a chunked HTTP/1.1 request body, forwarded with a Content-Length
+        connection.request(
+            "POST", "/", body=iter([b"abc", b"de"]), headers={"Host": "raw.localhost"}, encode_chunked=True
+        )
+        first = connection.getresponse()
+        assert first.getheader("Transfer-Encoding") == "chunked"  # re-chunked: the connection stays open
+        assert first.read() == b"got:abcde"
+        kept_alive = connection.sock
+        connection.request("POST", "/", body=b"z", headers={"Host": "raw.localhost"})
+        assert connection.getresponse().read() == b"got:z"
+        assert connection.sock is kept_alive
+        connection.close()
+        # an HTTP/1.0 client gets the body delimited by the connection's end instead
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(b"POST / HTTP/1.0\r\nHost: raw.localhost\r\nContent-Length: 2\r\n\r\nok")
+            raw = b"".join(iter(lambda: client.recv(65536), b""))
+            assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"\r\n\r\ngot:ok")
+    finally:
+        router.stop()
+        upstream.shutdown()
+        upstream.server_close()
+
+
+def test_second_release_switches_without_a_failed_request(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+    # GIVEN rel_1 serving and a client requesting continuously over one keep-alive connection
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    seen: list[str] = []
+    failures: list[str] = []
+    switched = threading.Event()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=10)
+        after_switch = 0
+        for _ in range(3000):  # bounded; normally ends ~100 requests after the switch
+            try:
+                connection.request("GET", "/", headers={"Host": f"{HOST}.localhost"})
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    failures.append(f"{response.status} {body!r}")
+                else:
+                    seen.append(json.loads(body)["version"])
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=10)
+            if switched.is_set():
+                after_switch += 1
+                if after_switch >= 100:
+                    break
+        connection.close()
+
+    slow: list[dict[str, Any]] = []
+    traffic = threading.Thread(target=client)
+    traffic.start()
+    eventually(lambda: len(seen) >= 20)
+    # a long request to rel_1 is in flight while the switch happens
+    in_flight = threading.Thread(target=lambda: slow.append(answer(runtime, "/slow?s=0.8")))
+    in_flight.start()
+    time.sleep(0.1)
+
+    # WHEN rel_2 is activated (rel_1 drains for longer than the in-flight request still needs)
+    runtime.activate(with_settings(release(blobs, "rel_2"), draining_seconds=2), MemoryLog(), never_cancelled)
+    switched.set()
+    traffic.join(timeout=20)
+    in_flight.join(timeout=5)
+
+    # THEN no request failed, traffic moved to rel_2, and the in-flight request completed on rel_1
+    assert failures == []
+    assert "rel_1" in seen and seen[-1] == "rel_2"
+    assert seen[seen.index("rel_2") :] == ["rel_2"] * len(seen[seen.index("rel_2") :])
+    assert slow and slow[0]["version"] == "rel_1"
+    assert runtime.active_release(HOST) == "rel_2"
+
+
+def test_draining_stops_the_previous_release(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    old_pid = answer(runtime)["pid"]
+    runtime.activate(release(blobs, "rel_2"), MemoryLog(), never_cancelled)
+    assert alive(old_pid)  # still draining (0.5 s)
+    eventually(lambda: not alive(old_pid))
+
+
+def test_activating_the_active_release_again_is_a_no_op(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+    spec = release(blobs, "rel_1")
+    runtime.activate(spec, MemoryLog(), never_cancelled)
+    pid = answer(runtime)["pid"]
+    log = MemoryLog()
+
+    runtime.activate(spec, log, never_cancelled)
+
+    assert answer(runtime)["pid"] == pid
+    assert "already active" in log.text()
+
+
+def test_never_healthy_release_fails_and_the_old_one_keeps_serving(
+    runtime: LocalRuntime, blobs: MemoryBlobs
+) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    bad = with_settings(release(blobs, "rel_2", MODE="unhealthy"), healthcheck_timeout=1.5)
+    log = MemoryLog()
+
+    started = time.monotonic()
+    with pytest.raises(HealthCheckFailed, match=r"timeout after 1.5s waiting for 200 on /health"):
+        runtime.activate(bad, log, never_cancelled)
+
+    assert time.monotonic() - started < 4
+    assert answer(runtime)["version"] == "rel_1"
+    assert runtime.active_release(HOST) == "rel_1"
+    assert "healthcheck: failed: timeout after 1.5s" in log.text()
+    assert "app rel_2 booting" in log.text()  # the last output lines are part of the reason
+
+
+def test_release_that_exits_at_boot_is_restarted_then_fails_with_its_output(
+    runtime: LocalRuntime, blobs: MemoryBlobs
+) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    log = MemoryLog()
+
+    with pytest.raises(HealthCheckFailed, match=r"exited with code 2 \(3 times\)") as failure:
+        runtime.activate(release(blobs, "rel_2", MODE="exit"), log, never_cancelled)
+
+    assert "boom: cannot start" in str(failure.value)
+    assert "restarting (attempt 2/2)" in log.text()
+    assert answer(runtime)["version"] == "rel_1"
+
+
+def test_cancellation_during_healthcheck_kills_the_new_release(
+    runtime: LocalRuntime, blobs: MemoryBlobs
+) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    calls = []
+
+    def cancel_on_second_call() -> None:
+        calls.append(1)
+        if len(calls) >= 2:
+            raise DeploymentCancelled("cancelled by user")
+
+    slow = with_settings(release(blobs, "rel_2", START_DELAY="30"), healthcheck_timeout=60)
+    log = MemoryLog()
+    with pytest.raises(DeploymentCancelled):
+        runtime.activate(slow, log, cancel_on_second_call)
+
+    assert answer(runtime)["version"] == "rel_1"
+    pid_line = next(line for line in log.lines if line.startswith("started release rel_2 (pid "))
+    new_pid = int(pid_line.split("(pid ")[1].split(",")[0])
+    assert not alive(new_pid)
+
+
+def test_slow_starting_release_passes_its_healthcheck(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+    log = MemoryLog()
+    runtime.activate(release(blobs, "rel_1", START_DELAY="1"), log, never_cancelled)
+
+    assert answer(runtime)["version"] == "rel_1"
+    passed = next(line for line in log.lines if line.startswith("healthcheck: passed after"))
+    assert float(passed.split("after ")[1].rstrip("s")) >= 1.0
+
+
+def test_crash_loop_is_restarted_then_reported_once_and_answers_503(
+    runtime: LocalRuntime, blobs: MemoryBlobs, crashes: CrashRecorder
+) -> None:
+    # GIVEN an app that dies (exit 3) 0.3 s after its first request, with 2 restarts allowed
+    log = MemoryLog()
+    runtime.activate(release(blobs, "rel_1", MODE="crash"), log, never_cancelled)
+
+    # WHEN it keeps crashing
+    assert crashes.called.wait(timeout=8)
+    time.sleep(0.5)  # a second report would come now if there were one
+
+    # THEN it was restarted twice, reported exactly once, and the host answers 503
+    assert "process exited with code 3; restarting (attempt 1/2)" in log.text()
+    assert "process exited with code 3; restarting (attempt 2/2)" in log.text()
+    assert len(crashes.calls) == 1
+    deployment_id, reason = crashes.calls[0]
+    assert deployment_id == "dep_rel_1"
+    assert "exited with code 3; restarts exhausted (2/2)" in reason
+    status, _, _ = request(runtime)
+    assert status == 503
+    assert runtime.active_release(HOST) is None
+    assert log.flushes >= 3  # once per process that ended
+
+
+def test_stop_removes_the_route_and_the_process(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    pid = answer(runtime)["pid"]
+
+    runtime.stop(SERVICE)
+    runtime.stop(SERVICE)  # idempotent
+
+    assert request(runtime)[0] == 503
+    assert not alive(pid)
+    assert runtime.active_release(HOST) is None
+
+
+def test_close_leaves_no_process_alive(tmp_path: Path, blobs: MemoryBlobs, crashes: CrashRecorder) -> None:
+    # GIVEN an active release whose start command also forks a helper, and a draining release
+    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
+    rt.start()
+    try:
+        command = f"sleep 60 & echo $! > helper.pid; exec {PYTHON} app.py"
+        rt.activate(release(blobs, "rel_1", start_command=command), MemoryLog(), never_cancelled)
+        old_pid = answer(rt)["pid"]
+        second = with_settings(release(blobs, "rel_2", start_command=command), draining_seconds=30)
+        rt.activate(second, MemoryLog(), never_cancelled)
+        new_pid = answer(rt)["pid"]
+        helpers = [
+            int(Path(rt.data_dir, "releases", rid, "app", "helper.pid").read_text())
+            for rid in ("rel_1", "rel_2")
+        ]
+        assert all(alive(pid) for pid in [old_pid, new_pid, *helpers])
+    finally:
+        # WHEN the runtime closes
+        started = time.monotonic()
+        rt.close()
+
+    # THEN every process it started is gone, quickly, and the router no longer listens
+    assert time.monotonic() - started < 6
+    assert [pid for pid in [old_pid, new_pid, *helpers] if alive(pid)] == []
+    with pytest.raises(OSError):
+        http.client.HTTPConnection("127.0.0.1", rt.router_port, timeout=2).request("GET", "/")
