@@ -169,6 +169,8 @@ def _serve_api(port: int, platform: Platform) -> str:
     from chalice.config import Config
     from chalice.local import create_local_server
 
+    if str(REPO_ROOT) not in sys.path:  # app.py is Chalice's entry point at the repository root
+        sys.path.insert(0, str(REPO_ROOT))
     from app import app
 
     server = create_local_server(app, Config.create(app_name="railyard", chalice_stage="dev"), "127.0.0.1", port)

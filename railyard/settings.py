@@ -1,0 +1,157 @@
+"""Where the `railyard` CLI keeps its state, and how it reads it back.
+
+Two files, both plain JSON:
+
+- ``$RAILYARD_HOME/config.json`` (``RAILYARD_HOME`` defaults to ``~/.railyard``):
+  ``{"api_url": ..., "token": ...}``. Written by ``railyard login`` and by the local platform
+  (``railyard dev``) when it starts. The environment variables ``RAILYARD_API_URL`` and
+  ``RAILYARD_TOKEN`` override the file, key by key, so CI can run without a file at all.
+- ``<app dir>/.railyard.json``, the link of one directory to one service:
+  ``{"projectId", "environmentId", "serviceId", "project", "environment", "service"}``
+  (ids for the API, names for humans). Written by ``railyard init``.
+
+This module owns only reading and writing those files; it never talks to the API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HOME_ENV = "RAILYARD_HOME"
+API_URL_ENV = "RAILYARD_API_URL"
+TOKEN_ENV = "RAILYARD_TOKEN"
+CONFIG_FILE_NAME = "config.json"
+LINK_FILE_NAME = ".railyard.json"
+
+
+class SettingsError(Exception):
+    """A settings file exists but cannot be used (unreadable, not JSON, missing keys)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The API the CLI talks to and the bearer token it sends."""
+
+    api_url: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """The service a directory deploys to (the content of ``.railyard.json``)."""
+
+    # Field names are the file's keys, camelCase like the API's, so the file maps 1:1.
+    projectId: str
+    environmentId: str
+    serviceId: str
+    project: str
+    environment: str
+    service: str
+
+    def describe(self) -> str:
+        """``project/environment/service``, the way the CLI names a link to people."""
+        return f"{self.project}/{self.environment}/{self.service}"
+
+
+def railyard_home() -> Path:
+    """The CLI's state directory; read from the environment on every call so tests can move it."""
+    configured = os.environ.get(HOME_ENV)
+    return Path(configured).expanduser() if configured else Path.home() / ".railyard"
+
+
+def config_path() -> Path:
+    """Path of ``config.json`` (it may not exist)."""
+    return railyard_home() / CONFIG_FILE_NAME
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when the file does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SettingsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a JSON object")
+    return data
+
+
+def _write_json_private(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` atomically with mode 0600.
+
+    Atomic (temp file + rename) because the local platform and ``railyard login`` may write the
+    same file; 0600 because config.json holds a bearer token.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.chmod(tmp_name, 0o600)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def read_config_file() -> dict[str, Any]:
+    """The raw content of ``config.json`` ({} when absent), without environment overrides."""
+    return _read_json_object(config_path()) or {}
+
+
+def load_config() -> Config | None:
+    """The effective config: the file, overridden key by key by the environment.
+
+    None when either the API URL or the token is missing from both; the caller decides how to
+    tell the user (``railyard dev`` / ``railyard login``).
+    """
+    stored = read_config_file()
+    api_url = os.environ.get(API_URL_ENV) or stored.get("api_url")
+    token = os.environ.get(TOKEN_ENV) or stored.get("token")
+    if not isinstance(api_url, str) or not api_url or not isinstance(token, str) or not token:
+        return None
+    return Config(api_url=api_url.rstrip("/"), token=token)
+
+
+def save_config(config: Config) -> Path:
+    """Store ``config`` in ``config.json``, keeping any other keys the local platform wrote."""
+    data = read_config_file()
+    data.update(api_url=config.api_url.rstrip("/"), token=config.token)
+    path = config_path()
+    _write_json_private(path, data)
+    return path
+
+
+def link_path(directory: Path) -> Path:
+    """Path of the link file of ``directory`` (it may not exist)."""
+    return directory / LINK_FILE_NAME
+
+
+def load_link(directory: Path) -> Link | None:
+    """The link of ``directory``, or None when it has not been linked with ``railyard init``."""
+    path = link_path(directory)
+    data = _read_json_object(path)
+    if data is None:
+        return None
+    try:
+        return Link(**{name: str(data[name]) for name in Link.__dataclass_fields__})
+    except KeyError as exc:
+        raise SettingsError(f"{path} lacks {exc.args[0]!r}: delete it and run `railyard init` again") from exc
+
+
+def save_link(directory: Path, link: Link) -> Path:
+    """Write the link file of ``directory``. It holds no secret, so ordinary permissions."""
+    path = link_path(directory)
+    path.write_text(json.dumps(asdict(link), indent=2) + "\n", encoding="utf-8")
+    return path
