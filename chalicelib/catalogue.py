@@ -39,7 +39,7 @@ class Queue:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    event_pattern: dict[str, object]
+    event_pattern: dict[str, list[str]]
     target_queues: tuple[str, ...]  # Queue keys; moto delivers only to SQS (LOCAL_AWS_FACTS.md)
 
 
@@ -95,7 +95,12 @@ class Catalogue:
     def rules(self) -> tuple[Rule, ...]:
         every_deployment_event = {
             "source": [EVENT_SOURCE],
-            "detail-type": ["deployment.requested", "build.started", "build.completed", "deployment.completed"],
+            "detail-type": [
+                "deployment.requested",
+                "build.started",
+                "build.completed",
+                "deployment.completed",
+            ],
         }
         return (
             Rule(self._n("notify"), every_deployment_event, ("notifications",)),

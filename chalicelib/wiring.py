@@ -107,8 +107,13 @@ class Container:
         from chalicelib.domain.services import DeploymentService
 
         return DeploymentService(
-            self.repository, self.workflow, self.blobs, self.projects,
-            self.settings.sources_bucket, self.clock, self.ids,
+            self.repository,
+            self.workflow,
+            self.blobs,
+            self.projects,
+            self.settings.sources_bucket,
+            self.clock,
+            self.ids,
         )
 
     @cached_property

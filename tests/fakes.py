@@ -72,7 +72,9 @@ class InMemoryRepository:
         return self._get("Service", service_id)  # type: ignore[no-any-return]
 
     def list_services(self, environment_id: str) -> list[Service]:
-        return sorted((s for s in self._all(Service) if s.environment_id == environment_id), key=lambda s: s.id)
+        return sorted(
+            (s for s in self._all(Service) if s.environment_id == environment_id), key=lambda s: s.id
+        )
 
     def get_variables(self, service_id: str) -> ServiceVariables:
         return self.items.get(("vars", service_id)) or ServiceVariables(service_id, {}, 0)

@@ -50,7 +50,7 @@ def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
 @route(bp, "/v1/services/{service_id}/deployments")
 def list_deployments(ctx: Context, service_id: str) -> tuple[int, Any]:
     """List a service's deployments, newest first."""
-    items = ctx.c.deployments.list(ctx.who, service_id, ctx.query_int("limit", 20))
+    items = ctx.c.deployments.list_deployments(ctx.who, service_id, ctx.query_int("limit", 20))
     return 200, {"deployments": [_view(ctx, d) for d in items]}
 
 

@@ -56,8 +56,13 @@ View = Callable[..., tuple[int, Any]]
 
 
 def route(
-    bp: Blueprint, path: str, method: str = "GET", *, request_model: type | None = None,
-    status: int = 200, public: bool = False,
+    bp: Blueprint,
+    path: str,
+    method: str = "GET",
+    *,
+    request_model: type | None = None,
+    status: int = 200,
+    public: bool = False,
 ) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -84,7 +89,7 @@ def route(
     return decorator
 
 
-def _json(raw: bytes | None) -> Any:
+def _json(raw: bytes | str | None) -> Any:
     if not raw:
         return None
     try:

@@ -75,7 +75,12 @@ class VariablesPatch(_Body):
 
 
 REQUEST_MODELS: tuple[type[_Body], ...] = (
-    ProjectCreate, EnvironmentCreate, ServiceCreate, ServicePatch, DeploymentCreate, RollbackCreate,
+    ProjectCreate,
+    EnvironmentCreate,
+    ServiceCreate,
+    ServicePatch,
+    DeploymentCreate,
+    RollbackCreate,
     VariablesPatch,
 )
 

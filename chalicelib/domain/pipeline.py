@@ -115,7 +115,9 @@ class Pipeline:
         deployment = self._repo.get_deployment(deployment_id)
         service = self._repo.get_service(deployment.service_id)
         log = self._logs.open(deployment_id, "deploy")
-        log.write(f"deploy: release v{release.number} ({release.id}) of {service.name}: `{release.start_command}`")
+        log.write(
+            f"deploy: release v{release.number} ({release.id}) of {service.name}: `{release.start_command}`"
+        )
         try:
             self._runtime.activate(
                 ReleaseSpec(

@@ -6,7 +6,7 @@ build runner and runtime); unit tests use the fakes in tests/fakes.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -145,7 +145,8 @@ class ReleaseSpec:
 
 class Runtime(Protocol):
     """Runs releases. `activate` returns once the new release is healthy and receiving traffic
-    (the previous one drains in the background); it raises HealthCheckFailed, leaving the previous release serving."""
+    (the previous one drains in the background); it raises HealthCheckFailed, leaving the previous
+    release serving."""
 
     def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None: ...
     def url_for(self, hostname: str) -> str: ...
@@ -156,5 +157,3 @@ class CrashListener(Protocol):
     """The runtime tells the domain when a live release exhausted its restarts."""
 
     def __call__(self, deployment_id: str, reason: str) -> None: ...
-
-

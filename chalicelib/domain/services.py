@@ -7,6 +7,7 @@ Deployment records and workflow executions. Worker-side steps live in domain/pip
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -72,12 +73,10 @@ class AuthService:
     def ensure_token(self, token: str, org_id: str, name: str, scopes: Sequence[str] = ("*",)) -> None:
         """Registers `token` (idempotent): the local platform re-registers the admin token it wrote
         to the CLI's config at every start."""
-        try:
+        with contextlib.suppress(Conflict):
             self._repo.save(
                 ApiToken(hash_token(token), org_id, name, tuple(scopes), iso(self._clock())),
             )
-        except Conflict:
-            pass
 
 
 class ProjectService:
@@ -198,7 +197,9 @@ class DeploymentService:
         if not source_key.startswith(f"sources/{service.id}/"):
             raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
         if not self._blobs.exists(self._sources_bucket, source_key):
-            raise BadRequest(f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)")
+            raise BadRequest(
+                f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)"
+            )
         deployment = self._new(service, DeploymentKind.SOURCE, self._snapshot(service), source_key=source_key)
         return self._start(deployment)
 
@@ -256,7 +257,7 @@ class DeploymentService:
             raise NotFound(f"deployment {deployment_id} not found") from None
         return deployment
 
-    def list(self, who: Principal, service_id: str, limit: int) -> list[Deployment]:
+    def list_deployments(self, who: Principal, service_id: str, limit: int) -> list[Deployment]:
         self._projects.get_service(who, service_id)
         return self._repo.list_deployments(service_id, limit=max(1, min(limit, 100)))
 
@@ -271,8 +272,10 @@ class DeploymentService:
     def cancel(self, who: Principal, deployment_id: str) -> Deployment:
         deployment = self.get(who, deployment_id)
         if not deployment.in_progress:
-            raise InvalidTransition(f"deployment {deployment_id} is {deployment.status}; only QUEUED, "
-                                    "BUILDING or DEPLOYING deployments can be cancelled")
+            raise InvalidTransition(
+                f"deployment {deployment_id} is {deployment.status}; only QUEUED, "
+                "BUILDING or DEPLOYING deployments can be cancelled"
+            )
         cancelled = deployment.moved_to(
             DeploymentStatus.CANCELLED, iso(self._clock()), reason="cancelled by user"
         )
@@ -283,16 +286,22 @@ class DeploymentService:
     # --- helpers -------------------------------------------------------------------------------
 
     def _snapshot(self, service: Service) -> ConfigSnapshot:
-        return ConfigSnapshot(variables=dict(self._repo.get_variables(service.id).values),
-                              settings=service.settings)
+        return ConfigSnapshot(
+            variables=dict(self._repo.get_variables(service.id).values), settings=service.settings
+        )
 
     def _redeployment(self, service: Service, variables: ServiceVariables) -> Deployment:
         if service.active_release_id is None:
             raise Conflict(f"service {service.name} has no live release to redeploy; run `railyard up` first")
         live = self._repo.get_release(service.active_release_id)
         config = ConfigSnapshot(variables=dict(variables.values), settings=service.settings)
-        return self._new(service, DeploymentKind.REDEPLOY, config,
-                         artifact_key=live.artifact_key, start_command=live.start_command)
+        return self._new(
+            service,
+            DeploymentKind.REDEPLOY,
+            config,
+            artifact_key=live.artifact_key,
+            start_command=live.start_command,
+        )
 
     def _rollback_target(self, service: Service, deployment_id: str | None) -> Release:
         if deployment_id is not None:
@@ -312,7 +321,9 @@ class DeploymentService:
                 return release
         raise Conflict(f"service {service.name} has no earlier release to roll back to")
 
-    def _new(self, service: Service, kind: DeploymentKind, config: ConfigSnapshot, **fields: Any) -> Deployment:
+    def _new(
+        self, service: Service, kind: DeploymentKind, config: ConfigSnapshot, **fields: Any
+    ) -> Deployment:
         now = iso(self._clock())
         return Deployment(
             id=self._ids("dep"),

@@ -72,9 +72,9 @@ def _aws_env(moto_port: int) -> None:
 
 
 def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, quiet: bool = False) -> Platform:
-    import requests
     import logging
 
+    import requests
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
@@ -133,7 +133,11 @@ def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, qui
         for key, threads in (("build", 2), ("deploy", 4)):
             for index in range(threads):
                 QueuePoller(
-                    f"{key}-worker-{index}", resources.queue_urls[key], resources.queue_arns[key], handler, stop,
+                    f"{key}-worker-{index}",
+                    resources.queue_urls[key],
+                    resources.queue_arns[key],
+                    handler,
+                    stop,
                     region=settings.region,
                 ).start()
     except BaseException:
@@ -173,7 +177,9 @@ def _serve_api(port: int, platform: Platform) -> str:
         sys.path.insert(0, str(REPO_ROOT))
     from app import app
 
-    server = create_local_server(app, Config.create(app_name="railyard", chalice_stage="dev"), "127.0.0.1", port)
+    server = create_local_server(
+        app, Config.create(app_name="railyard", chalice_stage="dev"), "127.0.0.1", port
+    )
     server.server.daemon_threads = True
     thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
     thread.start()
@@ -194,8 +200,12 @@ def _write_config(home: Path, platform: Platform) -> None:
     config_file.chmod(0o600)
     (home / "dev.json").write_text(
         json.dumps(
-            {"api_url": platform.api_url, "router_port": platform.router_port, "moto_port": platform.moto_port,
-             "pid": os.getpid()},
+            {
+                "api_url": platform.api_url,
+                "router_port": platform.router_port,
+                "moto_port": platform.moto_port,
+                "pid": os.getpid(),
+            },
             indent=2,
         )
         + "\n"
@@ -203,7 +213,10 @@ def _write_config(home: Path, platform: Platform) -> None:
 
 
 def run_dev(
-    api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, demo: bool = False,
+    api_port: int = 8000,
+    router_port: int = 8080,
+    moto_port: int = 0,
+    demo: bool = False,
     exit_after_demo: bool = False,
 ) -> int:
     """Runs the platform until SIGINT/SIGTERM (or, with --demo --exit, until the sample answered)."""

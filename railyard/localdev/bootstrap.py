@@ -51,12 +51,16 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
     sqs = client("sqs")
     for queue in catalogue.queues:
         dlq_url = sqs.create_queue(QueueName=queue.dlq_name)["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         url = sqs.create_queue(
             QueueName=queue.name,
             Attributes={
                 "VisibilityTimeout": str(queue.visibility_timeout),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+                ),
             },
         )["QueueUrl"]
         done.queue_urls[queue.key] = url
@@ -70,7 +74,9 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
         if error_code(error) != "ResourceAlreadyExistsException":
             raise
     for rule in catalogue.rules:
-        events.put_rule(Name=rule.name, EventBusName=catalogue.event_bus, EventPattern=json.dumps(rule.event_pattern))
+        events.put_rule(
+            Name=rule.name, EventBusName=catalogue.event_bus, EventPattern=json.dumps(rule.event_pattern)
+        )
         events.put_targets(
             Rule=rule.name,
             EventBusName=catalogue.event_bus,

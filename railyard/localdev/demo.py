@@ -32,8 +32,13 @@ def deploy_demo(platform: Platform) -> int:
     for args in (["init", "--project", "demo", "--name", "hello-python"], ["up"]):
         code = subprocess.run([*cli_command(), *args, "--dir", str(workdir)], check=False).returncode
         if code != 0:
-            print(f"railyard dev: `railyard {' '.join(args)}` exited with {code}", file=sys.stderr, flush=True)
+            print(
+                f"railyard dev: `railyard {' '.join(args)}` exited with {code}", file=sys.stderr, flush=True
+            )
             return code
-    print(f"\nThe sample answers at http://hello-python-production-demo.localhost:{platform.router_port}/", flush=True)
+    print(
+        f"\nThe sample answers at http://hello-python-production-demo.localhost:{platform.router_port}/",
+        flush=True,
+    )
     print(f"  curl http://hello-python-production-demo.localhost:{platform.router_port}/", flush=True)
     return 0

@@ -56,8 +56,14 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
 
 class QueuePoller(threading.Thread):
     def __init__(
-        self, name: str, queue_url: str, queue_arn: str, handler: Handler, stop: threading.Event,
-        region: str = "us-east-1", batch_size: int = 1,
+        self,
+        name: str,
+        queue_url: str,
+        queue_arn: str,
+        handler: Handler,
+        stop: threading.Event,
+        region: str = "us-east-1",
+        batch_size: int = 1,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self._url = queue_url
@@ -72,8 +78,11 @@ class QueuePoller(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 messages = sqs.receive_message(
-                    QueueUrl=self._url, MaxNumberOfMessages=self._batch_size, WaitTimeSeconds=1,
-                    AttributeNames=["All"], MessageAttributeNames=["All"],
+                    QueueUrl=self._url,
+                    MaxNumberOfMessages=self._batch_size,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
                 if self._stop_event.is_set():

@@ -28,8 +28,9 @@ class Api:
         self.container = container
         self.workflow = workflow
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = TOKEN,
-             raw: bytes | None = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = TOKEN, raw: bytes | None = None
+    ) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -91,8 +92,13 @@ def test_malformed_json_and_unknown_fields_are_400_naming_the_problem(api: Api) 
 
 
 def test_unknown_ids_are_404(api: Api) -> None:
-    for path in ("/v1/projects/prj_nope", "/v1/services/svc_nope", "/v1/deployments/dep_nope",
-                 "/v1/deployments/dep_nope/logs", "/v1/environments/env_nope/services"):
+    for path in (
+        "/v1/projects/prj_nope",
+        "/v1/services/svc_nope",
+        "/v1/deployments/dep_nope",
+        "/v1/deployments/dep_nope/logs",
+        "/v1/environments/env_nope/services",
+    ):
         status, body = api.call("GET", path)
         assert status == 404, path
         assert body["Code"] == "NotFound"
@@ -127,7 +133,9 @@ def test_cancel_a_queued_deployment_then_cancel_again_is_409(api: Api) -> None:
     service = api.service()
     _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
     api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
-    _, body = api.call("POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]})
+    _, body = api.call(
+        "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]}
+    )
     deployment_id = body["deployment"]["id"]
     status, body = api.call("POST", f"/v1/deployments/{deployment_id}/cancel")
     assert status == 200 and body["deployment"]["status"] == "CANCELLED"
@@ -152,7 +160,9 @@ def test_logs_query_is_validated(api: Api) -> None:
     service = api.service()
     _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
     api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
-    _, body = api.call("POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]})
+    _, body = api.call(
+        "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]}
+    )
     deployment_id = body["deployment"]["id"]
     writer = api.container.logs.open(deployment_id, "build")
     for n in range(5):

@@ -40,12 +40,16 @@ class Dev:
         env["RAILYARD_HOME"] = str(self.home)
         return env
 
-    def cli(self, *args: str, cwd: Path, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, cwd: Path, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [*RAILYARD, *args], cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"railyard {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"railyard {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def get(self, hostname: str, path: str = "/") -> tuple[int, str]:
@@ -59,7 +63,11 @@ class Dev:
 
     def api(self, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
         response = requests.request(
-            method, self.api_url + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=10, **kwargs  # type: ignore[arg-type]
+            method,
+            self.api_url + path,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+            **kwargs,  # type: ignore[arg-type]
         )
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
@@ -81,7 +89,10 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     env["RAILYARD_HOME"] = str(home)
     log = open(home / "dev.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [*RAILYARD, "dev", "--api-port", "0", "--router-port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [*RAILYARD, "dev", "--api-port", "0", "--router-port", "0"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
@@ -116,7 +127,9 @@ def test_deploy_python_and_node_samples_and_reach_them_through_the_router(dev: D
     assert "SUCCESS" in status and "web-production-js.localhost" in status
 
 
-def test_redeploy_switches_with_zero_failed_requests_then_rollback_restores_v1(dev: Dev, tmp_path: Path) -> None:
+def test_redeploy_switches_with_zero_failed_requests_then_rollback_restores_v1(
+    dev: Dev, tmp_path: Path
+) -> None:
     app = dev.app(tmp_path, "hello-python", "zero")
     dev.cli("up", cwd=app)
     (app / "VERSION").write_text("2\n")
@@ -169,7 +182,9 @@ def test_three_variables_make_exactly_one_deployment_that_exposes_them(dev: Dev,
     assert "COLOUR=green" in dev.cli("variables", cwd=app).stdout
 
 
-def test_a_directory_with_nothing_to_build_fails_listing_what_was_looked_for(dev: Dev, tmp_path: Path) -> None:
+def test_a_directory_with_nothing_to_build_fails_listing_what_was_looked_for(
+    dev: Dev, tmp_path: Path
+) -> None:
     app = tmp_path / "empty"
     app.mkdir()
     (app / "README.md").write_text("nothing to run here\n")
@@ -261,7 +276,10 @@ def test_dev_demo_exit_deploys_the_sample_and_exits_zero(tmp_path: Path) -> None
     env["RAILYARD_HOME"] = str(tmp_path)
     result = subprocess.run(
         [*RAILYARD, "dev", "--demo", "--exit", "--api-port", "0", "--router-port", "0"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✔ Deployed: http://hello-python-production-demo.localhost:" in result.stdout

@@ -51,7 +51,7 @@ class World:
         )
         self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock)
         self.runner = TaskRunner(self.pipeline, self.callbacks)
-        project, envs = self.projects.create_project(WHO, "demo")
+        _project, envs = self.projects.create_project(WHO, "demo")
         self.service = self.projects.create_service(WHO, envs[0].id, "web", {"healthcheck_path": "/health"})
 
     def upload(self) -> str:
@@ -69,8 +69,12 @@ class World:
             if outcome[0] == "failure":
                 error, cause = outcome[2]
                 self.runner.run(
-                    {"taskToken": "f", "deploymentId": deployment_id, "action": "fail",
-                     "error": {"Error": error, "Cause": cause}}
+                    {
+                        "taskToken": "f",
+                        "deploymentId": deployment_id,
+                        "action": "fail",
+                        "error": {"Error": error, "Cause": cause},
+                    }
                 )
                 return
 
@@ -161,7 +165,9 @@ def test_setting_three_variables_creates_exactly_one_deployment_that_carries_the
     world = World()
     world.deploy()
     before = len(world.workflow.started)
-    values, deployment = world.deployments.set_variables(WHO, world.service.id, {"A": "1", "B": "2", "C": "3"}, [])
+    values, deployment = world.deployments.set_variables(
+        WHO, world.service.id, {"A": "1", "B": "2", "C": "3"}, []
+    )
     assert deployment is not None and len(world.workflow.started) == before + 1
     world.run_workflow(deployment.id)
     assert world.runtime.activated[-1].variables == {"A": "1", "B": "2", "C": "3"}
