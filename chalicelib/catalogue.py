@@ -81,10 +81,11 @@ class Catalogue:
     @property
     def queues(self) -> tuple[Queue, ...]:
         return (
-            # Work queues carry task tokens; the visibility timeout outlives the longest step so a
-            # running build is not handed to a second worker.
-            Queue(key="build", name=self._n("build"), visibility_timeout=3600),
-            Queue(key="deploy", name=self._n("deploy"), visibility_timeout=3600),
+            # Work queues carry task tokens; the visibility timeout outlives the longest step (the
+            # ASL's TimeoutSeconds: 7500 s build, 3900 s deploy) so a running step is not handed to a
+            # second worker.
+            Queue(key="build", name=self._n("build"), visibility_timeout=7800),
+            Queue(key="deploy", name=self._n("deploy"), visibility_timeout=4200),
             # Event fan-out queues (EventBridge rules target these).
             Queue(key="notifications", name=self._n("notifications"), visibility_timeout=60),
             Queue(key="metrics", name=self._n("metrics"), visibility_timeout=60),

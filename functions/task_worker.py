@@ -18,7 +18,7 @@ logger = Logger(service="railyard-task-worker")
 
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
-    logger.append_keys(correlation_id=message.get("deploymentId"))
+    logger.thread_safe_append_keys(correlation_id=message.get("deploymentId"))
     container().task_runner.run(message)
 
 

@@ -137,7 +137,7 @@ def _link(directory: Path) -> Link:
 def _sanitize_name(raw: str) -> str:
     """A DNS-label-safe name ([a-z0-9-]): service (and default project) names end up in hostnames."""
     name = re.sub(r"[^a-z0-9]+", "-", raw.lower()).strip("-")
-    return name[:40].strip("-") or "app"
+    return name[:32].strip("-") or "app"  # the API allows 32
 
 
 def _human_size(size: int) -> str:

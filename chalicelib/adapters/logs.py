@@ -68,10 +68,18 @@ class S3LogStore:
         self._blobs = blobs
         self._bucket = bucket
         self._writers: weakref.WeakSet[S3LogWriter] = weakref.WeakSet()
+        self._live: weakref.WeakValueDictionary[tuple[str, str], S3LogWriter] = weakref.WeakValueDictionary()
         self._flusher: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def open(self, deployment_id: str, stream: str) -> S3LogWriter:
+        # One live writer per stream in this process: two writers would pick the same sequence
+        # numbers and overwrite each other's chunks (the runtime keeps writing an app's output
+        # while the failure path writes the reason to the same stream).
+        with self._lock:
+            live = self._live.get((deployment_id, stream))
+        if live is not None:
+            return live
         prefix = self._prefix(deployment_id, stream)
         keys = self._blobs.list_keys(self._bucket, prefix)
         next_seq = 1
@@ -80,6 +88,9 @@ class S3LogStore:
             next_seq = int(json.loads(last)["seq"]) + 1
         writer = S3LogWriter(self._blobs, self._bucket, prefix, next_seq)
         with self._lock:
+            if (deployment_id, stream) in self._live:  # lost a race with another opener
+                return self._live[(deployment_id, stream)]
+            self._live[(deployment_id, stream)] = writer
             self._writers.add(writer)
             if self._flusher is None:
                 self._flusher = threading.Thread(target=self._flush_forever, name="log-flusher", daemon=True)

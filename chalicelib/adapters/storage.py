@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.adapters.aws import client, error_code
+from chalicelib.domain.errors import NotFound
+
+_MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3BlobStore:
@@ -16,7 +19,7 @@ class S3BlobStore:
         try:
             client("s3").head_object(Bucket=bucket, Key=key)
         except Exception as error:
-            if error_code(error) in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) in _MISSING:
                 return False
             raise
         return True
@@ -25,13 +28,19 @@ class S3BlobStore:
         client("s3").upload_file(path, bucket, key)
 
     def download_file(self, bucket: str, key: str, path: str) -> None:
-        client("s3").download_file(bucket, key, path)
+        try:
+            client("s3").download_file(bucket, key, path)
+        except Exception as error:
+            raise _not_found(error, bucket, key) from error
 
     def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
         client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
-        body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as error:
+            raise _not_found(error, bucket, key) from error
         return body
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
@@ -40,3 +49,8 @@ class S3BlobStore:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
+
+
+def _not_found(error: Exception, bucket: str, key: str) -> Exception:
+    """A missing object is the domain's NotFound; anything else propagates as it was."""
+    return NotFound(f"s3://{bucket}/{key} does not exist") if error_code(error) in _MISSING else error

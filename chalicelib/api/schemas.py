@@ -37,7 +37,11 @@ class SettingsPatch(_Body):
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the caller sent, in the domain's snake_case."""
-        return {_SNAKE[k]: v for k, v in self.model_dump(exclude_unset=True).items()}
+        sent = self.model_dump(exclude_unset=True)
+        for name, value in sent.items():
+            if value is None and name != "startCommand":  # only the start command can be cleared
+                raise BadRequest(f"field 'settings.{name}' cannot be null")
+        return {_SNAKE[k]: v for k, v in sent.items()}
 
 
 _SNAKE = {

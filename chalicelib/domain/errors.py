@@ -52,6 +52,10 @@ class HealthCheckFailed(DomainError):
     """The new release never answered its health check in time. Not retried."""
 
 
+class Superseded(DomainError):
+    """A newer deployment of the same service went live first; this one must not replace it."""
+
+
 class DeploymentCancelled(DomainError):
     """The deployment was cancelled while a step was running."""
 

@@ -19,10 +19,11 @@ from chalicelib.domain.errors import (
     DeploymentCancelled,
     DomainError,
     InvalidTransition,
-    NotFound,
+    Superseded,
+    TransientError,
 )
 from chalicelib.domain.ids import Clock, iso
-from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus, Release
+from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus, Release, Service
 from chalicelib.domain.ports import (
     BuildRequest,
     BuildRunner,
@@ -68,13 +69,12 @@ class Pipeline:
             deployment = self._move(deployment, S.BUILDING)
         if deployment.source_key is None:
             raise BuildFailed(f"deployment {deployment_id} has no source to build")
-        service = self._repo.get_service(deployment.service_id)
         log = self._logs.open(deployment_id, "build")
         try:
             result = self._builds.build(
                 BuildRequest(
                     deployment_id=deployment.id,
-                    service_id=service.id,
+                    service_id=deployment.service_id,
                     source_key=deployment.source_key,
                     settings=deployment.config.settings,
                     variables=deployment.config.variables,
@@ -87,15 +87,20 @@ class Pipeline:
             raise
         finally:
             log.close()
-        deployment = self._repo.get_deployment(deployment_id)
-        self._ensure_running(deployment)
-        deployment = deployment.bumped(
+        built = dict(
             artifact_key=result.artifact_key,
             start_command=result.start_command,
             build_cached=result.cached,
             updated_at=iso(self._clock()),
         )
-        self._repo.save(deployment)
+        try:
+            deployment = deployment.bumped(**built)
+            self._repo.save(deployment)
+        except Conflict:  # changed meanwhile (a cancel?): decide on the stored version
+            deployment = self._repo.get_deployment(deployment_id)
+            self._ensure_running(deployment)
+            deployment = deployment.bumped(**built)
+            self._repo.save(deployment)
         return self._build_output(deployment)
 
     @staticmethod
@@ -109,11 +114,9 @@ class Pipeline:
         if deployment.status == S.SUCCESS:
             return {"status": str(S.SUCCESS), "releaseId": deployment.release_id}
         self._ensure_running(deployment)
-        if deployment.status != S.DEPLOYING:
-            deployment = self._move(deployment, S.DEPLOYING)
-        release = self._ensure_release(deployment)
-        deployment = self._repo.get_deployment(deployment_id)
         service = self._repo.get_service(deployment.service_id)
+        self._ensure_not_superseded(deployment, service.active_deployment_id)
+        deployment, release = self._start_deploying(deployment, service)
         log = self._logs.open(deployment_id, "deploy")
         log.write(
             f"deploy: release v{release.number} ({release.id}) of {service.name}: `{release.start_command}`"
@@ -137,43 +140,55 @@ class Pipeline:
             log.write(f"deploy failed: {error}")
             log.flush()
             raise
-        self._promote(deployment_id, release)
+        # The line goes out before the status: a client that sees SUCCESS has the whole log.
         log.write(f"deploy: v{release.number} is live")
         log.flush()
+        self._promote(deployment_id, release)
         return {"status": str(S.SUCCESS), "releaseId": release.id}
 
-    def _ensure_release(self, deployment: Deployment) -> Release:
-        if deployment.release_id is not None:
-            return self._repo.get_release(deployment.release_id)
-        if deployment.artifact_key is None or deployment.start_command is None:
-            raise BuildFailed(f"deployment {deployment.id} has no artifact to deploy")
-        release_id = "rel_" + deployment.id.removeprefix("dep_")  # deterministic: retries reuse it
+    def _start_deploying(self, deployment: Deployment, service: Service) -> tuple[Deployment, Release]:
+        """DEPLOYING, and the release this deployment activates, in one transaction. A new release
+        is numbered from the service's counter; a rollback re-uses its release unchanged."""
         for _ in range(5):
-            try:
-                release = self._repo.get_release(release_id)
-            except NotFound:
-                service = self._repo.get_service(deployment.service_id)
-                release = Release(
-                    id=release_id,
-                    service_id=service.id,
-                    number=service.release_count + 1,
-                    artifact_key=deployment.artifact_key,
-                    start_command=deployment.start_command,
-                    config=deployment.config,
-                    deployment_id=deployment.id,
-                    created_at=iso(self._clock()),
-                )
-                try:
-                    self._repo.save(release, service.bumped(release_count=release.number))
-                except Conflict:
-                    continue  # another release took the number; read again and retry
-            self._repo.save(
-                self._repo.get_deployment(deployment.id).bumped(
-                    release_id=release.id, release_number=release.number, updated_at=iso(self._clock())
-                )
+            if deployment.release_id is not None:  # a rollback, or a retried step
+                release = self._repo.get_release(deployment.release_id)
+                if deployment.status != S.DEPLOYING:
+                    deployment = self._move(deployment, S.DEPLOYING)
+                return deployment, release
+            if deployment.artifact_key is None or deployment.start_command is None:
+                raise BuildFailed(f"deployment {deployment.id} has no artifact to deploy")
+            now = iso(self._clock())
+            release = Release(
+                id="rel_" + deployment.id.removeprefix("dep_"),  # deterministic: retries reuse it
+                service_id=service.id,
+                number=service.release_count + 1,
+                artifact_key=deployment.artifact_key,
+                start_command=deployment.start_command,
+                config=deployment.config,
+                deployment_id=deployment.id,
+                created_at=now,
             )
-            return release
+            changes = dict(release_id=release.id, release_number=release.number)
+            moved = (
+                deployment.moved_to(S.DEPLOYING, now, **changes)
+                if deployment.status != S.DEPLOYING
+                else deployment.bumped(updated_at=now, **changes)
+            )
+            try:
+                self._repo.save(moved, release, service.bumped(release_count=release.number))
+                return moved, release
+            except Conflict:  # another release took the number, or the deployment changed: re-read
+                deployment = self._repo.get_deployment(deployment.id)
+                self._ensure_running(deployment)
+                service = self._repo.get_service(deployment.service_id)
         raise Conflict(f"could not number a release for deployment {deployment.id}")
+
+    @staticmethod
+    def _ensure_not_superseded(deployment: Deployment, active_deployment_id: str | None) -> None:
+        # Ids sort by creation time: a newer deployment already live wins over an older one that
+        # finished its build later; re-activating older code is what a rollback is for.
+        if active_deployment_id is not None and active_deployment_id > deployment.id:
+            raise Superseded(f"deployment {active_deployment_id}, created later, is already live")
 
     def _promote(self, deployment_id: str, release: Release) -> None:
         """SUCCESS for this deployment, REMOVED for the one it replaces, the service's pointers moved:
@@ -207,11 +222,11 @@ class Pipeline:
         deployment = self._repo.get_deployment(deployment_id)
         if deployment.status in IN_PROGRESS:
             reason = f"{error}: {cause}" if cause else error
-            deployment = deployment.moved_to(S.FAILED, iso(self._clock()), reason=reason)
-            self._repo.save(deployment)
             log = self._logs.open(deployment_id, "deploy")
             log.write(f"deployment FAILED: {reason}")
-            log.close()
+            log.close()  # before the status, so a client that sees FAILED also sees why
+            deployment = deployment.moved_to(S.FAILED, iso(self._clock()), reason=reason)
+            self._repo.save(deployment)
         return {"status": str(deployment.status)}
 
     def mark_crashed(self, deployment_id: str, reason: str) -> None:
@@ -290,7 +305,8 @@ class TaskRunner:
         # (MarkFailed) then finds the deployment already FAILED. Relying on the task failure's
         # `cause` travelling through the workflow is not enough: moto drops it (LOCAL_AWS_FACTS).
         try:
-            self._pipeline.mark_failed(deployment_id, error, _cause(cause))
+            if error != TransientError.__name__:  # the workflow retries those; MarkFailed follows if not
+                self._pipeline.mark_failed(deployment_id, error, _cause(cause))
         except Exception:
             _log.exception("could not mark %s failed; the workflow's MarkFailed step will", deployment_id)
         self._callbacks.fail(token, error, cause)

@@ -88,6 +88,9 @@ class ProjectService:
     def create_project(self, who: Principal, name: str) -> tuple[Project, list[Environment]]:
         now = iso(self._clock())
         project = Project(self._ids("prj"), who.org_id, check_name("project", name), now)
+        # Names are unique per workspace: they are part of every service's hostname.
+        if any(p.name == name for p in self._repo.list_projects(who.org_id)):
+            raise Conflict(f"project {name!r} already exists")
         production = Environment(self._ids("env"), project.id, "production", now)
         self._repo.save(project, production)
         return project, [production]
@@ -230,6 +233,9 @@ class DeploymentService:
         service = self._projects.get_service(who, service_id)
         if not to_set and not to_unset:
             raise BadRequest("nothing to change: give 'set' and/or 'unset'")
+        for key in to_unset:
+            if not _VAR_KEY.match(key):
+                raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
         for key, value in to_set.items():
             if not _VAR_KEY.match(key):
                 raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
@@ -312,7 +318,10 @@ class DeploymentService:
                 raise Conflict(f"deployment {deployment_id} never produced a release ({target.status})")
             return self._repo.get_release(target.release_id)
         was_live = {DeploymentStatus.SUCCESS, DeploymentStatus.REMOVED}
+        active = self._repo.get_release(service.active_release_id) if service.active_release_id else None
         for release in self._repo.list_releases(service.id, limit=50):
+            if active is not None and release.number >= active.number:
+                continue  # "back" means an older release than the live one
             # Only a release that once served traffic is a safe target (one whose health check
             # failed never did).
             if release.id != service.active_release_id and (

@@ -21,11 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from railyard.settings import railyard_home
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def railyard_home() -> Path:
-    return Path(os.environ.get("RAILYARD_HOME") or Path.home() / ".railyard")
 
 
 def free_port() -> int:
@@ -193,11 +191,9 @@ def _serve_api(port: int, platform: Platform) -> str:
 
 
 def _write_config(home: Path, platform: Platform) -> None:
-    config_file = home / "config.json"
-    config = json.loads(config_file.read_text()) if config_file.exists() else {}
-    config.update({"api_url": platform.api_url, "token": platform.token})
-    config_file.write_text(json.dumps(config, indent=2) + "\n")
-    config_file.chmod(0o600)
+    from railyard.settings import Config, save_config
+
+    save_config(Config(api_url=platform.api_url, token=platform.token))  # atomic, mode 0600
     (home / "dev.json").write_text(
         json.dumps(
             {

@@ -55,7 +55,7 @@ class Platform:
                 handler,
                 self.stop,
             ).start()
-        _, envs = self.container.projects.create_project(WHO, "demo")
+        _, envs = self.container.projects.create_project(WHO, f"demo{id(self) % 100000}")
         self.service = self.container.projects.create_service(WHO, envs[0].id, "web", None)
 
     def deploy(self) -> str:

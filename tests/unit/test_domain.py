@@ -236,3 +236,38 @@ def test_tokens() -> None:
         auth.authenticate("Bearer wrong")
     with pytest.raises(Unauthorized):
         auth.authenticate(None)
+
+
+def test_an_older_deployment_never_replaces_a_newer_live_one() -> None:
+    world = World()
+    older = world.deployments.deploy_source(WHO, world.service.id, world.upload())
+    newer = world.deploy()
+    world.run_workflow(older.id)
+    assert world.repo.get_deployment(older.id).status == S.FAILED
+    assert "Superseded" in (world.repo.get_deployment(older.id).reason or "")
+    assert world.repo.get_service(world.service.id).active_deployment_id == newer
+
+
+def test_a_transient_error_is_left_to_the_workflow_retry() -> None:
+    world = World()
+    from chalicelib.domain.errors import TransientError
+
+    world.builds.error = TransientError("S3 throttled")
+    deployment = world.deployments.deploy_source(WHO, world.service.id, world.upload())
+    world.runner.run({"taskToken": "t", "deploymentId": deployment.id, "action": "build"})
+    assert world.callbacks.outcomes[-1] == ("failure", "t", ("TransientError", "S3 throttled"))
+    assert world.repo.get_deployment(deployment.id).status == S.BUILDING  # not FAILED: it will be retried
+
+
+def test_default_rollback_goes_back_not_forward() -> None:
+    world = World()
+    first = world.deploy()
+    world.deploy()
+    third = world.deploy()
+    back = world.deployments.rollback(WHO, world.service.id, None)
+    world.run_workflow(back.id)
+    assert world.repo.get_deployment(back.id).release_number == 2
+    again = world.deployments.rollback(WHO, world.service.id, None)
+    world.run_workflow(again.id)
+    assert world.repo.get_deployment(again.id).release_number == 1
+    assert {first, third} <= {d.id for d in world.repo.list_deployments(world.service.id)}

@@ -120,7 +120,7 @@ class LocalBuildRunner:
             _extract(archive, src)
             os.remove(archive)
 
-            digest = _content_hash(src, request.settings.start_command)
+            digest = _content_hash(src, request.settings.start_command, request.variables)
             artifact_key = f"artifacts/{digest}.tar.gz"
             meta_key = f"artifacts/{digest}.json"
             cached = self._cached(artifact_key, meta_key)
@@ -349,8 +349,11 @@ def _walk(root: str) -> Iterator[_Entry]:
                     yield _Entry(rel, "f", bool(mode & stat.S_IXUSR))
 
 
-def _content_hash(root: str, start_command_override: str | None) -> str:
-    """sha256 over the tree's content, not the tar's: same files, modes and override = same hash."""
+def _content_hash(
+    root: str, start_command_override: str | None, variables: dict[str, str] | None = None
+) -> str:
+    """sha256 over the tree's content, not the tar's: same files, modes, override and build
+    variables = same hash. Variables count because build commands see them (NEXT_PUBLIC_*...)."""
     digest = hashlib.sha256()
 
     def put(value: bytes) -> None:
@@ -360,6 +363,8 @@ def _content_hash(root: str, start_command_override: str | None) -> str:
 
     put(CACHE_FORMAT.encode())
     put(b"" if start_command_override is None else b"=" + start_command_override.encode())
+    for name, value in sorted((variables or {}).items()):
+        put(f"{name}={value}".encode())
     for entry in sorted(_walk(root), key=lambda e: e.path):
         put(entry.kind.encode())
         put(entry.path.encode("utf-8", errors="surrogateescape"))

@@ -44,7 +44,7 @@ from chalicelib.domain.ports import BlobStore, CrashListener, LogSink, Progress,
 logger = logging.getLogger(__name__)
 
 KILL_GRACE_SECONDS = 5.0
-HEALTHCHECK_INTERVAL_SECONDS = 0.05
+HEALTHCHECK_INTERVAL_SECONDS = 0.01  # short: each poll interval is added to every deploy
 HEALTHCHECK_REQUEST_TIMEOUT_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 2.0  # the port asks for at least every 5 s
 # An instance that served this long before exiting gets its full restart budget back, so a service
