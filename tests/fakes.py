@@ -98,8 +98,11 @@ class InMemoryRepository:
 class FakeWorkflow:
     started: list[Deployment] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    error: Exception | None = None
 
     def start(self, deployment: Deployment) -> None:
+        if self.error:
+            raise self.error
         self.started.append(deployment)
 
     def stop(self, deployment_id: str, cause: str) -> None:

@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, Unauthorized
+from chalicelib.domain.errors import (
+    BadRequest,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    TransientError,
+    Unauthorized,
+)
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import (
     ApiToken,
@@ -248,9 +255,7 @@ class DeploymentService:
         if service.active_release_id is None:
             self._repo.save(variables)
             return values, None
-        deployment = self._redeployment(service, variables)
-        self._repo.save(variables, deployment)
-        self._workflow.start(deployment)
+        deployment = self._start(self._redeployment(service, variables), variables)
         return values, deployment
 
     # --- reading and cancelling ----------------------------------------------------------------
@@ -347,7 +352,19 @@ class DeploymentService:
             **fields,
         )
 
-    def _start(self, deployment: Deployment) -> Deployment:
-        self._repo.save(deployment)
-        self._workflow.start(deployment)
+    def _start(self, deployment: Deployment, *also: Any) -> Deployment:
+        self._repo.save(deployment, *also)
+        self._launch(deployment)
         return deployment
+
+    def _launch(self, deployment: Deployment) -> None:
+        """Starts the workflow; if that fails the deployment ends FAILED (nothing else would ever
+        move it on) and the caller gets a TransientError to retry."""
+        try:
+            self._workflow.start(deployment)
+        except Exception as error:
+            failed = deployment.moved_to(
+                DeploymentStatus.FAILED, iso(self._clock()), reason=f"the workflow could not start: {error}"
+            )
+            self._repo.save(failed)
+            raise TransientError(f"could not start deployment {deployment.id}; try again") from error

@@ -127,6 +127,7 @@ def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, qui
         from functions.task_worker import handler
 
         stop = threading.Event()
+        platform._stoppers.append(container.build_runner.close)  # type: ignore[attr-defined]
         platform._stoppers.append(stop.set)
         for key, threads in (("build", 2), ("deploy", 4)):
             for index in range(threads):

@@ -271,3 +271,15 @@ def test_default_rollback_goes_back_not_forward() -> None:
     world.run_workflow(again.id)
     assert world.repo.get_deployment(again.id).release_number == 1
     assert {first, third} <= {d.id for d in world.repo.list_deployments(world.service.id)}
+
+
+def test_a_workflow_that_cannot_start_fails_the_deployment_instead_of_leaving_it_queued() -> None:
+    from chalicelib.domain.errors import TransientError
+
+    world = World()
+    world.workflow.error = ConnectionError("states endpoint unreachable")
+    with pytest.raises(TransientError):
+        world.deployments.deploy_source(WHO, world.service.id, world.upload())
+    (deployment,) = world.repo.list_deployments(world.service.id)
+    assert deployment.status == S.FAILED
+    assert "states endpoint unreachable" in (deployment.reason or "")

@@ -103,6 +103,16 @@ class LocalBuildRunner:
         self._progress_interval = min(progress_interval, 5.0)
         self._kill_grace = kill_grace
         self._clock = clock
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._running_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stops every build command still running (the platform is shutting down): builds run in
+        their own sessions, so nothing else would reach them."""
+        with self._running_lock:
+            running = list(self._running)
+        for proc in running:
+            self._stop(proc)
 
     def build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult:
         started = self._clock()
@@ -169,11 +179,13 @@ class LocalBuildRunner:
             raise BuildFailed(f"the source archive {key} was not found; was the upload finished?") from None
 
     def _cached(self, artifact_key: str, meta_key: str) -> dict[str, str] | None:
-        bucket = self._artifact_bucket
-        if not (self._blobs.exists(bucket, meta_key) and self._blobs.exists(bucket, artifact_key)):
+        # One read, not three: the metadata is written after the artifact, so its presence
+        # means the artifact is complete (this check is on every deploy's critical path).
+        try:
+            meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, meta_key))
+        except NotFound:
             return None
         try:
-            meta = json.loads(self._blobs.get_bytes(bucket, meta_key))
             return {"start_command": str(meta["start_command"]), "provider": str(meta["provider"])}
         except (ValueError, KeyError, TypeError):
             return None  # unreadable metadata: rebuild, which rewrites it
@@ -200,6 +212,8 @@ class LocalBuildRunner:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        with self._running_lock:
+            self._running.add(proc)
         assert proc.stdout is not None
         lines: queue.Queue[object] = queue.Queue()
         reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
@@ -239,6 +253,8 @@ class LocalBuildRunner:
         finally:
             if rc is None:
                 self._stop(proc)  # cancelled (progress raised) or any other error
+            with self._running_lock:
+                self._running.discard(proc)
             reader.join(timeout=1.0)
             # A process that escaped the group may still hold the pipe; closing it under a blocked
             # readline would block here too, so leave that (daemon) reader to finish on its own.
