@@ -113,9 +113,8 @@ def test_a_deployment_runs_build_then_deploy_and_succeeds(platform: Any) -> None
     execution = p.wait(deployment_id)
     assert execution["status"] == "SUCCEEDED"
     assert execution["entered"] == [
-        "Requested",
         "NeedsBuild",
-        "BuildStarted",
+        "RequestedBuildStarted",
         "Build",
         "BuildCompleted",
         "Deploy",
