@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.models import (
     ApiToken,
+    BuiltSource,
     Deployment,
     Environment,
     Project,
@@ -24,6 +26,8 @@ def _key(entity: Entity) -> tuple[str, str]:
         return ("vars", entity.service_id)
     if isinstance(entity, ApiToken):
         return ("token", entity.token_hash)
+    if isinstance(entity, BuiltSource):
+        return ("built", f"{entity.service_id}#{entity.fingerprint}")
     return (type(entity).__name__, entity.id)
 
 
@@ -89,6 +93,9 @@ class InMemoryRepository:
     def get_release(self, release_id: str) -> Release:
         return self._get("Release", release_id)  # type: ignore[no-any-return]
 
+    def get_built_source(self, service_id: str, fingerprint: str) -> BuiltSource:
+        return self._get("built", f"{service_id}#{fingerprint}")  # type: ignore[no-any-return]
+
     def list_releases(self, service_id: str, limit: int = 20) -> list[Release]:
         found = [r for r in self._all(Release) if r.service_id == service_id]
         return sorted(found, key=lambda r: r.number, reverse=True)[:limit]
@@ -118,6 +125,10 @@ class FakeBlobStore:
 
     def exists(self, bucket: str, key: str) -> bool:
         return (bucket, key) in self.objects
+
+    def etag(self, bucket: str, key: str) -> str | None:
+        body = self.objects.get((bucket, key))
+        return None if body is None else hashlib.md5(body).hexdigest()
 
     def upload_file(self, bucket: str, key: str, path: str) -> None:
         with open(path, "rb") as f:

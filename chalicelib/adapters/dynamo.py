@@ -18,6 +18,7 @@ never from the body, so each has one source of truth.
 | Deployment       | DEPLOYMENT#<id>   | DEPLOYMENT | SERVICE#<sid>    | DEPLOYMENT#<id>             |
 | Release          | RELEASE#<id>      | RELEASE    | SERVICE#<sid>    | RELEASE#<number:010d>       |
 | ApiToken         | TOKEN#<sha256>    | TOKEN      | ORG#<org_id>     | TOKEN#<sha256>              |
+| BuiltSource      | BUILT#<sid>#<fp>  | BUILT      | -                | -                           |
 
 Access patterns (no Scan anywhere)
 ----------------------------------
@@ -40,6 +41,7 @@ projects and tokens; a service's deployments and releases).
 | release by id                | get_release       | Get RELEASE#<id> / RELEASE                         |
 | releases of a service        | list_releases     | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
 | tokens of an org             | (no port yet)     | gsi1 ORG#<org> / TOKEN#...                         |
+| earlier build of a source    | get_built_source  | Get BUILT#<sid>#<fingerprint> / BUILT              |
 | save 1..100, all or none     | save              | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
@@ -76,6 +78,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.models import (
     ApiToken,
+    BuiltSource,
     ConfigSnapshot,
     Deployment,
     DeploymentKind,
@@ -106,11 +109,12 @@ VARIABLES = "VARIABLES"
 DEPLOYMENT = "DEPLOYMENT"
 RELEASE = "RELEASE"
 TOKEN = "TOKEN"
+BUILT = "BUILT"
 
 _CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code in a transaction
 _CONDITIONAL_CHECK_FAILED_EXCEPTION = "ConditionalCheckFailedException"  # the error code of a PutItem
 
-E = TypeVar("E", Project, Environment, Service, ServiceVariables, Deployment, Release, ApiToken)
+E = TypeVar("E", Project, Environment, Service, ServiceVariables, Deployment, Release, ApiToken, BuiltSource)
 
 
 def _key(kind: str, ident: str) -> str:
@@ -164,6 +168,8 @@ def _keys(entity: Entity) -> _Keys:
                 _key(ORG, entity.org_id),
                 _key(TOKEN, entity.token_hash),
             )
+        case BuiltSource():
+            return _Keys(_key(BUILT, f"{entity.service_id}#{entity.fingerprint}"), BUILT)
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
@@ -185,6 +191,8 @@ def _describe(entity: Entity) -> str:
             return f"deployment {entity.id}"
         case Release():
             return f"release {entity.id}"
+        case BuiltSource():
+            return f"built source {entity.fingerprint[:12]} of service {entity.service_id}"
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
@@ -474,3 +482,11 @@ class DynamoRepository:
 
     def list_releases(self, service_id: str, limit: int = 20) -> list[Release]:
         return self._children(Release, _key(SERVICE, service_id), RELEASE, newest_first=True, limit=limit)
+
+    def get_built_source(self, service_id: str, fingerprint: str) -> BuiltSource:
+        return self._get(
+            BuiltSource,
+            _key(BUILT, f"{service_id}#{fingerprint}"),
+            BUILT,
+            f"no build of this source recorded for service {service_id}",
+        )

@@ -24,6 +24,15 @@ class S3BlobStore:
             raise
         return True
 
+    def etag(self, bucket: str, key: str) -> str | None:
+        try:
+            head = client("s3").head_object(Bucket=bucket, Key=key)
+        except Exception as error:
+            if error_code(error) in _MISSING:
+                return None
+            raise
+        return str(head["ETag"]).strip('"')
+
     def upload_file(self, bucket: str, key: str, path: str) -> None:
         client("s3").upload_file(path, bucket, key)
 

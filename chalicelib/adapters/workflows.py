@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from chalicelib.adapters.aws import client, error_code
-from chalicelib.domain.models import Deployment, DeploymentKind
+from chalicelib.domain.models import Deployment
 
 _log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class StepFunctionsWorkflow:
         body = {
             "deploymentId": deployment.id,
             "serviceId": deployment.service_id,
-            "needsBuild": deployment.kind == DeploymentKind.SOURCE,
+            "needsBuild": deployment.artifact_key is None,
         }
         try:
             client("stepfunctions").start_execution(

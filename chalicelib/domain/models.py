@@ -9,6 +9,7 @@ new Deployment that re-activates an older Release.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -190,6 +191,7 @@ class Deployment(Versioned):
     created_at: str
     updated_at: str
     source_key: str | None = None
+    source_etag: str | None = None  # the uploaded object's ETag: identical bytes, identical etag
     artifact_key: str | None = None
     start_command: str | None = None
     release_id: str | None = None
@@ -217,3 +219,29 @@ class ApiToken(Versioned):
     scopes: tuple[str, ...]
     created_at: str
     version: int = 1
+
+
+@dataclass(frozen=True)
+class BuiltSource(Versioned):
+    """An uploaded source already built for a service, by fingerprint (its bytes plus every build
+    input). Deploying the same fingerprint again reuses the artifact and skips the Build step."""
+
+    service_id: str
+    fingerprint: str
+    artifact_key: str
+    start_command: str
+    created_at: str
+    version: int = 1
+
+
+def source_fingerprint(etag: str, config: ConfigSnapshot) -> str:
+    """The build inputs of a source deployment: the upload's bytes (by ETag), the start command
+    override and the variables the build sees. The same inputs always build the same artifact."""
+    digest = hashlib.sha256()
+    for part in (
+        etag,
+        config.settings.start_command or "",
+        *sorted(f"{k}={v}" for k, v in config.variables.items()),
+    ):
+        digest.update(len(part).to_bytes(8, "big") + part.encode())
+    return digest.hexdigest()

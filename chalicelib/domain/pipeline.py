@@ -8,6 +8,7 @@ the message's task token.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +24,16 @@ from chalicelib.domain.errors import (
     TransientError,
 )
 from chalicelib.domain.ids import Clock, iso
-from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus, Release, Service
+from chalicelib.domain.models import (
+    IN_PROGRESS,
+    BuiltSource,
+    Deployment,
+    DeploymentKind,
+    DeploymentStatus,
+    Release,
+    Service,
+    source_fingerprint,
+)
 from chalicelib.domain.ports import (
     BuildRequest,
     BuildRunner,
@@ -101,7 +111,28 @@ class Pipeline:
             self._ensure_running(deployment)
             deployment = deployment.bumped(**built)
             self._repo.save(deployment)
+        self._remember_build(deployment)
         return self._build_output(deployment)
+
+    def _remember_build(self, deployment: Deployment) -> None:
+        """So that deploying the same bytes with the same inputs again skips the Build step."""
+        if (
+            deployment.source_etag is None
+            or deployment.artifact_key is None
+            or deployment.start_command is None
+        ):
+            return
+        fingerprint = source_fingerprint(deployment.source_etag, deployment.config)
+        with contextlib.suppress(Conflict):  # an identical build recorded it first
+            self._repo.save(
+                BuiltSource(
+                    deployment.service_id,
+                    fingerprint,
+                    deployment.artifact_key,
+                    deployment.start_command,
+                    iso(self._clock()),
+                )
+            )
 
     @staticmethod
     def _build_output(deployment: Deployment) -> dict[str, Any]:
@@ -116,8 +147,11 @@ class Pipeline:
         self._ensure_running(deployment)
         service = self._repo.get_service(deployment.service_id)
         self._ensure_not_superseded(deployment, service.active_deployment_id)
+        skipped_build = deployment.kind == DeploymentKind.SOURCE and deployment.status == S.QUEUED
         deployment, release = self._start_deploying(deployment, service)
         log = self._logs.open(deployment_id, "deploy")
+        if skipped_build:
+            log.write(f"build: skipped: this exact source was built before ({release.artifact_key})")
         log.write(
             f"deploy: release v{release.number} ({release.id}) of {service.name}: `{release.start_command}`"
         )

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain.models import (
     ApiToken,
+    BuiltSource,
     Deployment,
     Environment,
     Project,
@@ -21,7 +22,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
 )
 
-Entity = Project | Environment | Service | ServiceVariables | Deployment | Release | ApiToken
+Entity = Project | Environment | Service | ServiceVariables | Deployment | Release | ApiToken | BuiltSource
 
 
 class Repository(Protocol):
@@ -43,6 +44,7 @@ class Repository(Protocol):
     def list_deployments(self, service_id: str, limit: int = 20) -> list[Deployment]: ...  # newest first
     def get_release(self, release_id: str) -> Release: ...
     def list_releases(self, service_id: str, limit: int = 20) -> list[Release]: ...  # newest first
+    def get_built_source(self, service_id: str, fingerprint: str) -> BuiltSource: ...
 
 
 class WorkflowStarter(Protocol):
@@ -69,6 +71,7 @@ class BlobStore(Protocol):
 
     def presign_put(self, bucket: str, key: str, expires_in: int) -> str: ...
     def exists(self, bucket: str, key: str) -> bool: ...
+    def etag(self, bucket: str, key: str) -> str | None: ...  # None when the object does not exist
     def upload_file(self, bucket: str, key: str, path: str) -> None: ...
     def download_file(self, bucket: str, key: str, path: str) -> None: ...
     def put_bytes(self, bucket: str, key: str, body: bytes) -> None: ...

@@ -35,6 +35,7 @@ from chalicelib.domain.models import (
     Service,
     ServiceSettings,
     ServiceVariables,
+    source_fingerprint,
 )
 from chalicelib.domain.ports import BlobStore, Repository, WorkflowStarter
 
@@ -206,12 +207,21 @@ class DeploymentService:
         service = self._projects.get_service(who, service_id)
         if not source_key.startswith(f"sources/{service.id}/"):
             raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
-        if not self._blobs.exists(self._sources_bucket, source_key):
+        etag = self._blobs.etag(self._sources_bucket, source_key)
+        if etag is None:
             raise BadRequest(
                 f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)"
             )
-        deployment = self._new(service, DeploymentKind.SOURCE, self._snapshot(service), source_key=source_key)
-        return self._start(deployment)
+        config = self._snapshot(service)
+        fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag}
+        try:  # the same bytes with the same build inputs were built before: skip the Build step
+            built = self._repo.get_built_source(service.id, source_fingerprint(etag, config))
+            fields.update(
+                artifact_key=built.artifact_key, start_command=built.start_command, build_cached=True
+            )
+        except NotFound:
+            pass
+        return self._start(self._new(service, DeploymentKind.SOURCE, config, **fields))
 
     def redeploy(self, who: Principal, service_id: str) -> Deployment:
         service = self._projects.get_service(who, service_id)

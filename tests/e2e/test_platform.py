@@ -119,6 +119,9 @@ def test_deploy_python_and_node_samples_and_reach_them_through_the_router(dev: D
     assert "✔ Deployed: http://web-production-py.localhost:" in out
     assert "build: provider python" in out  # the build log was streamed
     assert dev.get("web-production-py") == (200, "Hello from Railyard! (python, version 1)\n")
+    again = dev.cli("up", cwd=python_app).stdout  # nothing changed: the build is skipped
+    assert "build: skipped: this exact source was built before" in again
+    assert dev.get("web-production-py") == (200, "Hello from Railyard! (python, version 1)\n")
 
     node_app = dev.app(tmp_path, "hello-node", "js")
     dev.cli("up", cwd=node_app)

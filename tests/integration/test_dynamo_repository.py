@@ -442,3 +442,17 @@ def test_create_table_is_idempotent_and_matches_the_spec(table_name: str) -> Non
         "gsi1pk": "HASH",
         "gsi1sk": "RANGE",
     }
+
+
+def test_a_built_source_is_found_by_service_and_fingerprint_only(repo: DynamoRepository) -> None:
+    from chalicelib.domain.models import BuiltSource
+
+    built = BuiltSource(
+        "svc_1", "f" * 64, "artifacts/abc.tar.gz", "python3 main.py", "2026-01-01T00:00:00.000Z"
+    )
+    repo.save(built)
+    assert repo.get_built_source("svc_1", "f" * 64) == built
+    with pytest.raises(Conflict):
+        repo.save(built)
+    with pytest.raises(NotFound):
+        repo.get_built_source("svc_2", "f" * 64)

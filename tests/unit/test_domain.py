@@ -54,9 +54,9 @@ class World:
         _project, envs = self.projects.create_project(WHO, "demo")
         self.service = self.projects.create_service(WHO, envs[0].id, "web", {"healthcheck_path": "/health"})
 
-    def upload(self) -> str:
+    def upload(self, content: bytes | None = None) -> str:
         _, key = self.deployments.presign_upload(WHO, self.service.id)
-        self.blobs.put_bytes("sources", key, b"tarball")
+        self.blobs.put_bytes("sources", key, content if content is not None else key.encode())  # unique
         return key
 
     def run_workflow(self, deployment_id: str) -> None:
@@ -283,3 +283,19 @@ def test_a_workflow_that_cannot_start_fails_the_deployment_instead_of_leaving_it
     (deployment,) = world.repo.list_deployments(world.service.id)
     assert deployment.status == S.FAILED
     assert "states endpoint unreachable" in (deployment.reason or "")
+
+
+def test_the_same_source_with_the_same_inputs_skips_the_build() -> None:
+    world = World()
+    first = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
+    world.run_workflow(first.id)
+    again = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
+    assert again.artifact_key == world.repo.get_deployment(first.id).artifact_key and again.build_cached
+    world.runner.run({"taskToken": "d", "deploymentId": again.id, "action": "deploy"})
+    assert world.repo.get_deployment(again.id).status == S.SUCCESS
+    assert len(world.builds.calls) == 1
+    assert any("build: skipped" in line for line in world.logs.streams[(again.id, "deploy")].lines)
+    # a variable the build would see is a different input: build again
+    world.deployments.set_variables(WHO, world.service.id, {"NEXT_PUBLIC_URL": "x"}, [])
+    third = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
+    assert third.artifact_key is None
