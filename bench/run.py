@@ -80,14 +80,17 @@ def app_spawn_to_200(runs: int) -> list[float]:
         # Exactly how the local runtime starts a release: `/bin/sh -c <start command>` in the app's
         # directory, so interpreter lookup (a pyenv shim, say) counts as the app's own time.
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", "python3 main.py"], cwd=APP, env={**os.environ, "PORT": str(port)}
+            ["/bin/sh", "-c", "python3 main.py"],
+            cwd=APP,
+            env={**os.environ, "PORT": str(port)},
+            start_new_session=True,  # so the app the shell started is stopped with it
         )
         try:
             while get(port, "x")[0] != 200:
                 time.sleep(0.002)
             times.append(time.perf_counter() - started)
         finally:
-            proc.terminate()
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
     return times
 
