@@ -136,13 +136,16 @@ class FakeBlobStore:
 
     def download_file(self, bucket: str, key: str, path: str) -> None:
         with open(path, "wb") as f:
-            f.write(self.objects[(bucket, key)])
+            f.write(self.get_bytes(bucket, key))
 
     def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
         self.objects[(bucket, key)] = body
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
-        return self.objects[(bucket, key)]
+        try:
+            return self.objects[(bucket, key)]
+        except KeyError:  # as S3BlobStore translates a 404
+            raise NotFound(f"s3://{bucket}/{key} does not exist") from None
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))

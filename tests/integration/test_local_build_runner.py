@@ -19,44 +19,14 @@ import pytest
 
 from chalicelib.adapters.builds.local import LocalBuildRunner
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build
-from chalicelib.domain.errors import BuildFailed, DeploymentCancelled, NotFound, NothingToBuild
+from chalicelib.domain.errors import BuildFailed, DeploymentCancelled, NothingToBuild
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
+from tests.fakes import FakeBlobStore
 
 SOURCES = "sources"
 ARTIFACTS = "artifacts"
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed on this machine")
-
-
-class MemoryBlobStore:
-    """BlobStore fake: {(bucket, key): bytes}."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
-        return f"memory://{bucket}/{key}"
-
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def upload_file(self, bucket: str, key: str, path: str) -> None:
-        self.objects[(bucket, key)] = Path(path).read_bytes()
-
-    def download_file(self, bucket: str, key: str, path: str) -> None:
-        Path(path).write_bytes(self.get_bytes(bucket, key))
-
-    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
-        self.objects[(bucket, key)] = body
-
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        try:
-            return self.objects[(bucket, key)]
-        except KeyError:
-            raise NotFound(f"{bucket}/{key}") from None
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
 
 class RecordingLog:
@@ -101,7 +71,7 @@ def make_tarball(
     return buffer.getvalue()
 
 
-def artifact_files(blobs: MemoryBlobStore, key: str) -> dict[str, bytes]:
+def artifact_files(blobs: FakeBlobStore, key: str) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(blobs.get_bytes(ARTIFACTS, key)), mode="r:gz") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
@@ -124,8 +94,8 @@ def is_gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def blobs() -> MemoryBlobStore:
-    return MemoryBlobStore()
+def blobs() -> FakeBlobStore:
+    return FakeBlobStore()
 
 
 @pytest.fixture
@@ -133,7 +103,7 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def upload(blobs: MemoryBlobStore, files: dict[str, str], key: str = "src/a.tar.gz", **kwargs: object) -> str:
+def upload(blobs: FakeBlobStore, files: dict[str, str], key: str = "src/a.tar.gz", **kwargs: object) -> str:
     blobs.put_bytes(SOURCES, key, make_tarball(files, **kwargs))  # type: ignore[arg-type]
     return key
 
@@ -154,7 +124,7 @@ def request(
     )
 
 
-def runner(data_dir: Path, blobs: MemoryBlobStore, **kwargs: object) -> LocalBuildRunner:
+def runner(data_dir: Path, blobs: FakeBlobStore, **kwargs: object) -> LocalBuildRunner:
     return LocalBuildRunner(str(data_dir), blobs, SOURCES, ARTIFACTS, **kwargs)  # type: ignore[arg-type]
 
 
@@ -162,7 +132,7 @@ PYTHON_APP = {"requirements.txt": "", "main.py": "print('hello')\n", "lib/util.p
 
 
 def test_python_app_builds_an_artifact_with_the_app_and_runtime_json(
-    data_dir: Path, blobs: MemoryBlobStore
+    data_dir: Path, blobs: FakeBlobStore
 ) -> None:
     key = upload(blobs, PYTHON_APP)
     log = RecordingLog()
@@ -185,7 +155,7 @@ def test_python_app_builds_an_artifact_with_the_app_and_runtime_json(
 
 
 def test_identical_source_with_other_mtimes_reuses_the_artifact_without_planning(
-    data_dir: Path, blobs: MemoryBlobStore
+    data_dir: Path, blobs: FakeBlobStore
 ) -> None:
     first = runner(data_dir, blobs).build(
         request(upload(blobs, PYTHON_APP)), RecordingLog(), CountingProgress()
@@ -220,7 +190,7 @@ def test_identical_source_with_other_mtimes_reuses_the_artifact_without_planning
     ],
 )
 def test_a_different_mode_or_override_is_not_reused(
-    data_dir: Path, blobs: MemoryBlobStore, change: dict[str, object], override: str | None
+    data_dir: Path, blobs: FakeBlobStore, change: dict[str, object], override: str | None
 ) -> None:
     first = runner(data_dir, blobs).build(
         request(upload(blobs, PYTHON_APP)), RecordingLog(), CountingProgress()
@@ -236,7 +206,7 @@ def test_a_different_mode_or_override_is_not_reused(
 
 
 @needs_npm
-def test_failing_build_script_reports_exit_code_and_log_tail(data_dir: Path, blobs: MemoryBlobStore) -> None:
+def test_failing_build_script_reports_exit_code_and_log_tail(data_dir: Path, blobs: FakeBlobStore) -> None:
     script = "for i in $(seq 1 30); do echo line-$i; done; echo boom >&2; exit 3"
     manifest = json.dumps({"name": "app", "scripts": {"build": script}})
     key = upload(blobs, {"package.json": manifest, "Procfile": "web: node server.js\n"})
@@ -257,9 +227,7 @@ def test_failing_build_script_reports_exit_code_and_log_tail(data_dir: Path, blo
     assert not (data_dir / "builds" / "dep_1").exists()
 
 
-def test_timeout_kills_the_whole_process_group(
-    data_dir: Path, blobs: MemoryBlobStore, tmp_path: Path
-) -> None:
+def test_timeout_kills_the_whole_process_group(data_dir: Path, blobs: FakeBlobStore, tmp_path: Path) -> None:
     pidfile = tmp_path / "sleep.pid"
     build = runner(data_dir, blobs, planner=fixed_plan('sleep 30 & echo $! > "$PIDFILE"; wait'))
     req = request(upload(blobs, PYTHON_APP), build_timeout=1, variables={"PIDFILE": str(pidfile)})
@@ -275,7 +243,7 @@ def test_timeout_kills_the_whole_process_group(
 
 
 def test_cancellation_during_a_command_stops_it_and_reraises(
-    data_dir: Path, blobs: MemoryBlobStore, tmp_path: Path
+    data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
 ) -> None:
     pidfile = tmp_path / "sleep.pid"
     build = runner(
@@ -298,7 +266,7 @@ def test_cancellation_during_a_command_stops_it_and_reraises(
 
 
 def test_output_streams_while_the_command_runs_and_heartbeats_continue(
-    data_dir: Path, blobs: MemoryBlobStore
+    data_dir: Path, blobs: FakeBlobStore
 ) -> None:
     build = runner(
         data_dir, blobs, planner=fixed_plan("echo first; sleep 0.8; echo second"), progress_interval=0.1
@@ -315,7 +283,7 @@ def test_output_streams_while_the_command_runs_and_heartbeats_continue(
 
 
 def test_build_environment_drops_platform_variables_and_adds_service_variables(
-    data_dir: Path, blobs: MemoryBlobStore, monkeypatch: pytest.MonkeyPatch
+    data_dir: Path, blobs: FakeBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "platform-secret")
     monkeypatch.setenv("RAILYARD_TOKEN", "platform-token")
@@ -331,7 +299,7 @@ def test_build_environment_drops_platform_variables_and_adds_service_variables(
     assert "platform-secret" not in log.text()
 
 
-def test_missing_toolchain_fails_before_running_anything(data_dir: Path, blobs: MemoryBlobStore) -> None:
+def test_missing_toolchain_fails_before_running_anything(data_dir: Path, blobs: FakeBlobStore) -> None:
     build = runner(data_dir, blobs, planner=fixed_plan("echo ran", "railyard-no-such-tool --version"))
     log = RecordingLog()
 
@@ -342,7 +310,7 @@ def test_missing_toolchain_fails_before_running_anything(data_dir: Path, blobs: 
 
 
 @needs_npm
-def test_node_app_without_dependencies_builds(data_dir: Path, blobs: MemoryBlobStore) -> None:
+def test_node_app_without_dependencies_builds(data_dir: Path, blobs: FakeBlobStore) -> None:
     manifest = json.dumps(
         {"name": "app", "scripts": {"build": "node -e \"require('fs').writeFileSync('built.txt', 'ok')\""}}
     )
@@ -359,7 +327,7 @@ def test_node_app_without_dependencies_builds(data_dir: Path, blobs: MemoryBlobS
     assert not any(line.startswith("$ npm ci") or line.startswith("$ npm install") for line in log.lines)
 
 
-def test_corrupt_archive_fails_clearly(data_dir: Path, blobs: MemoryBlobStore) -> None:
+def test_corrupt_archive_fails_clearly(data_dir: Path, blobs: FakeBlobStore) -> None:
     blobs.put_bytes(SOURCES, "src/bad.tar.gz", make_tarball(PYTHON_APP)[:60])
 
     with pytest.raises(BuildFailed, match=re.escape("not a valid .tar.gz")):
@@ -368,7 +336,7 @@ def test_corrupt_archive_fails_clearly(data_dir: Path, blobs: MemoryBlobStore) -
     assert not (data_dir / "builds" / "dep_1").exists()
 
 
-def test_archive_escaping_the_work_dir_is_refused(data_dir: Path, blobs: MemoryBlobStore) -> None:
+def test_archive_escaping_the_work_dir_is_refused(data_dir: Path, blobs: FakeBlobStore) -> None:
     key = upload(blobs, {"main.py": "", "../../escape.txt": "x"})
 
     with pytest.raises(BuildFailed, match="unsafe entry"):
@@ -378,13 +346,13 @@ def test_archive_escaping_the_work_dir_is_refused(data_dir: Path, blobs: MemoryB
     assert not (data_dir / "builds" / "escape.txt").exists()
 
 
-def test_missing_source_fails_clearly(data_dir: Path, blobs: MemoryBlobStore) -> None:
+def test_missing_source_fails_clearly(data_dir: Path, blobs: FakeBlobStore) -> None:
     with pytest.raises(BuildFailed, match=re.escape("src/none.tar.gz was not found")):
         runner(data_dir, blobs).build(request("src/none.tar.gz"), RecordingLog(), CountingProgress())
 
 
 def test_unrecognised_source_raises_nothing_to_build_and_cleans_up(
-    data_dir: Path, blobs: MemoryBlobStore
+    data_dir: Path, blobs: FakeBlobStore
 ) -> None:
     key = upload(blobs, {"README.md": "hi"})
 

@@ -28,6 +28,7 @@ from chalicelib.adapters.runtime.router import Router, RouteTable
 from chalicelib.domain.errors import DeploymentCancelled, HealthCheckFailed
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
+from tests.fakes import FakeBlobStore
 
 BUCKET = "artifacts"
 HOST = "web-production-demo"
@@ -96,34 +97,6 @@ server.serve_forever()
 # fakes
 
 
-class MemoryBlobs:
-    """BlobStore on a dict."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
-        return f"memory://{bucket}/{key}"
-
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def upload_file(self, bucket: str, key: str, path: str) -> None:
-        self.objects[(bucket, key)] = Path(path).read_bytes()
-
-    def download_file(self, bucket: str, key: str, path: str) -> None:
-        Path(path).write_bytes(self.objects[(bucket, key)])
-
-    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
-        self.objects[(bucket, key)] = body
-
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        return self.objects[(bucket, key)]
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
-
-
 class MemoryLog:
     """LogSink that keeps every line; written from several threads."""
 
@@ -159,8 +132,8 @@ class CrashRecorder:
 
 
 @pytest.fixture
-def blobs() -> MemoryBlobs:
-    return MemoryBlobs()
+def blobs() -> FakeBlobStore:
+    return FakeBlobStore()
 
 
 @pytest.fixture
@@ -169,7 +142,7 @@ def crashes() -> CrashRecorder:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, blobs: MemoryBlobs, crashes: CrashRecorder) -> Iterator[LocalRuntime]:
+def runtime(tmp_path: Path, blobs: FakeBlobStore, crashes: CrashRecorder) -> Iterator[LocalRuntime]:
     rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
     rt.start()
     try:
@@ -178,7 +151,7 @@ def runtime(tmp_path: Path, blobs: MemoryBlobs, crashes: CrashRecorder) -> Itera
         rt.close()
 
 
-def publish(blobs: MemoryBlobs, name: str, extra: dict[str, str] | None = None) -> str:
+def publish(blobs: FakeBlobStore, name: str, extra: dict[str, str] | None = None) -> str:
     """Pack app.py (+ extra files, path → text) as the build runner would; return the artifact key."""
     files = {"app.py": APP, **(extra or {})}
     buffer = io.BytesIO()
@@ -195,7 +168,7 @@ def publish(blobs: MemoryBlobs, name: str, extra: dict[str, str] | None = None) 
 
 
 def release(
-    blobs: MemoryBlobs,
+    blobs: FakeBlobStore,
     release_id: str,
     *,
     start_command: str = f"exec {PYTHON} app.py",
@@ -274,7 +247,7 @@ def never_cancelled() -> None:
 
 
 def test_activate_serves_through_the_router_with_the_artifact_environment(
-    runtime: LocalRuntime, blobs: MemoryBlobs, monkeypatch: pytest.MonkeyPatch
+    runtime: LocalRuntime, blobs: FakeBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN platform secrets in the environment and an artifact whose runtime.json puts its bin/ on PATH
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "platform-secret")
@@ -316,7 +289,7 @@ def test_activate_serves_through_the_router_with_the_artifact_environment(
 
 
 def test_router_proxies_bodies_heads_duplicate_headers_and_unknown_hosts(
-    runtime: LocalRuntime, blobs: MemoryBlobs
+    runtime: LocalRuntime, blobs: FakeBlobStore
 ) -> None:
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
 
@@ -391,7 +364,9 @@ def test_router_reframes_unframed_answers_and_chunked_requests() -> None:
         upstream.server_close()
 
 
-def test_second_release_switches_without_a_failed_request(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+def test_second_release_switches_without_a_failed_request(
+    runtime: LocalRuntime, blobs: FakeBlobStore
+) -> None:
     # GIVEN rel_1 serving and a client requesting continuously over one keep-alive connection
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
     seen: list[str] = []
@@ -443,7 +418,7 @@ def test_second_release_switches_without_a_failed_request(runtime: LocalRuntime,
     assert runtime.active_release(HOST) == "rel_2"
 
 
-def test_draining_stops_the_previous_release(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+def test_draining_stops_the_previous_release(runtime: LocalRuntime, blobs: FakeBlobStore) -> None:
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
     old_pid = answer(runtime)["pid"]
     runtime.activate(release(blobs, "rel_2"), MemoryLog(), never_cancelled)
@@ -451,7 +426,7 @@ def test_draining_stops_the_previous_release(runtime: LocalRuntime, blobs: Memor
     eventually(lambda: not alive(old_pid))
 
 
-def test_activating_the_active_release_again_is_a_no_op(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+def test_activating_the_active_release_again_is_a_no_op(runtime: LocalRuntime, blobs: FakeBlobStore) -> None:
     spec = release(blobs, "rel_1")
     runtime.activate(spec, MemoryLog(), never_cancelled)
     pid = answer(runtime)["pid"]
@@ -464,7 +439,7 @@ def test_activating_the_active_release_again_is_a_no_op(runtime: LocalRuntime, b
 
 
 def test_never_healthy_release_fails_and_the_old_one_keeps_serving(
-    runtime: LocalRuntime, blobs: MemoryBlobs
+    runtime: LocalRuntime, blobs: FakeBlobStore
 ) -> None:
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
     bad = with_settings(release(blobs, "rel_2", MODE="unhealthy"), healthcheck_timeout=1.5)
@@ -482,7 +457,7 @@ def test_never_healthy_release_fails_and_the_old_one_keeps_serving(
 
 
 def test_release_that_exits_at_boot_is_restarted_then_fails_with_its_output(
-    runtime: LocalRuntime, blobs: MemoryBlobs
+    runtime: LocalRuntime, blobs: FakeBlobStore
 ) -> None:
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
     log = MemoryLog()
@@ -496,7 +471,7 @@ def test_release_that_exits_at_boot_is_restarted_then_fails_with_its_output(
 
 
 def test_cancellation_during_healthcheck_kills_the_new_release(
-    runtime: LocalRuntime, blobs: MemoryBlobs
+    runtime: LocalRuntime, blobs: FakeBlobStore
 ) -> None:
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
     calls = []
@@ -517,7 +492,7 @@ def test_cancellation_during_healthcheck_kills_the_new_release(
     assert not alive(new_pid)
 
 
-def test_slow_starting_release_passes_its_healthcheck(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+def test_slow_starting_release_passes_its_healthcheck(runtime: LocalRuntime, blobs: FakeBlobStore) -> None:
     log = MemoryLog()
     runtime.activate(release(blobs, "rel_1", START_DELAY="1"), log, never_cancelled)
 
@@ -527,7 +502,7 @@ def test_slow_starting_release_passes_its_healthcheck(runtime: LocalRuntime, blo
 
 
 def test_crash_loop_is_restarted_then_reported_once_and_answers_503(
-    runtime: LocalRuntime, blobs: MemoryBlobs, crashes: CrashRecorder
+    runtime: LocalRuntime, blobs: FakeBlobStore, crashes: CrashRecorder
 ) -> None:
     # GIVEN an app that dies (exit 3) 0.3 s after its first request, with 2 restarts allowed
     log = MemoryLog()
@@ -550,7 +525,7 @@ def test_crash_loop_is_restarted_then_reported_once_and_answers_503(
     assert log.flushes >= 3  # once per process that ended
 
 
-def test_stop_removes_the_route_and_the_process(runtime: LocalRuntime, blobs: MemoryBlobs) -> None:
+def test_stop_removes_the_route_and_the_process(runtime: LocalRuntime, blobs: FakeBlobStore) -> None:
     runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
     pid = answer(runtime)["pid"]
 
@@ -562,7 +537,7 @@ def test_stop_removes_the_route_and_the_process(runtime: LocalRuntime, blobs: Me
     assert runtime.active_release(HOST) is None
 
 
-def test_close_leaves_no_process_alive(tmp_path: Path, blobs: MemoryBlobs, crashes: CrashRecorder) -> None:
+def test_close_leaves_no_process_alive(tmp_path: Path, blobs: FakeBlobStore, crashes: CrashRecorder) -> None:
     # GIVEN an active release whose start command also forks a helper, and a draining release
     rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
     rt.start()
