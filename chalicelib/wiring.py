@@ -111,6 +111,7 @@ class Container:
             self.workflow,
             self.blobs,
             self.projects,
+            self.logs,
             self.settings.sources_bucket,
             self.clock,
             self.ids,

@@ -16,7 +16,7 @@ from chalicelib.api.schemas import (
     release_view,
 )
 from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import TERMINAL, Deployment, DeploymentStatus
+from chalicelib.domain.models import Deployment
 
 bp = Blueprint(__name__)
 UPLOAD_EXPIRES = 900
@@ -51,7 +51,8 @@ def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
 def list_deployments(ctx: Context, service_id: str) -> tuple[int, Any]:
     """List a service's deployments, newest first."""
     items = ctx.c.deployments.list_deployments(ctx.who, service_id, ctx.query_int("limit", 20))
-    return 200, {"deployments": [_view(ctx, d) for d in items]}
+    url = ctx.c.settings.public_url(ctx.c.projects.get_service(ctx.who, service_id).hostname)
+    return 200, {"deployments": [deployment_view(d, url) for d in items]}
 
 
 @route(bp, "/v1/deployments/{deployment_id}")
@@ -69,20 +70,17 @@ def cancel_deployment(ctx: Context, deployment_id: str) -> tuple[int, Any]:
 @route(bp, "/v1/deployments/{deployment_id}/logs")
 def get_logs(ctx: Context, deployment_id: str) -> tuple[int, Any]:
     """Read build or deploy log lines after a cursor."""
-    deployment = ctx.c.deployments.get(ctx.who, deployment_id)
-    stream = ctx.query.get("stream", "deploy")
-    if stream not in ("build", "deploy"):
-        raise BadRequest(f"query parameter 'stream' must be 'build' or 'deploy', got {stream!r}")
-    after = ctx.query_int("after", 0)
-    limit = max(1, min(ctx.query_int("limit", 500), 1000))
-    lines = ctx.c.logs.read(deployment_id, stream, after, limit)
-    ended = deployment.status in TERMINAL
-    if stream == "build":
-        ended = deployment.status not in (DeploymentStatus.QUEUED, DeploymentStatus.BUILDING)
+    page = ctx.c.deployments.read_logs(
+        ctx.who,
+        deployment_id,
+        ctx.query.get("stream", "deploy"),
+        ctx.query_int("after", 0),
+        ctx.query_int("limit", 500),
+    )
     return 200, {
-        "lines": [{"seq": x.seq, "ts": x.ts, "message": x.message} for x in lines],
-        "next": lines[-1].seq if lines else after,
-        "done": ended and len(lines) < limit,
+        "lines": [{"seq": x.seq, "ts": x.ts, "message": x.message} for x in page.lines],
+        "next": page.next,
+        "done": page.done,
     }
 
 

@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import (
+    TERMINAL,
     ApiToken,
     ConfigSnapshot,
     Deployment,
@@ -37,7 +38,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
     source_fingerprint,
 )
-from chalicelib.domain.ports import BlobStore, Repository, WorkflowStarter
+from chalicelib.domain.ports import BlobStore, LogLine, LogStore, Repository, WorkflowStarter
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -55,6 +56,13 @@ def check_name(kind: str, name: str) -> str:
             "starting and ending with a letter or digit"
         )
     return name
+
+
+@dataclass(frozen=True)
+class LogPage:
+    lines: list[LogLine]
+    next: int  # the cursor for the next read
+    done: bool
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,7 @@ class DeploymentService:
         workflow: WorkflowStarter,
         blobs: BlobStore,
         projects: ProjectService,
+        logs: LogStore,
         sources_bucket: str,
         clock: Clock,
         ids: IdFactory,
@@ -190,6 +199,7 @@ class DeploymentService:
         self._workflow = workflow
         self._blobs = blobs
         self._projects = projects
+        self._logs = logs
         self._sources_bucket = sources_bucket
         self._clock = clock
         self._ids = ids
@@ -289,6 +299,20 @@ class DeploymentService:
     def get_variables(self, who: Principal, service_id: str) -> dict[str, str]:
         self._projects.get_service(who, service_id)
         return dict(self._repo.get_variables(service_id).values)
+
+    def read_logs(self, who: Principal, deployment_id: str, stream: str, after: int, limit: int) -> LogPage:
+        """Lines after the cursor; `done` once the stream can get no more lines (the build stream
+        when the build is over, the deploy stream when the deployment ended)."""
+        if stream not in ("build", "deploy"):
+            raise BadRequest(f"query parameter 'stream' must be 'build' or 'deploy', got {stream!r}")
+        deployment = self.get(who, deployment_id)
+        limit = max(1, min(limit, 1000))
+        lines = self._logs.read(deployment_id, stream, after, limit)
+        if stream == "build":
+            ended = deployment.status not in (DeploymentStatus.QUEUED, DeploymentStatus.BUILDING)
+        else:
+            ended = deployment.status in TERMINAL
+        return LogPage(lines, lines[-1].seq if lines else after, ended and len(lines) < limit)
 
     def cancel(self, who: Principal, deployment_id: str) -> Deployment:
         deployment = self.get(who, deployment_id)

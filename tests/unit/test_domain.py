@@ -47,7 +47,7 @@ class World:
         ids = lambda prefix: f"{prefix}_{next(counter):06d}"  # noqa: E731
         self.projects = ProjectService(self.repo, clock, ids)
         self.deployments = DeploymentService(
-            self.repo, self.workflow, self.blobs, self.projects, "sources", clock, ids
+            self.repo, self.workflow, self.blobs, self.projects, self.logs, "sources", clock, ids
         )
         self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock)
         self.runner = TaskRunner(self.pipeline, self.callbacks)
