@@ -38,6 +38,16 @@ class Api:
         response = getattr(self.client.http, method.lower())(path, headers=headers, body=payload)
         return response.status_code, json.loads(response.body) if response.body else None
 
+    def queued_deployment(self) -> str:
+        """A new service with one uploaded source, deployed (QUEUED: the workflow is a fake)."""
+        service = self.service()
+        _, upload = self.call("POST", f"/v1/services/{service['id']}/uploads")
+        self.container.blobs.put_bytes(self.container.settings.sources_bucket, upload["sourceKey"], b"x")
+        _, body = self.call(
+            "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]}
+        )
+        return body["deployment"]["id"]  # type: ignore[no-any-return]
+
     def service(self) -> dict[str, Any]:
         _, created = self.call("POST", "/v1/projects", {"name": "demo"})
         env_id = created["environments"][0]["id"]
@@ -130,13 +140,7 @@ def test_redeploy_and_rollback_without_a_release_are_conflicts(api: Api) -> None
 
 
 def test_cancel_a_queued_deployment_then_cancel_again_is_409(api: Api) -> None:
-    service = api.service()
-    _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
-    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
-    _, body = api.call(
-        "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]}
-    )
-    deployment_id = body["deployment"]["id"]
+    deployment_id = api.queued_deployment()
     status, body = api.call("POST", f"/v1/deployments/{deployment_id}/cancel")
     assert status == 200 and body["deployment"]["status"] == "CANCELLED"
     assert api.workflow.stopped == [deployment_id]
@@ -157,13 +161,7 @@ def test_variables_before_a_release_are_stored_without_a_deployment(api: Api) ->
 
 
 def test_logs_query_is_validated(api: Api) -> None:
-    service = api.service()
-    _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
-    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
-    _, body = api.call(
-        "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]}
-    )
-    deployment_id = body["deployment"]["id"]
+    deployment_id = api.queued_deployment()
     writer = api.container.logs.open(deployment_id, "build")
     for n in range(5):
         writer.write(f"line {n}")
