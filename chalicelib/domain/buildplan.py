@@ -61,19 +61,82 @@ class SourceTree(Protocol):
 
 
 @dataclass(frozen=True)
-class BuildPlan:
-    """What to run to turn a source tree into an artifact, and how to start the result."""
+class DeployConfig:
+    """The `deploy` section of railway.json / railway.toml / railyard.toml (after environment
+    overrides), in the service settings' snake_case. None = not set in the file."""
 
-    provider: str  # "python" | "node" | "static" | "procfile" | "command"
+    start_command: str | None = None
+    pre_deploy_command: str | None = None
+    healthcheck_path: str | None = None
+    healthcheck_timeout: float | None = None
+    restart_policy_type: str | None = None
+    restart_policy_max_retries: int | None = None
+    num_replicas: int | None = None
+    cron_schedule: str | None = None
+    overlap_seconds: float | None = None
+    draining_seconds: float | None = None
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """The keys that map onto ServiceSettings fields, only those set."""
+        keys = (
+            "healthcheck_path",
+            "healthcheck_timeout",
+            "restart_policy_type",
+            "restart_policy_max_retries",
+            "draining_seconds",
+        )
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What to run to turn a source tree into an artifact, and how to start the result.
+
+    Contract shared by the local build runner, the CodeBuild buildspec and the Dockerfile
+    renderings, and `railyard plan --json` (which prints `to_json()`)."""
+
+    # "python", "node", "go", "rust", "ruby", "php", "staticfile", "shell", "dockerfile", "procfile", "command"
+    provider: str
     install: tuple[str, ...]  # shell commands, run in the app directory
     build: tuple[str, ...]
     start_command: str
     runtime_env: dict[str, str] = field(default_factory=dict)  # see the artifact contract above
     files_read: tuple[str, ...] = ()  # the files the plan was derived from, in the order consulted
+    language_version: str | None = None  # e.g. "3.11", "20", "1.22"
+    cache_dirs: tuple[str, ...] = ()  # tool caches worth keeping between builds (~/.npm, ~/.cache/pip ...)
+    env: dict[str, str] = field(default_factory=dict)  # build-time environment the plan needs
+    watch_patterns: tuple[str, ...] = ()  # from config: only changes matching these trigger a deploy
+    config_files: tuple[str, ...] = ()  # railway.json / railway.toml / railyard.toml actually read
+    # The dependency layer: the files whose content decides the installed dependencies (lockfiles,
+    # manifests, version files) and the directories `install` produces. A build whose deps_inputs
+    # hash like an earlier one's restores deps_dirs instead of running `install`.
+    deps_inputs: tuple[str, ...] = ()
+    deps_dirs: tuple[str, ...] = ()
+    dockerfile: str | None = None  # path of the Dockerfile when provider == "dockerfile"
+    deploy: DeployConfig = field(default_factory=DeployConfig)
 
     @property
     def commands(self) -> tuple[str, ...]:
         return self.install + self.build
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "language_version": self.language_version,
+            "install": list(self.install),
+            "build": list(self.build),
+            "start_command": self.start_command,
+            "cache_dirs": list(self.cache_dirs),
+            "env": dict(self.env),
+            "runtime_env": dict(self.runtime_env),
+            "watch_patterns": list(self.watch_patterns),
+            "config_files": list(self.config_files),
+            "files_read": list(self.files_read),
+            "deps_inputs": list(self.deps_inputs),
+            "deps_dirs": list(self.deps_dirs),
+            "dockerfile": self.dockerfile,
+            "deploy": {k: v for k, v in self.deploy.__dict__.items() if v is not None},
+        }
 
 
 @dataclass
