@@ -95,7 +95,7 @@ class BuildPlan:
     Contract shared by the local build runner, the CodeBuild buildspec and the Dockerfile
     renderings, and `railyard plan --json` (which prints `to_json()`)."""
 
-    # "python", "node", "go", "rust", "ruby", "php", "staticfile", "shell", "dockerfile", "procfile", "command"
+    # python, node, go, rust, ruby, php, staticfile, shell, dockerfile, procfile, command
     provider: str
     install: tuple[str, ...]  # shell commands, run in the app directory
     build: tuple[str, ...]
