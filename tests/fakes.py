@@ -181,6 +181,7 @@ class FakeLogStore:
 class FakeBuildRunner:
     error: Exception | None = None
     calls: list[BuildRequest] = field(default_factory=list)
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
 
     def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
         self.calls.append(request)
@@ -188,7 +189,14 @@ class FakeBuildRunner:
         if self.error:
             raise self.error
         log.write("built")
-        return BuildResult(f"artifacts/{request.source_key}.tar.gz", "python3 main.py", False, "python")
+        return BuildResult(
+            f"artifacts/{request.source_key}.tar.gz",
+            "python3 main.py",
+            False,
+            "python",
+            cache={"artifact": "miss", "deps": "none", "savedSeconds": 0.0},
+            settings_overrides=dict(self.settings_overrides),
+        )
 
 
 @dataclass

@@ -41,7 +41,7 @@ def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
     if (body.sourceKey is None) == (not body.redeploy):
         raise BadRequest("give exactly one of 'sourceKey' or 'redeploy': true")
     if body.sourceKey is not None:
-        deployment = ctx.c.deployments.deploy_source(ctx.who, service_id, body.sourceKey)
+        deployment = ctx.c.deployments.deploy_source(ctx.who, service_id, body.sourceKey, body.noCache)
     else:
         deployment = ctx.c.deployments.redeploy(ctx.who, service_id)
     return 201, {"deployment": _view(ctx, deployment)}

@@ -67,6 +67,7 @@ class ServicePatch(_Body):
 class DeploymentCreate(_Body):
     sourceKey: str | None = Field(default=None, min_length=1, max_length=512)
     redeploy: bool = False
+    noCache: bool = False  # a cold build: no artifact, dependency-layer or earlier-build reuse
 
 
 class RollbackCreate(_Body):
@@ -148,6 +149,8 @@ def deployment_view(d: Deployment, url: str) -> dict[str, Any]:
         "releaseId": d.release_id,
         "releaseNumber": d.release_number,
         "buildCached": d.build_cached,
+        "buildCache": d.build_cache,
+        "noCache": d.no_cache,
         "url": url,
         "createdAt": d.created_at,
         "updatedAt": d.updated_at,

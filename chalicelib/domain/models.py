@@ -197,6 +197,8 @@ class Deployment(Versioned):
     release_id: str | None = None
     release_number: int | None = None
     build_cached: bool | None = None
+    build_cache: dict[str, Any] | None = None  # the build's cache report (hits, misses, time saved)
+    no_cache: bool = False
     reason: str | None = None
     version: int = 1
 
@@ -231,6 +233,7 @@ class BuiltSource(Versioned):
     artifact_key: str
     start_command: str
     created_at: str
+    settings_overrides: dict[str, Any] = field(default_factory=dict)  # from the source's config file
     version: int = 1
 
 

@@ -9,6 +9,7 @@ the message's task token.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from chalicelib.domain.ids import Clock, iso
 from chalicelib.domain.models import (
     IN_PROGRESS,
     BuiltSource,
+    ConfigSnapshot,
     Deployment,
     DeploymentKind,
     DeploymentStatus,
@@ -88,19 +90,24 @@ class Pipeline:
                     source_key=deployment.source_key,
                     settings=deployment.config.settings,
                     variables=deployment.config.variables,
+                    no_cache=deployment.no_cache,
                 ),
                 log,
                 self._progress(deployment_id, heartbeat),
             )
+            config = self._with_overrides(deployment.config, result.settings_overrides, log)
         except DomainError as error:
             log.write(f"build failed: {error}")
             raise
         finally:
             log.close()
+        requested_config = deployment.config
         built = dict(
             artifact_key=result.artifact_key,
             start_command=result.start_command,
             build_cached=result.cached,
+            build_cache=result.cache,
+            config=config,
             updated_at=iso(self._clock()),
         )
         try:
@@ -111,18 +118,22 @@ class Pipeline:
             self._ensure_running(deployment)
             deployment = deployment.bumped(**built)
             self._repo.save(deployment)
-        self._remember_build(deployment)
+        self._remember_build(deployment, requested_config, result.settings_overrides)
         return self._build_output(deployment)
 
-    def _remember_build(self, deployment: Deployment) -> None:
-        """So that deploying the same bytes with the same inputs again skips the Build step."""
+    def _remember_build(
+        self, deployment: Deployment, requested: ConfigSnapshot, overrides: dict[str, Any]
+    ) -> None:
+        """So that deploying the same bytes with the same inputs again skips the Build step. The
+        fingerprint is over the config the deployment was requested with: the API computes it
+        before any config file was read."""
         if (
             deployment.source_etag is None
             or deployment.artifact_key is None
             or deployment.start_command is None
         ):
             return
-        fingerprint = source_fingerprint(deployment.source_etag, deployment.config)
+        fingerprint = source_fingerprint(deployment.source_etag, requested)
         with contextlib.suppress(Conflict):  # an identical build recorded it first
             self._repo.save(
                 BuiltSource(
@@ -131,8 +142,24 @@ class Pipeline:
                     deployment.artifact_key,
                     deployment.start_command,
                     iso(self._clock()),
+                    settings_overrides=overrides,
                 )
             )
+
+    @staticmethod
+    def _with_overrides(config: ConfigSnapshot, overrides: dict[str, Any], log: Any) -> ConfigSnapshot:
+        """The source's config file (railway.json deploy.*) wins over the service's settings."""
+        if not overrides:
+            return config
+        try:
+            settings = dataclasses.replace(config.settings, **overrides)
+        except (TypeError, DomainError) as error:  # validated like an API PATCH
+            raise BuildFailed(f"config file deploy settings: {error}") from None
+        log.write(
+            "config: deploy settings from the config file: "
+            + ", ".join(f"{k}={v}" for k, v in overrides.items())
+        )
+        return dataclasses.replace(config, settings=settings)
 
     @staticmethod
     def _build_output(deployment: Deployment) -> dict[str, Any]:

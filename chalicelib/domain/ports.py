@@ -111,6 +111,7 @@ class BuildRequest:
     source_key: str
     settings: ServiceSettings
     variables: dict[str, str] = field(default_factory=dict)
+    no_cache: bool = False  # force a cold build (`railyard up --no-cache` or NO_CACHE=1)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,12 @@ class BuildResult:
     start_command: str
     cached: bool  # True when an identical source was built before and its artifact reused
     provider: str
+    # What the build cache did, for users: {"artifact": "hit"|"miss"|"disabled", "deps": ...,
+    # "savedSeconds": float}; None when the runner does not report it.
+    cache: dict[str, Any] | None = None
+    # ServiceSettings fields set by the source's config file (railway.json deploy section); they
+    # win over the service's settings for this release, as config-as-code does on Railway.
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 # Called by long steps now and then: sends a heartbeat and raises DeploymentCancelled if the

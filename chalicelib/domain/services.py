@@ -213,7 +213,9 @@ class DeploymentService:
 
     # --- creating deployments ------------------------------------------------------------------
 
-    def deploy_source(self, who: Principal, service_id: str, source_key: str) -> Deployment:
+    def deploy_source(
+        self, who: Principal, service_id: str, source_key: str, no_cache: bool = False
+    ) -> Deployment:
         service = self._projects.get_service(who, service_id)
         if not source_key.startswith(f"sources/{service.id}/"):
             raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
@@ -223,12 +225,19 @@ class DeploymentService:
                 f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)"
             )
         config = self._snapshot(service)
-        fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag}
+        fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag, "no_cache": no_cache}
         try:  # the same bytes with the same build inputs were built before: skip the Build step
+            if no_cache or "NO_CACHE" in config.variables:
+                raise NotFound("a cold build was asked for")
             built = self._repo.get_built_source(service.id, source_fingerprint(etag, config))
             fields.update(
-                artifact_key=built.artifact_key, start_command=built.start_command, build_cached=True
+                artifact_key=built.artifact_key,
+                start_command=built.start_command,
+                build_cached=True,
+                build_cache={"artifact": "hit", "deps": "none", "skippedBuild": True},
             )
+            if built.settings_overrides:
+                config = replace(config, settings=replace(config.settings, **built.settings_overrides))
         except NotFound:
             pass
         return self._start(self._new(service, DeploymentKind.SOURCE, config, **fields))

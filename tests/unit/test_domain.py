@@ -62,7 +62,8 @@ class World:
     def run_workflow(self, deployment_id: str) -> None:
         """What the state machine does: Build (for sources), Deploy, MarkFailed on error."""
         deployment = self.repo.get_deployment(deployment_id)
-        steps = ["build", "deploy"] if deployment.kind == DeploymentKind.SOURCE else ["deploy"]
+        # as the ASL's NeedsBuild: only a deployment without an artifact builds
+        steps = ["build", "deploy"] if deployment.artifact_key is None else ["deploy"]
         for action in steps:
             self.runner.run({"taskToken": action, "deploymentId": deployment_id, "action": action})
             outcome = self.callbacks.outcomes[-1]
@@ -299,3 +300,28 @@ def test_the_same_source_with_the_same_inputs_skips_the_build() -> None:
     world.deployments.set_variables(WHO, world.service.id, {"NEXT_PUBLIC_URL": "x"}, [])
     third = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
     assert third.artifact_key is None
+
+
+def test_config_file_deploy_settings_win_for_the_release_and_survive_a_skipped_build() -> None:
+    world = World()
+    world.builds.settings_overrides = {"healthcheck_path": "/ready", "healthcheck_timeout": 5.0}
+    first = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"with config"))
+    world.run_workflow(first.id)
+    assert world.runtime.activated[-1].settings.healthcheck_path == "/ready"
+    assert world.repo.get_deployment(first.id).build_cache == {
+        "artifact": "miss",
+        "deps": "none",
+        "savedSeconds": 0.0,
+    }
+    again = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"with config"))
+    world.run_workflow(again.id)
+    assert len(world.builds.calls) == 1  # skipped
+    assert world.runtime.activated[-1].settings.healthcheck_path == "/ready"
+
+
+def test_no_cache_always_builds() -> None:
+    world = World()
+    world.run_workflow(world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same")).id)
+    cold = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same"), no_cache=True)
+    world.run_workflow(cold.id)
+    assert len(world.builds.calls) == 2 and world.builds.calls[-1].no_cache
