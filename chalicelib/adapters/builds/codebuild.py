@@ -1,0 +1,252 @@
+"""CodeBuildRunner: the BuildRunner port on AWS, as a build that CodeBuild runs and reports later.
+
+The port's `build()` is synchronous, but a CodeBuild build takes minutes and the house rule is no
+sleep loops. So on AWS the Build step is split in two (the task-token pattern of the deploy
+workflow): the worker calls `start()`, which plans the source, hands CodeBuild a rendered buildspec
+and returns the build id, and stores the step's task token; CodeBuild's "Build State Change" event
+then travels rule -> SQS -> worker, which reads it with `build_outcome()` and, on SUCCEEDED, builds
+the step output from `result()` and calls SendTaskSuccess (SendTaskFailure otherwise).
+
+Why the source is downloaded here although CodeBuild downloads it again: the plan (which provider,
+which commands) is computed from the files, by the same `plan_build` the local runner uses, and
+CodeBuild's S3 source must be a ZIP (or a folder), never the .tar.gz the CLI uploads. So the
+source is extracted safely once, planned, and repacked as a ZIP for CodeBuild.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+import tempfile
+import zipfile
+from typing import Any
+
+from chalicelib.adapters.aws import client
+from chalicelib.adapters.builds.local import DirectorySourceTree, Planner, _extract
+from chalicelib.domain.buildplan import BuildPlan, plan_build
+from chalicelib.domain.errors import BuildFailed, NotFound
+from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
+from chalicelib.domain.renderings import ARTIFACT_NAME, render_buildspec
+
+SOURCE_PREFIX = "codebuild-sources"  # in the source bucket: the ZIPs CodeBuild reads
+ARTIFACT_PREFIX = "artifacts/codebuild"  # in the artifact bucket: <deployment>/artifact.tar.gz
+BUILD_STATE_CHANGE = "CodeBuild Build State Change"
+STATUSES = ("SUCCEEDED", "FAILED", "STOPPED", "IN_PROGRESS")
+# Statuses batch_get_builds knows that the workflow treats as a failure.
+_FAILED_ALIASES = {"TIMED_OUT": "FAILED", "FAULT": "FAILED"}
+# Never passed from a user's variables into the build: CodeBuild reserves CODEBUILD_*, RAILYARD_* is
+# ours, and AWS_* would redirect the buildspec's own `aws ecr` / `aws s3` calls to other credentials.
+_WITHHELD_PREFIXES = ("CODEBUILD_", "RAILYARD_", "AWS_")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # also a valid ECR image tag
+
+
+class CodeBuildRunner:
+    """Starts CodeBuild builds of sources in `source_bucket`; artifacts land in `artifact_bucket`,
+    images (when `ecr_repository_uri` is set) in ECR tagged with the deployment id.
+
+    The CodeBuild project must exist (infrastructure creates it) with an S3 source, a service role
+    that can read both buckets (and push to ECR), and privileged mode when images are built.
+    `cache_bucket` turns on the content-addressed dependency layer, kept per service under
+    `<cache_bucket>/deps-cache/<service id>/` (per service: builds of one tenant must never restore
+    another tenant's dependencies)."""
+
+    def __init__(
+        self,
+        project_name: str,
+        blobs: BlobStore,
+        source_bucket: str,
+        artifact_bucket: str,
+        ecr_repository_uri: str | None,
+        planner: Planner = plan_build,
+        *,
+        cache_bucket: str | None = None,
+    ) -> None:
+        self._project_name = project_name
+        self._blobs = blobs
+        self._source_bucket = source_bucket
+        self._artifact_bucket = artifact_bucket
+        self._ecr_repository_uri = ecr_repository_uri
+        self._planner = planner
+        self._cache_bucket = cache_bucket
+
+    def build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult:
+        raise NotImplementedError(
+            "CodeBuildRunner does not build synchronously: on AWS the Build step completes via "
+            "CodeBuild's state-change event. The worker calls start() and stores the task token; "
+            "CodeBuild's state-change event -> rule -> SQS -> worker -> build_outcome() -> "
+            "SendTaskSuccess (with result()) or SendTaskFailure."
+        )
+
+    def start(self, request: BuildRequest, log: LogSink) -> str:
+        """Plans the source, starts its CodeBuild build and returns the build id. Idempotent per
+        deployment for CodeBuild's idempotency window (5 minutes): a retried step gets the same
+        build. Raises BuildFailed / NothingToBuild for a source that cannot be planned."""
+        deployment_id = request.deployment_id
+        if not _SAFE_ID.match(deployment_id):
+            raise ValueError(f"unsafe deployment id for an object key or image tag: {deployment_id!r}")
+        zip_key = f"{SOURCE_PREFIX}/{deployment_id}.zip"
+        with tempfile.TemporaryDirectory(prefix="railyard-codebuild-") as work:
+            archive = os.path.join(work, "source.tar.gz")
+            src = os.path.join(work, "src")
+            os.makedirs(src)
+            try:
+                self._blobs.download_file(self._source_bucket, request.source_key, archive)
+            except NotFound:
+                raise BuildFailed(
+                    f"the source archive {request.source_key} was not found; was the upload finished?"
+                ) from None
+            _extract(archive, src)
+            plan = self._planner(DirectorySourceTree(src), request.settings.start_command)
+            zipped = os.path.join(work, "source.zip")
+            _zip_tree(src, zipped)
+            self._blobs.upload_file(self._source_bucket, zip_key, zipped)
+
+        image_uri = f"{self._ecr_repository_uri}:{deployment_id}" if self._ecr_repository_uri else None
+        cache_path = f"{self._cache_bucket}/deps-cache/{request.service_id}" if self._cache_bucket else None
+        buildspec = render_buildspec(plan, image_uri=image_uri, cache_bucket_path=cache_path)
+        _log_plan(log, plan)
+
+        variables = [
+            {"name": "RAILYARD_DEPLOYMENT_ID", "value": deployment_id, "type": "PLAINTEXT"},
+            {"name": "RAILYARD_SERVICE_ID", "value": request.service_id, "type": "PLAINTEXT"},
+        ]
+        withheld = sorted(n for n in request.variables if n.startswith(_WITHHELD_PREFIXES))
+        # User variables reach the build like on the local runner (NEXT_PUBLIC_* and the like).
+        variables += [
+            {"name": name, "value": value, "type": "PLAINTEXT"}
+            for name, value in sorted(request.variables.items())
+            if name not in withheld
+        ]
+        if withheld:
+            log.write(f"build: not passed to the build (reserved prefixes): {', '.join(withheld)}")
+
+        response = client("codebuild").start_build(
+            projectName=self._project_name,
+            sourceTypeOverride="S3",
+            sourceLocationOverride=f"{self._source_bucket}/{zip_key}",
+            buildspecOverride=buildspec,
+            environmentVariablesOverride=variables,
+            artifactsOverride={
+                "type": "S3",
+                "location": self._artifact_bucket,
+                "path": ARTIFACT_PREFIX,
+                "name": deployment_id,
+                "namespaceType": "NONE",
+                "packaging": "NONE",  # the buildspec already made the .tar.gz of the contract
+            },
+            # CodeBuild counts whole minutes, at least 5; never cut a build shorter than configured.
+            timeoutInMinutesOverride=max(5, math.ceil(request.settings.build_timeout / 60)),
+            idempotencyToken=deployment_id,
+        )
+        build_id = str(response["build"]["id"])
+        # Written now, read by result() when the success event arrives: the event carries neither
+        # the start command nor the provider.
+        meta = {
+            "build_id": build_id,
+            "start_command": plan.start_command,
+            "provider": plan.provider,
+            "image_uri": image_uri,
+        }
+        self._blobs.put_bytes(
+            self._artifact_bucket, _meta_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
+        )
+        log.write(f"build: started CodeBuild build {build_id} (project {self._project_name})")
+        if image_uri is not None:
+            log.write(f"build: the image will be pushed as {image_uri}")
+        log.flush()
+        return build_id
+
+    def result(self, deployment_id: str) -> BuildResult:
+        """The BuildResult of a deployment whose build has SUCCEEDED (the worker calls it after
+        `build_outcome()`). Raises NotFound when start() never ran for it."""
+        meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, _meta_key(deployment_id)))
+        return BuildResult(
+            artifact_key=artifact_key(deployment_id),
+            start_command=str(meta["start_command"]),
+            cached=False,
+            provider=str(meta["provider"]),
+        )
+
+
+def artifact_key(deployment_id: str) -> str:
+    """Where CodeBuild uploads a deployment's artifact in the artifact bucket (see artifactsOverride:
+    path/name/<file> with packaging NONE)."""
+    return f"{ARTIFACT_PREFIX}/{deployment_id}/{ARTIFACT_NAME}"
+
+
+def _meta_key(deployment_id: str) -> str:
+    return f"{ARTIFACT_PREFIX}/{deployment_id}.json"
+
+
+def build_outcome(event: dict[str, Any]) -> tuple[str, str]:
+    """(build id, status) from an EventBridge "CodeBuild Build State Change" event.
+
+    The id is in start()'s form (`project:uuid`), not the ARN the event carries, so the worker can
+    match it with what it stored. Status is SUCCEEDED, FAILED, STOPPED or IN_PROGRESS (TIMED_OUT and
+    FAULT count as FAILED). Raises ValueError for any other event."""
+    if event.get("detail-type") != BUILD_STATE_CHANGE or event.get("source") != "aws.codebuild":
+        raise ValueError(
+            f"not a {BUILD_STATE_CHANGE} event: source={event.get('source')!r}, "
+            f"detail-type={event.get('detail-type')!r}"
+        )
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise ValueError(f"{BUILD_STATE_CHANGE} event without a detail object")
+    build_id = detail.get("build-id")
+    status = detail.get("build-status")
+    if not isinstance(build_id, str) or not build_id:
+        raise ValueError(f"{BUILD_STATE_CHANGE} event without a build-id")
+    if not isinstance(status, str):
+        raise ValueError(f"{BUILD_STATE_CHANGE} event for {build_id} without a build-status")
+    status = _FAILED_ALIASES.get(status, status)
+    if status not in STATUSES:
+        raise ValueError(f"unknown CodeBuild build status {status!r} for {build_id}")
+    # arn:aws:codebuild:<region>:<account>:build/<project>:<uuid> -> <project>:<uuid>
+    if build_id.startswith("arn:") and ":build/" in build_id:
+        build_id = build_id.split(":build/", 1)[1]
+    return build_id, status
+
+
+def event_deployment_id(event: dict[str, Any]) -> str | None:
+    """The RAILYARD_DEPLOYMENT_ID that start() gave the build, as the state-change event echoes it
+    (detail.additional-information.environment.environment-variables); None when absent."""
+    info = event.get("detail", {}).get("additional-information", {})
+    variables = info.get("environment", {}).get("environment-variables", [])
+    for variable in variables if isinstance(variables, list) else []:
+        if isinstance(variable, dict) and variable.get("name") == "RAILYARD_DEPLOYMENT_ID":
+            value = variable.get("value")
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _zip_tree(root: str, path: str) -> None:
+    """ZIP of root with paths relative to it, keeping executable bits and symlinks (start.sh, and
+    node_modules/.bin in a source that ships it)."""
+    entries: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        dirs.sort()
+        # os.walk lists symlinks to directories under dirs; they are stored as links, not walked.
+        for name in sorted(files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]):
+            entries.append(os.path.join(directory, name))
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(directory, d))]
+    # strict_timestamps=False: tar entries may carry mtime 0, which ZIP cannot store (it clamps).
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, strict_timestamps=False) as archive:
+        for full in entries:
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            if os.path.islink(full):
+                info = zipfile.ZipInfo(rel)
+                info.create_system = 3  # unix, so extractors read the mode in external_attr
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                archive.writestr(info, os.readlink(full))
+            else:
+                archive.write(full, rel)  # ZipInfo.from_file keeps the file's mode
+
+
+def _log_plan(log: LogSink, plan: BuildPlan) -> None:
+    log.write(f"build: provider {plan.provider} (files read: {', '.join(plan.files_read) or 'none'})")
+    log.write(f"build: install: {'; '.join(plan.install) or '(nothing to install)'}")
+    log.write(f"build: build: {'; '.join(plan.build) or '(no build step)'}")
+    log.write(f"build: start command: {plan.start_command}")
