@@ -1,9 +1,26 @@
 """Build planning: how to install, build and start a source tree, decided from its files alone.
 
-This module owns provider detection (python, node, static, Procfile, or a bare start command) and
-the artifact contract's environment part. It is pure: it reads the tree only through `SourceTree`,
-so the same plan is computed by the local build runner (over a directory) and by unit tests (over a
-dict), and every rule here is testable without a filesystem.
+This module owns provider detection and the artifact contract's environment part. The rules follow
+what Railway's builder (Railpack) decides for the same repository, so an app moves over unchanged:
+
+- Config as code first (railway.json / railway.toml / railyard.toml, see railway_config.py): its
+  `build.builder`, `build.dockerfilePath`, `build.buildCommand`, `build.watchPatterns` and the
+  `deploy` section, after `environments.<name>` overrides.
+- A Dockerfile (present at the root, named by `build.dockerfilePath`, or required by
+  `build.builder = "DOCKERFILE"`) wins unless the builder says RAILPACK/NIXPACKS.
+- Otherwise the first provider that matches, in this order (Railpack's, so a Laravel app with a
+  package.json is PHP and a Go service with front-end tooling is Go): php, go, rust, ruby, python
+  (manifests), node, python (a loose main.py/app.py), staticfile, shell.
+- Start command precedence: the service setting > config `deploy.startCommand` > Procfile `web:` >
+  the provider's default. A Procfile or a start command alone is enough to deploy.
+
+Dependencies are installed inside the app directory (`deps_dirs`) so the artifact is
+self-contained and the dependency layer can be cached by `deps_inputs`; tool caches outside it are
+`cache_dirs`.
+
+It is pure: it reads the tree only through `SourceTree`, so the same plan is computed by the local
+build runner (over a directory) and by unit tests (over a dict), and every rule here is testable
+without a filesystem. Plans are inspected, never run, by the unit tests.
 
 Artifact contract (shared with the runtimes): an artifact is a .tar.gz of the built app directory,
 paths relative to the app root. It contains `.railyard/runtime.json` = `{"env": runtime_env}`. The
@@ -14,33 +31,66 @@ environment, and runs `start_command` with `/bin/sh -c` in the app directory.
 
 from __future__ import annotations
 
-import json
+import fnmatch
 import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
+from chalicelib.domain.railway_config import (
+    CONFIG_FILES,
+    DeployConfig,
+    RailwayConfig,
+    load_config,
+    parse_json,
+    parse_toml,
+)
+
+__all__ = [
+    "LOOKED_FOR",
+    "BuildPlan",
+    "DeployConfig",
+    "SourceTree",
+    "plan_build",
+]
 
 PIP_INSTALL = "python3 -m pip install --disable-pip-version-check --no-input -q"
 PYTHON_DEPS_DIR = ".railyard/deps"
+# Package-manager tools (poetry, uv, pdm, pipenv) are bootstrapped with pip into this directory,
+# used only to export the lockfile to a requirements file, and removed: the build host needs
+# nothing but python3, and every Python plan installs the same way (pip --target .railyard/deps).
+PYTHON_TOOLS_DIR = ".railyard/tools"
+_LOCKED_REQUIREMENTS = f"{PYTHON_TOOLS_DIR}/requirements.txt"
 STATIC_SERVER = "python3 -m http.server $PORT --bind 127.0.0.1"
 
-# Everything detection looks at, in the order a user should read it in an error message.
-LOOKED_FOR = (
-    "requirements.txt",
-    "pyproject.toml",
-    "main.py",
-    "app.py",
-    "package.json",
-    "index.html",
-    "public/index.html",
-    "Procfile",
+DEFAULT_NODE_VERSION = "20"
+DEFAULT_PYTHON_VERSION = "3.11"
+DEFAULT_GO_VERSION = "1.22"
+DEFAULT_RUBY_VERSION = "3.3"
+DEFAULT_PHP_VERSION = "8.3"
+DEFAULT_RUST_VERSION = "stable"
+
+# Everything detection looks at, grouped as a user should read it in an error message.
+_LOOKED_FOR_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Docker", ("Dockerfile",)),
+    ("PHP", ("composer.json", "index.php")),
+    ("Go", ("go.mod", "go.work")),
+    ("Rust", ("Cargo.toml",)),
+    ("Ruby", ("Gemfile",)),
+    ("Python", ("requirements.txt", "pyproject.toml", "Pipfile", "main.py", "app.py")),
+    ("Node.js", ("package.json",)),
+    ("static site", ("Staticfile", "index.html", "public/index.html")),
+    ("shell", ("start.sh",)),
+    ("a `web:` line", ("Procfile",)),
+    ("config as code: deploy.startCommand", CONFIG_FILES),
 )
+LOOKED_FOR = tuple(name for _, names in _LOOKED_FOR_GROUPS for name in names)
 
 SET_START_COMMAND_HINT = (
     "set a start command for the service with `railyard service settings` "
-    "(settings.startCommand in the API), e.g. startCommand = './run.sh'"
+    "(settings.startCommand in the API), e.g. startCommand = './run.sh', "
+    "or deploy.startCommand in railway.json / railway.toml / railyard.toml"
 )
 
 _PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
@@ -58,34 +108,6 @@ class SourceTree(Protocol):
     def list_dir(self, path: str) -> list[str]:
         """Names of the entries of directory `path`, sorted; directories end with "/"."""
         ...
-
-
-@dataclass(frozen=True)
-class DeployConfig:
-    """The `deploy` section of railway.json / railway.toml / railyard.toml (after environment
-    overrides), in the service settings' snake_case. None = not set in the file."""
-
-    start_command: str | None = None
-    pre_deploy_command: str | None = None
-    healthcheck_path: str | None = None
-    healthcheck_timeout: float | None = None
-    restart_policy_type: str | None = None
-    restart_policy_max_retries: int | None = None
-    num_replicas: int | None = None
-    cron_schedule: str | None = None
-    overlap_seconds: float | None = None
-    draining_seconds: float | None = None
-
-    def settings_overrides(self) -> dict[str, Any]:
-        """The keys that map onto ServiceSettings fields, only those set."""
-        keys = (
-            "healthcheck_path",
-            "healthcheck_timeout",
-            "restart_policy_type",
-            "restart_policy_max_retries",
-            "draining_seconds",
-        )
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True)
@@ -141,10 +163,14 @@ class BuildPlan:
 
 @dataclass
 class _Reader:
-    """Wraps the tree to record which files the plan depended on."""
+    """Wraps the tree to record which files the plan depended on.
+
+    `exists` and `read` record; `peek` does not, for files read only to rule something out (an
+    `app.py` that turns out not to define a Flask app did not shape the plan)."""
 
     tree: SourceTree
     seen: list[str] = field(default_factory=list)
+    _listings: dict[str, list[str]] = field(default_factory=dict)
 
     def exists(self, path: str) -> bool:
         found = self.tree.exists(path)
@@ -157,87 +183,347 @@ class _Reader:
             self.seen.append(path)
         return self.tree.read_text(path)
 
+    read_text = read  # so the reader is itself a ConfigSource
+
+    def peek(self, path: str) -> str | None:
+        return self.tree.read_text(path) if self.tree.exists(path) else None
+
+    def mark(self, path: str) -> None:
+        if path not in self.seen:
+            self.seen.append(path)
+
+    def list_dir(self, path: str) -> list[str]:
+        """Entries of `path`, or [] when it is not a directory. Walks down from the root because
+        a directory-backed tree raises for a missing directory and a dict-backed one does not."""
+        path = path.strip("/") or "."
+        if path in self._listings:
+            return self._listings[path]
+        entries: list[str] = []
+        if path == ".":
+            entries = self.tree.list_dir(".")
+        else:
+            parent, _, name = path.rpartition("/")
+            if f"{name}/" in self.list_dir(parent or "."):
+                entries = self.tree.list_dir(path)
+        self._listings[path] = entries
+        return entries
+
+    def subdirs(self, path: str) -> list[str]:
+        return [e[:-1] for e in self.list_dir(path) if e.endswith("/")]
+
+    def json(self, path: str) -> dict[str, Any]:
+        document = parse_json(self.read(path), path)
+        if not isinstance(document, dict):
+            raise BuildFailed(f"{path} must be a JSON object, not {type(document).__name__}")
+        return document
+
+    def toml(self, path: str) -> dict[str, Any]:
+        return parse_toml(self.read(path), path)
+
 
 @dataclass(frozen=True)
 class _Detected:
     provider: str
-    install: tuple[str, ...]
-    build: tuple[str, ...]
-    default_start: str | None
-    runtime_env: dict[str, str]
+    install: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()
+    default_start: str | None = None
+    runtime_env: dict[str, str] = field(default_factory=dict)
     # Tells the user what the provider looked for when it found no start command.
-    start_looked_for: str
+    start_looked_for: str = ""
+    language_version: str | None = None
+    cache_dirs: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    deps_inputs: tuple[str, ...] = ()
+    deps_dirs: tuple[str, ...] = ()
 
 
-def plan_build(tree: SourceTree, start_command_override: str | None) -> BuildPlan:
-    """The build plan for `tree`. Raises NothingToBuild when no provider and no start command apply,
-    BuildFailed when a manifest the plan depends on is malformed."""
+def plan_build(
+    tree: SourceTree, start_command_override: str | None, *, environment: str = "production"
+) -> BuildPlan:
+    """The build plan for `tree` in `environment` (which `environments.<name>` config overrides
+    apply). Raises NothingToBuild when no provider and no start command apply, BuildFailed when a
+    manifest or config file the plan depends on is malformed."""
     reader = _Reader(tree)
+    config = load_config(reader, environment)
     override = (start_command_override or "").strip() or None
+    configured_start = config.deploy.start_command
+    common: dict[str, Any] = {
+        "watch_patterns": config.build.watch_patterns,
+        "config_files": config.files,
+        "deploy": config.deploy,
+    }
+
+    dockerfile = _dockerfile(reader, config)
+    if dockerfile is not None:
+        # The image's own CMD starts it unless a start command is set; a Procfile is not
+        # consulted (Railway does not either) and there is nothing to install outside the image.
+        return BuildPlan(
+            provider="dockerfile",
+            install=(),
+            build=(),
+            start_command=override or configured_start or "",
+            files_read=tuple(reader.seen),
+            dockerfile=dockerfile,
+            **common,
+        )
+
     procfile_web = _procfile_web(reader)
     detected = _detect(reader)
-
     if detected is None:
-        if override is None and procfile_web is None:
+        if override is None and configured_start is None and procfile_web is None:
             raise NothingToBuild(_nothing_detected_message(tree, reader))
-        provider = "command" if procfile_web is None else "procfile"
-        detected = _Detected(provider, (), (), None, {}, "")
+        detected = _Detected("command" if procfile_web is None else "procfile")
 
-    # The service setting is the most explicit choice, then the Procfile, then the provider default.
-    start = override or procfile_web or detected.default_start
+    # The service setting is the most explicit choice, then config as code, then the Procfile,
+    # then the provider default.
+    start = override or configured_start or procfile_web or detected.default_start
     if start is None:
         raise NothingToBuild(
             f"Detected a {detected.provider} project ({', '.join(reader.seen)}) but no start command: "
             f"looked for {detected.start_looked_for} and a Procfile `web:` line. "
             f"Add one of those, or {SET_START_COMMAND_HINT}."
         )
+    build = (config.build.build_command,) if config.build.build_command else detected.build
     return BuildPlan(
         provider=detected.provider,
         install=detected.install,
-        build=detected.build,
+        build=build,
         start_command=start,
         runtime_env=detected.runtime_env,
         files_read=tuple(reader.seen),
+        language_version=detected.language_version,
+        cache_dirs=detected.cache_dirs,
+        env=detected.env,
+        deps_inputs=detected.deps_inputs,
+        deps_dirs=detected.deps_dirs,
+        **common,
     )
 
 
+def _dockerfile(reader: _Reader, config: RailwayConfig) -> str | None:
+    """The Dockerfile to build, or None to detect a provider."""
+    builder = config.build.builder
+    if builder in ("RAILPACK", "NIXPACKS"):
+        return None  # an explicit choice to ignore a Dockerfile that is present
+    path = config.build.dockerfile_path
+    if path is not None:
+        path = path.removeprefix("./")
+        if not reader.exists(path):
+            raise BuildFailed(
+                f"{config.source_of('build.dockerfilePath')}: build.dockerfilePath is {path!r}, "
+                "which is not in the source"
+            )
+        return path
+    if reader.exists("Dockerfile"):
+        return "Dockerfile"
+    if builder == "DOCKERFILE":
+        raise BuildFailed(
+            f"{config.source_of('build.builder')}: build.builder is DOCKERFILE but there is no "
+            "Dockerfile at the root; add one or set build.dockerfilePath"
+        )
+    return None
+
+
 def _detect(reader: _Reader) -> _Detected | None:
+    if reader.exists("composer.json") or reader.exists("index.php"):
+        return _php(reader)
+    if reader.exists("go.mod") or reader.exists("go.work"):
+        return _go(reader)
+    if reader.exists("Cargo.toml"):
+        return _rust(reader)
+    if reader.exists("Gemfile"):
+        return _ruby(reader)
     # Manifests decide before loose entry files: a node app with a helper `app.py`, or a python app
     # with a package.json for front-end tooling, is planned by the manifest it actually declares.
-    if reader.exists("requirements.txt") or reader.exists("pyproject.toml"):
+    if reader.exists("requirements.txt") or reader.exists("pyproject.toml") or reader.exists("Pipfile"):
         return _python(reader)
     if reader.exists("package.json"):
         return _node(reader)
     if reader.exists("main.py") or reader.exists("app.py"):
         return _python(reader)
-    if reader.exists("index.html"):
-        return _Detected("static", (), (), STATIC_SERVER, {}, "index.html")
-    if reader.exists("public/index.html"):
-        return _Detected("static", (), (), f"cd public && {STATIC_SERVER}", {}, "public/index.html")
+    if reader.exists("Staticfile") or reader.exists("index.html") or reader.exists("public/index.html"):
+        return _staticfile(reader)
+    if reader.exists("start.sh"):
+        return _shell(reader)
     return None
 
 
+def _existing(reader: _Reader, *paths: str) -> tuple[str, ...]:
+    return tuple(p for p in paths if reader.exists(p))
+
+
+def _static_server(directory: str) -> str:
+    # Serves files only: no fallback to index.html for client-side routes (http.server has none).
+    if directory in ("", "."):
+        return STATIC_SERVER
+    return f"cd {shlex.quote(directory)} && {STATIC_SERVER}"
+
+
+# --- python -------------------------------------------------------------------------------------
+
+
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?")
+_INCLUDE_LINE = re.compile(r"^(?:-r|-c|--requirement|--constraint)\s*=?\s*(\S+)")
+
+
 def _python(reader: _Reader) -> _Detected:
-    install: tuple[str, ...] = ()
-    target = f"--target {PYTHON_DEPS_DIR}"
+    pyproject = reader.toml("pyproject.toml") if reader.exists("pyproject.toml") else {}
+    project = _table(pyproject, "project")
+    tool = _table(pyproject, "tool")
+    poetry = _table(tool, "poetry")
+    pipfile = reader.toml("Pipfile") if reader.exists("Pipfile") else {}
+    names: set[str] = set()
+    deps_inputs: list[str] = []
+    version_files = _existing(reader, ".python-version", "runtime.txt")
+
+    # Which dependency manager: requirements.txt first (Railpack's order), then the lockfile tools.
+    # Each ends in one requirements source installed with pip into .railyard/deps.
+    bootstrap: tuple[str, ...] = ()
+    source: str | None = None  # "-r FILE", a space-separated list of requirements, or "."
     if reader.exists("requirements.txt"):
-        if _has_requirements(reader.read("requirements.txt")):
-            install = (f"{PIP_INSTALL} -r requirements.txt {target}",)
-    elif reader.exists("pyproject.toml"):
-        install = (f"{PIP_INSTALL} {target} .",)
-    default_start = None
-    for entry in ("main.py", "app.py"):
-        if reader.exists(entry):
-            default_start = f"python3 {entry}"
-            break
+        text = reader.read("requirements.txt")
+        names |= _requirement_names(text.splitlines())
+        deps_inputs += ["requirements.txt", *_requirement_includes(reader, text)]
+        source = "-r requirements.txt" if _has_requirements(text) else None
+    elif poetry or reader.exists("poetry.lock"):
+        names |= _normalized(_table(poetry, "dependencies"))
+        names |= _requirement_names(_string_list(project.get("dependencies")))
+        if reader.exists("poetry.lock"):
+            bootstrap = _export_with(
+                "poetry poetry-plugin-export",
+                "poetry export --without-hashes --format requirements.txt --output",
+            )
+            source = f"-r {_LOCKED_REQUIREMENTS}"
+            deps_inputs += ["pyproject.toml", "poetry.lock"]
+        else:
+            # Without a lock, poetry-core builds the project and pip resolves its constraints. That
+            # install depends on the whole source, so there are no deps_inputs (not cached).
+            source = "."
+    elif reader.exists("uv.lock"):
+        names |= _requirement_names(_string_list(project.get("dependencies")))
+        bootstrap = _export_with(
+            "uv", "uv export --frozen --no-dev --no-hashes --no-emit-workspace --output-file"
+        )
+        source = f"-r {_LOCKED_REQUIREMENTS}"
+        deps_inputs += ["pyproject.toml", "uv.lock"]
+    elif reader.exists("pdm.lock") or _table(tool, "pdm"):
+        names |= _requirement_names(_string_list(project.get("dependencies")))
+        if reader.exists("pdm.lock"):
+            bootstrap = _export_with(
+                "pdm", "pdm export --prod --without-hashes --format requirements --output"
+            )
+            source = f"-r {_LOCKED_REQUIREMENTS}"
+            deps_inputs += ["pyproject.toml", "pdm.lock"]
+        else:
+            source = "."
+    elif pipfile:
+        packages = _table(pipfile, "packages")
+        names |= _normalized(packages)
+        if reader.exists("Pipfile.lock"):
+            bootstrap = (
+                f"{PIP_INSTALL} --target {PYTHON_TOOLS_DIR} pipenv",
+                f"PYTHONPATH={PYTHON_TOOLS_DIR} python3 -m pipenv requirements > {_LOCKED_REQUIREMENTS}",
+            )
+            source = f"-r {_LOCKED_REQUIREMENTS}"
+            deps_inputs += ["Pipfile", "Pipfile.lock"]
+        else:
+            source = " ".join(shlex.quote(r) for r in _pipfile_requirements(packages)) or None
+            deps_inputs += ["Pipfile"]
+    elif pyproject:
+        dependencies = project.get("dependencies")
+        if isinstance(dependencies, list) and "dependencies" not in _string_list(project.get("dynamic")):
+            # Install what the project declares, not the project itself: the app runs from its
+            # source, and a layer keyed by pyproject.toml stays valid across source-only changes.
+            requirements = _string_list(dependencies)
+            names |= _requirement_names(requirements)
+            source = " ".join(shlex.quote(r) for r in requirements) or None
+            deps_inputs += ["pyproject.toml"]
+        else:
+            source = "."  # dynamic or undeclared dependencies: only the build backend knows them
+
+    start, extra, looked_for = _python_start(reader, names)
+    install: tuple[str, ...] = ()
+    if source is not None or (extra and deps_inputs):
+        install = (*bootstrap, _pip_install(source, extra))
+        if bootstrap:
+            install += (f"rm -rf {PYTHON_TOOLS_DIR}",)
+    has_layer = bool(install) and bool(deps_inputs)
     return _Detected(
         provider="python",
         install=install,
-        build=(),
-        default_start=default_start,
+        default_start=start,
         runtime_env={"PYTHONPATH": "{app}/" + PYTHON_DEPS_DIR},
-        start_looked_for="main.py, app.py",
+        start_looked_for=looked_for,
+        language_version=_python_version(reader, project, poetry, pipfile),
+        cache_dirs=("~/.cache/pip",) if install else (),
+        deps_inputs=(*deps_inputs, *version_files) if has_layer else (),
+        deps_dirs=(PYTHON_DEPS_DIR,) if has_layer else (),
     )
+
+
+def _export_with(packages: str, export: str) -> tuple[str, ...]:
+    return (
+        f"{PIP_INSTALL} --target {PYTHON_TOOLS_DIR} {packages}",
+        f"PYTHONPATH={PYTHON_TOOLS_DIR} python3 -m {export} {_LOCKED_REQUIREMENTS}",
+    )
+
+
+def _pip_install(source: str | None, extra: tuple[str, ...]) -> str:
+    extras = "".join(f" {e}" for e in extra)
+    if source is None:
+        return f"{PIP_INSTALL} --target {PYTHON_DEPS_DIR}{extras}"
+    if source.startswith("-r "):
+        return f"{PIP_INSTALL} {source}{extras} --target {PYTHON_DEPS_DIR}"
+    return f"{PIP_INSTALL} --target {PYTHON_DEPS_DIR} {source}{extras}"
+
+
+def _python_start(reader: _Reader, names: set[str]) -> tuple[str | None, tuple[str, ...], str]:
+    """(default start, server packages to add to the install, what was looked for)."""
+    looked_for = "manage.py, a Flask or FastAPI app in main.py/app.py, main.py, app.py"
+    if reader.exists("manage.py"):
+        project = _django_project(reader)
+        if project is not None:
+            extra = () if "gunicorn" in names else ("gunicorn",)
+            return (
+                "python3 manage.py migrate --noinput && "
+                f"python3 -m gunicorn {project}.wsgi --bind 0.0.0.0:$PORT",
+                extra,
+                looked_for,
+            )
+    for framework, constructor, server in (
+        ("fastapi", "FastAPI", "uvicorn"),
+        ("flask", "Flask", "gunicorn"),
+    ):
+        if framework not in names:
+            continue
+        for entry in ("main.py", "app.py"):
+            match = re.search(rf"^(\w+)\s*=\s*(?:\w+\.)?{constructor}\(", reader.peek(entry) or "", re.M)
+            if match is None:
+                continue
+            reader.mark(entry)
+            target = f"{entry.removesuffix('.py')}:{match.group(1)}"
+            extra = () if server in names else (server,)
+            if server == "uvicorn":
+                return f"python3 -m uvicorn {target} --host 0.0.0.0 --port $PORT", extra, looked_for
+            return f"python3 -m gunicorn {target} --bind 0.0.0.0:$PORT", extra, looked_for
+    for entry in ("main.py", "app.py"):
+        if reader.exists(entry):
+            return f"python3 {entry}", (), looked_for
+    return None, (), looked_for
+
+
+def _django_project(reader: _Reader) -> str | None:
+    """The package holding wsgi.py: from manage.py's DJANGO_SETTINGS_MODULE, else the first
+    top-level directory with a wsgi.py."""
+    settings = re.search(r"DJANGO_SETTINGS_MODULE['\"]\s*,\s*['\"]([\w.]+)['\"]", reader.read("manage.py"))
+    if settings is not None:
+        package = settings.group(1).split(".")[0]
+        if reader.exists(f"{package}/wsgi.py"):
+            return package
+    for directory in reader.subdirs("."):
+        if reader.exists(f"{directory}/wsgi.py"):
+            return directory
+    return settings.group(1).split(".")[0] if settings is not None else None
 
 
 def _has_requirements(text: str) -> bool:
@@ -252,33 +538,196 @@ def _has_requirements(text: str) -> bool:
     return False
 
 
+def _requirement_names(lines: list[str]) -> set[str]:
+    names: set[str] = set()
+    for raw in lines:
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not line or line.startswith("-"):
+            continue
+        match = _REQUIREMENT_NAME.match(line)
+        if match is None:
+            continue
+        name = _canonical(match.group(1))
+        names.add(name)
+        # fastapi[standard] brings uvicorn, so the start command can rely on it.
+        if name == "fastapi" and match.group(2) and "standard" in match.group(2):
+            names.add("uvicorn")
+    return names
+
+
+def _requirement_includes(reader: _Reader, text: str) -> list[str]:
+    """Files `-r`/`-c` pull in: they decide the install as much as requirements.txt does."""
+    found: list[str] = []
+    for raw in text.splitlines():
+        match = _INCLUDE_LINE.match(raw.strip())
+        if match is not None and reader.exists(match.group(1)):
+            found.append(match.group(1))
+    return found
+
+
+def _normalized(table: dict[str, Any]) -> set[str]:
+    return {_canonical(name) for name in table if name != "python"}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pipfile_requirements(packages: dict[str, Any]) -> list[str]:
+    """Pipfile [packages] as pip requirements, for a Pipfile without Pipfile.lock."""
+    requirements: list[str] = []
+    for name, spec in packages.items():
+        if spec == "*" or spec == {"version": "*"}:
+            requirements.append(name)
+        elif isinstance(spec, str):
+            requirements.append(f"{name}{spec}")
+        elif isinstance(spec, dict) and isinstance(spec.get("version"), str) and len(spec) == 1:
+            requirements.append(f"{name}{spec['version']}")
+        else:
+            raise BuildFailed(
+                f"Pipfile: packages.{name} is a git, path or extras requirement that Railyard installs "
+                "only from Pipfile.lock; run `pipenv lock` and commit Pipfile.lock"
+            )
+    return requirements
+
+
+def _python_version(
+    reader: _Reader, project: dict[str, Any], poetry: dict[str, Any], pipfile: dict[str, Any]
+) -> str:
+    if reader.exists(".python-version"):
+        for line in reader.read(".python-version").splitlines():
+            if line.strip() and not line.strip().startswith("#"):
+                return line.strip()
+    if reader.exists("runtime.txt"):
+        pinned = reader.read("runtime.txt").strip().removeprefix("python-")
+        if pinned:
+            return pinned
+    poetry_python = _table(poetry, "dependencies").get("python")
+    for spec in (project.get("requires-python"), poetry_python):
+        if isinstance(spec, str):
+            chosen = _version_from_spec(spec, DEFAULT_PYTHON_VERSION)
+            if chosen is not None:
+                return chosen
+    requires = _table(pipfile, "requires")
+    for key in ("python_full_version", "python_version"):
+        if isinstance(requires.get(key), str):
+            return str(requires[key])
+    return DEFAULT_PYTHON_VERSION
+
+
+def _version_from_spec(spec: str, default: str) -> str | None:
+    """A major.minor satisfying a version specifier (">=3.10", "^3.12", "==3.11.*", "~=3.12",
+    ">=3.9,<3.11"): the pinned one, else the default when it fits, else the lowest allowed."""
+    lower: tuple[int, int] | None = None
+    upper: tuple[int, int] | None = None
+    for clause in re.split(r"[,\s]+(?=[<>=!~^])|,", spec):
+        match = re.match(r"^\s*(===|==|~=|\^|~|>=|>|<=|<|!=)?\s*v?(\d+)(?:\.(\d+))?", clause)
+        if match is None:
+            continue
+        operator = match.group(1) or "=="
+        version = (int(match.group(2)), int(match.group(3) or 0))
+        if operator in ("==", "===", "~"):
+            return f"{version[0]}.{version[1]}"
+        if operator in (">=", ">", "^", "~="):
+            lower = version
+        elif operator == "<":
+            upper = version
+        elif operator == "<=":
+            upper = (version[0], version[1] + 1)
+    if lower is None and upper is None:
+        return None
+    major, minor = (int(p) for p in default.split(".")[:2])
+    candidate = max((major, minor), lower or (0, 0))
+    if upper is not None and candidate >= upper:
+        # "<3.11" allows 3.10; "<4" (or "<3.0") allows nothing we can name, so take the lower bound.
+        below = (upper[0], upper[1] - 1) if upper[1] > 0 else None
+        candidate = below if below is not None and below >= (lower or (0, 0)) else (lower or candidate)
+    return f"{candidate[0]}.{candidate[1]}"
+
+
+# --- node ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _NodeManager:
+    name: str  # npm, pnpm, yarn (1), yarn-berry, bun
+    lockfile: str | None
+    install: str
+    run_prefix: str  # + script name
+    start: str
+    exec_prefix: str  # runs a binary from node_modules/.bin
+    cache_dir: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, script: str) -> str:
+        return f"{self.run_prefix}{script}"
+
+
+_LOCKFILES = {
+    "pnpm": ("pnpm-lock.yaml",),
+    "bun": ("bun.lockb", "bun.lock"),
+    "yarn": ("yarn.lock",),
+    "npm": ("package-lock.json", "npm-shrinkwrap.json"),
+}
+
+# A `start` script that runs a development server is not how to serve a build in production:
+# CRA's `react-scripts start`, Angular's `ng serve`, Astro's `astro dev`, a bare `vite` …
+_DEV_SERVER = re.compile(
+    r"^\s*(vite(\s+(dev|serve|preview))?|react-scripts\s+start|ng\s+(serve|s)|astro\s+(dev|preview)"
+    r"|next\s+dev|nuxi?\s+dev|remix\s+dev|webpack(-dev-server|\s+serve))(\s|$)"
+)
+
+
 def _node(reader: _Reader) -> _Detected:
     manifest = _load_package_json(reader.read("package.json"))
     scripts = _object_field(manifest, "scripts")
-    has_dependencies = bool(_object_field(manifest, "dependencies")) or bool(
-        _object_field(manifest, "devDependencies")
-    )
-    install: tuple[str, ...] = ()
-    if has_dependencies:
-        # `npm ci` is reproducible but refuses to run without a lockfile.
-        if reader.exists("package-lock.json"):
-            install = ("npm ci --no-audit --no-fund",)
-        else:
-            install = ("npm install --no-audit --no-fund",)
-    build = ("npm run build",) if scripts.get("build") else ()
+    dependencies = {**_object_field(manifest, "devDependencies"), **_object_field(manifest, "dependencies")}
+    manager = _node_manager(reader, manifest)
+    workspaces = _node_workspaces(reader, manifest)
+    version = _node_version(reader, manifest)
 
-    main = manifest.get("main")
+    install: tuple[str, ...] = ()
+    # Workspaces install at the root: one lockfile, members' dependencies hoisted or linked there.
+    if dependencies or workspaces:
+        install = (manager.install,)
+    build = (manager.run("build"),) if _script(scripts, "build") else ()
+    start_script = _script(scripts, "start")
+    usable_start_script = start_script is not None and not _DEV_SERVER.match(start_script)
     default_start: str | None = None
-    if scripts.get("start"):
-        default_start = "npm start"
-    elif isinstance(main, str) and main.strip():
-        # Not checked for existence: `main` often names a file that `npm run build` produces.
-        default_start = f"node {shlex.quote(main.strip())}"
+    cache_dirs: tuple[str, ...] = (manager.cache_dir,) if install else ()
+
+    framework = _node_framework(reader, dependencies, manager)
+    if framework is not None and framework.static_dir is not None:
+        # A single-page app: build it, then serve the output as files.
+        if not build and framework.build is not None:
+            build = (framework.build,)
+        default_start = manager.start if usable_start_script else _static_server(framework.static_dir)
+    elif framework is not None:
+        default_start = manager.start if usable_start_script else framework.start
+        cache_dirs += framework.cache_dirs
+    elif start_script is not None:
+        default_start = manager.start
     else:
-        for entry in ("index.js", "server.js"):
-            if reader.exists(entry):
-                default_start = f"node {entry}"
-                break
+        main = manifest.get("main")
+        if isinstance(main, str) and main.strip():
+            # Not checked for existence: `main` often names a file that the build produces.
+            default_start = f"node {shlex.quote(main.strip())}"
+        else:
+            for entry in ("index.js", "server.js"):
+                if reader.exists(entry):
+                    default_start = f"node {entry}"
+                    break
+
+    deps_inputs: tuple[str, ...] = ()
+    if install:
+        deps_inputs = (
+            "package.json",
+            *((manager.lockfile,) if manager.lockfile else ()),
+            *_existing(
+                reader, ".nvmrc", ".node-version", ".npmrc", ".yarnrc.yml", ".yarnrc", "pnpm-workspace.yaml"
+            ),
+            *(f"{member}/package.json" for member in workspaces),
+        )
     return _Detected(
         provider="node",
         install=install,
@@ -286,16 +735,225 @@ def _node(reader: _Reader) -> _Detected:
         default_start=default_start,
         runtime_env={"PATH": "{app}/node_modules/.bin:{PATH}"},
         start_looked_for="package.json scripts.start, package.json main, index.js, server.js",
+        language_version=version,
+        cache_dirs=cache_dirs,
+        env=dict(manager.env),
+        deps_inputs=deps_inputs,
+        deps_dirs=("node_modules",) if install else (),
     )
 
 
+def _script(scripts: dict[str, Any], name: str) -> str | None:
+    value = scripts.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _node_manager(reader: _Reader, manifest: dict[str, Any]) -> _NodeManager:
+    """npm, pnpm, yarn 1, yarn berry or bun: the `packageManager` field when it names one, else the
+    lockfile present (pnpm, bun, yarn, npm in that order, as Railpack checks), else npm."""
+    name: str | None = None
+    berry = False
+    declared = manifest.get("packageManager")
+    if isinstance(declared, str):
+        match = re.match(r"^\s*(npm|pnpm|yarn|bun)@(\d+)", declared)
+        if match is not None:
+            name = match.group(1)
+            berry = name == "yarn" and int(match.group(2)) >= 2
+    if name is None:
+        name = next(
+            (candidate for candidate, files in _LOCKFILES.items() if any(reader.exists(f) for f in files)),
+            "npm",
+        )
+    lockfile = next((f for f in _LOCKFILES[name] if reader.exists(f)), None)
+    if name == "yarn" and not berry:
+        lock_text = reader.peek("yarn.lock") or ""
+        # Berry lockfiles carry a __metadata block; yarn 1's never do.
+        berry = reader.exists(".yarnrc.yml") or reader.exists(".yarnrc.yaml") or "__metadata:" in lock_text
+
+    if name == "pnpm":
+        install = "corepack enable && pnpm install" + (" --frozen-lockfile" if lockfile else "")
+        return _NodeManager(
+            "pnpm", lockfile, install, "pnpm run ", "pnpm start", "pnpm exec ", "~/.local/share/pnpm/store"
+        )
+    if name == "bun":
+        install = "bun install" + (" --frozen-lockfile" if lockfile else "")
+        return _NodeManager(
+            "bun", lockfile, install, "bun run ", "bun run start", "bunx ", "~/.bun/install/cache"
+        )
+    if name == "yarn" and berry:
+        # Corepack fetches the yarn version the project pins (a global yarn is usually 1.x, which
+        # refuses a berry project). node-modules linker: one dependency layer shape for every
+        # manager, and a runtime that needs no Plug'n'Play loader.
+        install = "corepack enable && yarn install" + (" --immutable" if lockfile else "")
+        return _NodeManager(
+            "yarn-berry",
+            lockfile,
+            install,
+            "yarn ",
+            "yarn start",
+            "yarn ",
+            "~/.yarn/berry/cache",
+            {"YARN_NODE_LINKER": "node-modules"},
+        )
+    if name == "yarn":
+        install = "yarn install" + (" --frozen-lockfile" if lockfile else "")
+        return _NodeManager("yarn", lockfile, install, "yarn ", "yarn start", "yarn ", "~/.cache/yarn")
+    # `npm ci` is reproducible but refuses to run without a lockfile.
+    install = "npm ci --no-audit --no-fund" if lockfile else "npm install --no-audit --no-fund"
+    return _NodeManager("npm", lockfile, install, "npm run ", "npm start", "npx ", "~/.npm")
+
+
+def _node_version(reader: _Reader, manifest: dict[str, Any]) -> str:
+    engines = manifest.get("engines")
+    if isinstance(engines, dict) and isinstance(engines.get("node"), str):
+        chosen = _node_major(engines["node"])
+        if chosen is not None:
+            return chosen
+    for path in (".nvmrc", ".node-version"):
+        if reader.exists(path):
+            lines = reader.read(path).split()
+            if lines:
+                return _LTS_CODENAMES.get(lines[0].lower(), lines[0].removeprefix("v"))
+    return DEFAULT_NODE_VERSION
+
+
+_LTS_CODENAMES = {
+    "lts/*": DEFAULT_NODE_VERSION,
+    "node": DEFAULT_NODE_VERSION,
+    "lts/gallium": "16",
+    "lts/hydrogen": "18",
+    "lts/iron": "20",
+    "lts/jod": "22",
+}
+
+
+def _node_major(spec: str) -> str | None:
+    """The major version an `engines.node` range asks for ("18.x", "^20.1", ">=18" …). An open
+    lower bound below the default takes the default, a newer LTS being what "at least" means."""
+    match = re.search(r"(\d+)", spec)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    if spec.strip().startswith(">") and major < int(DEFAULT_NODE_VERSION):
+        return DEFAULT_NODE_VERSION
+    return str(major)
+
+
+def _node_workspaces(reader: _Reader, manifest: dict[str, Any]) -> tuple[str, ...]:
+    """Member directories of npm/yarn/bun `workspaces` or pnpm-workspace.yaml that have a
+    package.json. Glob segments match one directory level ("**" is treated as "*")."""
+    raw = manifest.get("workspaces")
+    patterns: list[Any] = []
+    if isinstance(raw, list):
+        patterns = raw
+    elif isinstance(raw, dict) and isinstance(raw.get("packages"), list):
+        patterns = raw["packages"]
+    if reader.exists("pnpm-workspace.yaml"):
+        patterns += re.findall(
+            r"^\s*-\s*['\"]?([^'\"#\n]+?)['\"]?\s*$", reader.read("pnpm-workspace.yaml"), re.M
+        )
+    members: list[str] = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or pattern.startswith("!"):
+            continue
+        for directory in _expand_dirs(reader, pattern.strip().removeprefix("./").rstrip("/")):
+            if directory not in members and reader.exists(f"{directory}/package.json"):
+                members.append(directory)
+    return tuple(members)
+
+
+def _expand_dirs(reader: _Reader, pattern: str) -> list[str]:
+    found = ["."]
+    for segment in pattern.split("/"):
+        if segment in ("", "."):
+            continue
+        glob = segment.replace("**", "*")
+        found = [
+            name if parent == "." else f"{parent}/{name}"
+            for parent in found
+            for name in reader.subdirs(parent)
+            if fnmatch.fnmatchcase(name, glob)
+        ]
+    return [d for d in found if d != "."]
+
+
+@dataclass(frozen=True)
+class _NodeFramework:
+    name: str
+    start: str | None = None  # for server frameworks
+    static_dir: str | None = None  # for single-page apps: the build output to serve
+    build: str | None = None  # when package.json has no build script
+    cache_dirs: tuple[str, ...] = ()
+
+
+def _node_framework(
+    reader: _Reader, dependencies: dict[str, Any], manager: _NodeManager
+) -> _NodeFramework | None:
+    # Server frameworks first: Remix and SvelteKit also depend on vite.
+    run = manager.exec_prefix
+    if "next" in dependencies:
+        return _NodeFramework("next", start=f"{run}next start -p $PORT", cache_dirs=(".next/cache",))
+    if "nuxt" in dependencies:
+        return _NodeFramework("nuxt", start="node .output/server/index.mjs")
+    if any(name.startswith("@remix-run/") for name in dependencies):
+        # Remix on vite emits build/server/index.js; the classic compiler, build/index.js.
+        entry = "build/server/index.js" if _existing(reader, *_configs("vite")) else "build/index.js"
+        return _NodeFramework("remix", start=f"{run}remix-serve ./{entry}")
+    if "@sveltejs/kit" in dependencies:
+        if "@sveltejs/adapter-static" in dependencies:
+            return _NodeFramework("sveltekit", static_dir="build", build=f"{run}vite build")
+        return _NodeFramework("sveltekit", start="node build")
+    if "astro" in dependencies:
+        # Astro renders on a server only with an adapter; the node one is the one we can run.
+        if "@astrojs/node" in dependencies:
+            return _NodeFramework("astro", start="node ./dist/server/entry.mjs")
+        return _NodeFramework("astro", static_dir="dist", build=f"{run}astro build")
+    if "@angular/core" in dependencies and reader.exists("angular.json"):
+        return _NodeFramework("angular", static_dir=_angular_output(reader), build=f"{run}ng build")
+    if "react-scripts" in dependencies:
+        return _NodeFramework("create-react-app", static_dir="build", build=f"{run}react-scripts build")
+    if "vite" in dependencies:
+        return _NodeFramework("vite", static_dir=_vite_output(reader), build=f"{run}vite build")
+    return None
+
+
+def _configs(tool: str) -> tuple[str, ...]:
+    return tuple(f"{tool}.config.{ext}" for ext in ("ts", "js", "mjs", "mts", "cjs", "cts"))
+
+
+def _vite_output(reader: _Reader) -> str:
+    for path in _existing(reader, *_configs("vite")):
+        match = re.search(r"\boutDir\s*:\s*['\"`]([^'\"`]+)['\"`]", reader.read(path))
+        if match is not None:
+            return match.group(1).removeprefix("./").rstrip("/") or "dist"
+    return "dist"
+
+
+def _angular_output(reader: _Reader) -> str:
+    """Where `ng build` writes the browser files of the default (or first) project: the
+    `application` builder (Angular 17+) adds a browser/ subdirectory, the older `browser` builder
+    does not."""
+    workspace = reader.json("angular.json")
+    projects = workspace.get("projects")
+    if not isinstance(projects, dict) or not projects:
+        return "dist"
+    name = workspace.get("defaultProject")
+    if not isinstance(name, str) or name not in projects:
+        name = next(iter(projects))
+    build = ((projects[name] or {}).get("architect") or {}).get("build") or {}
+    builder = str(build.get("builder", ""))
+    output = (build.get("options") or {}).get("outputPath")
+    if isinstance(output, dict):  # {"base": "dist/app", "browser": ""} form
+        base = str(output.get("base") or f"dist/{name}")
+        browser = output.get("browser", "browser")
+        return f"{base}/{browser}".rstrip("/") if browser else base
+    base = output if isinstance(output, str) else f"dist/{name}"
+    base = base.removeprefix("./").rstrip("/")
+    return f"{base}/browser" if builder.endswith(":application") else base
+
+
 def _load_package_json(text: str) -> dict[str, Any]:
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BuildFailed(
-            f"package.json is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+    manifest = parse_json(text, "package.json")
     if not isinstance(manifest, dict):
         raise BuildFailed(f"package.json must be a JSON object, not {type(manifest).__name__}")
     return manifest
@@ -308,6 +966,294 @@ def _object_field(manifest: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BuildFailed(f"package.json: `{name}` must be an object, not {type(value).__name__}")
     return value
+
+
+# --- go -----------------------------------------------------------------------------------------
+
+
+def _go(reader: _Reader) -> _Detected:
+    """A root module, or with go.work and no root module the first used module with a main
+    package. Builds a static binary into bin/."""
+    modules = ["."] if reader.exists("go.mod") else []
+    if reader.exists("go.work"):
+        for used in _go_work_uses(reader.read("go.work")):
+            if used not in modules and reader.exists(f"{used}/go.mod"):
+                modules.append(used)
+    if not modules:
+        raise BuildFailed("go.work: no `use` directive names a directory with a go.mod")
+    chosen = next((m for m in modules if _go_main_package(reader, m, "") is not None), modules[0])
+    go_mod = reader.read("go.mod" if chosen == "." else f"{chosen}/go.mod")
+    module = re.search(r"^\s*module\s+\"?([^\s\"]+)", go_mod, re.M)
+    module_name = _go_binary_name(module.group(1) if module else chosen)
+    package, binary = _go_main_package(reader, chosen, module_name) or (_go_path(chosen), module_name)
+    version = re.search(r"^\s*go\s+(\d+\.\d+(?:\.\d+)?)", go_mod, re.M)
+
+    if chosen == "." and len(modules) == 1:
+        install: tuple[str, ...] = ("go mod download",)
+    else:
+        # GOWORK=off: each module downloads what its own go.mod needs, which is what the
+        # workspace build needs (older go versions refuse `go mod download` in workspace mode).
+        install = tuple(
+            "GOWORK=off go mod download" if m == "." else f"cd {shlex.quote(m)} && GOWORK=off go mod download"
+            for m in modules
+        )
+    inputs: list[str] = []
+    for m in modules:
+        prefix = "" if m == "." else f"{m}/"
+        inputs += _existing(reader, f"{prefix}go.mod", f"{prefix}go.sum")
+    inputs += _existing(reader, "go.work", "go.work.sum")
+    return _Detected(
+        provider="go",
+        install=install,
+        build=(f"go build -o bin/{binary} {package}",),
+        default_start=f"./bin/{binary}",
+        language_version=version.group(1) if version else DEFAULT_GO_VERSION,
+        cache_dirs=("~/go/pkg/mod", "~/.cache/go-build"),
+        # A static binary runs on any base image; cgo would tie it to the build host's libc.
+        env={"CGO_ENABLED": "0"},
+        # The module cache lives outside the app (cache_dirs), so there is no in-app layer.
+        deps_inputs=tuple(inputs),
+        deps_dirs=(),
+        start_looked_for="a main package at the module root or in cmd/<name>/",
+    )
+
+
+def _go_work_uses(text: str) -> list[str]:
+    uses: list[str] = []
+    for block in re.findall(r"^\s*use\s*\(([^)]*)\)", text, re.M):
+        uses += [line.split("//")[0].strip() for line in block.splitlines()]
+    uses += re.findall(r"^\s*use\s+([^\s(]+)", text, re.M)
+    return [u.strip('"').removeprefix("./").rstrip("/") or "." for u in uses if u]
+
+
+def _go_path(module_dir: str) -> str:
+    return "." if module_dir == "." else f"./{module_dir}"
+
+
+def _go_binary_name(module_path: str) -> str:
+    parts = [p for p in module_path.split("/") if p]
+    # example.com/app/v2 builds "app": the /vN suffix is a version, not a name.
+    if len(parts) > 1 and re.fullmatch(r"v\d+", parts[-1]):
+        parts.pop()
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", parts[-1] if parts else "app")
+    return name or "app"
+
+
+def _go_main_package(reader: _Reader, module_dir: str, module_name: str) -> tuple[str, str] | None:
+    """(package to build, binary name) for the module's main package: the module root if it is
+    `package main`, else cmd/<name> (the one named like the module, else the first)."""
+    prefix = "" if module_dir == "." else f"{module_dir}/"
+    if _is_main_package(reader, module_dir):
+        return _go_path(module_dir), module_name
+    commands = [d for d in reader.subdirs(f"{prefix}cmd") if _is_main_package(reader, f"{prefix}cmd/{d}")]
+    if not commands:
+        return None
+    # Named like the module, else the one that sounds like the web process (cmd/ often also holds
+    # migrate, worker, cli …), else the first.
+    preferred = (module_name, "server", "web", "api", "app", "http", "main")
+    chosen = next((name for name in preferred if name in commands), commands[0])
+    return f"./{prefix}cmd/{chosen}", chosen
+
+
+def _is_main_package(reader: _Reader, directory: str) -> bool:
+    prefix = "" if directory == "." else f"{directory}/"
+    for name in reader.list_dir(directory):
+        if name.endswith(".go") and not name.endswith("_test.go"):
+            text = reader.peek(f"{prefix}{name}") or ""
+            if re.search(r"^\s*package\s+main\b", text, re.M):
+                reader.mark(f"{prefix}{name}")
+                return True
+    return False
+
+
+# --- rust ---------------------------------------------------------------------------------------
+
+
+def _rust(reader: _Reader) -> _Detected:
+    cargo = reader.toml("Cargo.toml")
+    manifests = ["Cargo.toml"]
+    package_flag = ""
+    binary = _cargo_binary(reader, ".", cargo)
+    workspace = _table(cargo, "workspace")
+    if binary is None and workspace:
+        # A virtual workspace: build the first member that has a binary.
+        for pattern in _string_list(workspace.get("members")):
+            for member in _expand_dirs(reader, pattern.rstrip("/")):
+                path = f"{member}/Cargo.toml"
+                if not reader.exists(path):
+                    continue
+                manifests.append(path)
+                member_cargo = reader.toml(path)
+                member_binary = _cargo_binary(reader, member, member_cargo)
+                if binary is None and member_binary is not None:
+                    binary = member_binary
+                    package_flag = f" --package {_table(member_cargo, 'package').get('name')}"
+    version = DEFAULT_RUST_VERSION
+    if reader.exists("rust-toolchain.toml"):
+        channel = _table(reader.toml("rust-toolchain.toml"), "toolchain").get("channel")
+        version = str(channel) if channel else version
+    elif reader.exists("rust-toolchain"):
+        version = reader.read("rust-toolchain").strip() or version
+    else:
+        rust_version = _table(cargo, "package").get("rust-version") or _table(workspace, "package").get(
+            "rust-version"
+        )
+        version = str(rust_version) if isinstance(rust_version, str) else version
+    return _Detected(
+        provider="rust",
+        install=("cargo fetch",),
+        build=(f"cargo build --release{package_flag}",),
+        default_start=f"./target/release/{binary}" if binary else None,
+        start_looked_for="[[bin]] or [package] name in Cargo.toml (or a workspace member's)",
+        language_version=version,
+        cache_dirs=("~/.cargo/registry", "~/.cargo/git"),
+        # target/ holds compiled dependencies: restoring it turns a cold build into an incremental one.
+        deps_inputs=(*manifests, *_existing(reader, "Cargo.lock", "rust-toolchain.toml", "rust-toolchain")),
+        deps_dirs=("target",),
+    )
+
+
+def _cargo_binary(reader: _Reader, directory: str, cargo: dict[str, Any]) -> str | None:
+    bins = cargo.get("bin")
+    if isinstance(bins, list):
+        for entry in bins:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                return str(entry["name"])
+    name = _table(cargo, "package").get("name")
+    if not isinstance(name, str):
+        return None
+    prefix = "" if directory == "." else f"{directory}/"
+    # A library-only crate has no binary to start.
+    if reader.exists(f"{prefix}src/main.rs") or not reader.exists(f"{prefix}src/lib.rs"):
+        return name
+    return None
+
+
+# --- ruby ---------------------------------------------------------------------------------------
+
+
+def _ruby(reader: _Reader) -> _Detected:
+    gemfile = reader.read("Gemfile")
+    gems = {m.lower() for m in re.findall(r"^\s*gem\s+['\"]([^'\"]+)['\"]", gemfile, re.M)}
+    locked = reader.exists("Gemfile.lock")
+    # Gems go inside the app (vendor/bundle) so the artifact carries them; development and test
+    # groups are not installed. BUNDLE_FROZEN = `bundle install` fails if the lockfile is stale.
+    bundle_env = {"BUNDLE_PATH": "vendor/bundle", "BUNDLE_WITHOUT": "development:test"}
+    env = {**bundle_env, **({"BUNDLE_FROZEN": "true"} if locked else {})}
+    runtime_env = {"BUNDLE_PATH": "{app}/vendor/bundle", "BUNDLE_WITHOUT": "development:test"}
+    build: tuple[str, ...] = ()
+    start: str | None = None
+    if reader.exists("config/application.rb") or "rails" in gems:
+        env["RAILS_ENV"] = "production"
+        runtime_env |= {
+            "RAILS_ENV": "production",
+            "RAILS_LOG_TO_STDOUT": "1",
+            "RAILS_SERVE_STATIC_FILES": "1",
+        }
+        if "assets/" in reader.list_dir("app"):
+            # The dummy secret lets assets compile without the production secret at build time.
+            build = ("SECRET_KEY_BASE_DUMMY=1 bundle exec rails assets:precompile",)
+        start = "bundle exec rails db:migrate && bundle exec rails server -b 0.0.0.0 -p $PORT"
+    elif reader.exists("config.ru"):
+        start = "bundle exec rackup -p $PORT -o 0.0.0.0"
+    elif "sinatra" in gems:
+        for entry in ("app.rb", "main.rb", "server.rb"):
+            if reader.exists(entry):
+                start = f"bundle exec ruby {entry} -o 0.0.0.0 -p $PORT"
+                break
+    return _Detected(
+        provider="ruby",
+        install=("bundle install",),
+        build=build,
+        default_start=start,
+        runtime_env=runtime_env,
+        start_looked_for="config/application.rb (Rails), config.ru (Rack), app.rb with sinatra",
+        language_version=_ruby_version(reader, gemfile),
+        env=env,
+        deps_inputs=("Gemfile", *_existing(reader, "Gemfile.lock", ".ruby-version")),
+        deps_dirs=("vendor/bundle",),
+    )
+
+
+def _ruby_version(reader: _Reader, gemfile: str) -> str:
+    if reader.exists(".ruby-version"):
+        pinned = reader.read(".ruby-version").strip().removeprefix("ruby-")
+        if pinned:
+            return pinned
+    declared = re.search(r"^\s*ruby\s+['\"][~>=< ]*([\d.]+)['\"]", gemfile, re.M)
+    return declared.group(1) if declared else DEFAULT_RUBY_VERSION
+
+
+# --- php ----------------------------------------------------------------------------------------
+
+
+def _php(reader: _Reader) -> _Detected:
+    composer = reader.json("composer.json") if reader.exists("composer.json") else {}
+    install: tuple[str, ...] = ()
+    build: tuple[str, ...] = ()
+    deps_inputs: tuple[str, ...] = ()
+    deps_dirs: tuple[str, ...] = ()
+    env: dict[str, str] = {}
+    cache_dirs: tuple[str, ...] = ()
+    if composer:
+        install = ("composer install --no-dev --no-interaction --prefer-dist --optimize-autoloader",)
+        deps_inputs = ("composer.json", *_existing(reader, "composer.lock"))
+        deps_dirs = ("vendor",)
+        cache_dirs = ("~/.cache/composer",)
+    # Laravel's front end (Vite) is built with the node toolchain, as Railpack does.
+    if reader.exists("package.json"):
+        node = _node(reader)
+        if node.build:
+            install += node.install
+            build += node.build
+            deps_inputs += node.deps_inputs
+            deps_dirs += node.deps_dirs
+            cache_dirs += node.cache_dirs
+            env |= node.env
+    if reader.exists("artisan"):
+        start = "php artisan serve --host 0.0.0.0 --port $PORT"
+    else:
+        # PHP's built-in server: one process, fine for small apps and local runs.
+        root = "public" if reader.exists("public/index.php") else "."
+        start = f"php -S 0.0.0.0:$PORT -t {root}"
+    require = composer.get("require") if isinstance(composer.get("require"), dict) else {}
+    constraint = require.get("php") if isinstance(require, dict) else None
+    version = _version_from_spec(constraint, DEFAULT_PHP_VERSION) if isinstance(constraint, str) else None
+    return _Detected(
+        provider="php",
+        install=install,
+        build=build,
+        default_start=start,
+        language_version=version or DEFAULT_PHP_VERSION,
+        cache_dirs=cache_dirs,
+        env=env,
+        deps_inputs=deps_inputs,
+        deps_dirs=deps_dirs,
+    )
+
+
+# --- staticfile and shell -----------------------------------------------------------------------
+
+
+def _staticfile(reader: _Reader) -> _Detected:
+    root = "."
+    if reader.exists("Staticfile"):
+        match = re.search(r"^\s*root\s*:\s*['\"]?([^'\"#\n]+?)['\"]?\s*$", reader.read("Staticfile"), re.M)
+        if match is not None:
+            root = match.group(1).removeprefix("./").rstrip("/") or "."
+    elif not reader.exists("index.html") and reader.exists("public/index.html"):
+        root = "public"
+    return _Detected(provider="staticfile", default_start=_static_server(root))
+
+
+def _shell(reader: _Reader) -> _Detected:
+    first_line = (reader.read("start.sh").splitlines() or [""])[0]
+    # `sh` may be dash, which a bash script (arrays, [[ ]]) breaks under.
+    shell = "bash" if first_line.startswith("#!") and "bash" in first_line else "sh"
+    return _Detected(provider="shell", default_start=f"{shell} start.sh")
+
+
+# --- Procfile and errors ------------------------------------------------------------------------
 
 
 def _procfile_web(reader: _Reader) -> str | None:
@@ -325,12 +1271,18 @@ def _procfile_web(reader: _Reader) -> str | None:
     return None
 
 
+def _table(document: dict[str, Any], key: str) -> dict[str, Any]:
+    value = document.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _string_list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _nothing_detected_message(tree: SourceTree, reader: _Reader) -> str:
-    lines = [
-        "Railyard could not tell how to build and start this source.",
-        "Looked for: requirements.txt, pyproject.toml, main.py, app.py (Python); package.json "
-        "(Node.js); index.html, public/index.html (static site); Procfile (a `web:` line).",
-    ]
+    groups = "; ".join(f"{', '.join(names)} ({what})" for what, names in _LOOKED_FOR_GROUPS)
+    lines = ["Railyard could not tell how to build and start this source.", f"Looked for: {groups}."]
     if "Procfile" in reader.seen:
         lines.append("A Procfile exists but has no `web:` line.")
     top = tree.list_dir(".")

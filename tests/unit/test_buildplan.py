@@ -171,7 +171,7 @@ def test_node_without_start_names_what_was_looked_for() -> None:
 def test_static_site_at_root() -> None:
     result = plan({"index.html": "<h1>hi</h1>"})
 
-    assert result.provider == "static"
+    assert result.provider == "staticfile"
     assert result.commands == ()
     assert result.start_command == "python3 -m http.server $PORT --bind 127.0.0.1"
 
@@ -179,7 +179,7 @@ def test_static_site_at_root() -> None:
 def test_static_site_in_public_serves_from_there() -> None:
     result = plan({"public/index.html": "<h1>hi</h1>", "README.md": ""})
 
-    assert result.provider == "static"
+    assert result.provider == "staticfile"
     assert result.start_command == "cd public && python3 -m http.server $PORT --bind 127.0.0.1"
 
 
@@ -223,7 +223,7 @@ def test_only_override_is_a_command_provider() -> None:
 
 
 def test_blank_override_is_ignored() -> None:
-    assert plan({"index.html": ""}, override="   ").provider == "static"
+    assert plan({"index.html": ""}, override="   ").provider == "staticfile"
 
 
 def test_procfile_web_without_command_fails() -> None:
