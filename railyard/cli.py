@@ -645,6 +645,53 @@ def variables_unset(
 
 
 @app.command()
+def plan(
+    directory: Annotated[Path, typer.Argument(help="The app directory to plan.", file_okay=False)] = Path(
+        "."
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show how Railyard would build and start this directory, without building or deploying."""
+    import json
+
+    # Local and API-free: the same pure planner the build runner uses, over the directory.
+    from chalicelib.adapters.builds.local import DirectorySourceTree
+    from chalicelib.domain.buildplan import plan_build
+    from chalicelib.domain.errors import BuildFailed, NothingToBuild
+
+    root = directory.resolve()
+    if not root.is_dir():
+        raise CliError(f"{root} is not a directory")
+    try:
+        # No start command override: it is a service setting, which only the API knows.
+        build_plan = plan_build(DirectorySourceTree(str(root)), None)
+    except (BuildFailed, NothingToBuild) as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(build_plan.to_json(), indent=2))
+        return
+
+    def row(label: str, values: list[str] | tuple[str, ...], empty: str) -> None:
+        # One command per line: install/build steps are long and read best stacked.
+        items = list(values) or [empty]
+        typer.echo(f"{label + ':':<18}{items[0]}")
+        for item in items[1:]:
+            typer.echo(f"{'':<18}{item}")
+
+    row("Provider", [build_plan.provider], "-")
+    row("Language version", [build_plan.language_version or "-"], "-")
+    row("Install", build_plan.install, "(nothing to install)")
+    row("Build", build_plan.build, "(no build step)")
+    row("Start command", [build_plan.start_command], "-")
+    row("Cache dirs", build_plan.cache_dirs, "-")
+    if build_plan.deps_dirs:
+        inputs = ", ".join(build_plan.deps_inputs) or "-"
+        row("Dependency layer", [f"{', '.join(build_plan.deps_dirs)} (keyed by {inputs})"], "-")
+    row("Config files", build_plan.config_files, "none")
+    row("Files read", [", ".join(build_plan.files_read)] if build_plan.files_read else [], "none")
+
+
+@app.command()
 def dev(
     demo: Annotated[bool, typer.Option(help="Deploy the bundled demo app once the platform is up.")] = False,
     exit_after_demo: Annotated[

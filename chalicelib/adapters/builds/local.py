@@ -6,6 +6,19 @@ artifact, running the plan's commands as supervised subprocesses (streamed outpu
 cancellation, timeout, process-group cleanup), and packing/uploading the artifact described in
 chalicelib/domain/buildplan.py. What to run is decided by `plan_build`; this module only runs it.
 
+Two caches, both in the artifact bucket and both visible in the build log and in `CacheReport`:
+- the whole artifact, `artifacts/<sha256 of the source tree and build inputs>.tar.gz` (+ `.json`,
+  written last, which marks it complete and records how long the build took);
+- the dependency layer, `deps/<key>.tar.gz` (+ `.json`, written last): a tar of the plan's
+  `deps_dirs` right after `install`, keyed by the provider, the language version, the content of the
+  plan's `deps_inputs` (lockfiles, manifests) and the install commands, scoped to the service.
+  A source-only change restores it instead of running `install`. Each host also keeps recent layers
+  extracted under `<data_dir>/layers` (`_LayerStore`): a restore is then hardlinks instead of
+  thousands of file writes, and the artifact reuses the layer's compressed bytes instead of
+  packing the dependencies again.
+`NO_CACHE=1` (a build variable) or `no_cache` (the request or the runner) skips both lookups; the
+cold build still writes both caches, so the next build benefits.
+
 It is a convenience sandbox, not a security boundary: commands run as the platform's own user, with
 the platform's AWS_/RAILYARD_ variables removed from their environment.
 """
@@ -25,13 +38,16 @@ import signal
 import stat
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
+import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
 
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build
 from chalicelib.domain.errors import BuildFailed, NotFound
@@ -39,6 +55,15 @@ from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSin
 
 # Part of the cache key: bump it when planning or packing changes so old artifacts are not reused.
 CACHE_FORMAT = "railyard-build-v1"
+# Part of the dependency layer key: bump it when the layer's layout or packing changes.
+DEPS_FORMAT = "railyard-deps-v1"
+# The build variable that forces a cold build (as on Railway). A platform directive: it is left out
+# of the artifact hash, so the cold build refreshes the entry normal builds look up.
+NO_CACHE_VARIABLE = "NO_CACHE"
+_FALSY = frozenset({"", "0", "false", "no", "off"})
+# gzip level for artifacts and layers: level 9 costs ~3x the time of 6 on node_modules-sized trees
+# for a few percent of size, and packing is on every non-cached build's critical path.
+_GZIP_LEVEL = 6
 MAX_SOURCE_BYTES = 2 * 1024**3  # extracted size; a larger upload is almost surely a mistake
 LOG_TAIL_LINES = 20
 _MAX_LINE_BYTES = 8192  # a progress bar without newlines must not become one giant log message
@@ -47,6 +72,30 @@ _SHELL_BUILTINS = frozenset({"cd", "exit", "export", "set", "unset", ".", ":", "
 _EOF = object()
 
 Planner = Callable[[SourceTree, str | None], BuildPlan]
+
+ArtifactCache = Literal["hit", "miss", "disabled"]
+# "none": no dependency layer was involved (nothing to install, a plan that declares no cacheable
+# layer, or the whole artifact was reused so dependencies were never looked at).
+DepsCache = Literal["hit", "miss", "none", "disabled"]
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """What the build cache did for one build, for the API and `railyard logs --build`."""
+
+    artifact: ArtifactCache
+    deps: DepsCache
+    saved_seconds: float  # build time avoided: the reused artifact's or dependency layer's
+    deps_key: str | None  # sha256 of the dependency layer's inputs; None when there is no layer
+
+    def to_json(self) -> dict[str, Any]:
+        """The `BuildResult.cache` / API shape (camelCase, like the rest of the API)."""
+        return {
+            "artifact": self.artifact,
+            "deps": self.deps,
+            "savedSeconds": round(self.saved_seconds, 1),
+            "depsKey": self.deps_key,
+        }
 
 
 class DirectorySourceTree:
@@ -79,8 +128,104 @@ class _Entry:
     link_target: str = ""
 
 
+@dataclass(frozen=True)
+class _DepsLayer:
+    """A plan's dependency layer in one work directory: what to key, store and restore."""
+
+    key: str
+    dirs: tuple[str, ...]  # validated relative paths under the work directory
+    inputs: tuple[tuple[str, str], ...]  # (path, sha256) of each deps_inputs file that exists
+
+    @property
+    def tarball(self) -> str:
+        return f"deps/{self.key}.tar.gz"
+
+    @property
+    def meta(self) -> str:
+        return f"deps/{self.key}.json"
+
+    @property
+    def label(self) -> str:
+        return f"lockfile {self.key[:12]}…"
+
+
+# A tree's state as far as the artifact is concerned: path -> (mode, inode, size, mtime_ns, link).
+_Fingerprint = dict[str, tuple[int, int, int, int, str]]
+
+
+class _LayerStore:
+    """Dependency layers extracted on this host, restored into work dirs as hardlinks.
+
+    Writing thousands of small files is what makes restoring node_modules slow; a hardlink costs a
+    fraction of that. An entry is `<root>/<key>/` with `tree/` (the deps dirs, extracted) and
+    `layer.tar.gz` (the same layer compressed, spliced into artifacts). Entries are prepared under
+    a temporary name and renamed into place, so one that exists is complete. The bucket stays the
+    source of truth: an entry is a local copy, dropped whenever it may have been altered (a build
+    that changes a hardlinked file in place changes the entry too), and only the `keep` most
+    recently used entries are kept."""
+
+    TREE = "tree"
+    TARBALL = "layer.tar.gz"
+
+    def __init__(self, root: str, keep: int) -> None:
+        self._root = root
+        self._keep = max(keep, 1)
+
+    def get(self, key: str) -> str | None:
+        path = os.path.join(self._root, key)
+        if not os.path.isdir(path):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # most recently used: pruned last
+        return path
+
+    def add(self, key: str, tarball: str, fill: Callable[[str], None]) -> str | None:
+        """A new entry for `key` holding `tarball` (moved in) and a tree written by `fill(dir)`,
+        replacing any entry for `key`. None when a concurrent build replaced it first."""
+        os.makedirs(self._root, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".new-{key[:12]}-", dir=self._root)
+        final = os.path.join(self._root, key)
+        try:
+            fill(os.path.join(staging, self.TREE))
+            os.replace(tarball, os.path.join(staging, self.TARBALL))
+            self.evict(key)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                return None  # another build put its entry there between evict and rename
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone after a successful rename
+        self._prune()
+        return final
+
+    def evict(self, key: str) -> None:
+        self._discard(os.path.join(self._root, key))
+
+    def _discard(self, path: str) -> None:
+        # Renamed away first, so no build can start linking from a half-deleted entry.
+        trash = os.path.join(self._root, f".old-{uuid.uuid4().hex}")
+        try:
+            os.rename(path, trash)
+        except OSError:
+            return  # not there (or already being discarded)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _prune(self) -> None:
+        try:
+            with os.scandir(self._root) as found:
+                entries = [(e.stat().st_mtime, e.path) for e in found if not e.name.startswith(".")]
+        except OSError:
+            return
+        for _, path in sorted(entries, reverse=True)[self._keep :]:
+            self._discard(path)
+
+
 class LocalBuildRunner:
-    """Builds sources from `source_bucket` into artifacts in `artifact_bucket`, under `data_dir`."""
+    """Builds sources from `source_bucket` into artifacts in `artifact_bucket`, under `data_dir`.
+
+    `no_cache=True` makes every build of this runner cold (as `NO_CACHE=1` does for one build).
+    `last_report` is the CacheReport of the most recent build to finish; with builds running
+    concurrently on one runner, read `BuildResult.cache` instead."""
 
     def __init__(
         self,
@@ -93,6 +238,8 @@ class LocalBuildRunner:
         progress_interval: float = 4.0,
         kill_grace: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        no_cache: bool = False,
+        layer_store_entries: int = 8,
     ) -> None:
         self._data_dir = data_dir
         self._blobs = blobs
@@ -103,6 +250,9 @@ class LocalBuildRunner:
         self._progress_interval = min(progress_interval, 5.0)
         self._kill_grace = kill_grace
         self._clock = clock
+        self._no_cache = no_cache
+        self._layers = _LayerStore(os.path.join(data_dir, "layers"), keep=layer_store_entries)
+        self.last_report: CacheReport | None = None
         self._running: set[subprocess.Popen[bytes]] = set()
         self._running_lock = threading.Lock()
 
@@ -133,44 +283,201 @@ class LocalBuildRunner:
             digest = _content_hash(src, request.settings.start_command, request.variables)
             artifact_key = f"artifacts/{digest}.tar.gz"
             meta_key = f"artifacts/{digest}.json"
-            cached = self._cached(artifact_key, meta_key)
-            if cached is not None:
-                log.write(f"build: identical source already built (sha256 {digest[:12]}…); reusing artifact")
-                log.flush()
-                return BuildResult(
-                    artifact_key=artifact_key,
-                    start_command=cached["start_command"],
-                    cached=True,
-                    provider=cached["provider"],
-                )
+            disabled_by = self._no_cache_reason(request)
+            if disabled_by is not None:
+                log.write(f"cache: disabled by {disabled_by}")
+            else:
+                cached = self._cached(artifact_key, meta_key)
+                if cached is not None:
+                    return self._reuse_artifact(artifact_key, digest, cached, log)
 
             plan = self._planner(DirectorySourceTree(src), request.settings.start_command)
             _log_plan(log, plan)
             env = _build_env(request.variables)
-            for command in plan.commands:
+            layer = _deps_layer(plan, src, request.service_id, log)
+            deps: DepsCache = "none"
+            saved = 0.0
+            entry: str | None = None  # this host's layer store entry the deps dirs came from
+            if layer is not None:
+                if disabled_by is not None:
+                    deps = "disabled"
+                else:
+                    restored = self._restore_deps(layer, src, build_dir, log)
+                    if restored is None:
+                        deps = "miss"
+                    else:
+                        deps = "hit"
+                        saved, entry = restored
+            # A restored layer is what `install` produced from the same inputs: skip it.
+            installs = () if deps == "hit" else plan.install
+            for command in installs + plan.build:
                 _require_toolchain(command, env)
-            for command in plan.commands:
+
+            install_started = self._clock()
+            for command in installs:
+                self._run(command, src, env, deadline, request.settings.build_timeout, log, progress)
+            if layer is not None and deps != "hit":
+                # Packed before `build`, which may write into the deps dirs (node_modules/.cache).
+                install_seconds = self._clock() - install_started
+                entry = self._store_deps(layer, src, build_dir, install_seconds)
+                outcome = "cache disabled" if deps == "disabled" else f"cache miss ({layer.label})"
+                log.write(f"deps: {outcome}; installed in {install_seconds:.1f} s; cached for next builds")
+            log.flush()
+            before = None if layer is None or entry is None else _fingerprint(src, layer.dirs)
+            for command in plan.build:
                 self._run(command, src, env, deadline, request.settings.build_timeout, log, progress)
 
             os.makedirs(os.path.join(src, ".railyard"), exist_ok=True)
             with open(os.path.join(src, ".railyard", "runtime.json"), "w", encoding="utf-8") as handle:
                 json.dump({"env": plan.runtime_env}, handle, sort_keys=True)
             artifact = os.path.join(build_dir, "artifact.tar.gz")
-            _pack(src, artifact)
+            self._pack_artifact(src, artifact, layer, entry, before)
             self._blobs.upload_file(self._artifact_bucket, artifact_key, artifact)
+            build_seconds = self._clock() - started
+            overrides = plan.deploy.settings_overrides()
             # Metadata last: its presence is what marks the artifact as complete for the cache check.
-            meta = {"start_command": plan.start_command, "provider": plan.provider}
+            # The config file's deploy settings are kept too: a cache hit must apply them as well.
+            meta = {
+                "start_command": plan.start_command,
+                "provider": plan.provider,
+                "build_seconds": round(build_seconds, 3),
+                "settings_overrides": overrides,
+            }
             self._blobs.put_bytes(self._artifact_bucket, meta_key, json.dumps(meta).encode())
-            log.write(f"build: done in {self._clock() - started:.2f}s, artifact sha256 {digest[:12]}…")
+            report = CacheReport(
+                artifact="disabled" if disabled_by is not None else "miss",
+                deps=deps,
+                saved_seconds=saved,
+                deps_key=None if layer is None else layer.key,
+            )
+            log.write(_summary(report))
+            log.write(f"build: done in {build_seconds:.2f}s, artifact sha256 {digest[:12]}…")
             log.flush()
+            self.last_report = report
             return BuildResult(
                 artifact_key=artifact_key,
                 start_command=plan.start_command,
                 cached=False,
                 provider=plan.provider,
+                cache=report.to_json(),
+                settings_overrides=overrides,
             )
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
+
+    def _no_cache_reason(self, request: BuildRequest) -> str | None:
+        """Why this build must not read the caches, as the log names it; None = it may."""
+        value = request.variables.get(NO_CACHE_VARIABLE)
+        if value is not None and value.strip().lower() not in _FALSY:
+            return f"{NO_CACHE_VARIABLE}={value}"
+        if request.no_cache or self._no_cache:
+            return "--no-cache"
+        return None
+
+    def _reuse_artifact(
+        self, artifact_key: str, digest: str, cached: dict[str, Any], log: LogSink
+    ) -> BuildResult:
+        saved = cached.get("build_seconds")
+        if isinstance(saved, float):
+            log.write(f"build: cache hit (sha256 {digest[:12]}…), saved {saved:.1f} s")
+        else:  # written before build times were recorded
+            log.write(f"build: cache hit (sha256 {digest[:12]}…); reusing artifact")
+        log.flush()
+        report = CacheReport("hit", "none", saved if isinstance(saved, float) else 0.0, None)
+        self.last_report = report
+        return BuildResult(
+            artifact_key=artifact_key,
+            start_command=cached["start_command"],
+            cached=True,
+            provider=cached["provider"],
+            cache=report.to_json(),
+            settings_overrides=cached["settings_overrides"],
+        )
+
+    def _restore_deps(
+        self, layer: _DepsLayer, src: str, build_dir: str, log: LogSink
+    ) -> tuple[float, str] | None:
+        """Puts the cached layer into `src`; returns the install time it saves and the layer store
+        entry it came from, or None (a miss).
+
+        Anything wrong with a cached layer is a miss, never a failed build: installing again is
+        always correct, and the new layer overwrites the bad one."""
+        try:
+            meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, layer.meta))
+            saved = float(meta["install_seconds"])
+        except NotFound:
+            return None
+        except (ValueError, KeyError, TypeError):
+            log.write(f"deps: cached layer metadata for {layer.label} is unreadable; installing again")
+            return None
+        started = self._clock()
+        entry = self._layers.get(layer.key)
+        where = "this host's layer store"
+        try:
+            if entry is None:
+                where = "the bucket"
+                tarball = os.path.join(build_dir, "deps.tar.gz")
+                self._blobs.download_file(self._artifact_bucket, layer.tarball, tarball)
+                entry = self._layers.add(
+                    layer.key, tarball, lambda tree: _extract_layer(tarball, tree)
+                ) or self._layers.get(layer.key)
+                if entry is None:
+                    raise BuildFailed("the layer store could not keep it")
+            _remove_paths(src, layer.dirs)  # exactly the cached result, not a merge with uploaded files
+            _link_tree(os.path.join(entry, _LayerStore.TREE), layer.dirs, src)
+        except (NotFound, BuildFailed, OSError) as exc:
+            _remove_paths(src, layer.dirs)  # half-restored: let `install` start clean
+            log.write(f"deps: cached layer for {layer.label} is unusable ({exc}); installing again")
+            return None
+        log.write(f"deps: restored {', '.join(layer.dirs)} from {where} in {self._clock() - started:.1f} s")
+        log.write(f"deps: cache hit ({layer.label}), saved {saved:.1f} s")
+        return saved, entry
+
+    def _store_deps(self, layer: _DepsLayer, src: str, build_dir: str, install_seconds: float) -> str | None:
+        """Uploads the freshly installed layer and keeps it in this host's layer store; returns the
+        store entry (None if the store could not keep it: only an optimisation is lost)."""
+        tarball = os.path.join(build_dir, "deps.tar.gz")
+        _pack_paths(src, layer.dirs, tarball)
+        self._blobs.upload_file(self._artifact_bucket, layer.tarball, tarball)
+        # Metadata last: its presence is what marks the layer as complete for the cache check.
+        meta = {
+            "install_seconds": round(install_seconds, 3),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": [{"path": path, "sha256": sha} for path, sha in layer.inputs],
+            "dirs": list(layer.dirs),
+        }
+        self._blobs.put_bytes(self._artifact_bucket, layer.meta, json.dumps(meta).encode())
+        try:
+            # Replaces an existing entry: after NO_CACHE the fresh install is the one to keep.
+            return self._layers.add(layer.key, tarball, lambda tree: _link_tree(src, layer.dirs, tree))
+        except OSError:
+            return None
+
+    def _pack_artifact(
+        self,
+        src: str,
+        artifact: str,
+        layer: _DepsLayer | None,
+        entry: str | None,
+        before: _Fingerprint | None,
+    ) -> None:
+        """Packs the artifact, reusing the layer's compressed bytes when the deps dirs are still
+        exactly what the layer store entry holds (the usual case: `build` leaves them alone)."""
+        if layer is None or entry is None or before is None:
+            _pack(src, artifact)
+            return
+        after = _fingerprint(src, layer.dirs)
+        if after != before:
+            # The build wrote into the deps dirs (node_modules/.cache...): pack them as they are now.
+            # A file changed in place is also changed in the store (a hardlink): drop that copy.
+            if _changed_in_place(before, after):
+                self._layers.evict(layer.key)
+            _pack(src, artifact)
+            return
+        try:
+            _pack(src, artifact, splice=(layer.dirs, os.path.join(entry, _LayerStore.TARBALL)))
+        except FileNotFoundError:  # evicted meanwhile by a concurrent build
+            _pack(src, artifact)
 
     def _download_source(self, key: str, path: str) -> None:
         try:
@@ -178,7 +485,7 @@ class LocalBuildRunner:
         except NotFound:
             raise BuildFailed(f"the source archive {key} was not found; was the upload finished?") from None
 
-    def _cached(self, artifact_key: str, meta_key: str) -> dict[str, str] | None:
+    def _cached(self, artifact_key: str, meta_key: str) -> dict[str, Any] | None:
         # One read, not three: the metadata is written after the artifact, so its presence
         # means the artifact is complete (this check is on every deploy's critical path).
         try:
@@ -186,7 +493,17 @@ class LocalBuildRunner:
         except NotFound:
             return None
         try:
-            return {"start_command": str(meta["start_command"]), "provider": str(meta["provider"])}
+            cached: dict[str, Any] = {
+                "start_command": str(meta["start_command"]),
+                "provider": str(meta["provider"]),
+            }
+            if isinstance(meta.get("build_seconds"), int | float):
+                cached["build_seconds"] = float(meta["build_seconds"])
+            overrides = meta.get("settings_overrides", {})  # absent in artifacts built before it
+            if not isinstance(overrides, dict):
+                return None
+            cached["settings_overrides"] = overrides
+            return cached
         except (ValueError, KeyError, TypeError):
             return None  # unreadable metadata: rebuild, which rewrites it
 
@@ -324,6 +641,168 @@ def _log_plan(log: LogSink, plan: BuildPlan) -> None:
     log.write(f"build: start command: {plan.start_command}")
 
 
+def _summary(report: CacheReport) -> str:
+    """One line a user can scan: what hit, what missed, what it saved."""
+    deps: str = report.deps
+    if report.deps_key is not None and report.deps in ("hit", "miss"):
+        deps = f"{report.deps} (lockfile {report.deps_key[:12]}…)"
+    return f"cache: artifact {report.artifact}, deps {deps}, saved {report.saved_seconds:.1f} s"
+
+
+def _safe_relpath(path: str) -> str | None:
+    """`path` normalised to a relative POSIX path inside the work dir, or None if it would leave
+    it (deps_dirs are removed and replaced on a restore, so they must stay inside)."""
+    if not path or path.startswith(("/", "~")) or "\\" in path:
+        return None
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return None
+    return "/".join(parts)
+
+
+def _deps_layer(plan: BuildPlan, src: str, scope: str, log: LogSink) -> _DepsLayer | None:
+    """The plan's dependency layer with its key, or None (logged) when there is nothing to cache.
+
+    `scope` (the service id) is part of the key: install output also depends on files outside
+    deps_inputs (an install script, .npmrc), so a layer shared across services could be poisoned
+    by another tenant whose manifests are identical but whose install does something else."""
+    if not plan.install:
+        log.write("deps: nothing to install")
+        return None
+    # Without the directories there is nothing to restore; without the inputs a key would match
+    # any source of this provider and restore someone else's dependencies.
+    if not plan.deps_dirs:
+        log.write("deps: not cached (the plan names no dependency directories)")
+        return None
+    if not plan.deps_inputs:
+        log.write("deps: not cached (the plan names no dependency inputs such as a lockfile)")
+        return None
+    dirs: list[str] = []
+    for raw in plan.deps_dirs:
+        safe = _safe_relpath(raw)
+        if safe is None:
+            log.write(f"deps: not cached (dependency directory {raw!r} is outside the app)")
+            return None
+        dirs.append(safe)
+    # A dir inside another listed one is already in the layer; listing it twice would pack it twice.
+    dirs = [d for d in dict.fromkeys(dirs) if not any(d.startswith(f"{o}/") for o in dirs)]
+
+    digest = hashlib.sha256()
+
+    def put(value: bytes) -> None:
+        digest.update(len(value).to_bytes(8, "big"))  # length-prefixed, as in _content_hash
+        digest.update(value)
+
+    put(DEPS_FORMAT.encode())
+    put(scope.encode())
+    put(plan.provider.encode())
+    put((plan.language_version or "").encode())
+    inputs: list[tuple[str, str]] = []
+    for raw in plan.deps_inputs:
+        path = _safe_relpath(raw)
+        full = None if path is None else os.path.join(src, *path.split("/"))
+        put(raw.encode())
+        # Present and absent must differ: adding a lockfile changes what `install` does.
+        if full is None or not os.path.isfile(full):
+            put(b"-")
+            continue
+        with open(full, "rb") as handle:
+            file_sha = hashlib.file_digest(handle, "sha256").hexdigest()
+        put(b"+" + file_sha.encode())
+        inputs.append((raw, file_sha))
+    for command in plan.install:
+        put(b"$" + command.encode())
+    # The plan's build-time env (NODE_ENV=production drops devDependencies) changes what is installed.
+    for name, value in sorted(plan.env.items()):
+        put(f"{name}={value}".encode())
+    return _DepsLayer(digest.hexdigest(), tuple(dirs), tuple(inputs))
+
+
+def _fingerprint(root: str, paths: tuple[str, ...]) -> _Fingerprint:
+    """lstat of every entry at and under `paths`: enough to tell whether a build touched them."""
+
+    def key(path: str) -> tuple[int, int, int, int, str]:
+        st = os.lstat(path)
+        link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+        return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, link)
+
+    state: _Fingerprint = {}
+    for path in paths:
+        full = os.path.join(root, *path.split("/"))
+        if not os.path.lexists(full):
+            continue
+        state[path] = key(full)
+        if os.path.isdir(full) and not os.path.islink(full):
+            for entry in _walk(full):
+                state[f"{path}/{entry.path}"] = key(os.path.join(full, entry.path))
+    return state
+
+
+def _changed_in_place(before: _Fingerprint, after: _Fingerprint) -> bool:
+    """Whether a regular file kept its inode but not its content or mode: with hardlinks, the
+    layer store's copy changed too. Added, removed or replaced files leave the store intact."""
+    for path, (mode, ino, size, mtime, _) in before.items():
+        now = after.get(path)
+        if stat.S_ISREG(mode) and now is not None and now[1] == ino and now[:4] != (mode, ino, size, mtime):
+            return True
+    return False
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or one without hardlinks
+        shutil.copy2(src, dst)
+
+
+def _link_tree(src_root: str, paths: tuple[str, ...], dst_root: str) -> None:
+    """Recreates `paths` (files, dirs, symlinks) of src_root under dst_root, files as hardlinks."""
+    for path in paths:
+        src = os.path.join(src_root, *path.split("/"))
+        dst = os.path.join(dst_root, *path.split("/"))
+        if not os.path.lexists(src):
+            continue  # an install that produced nothing there
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), dst)
+        elif os.path.isdir(src):
+            shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(src, dst)
+
+
+def _remove_paths(root: str, paths: tuple[str, ...]) -> None:
+    for path in paths:
+        full = os.path.join(root, *path.split("/"))
+        if os.path.islink(full) or os.path.isfile(full):
+            os.remove(full)
+        elif os.path.isdir(full):
+            shutil.rmtree(full)
+
+
+def _pack_paths(root: str, paths: tuple[str, ...], tarball: str) -> None:
+    """tar.gz of the given paths under root (those that exist), relative to root, sorted."""
+    with tarfile.open(tarball, "w:gz", compresslevel=_GZIP_LEVEL) as tar:
+        for path in sorted(paths):
+            full = os.path.join(root, *path.split("/"))
+            if not os.path.lexists(full):
+                continue  # an install that produced nothing there: restoring nothing is right
+            tar.add(full, arcname=path, recursive=False)
+            if os.path.isdir(full) and not os.path.islink(full):
+                for entry in sorted(_walk(full), key=lambda e: e.path):
+                    tar.add(os.path.join(full, entry.path), arcname=f"{path}/{entry.path}", recursive=False)
+
+
+def _extract_layer(tarball: str, dest: str) -> None:
+    """Like _extract, for a cached layer: the same "data" filter, since the layer was produced by
+    user-controlled install commands. Raises BuildFailed when it cannot be used."""
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            tar.extractall(dest, members=_checked_members(tar), filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise BuildFailed(str(exc)) from None
+
+
 def _checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = tar.getmembers()
     total = sum(m.size for m in members if m.isfile())
@@ -347,14 +826,17 @@ def _extract(archive: str, dest: str) -> None:
         raise BuildFailed(f"the source archive is not a valid .tar.gz ({exc}); upload it again") from None
 
 
-def _walk(root: str) -> Iterator[_Entry]:
-    """Every entry under root, without following symlinks (node_modules/.bin is full of them)."""
+def _walk(root: str, prune: frozenset[str] = frozenset()) -> Iterator[_Entry]:
+    """Every entry under root, without following symlinks (node_modules/.bin is full of them),
+    leaving out the relative paths in `prune` and everything below them."""
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         with os.scandir(os.path.join(root, rel_dir)) as entries:
             for entry in entries:
                 rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                if rel in prune:
+                    continue
                 if entry.is_symlink():
                     yield _Entry(rel, "l", False, os.readlink(entry.path))
                 elif entry.is_dir():
@@ -380,7 +862,8 @@ def _content_hash(
     put(CACHE_FORMAT.encode())
     put(b"" if start_command_override is None else b"=" + start_command_override.encode())
     for name, value in sorted((variables or {}).items()):
-        put(f"{name}={value}".encode())
+        if name != NO_CACHE_VARIABLE:  # a directive to the builder, not a build input
+            put(f"{name}={value}".encode())
     for entry in sorted(_walk(root), key=lambda e: e.path):
         put(entry.kind.encode())
         put(entry.path.encode("utf-8", errors="surrogateescape"))
@@ -396,8 +879,26 @@ def _content_hash(
     return digest.hexdigest()
 
 
-def _pack(root: str, artifact: str) -> None:
-    """tar.gz of root with paths relative to it, in sorted order so equal trees pack alike."""
-    with tarfile.open(artifact, "w:gz") as tar:
-        for entry in sorted(_walk(root), key=lambda e: e.path):
-            tar.add(os.path.join(root, entry.path), arcname=entry.path, recursive=False)
+def _pack(root: str, artifact: str, splice: tuple[tuple[str, ...], str] | None = None) -> None:
+    """tar.gz of root with paths relative to it, in sorted order so equal trees pack alike.
+
+    With `splice` = (deps dirs, a layer tarball of exactly those dirs), the dirs are not packed
+    again: the artifact is the rest of the tree as one gzip member, without the end-of-archive
+    blocks, followed by the layer's bytes as a second member. gzip readers (Python's tarfile,
+    gunzip, `tar xzf`) read concatenated members as one stream, so this is one valid tar."""
+    prune = frozenset(splice[0]) if splice else frozenset()
+    # Opened first: if it has gone, nothing is written and the caller packs in full.
+    layer = None if splice is None else open(splice[1], "rb")  # noqa: SIM115
+    try:
+        with open(artifact, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=_GZIP_LEVEL) as compressed:
+                tar = tarfile.TarFile(fileobj=compressed, mode="w")
+                for entry in sorted(_walk(root, prune), key=lambda e: e.path):
+                    tar.add(os.path.join(root, entry.path), arcname=entry.path, recursive=False)
+                if layer is None:
+                    tar.close()  # the end-of-archive blocks; with a splice, the layer's come last
+            if layer is not None:
+                shutil.copyfileobj(layer, raw, 1 << 20)
+    finally:
+        if layer is not None:
+            layer.close()
