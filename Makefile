@@ -32,6 +32,7 @@ test: install lint typecheck
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/builds.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

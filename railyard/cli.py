@@ -445,7 +445,13 @@ def init(
 
 
 @app.command()
-def up(detach: DetachOption = False, directory: DirOption = Path(".")) -> None:
+def up(
+    detach: DetachOption = False,
+    directory: DirOption = Path("."),
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Build cold: reuse no cached artifact or dependencies.")
+    ] = False,
+) -> None:
     """Upload this directory and deploy it; follow the build and the rollout."""
     from railyard.tarball import pack_directory
 
@@ -458,7 +464,7 @@ def up(detach: DetachOption = False, directory: DirOption = Path(".")) -> None:
     )
     upload = client.create_upload(link.serviceId)
     client.upload_source(upload["uploadUrl"], tarball.data)
-    deployment = client.create_deployment(link.serviceId, source_key=upload["sourceKey"])
+    deployment = client.create_deployment(link.serviceId, source_key=upload["sourceKey"], no_cache=no_cache)
     typer.echo(f"Deployment {deployment['id']} created for {link.describe()}")
     _follow_and_finish(client, link, deployment, detach)
 

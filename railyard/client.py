@@ -230,9 +230,14 @@ class RailyardClient:
             error = _error_from_response(response)
             raise ApiError(error.status, "UploadFailed", error.message)
 
-    def create_deployment(self, service_id: str, *, source_key: str | None = None) -> Deployment:
-        """Deploy an uploaded source, or redeploy the current release when ``source_key`` is None."""
+    def create_deployment(
+        self, service_id: str, *, source_key: str | None = None, no_cache: bool = False
+    ) -> Deployment:
+        """Deploy an uploaded source, or redeploy the current release when ``source_key`` is None.
+        ``no_cache`` asks for a cold build (no artifact, dependency-layer or earlier-build reuse)."""
         body: dict[str, Any] = {"sourceKey": source_key} if source_key else {"redeploy": True}
+        if source_key and no_cache:
+            body["noCache"] = True
         data = self._request("POST", f"/v1/services/{service_id}/deployments", body=body)
         return cast(Deployment, data["deployment"])
 

@@ -248,3 +248,13 @@ def source_fingerprint(etag: str, config: ConfigSnapshot) -> str:
     ):
         digest.update(len(part).to_bytes(8, "big") + part.encode())
     return digest.hexdigest()
+
+
+NO_CACHE_VARIABLE = "NO_CACHE"
+_FALSY = frozenset({"", "0", "false", "no", "off"})
+
+
+def no_cache_requested(variables: dict[str, str]) -> bool:
+    """`NO_CACHE=1` (any value but an empty/false-like one) asks for a cold build."""
+    value = variables.get(NO_CACHE_VARIABLE)
+    return value is not None and value.strip().lower() not in _FALSY

@@ -91,6 +91,7 @@ class Pipeline:
                     settings=deployment.config.settings,
                     variables=deployment.config.variables,
                     no_cache=deployment.no_cache,
+                    environment=self._repo.get_environment(deployment.environment_id).name,
                 ),
                 log,
                 self._progress(deployment_id, heartbeat),

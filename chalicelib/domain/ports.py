@@ -112,6 +112,7 @@ class BuildRequest:
     settings: ServiceSettings
     variables: dict[str, str] = field(default_factory=dict)
     no_cache: bool = False  # force a cold build (`railyard up --no-cache` or NO_CACHE=1)
+    environment: str = "production"  # the environment name, for config files' environments.<name>
 
 
 @dataclass(frozen=True)

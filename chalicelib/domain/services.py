@@ -36,6 +36,7 @@ from chalicelib.domain.models import (
     Service,
     ServiceSettings,
     ServiceVariables,
+    no_cache_requested,
     source_fingerprint,
 )
 from chalicelib.domain.ports import BlobStore, LogLine, LogStore, Repository, WorkflowStarter
@@ -227,7 +228,7 @@ class DeploymentService:
         config = self._snapshot(service)
         fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag, "no_cache": no_cache}
         try:  # the same bytes with the same build inputs were built before: skip the Build step
-            if no_cache or "NO_CACHE" in config.variables:
+            if no_cache or no_cache_requested(config.variables):
                 raise NotFound("a cold build was asked for")
             built = self._repo.get_built_source(service.id, source_fingerprint(etag, config))
             fields.update(

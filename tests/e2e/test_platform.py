@@ -287,3 +287,65 @@ def test_dev_demo_exit_deploys_the_sample_and_exits_zero(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✔ Deployed: http://hello-python-production-demo.localhost:" in result.stdout
     assert not (tmp_path / "dev.json").exists()  # it cleaned up after itself
+
+
+RAILWAY_APP = {
+    "package.json": json.dumps(
+        {
+            "name": "moved",
+            "scripts": {"start": "node server.js"},
+            "dependencies": {"greet": "file:./vendor/greet"},
+        }
+    ),
+    "vendor/greet/package.json": json.dumps({"name": "greet", "version": "1.0.0", "main": "index.js"}),
+    "vendor/greet/index.js": 'module.exports = "hello from a dependency";\n',
+    "server.js": (
+        'const http = require("http"); const greet = require("greet");\n'
+        "http.createServer((req, res) => {\n"
+        '  res.writeHead(200); res.end(req.url === "/health" ? "ok" : greet + " v1");\n'
+        "})\n"
+        '  .listen(parseInt(process.env.PORT, 10), "127.0.0.1");\n'
+    ),
+    "railway.json": json.dumps(
+        {
+            "$schema": "https://railway.com/railway.schema.json",
+            "build": {"buildCommand": "echo built > built.txt"},
+            "deploy": {"healthcheckPath": "/health", "healthcheckTimeout": 30},
+        }
+    ),
+}
+
+
+def test_a_railway_app_moves_unchanged_and_its_dependency_cache_is_visible(dev: Dev, tmp_path: Path) -> None:
+    app = tmp_path / "moved"
+    for name, text in RAILWAY_APP.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_text(text)
+    plan = json.loads(dev.cli("plan", "--json", cwd=app).stdout)
+    assert plan["provider"] == "node" and plan["build"] == ["echo built > built.txt"]
+    assert plan["config_files"] == ["railway.json"]
+
+    dev.cli("init", "--project", "moved", "--name", "web", cwd=app)
+    first = dev.cli("up", cwd=app).stdout
+    assert "deps: cache miss" in first
+    assert "waiting for 200 on /health" in first  # railway.json's deploy.healthcheckPath
+    assert dev.get("web-production-moved") == (200, "hello from a dependency v1")
+
+    (app / "server.js").write_text(RAILWAY_APP["server.js"].replace(" v1", " v2"))  # source only
+    second = dev.cli("up", cwd=app).stdout
+    assert "deps: cache hit" in second and "saved" in second
+    assert dev.get("web-production-moved") == (200, "hello from a dependency v2")
+    service_id = dev.link(app)["serviceId"]
+    latest = dev.api("GET", f"/v1/services/{service_id}/deployments")["deployments"][0]
+    assert latest["buildCache"]["deps"] == "hit"
+
+    cold = dev.cli("up", "--no-cache", cwd=app).stdout
+    assert "cache: disabled by --no-cache" in cold and "deps: cache disabled; installed in" in cold
+
+    (app / "railway.json").write_text(
+        json.dumps({"deploy": {"healthcheckPath": "/health", "restartPolicy": "x"}})
+    )
+    broken = dev.cli("up", cwd=app, check=False)
+    assert broken.returncode == 1
+    assert "railway.json" in broken.stdout and "deploy.restartPolicy" in broken.stdout
+    assert dev.get("web-production-moved") == (200, "hello from a dependency v2")

@@ -51,6 +51,7 @@ from typing import IO, Any, Literal
 
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build
 from chalicelib.domain.errors import BuildFailed, NotFound
+from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
 
 # Part of the cache key: bump it when planning or packing changes so old artifacts are not reused.
@@ -59,8 +60,6 @@ CACHE_FORMAT = "railyard-build-v1"
 DEPS_FORMAT = "railyard-deps-v1"
 # The build variable that forces a cold build (as on Railway). A platform directive: it is left out
 # of the artifact hash, so the cold build refreshes the entry normal builds look up.
-NO_CACHE_VARIABLE = "NO_CACHE"
-_FALSY = frozenset({"", "0", "false", "no", "off"})
 # gzip level for artifacts and layers: level 9 costs ~3x the time of 6 on node_modules-sized trees
 # for a few percent of size, and packing is on every non-cached build's critical path.
 _GZIP_LEVEL = 6
@@ -234,7 +233,7 @@ class LocalBuildRunner:
         source_bucket: str,
         artifact_bucket: str,
         *,
-        planner: Planner = plan_build,
+        planner: Planner | None = None,  # None: plan_build for the deployment's environment
         progress_interval: float = 4.0,
         kill_grace: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -291,7 +290,13 @@ class LocalBuildRunner:
                 if cached is not None:
                     return self._reuse_artifact(artifact_key, digest, cached, log)
 
-            plan = self._planner(DirectorySourceTree(src), request.settings.start_command)
+            tree = DirectorySourceTree(src)
+            override = request.settings.start_command
+            plan = (
+                self._planner(tree, override)
+                if self._planner is not None
+                else plan_build(tree, override, environment=request.environment)
+            )
             _log_plan(log, plan)
             env = _build_env(request.variables)
             layer = _deps_layer(plan, src, request.service_id, log)
@@ -367,9 +372,8 @@ class LocalBuildRunner:
 
     def _no_cache_reason(self, request: BuildRequest) -> str | None:
         """Why this build must not read the caches, as the log names it; None = it may."""
-        value = request.variables.get(NO_CACHE_VARIABLE)
-        if value is not None and value.strip().lower() not in _FALSY:
-            return f"{NO_CACHE_VARIABLE}={value}"
+        if no_cache_requested(request.variables):
+            return f"{NO_CACHE_VARIABLE}={request.variables[NO_CACHE_VARIABLE]}"
         if request.no_cache or self._no_cache:
             return "--no-cache"
         return None
