@@ -49,9 +49,9 @@ sys.path.insert(0, str(ROOT))  # run as `python bench/builds.py` from a checkout
 
 from chalicelib.adapters.builds.local import CacheReport, LocalBuildRunner  # noqa: E402
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build  # noqa: E402
-from chalicelib.domain.errors import NotFound  # noqa: E402
 from chalicelib.domain.models import ServiceSettings  # noqa: E402
 from chalicelib.domain.ports import BuildRequest  # noqa: E402
+from tests.fakes import FakeBlobStore as MemoryBlobStore  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WHEEL_MODULES = int(os.environ.get("BENCH_WHEEL_MODULES", "250"))
@@ -61,48 +61,13 @@ IDENTICAL_TARGET = 0.02
 RESULTS = ROOT / "bench" / "builds.json"
 SOURCES, ARTIFACTS = "sources", "artifacts"
 
-# Until provider detection fills the dependency layer fields (in progress in buildplan.py), the
-# bench declares the layer each provider's detection will: the files that decide the installed
+# A fallback for plans without dependency-layer fields (detection fills them for python and node
+# today, so this only matters if a planner change drops them): the files that decide the installed
 # dependencies and the directory `install` writes. A plan that already has them is left alone.
 LAYER_SHIM = {
     "python": (("requirements.txt", "pyproject.toml", ".python-version", "runtime.txt"), (".railyard/deps",)),
     "node": (("package.json", "package-lock.json", "npm-shrinkwrap.json", ".nvmrc"), ("node_modules",)),
 }
-
-
-class MemoryBlobStore:
-    """The BlobStore port in memory (raises NotFound like the S3 adapter)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
-        raise NotImplementedError
-
-    def exists(self, bucket: str, key: str) -> bool:
-        return (bucket, key) in self.objects
-
-    def etag(self, bucket: str, key: str) -> str | None:
-        body = self.objects.get((bucket, key))
-        return None if body is None else hashlib.md5(body).hexdigest()
-
-    def upload_file(self, bucket: str, key: str, path: str) -> None:
-        self.objects[(bucket, key)] = Path(path).read_bytes()
-
-    def download_file(self, bucket: str, key: str, path: str) -> None:
-        Path(path).write_bytes(self.get_bytes(bucket, key))
-
-    def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
-        self.objects[(bucket, key)] = body
-
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        try:
-            return self.objects[(bucket, key)]
-        except KeyError:
-            raise NotFound(f"s3://{bucket}/{key} does not exist") from None
-
-    def list_keys(self, bucket: str, prefix: str) -> list[str]:
-        return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
 
 class NullLog:

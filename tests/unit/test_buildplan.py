@@ -9,30 +9,9 @@ import pytest
 
 from chalicelib.domain.buildplan import LOOKED_FOR, BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
+from tests.fakes import DictTree
 
 PIP = "python3 -m pip install --disable-pip-version-check --no-input -q"
-
-
-class DictTree:
-    """SourceTree over {relative path: text}."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def exists(self, path: str) -> bool:
-        return path in self.files
-
-    def read_text(self, path: str) -> str:
-        return self.files[path]
-
-    def list_dir(self, path: str) -> list[str]:
-        prefix = "" if path in ("", ".") else path.rstrip("/") + "/"
-        names = set()
-        for name in self.files:
-            if name.startswith(prefix):
-                head, sep, _ = name[len(prefix) :].partition("/")
-                names.add(head + sep)
-        return sorted(names)
 
 
 def plan(files: dict[str, str], override: str | None = None) -> BuildPlan:

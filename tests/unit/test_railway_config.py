@@ -18,28 +18,7 @@ from chalicelib.domain.railway_config import (
     parse_config_file,
     validate,
 )
-
-
-class DictTree:
-    """SourceTree over {relative path: text}."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def exists(self, path: str) -> bool:
-        return path in self.files
-
-    def read_text(self, path: str) -> str:
-        return self.files[path]
-
-    def list_dir(self, path: str) -> list[str]:
-        prefix = "" if path in ("", ".") else path.rstrip("/") + "/"
-        names = set()
-        for name in self.files:
-            if name.startswith(prefix):
-                head, sep, _ = name[len(prefix) :].partition("/")
-                names.add(head + sep)
-        return sorted(names)
+from tests.fakes import DictTree
 
 
 def failure(filename: str, text: str) -> str:
