@@ -34,12 +34,13 @@ class SettingsPatch(_Body):
     restartPolicyMaxRetries: int | None = None
     drainingSeconds: float | None = None
     buildTimeout: float | None = None
+    preDeployCommand: str | None = Field(default=None, max_length=4096)
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the caller sent, in the domain's snake_case."""
         sent = self.model_dump(exclude_unset=True)
         for name, value in sent.items():
-            if value is None and name != "startCommand":  # only the start command can be cleared
+            if value is None and name not in ("startCommand", "preDeployCommand"):  # clearable ones
                 raise BadRequest(f"field 'settings.{name}' cannot be null")
         return {_SNAKE[k]: v for k, v in sent.items()}
 
@@ -52,6 +53,7 @@ _SNAKE = {
     "restartPolicyMaxRetries": "restart_policy_max_retries",
     "drainingSeconds": "draining_seconds",
     "buildTimeout": "build_timeout",
+    "preDeployCommand": "pre_deploy_command",
 }
 
 

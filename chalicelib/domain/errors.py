@@ -56,6 +56,10 @@ class Superseded(DomainError):
     """A newer deployment of the same service went live first; this one must not replace it."""
 
 
+class PreDeployFailed(DomainError):
+    """The pre-deploy command exited non-zero or timed out; the release never started."""
+
+
 class DeploymentCancelled(DomainError):
     """The deployment was cancelled while a step was running."""
 

@@ -82,6 +82,7 @@ class ServiceSettings:
     restart_policy_max_retries: int = 3
     draining_seconds: float = 2.0
     build_timeout: float = 900.0
+    pre_deploy_command: str | None = None  # run once before a release starts (migrations)
 
     def __post_init__(self) -> None:
         if not _PATH.match(self.healthcheck_path):

@@ -165,6 +165,7 @@ class DeployConfig:
             "restart_policy_type",
             "restart_policy_max_retries",
             "draining_seconds",
+            "pre_deploy_command",
         )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 

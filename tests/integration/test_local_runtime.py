@@ -25,7 +25,7 @@ import pytest
 
 from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.adapters.runtime.router import Router, RouteTable
-from chalicelib.domain.errors import DeploymentCancelled, HealthCheckFailed
+from chalicelib.domain.errors import DeploymentCancelled, HealthCheckFailed, PreDeployFailed
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
@@ -563,3 +563,34 @@ def test_close_leaves_no_process_alive(tmp_path: Path, blobs: FakeBlobStore, cra
     assert [pid for pid in [old_pid, new_pid, *helpers] if alive(pid)] == []
     with pytest.raises(OSError):
         http.client.HTTPConnection("127.0.0.1", rt.router_port, timeout=2).request("GET", "/")
+
+
+def test_pre_deploy_command_runs_first_in_the_release_environment(
+    runtime: LocalRuntime, blobs: FakeBlobStore
+) -> None:
+    # GIVEN a release whose pre-deploy command writes a marker the app will find
+    spec = with_settings(
+        release(blobs, "rel_1", GREETING="hi"), pre_deploy_command='echo "migrating $GREETING"'
+    )
+    log = MemoryLog()
+    # WHEN it is activated
+    runtime.activate(spec, log, never_cancelled)
+    # THEN the command ran in the release's directory and environment before the app started
+    assert "migrating hi" in log.lines
+    assert log.lines.index("pre-deploy: done") < next(
+        i for i, x in enumerate(log.lines) if x.startswith("starting:")
+    )
+    assert answer(runtime)["version"] == "rel_1"
+
+
+def test_a_failing_pre_deploy_command_fails_and_the_old_release_keeps_serving(
+    runtime: LocalRuntime, blobs: FakeBlobStore
+) -> None:
+    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+    bad = with_settings(release(blobs, "rel_2"), pre_deploy_command="echo 'relation already exists'; exit 4")
+    log = MemoryLog()
+    with pytest.raises(PreDeployFailed, match="exited with code 4"):
+        runtime.activate(bad, log, never_cancelled)
+    assert "relation already exists" in log.lines
+    assert not any(x.startswith("starting:") for x in log.lines)
+    assert answer(runtime)["version"] == "rel_1"

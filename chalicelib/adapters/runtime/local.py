@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.runtime.router import Router, RouteTable
-from chalicelib.domain.errors import BadRequest, HealthCheckFailed, TransientError
+from chalicelib.domain.errors import BadRequest, HealthCheckFailed, PreDeployFailed, TransientError
 from chalicelib.domain.ports import BlobStore, CrashListener, LogSink, Progress, ReleaseSpec
 
 logger = logging.getLogger(__name__)
@@ -305,6 +305,8 @@ class LocalRuntime:
         self._track(instance)
         settings = spec.settings
         try:
+            if settings.pre_deploy_command:
+                self._pre_deploy(instance, progress)
             log.write(f"starting: {spec.start_command}")
             instance.spawn()
             log.write(
@@ -500,6 +502,47 @@ class LocalRuntime:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return app_dir
+
+    def _pre_deploy(self, instance: _Instance, progress: Progress) -> None:
+        """Runs the release's pre-deploy command (e.g. migrations) once, in the release's directory
+        and environment, before any process of it starts; a failure fails the deployment and the
+        previous release keeps serving. Bounded by the health-check timeout."""
+        command = instance.spec.settings.pre_deploy_command or ""
+        timeout = instance.spec.settings.healthcheck_timeout
+        instance.log.write(f"pre-deploy: $ {command}")
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=instance.app_dir,
+            env=instance.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        stdout = proc.stdout
+        assert stdout is not None
+
+        def pump() -> None:
+            for line in stdout:
+                instance.log.write(line.decode(errors="replace").rstrip())
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise PreDeployFailed(f"pre-deploy command `{command}` timed out after {timeout:g}s")
+                progress()
+                time.sleep(0.05)
+        finally:
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+            reader.join(timeout=1.0)
+        if proc.returncode != 0:
+            raise PreDeployFailed(f"pre-deploy command `{command}` exited with code {proc.returncode}")
+        instance.log.write("pre-deploy: done")
 
     def _environment(self, spec: ReleaseSpec, app_dir: Path) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
