@@ -568,7 +568,7 @@ def test_close_leaves_no_process_alive(tmp_path: Path, blobs: FakeBlobStore, cra
 def test_pre_deploy_command_runs_first_in_the_release_environment(
     runtime: LocalRuntime, blobs: FakeBlobStore
 ) -> None:
-    # GIVEN a release whose pre-deploy command writes a marker the app will find
+    # GIVEN a release whose pre-deploy command prints one of its variables
     spec = with_settings(
         release(blobs, "rel_1", GREETING="hi"), pre_deploy_command='echo "migrating $GREETING"'
     )
