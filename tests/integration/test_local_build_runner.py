@@ -753,3 +753,36 @@ def test_config_file_deploy_settings_are_returned_by_a_build_and_by_a_cache_hit(
     expected = {"healthcheck_path": "/ready", "healthcheck_timeout": 5.0}  # ServiceSettings keys only
     assert built.settings_overrides == expected
     assert (reused.cached, reused.settings_overrides) == (True, expected)
+
+
+def test_source_paths_never_leave_the_source_tree(tmp_path: Path) -> None:
+    from chalicelib.adapters.builds.local import DirectorySourceTree
+
+    (tmp_path / "secret.txt").write_text("host file")
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "app.py").write_text("print()")
+    (root / "escape").symlink_to(tmp_path / "secret.txt")
+    tree = DirectorySourceTree(str(root))
+    assert tree.exists("app.py")
+    for outside in ("../secret.txt", str(tmp_path / "secret.txt"), "escape"):
+        assert not tree.exists(outside), outside
+
+
+def test_a_variable_prefix_is_not_mistaken_for_the_program() -> None:
+    from chalicelib.adapters.builds.local import _require_toolchain
+
+    _require_toolchain("SECRET_KEY_BASE_DUMMY=1 sh -c true", {"PATH": os.defpath})
+    with pytest.raises(BuildFailed, match="`railyard-no-such-tool` is not installed"):
+        _require_toolchain("GOWORK=off railyard-no-such-tool mod download", {"PATH": os.defpath})
+
+
+def test_artifacts_are_not_shared_between_environments_or_services(tmp_path: Path) -> None:
+    from chalicelib.adapters.builds.local import _content_hash
+
+    (tmp_path / "app.py").write_text("print()")
+    keys = {
+        _content_hash(str(tmp_path), None, {}, scope=scope)
+        for scope in ("svc_a/production", "svc_a/staging", "svc_b/production")
+    }
+    assert len(keys) == 3

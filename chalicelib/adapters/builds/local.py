@@ -55,7 +55,7 @@ from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
 
 # Part of the cache key: bump it when planning or packing changes so old artifacts are not reused.
-CACHE_FORMAT = "railyard-build-v1"
+CACHE_FORMAT = "railyard-build-v2"
 # Part of the dependency layer key: bump it when the layer's layout or packing changes.
 DEPS_FORMAT = "railyard-deps-v1"
 # The build variable that forces a cold build (as on Railway). A platform directive: it is left out
@@ -104,7 +104,14 @@ class DirectorySourceTree:
         self._root = root
 
     def _path(self, path: str) -> str:
-        return os.path.join(self._root, *[p for p in path.split("/") if p not in ("", ".")])
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        joined = os.path.join(self._root, *parts)
+        root = os.path.realpath(self._root)
+        # Paths come from files in the upload (dockerfilePath, go.work, -r lines): never read outside.
+        real = os.path.realpath(joined)
+        if path.startswith("/") or ".." in parts or (real != root and not real.startswith(root + os.sep)):
+            return os.path.join(self._root, ".railyard-outside-the-source")  # reads as missing
+        return joined
 
     def exists(self, path: str) -> bool:
         return os.path.isfile(self._path(path))
@@ -279,7 +286,12 @@ class LocalBuildRunner:
             _extract(archive, src)
             os.remove(archive)
 
-            digest = _content_hash(src, request.settings.start_command, request.variables)
+            digest = _content_hash(
+                src,
+                request.settings.start_command,
+                request.variables,
+                scope=f"{request.service_id}/{request.environment}",
+            )
             artifact_key = f"artifacts/{digest}.tar.gz"
             meta_key = f"artifacts/{digest}.json"
             disabled_by = self._no_cache_reason(request)
@@ -298,8 +310,16 @@ class LocalBuildRunner:
                 else plan_build(tree, override, environment=request.environment)
             )
             _log_plan(log, plan)
+            if plan.provider == "dockerfile" and not plan.start_command.strip():
+                # No Docker engine here: the image's CMD cannot be run, and an empty start command
+                # would only fail later, at the health check, with no explanation.
+                raise BuildFailed(
+                    f"this source builds with {plan.dockerfile}, and the local builder does not run "
+                    "Docker; set a start command (settings.startCommand, or deploy.startCommand in "
+                    "railway.json) to run the app without its image"
+                )
             env = _build_env(request.variables)
-            layer = _deps_layer(plan, src, request.service_id, log)
+            layer = _deps_layer(plan, src, request.service_id, log, request.variables)
             deps: DepsCache = "none"
             saved = 0.0
             entry: str | None = None  # this host's layer store entry the deps dirs came from
@@ -626,9 +646,14 @@ def _build_env(variables: Mapping[str, str]) -> dict[str, str]:
 
 def _require_toolchain(command: str, env: Mapping[str, str]) -> None:
     try:
-        program = shlex.split(command)[0]
-    except (ValueError, IndexError):
+        words = shlex.split(command)
+    except ValueError:
         return  # not simple enough to tell; the shell will report it
+    # `NAME=value program ...` sets a variable for the program; the program is the first other word.
+    words = [w for w in words if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)] or [""]
+    program = words[0]
+    if not program:
+        return
     if program in _SHELL_BUILTINS or "/" in program:
         return
     if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
@@ -664,7 +689,9 @@ def _safe_relpath(path: str) -> str | None:
     return "/".join(parts)
 
 
-def _deps_layer(plan: BuildPlan, src: str, scope: str, log: LogSink) -> _DepsLayer | None:
+def _deps_layer(
+    plan: BuildPlan, src: str, scope: str, log: LogSink, variables: Mapping[str, str] | None = None
+) -> _DepsLayer | None:
     """The plan's dependency layer with its key, or None (logged) when there is nothing to cache.
 
     `scope` (the service id) is part of the key: install output also depends on files outside
@@ -719,6 +746,11 @@ def _deps_layer(plan: BuildPlan, src: str, scope: str, log: LogSink) -> _DepsLay
     # The plan's build-time env (NODE_ENV=production drops devDependencies) changes what is installed.
     for name, value in sorted(plan.env.items()):
         put(f"{name}={value}".encode())
+    # So do the service's variables (NODE_ENV, NPM_CONFIG_*, PIP_INDEX_URL, BUNDLE_WITHOUT ...).
+    put(b"--variables--")
+    for name, value in sorted((variables or {}).items()):
+        if name != NO_CACHE_VARIABLE:
+            put(f"{name}={value}".encode())
     return _DepsLayer(digest.hexdigest(), tuple(dirs), tuple(inputs))
 
 
@@ -852,7 +884,11 @@ def _walk(root: str, prune: frozenset[str] = frozenset()) -> Iterator[_Entry]:
 
 
 def _content_hash(
-    root: str, start_command_override: str | None, variables: dict[str, str] | None = None
+    root: str,
+    start_command_override: str | None,
+    variables: dict[str, str] | None = None,
+    *,
+    scope: str = "",
 ) -> str:
     """sha256 over the tree's content, not the tar's: same files, modes, override and build
     variables = same hash. Variables count because build commands see them (NEXT_PUBLIC_*...)."""
@@ -864,6 +900,9 @@ def _content_hash(
         digest.update(value)
 
     put(CACHE_FORMAT.encode())
+    # Per service and environment: config files plan differently per environment
+    # (environments.<name>), and one tenant's artifact must never be handed to another.
+    put(scope.encode())
     put(b"" if start_command_override is None else b"=" + start_command_override.encode())
     for name, value in sorted((variables or {}).items()):
         if name != NO_CACHE_VARIABLE:  # a directive to the builder, not a build input

@@ -531,15 +531,19 @@ class LocalRuntime:
         deadline = time.monotonic() + timeout
         try:
             while proc.poll() is None:
+                if instance.stopping.is_set():
+                    raise _Stopping
                 if time.monotonic() > deadline:
                     raise PreDeployFailed(f"pre-deploy command `{command}` timed out after {timeout:g}s")
                 progress()
                 time.sleep(0.05)
         finally:
-            if proc.poll() is None:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait()
+            # Always: children the command put in the background must not outlive it.
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
             reader.join(timeout=1.0)
+            if not reader.is_alive():
+                stdout.close()
         if proc.returncode != 0:
             raise PreDeployFailed(f"pre-deploy command `{command}` exited with code {proc.returncode}")
         instance.log.write("pre-deploy: done")
