@@ -177,6 +177,7 @@ class Release(Versioned):
     config: ConfigSnapshot
     deployment_id: str
     created_at: str
+    settings_overrides: dict[str, Any] = field(default_factory=dict)  # see Deployment
     version: int = 1
 
 
@@ -199,6 +200,9 @@ class Deployment(Versioned):
     release_number: int | None = None
     build_cached: bool | None = None
     build_cache: dict[str, Any] | None = None  # the build's cache report (hits, misses, time saved)
+    # Settings the source's config file set (railway.json deploy.*): they travel with the artifact,
+    # so a redeploy of it (a variable change) keeps them.
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
     no_cache: bool = False
     reason: str | None = None
     version: int = 1

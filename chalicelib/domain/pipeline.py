@@ -108,6 +108,7 @@ class Pipeline:
             start_command=result.start_command,
             build_cached=result.cached,
             build_cache=result.cache,
+            settings_overrides=dict(result.settings_overrides),
             config=config,
             updated_at=iso(self._clock()),
         )
@@ -229,6 +230,7 @@ class Pipeline:
                 config=deployment.config,
                 deployment_id=deployment.id,
                 created_at=now,
+                settings_overrides=dict(deployment.settings_overrides),
             )
             changes = dict(release_id=release.id, release_number=release.number)
             moved = (

@@ -239,6 +239,7 @@ class DeploymentService:
             )
             if built.settings_overrides:
                 config = replace(config, settings=replace(config.settings, **built.settings_overrides))
+                fields["settings_overrides"] = dict(built.settings_overrides)
         except NotFound:
             pass
         return self._start(self._new(service, DeploymentKind.SOURCE, config, **fields))
@@ -349,13 +350,16 @@ class DeploymentService:
         if service.active_release_id is None:
             raise Conflict(f"service {service.name} has no live release to redeploy; run `railyard up` first")
         live = self._repo.get_release(service.active_release_id)
-        config = ConfigSnapshot(variables=dict(variables.values), settings=service.settings)
+        # The artifact's config-file settings still win over the service's, as when it was built.
+        settings = replace(service.settings, **live.settings_overrides)
+        config = ConfigSnapshot(variables=dict(variables.values), settings=settings)
         return self._new(
             service,
             DeploymentKind.REDEPLOY,
             config,
             artifact_key=live.artifact_key,
             start_command=live.start_command,
+            settings_overrides=dict(live.settings_overrides),
         )
 
     def _rollback_target(self, service: Service, deployment_id: str | None) -> Release:

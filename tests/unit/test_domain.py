@@ -325,3 +325,15 @@ def test_no_cache_always_builds() -> None:
     cold = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same"), no_cache=True)
     world.run_workflow(cold.id)
     assert len(world.builds.calls) == 2 and world.builds.calls[-1].no_cache
+
+
+def test_config_file_settings_survive_a_variable_change() -> None:
+    world = World()
+    world.builds.settings_overrides = {"healthcheck_path": "/ready", "pre_deploy_command": "./migrate"}
+    world.deploy()
+    _, redeploy = world.deployments.set_variables(WHO, world.service.id, {"A": "1"}, [])
+    assert redeploy is not None
+    world.run_workflow(redeploy.id)
+    settings = world.runtime.activated[-1].settings
+    assert (settings.healthcheck_path, settings.pre_deploy_command) == ("/ready", "./migrate")
+    assert world.runtime.activated[-1].variables == {"A": "1"}
