@@ -60,7 +60,7 @@ class CodeBuildRunner:
         source_bucket: str,
         artifact_bucket: str,
         ecr_repository_uri: str | None,
-        planner: Planner = plan_build,
+        planner: Planner | None = None,  # None: plan_build for the deployment's environment
         *,
         cache_bucket: str | None = None,
     ) -> None:
@@ -99,7 +99,12 @@ class CodeBuildRunner:
                     f"the source archive {request.source_key} was not found; was the upload finished?"
                 ) from None
             _extract(archive, src)
-            plan = self._planner(DirectorySourceTree(src), request.settings.start_command)
+            tree, override = DirectorySourceTree(src), request.settings.start_command
+            plan = (
+                self._planner(tree, override)
+                if self._planner is not None
+                else plan_build(tree, override, environment=request.environment)
+            )
             zipped = os.path.join(work, "source.zip")
             _zip_tree(src, zipped)
             self._blobs.upload_file(self._source_bucket, zip_key, zipped)
@@ -149,6 +154,7 @@ class CodeBuildRunner:
             "start_command": plan.start_command,
             "provider": plan.provider,
             "image_uri": image_uri,
+            "settings_overrides": plan.deploy.settings_overrides(),
         }
         self._blobs.put_bytes(
             self._artifact_bucket, _meta_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
@@ -168,6 +174,7 @@ class CodeBuildRunner:
             start_command=str(meta["start_command"]),
             cached=False,
             provider=str(meta["provider"]),
+            settings_overrides=dict(meta.get("settings_overrides") or {}),
         )
 
 
