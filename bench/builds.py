@@ -52,6 +52,7 @@ from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build  # noq
 from chalicelib.domain.models import ServiceSettings  # noqa: E402
 from chalicelib.domain.ports import BuildRequest  # noqa: E402
 from tests.fakes import FakeBlobStore as MemoryBlobStore  # noqa: E402
+from tests.fakes import FakeLog  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WHEEL_MODULES = int(os.environ.get("BENCH_WHEEL_MODULES", "250"))
@@ -68,19 +69,6 @@ LAYER_SHIM = {
     "python": (("requirements.txt", "pyproject.toml", ".python-version", "runtime.txt"), (".railyard/deps",)),
     "node": (("package.json", "package-lock.json", "npm-shrinkwrap.json", ".nvmrc"), ("node_modules",)),
 }
-
-
-class NullLog:
-    """Keeps the build log only to print it when something went wrong."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
 
 
 def planner_with_layer(tree: SourceTree, override: str | None) -> BuildPlan:
@@ -231,7 +219,7 @@ def run_round(app: Path, entry: str, variables: dict[str, str], round_no: int, w
             settings=ServiceSettings(build_timeout=300),
             variables=variables,
         )
-        log = NullLog()
+        log = FakeLog()
         started = time.perf_counter()
         runner.build(request, log, lambda: None)
         elapsed = time.perf_counter() - started

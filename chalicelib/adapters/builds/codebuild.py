@@ -25,8 +25,8 @@ import zipfile
 from typing import Any
 
 from chalicelib.adapters.aws import client
-from chalicelib.adapters.builds.local import DirectorySourceTree, Planner, _extract
-from chalicelib.domain.buildplan import BuildPlan, plan_build
+from chalicelib.adapters.builds.local import Planner, _extract, plan_source
+from chalicelib.domain.buildplan import BuildPlan
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
 from chalicelib.domain.renderings import ARTIFACT_NAME, render_buildspec
@@ -99,12 +99,7 @@ class CodeBuildRunner:
                     f"the source archive {request.source_key} was not found; was the upload finished?"
                 ) from None
             _extract(archive, src)
-            tree, override = DirectorySourceTree(src), request.settings.start_command
-            plan = (
-                self._planner(tree, override)
-                if self._planner is not None
-                else plan_build(tree, override, environment=request.environment)
-            )
+            plan = plan_source(src, request, self._planner)
             zipped = os.path.join(work, "source.zip")
             _zip_tree(src, zipped)
             self._blobs.upload_file(self._source_bucket, zip_key, zipped)

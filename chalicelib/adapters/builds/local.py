@@ -97,6 +97,15 @@ class CacheReport:
         }
 
 
+def plan_source(src: str, request: BuildRequest, planner: Planner | None) -> BuildPlan:
+    """The plan of an extracted source: an injected planner (tests, benches) or the real one for
+    the deployment's environment. Both build runners plan through here."""
+    tree, override = DirectorySourceTree(src), request.settings.start_command
+    if planner is not None:
+        return planner(tree, override)
+    return plan_build(tree, override, environment=request.environment)
+
+
 class DirectorySourceTree:
     """SourceTree over an extracted directory."""
 
@@ -302,13 +311,7 @@ class LocalBuildRunner:
                 if cached is not None:
                     return self._reuse_artifact(artifact_key, digest, cached, log)
 
-            tree = DirectorySourceTree(src)
-            override = request.settings.start_command
-            plan = (
-                self._planner(tree, override)
-                if self._planner is not None
-                else plan_build(tree, override, environment=request.environment)
-            )
+            plan = plan_source(src, request, self._planner)
             _log_plan(log, plan)
             if plan.provider == "dockerfile" and not plan.start_command.strip():
                 # No Docker engine here: the image's CMD cannot be run, and an empty start command
