@@ -32,7 +32,10 @@ class SettingsPatch(_Body):
     healthcheckTimeout: float | None = None
     restartPolicyType: str | None = None
     restartPolicyMaxRetries: int | None = None
+    overlapSeconds: float | None = None
     drainingSeconds: float | None = None
+    numReplicas: int | None = None
+    cronSchedule: str | None = Field(default=None, max_length=256)
     buildTimeout: float | None = None
     preDeployCommand: str | None = Field(default=None, max_length=4096)
 
@@ -40,10 +43,12 @@ class SettingsPatch(_Body):
         """Only the fields the caller sent, in the domain's snake_case."""
         sent = self.model_dump(exclude_unset=True)
         for name, value in sent.items():
-            if value is None and name not in ("startCommand", "preDeployCommand"):  # clearable ones
+            if value is None and name not in _CLEARABLE:
                 raise BadRequest(f"field 'settings.{name}' cannot be null")
         return {_SNAKE[k]: v for k, v in sent.items()}
 
+
+_CLEARABLE = ("startCommand", "preDeployCommand", "cronSchedule")  # null means "unset"
 
 _SNAKE = {
     "startCommand": "start_command",
@@ -51,7 +56,10 @@ _SNAKE = {
     "healthcheckTimeout": "healthcheck_timeout",
     "restartPolicyType": "restart_policy_type",
     "restartPolicyMaxRetries": "restart_policy_max_retries",
+    "overlapSeconds": "overlap_seconds",
     "drainingSeconds": "draining_seconds",
+    "numReplicas": "num_replicas",
+    "cronSchedule": "cron_schedule",
     "buildTimeout": "build_timeout",
     "preDeployCommand": "pre_deploy_command",
 }

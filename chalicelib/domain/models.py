@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Self
 
 from chalicelib.domain.errors import BadRequest, InvalidTransition
+from chalicelib.domain.schedule import cron_problem
 
 
 class Versioned:
@@ -68,6 +69,7 @@ class DeploymentKind(StrEnum):
 
 
 RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
+MAX_REPLICAS = 50
 _PATH = re.compile(r"^/[\x21-\x7e]*$")
 
 
@@ -80,9 +82,15 @@ class ServiceSettings:
     healthcheck_timeout: float = 60.0
     restart_policy_type: str = "ON_FAILURE"
     restart_policy_max_retries: int = 3
-    draining_seconds: float = 2.0
+    # Railway's teardown: the old release keeps serving `overlap_seconds` after the new one is live,
+    # then gets SIGTERM and `draining_seconds` to exit before SIGKILL.
+    overlap_seconds: float = 2.0
+    draining_seconds: float = 5.0
     build_timeout: float = 900.0
     pre_deploy_command: str | None = None  # run once before a release starts (migrations)
+    num_replicas: int = 1
+    # A cron service runs its start command on this schedule (UTC) instead of serving traffic.
+    cron_schedule: str | None = None
 
     def __post_init__(self) -> None:
         if not _PATH.match(self.healthcheck_path):
@@ -93,8 +101,16 @@ class ServiceSettings:
             raise BadRequest(f"settings.restartPolicyType must be one of {', '.join(RESTART_POLICIES)}")
         if not 0 <= self.restart_policy_max_retries <= 100:
             raise BadRequest("settings.restartPolicyMaxRetries must be between 0 and 100")
+        if not 0 <= self.overlap_seconds <= 3600:
+            raise BadRequest("settings.overlapSeconds must be between 0 and 3600")
         if not 0 <= self.draining_seconds <= 3600:
             raise BadRequest("settings.drainingSeconds must be between 0 and 3600")
+        if not 1 <= self.num_replicas <= MAX_REPLICAS:
+            raise BadRequest(f"settings.numReplicas must be between 1 and {MAX_REPLICAS}")
+        if self.cron_schedule is not None:
+            problem = cron_problem(self.cron_schedule)
+            if problem:
+                raise BadRequest(f"settings.cronSchedule {self.cron_schedule!r} is not valid: {problem}")
         if not 0 < self.build_timeout <= 7200:
             raise BadRequest("settings.buildTimeout must be between 0 and 7200 seconds")
 

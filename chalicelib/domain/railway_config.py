@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.domain.errors import BuildFailed
+from chalicelib.domain.schedule import cron_problem
 
 CONFIG_FILES = ("railway.json", "railway.toml", "railyard.toml")
 BUILDERS = ("RAILPACK", "NIXPACKS", "DOCKERFILE")
@@ -116,9 +117,9 @@ RAILWAY_SCHEMA: dict[str, Any] = {
                 "healthcheckTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 3600},
                 "restartPolicyType": {"type": ["string", "null"], "enum": [*RESTART_POLICY_TYPES, None]},
                 "restartPolicyMaxRetries": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
-                "numReplicas": {"type": ["integer", "null"], "minimum": 1},
+                "numReplicas": {"type": ["integer", "null"], "minimum": 1, "maximum": 50},
                 "cronSchedule": _NULLABLE_STRING,
-                "overlapSeconds": {"type": ["number", "null"], "minimum": 0},
+                "overlapSeconds": {"type": ["number", "null"], "minimum": 0, "maximum": 3600},
                 "drainingSeconds": {"type": ["number", "null"], "minimum": 0, "maximum": 3600},
                 **{
                     key: {"description": "Accepted for Railway compatibility; ignored."}
@@ -164,8 +165,11 @@ class DeployConfig:
             "healthcheck_timeout",
             "restart_policy_type",
             "restart_policy_max_retries",
+            "overlap_seconds",
             "draining_seconds",
             "pre_deploy_command",
+            "num_replicas",
+            "cron_schedule",
         )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
@@ -425,6 +429,11 @@ def _typed(
     if isinstance(pre_deploy, list):
         # Railway runs a list in order and stops at the first failure, which is what && does.
         pre_deploy = " && ".join(c.strip() for c in pre_deploy if c.strip()) or None
+    cron = _blank_is_none(deploy.get("cronSchedule"))
+    problem = cron_problem(cron) if cron else None
+    if problem:
+        where = sources.get("deploy.cronSchedule", "config")
+        raise BuildFailed(f"{where}: deploy.cronSchedule {cron!r} is not a valid schedule: {problem}")
     return RailwayConfig(
         files=files,
         environment=environment,
@@ -442,7 +451,7 @@ def _typed(
             restart_policy_type=deploy.get("restartPolicyType"),
             restart_policy_max_retries=deploy.get("restartPolicyMaxRetries"),
             num_replicas=deploy.get("numReplicas"),
-            cron_schedule=_blank_is_none(deploy.get("cronSchedule")),
+            cron_schedule=cron,
             overlap_seconds=_float(deploy.get("overlapSeconds")),
             draining_seconds=_float(deploy.get("drainingSeconds")),
         ),

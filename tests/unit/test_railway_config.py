@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.domain.buildplan import plan_build
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
+from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.railway_config import (
     RAILWAY_SCHEMA,
     BuildConfig,
@@ -264,9 +265,43 @@ def test_pre_deploy_command_list_runs_in_order_and_blank_commands_are_unset() ->
 
 
 def test_settings_overrides_are_the_service_settings_keys_only() -> None:
-    deploy = DeployConfig(num_replicas=2, healthcheck_path="/h", draining_seconds=3.0)
+    deploy = DeployConfig(num_replicas=2, healthcheck_path="/h", draining_seconds=3.0, start_command="x")
 
-    assert deploy.settings_overrides() == {"healthcheck_path": "/h", "draining_seconds": 3.0}
+    overrides = deploy.settings_overrides()
+
+    assert overrides == {"healthcheck_path": "/h", "draining_seconds": 3.0, "num_replicas": 2}
+
+
+def test_every_settings_override_is_a_service_setting() -> None:
+    deploy = DeployConfig(
+        pre_deploy_command="m",
+        healthcheck_path="/h",
+        healthcheck_timeout=5,
+        restart_policy_type="NEVER",
+        restart_policy_max_retries=1,
+        num_replicas=3,
+        cron_schedule="*/5 * * * *",
+        overlap_seconds=1,
+        draining_seconds=2,
+    )
+
+    settings = ServiceSettings(**deploy.settings_overrides())
+
+    assert (settings.num_replicas, settings.cron_schedule, settings.overlap_seconds) == (3, "*/5 * * * *", 1)
+
+
+def test_an_invalid_cron_schedule_names_the_file_and_key() -> None:
+    tree = DictTree({"railway.toml": '[deploy]\ncronSchedule = "61 * * * *"\n'})
+
+    with pytest.raises(BuildFailed, match=re.escape("railway.toml: deploy.cronSchedule '61 * * * *' is not")):
+        load_config(tree)
+
+
+def test_too_many_replicas_is_refused_with_the_key_path() -> None:
+    tree = DictTree({"railway.json": '{"deploy": {"numReplicas": 51}}'})
+
+    with pytest.raises(BuildFailed, match=re.escape("railway.json: deploy.numReplicas must be at most 50")):
+        load_config(tree)
 
 
 # --- through plan_build -------------------------------------------------------------------------
