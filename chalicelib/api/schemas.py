@@ -36,6 +36,15 @@ class SettingsPatch(_Body):
     drainingSeconds: float | None = None
     numReplicas: int | None = None
     cronSchedule: str | None = Field(default=None, max_length=256)
+    cpuRequestMillis: int | None = None
+    cpuLimitMillis: int | None = None
+    memoryRequestMb: int | None = None
+    memoryLimitMb: int | None = None
+    autoscaleMinReplicas: int | None = None
+    autoscaleMaxReplicas: int | None = None
+    autoscaleCpuPercent: int | None = None
+    autoscaleMemoryPercent: int | None = None
+    customDomains: list[str] | None = Field(default=None, max_length=20)
     buildTimeout: float | None = None
     preDeployCommand: str | None = Field(default=None, max_length=4096)
 
@@ -45,10 +54,19 @@ class SettingsPatch(_Body):
         for name, value in sent.items():
             if value is None and name not in _CLEARABLE:
                 raise BadRequest(f"field 'settings.{name}' cannot be null")
+        if sent.get("customDomains") is not None:
+            sent["customDomains"] = tuple(d.strip().lower().rstrip(".") for d in sent["customDomains"])
         return {_SNAKE[k]: v for k, v in sent.items()}
 
 
-_CLEARABLE = ("startCommand", "preDeployCommand", "cronSchedule")  # null means "unset"
+_CLEARABLE = (
+    "startCommand",
+    "preDeployCommand",
+    "cronSchedule",
+    "autoscaleMaxReplicas",
+    "autoscaleCpuPercent",
+    "autoscaleMemoryPercent",
+)  # null means "unset"
 
 _SNAKE = {
     "startCommand": "start_command",
@@ -60,6 +78,15 @@ _SNAKE = {
     "drainingSeconds": "draining_seconds",
     "numReplicas": "num_replicas",
     "cronSchedule": "cron_schedule",
+    "cpuRequestMillis": "cpu_request_millis",
+    "cpuLimitMillis": "cpu_limit_millis",
+    "memoryRequestMb": "memory_request_mb",
+    "memoryLimitMb": "memory_limit_mb",
+    "autoscaleMinReplicas": "autoscale_min_replicas",
+    "autoscaleMaxReplicas": "autoscale_max_replicas",
+    "autoscaleCpuPercent": "autoscale_cpu_percent",
+    "autoscaleMemoryPercent": "autoscale_memory_percent",
+    "customDomains": "custom_domains",
     "buildTimeout": "build_timeout",
     "preDeployCommand": "pre_deploy_command",
 }

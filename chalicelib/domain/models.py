@@ -71,6 +71,7 @@ class DeploymentKind(StrEnum):
 RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
 MAX_REPLICAS = 50
 _PATH = re.compile(r"^/[\x21-\x7e]*$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,17 @@ class ServiceSettings:
     num_replicas: int = 1
     # A cron service runs its start command on this schedule (UTC) instead of serving traffic.
     cron_schedule: str | None = None
+    # Resources per replica (Kubernetes requests/limits): CPU in millicores, memory in MiB.
+    cpu_request_millis: int = 250
+    cpu_limit_millis: int = 1000
+    memory_request_mb: int = 256
+    memory_limit_mb: int = 512
+    # Autoscaling is on when autoscale_max_replicas is set; it then owns the replica count.
+    autoscale_min_replicas: int = 1
+    autoscale_max_replicas: int | None = None
+    autoscale_cpu_percent: int | None = 70
+    autoscale_memory_percent: int | None = None
+    custom_domains: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _PATH.match(self.healthcheck_path):
@@ -113,12 +125,52 @@ class ServiceSettings:
                 raise BadRequest(f"settings.cronSchedule {self.cron_schedule!r} is not valid: {problem}")
         if not 0 < self.build_timeout <= 7200:
             raise BadRequest("settings.buildTimeout must be between 0 and 7200 seconds")
+        self._check_resources()
+        self._check_autoscaling()
+        for domain in self.custom_domains:
+            if not _DOMAIN.match(domain):
+                raise BadRequest(f"settings.customDomains: {domain!r} is not a DNS name like app.example.com")
+
+    def _check_resources(self) -> None:
+        if not 10 <= self.cpu_request_millis <= self.cpu_limit_millis <= 32000:
+            raise BadRequest(
+                "settings.cpuRequestMillis and cpuLimitMillis must satisfy 10 <= request <= limit <= 32000"
+            )
+        if not 16 <= self.memory_request_mb <= self.memory_limit_mb <= 65536:
+            raise BadRequest(
+                "settings.memoryRequestMb and memoryLimitMb must satisfy 16 <= request <= limit <= 65536"
+            )
+
+    def _check_autoscaling(self) -> None:
+        if self.autoscale_max_replicas is None:
+            return
+        if not 1 <= self.autoscale_min_replicas <= self.autoscale_max_replicas <= MAX_REPLICAS:
+            raise BadRequest(
+                "settings.autoscaleMinReplicas and autoscaleMaxReplicas must satisfy "
+                f"1 <= min <= max <= {MAX_REPLICAS}"
+            )
+        targets = (self.autoscale_cpu_percent, self.autoscale_memory_percent)
+        if all(t is None for t in targets):
+            raise BadRequest(
+                "settings.autoscaleCpuPercent or autoscaleMemoryPercent must be set to autoscale"
+            )
+        if any(t is not None and not 1 <= t <= 100 for t in targets):
+            raise BadRequest(
+                "settings.autoscaleCpuPercent and autoscaleMemoryPercent must be between 1 and 100"
+            )
+
+    @property
+    def autoscaling(self) -> bool:
+        return self.autoscale_max_replicas is not None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceSettings:
+        data = dict(data)
+        if "custom_domains" in data:
+            data["custom_domains"] = tuple(data["custom_domains"])
         return cls(**data)
 
 

@@ -101,6 +101,52 @@ def test_malformed_json_and_unknown_fields_are_400_naming_the_problem(api: Api) 
     assert status == 400 and "lowercase" in body["Message"]
 
 
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"numReplicas": 0}, "numReplicas"),
+        ({"numReplicas": 51}, "numReplicas"),
+        ({"cronSchedule": "every minute"}, "cronSchedule"),
+        ({"cpuRequestMillis": 2000, "cpuLimitMillis": 1000}, "cpuRequestMillis"),
+        ({"memoryLimitMb": 8}, "memoryRequestMb"),
+        ({"autoscaleMaxReplicas": 3, "autoscaleMinReplicas": 5}, "autoscaleMinReplicas"),
+        ({"autoscaleMaxReplicas": 3, "autoscaleCpuPercent": 0}, "autoscaleCpuPercent"),
+        ({"healthcheckPath": "/health check"}, "healthcheckPath"),
+        ({"customDomains": ["not a domain"]}, "customDomains"),
+    ],
+)
+def test_invalid_replicas_resources_schedules_and_probe_paths_are_400_and_change_nothing(
+    api: Api, settings: dict[str, object], named: str
+) -> None:
+    service = api.service()
+
+    status, body = api.call("PATCH", f"/v1/services/{service['id']}", {"settings": settings})
+
+    assert status == 400 and body["Code"] == "BadRequest" and named in body["Message"]
+    _, after = api.call("GET", f"/v1/services/{service['id']}")
+    assert after["service"]["settings"] == service["settings"]
+
+
+def test_scaling_and_domain_settings_round_trip(api: Api) -> None:
+    service = api.service()
+    patch = {
+        "numReplicas": 3,
+        "autoscaleMaxReplicas": 6,
+        "autoscaleMinReplicas": 2,
+        "customDomains": ["App.Example.com."],
+        "cronSchedule": "*/5 * * * *",
+    }
+
+    status, body = api.call("PATCH", f"/v1/services/{service['id']}", {"settings": patch})
+
+    assert status == 200, body
+    settings = body["service"]["settings"]
+    assert settings["customDomains"] == ["app.example.com"]
+    assert (settings["numReplicas"], settings["autoscaleMaxReplicas"]) == (3, 6)
+    _, again = api.call("GET", f"/v1/services/{service['id']}")
+    assert again["service"]["settings"] == settings
+
+
 def test_unknown_ids_are_404(api: Api) -> None:
     for path in (
         "/v1/projects/prj_nope",
