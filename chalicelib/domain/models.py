@@ -246,6 +246,7 @@ class Release(Versioned):
     deployment_id: str
     created_at: str
     settings_overrides: dict[str, Any] = field(default_factory=dict)  # see Deployment
+    image: str | None = None  # the container image, when the build pushed one
     version: int = 1
 
 
@@ -273,6 +274,7 @@ class Deployment(Versioned):
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     no_cache: bool = False
     reason: str | None = None
+    image: str | None = None  # the container image the build pushed (AWS builds)
     version: int = 1
 
     def moved_to(self, status: DeploymentStatus, at: str, **changes: Any) -> Deployment:
@@ -307,6 +309,7 @@ class BuiltSource(Versioned):
     start_command: str
     created_at: str
     settings_overrides: dict[str, Any] = field(default_factory=dict)  # from the source's config file
+    image: str | None = None
     version: int = 1
 
 

@@ -109,6 +109,7 @@ class Pipeline:
             build_cached=result.cached,
             build_cache=result.cache,
             settings_overrides=dict(result.settings_overrides),
+            image=result.image,
             config=config,
             updated_at=iso(self._clock()),
         )
@@ -145,6 +146,7 @@ class Pipeline:
                     deployment.start_command,
                     iso(self._clock()),
                     settings_overrides=overrides,
+                    image=deployment.image,
                 )
             )
 
@@ -195,6 +197,10 @@ class Pipeline:
                     start_command=release.start_command,
                     variables=release.config.variables,
                     settings=release.config.settings,
+                    image=release.image,
+                    project=self._repo.get_project(service.project_id).name,
+                    environment=self._repo.get_environment(service.environment_id).name,
+                    service=service.name,
                 ),
                 log,
                 self._progress(deployment_id, heartbeat),
@@ -231,6 +237,7 @@ class Pipeline:
                 deployment_id=deployment.id,
                 created_at=now,
                 settings_overrides=dict(deployment.settings_overrides),
+                image=deployment.image,
             )
             changes = dict(release_id=release.id, release_number=release.number)
             moved = (

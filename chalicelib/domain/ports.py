@@ -127,6 +127,7 @@ class BuildResult:
     # ServiceSettings fields set by the source's config file (railway.json deploy section); they
     # win over the service's settings for this release, as config-as-code does on Railway.
     settings_overrides: dict[str, Any] = field(default_factory=dict)
+    image: str | None = None  # the pushed container image (ECR URI), when the runner builds one
 
 
 # Called by long steps now and then: sends a heartbeat and raises DeploymentCancelled if the
@@ -152,6 +153,12 @@ class ReleaseSpec:
     start_command: str
     variables: dict[str, str]
     settings: ServiceSettings
+    # The container image (ECR URI) when the build produced one; the Kubernetes runtime needs it.
+    image: str | None = None
+    # Names of the project and environment, for runtimes that group services (a namespace each).
+    project: str = ""
+    environment: str = ""
+    service: str = ""
 
 
 class Runtime(Protocol):

@@ -236,6 +236,7 @@ class DeploymentService:
                 start_command=built.start_command,
                 build_cached=True,
                 build_cache={"artifact": "hit", "deps": "none", "skippedBuild": True},
+                image=built.image,
             )
             if built.settings_overrides:
                 config = replace(config, settings=replace(config.settings, **built.settings_overrides))
@@ -258,6 +259,7 @@ class DeploymentService:
             release.config,
             artifact_key=release.artifact_key,
             start_command=release.start_command,
+            image=release.image,
             release_id=release.id,
             release_number=release.number,
         )
@@ -360,6 +362,7 @@ class DeploymentService:
             artifact_key=live.artifact_key,
             start_command=live.start_command,
             settings_overrides=dict(live.settings_overrides),
+            image=live.image,
         )
 
     def _rollback_target(self, service: Service, deployment_id: str | None) -> Release:

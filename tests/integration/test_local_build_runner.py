@@ -744,7 +744,7 @@ def test_the_layer_store_keeps_only_the_most_recent_entries(
 def test_config_file_deploy_settings_are_returned_by_a_build_and_by_a_cache_hit(
     data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
 ) -> None:
-    deploy = DeployConfig(healthcheck_path="/ready", healthcheck_timeout=5.0, num_replicas=2)
+    deploy = DeployConfig(healthcheck_path="/ready", healthcheck_timeout=5.0, start_command="x")
     world = DepsWorld(data_dir, blobs, tmp_path, planner=deps_planner(deploy=deploy))
 
     built, _ = world.build(NODE_APP)
