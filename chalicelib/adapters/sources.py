@@ -1,0 +1,89 @@
+"""Uploaded sources as the watch-pattern check sees them: a manifest of `{path: sha256}` and the
+config files' watch patterns, read from the `.tar.gz` in S3; manifests kept next to the sources.
+
+Manifests are stored per deployment (`manifests/<service>/<deployment>.json` in the sources bucket),
+so the live release's manifest is found from the service's active deployment id with no extra item
+in the table."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.errors import BuildFailed, NotFound
+from chalicelib.domain.ports import BlobStore
+from chalicelib.domain.railway_config import CONFIG_FILES, load_config
+
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    manifest: dict[str, str]
+    watch_patterns: tuple[str, ...]
+
+
+class _Files:
+    """The config files of an archive, as the ConfigSource load_config reads."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._texts = texts
+
+    def exists(self, path: str) -> bool:
+        return path in self._texts
+
+    def read_text(self, path: str) -> str:
+        return self._texts[path]
+
+
+class TarballSources:
+    def __init__(self, blobs: BlobStore, bucket: str) -> None:
+        self._blobs = blobs
+        self._bucket = bucket
+
+    def inspect(self, source_key: str, environment: str) -> SourceSnapshot:
+        manifest: dict[str, str] = {}
+        configs: dict[str, str] = {}
+        with tempfile.NamedTemporaryFile(suffix=".tar.gz") as archive:
+            self._blobs.download_file(self._bucket, source_key, archive.name)
+            try:
+                with tarfile.open(archive.name, "r:*") as tar:
+                    for member in tar:
+                        if not member.isfile():
+                            continue
+                        path = member.name.removeprefix("./")
+                        handle = tar.extractfile(member)
+                        if handle is None:
+                            continue
+                        digest = hashlib.sha256()
+                        data = b""
+                        while chunk := handle.read(_CHUNK):
+                            digest.update(chunk)
+                            if path in CONFIG_FILES:
+                                data += chunk
+                        manifest[path] = digest.hexdigest()
+                        if path in CONFIG_FILES:
+                            configs[path] = data.decode("utf-8-sig", errors="replace")
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                raise BuildFailed(f"the uploaded source is not a readable .tar.gz: {exc}") from None
+        config = load_config(_Files(configs), environment)
+        return SourceSnapshot(manifest, config.build.watch_patterns)
+
+    def save_manifest(self, service_id: str, deployment_id: str, manifest: dict[str, str]) -> None:
+        body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        self._blobs.put_bytes(self._bucket, _key(service_id, deployment_id), body)
+
+    def load_manifest(self, service_id: str, deployment_id: str) -> dict[str, str] | None:
+        try:
+            data: Any = json.loads(self._blobs.get_bytes(self._bucket, _key(service_id, deployment_id)))
+        except NotFound:
+            return None  # deployed before manifests were kept, or by a redeploy of an old artifact
+        return {str(k): str(v) for k, v in data.items()}
+
+
+def _key(service_id: str, deployment_id: str) -> str:
+    return f"manifests/{service_id}/{deployment_id}.json"
