@@ -36,7 +36,7 @@ ROUTER_CHECK_SECONDS = 10.0
 MAX_POLL_FAILURES = 20
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
-END_STATUSES = frozenset({"SUCCESS", "FAILED", "CRASHED", "CANCELLED", "REMOVED"})
+END_STATUSES = frozenset({"SUCCESS", "FAILED", "CRASHED", "CANCELLED", "REMOVED", "SKIPPED"})
 BEFORE_DEPLOY_STATUSES = frozenset({"QUEUED", "BUILDING"})
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -151,6 +151,8 @@ def _human_size(size: int) -> str:
 def _status_colour(status: str) -> str:
     if status == "SUCCESS":
         return "green"
+    if status == "SKIPPED":
+        return "yellow"
     if status in END_STATUSES:
         return "red"
     return "yellow"
@@ -301,6 +303,10 @@ def _probe_url(url: str, *, timeout: float) -> tuple[bool, str]:
 def _finish(client: RailyardClient, link: Link, deployment: Deployment) -> int:
     """The exit status of a followed deployment: 0 only if it succeeded and its URL answers."""
     status = deployment["status"]
+    if status == "SKIPPED":  # watch patterns: the live release is still the right one
+        reason = deployment.get("reason") or "nothing to deploy"
+        typer.secho(f"{_tick(True)} Deployment {deployment['id']} SKIPPED: {reason}", fg="yellow")
+        return 0
     if status != "SUCCESS":
         reason = deployment.get("reason") or "no reason given"
         typer.secho(f"{_tick(False)} Deployment {deployment['id']} {status}: {reason}", fg="red")

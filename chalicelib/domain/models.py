@@ -36,6 +36,7 @@ class DeploymentStatus(StrEnum):
     CRASHED = "CRASHED"
     CANCELLED = "CANCELLED"
     REMOVED = "REMOVED"
+    SKIPPED = "SKIPPED"  # watch patterns matched no changed file: nothing built, nothing rolled out
 
 
 S = DeploymentStatus
@@ -43,17 +44,18 @@ S = DeploymentStatus
 # The one transition table. SUCCESS and CRASHED are "live" ends: a later deployment replaces them
 # (REMOVED); a crash after success is CRASHED.
 TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
-    S.QUEUED: frozenset({S.BUILDING, S.DEPLOYING, S.FAILED, S.CANCELLED}),
-    S.BUILDING: frozenset({S.DEPLOYING, S.FAILED, S.CANCELLED}),
+    S.QUEUED: frozenset({S.BUILDING, S.DEPLOYING, S.FAILED, S.CANCELLED, S.SKIPPED}),
+    S.BUILDING: frozenset({S.DEPLOYING, S.FAILED, S.CANCELLED, S.SKIPPED}),
     S.DEPLOYING: frozenset({S.SUCCESS, S.FAILED, S.CANCELLED}),
     S.SUCCESS: frozenset({S.REMOVED, S.CRASHED}),
     S.CRASHED: frozenset({S.REMOVED}),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
     S.REMOVED: frozenset(),
+    S.SKIPPED: frozenset(),
 }
 
-TERMINAL = frozenset({S.SUCCESS, S.FAILED, S.CRASHED, S.CANCELLED, S.REMOVED})
+TERMINAL = frozenset({S.SUCCESS, S.FAILED, S.CRASHED, S.CANCELLED, S.REMOVED, S.SKIPPED})
 IN_PROGRESS = frozenset({S.QUEUED, S.BUILDING, S.DEPLOYING})
 
 
