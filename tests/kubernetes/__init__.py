@@ -1,0 +1,1 @@
+"""Tests of the in-process Kubernetes API server and of the code that talks to Kubernetes."""
