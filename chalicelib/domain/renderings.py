@@ -18,14 +18,16 @@ tarball runtime can run a CodeBuild-built release too.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import posixpath
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from chalicelib.domain.buildplan import BuildPlan
+from chalicelib.domain.buildplan import BuildPlan, tool_setup
 from chalicelib.domain.errors import BuildFailed
+from chalicelib.domain.models import NO_CACHE_VARIABLE
 
 APP_DIR = "/app"  # where the Dockerfile puts the app; `{app}` in runtime_env resolves to it
 RUNTIME_UID = 10001  # numeric, so `USER` works on any base image without a passwd entry
@@ -57,6 +59,42 @@ DEFAULT_VERSIONS = {
 }
 
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
+# rustup toolchain names a plan may carry (rust-toolchain(.toml) channel): a release or a channel.
+_RUST_TOOLCHAIN = re.compile(r"^(\d+\.\d+(\.\d+)?|(stable|beta|nightly)(-\d{4}-\d{2}-\d{2})?)$")
+
+# Tool caches that hold only what a package manager downloaded, addressed by package name +
+# version + checksum: safe to share through CodeBuild's project cache (one S3 location for every
+# service of the project). Dependency dirs (node_modules, .railyard/deps, vendor, target) and
+# in-app caches (.next/cache) are the service's own build output: they never go there (the
+# dependency layer, keyed and stored per service, restores those). Compile caches
+# (~/.cache/go-build) hold objects compiled from a service's own code, so they are not shared
+# either.
+SHAREABLE_CACHE_DIRS = frozenset(
+    {
+        "~/.npm",
+        "~/.cache/yarn",
+        "~/.yarn/berry/cache",
+        "~/.local/share/pnpm/store",
+        "~/.pnpm-store",
+        "~/.bun/install/cache",
+        "~/.cache/pip",
+        "~/.cache/uv",
+        "~/.cache/pypoetry/cache",
+        "~/.cache/composer",
+        "~/.cargo/registry",
+        "~/.cargo/git",
+        "~/go/pkg/mod",
+    }
+)
+# The build variable that carries variables_digest(): set by whoever starts the build (the
+# variables themselves are passed to CodeBuild, which the buildspec cannot enumerate).
+VARIABLES_DIGEST_ENV = "RAILYARD_VARIABLES_SHA256"
+# Providers whose install needs more than the deps inputs, so the image copies the whole source
+# first: cargo refuses to load a package whose targets (src/main.rs ...) are absent, and Composer
+# runs the project's scripts (Laravel's `php artisan package:discover`) on install.
+_INSTALL_NEEDS_SOURCE = frozenset({"rust", "php"})
+# More directories of deps inputs than this (local packages) are not copied one COPY each.
+_MAX_INPUT_COPIES = 16
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$")
 
@@ -69,9 +107,12 @@ def render_buildspec(plan: BuildPlan, *, image_uri: str | None, cache_bucket_pat
 
     `image_uri` (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`): also build the rendered
     Dockerfile (or the user's own for provider "dockerfile") and push it to ECR.
-    `cache_bucket_path` (`bucket/prefix`): keep the dependency layer in S3, content-addressed by
-    provider + language version + the plan's deps_inputs; a hit restores deps_dirs and skips
-    `install`. Without it only CodeBuild's own project cache (the `cache.paths` below) applies.
+    `cache_bucket_path` (`bucket/prefix`, per service): keep the dependency layer in S3,
+    content-addressed by provider + language version + install commands + plan env + the build's
+    variables (VARIABLES_DIGEST_ENV, when set) + the plan's deps_inputs; a hit restores deps_dirs
+    and skips `install` (not its tool setup). Without it only CodeBuild's own project cache
+    applies, and `cache.paths` names only the package managers' download caches
+    (SHAREABLE_CACHE_DIRS), never a service's deps_dirs: that cache is one location per project.
     """
     variables: dict[str, str] = {**plan.env, "CI": "true"}
     if image_uri is not None:
@@ -102,14 +143,21 @@ def render_buildspec(plan: BuildPlan, *, image_uri: str | None, cache_bucket_pat
     if pre_build:
         phases.append(("pre_build", {"on-failure": "ABORT", "commands": pre_build}))
 
+    # buildspec 0.2 runs a phase's commands in one shell, so a `cd` in one would move every later
+    # command (and the artifact's tar): each plan command gets its own subshell, as it gets its
+    # own process in the local runner and its own RUN in the Dockerfile.
     build: list[str] = []
     if layered:
         assert cache_bucket_path is not None
-        build += [_unless_deps_hit(command) for command in plan.install]
+        for command in plan.install:
+            setup, rest = tool_setup(command)
+            if setup is not None:
+                build.append(_own_shell(setup))  # needed by later commands even on a hit
+            build.append(_unless_deps_hit(rest))
         build.append(_deps_save_command(plan, cache_bucket_path))
     else:
-        build += plan.install
-    build += plan.build
+        build += [_own_shell(command) for command in plan.install]
+    build += [_own_shell(command) for command in plan.build]
     build += _artifact_commands(plan)
     if image_uri is not None:
         build += _docker_build_commands(plan)
@@ -145,6 +193,23 @@ def render_buildspec(plan: BuildPlan, *, image_uri: str | None, cache_bucket_pat
         lines += ["", "cache:", "  paths:"]
         lines += [f"    - {_yaml_str(path)}" for path in cache_paths]
     return "\n".join(lines) + "\n"
+
+
+def variables_digest(variables: Mapping[str, str]) -> str:
+    """sha256 of a build's variables (NODE_ENV, NPM_CONFIG_*, PIP_INDEX_URL ... change what an
+    install produces), to pass as VARIABLES_DIGEST_ENV: it becomes part of the dependency key.
+    `NO_CACHE` is a directive, not an input, and is left out (as the local runner does)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(variables.items()):
+        if name != NO_CACHE_VARIABLE:
+            for part in (name, value):
+                digest.update(len(part.encode()).to_bytes(8, "big") + part.encode())
+    return digest.hexdigest()
+
+
+def _own_shell(command: str) -> str:
+    # Newlines, not `( ... )` on one line: a trailing `# comment` must not swallow the `)`.
+    return f"(\n{command}\n)"
 
 
 def _yaml_str(value: str) -> str:
@@ -189,8 +254,20 @@ def _codebuild_runtime(plan: BuildPlan) -> tuple[str, str] | None:
     return key, version
 
 
+def _rust_toolchain(language_version: str | None) -> str:
+    """The rustup toolchain of the plan: a release (1.79, 1.79.0) or a channel (stable, beta,
+    nightly, nightly-2024-05-01); anything else is refused rather than pasted into a command."""
+    toolchain = (language_version or "stable").strip().removeprefix("v")
+    if not _RUST_TOOLCHAIN.match(toolchain):
+        raise BuildFailed(
+            f"rust toolchain {language_version!r} is not a release such as 1.79 or a channel such as "
+            "stable or nightly-2024-05-01"
+        )
+    return toolchain
+
+
 def _rustup_commands(language_version: str | None) -> list[str]:
-    toolchain = _checked_version(language_version) if language_version else "stable"
+    toolchain = _rust_toolchain(language_version)
     return [
         "command -v rustup >/dev/null || curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs "
         "| sh -s -- -y --profile minimal --default-toolchain none",
@@ -213,11 +290,20 @@ def _ecr_login(image_uri: str) -> str:
 def _deps_restore_commands(plan: BuildPlan, cache_bucket_path: str) -> list[str]:
     # The key covers what decides the installed dependencies: provider, language version, the
     # install commands and each deps input's path and content (a missing input hashes as missing).
-    fields = [plan.provider, plan.language_version or "", *plan.install]
+    # The plan's env and the build's variables (as VARIABLES_DIGEST_ENV) count too, as locally:
+    # NODE_ENV=production or a private index changes what an install produces.
+    fields = [
+        plan.provider,
+        plan.language_version or "",
+        *plan.install,
+        *(f"{name}={value}" for name, value in sorted(plan.env.items())),
+        "--variables--",
+    ]
     hashed = " ".join(shlex.quote(path) for path in plan.deps_inputs)
     key = (
         "export RAILYARD_DEPS_KEY=$({ printf '%s\\n' "
         + " ".join(shlex.quote(f) for f in fields)
+        + f' "${{{VARIABLES_DIGEST_ENV}:-}}"'
         + f"; for f in {hashed}; do "
         + 'printf \'%s\\n\' "$f"; if [ -f "$f" ]; then sha256sum < "$f"; else echo missing; fi; '
         + "done; } | sha256sum | cut -c1-64)"
@@ -234,7 +320,7 @@ def _deps_restore_commands(plan: BuildPlan, cache_bucket_path: str) -> list[str]
 
 def _unless_deps_hit(command: str) -> str:
     # Newlines, not `;`, around the command: a trailing `# comment` in it must not swallow the `fi`.
-    return f'if [ "${{RAILYARD_DEPS_HIT:-0}}" != 1 ]; then\n{command}\nfi'
+    return f'if [ "${{RAILYARD_DEPS_HIT:-0}}" != 1 ]; then\n{_own_shell(command)}\nfi'
 
 
 def _deps_save_command(plan: BuildPlan, cache_bucket_path: str) -> str:
@@ -295,11 +381,13 @@ def _dockerignore(plan: BuildPlan) -> str:
 
 
 def _cache_paths(plan: BuildPlan) -> list[str]:
+    """CodeBuild project cache paths: only the shareable download caches (SHAREABLE_CACHE_DIRS)."""
     paths: list[str] = []
-    for directory in (*plan.cache_dirs, *plan.deps_dirs):
-        base = _resolve_home(directory.rstrip("/"), CODEBUILD_HOME)
-        path = f"{base}/**/*"
-        if base and path not in paths:
+    for directory in plan.cache_dirs:
+        if directory.rstrip("/") not in SHAREABLE_CACHE_DIRS:
+            continue
+        path = f"{_resolve_home(directory.rstrip('/'), CODEBUILD_HOME)}/**/*"
+        if path not in paths:
             paths.append(path)
     return paths
 
@@ -360,10 +448,22 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
             ),
         ]
 
+    if plan.provider == "rust":
+        toolchain = _rust_toolchain(plan.language_version)
+        if not _VERSION.match(toolchain) and toolchain != "stable":
+            # A channel the image does not carry (beta, nightly-...): rustup adds it.
+            lines.append(
+                _run(
+                    f"rustup toolchain install {shlex.quote(toolchain)} --profile minimal "
+                    f"&& rustup default {shlex.quote(toolchain)}"
+                )
+            )
+
     cache_mounts = _cache_mounts(plan)
-    if plan.deps_inputs and plan.install:
+    input_copies = _input_copies(plan)
+    if input_copies is not None:
         # The dependency layer: it is rebuilt only when one of these files changes.
-        lines += _copy_inputs(plan.deps_inputs)
+        lines += input_copies
         lines += [_run(command, cache_mounts) for command in plan.install]
         lines.append("COPY . .")
     else:
@@ -394,6 +494,12 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
 
 
 def _images(plan: BuildPlan) -> tuple[str, str]:
+    if plan.provider == "rust":
+        # A release has its own image; a channel builds on the latest stable image (+ rustup).
+        toolchain = _rust_toolchain(plan.language_version)
+        version = toolchain if _VERSION.match(toolchain) else DEFAULT_VERSIONS["rust"]
+        build, runtime = _IMAGES["rust"]
+        return build.format(v=version), runtime.format(v=version)
     if plan.provider in _IMAGES:
         build, runtime = _IMAGES[plan.provider]
         version = _version(plan)
@@ -422,6 +528,19 @@ def _checked_version(version: str) -> str:
     if _VERSION.match(cleaned):
         return cleaned
     raise BuildFailed(f"language version {version!r} is not a concrete version such as 20 or 3.12")
+
+
+def _input_copies(plan: BuildPlan) -> list[str] | None:
+    """The COPY lines that put the deps inputs in place before `install`, or None when the install
+    must run after the whole source is copied."""
+    if not (plan.deps_inputs and plan.install) or plan.provider in _INSTALL_NEEDS_SOURCE:
+        return None
+    copies = _copy_inputs(plan.deps_inputs)
+    # COPY reads `*?[\` in a source as a pattern (`pages/[id].js` would match `pages/i.js`), and
+    # every COPY is an image layer (there is a limit of about 125): copy everything first instead.
+    if len(copies) > _MAX_INPUT_COPIES or any(c in path for path in plan.deps_inputs for c in "*?[\\"):
+        return None
+    return copies
 
 
 def _copy_inputs(paths: Iterable[str]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 import pytest
 
@@ -234,3 +235,274 @@ def test_nothing_detected_points_at_a_lone_subdirectory() -> None:
 def test_nothing_detected_says_when_the_source_is_empty() -> None:
     with pytest.raises(NothingToBuild, match="The source is empty"):
         plan({})
+
+
+# --- names from the source never become shell syntax --------------------------------------------
+
+HOSTILE = "x;touch pwned $(touch pwned2)"
+
+
+@pytest.mark.parametrize(
+    ("files", "build_words", "start"),
+    [
+        (  # a Go command directory
+            {"go.mod": "module example.com/app\n", f"cmd/{HOSTILE}/main.go": "package main\n"},
+            ["go", "build", "-o", f"bin/{HOSTILE}", f"./cmd/{HOSTILE}"],
+            f"./bin/{HOSTILE}",
+        ),
+        (  # a Cargo package name
+            {"Cargo.toml": f'[package]\nname = "{HOSTILE}"\n', "src/main.rs": ""},
+            ["cargo", "build", "--release"],
+            f"./target/release/{HOSTILE}",
+        ),
+        (  # a Cargo [[bin]] name and a workspace member's package name
+            {
+                "Cargo.toml": '[workspace]\nmembers = ["api"]\n',
+                "api/Cargo.toml": f'[package]\nname = "{HOSTILE}"\n[[bin]]\nname = "b$(id)"\n',
+                "api/src/main.rs": "",
+            },
+            ["cargo", "build", "--release", "--package", HOSTILE],
+            "./target/release/b$(id)",
+        ),
+    ],
+)
+def test_names_read_from_files_are_single_quoted_words_in_commands(
+    files: dict[str, str], build_words: list[str], start: str
+) -> None:
+    result = plan(files)
+
+    # The shell sees each name as one word, never as `;`, `$(...)` or a second command.
+    assert [shlex.split(command) for command in result.build] == [build_words]
+    assert shlex.split(result.start_command) == [start]
+
+
+def test_a_workspace_member_without_a_package_name_fails_naming_its_manifest() -> None:
+    files = {
+        "Cargo.toml": '[workspace]\nmembers = ["api"]\n',
+        "api/Cargo.toml": '[[bin]]\nname = "api"\n',
+        "api/src/main.rs": "",
+    }
+    with pytest.raises(BuildFailed, match=re.escape("api/Cargo.toml: [package] name is missing")):
+        plan(files)
+
+
+def test_a_django_wsgi_directory_that_is_not_a_package_name_is_not_served() -> None:
+    files = {"requirements.txt": "django\n", "manage.py": "", "a;id/wsgi.py": "", "site/wsgi.py": ""}
+
+    result = plan(files)
+
+    assert "python3 -m gunicorn site.wsgi" in result.start_command
+
+
+# --- what an install reads keys the dependency layer --------------------------------------------
+
+NPM_LOCK = {"package-lock.json": "{}", "index.js": ""}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "files", "extra_inputs"),
+    [
+        (  # @prisma/client's postinstall runs `prisma generate`, which reads the schema
+            {"dependencies": {"@prisma/client": "5"}, "devDependencies": {"prisma": "5"}},
+            {
+                "prisma/schema.prisma": "",
+                "prisma/migrations/1_init/migration.sql": "",
+                "prisma.config.ts": "",
+            },
+            ("prisma/schema.prisma", "schema.prisma.missing", "prisma.config.ts"),
+        ),
+        (  # a custom schema location, as a multi-file schema directory
+            {"dependencies": {"@prisma/client": "5"}, "prisma": {"schema": "db/schema"}},
+            {"db/schema/a.prisma": "", "db/schema/b.prisma": ""},
+            ("db/schema/a.prisma", "db/schema/b.prisma"),
+        ),
+        (  # file:/link:/bare-path dependencies, and a local override; node_modules inside is not content
+            {
+                "dependencies": {"ui": "file:./packages/ui", "cfg": "link:libs/cfg", "t": "./vendor/t.tgz"},
+                "overrides": {"left-pad": {".": "file:forks/left-pad"}},
+            },
+            {
+                "packages/ui/package.json": "",
+                "packages/ui/src/index.js": "",
+                "packages/ui/node_modules/x/index.js": "",
+                "libs/cfg/index.js": "",
+                "vendor/t.tgz": "",
+                "forks/left-pad/index.js": "",
+            },
+            (
+                "packages/ui/package.json",
+                "packages/ui/src/index.js",
+                "libs/cfg/index.js",
+                "vendor/t.tgz",
+                "forks/left-pad/index.js",
+            ),
+        ),
+        (  # patch-package's patches/, pnpm's patchedDependencies, and a script the postinstall runs
+            {
+                "dependencies": {"a": "1"},
+                "scripts": {"postinstall": "patch-package && node ./scripts/post.js --flag"},
+                "pnpm": {"patchedDependencies": {"b@1": "fixes/b.patch"}},
+            },
+            {"patches/a+1.0.0.patch": "", "fixes/b.patch": "", "scripts/post.js": "", "scripts/other.js": ""},
+            ("patches/a+1.0.0.patch", "fixes/b.patch", "scripts/post.js"),
+        ),
+        (  # registry and install configuration
+            {"dependencies": {"a": "1"}},
+            {".npmrc": "", "bunfig.toml": "", ".pnpmfile.cjs": "", ".yarn/releases/yarn-4.1.0.cjs": ""},
+            (".npmrc", "bunfig.toml", ".pnpmfile.cjs", ".yarn/releases/yarn-4.1.0.cjs"),
+        ),
+    ],
+)
+def test_node_files_that_install_hooks_read_are_dependency_inputs(
+    manifest: dict[str, object], files: dict[str, str], extra_inputs: tuple[str, ...]
+) -> None:
+    result = plan({"package.json": json.dumps(manifest), **NPM_LOCK, **files})
+
+    expected = [p for p in extra_inputs if not p.endswith(".missing")]
+    assert result.deps_inputs[:2] == ("package.json", "package-lock.json")
+    assert sorted(result.deps_inputs[2:]) == sorted(expected)
+    assert not any("node_modules" in p or "migrations" in p for p in result.deps_inputs)
+
+
+def test_workspace_members_local_dependencies_resolve_from_the_member() -> None:
+    files = {
+        "package.json": package(workspaces=["apps/*"]),
+        "apps/web/package.json": package(dependencies={"shared": "file:../../shared"}),
+        "shared/index.js": "",
+        **NPM_LOCK,
+    }
+
+    result = plan(files)
+
+    assert "shared/index.js" in result.deps_inputs
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"package.json": package(dependencies={"self": "file:."})},  # the whole source
+        {  # more files than a key is worth
+            "package.json": package(dependencies={"big": "file:big"}),
+            **{f"big/f{i}.js": "" for i in range(501)},
+        },
+    ],
+)
+def test_a_local_dependency_the_key_cannot_cover_turns_the_layer_off(files: dict[str, str]) -> None:
+    result = plan({**files, **NPM_LOCK})
+
+    assert result.install == ("npm ci --no-audit --no-fund",)
+    assert result.deps_inputs == ()  # never restored from a key that misses what it installed
+    assert result.deps_dirs == ("node_modules",)
+
+
+@pytest.mark.parametrize(
+    ("files", "extra_inputs"),
+    [
+        (  # editable and plain local paths, a local wheel; a VCS URL and a name are not paths
+            {
+                "requirements.txt": "-e ./libs/a[extra]\n./libs/b ; python_version > '3'\n"
+                "dist/c-1.0-py3-none-any.whl\ngit+https://example.com/d.git#egg=d\nflask==3.0\n",
+                "libs/a/pyproject.toml": "",
+                "libs/a/a/__init__.py": "",
+                "libs/a/a/__pycache__/x.pyc": "",
+                "libs/b/setup.py": "",
+                "dist/c-1.0-py3-none-any.whl": "",
+            },
+            (
+                "libs/a/a/__init__.py",
+                "libs/a/pyproject.toml",
+                "libs/b/setup.py",
+                "dist/c-1.0-py3-none-any.whl",
+            ),
+        ),
+        (  # -r/-c nest, each relative to the file that includes it
+            {
+                "requirements.txt": "-r requirements/prod.txt\n",
+                "requirements/prod.txt": "-r base.txt\n-c ../constraints.txt\n",
+                "requirements/base.txt": "--editable=./libs/e\n",
+                "constraints.txt": "",
+                "libs/e/setup.py": "",
+            },
+            ("requirements/prod.txt", "requirements/base.txt", "constraints.txt", "libs/e/setup.py"),
+        ),
+        (  # uv path sources
+            {
+                "pyproject.toml": '[project]\nname = "x"\ndependencies = ["lib"]\n'
+                '[tool.uv.sources]\nlib = { path = "packages/lib" }\n',
+                "uv.lock": "",
+                "packages/lib/pyproject.toml": "",
+            },
+            ("packages/lib/pyproject.toml",),
+        ),
+        (  # poetry path dependencies, in the main table and in a group
+            {
+                "pyproject.toml": '[tool.poetry.dependencies]\npython = "^3.11"\n'
+                'lib = { path = "lib", develop = true }\n'
+                '[tool.poetry.group.dev.dependencies]\ntools = [{ path = "tools" }]\n',
+                "poetry.lock": "",
+                "lib/pyproject.toml": "",
+                "tools/setup.py": "",
+            },
+            ("lib/pyproject.toml", "tools/setup.py"),
+        ),
+        (  # PDM's project-relative file URLs
+            {
+                "pyproject.toml": '[project]\nname = "x"\ndependencies = ["lib @ file:///${PROJECT_ROOT}/lib"]\n',
+                "pdm.lock": "",
+                "lib/pyproject.toml": "",
+            },
+            ("lib/pyproject.toml",),
+        ),
+        (  # Pipfile path packages
+            {
+                "Pipfile": '[packages]\nlib = { path = "./lib", editable = true }\n',
+                "Pipfile.lock": "{}",
+                "lib/setup.py": "",
+            },
+            ("lib/setup.py",),
+        ),
+    ],
+)
+def test_python_local_path_requirements_are_dependency_inputs(
+    files: dict[str, str], extra_inputs: tuple[str, ...]
+) -> None:
+    result = plan({**files, "main.py": ""})
+
+    assert result.deps_dirs == (".railyard/deps",)
+    for path in extra_inputs:
+        assert path in result.deps_inputs
+    assert not any("__pycache__" in p for p in result.deps_inputs)
+
+
+def test_a_python_requirement_on_the_app_itself_turns_the_layer_off() -> None:
+    result = plan({"requirements.txt": "-e .\n", "main.py": ""})
+
+    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.deps_inputs == ()
+    assert result.deps_dirs == (".railyard/deps",)
+
+
+def test_frameworks_in_included_requirements_are_detected() -> None:
+    files = {
+        "requirements.txt": "-r requirements/base.txt\n",
+        "requirements/base.txt": "flask\ngunicorn\n",
+        "app.py": "app = Flask(__name__)\n",
+    }
+
+    assert plan(files).start_command == "python3 -m gunicorn app:app --bind 0.0.0.0:$PORT"
+
+
+def test_go_local_replacements_are_dependency_inputs() -> None:
+    files = {
+        "go.mod": "module example.com/app\n\nreplace example.com/lib => ./lib\n"
+        "replace (\n\texample.com/x v1.0.0 => ../outside\n\texample.com/y => ./y // fork\n)\n",
+        "go.sum": "",
+        "main.go": "package main\n",
+        "lib/go.mod": "module example.com/lib\n",
+        "y/go.mod": "module example.com/y\n",
+    }
+
+    result = plan(files)
+
+    # `go mod download` reads them; an image build that copies only the inputs needs them.
+    assert result.deps_inputs == ("go.mod", "go.sum", "lib/go.mod", "y/go.mod")

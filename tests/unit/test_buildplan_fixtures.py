@@ -177,6 +177,24 @@ def test_node_sveltekit_node_adapter_with_bun() -> None:
     assert result.deps_inputs == ("package.json", "bun.lock")
 
 
+def test_node_prisma_local_package_and_patches_key_the_dependency_layer() -> None:
+    result = plan("node-prisma-local")
+
+    assert result.install == ("npm ci --no-audit --no-fund",)
+    assert result.start_command == "npm start"
+    # What the install reads beyond the manifests: patch-package's patches, the `file:` package
+    # npm copies in, and the schema `prisma generate` (postinstall) reads; migrations are not read.
+    assert result.deps_inputs == (
+        "package.json",
+        "package-lock.json",
+        "patches/express+4.19.2.patch",
+        "packages/shared/package.json",
+        "packages/shared/src/index.js",
+        "prisma/schema.prisma",
+    )
+    assert result.files_read == ("package.json", "package-lock.json")
+
+
 # --- python -------------------------------------------------------------------------------------
 
 
@@ -190,6 +208,21 @@ def test_python_pip_flask_with_runtime_txt_and_included_requirements() -> None:
     assert result.deps_dirs == (".railyard/deps",)
     assert result.cache_dirs == ("~/.cache/pip",)
     assert result.runtime_env == PYTHON_PATH
+
+
+def test_python_local_editable_package_and_nested_requirements() -> None:
+    result = plan("python-local-packages")
+
+    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    # flask comes from the included requirements/base.txt
+    assert result.start_command == "python3 -m gunicorn app:app --bind 0.0.0.0:$PORT"
+    assert result.deps_inputs == (
+        "requirements.txt",
+        "requirements/base.txt",
+        "libs/billing/billing/__init__.py",
+        "libs/billing/pyproject.toml",
+    )
+    assert result.deps_dirs == (".railyard/deps",)
 
 
 def test_python_poetry_fastapi() -> None:

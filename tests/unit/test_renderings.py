@@ -8,16 +8,27 @@ does not survive that round trip would reach CodeBuild changed.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import os
 import re
+import subprocess
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from chalicelib.domain.buildplan import BuildPlan
+from chalicelib.domain.buildplan import BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed
-from chalicelib.domain.renderings import render_buildspec, render_dockerfile
+from chalicelib.domain.renderings import (
+    VARIABLES_DIGEST_ENV,
+    render_buildspec,
+    render_dockerfile,
+    variables_digest,
+)
+from tests.fakes import DictTree
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/railyard/svc_01:dep_01"
 
@@ -84,6 +95,11 @@ def _commands(spec: dict[str, Any], phase: str) -> list[str]:
     return commands
 
 
+def _own_shell(command: str) -> str:
+    """How the buildspec runs a plan command: in a subshell of its own."""
+    return f"(\n{command}\n)"
+
+
 def _embedded_dockerfile(spec: dict[str, Any]) -> str:
     """The Dockerfile the buildspec writes before `docker build`."""
     for command in _commands(spec, "build"):
@@ -122,7 +138,7 @@ def test_node_buildspec_phases_commands_cache_and_env() -> None:
         "--password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     ]
     build = _commands(spec, "build")
-    assert build[:2] == ["npm ci --no-audit --no-fund", "npm run build"]
+    assert build[:2] == [_own_shell("npm ci --no-audit --no-fund"), _own_shell("npm run build")]
     assert build[-1] == 'docker build -f .railyard/Dockerfile -t "$IMAGE_URI" .'
     # The artifact contract: runtime.json, then the tarball CodeBuild uploads, before the image.
     assert any(".railyard/runtime.json" in c and "node_modules/.bin" in c for c in build)
@@ -136,7 +152,7 @@ def test_node_buildspec_phases_commands_cache_and_env() -> None:
     assert variables["VITE_API_URL"] == "https://api.example.com/v1?x=1&y=2"
     assert variables["IMAGE_URI"] == IMAGE
     assert variables["CI"] == "true"
-    assert spec["cache"]["paths"] == ["/root/.npm/**/*", "node_modules/**/*"]
+    assert spec["cache"]["paths"] == ["/root/.npm/**/*"]
     assert spec["artifacts"] == {"base-directory": ".railyard-out", "files": ["artifact.tar.gz"]}
 
 
@@ -156,19 +172,20 @@ def test_python_buildspec() -> None:
     assert "post_build" not in spec["phases"]
     assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.11"}  # a string, never 3.1
     build = _commands(spec, "build")
-    assert build[0] == PYTHON_GUNICORN.install[0]
+    assert build[0] == _own_shell(PYTHON_GUNICORN.install[0])
     assert not any("docker" in c for c in build)
     assert "IMAGE_URI" not in spec["env"]["variables"]
     assert spec["env"]["variables"]["PIP_DISABLE_PIP_VERSION_CHECK"] == "1"
-    assert spec["cache"]["paths"] == ["/root/.cache/pip/**/*", ".railyard/deps/**/*"]
+    assert spec["cache"]["paths"] == ["/root/.cache/pip/**/*"]
 
 
 def test_go_buildspec() -> None:
     spec = _spec(GO)
     assert spec["phases"]["install"]["runtime-versions"] == {"golang": "1.22"}
     build = _commands(spec, "build")
-    assert build[:2] == ["go mod download", "CGO_ENABLED=0 go build -ldflags='-s -w' -o out ./cmd/server"]
-    assert spec["cache"]["paths"] == ["/root/go/pkg/mod/**/*", "/root/.cache/go-build/**/*"]
+    assert build[:2] == [_own_shell(c) for c in GO.install + GO.build]
+    # The compile cache holds objects of this service's code: not shared through the project cache.
+    assert spec["cache"]["paths"] == ["/root/go/pkg/mod/**/*"]
 
 
 def test_dockerfile_provider_buildspec_builds_the_users_dockerfile() -> None:
@@ -204,7 +221,7 @@ def test_commands_with_yaml_special_characters_round_trip(command: str) -> None:
     )
     # No image: a Dockerfile ENV cannot hold a line break (see the next test); YAML is the subject.
     spec = _spec(plan, image_uri=None)
-    assert _commands(spec, "build")[0] == command
+    assert _commands(spec, "build")[0] == _own_shell(command)
     assert spec["env"]["variables"]["SPECIAL"] == command
 
 
@@ -221,12 +238,12 @@ def test_dependency_layer_in_s3_restores_and_skips_install_on_a_hit() -> None:
     # The key covers provider, version, install commands and every deps input's content.
     assert key_cmd.startswith("export RAILYARD_DEPS_KEY=$(")
     assert "for f in package.json package-lock.json;" in key_cmd
-    assert "node 20 'npm ci --no-audit --no-fund'" in key_cmd
+    assert "node 20 'npm ci --no-audit --no-fund' NODE_ENV=production" in key_cmd
     assert '"s3://railyard-cache/deps-cache/svc_01/deps/$RAILYARD_DEPS_KEY.tar.gz"' in restore
     assert "deps: cache hit" in restore and "deps: cache miss" in restore
 
     install, save = _commands(spec, "build")[:2]
-    assert install == 'if [ "${RAILYARD_DEPS_HIT:-0}" != 1 ]; then\nnpm ci --no-audit --no-fund\nfi'
+    assert install == 'if [ "${RAILYARD_DEPS_HIT:-0}" != 1 ]; then\n(\nnpm ci --no-audit --no-fund\n)\nfi'
     assert "tar -czf /tmp/railyard-deps.tar.gz -- node_modules" in save
     # Failing to save the layer must not fail the build.
     assert "|| echo" in save
@@ -236,7 +253,7 @@ def test_no_dependency_layer_without_inputs() -> None:
     plan = BuildPlan(provider="node", install=("npm install",), build=(), start_command="npm start")
     spec = _spec(plan, image_uri=None, cache_bucket_path="railyard-cache/x")
     assert "pre_build" not in spec["phases"]
-    assert _commands(spec, "build")[0] == "npm install"
+    assert _commands(spec, "build")[0] == _own_shell("npm install")
 
 
 def test_rust_installs_its_toolchain_with_rustup() -> None:
@@ -405,3 +422,238 @@ def test_version_ranges_are_refused_not_pasted_into_from() -> None:
         render_dockerfile(plan)
     with pytest.raises(BuildFailed, match="not a concrete version"):
         render_buildspec(plan, image_uri=None)
+
+
+# -- review findings: cache scope, shell state, tool setup, toolchains, key inputs ------------------
+
+
+def _run_build_phase(spec: dict[str, Any], cwd: Path, env: dict[str, str] | None = None) -> None:
+    """Runs the build phase's commands as CodeBuild 0.2 does: one after another in one bash."""
+    script = "set -e\n" + "\n".join(_commands(spec, "build")) + "\n"
+    subprocess.run(["bash", "-c", script], cwd=cwd, env={**os.environ, **(env or {})}, check=True, timeout=30)
+
+
+def test_the_project_cache_holds_only_shareable_download_caches() -> None:
+    # GIVEN a plan whose cache dirs mix a download cache, an in-app cache and a compile cache
+    plan = dataclasses.replace(NODE_SPA, cache_dirs=("~/.npm", ".next/cache", "~/.cache/go-build"))
+
+    # WHEN it is rendered, with or without the per-service dependency layer
+    for cache_bucket_path in (None, "railyard-cache/deps-cache/svc_01"):
+        spec = _spec(plan, cache_bucket_path=cache_bucket_path)
+
+        # THEN CodeBuild's project-wide cache gets only the download cache: node_modules and
+        # .next/cache of one service would otherwise be restored into every other service's build
+        assert spec["cache"]["paths"] == ["/root/.npm/**/*"]
+    assert "cache" not in _spec(dataclasses.replace(plan, cache_dirs=(".next/cache",)))
+
+
+def test_a_cd_in_one_plan_command_does_not_move_the_next_ones_or_the_artifact(tmp_path: Path) -> None:
+    # GIVEN a plan whose install changes directory (go workspaces do: `cd api && ...`)
+    (tmp_path / "api").mkdir()
+    plan = BuildPlan(
+        provider="shell",
+        install=("cd api && touch installed", "touch second"),
+        build=("touch built",),
+        start_command="sh start.sh",
+    )
+
+    # WHEN the build phase runs in one shell, as CodeBuild 0.2 runs it
+    _run_build_phase(_spec(plan, image_uri=None), tmp_path)
+
+    # THEN every command started at the root, and the artifact packs the root
+    assert (tmp_path / "api" / "installed").exists()
+    assert (tmp_path / "second").exists() and (tmp_path / "built").exists()
+    with tarfile.open(tmp_path / ".railyard-out" / "artifact.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"./api/installed", "./built", "./.railyard/runtime.json"} <= names
+
+
+def test_corepack_is_enabled_even_when_the_dependency_layer_skips_the_install(tmp_path: Path) -> None:
+    # GIVEN a pnpm plan with a dependency layer, on a build where the layer was restored
+    plan = BuildPlan(
+        provider="node",
+        install=("corepack enable && pnpm install --frozen-lockfile",),
+        build=("pnpm run build",),
+        start_command="pnpm start",
+        deps_inputs=("package.json", "pnpm-lock.yaml"),
+        deps_dirs=("node_modules",),
+    )
+    spec = _spec(plan, image_uri=None, cache_bucket_path="railyard-cache/deps-cache/svc_01")
+    build = _commands(spec, "build")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("corepack", "pnpm"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> "$CALLS"\n')
+        (bin_dir / tool).chmod(0o755)
+    calls = tmp_path / "calls"
+
+    # WHEN the install and build commands run with RAILYARD_DEPS_HIT=1
+    # setup, the guarded install, then the plan's build command
+    script = "\n".join([build[0], build[1], build[build.index(_own_shell("pnpm run build"))]])
+    env = {"RAILYARD_DEPS_HIT": "1", "CALLS": str(calls), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["bash", "-ec", script], cwd=tmp_path, env={**os.environ, **env}, check=True, timeout=30)
+
+    # THEN corepack's shims were set up for `pnpm run build`, and only the install was skipped
+    assert calls.read_text().splitlines() == ["corepack enable", "pnpm run build"]
+
+
+@pytest.mark.parametrize(
+    ("toolchain", "image", "rustup"),
+    [
+        ("stable", "rust:1", None),  # the planner's default when nothing pins a toolchain
+        (None, "rust:1", None),
+        ("1.79.0", "rust:1.79.0", None),
+        ("nightly-2024-05-01", "rust:1", "nightly-2024-05-01"),
+        ("beta", "rust:1", "beta"),
+    ],
+)
+def test_rust_toolchain_channels_render(toolchain: str | None, image: str, rustup: str | None) -> None:
+    plan = BuildPlan(
+        provider="rust",
+        install=("cargo fetch",),
+        build=("cargo build --release",),
+        start_command="./target/release/app",
+        language_version=toolchain,
+        deps_inputs=("Cargo.toml", "Cargo.lock"),
+        deps_dirs=("target",),
+    )
+
+    spec = _spec(plan, image_uri=None)
+    dockerfile = render_dockerfile(plan)
+
+    assert dockerfile is not None
+    assert any(
+        f"rustup toolchain install {toolchain or 'stable'} " in c
+        for c in spec["phases"]["install"]["commands"]
+    )
+    assert f"FROM {image} AS build" in dockerfile
+    runs = _run_commands(dockerfile)
+    if rustup is None:
+        assert not any("rustup" in c for c in runs)
+    else:
+        assert runs[0] == f"rustup toolchain install {rustup} --profile minimal && rustup default {rustup}"
+
+
+def test_a_rust_toolchain_that_is_not_a_release_or_channel_is_refused() -> None:
+    plan = BuildPlan(provider="rust", install=(), build=(), start_command="x", language_version="stable; id")
+    with pytest.raises(BuildFailed, match="rust toolchain"):
+        render_dockerfile(plan)
+    with pytest.raises(BuildFailed, match="rust toolchain"):
+        render_buildspec(plan, image_uri=None)
+
+
+@pytest.mark.parametrize(
+    ("provider", "install", "inputs"),
+    [
+        ("rust", "cargo fetch", ("Cargo.toml", "Cargo.lock")),
+        ("php", "composer install --no-dev", ("composer.json", "composer.lock")),
+    ],
+)
+def test_installs_that_need_the_whole_source_run_after_it_is_copied(
+    provider: str, install: str, inputs: tuple[str, ...]
+) -> None:
+    # cargo refuses a manifest whose src/main.rs is absent; Laravel's composer scripts run artisan.
+    plan = BuildPlan(
+        provider, (install,), (), "x", language_version=None, deps_inputs=inputs, deps_dirs=("x",)
+    )
+
+    dockerfile = render_dockerfile(plan)
+
+    assert dockerfile is not None
+    lines = _instructions(dockerfile)
+    assert not any(line.startswith("COPY [") for line in lines)
+    install_at = next(i for i, line in enumerate(lines) if install in line)
+    assert lines.index("COPY . .") < install_at
+
+
+def _deps_key(spec: dict[str, Any], cwd: Path, env: dict[str, str]) -> str:
+    key_command = _commands(spec, "pre_build")[0]
+    script = key_command + '\nprintf %s "$RAILYARD_DEPS_KEY"'
+    result = subprocess.run(
+        ["bash", "-ec", script],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_s3_dependency_key_covers_plan_env_build_variables_and_inputs(tmp_path: Path) -> None:
+    # GIVEN the same node plan and source, rendered for the S3 dependency layer
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / "package-lock.json").write_text("{}")
+    layered = dataclasses.replace(NODE_SPA, env={})
+    spec = _spec(layered, image_uri=None, cache_bucket_path="railyard-cache/deps-cache/svc_01")
+    base = _deps_key(spec, tmp_path, {})
+
+    # WHEN the plan's env, the build's variables or an input's content differ
+    with_env = _spec(
+        dataclasses.replace(layered, env={"YARN_NODE_LINKER": "node-modules"}),
+        image_uri=None,
+        cache_bucket_path="railyard-cache/deps-cache/svc_01",
+    )
+    dev = variables_digest({"NODE_ENV": "development"})
+    prod = variables_digest({"NODE_ENV": "production", "NO_CACHE": "1"})
+
+    # THEN each is another key (NODE_ENV=production drops devDependencies from node_modules)
+    keys = {
+        base,
+        _deps_key(with_env, tmp_path, {}),
+        _deps_key(spec, tmp_path, {VARIABLES_DIGEST_ENV: dev}),
+        _deps_key(spec, tmp_path, {VARIABLES_DIGEST_ENV: prod}),
+    }
+    (tmp_path / "package-lock.json").write_text('{"lockfileVersion": 3}')
+    keys.add(_deps_key(spec, tmp_path, {}))
+    assert len(keys) == 5 and all(re.fullmatch(r"[0-9a-f]{64}", k) for k in keys)
+    # and the digest ignores the NO_CACHE directive, as the local runner's key does
+    assert prod == variables_digest({"NODE_ENV": "production"})
+
+
+def test_planned_install_hook_inputs_are_copied_before_the_image_install() -> None:
+    # GIVEN a node app whose install runs `prisma generate` and copies a local package
+    files = {
+        "package.json": json.dumps(
+            {
+                "dependencies": {"@prisma/client": "5", "shared": "file:./packages/shared"},
+                "scripts": {"start": "node server.js"},
+            }
+        ),
+        "package-lock.json": "{}",
+        "prisma/schema.prisma": "model A { id Int @id }",
+        "packages/shared/package.json": "{}",
+        "packages/shared/index.js": "",
+    }
+    plan = plan_build(DictTree(files), None)
+
+    # WHEN the Dockerfile is rendered
+    dockerfile = render_dockerfile(plan)
+
+    # THEN the schema and the local package are in the image before `npm ci` runs
+    assert dockerfile is not None
+    lines = _assert_common_dockerfile(plan, dockerfile)
+    assert 'COPY ["prisma/schema.prisma", "./prisma/"]' in lines
+    assert 'COPY ["packages/shared/index.js", "packages/shared/package.json", "./packages/shared/"]' in lines
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        ("package.json", "package-lock.json", "packages/ui/pages/[id].js"),  # COPY would glob it
+        ("package.json", *(f"packages/p{i}/index.js" for i in range(17))),  # a layer per directory
+    ],
+)
+def test_inputs_that_cannot_be_copied_one_by_one_are_installed_after_the_whole_source(
+    inputs: tuple[str, ...],
+) -> None:
+    plan = dataclasses.replace(NODE_SPA, deps_inputs=inputs)
+
+    dockerfile = render_dockerfile(plan)
+
+    assert dockerfile is not None
+    lines = _instructions(dockerfile)
+    assert not any(line.startswith("COPY [") for line in lines)
+    install_at = next(i for i, line in enumerate(lines) if "npm ci" in line)
+    assert lines.index("COPY . .") < install_at

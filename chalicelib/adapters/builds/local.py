@@ -26,6 +26,7 @@ the platform's AWS_/RAILYARD_ variables removed from their environment.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import json
@@ -38,7 +39,6 @@ import signal
 import stat
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 import uuid
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build
+from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
@@ -177,14 +177,27 @@ class _LayerStore:
     a temporary name and renamed into place, so one that exists is complete. The bucket stays the
     source of truth: an entry is a local copy, dropped whenever it may have been altered (a build
     that changes a hardlinked file in place changes the entry too), and only the `keep` most
-    recently used entries are kept."""
+    recently used entries are kept.
+
+    Leftovers of builds that died (`.new-*` staging dirs, `.old-*` dirs being deleted) are pruned
+    when a runner starts and before each new entry (`prune_stale`). A staging dir belongs to its
+    build for as long as that build holds an exclusive flock on `<staging>.lock`, taken before
+    the dir exists and released only after it is gone: the kernel releases it when the build's
+    process dies, so a lock that can be taken marks a dead build's dir, never a live one's."""
 
     TREE = "tree"
     TARBALL = "layer.tar.gz"
+    STAGING = ".new-"
+    TRASH = ".old-"
+    LOCK = ".lock"
+    # `.old-*` dirs and lock files without a staging dir carry no owner: they are left to whoever
+    # is deleting them for this long (a live build deletes its own within seconds).
+    STALE_SECONDS = 600.0
 
-    def __init__(self, root: str, keep: int) -> None:
+    def __init__(self, root: str, keep: int, *, wall_clock: Callable[[], float] = time.time) -> None:
         self._root = root
         self._keep = max(keep, 1)
+        self._wall_clock = wall_clock
 
     def get(self, key: str) -> str | None:
         path = os.path.join(self._root, key)
@@ -198,9 +211,9 @@ class _LayerStore:
         """A new entry for `key` holding `tarball` (moved in) and a tree written by `fill(dir)`,
         replacing any entry for `key`. None when a concurrent build replaced it first."""
         os.makedirs(self._root, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".new-{key[:12]}-", dir=self._root)
+        self.prune_stale()
         final = os.path.join(self._root, key)
-        try:
+        with self._staging(key) as staging:
             fill(os.path.join(staging, self.TREE))
             os.replace(tarball, os.path.join(staging, self.TARBALL))
             self.evict(key)
@@ -208,17 +221,96 @@ class _LayerStore:
                 os.rename(staging, final)
             except OSError:
                 return None  # another build put its entry there between evict and rename
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)  # gone after a successful rename
         self._prune()
         return final
+
+    @contextlib.contextmanager
+    def _staging(self, key: str) -> Iterator[str]:
+        """A new staging dir, owned (see the class docstring) until the block exits."""
+        while True:
+            staging = os.path.join(self._root, f"{self.STAGING}{key[:12]}-{uuid.uuid4().hex}")
+            fd = os.open(staging + self.LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink > 0:
+                break
+            os.close(fd)  # pruned as an orphan before we locked it: take another name
+        try:
+            os.mkdir(staging)
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone already after a successful rename
+            with contextlib.suppress(OSError):
+                os.unlink(staging + self.LOCK)
+            os.close(fd)
+
+    def prune_stale(self) -> None:
+        """Removes what dead builds left: staging dirs whose lock is free, and `.old-*` dirs and
+        orphaned lock files older than STALE_SECONDS. Never touches a live build's staging dir."""
+        try:
+            with os.scandir(self._root) as found:
+                names = [e.name for e in found]
+        except OSError:
+            return
+        now = self._wall_clock()
+        for name in names:
+            path = os.path.join(self._root, name)
+            if name.startswith(self.STAGING) and not name.endswith(self.LOCK):
+                self._prune_staging(path)
+            elif name.startswith(self.TRASH) or (name.startswith(self.STAGING) and name.endswith(self.LOCK)):
+                if name.endswith(self.LOCK) and name.removesuffix(self.LOCK) in names:
+                    continue  # the staging dir's own lock: handled with the dir
+                try:
+                    age = now - os.lstat(path).st_mtime
+                except OSError:
+                    continue
+                if age < self.STALE_SECONDS:
+                    continue
+                if name.endswith(self.LOCK):
+                    self._remove_free_lock(path)
+                else:
+                    self._discard(path)
+
+    def _prune_staging(self, path: str) -> None:
+        try:
+            fd = os.open(path + self.LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            # No lock file: a build owns its lock file before its dir exists and until the dir is
+            # gone, so this dir has no owner (a crash mid-cleanup, or an older runner's).
+            self._discard(path)
+            return
+        except OSError:
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # held: a build in progress
+            self._discard(path)
+            with contextlib.suppress(OSError):
+                os.unlink(path + self.LOCK)
+        finally:
+            os.close(fd)
+
+    def _remove_free_lock(self, path: str) -> None:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(path)
+        except OSError:
+            pass  # held, or gone
+        finally:
+            os.close(fd)
 
     def evict(self, key: str) -> None:
         self._discard(os.path.join(self._root, key))
 
     def _discard(self, path: str) -> None:
-        # Renamed away first, so no build can start linking from a half-deleted entry.
-        trash = os.path.join(self._root, f".old-{uuid.uuid4().hex}")
+        # Renamed away first, so no build can start linking from a half-deleted entry (and two
+        # pruners never delete the same dir: only one rename succeeds).
+        trash = os.path.join(self._root, f"{self.TRASH}{uuid.uuid4().hex}")
         try:
             os.rename(path, trash)
         except OSError:
@@ -267,6 +359,7 @@ class LocalBuildRunner:
         self._clock = clock
         self._no_cache = no_cache
         self._layers = _LayerStore(os.path.join(data_dir, "layers"), keep=layer_store_entries)
+        self._layers.prune_stale()  # what builds that died with the previous process left behind
         self.last_report: CacheReport | None = None
         self._running: set[subprocess.Popen[bytes]] = set()
         self._running_lock = threading.Lock()
@@ -336,8 +429,11 @@ class LocalBuildRunner:
                     else:
                         deps = "hit"
                         saved, entry = restored
-            # A restored layer is what `install` produced from the same inputs: skip it.
-            installs = () if deps == "hit" else plan.install
+            # A restored layer is what `install` produced from the same inputs: skip it, except for
+            # the tool setup later commands need (`corepack enable` for `pnpm run build`).
+            installs = plan.install
+            if deps == "hit":
+                installs = tuple(s for s, _ in map(tool_setup, plan.install) if s is not None)
             for command in installs + plan.build:
                 _require_toolchain(command, env)
 
@@ -697,9 +793,10 @@ def _deps_layer(
 ) -> _DepsLayer | None:
     """The plan's dependency layer with its key, or None (logged) when there is nothing to cache.
 
-    `scope` (the service id) is part of the key: install output also depends on files outside
-    deps_inputs (an install script, .npmrc), so a layer shared across services could be poisoned
-    by another tenant whose manifests are identical but whose install does something else."""
+    `scope` (the service id) is part of the key: install output may also depend on files the
+    planner cannot see (whatever an install script reads beyond the hook inputs it names), so a
+    layer shared across services could be poisoned by another tenant whose manifests are identical
+    but whose install does something else."""
     if not plan.install:
         log.write("deps: nothing to install")
         return None
