@@ -427,8 +427,10 @@ def _typed(
     ignored += [f"deploy.{k}" for k in _IGNORED_DEPLOY_KEYS if deploy.get(k) is not None]
     pre_deploy = deploy.get("preDeployCommand")
     if isinstance(pre_deploy, list):
-        # Railway runs a list in order and stops at the first failure, which is what && does.
-        pre_deploy = " && ".join(c.strip() for c in pre_deploy if c.strip()) or None
+        # Railway runs a list in order and stops at the first failure, which is what && does. Each
+        # part is grouped so `a || b` stays one step; the newlines keep a trailing `# comment` from
+        # swallowing the closing parenthesis.
+        pre_deploy = " && ".join(f"(\n{c.strip()}\n)" for c in pre_deploy if c.strip()) or None
     cron = _blank_is_none(deploy.get("cronSchedule"))
     problem = cron_problem(cron) if cron else None
     if problem:

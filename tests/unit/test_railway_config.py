@@ -260,8 +260,25 @@ def test_pre_deploy_command_list_runs_in_order_and_blank_commands_are_unset() ->
 
     deploy = load_config(tree).deploy
 
-    assert deploy.pre_deploy_command == "a && b"
+    assert deploy.pre_deploy_command == "(\na\n) && (\nb\n)"
     assert deploy.start_command is None
+
+
+def test_each_pre_deploy_list_item_is_one_step_in_a_shell() -> None:
+    import subprocess
+
+    tree = DictTree(
+        {
+            "railway.json": json.dumps(
+                {"deploy": {"preDeployCommand": ["false || echo one  # fallback", "echo two"]}}
+            )
+        }
+    )
+
+    command = load_config(tree).deploy.pre_deploy_command
+    out = subprocess.run(["sh", "-c", command or ""], capture_output=True, text=True, timeout=10, check=True)
+
+    assert out.stdout.split() == ["one", "two"]
 
 
 def test_settings_overrides_are_the_service_settings_keys_only() -> None:
