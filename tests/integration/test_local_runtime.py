@@ -2,7 +2,12 @@
 
 Each test packs a tiny stdlib HTTP app into a tar.gz (the artifact contract of the build runner),
 stores it in an in-memory BlobStore and activates it. The app's behaviour is chosen by variables:
-VERSION (what it answers), MODE (ok | unhealthy | crash | exit), START_DELAY, CRASH_AFTER.
+VERSION (what it answers), MODE (ok | unhealthy | crash | exit), START_DELAY, CRASH_AFTER,
+TERM_DELAY (trap SIGTERM and exit that many seconds later, writing TERM_FILE first) and
+UNHEALTHY_REPLICA (the replica number whose health check answers 500).
+
+Replicas and cron services have their own files (test_local_runtime_replicas.py, _cron.py), which
+reuse the app and helpers of this one.
 """
 
 from __future__ import annotations
@@ -30,17 +35,35 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
 
+pytestmark = pytest.mark.timeout(30)
+
 BUCKET = "artifacts"
 HOST = "web-production-demo"
 SERVICE = "svc_web"
 PYTHON = shlex.quote(sys.executable)
 
 APP = r"""
-import json, os, sys, threading, time
+import json, os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("VERSION", "v0")
 MODE = os.environ.get("MODE", "ok")
+REPLICA = os.environ.get("RAILYARD_REPLICA_ID")
+UNHEALTHY = MODE == "unhealthy" or REPLICA == os.environ.get("UNHEALTHY_REPLICA")
+
+
+def on_sigterm(signum, frame):
+    def leave():
+        if os.environ.get("TERM_FILE"):
+            with open(os.environ["TERM_FILE"], "w") as done:
+                done.write("exited on its own after SIGTERM")
+        os._exit(0)
+
+    threading.Timer(float(os.environ["TERM_DELAY"]), leave).start()
+
+
+if "TERM_DELAY" in os.environ:
+    signal.signal(signal.SIGTERM, on_sigterm)
 time.sleep(float(os.environ.get("START_DELAY", "0")))
 print(f"app {VERSION} booting", flush=True)
 if MODE == "exit":
@@ -68,10 +91,13 @@ class Handler(BaseHTTPRequestHandler):
             timer.daemon = True
             timer.start()
         if self.path.startswith("/health"):
-            return self._send(500 if MODE == "unhealthy" else 200, {"mode": MODE})
+            return self._send(500 if UNHEALTHY else 200, {"mode": MODE})
         if self.path.startswith("/slow"):
             time.sleep(float(self.path.partition("=")[2] or "1"))
-        names = ("APP_HOME", "GREETING", "AWS_SECRET_ACCESS_KEY", "RAILYARD_TOKEN", "PORT")
+        names = (
+            "APP_HOME", "GREETING", "AWS_SECRET_ACCESS_KEY", "RAILYARD_TOKEN", "PORT",
+            "RAILWAY_REPLICA_ID", "RAILYARD_REPLICA_ID",
+        )
         self._send(200, {
             "version": VERSION, "pid": os.getpid(), "path": self.path,
             "env": {name: os.environ.get(name) for name in names},
@@ -187,7 +213,8 @@ def release(
             healthcheck_path="/health",
             healthcheck_timeout=5.0,
             restart_policy_max_retries=2,
-            draining_seconds=0.5,
+            overlap_seconds=0.3,
+            draining_seconds=1.0,
         ),
     )
 
@@ -221,6 +248,19 @@ def answer(runtime: LocalRuntime, path: str = "/") -> dict[str, Any]:
     status, body, _ = request(runtime, path)
     assert status == 200, body
     return dict(json.loads(body))
+
+
+def answer_directly(port: int, path: str = "/") -> dict[str, Any]:
+    """Ask one process on its own port, bypassing the router."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 200, body
+        return dict(json.loads(body))
+    finally:
+        connection.close()
 
 
 def alive(pid: int) -> bool:
@@ -319,6 +359,57 @@ def test_router_answers_502_when_the_upstream_refuses() -> None:
         router.stop()
 
 
+class _NamedUpstream(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = str(self.connection.getsockname()[1]).encode()  # which upstream answered
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_router_round_robins_and_skips_an_upstream_that_refuses() -> None:
+    # GIVEN a host routed to two live upstreams and one port where nothing listens
+    upstreams = [ThreadingHTTPServer(("127.0.0.1", 0), _NamedUpstream) for _ in range(2)]
+    for server in upstreams:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    live = [server.server_port for server in upstreams]
+    routes = RouteTable()
+    router = Router(routes)
+    port = router.start()
+    try:
+
+        def ask() -> tuple[int, bytes]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                connection.request("GET", "/", headers={"Host": "multi.localhost"})
+                response = connection.getresponse()
+                return response.status, response.read()
+            finally:
+                connection.close()
+
+        # WHEN both live upstreams are routed, THEN they take strict turns
+        routes.set("multi", live)
+        assert sorted(int(ask()[1]) for _ in range(4)) == sorted(live * 2)
+        # WHEN a port where nothing listens is routed between them (a replica that just died)
+        routes.set("multi", [live[0], 9, live[1]])
+        answers = [ask() for _ in range(6)]
+        # THEN every request still succeeds: the refused turn moved on to the next upstream
+        assert {status for status, _ in answers} == {200}
+        assert {int(body) for _, body in answers} == set(live)
+        # AND a host with no upstream up answers 503
+        routes.set("multi", [])
+        assert ask()[0] == 503
+    finally:
+        router.stop()
+        for server in upstreams:
+            server.shutdown()
+            server.server_close()
+
+
 class _UnframedUpstream(BaseHTTPRequestHandler):
     """HTTP/1.0 answers without Content-Length: the body ends when the connection closes."""
 
@@ -404,8 +495,8 @@ def test_second_release_switches_without_a_failed_request(
     in_flight.start()
     time.sleep(0.1)
 
-    # WHEN rel_2 is activated (rel_1 drains for longer than the in-flight request still needs)
-    runtime.activate(with_settings(release(blobs, "rel_2"), draining_seconds=2), MemoryLog(), never_cancelled)
+    # WHEN rel_2 is activated (rel_1 overlaps for longer than the in-flight request still needs)
+    runtime.activate(with_settings(release(blobs, "rel_2"), overlap_seconds=2), MemoryLog(), never_cancelled)
     switched.set()
     traffic.join(timeout=20)
     in_flight.join(timeout=5)
@@ -418,12 +509,70 @@ def test_second_release_switches_without_a_failed_request(
     assert runtime.active_release(HOST) == "rel_2"
 
 
-def test_draining_stops_the_previous_release(runtime: LocalRuntime, blobs: FakeBlobStore) -> None:
-    runtime.activate(release(blobs, "rel_1"), MemoryLog(), never_cancelled)
+def test_previous_release_keeps_answering_during_the_overlap_then_exits_on_sigterm(
+    runtime: LocalRuntime, blobs: FakeBlobStore, tmp_path: Path
+) -> None:
+    # GIVEN rel_1 serving, an app that exits 0.2 s after SIGTERM (writing a file as it does)
+    term_file = tmp_path / "rel_1.term"
+    runtime.activate(
+        release(blobs, "rel_1", TERM_DELAY="0.2", TERM_FILE=str(term_file)), MemoryLog(), never_cancelled
+    )
+    old = answer(runtime)
+    old_port = int(old["env"]["PORT"])
+    log = MemoryLog()
+
+    # WHEN rel_2 goes live with a 1 s overlap and up to 3 s of draining
+    switched = time.monotonic()
+    runtime.activate(
+        with_settings(release(blobs, "rel_2"), overlap_seconds=1.0, draining_seconds=3.0),
+        log,
+        never_cancelled,
+    )
+
+    # THEN the router sends new requests to rel_2 while rel_1 still answers on its own port
+    assert answer(runtime)["version"] == "rel_2"
+    assert answer_directly(old_port)["version"] == "rel_1"
+    time.sleep(max(0.0, switched + 0.6 - time.monotonic()))
+    assert answer_directly(old_port)["pid"] == old["pid"]  # 0.6 s in: still overlapping, no SIGTERM yet
+    assert "SIGTERM; draining" not in log.text()
+    # AND after the overlap it gets SIGTERM, exits on its own within the draining time, no SIGKILL
+    eventually(lambda: not alive(old["pid"]), timeout=5)
+    assert time.monotonic() - switched >= 1.0
+    assert term_file.read_text() == "exited on its own after SIGTERM"
+    eventually(lambda: "after SIGTERM" in log.text())
+    text = log.text()
+    assert "previous release rel_1: overlap 1s (it keeps running so requests in flight finish)" in text
+    assert "previous release rel_1: SIGTERM; draining up to 3s" in text
+    assert "SIGKILL" not in text
+
+
+def test_previous_release_that_outlives_its_draining_time_is_killed(
+    runtime: LocalRuntime, blobs: FakeBlobStore, tmp_path: Path
+) -> None:
+    # GIVEN rel_1 traps SIGTERM and would exit only 30 s later
+    term_file = tmp_path / "rel_1.term"
+    runtime.activate(
+        release(blobs, "rel_1", TERM_DELAY="30", TERM_FILE=str(term_file)), MemoryLog(), never_cancelled
+    )
     old_pid = answer(runtime)["pid"]
-    runtime.activate(release(blobs, "rel_2"), MemoryLog(), never_cancelled)
-    assert alive(old_pid)  # still draining (0.5 s)
-    eventually(lambda: not alive(old_pid))
+    log = MemoryLog()
+
+    # WHEN rel_2 goes live with no overlap and 0.6 s of draining
+    switched = time.monotonic()
+    runtime.activate(
+        with_settings(release(blobs, "rel_2"), overlap_seconds=0, draining_seconds=0.6), log, never_cancelled
+    )
+
+    # THEN rel_1 survives SIGTERM for the draining time, then is SIGKILLed
+    eventually(lambda: "SIGTERM; draining up to 0.6s" in log.text(), timeout=2)
+    time.sleep(max(0.0, switched + 0.3 - time.monotonic()))
+    assert alive(old_pid)
+    eventually(lambda: not alive(old_pid), timeout=5)
+    assert time.monotonic() - switched >= 0.6
+    eventually(lambda: "SIGKILL" in log.text())
+    assert "previous release rel_1: SIGKILL after 0.6s (it did not exit on SIGTERM)" in log.text()
+    assert not term_file.exists()
+    assert answer(runtime)["version"] == "rel_2"
 
 
 def test_activating_the_active_release_again_is_a_no_op(runtime: LocalRuntime, blobs: FakeBlobStore) -> None:
@@ -538,14 +687,16 @@ def test_stop_removes_the_route_and_the_process(runtime: LocalRuntime, blobs: Fa
 
 
 def test_close_leaves_no_process_alive(tmp_path: Path, blobs: FakeBlobStore, crashes: CrashRecorder) -> None:
-    # GIVEN an active release whose start command also forks a helper, and a draining release
+    # GIVEN an active release whose start command also forks a helper, and one still overlapping
     rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
     rt.start()
     try:
         command = f"sleep 60 & echo $! > helper.pid; exec {PYTHON} app.py"
         rt.activate(release(blobs, "rel_1", start_command=command), MemoryLog(), never_cancelled)
         old_pid = answer(rt)["pid"]
-        second = with_settings(release(blobs, "rel_2", start_command=command), draining_seconds=30)
+        second = with_settings(
+            release(blobs, "rel_2", start_command=command), overlap_seconds=30, draining_seconds=30
+        )
         rt.activate(second, MemoryLog(), never_cancelled)
         new_pid = answer(rt)["pid"]
         helpers = [

@@ -2,19 +2,46 @@
 
 Owns, for the embedded default platform:
 - unpacking release artifacts into `{data_dir}/releases/{release_id}/app` (once; atomic rename);
-- one process group per running instance (`/bin/sh -c <start command>`, own session), its output
-  copied line by line into the deployment's log sink for the life of the process;
-- health checks, the zero-downtime switch of the route table, draining the previous instance;
-- restart policies after activation, and telling the domain (`on_crash`) when restarts run out;
-- stopping everything it started on `close()`.
+- replicas (Railway's deploy.numReplicas): a release runs as N processes, each its own process group
+  (`/bin/sh -c <start command>`, own session) on its own free port, with the release's environment
+  plus PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica) and RAILYARD_REPLICA_ID
+  (`n`, 1-based, as in the log lines "replica n/N"); each process's output is copied line by line
+  into the deployment's log sink for the life of the process;
+- health checks (every replica must answer before the switch), the zero-downtime switch of the route
+  table, and the router's round robin over the replicas that are up;
+- the teardown of the previous release, with Railway's meaning of the two settings: after the new
+  release is live the old one keeps running for `overlap_seconds` (the route already points at the
+  new one; requests in flight finish), then gets SIGTERM and `draining_seconds` to exit before
+  SIGKILL. Both values come from the new release's settings (Railway: the deployment being rolled
+  out decides how the previous one goes). `stop()` uses the stopped release's own draining time;
+- restart policies per replica after activation: a replica whose process exits leaves the route at
+  once and comes back when its new process passes the health check, while the others keep serving.
+  Crash reporting (decision): a replica that exhausts its restarts stays down until the next deploy
+  and says so in the log; the domain is told (`on_crash`, once per release) only when every replica
+  of the live release has exhausted its restarts, because CRASHED means "this release no longer
+  serves" and a release with one replica left still does;
+- cron services (Railway's deploy.cronSchedule): activation unpacks and runs the pre-deploy command,
+  records the schedule and returns — no process, no health check, no route (the hostname answers
+  404). One scheduler thread for all cron services sleeps on an Event until the earliest next run
+  (times from the injected clock, UTC) and starts the start command as a run with the release's
+  environment; a run due while the service's previous run is still running is skipped (logged);
+  runs are never restarted and a failing run is never reported as a crash (its exit code and
+  duration are logged). A run ends when its command exits: what it left in the background is
+  killed then. numReplicas, the health check and the restart policy do not apply (one run at a
+  time). A redeploy replaces the schedule (a run in progress finishes; the next waits for it),
+  `stop()` removes it and stops the run in progress, `run_now()` is Railway's "Run now", and
+  `wake_scheduler()` makes the scheduler re-read an injected clock that a test moved;
+- stopping everything it started on `close()` (each app gets its drainingSeconds, at most
+  CLOSE_GRACE_SECONDS, all in parallel).
 
 Artifact contract (written by the build runner): the tar root is the app's working directory; an
 optional `.railyard/runtime.json` = `{"env": {"NAME": "value"}}` adds environment variables, where
 `{app}` becomes the absolute app directory and `{PATH}` the platform's PATH.
 
 Threads: `activate` runs in the caller's thread (it calls `progress()` so cancellation and heartbeats
-work); each instance gets an output reader per process and one monitor after activation; draining
-runs in its own thread so `activate` returns as soon as the new release serves.
+work); each replica gets an output reader per process and one monitor after activation; the teardown
+of a previous release runs in its own thread so `activate` returns as soon as the new release serves;
+each cron run has one watcher thread.
 """
 
 from __future__ import annotations
@@ -34,22 +61,41 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.runtime.router import Router, RouteTable
-from chalicelib.domain.errors import BadRequest, HealthCheckFailed, PreDeployFailed, TransientError
+from chalicelib.domain.errors import (
+    BadRequest,
+    HealthCheckFailed,
+    NotFound,
+    PreDeployFailed,
+    TransientError,
+)
+from chalicelib.domain.ids import Clock, utcnow
+from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BlobStore, CrashListener, LogSink, Progress, ReleaseSpec
+from chalicelib.domain.schedule import next_run
 
 logger = logging.getLogger(__name__)
 
-KILL_GRACE_SECONDS = 5.0
+# close() gives every app its drainingSeconds, but no more than this: stopping the platform (Ctrl-C)
+# must not wait an hour for an app that asked for it.
+CLOSE_GRACE_SECONDS = 5.0
+# The same cap for a release that never served (failed health check, cancelled deploy): the caller's
+# thread waits for it.
+DISCARD_GRACE_SECONDS = 5.0
 HEALTHCHECK_INTERVAL_SECONDS = 0.01  # short: each poll interval is added to every deploy
 HEALTHCHECK_REQUEST_TIMEOUT_SECONDS = 1.0
 PROGRESS_INTERVAL_SECONDS = 2.0  # the port asks for at least every 5 s
 # An instance that served this long before exiting gets its full restart budget back, so a service
 # that crashes once a day is not CRASHED after its third day.
 RESTART_BUDGET_RESET_SECONDS = 30.0
+# The scheduler sleeps until the next run, computed on the wall clock, but waits on the monotonic
+# clock: waking at least this often notices a wall clock that jumped (suspend, NTP).
+SCHEDULER_MAX_SLEEP_SECONDS = 60.0
 TAIL_LINES = 10
 _LINE_LIMIT = 64 * 1024  # one log line at most; longer output is split, never buffered unbounded
 # The platform's own credentials must never leak into user apps.
@@ -59,7 +105,7 @@ _RUNTIME_JSON = Path(".railyard") / "runtime.json"
 
 
 class _NeverHealthy(Exception):
-    """An instance exhausted its health check deadline or its restarts; args[0] is the reason."""
+    """A replica exhausted its health check deadline or its restarts; args[0] is the reason."""
 
     @property
     def reason(self) -> str:
@@ -67,7 +113,7 @@ class _NeverHealthy(Exception):
 
 
 class _Stopping(Exception):
-    """The instance is being stopped on purpose (stop, drain, close); supervision just ends."""
+    """The release is being stopped on purpose (stop, drain, close); supervision just ends."""
 
 
 def _no_progress() -> None:
@@ -75,7 +121,7 @@ def _no_progress() -> None:
 
 
 class _SharedLog:
-    """Serialises the caller's, the reader's and the monitor's writes into one sink.
+    """Serialises the caller's, the readers' and the monitors' writes into one sink.
 
     The sink outlives `activate`; a sink that starts failing must not take supervision down with it,
     so its errors are logged once and swallowed.
@@ -106,41 +152,63 @@ class _SharedLog:
             logger.warning("runtime log sink failed; app output may be lost", exc_info=True)
 
 
-class _Instance:
-    """One release of one service: the current process, its port and its restart bookkeeping."""
+class _Release:
+    """One activated release of one web service: its replicas and the fate they share."""
 
     def __init__(self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog) -> None:
         self.spec = spec
         self.app_dir = app_dir
         self.env = env
         self.log = log
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # set once: no more restarts, no crash report
+        self.serving = False  # the route currently belongs to this release
+        self.crash_reported = False
+        count = spec.settings.num_replicas
+        self.replicas = [_Replica(self, number, count) for number in range(1, count + 1)]
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The process of every replica still in play. One that gave up was stopped then, and its
+        group id may belong to someone else by now."""
+        return [
+            proc
+            for replica in self.replicas
+            if not replica.gave_up and (proc := replica.current_proc()) is not None
+        ]
+
+
+class _Replica:
+    """One replica of a release: its current process, port and restart bookkeeping."""
+
+    def __init__(self, release: _Release, number: int, count: int) -> None:
+        self.release = release
+        self.number = number
+        # Log lines of a single-replica service read as they always did.
+        self.label = "" if count == 1 else f" replica {number}/{count}"
+        self.prefix = "" if count == 1 else f"replica {number}/{count}: "
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.restarts = 0
-        self.serving = False  # the route currently points at this instance
+        self.up = False  # in the route: passed its health check and its process has not exited since
+        self.gave_up = False  # exhausted its restarts; stays down until the next deploy
         self.healthy_since: float | None = None
-        self.crash_reported = False
         self._lock = threading.Lock()  # guards spawn against a concurrent stop
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._tail_lock = threading.Lock()
         self._reader: threading.Thread | None = None
 
     def spawn(self) -> subprocess.Popen[bytes]:
+        release = self.release
         with self._lock:
-            if self.stopping.is_set():
+            if release.stopping.is_set():
                 raise _Stopping
             port = _free_port()
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", self.spec.start_command],
-                cwd=self.app_dir,
-                env={**self.env, "PORT": str(port)},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: stopping kills the whole tree
-                close_fds=True,
-            )
+            env = {
+                **release.env,
+                "PORT": str(port),
+                "RAILWAY_REPLICA_ID": f"{release.spec.release_id}-{self.number}",
+                "RAILYARD_REPLICA_ID": str(self.number),
+            }
+            proc = _start_group(release.spec.start_command, release.app_dir, env)
             # A fresh tail per process: a failure reason quotes the process that failed, not its
             # predecessors (whose reader may still be appending its last lines).
             tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -149,20 +217,17 @@ class _Instance:
                 target=self._pump, args=(proc, tail), name=f"railyard-app-output:{proc.pid}", daemon=True
             )
             self._reader.start()
-        self.log.write(f"started release {self.spec.release_id} (pid {proc.pid}, PORT={port})")
+        release.log.write(
+            f"started release {release.spec.release_id}{self.label} (pid {proc.pid}, PORT={port})"
+        )
         return proc
 
     def _pump(self, proc: subprocess.Popen[bytes], tail: collections.deque[str]) -> None:
-        stream = proc.stdout
-        assert stream is not None
-        with stream:
-            for raw in iter(lambda: stream.readline(_LINE_LIMIT), b""):
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                with self._tail_lock:
-                    tail.append(line)
-                self.log.write(line)
-        proc.wait()
-        self.log.flush()
+        def keep(line: str) -> None:
+            with self._tail_lock:
+                tail.append(line)
+
+        _copy_output(proc, self.release.log, keep)
 
     def output_tail(self, lines: int = TAIL_LINES) -> list[str]:
         # The reader may still be copying the last lines of a process that just exited.
@@ -177,16 +242,34 @@ class _Instance:
         with self._lock:
             return self.proc
 
-    def terminate(self, grace: float = KILL_GRACE_SECONDS) -> None:
-        """Stop on purpose: no restart, no crash report. Idempotent."""
-        self.stopping.set()
-        proc = self.current_proc()
-        if proc is not None:
-            _kill_tree(proc, grace)
-
     def join_threads(self, timeout: float) -> None:
         if self._reader is not None:
             self._reader.join(timeout)
+
+
+class _CronJob:
+    """The schedule of one cron service: the release whose start command runs, and when next."""
+
+    def __init__(
+        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, next_at: datetime
+    ) -> None:
+        self.spec = spec
+        self.app_dir = app_dir
+        self.env = env
+        self.log = log
+        self.expression = spec.settings.cron_schedule or ""
+        self.next_at = next_at
+
+
+class _CronRun:
+    """One run of a cron job: a process group that must exit on its own."""
+
+    def __init__(self, job: _CronJob, proc: subprocess.Popen[bytes], started_at: datetime) -> None:
+        self.job = job
+        self.proc = proc
+        self.started_at = started_at
+        self.started = time.monotonic()
+        self.watcher: threading.Thread | None = None
 
 
 class LocalRuntime:
@@ -201,6 +284,7 @@ class LocalRuntime:
         router_host: str = "127.0.0.1",
         router_port: int = 0,
         domain_suffix: str = "localhost",
+        clock: Clock = utcnow,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.blobs = blobs
@@ -209,13 +293,18 @@ class LocalRuntime:
         self.router_host = router_host
         self.router_port = router_port
         self.domain_suffix = domain_suffix
+        self._clock = clock  # cron schedules only; durations and deadlines use time.monotonic
         self._routes = RouteTable()
         self._router = Router(self._routes, router_host, router_port, domain_suffix)
         self._lock = threading.RLock()
         self._closed = False
         self._closing = threading.Event()
-        self._active: dict[str, _Instance] = {}  # service id → instance that owns its route
-        self._instances: set[_Instance] = set()  # everything that may still have a process
+        self._active: dict[str, _Release] = {}  # service id → release that owns its route
+        self._releases: set[_Release] = set()  # everything that may still have a process
+        self._cron: dict[str, _CronJob] = {}  # service id → its schedule
+        self._cron_running: dict[str, _CronRun] = {}  # service id → its run in progress
+        self._scheduler: threading.Thread | None = None
+        self._wakeup = threading.Event()
         self._service_locks: dict[str, threading.Lock] = {}
         self._threads: list[threading.Thread] = []
 
@@ -229,28 +318,28 @@ class LocalRuntime:
             if self._closed:
                 return
             self._closed = True
-            instances = list(self._instances)
-            self._instances.clear()
+            releases = list(self._releases)
+            runs = list(self._cron_running.values())
+            self._releases.clear()
             self._active.clear()
+            self._cron.clear()
+            scheduler = self._scheduler
         self._closing.set()
+        self._wakeup.set()
         self._router.stop()
-        # Signal every group first and share one grace period, so N instances take 5 s, not 5N s.
-        procs: list[subprocess.Popen[bytes]] = []
-        for instance in instances:
-            instance.stopping.set()
-            proc = instance.current_proc()
-            if proc is not None:
-                procs.append(proc)
-                _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + KILL_GRACE_SECONDS
-        for proc in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        for proc in procs:
-            _signal_group(proc, signal.SIGKILL)  # also the group's stragglers whose leader is gone
-            proc.wait()
-        for instance in instances:
-            instance.join_threads(timeout=1.0)
+        for release in releases:
+            release.stopping.set()
+        # Signal every group first and share one grace period, so N apps take 5 s, not 5N s.
+        procs = [proc for release in releases for proc in release.processes()] + [run.proc for run in runs]
+        drainings = [r.spec.settings.draining_seconds for r in releases] + [
+            run.job.spec.settings.draining_seconds for run in runs
+        ]
+        _stop_groups(procs, min(CLOSE_GRACE_SECONDS, max(drainings, default=0.0)))
+        for release in releases:
+            for replica in release.replicas:
+                replica.join_threads(timeout=1.0)
+        if scheduler is not None:
+            scheduler.join(timeout=1.0)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=1.0)
@@ -263,21 +352,43 @@ class LocalRuntime:
     def active_release(self, hostname: str) -> str | None:
         """The release id receiving traffic for `hostname`, for tests and diagnostics."""
         with self._lock:
-            for instance in self._active.values():
-                if instance.spec.hostname == hostname and instance.serving:
-                    return instance.spec.release_id
+            for release in self._active.values():
+                if release.spec.hostname == hostname and release.serving:
+                    return release.spec.release_id
         return None
 
     def stop(self, service_id: str) -> None:
         with self._lock:
-            instance = self._active.pop(service_id, None)
-            if instance is None:
-                return
-            instance.serving = False
-            self._routes.mark_unavailable(instance.spec.hostname)
-        instance.log.write(f"stopping release {instance.spec.release_id}; route removed")
-        instance.terminate()
-        self._forget(instance)
+            release = self._active.pop(service_id, None)
+            job = self._cron.pop(service_id, None)
+            run = self._cron_running.get(service_id)
+            if release is not None:
+                release.stopping.set()  # under the lock: a replica giving up now reports no crash
+                release.serving = False
+                self._routes.mark_unavailable(release.spec.hostname)
+        if job is not None:
+            job.log.write(f"cron: schedule {job.expression} removed; no more runs")
+            self._wakeup.set()
+        # Also a run of an earlier cron release of a service that has been a web service since.
+        if run is not None and run.proc.poll() is None:
+            seconds = run.job.spec.settings.draining_seconds
+            run.job.log.write(
+                f"cron: stopping the run in progress (pid {run.proc.pid}): "
+                f"SIGTERM; draining up to {seconds:g}s"
+            )
+            if _stop_groups([run.proc], seconds):
+                run.job.log.write(f"cron: SIGKILL after {seconds:g}s (the run was still running)")
+        if release is None:
+            return
+        seconds = release.spec.settings.draining_seconds
+        release.log.write(
+            f"stopping release {release.spec.release_id}; route removed; SIGTERM; draining up to {seconds:g}s"
+        )
+        if _stop_groups(release.processes(), seconds):
+            release.log.write(
+                f"release {release.spec.release_id}: SIGKILL after {seconds:g}s (still running)"
+            )
+        self._forget(release)
 
     def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None:
         # One activation per service at a time: a worker delivered twice, or a newer deployment
@@ -290,185 +401,392 @@ class LocalRuntime:
         finally:
             lock.release()
 
+    # cron services
+
+    def run_now(self, service_id: str) -> bool:
+        """Start a run of the cron service now (Railway's "Run now"). False when it was skipped
+        because the previous run is still running; NotFound when the service has no schedule here."""
+        with self._lock:
+            job = self._cron.get(service_id)
+        if job is None:
+            raise NotFound(f"service {service_id} has no cron schedule on this runtime")
+        return self._start_run(job, "run now")
+
+    def next_cron_run(self, service_id: str) -> datetime | None:
+        """When the service's next scheduled run is due (UTC), or None without a schedule."""
+        with self._lock:
+            job = self._cron.get(service_id)
+            return None if job is None else job.next_at
+
+    def wake_scheduler(self) -> None:
+        """Make the scheduler read the clock now: for an injected clock that was moved forward."""
+        self._wakeup.set()
+
     # activation
 
     def _activate(self, spec: ReleaseSpec, log: _SharedLog, progress: Progress) -> None:
         with self._lock:
             current = self._active.get(spec.service_id)
-        if current is not None and current.serving and current.spec.release_id == spec.release_id:
+            job = self._cron.get(spec.service_id)
+        already = (
+            current is not None and current.serving and current.spec.release_id == spec.release_id
+        ) or (job is not None and job.spec.release_id == spec.release_id)
+        if already:
             log.write(f"release {spec.release_id} is already active; nothing to do")
             return
 
         app_dir = self._ensure_app_dir(spec, log)
         progress()
-        instance = _Instance(spec, app_dir, self._environment(spec, app_dir), log)
-        self._track(instance)
+        env = self._environment(spec, app_dir)
+        if spec.settings.cron_schedule:
+            self._activate_cron(spec, app_dir, env, log, progress)
+            return
+        release = _Release(spec, app_dir, env, log)
+        self._track(release)
         settings = spec.settings
+        count = settings.num_replicas
         try:
             if settings.pre_deploy_command:
-                self._pre_deploy(instance, progress)
-            log.write(f"starting: {spec.start_command}")
-            instance.spawn()
+                self._pre_deploy(spec, app_dir, env, log, progress)
             log.write(
-                f"healthcheck: waiting for 200 on {settings.healthcheck_path} "
+                f"starting: {spec.start_command}"
+                if count == 1
+                else f"starting {count} replicas: {spec.start_command}"
+            )
+            for replica in release.replicas:
+                replica.spawn()
+            replicas = "" if count == 1 else f" from {count} replicas"
+            log.write(
+                f"healthcheck: waiting for 200 on {settings.healthcheck_path}{replicas} "
                 f"(timeout {settings.healthcheck_timeout:g}s)"
             )
-            waited = self._wait_healthy(instance, progress)
+            waited = self._wait_healthy(release, release.replicas, progress)
         except _NeverHealthy as failed:
             log.write(f"healthcheck: failed: {failed.reason}")
-            self._discard(instance)
+            self._discard(release)
             raise HealthCheckFailed(failed.reason) from None
         except _Stopping:
-            self._discard(instance)
+            self._discard(release)
             raise TransientError("the local runtime shut down during activation") from None
         except BaseException:
-            # DeploymentCancelled from progress() and anything unexpected: the new instance dies,
+            # DeploymentCancelled from progress() and anything unexpected: the new release dies,
             # the previous one keeps serving.
-            self._discard(instance)
+            self._discard(release)
             raise
         log.write(f"healthcheck: passed after {waited:.2f}s")
-        self._switch(instance)
+        self._switch(release)
 
-    def _switch(self, instance: _Instance) -> None:
-        spec = instance.spec
+    def _switch(self, release: _Release) -> None:
+        spec = release.spec
         with self._lock:
             if self._closed:
-                previous = None
+                previous, job = None, None
             else:
                 previous = self._active.get(spec.service_id)
-                self._active[spec.service_id] = instance
+                job = self._cron.pop(spec.service_id, None)
+                self._active[spec.service_id] = release
                 if previous is not None:
-                    # Set before the route moves so the old monitor never mistakes draining for a crash.
+                    # Set before the route moves so the old monitors never mistake the teardown for a crash.
                     previous.stopping.set()
                     previous.serving = False
                     if previous.spec.hostname != spec.hostname:
                         self._routes.remove(previous.spec.hostname)
-                instance.serving = True
-                instance.healthy_since = time.monotonic()
-                self._routes.set(spec.hostname, instance.port)
-        if not instance.serving:
-            self._discard(instance)
+                release.serving = True
+                now = time.monotonic()
+                for replica in release.replicas:
+                    replica.up, replica.healthy_since = True, now
+                self._publish(release)
+        if not release.serving:
+            self._discard(release)
             raise TransientError("the local runtime shut down during activation")
-        instance.log.write(f"traffic for {spec.hostname} now goes to release {spec.release_id}")
-        self._spawn_thread(self._supervise, instance, name=f"railyard-monitor:{spec.release_id}")
+        count = len(release.replicas)
+        balanced = "" if count == 1 else f" ({count} replicas, round robin)"
+        release.log.write(f"traffic for {spec.hostname} now goes to release {spec.release_id}{balanced}")
+        for replica in release.replicas:
+            name = f"railyard-monitor:{spec.release_id}:{replica.number}"
+            self._spawn_thread(self._supervise, replica, name=name)
+        if job is not None:
+            release.log.write(f"cron: schedule {job.expression} of release {job.spec.release_id} removed")
+            self._wakeup.set()
         if previous is not None:
-            seconds = spec.settings.draining_seconds
-            instance.log.write(f"draining release {previous.spec.release_id} for {seconds:g}s")
-            name = f"railyard-drain:{previous.spec.release_id}"
-            self._spawn_thread(self._drain, previous, seconds, name=name)
+            self._retire_in_background(previous, release.spec.settings, release.log, spec.release_id)
 
-    def _drain(self, instance: _Instance, seconds: float) -> None:
-        # In-flight requests hold their own upstream connections; they finish during this wait.
-        self._closing.wait(seconds)
-        instance.terminate()
-        self._forget(instance)
-        instance.log.write(f"release {instance.spec.release_id} stopped after draining")
+    def _activate_cron(
+        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, progress: Progress
+    ) -> None:
+        settings = spec.settings
+        if settings.pre_deploy_command:
+            self._pre_deploy(spec, app_dir, env, log, progress)
+        expression = settings.cron_schedule or ""
+        job = _CronJob(spec, app_dir, env, log, next_run(expression, self._clock()))
+        with self._lock:
+            if self._closed:
+                raise TransientError("the local runtime is shut down")
+            previous = self._active.pop(spec.service_id, None)
+            replaced = self._cron.get(spec.service_id)
+            self._cron[spec.service_id] = job
+            running = self._cron_running.get(spec.service_id)
+            if previous is not None:
+                previous.stopping.set()
+                previous.serving = False
+                self._routes.remove(previous.spec.hostname)
+            if self._scheduler is None:
+                self._scheduler = threading.Thread(target=self._schedule, name="railyard-cron", daemon=True)
+                self._scheduler.start()
+        self._wakeup.set()  # the new schedule may be due before whatever the scheduler sleeps for
+        log.write(f"cron: {expression} (UTC), next run at {_utc(job.next_at)}")
+        log.write("cron: no health check and no route; the start command runs on the schedule and must exit")
+        if replaced is not None:
+            log.write(f"cron: replaces the schedule of release {replaced.spec.release_id}")
+        if running is not None and running.proc.poll() is None:
+            log.write(
+                f"cron: the run of release {running.job.spec.release_id} in progress "
+                f"(pid {running.proc.pid}) finishes on its own; the next run waits for it"
+            )
+        if previous is not None:
+            log.write(f"route for {spec.hostname} removed: a cron service serves no traffic")
+            self._retire_in_background(previous, settings, log, spec.release_id)
 
-    def _wait_healthy(self, instance: _Instance, progress: Progress) -> float:
-        """Poll until a 200, restarting exited processes per policy. Returns the seconds it took."""
-        settings = instance.spec.settings
+    def _retire_in_background(
+        self, previous: _Release, settings: ServiceSettings, log: _SharedLog, replaced_by: str
+    ) -> None:
+        log.write(
+            f"previous release {previous.spec.release_id}: overlap {settings.overlap_seconds:g}s "
+            "(it keeps running so requests in flight finish), then SIGTERM"
+        )
+        name = f"railyard-retire:{previous.spec.release_id}"
+        self._spawn_thread(self._retire, previous, settings, log, replaced_by, name=name)
+
+    def _retire(
+        self, previous: _Release, settings: ServiceSettings, log: _SharedLog, replaced_by: str
+    ) -> None:
+        old = previous.spec.release_id
+        # In-flight requests hold their own upstream connections; they finish during the overlap.
+        if self._closing.wait(settings.overlap_seconds):
+            return  # close() stops everything itself
+        seconds = settings.draining_seconds
+        log.write(f"previous release {old}: SIGTERM; draining up to {seconds:g}s")
+        started = time.monotonic()
+        if _stop_groups(previous.processes(), seconds):
+            log.write(f"previous release {old}: SIGKILL after {seconds:g}s (it did not exit on SIGTERM)")
+        else:
+            log.write(f"previous release {old} exited {time.monotonic() - started:.2f}s after SIGTERM")
+        self._forget(previous)
+        previous.log.write(f"release {old} stopped: replaced by release {replaced_by}")
+
+    def _wait_healthy(self, release: _Release, replicas: list[_Replica], progress: Progress) -> float:
+        """Poll until every replica answers 200, restarting exited processes per policy. Returns the
+        seconds it took."""
+        settings = release.spec.settings
         started = last_progress = time.monotonic()
         deadline = started + settings.healthcheck_timeout
-        exits = 0
-        while True:
-            if instance.stopping.is_set():
-                raise _Stopping
-            now = time.monotonic()
-            if now - last_progress >= PROGRESS_INTERVAL_SECONDS:
-                progress()
-                last_progress = now
-            proc = instance.proc
-            assert proc is not None
-            code = proc.poll()
-            if code is not None:
-                exits += 1
-                if not self._may_restart(instance, code):
-                    times = "once" if exits == 1 else f"{exits} times"
+        exits = dict.fromkeys(replicas, 0)
+        pending = list(replicas)
+        while pending:
+            for replica in list(pending):
+                if release.stopping.is_set():
+                    raise _Stopping
+                now = time.monotonic()
+                if now - last_progress >= PROGRESS_INTERVAL_SECONDS:
+                    progress()
+                    last_progress = now
+                proc = replica.proc
+                assert proc is not None
+                code = proc.poll()
+                if code is not None:
+                    exits[replica] += 1
+                    if not self._may_restart(replica, code):
+                        times = "once" if exits[replica] == 1 else f"{exits[replica]} times"
+                        raise _NeverHealthy(
+                            _with_tail(
+                                f"{replica.prefix}the process {_describe_exit(code)} ({times})",
+                                replica.output_tail(),
+                            )
+                        )
+                    self._note_restart(replica, code)
+                    replica.spawn()
+                    continue
+                if now >= deadline:
                     raise _NeverHealthy(
-                        _with_tail(f"the process {_describe_exit(code)} ({times})", instance.output_tail())
+                        _with_tail(
+                            f"{replica.prefix}timeout after {settings.healthcheck_timeout:g}s "
+                            f"waiting for 200 on {settings.healthcheck_path}",
+                            replica.output_tail(),
+                        )
                     )
-                self._note_restart(instance, code)
-                instance.spawn()
-                continue
-            if now >= deadline:
-                raise _NeverHealthy(
-                    _with_tail(
-                        f"timeout after {settings.healthcheck_timeout:g}s waiting for 200 on "
-                        f"{settings.healthcheck_path}",
-                        instance.output_tail(),
-                    )
-                )
-            timeout = min(HEALTHCHECK_REQUEST_TIMEOUT_SECONDS, max(0.05, deadline - now))
-            if _answers_200(instance.port, settings.healthcheck_path, timeout):
-                return time.monotonic() - started
-            time.sleep(HEALTHCHECK_INTERVAL_SECONDS)
+                timeout = min(HEALTHCHECK_REQUEST_TIMEOUT_SECONDS, max(0.05, deadline - now))
+                if _answers_200(replica.port, settings.healthcheck_path, timeout):
+                    pending.remove(replica)
+            if pending:
+                time.sleep(HEALTHCHECK_INTERVAL_SECONDS)
+        return time.monotonic() - started
 
     # supervision after activation
 
-    def _supervise(self, instance: _Instance) -> None:
+    def _supervise(self, replica: _Replica) -> None:
+        release = replica.release
         while True:
-            proc = instance.current_proc()
+            proc = replica.current_proc()
             assert proc is not None
             code = proc.wait()
-            if instance.stopping.is_set():
+            if release.stopping.is_set():
                 return
             # Whatever else the dead leader left in its group goes too.
             _signal_group(proc, signal.SIGKILL)
-            healthy_since = instance.healthy_since
+            with self._lock:
+                replica.up = False
+                self._publish(release)  # the router stops choosing it now, not after the restart
+            healthy_since = replica.healthy_since
             if healthy_since is not None and time.monotonic() - healthy_since >= RESTART_BUDGET_RESET_SECONDS:
-                instance.restarts = 0
-            if not self._may_restart(instance, code):
-                self._crashed(instance, _crash_reason(instance, code))
+                replica.restarts = 0
+            if not self._may_restart(replica, code):
+                self._gave_up(replica, _crash_reason(replica, code))
                 return
-            self._note_restart(instance, code)
+            self._note_restart(replica, code)
             try:
-                instance.spawn()
-                waited = self._wait_healthy(instance, _no_progress)
+                replica.spawn()
+                waited = self._wait_healthy(release, [replica], _no_progress)
             except _Stopping:
                 return
             except _NeverHealthy as failed:
-                self._crashed(instance, failed.reason)
+                self._gave_up(replica, failed.reason)
                 return
             with self._lock:
-                if instance.stopping.is_set():
+                if release.stopping.is_set():
                     return
-                instance.healthy_since = time.monotonic()
-                if instance.serving:
-                    self._routes.set(instance.spec.hostname, instance.port)
-            instance.log.write(f"healthcheck: passed after {waited:.2f}s; traffic restored")
+                replica.healthy_since = time.monotonic()
+                replica.up = True
+                self._publish(release)
+            release.log.write(f"{replica.prefix}healthcheck: passed after {waited:.2f}s; traffic restored")
 
-    def _may_restart(self, instance: _Instance, code: int) -> bool:
-        settings = instance.spec.settings
+    def _may_restart(self, replica: _Replica, code: int) -> bool:
+        settings = replica.release.spec.settings
         policy = settings.restart_policy_type
         wanted = policy == "ALWAYS" or (policy == "ON_FAILURE" and code != 0)
-        return wanted and instance.restarts < settings.restart_policy_max_retries
+        return wanted and replica.restarts < settings.restart_policy_max_retries
 
-    def _note_restart(self, instance: _Instance, code: int) -> None:
-        instance.restarts += 1
-        limit = instance.spec.settings.restart_policy_max_retries
-        instance.log.write(
-            f"process {_describe_exit(code)}; restarting (attempt {instance.restarts}/{limit})"
+    def _note_restart(self, replica: _Replica, code: int) -> None:
+        replica.restarts += 1
+        limit = replica.release.spec.settings.restart_policy_max_retries
+        replica.release.log.write(
+            f"{replica.prefix}process {_describe_exit(code)}; restarting (attempt {replica.restarts}/{limit})"
         )
 
-    def _crashed(self, instance: _Instance, reason: str) -> None:
-        spec = instance.spec
+    def _gave_up(self, replica: _Replica, reason: str) -> None:
+        """The replica exhausted its restarts: it stays down; the release crashed when none is left."""
+        release = replica.release
+        spec = release.spec
         with self._lock:
-            if instance.crash_reported or instance.stopping.is_set():
+            if replica.gave_up or release.stopping.is_set():
                 return
-            instance.crash_reported = True
-            instance.stopping.set()
-            instance.serving = False
-            if self._active.get(spec.service_id) is instance:
-                self._routes.mark_unavailable(spec.hostname)
-        instance.terminate(grace=0)  # a restart that never got healthy may still be running
-        self._forget(instance)
-        instance.log.write(f"crashed: {reason}")
-        instance.log.write(f"route for {spec.hostname} removed; requests get 503 until the next deploy")
-        instance.log.flush()
+            replica.gave_up = True
+            replica.up = False
+            self._publish(release)
+            left = sum(not r.gave_up for r in release.replicas)
+            crashed = left == 0 and not release.crash_reported
+            if crashed:
+                release.crash_reported = True
+                release.stopping.set()
+                release.serving = False
+                if self._active.get(spec.service_id) is release:
+                    self._routes.mark_unavailable(spec.hostname)
+        proc = replica.current_proc()
+        if proc is not None:
+            _stop_groups([proc], 0)  # a restart that never got healthy may still be running
+        count = len(release.replicas)
+        if count > 1:
+            release.log.write(f"replica {replica.number}/{count} crashed: {reason}")
+        if not crashed:
+            release.log.write(
+                f"{left} of {count} replicas of release {spec.release_id} still running; "
+                f"replica {replica.number}/{count} stays down until the next deploy"
+            )
+            return
+        self._forget(release)
+        if count > 1:
+            reason = f"all {count} replicas crashed; the last: {reason}"
+        release.log.write(
+            f"crashed: {reason}" if count == 1 else f"crashed: all {count} replicas exhausted their restarts"
+        )
+        release.log.write(f"route for {spec.hostname} removed; requests get 503 until the next deploy")
+        release.log.flush()
         try:
             self.on_crash(spec.deployment_id, reason)
         except Exception:
             logger.exception("on_crash failed for deployment %s", spec.deployment_id)
+
+    def _publish(self, release: _Release) -> None:
+        """Point the route at the replicas that are up. Call with self._lock held."""
+        if release.serving and self._active.get(release.spec.service_id) is release:
+            self._routes.set(release.spec.hostname, [r.port for r in release.replicas if r.up])
+
+    # the cron scheduler
+
+    def _schedule(self) -> None:
+        while not self._closing.is_set():
+            self._wakeup.clear()  # before reading the clock: a wake-up from now on is not lost
+            now = self._clock()
+            with self._lock:
+                due = [(job, job.next_at) for job in self._cron.values() if job.next_at <= now]
+                for job, _ in due:
+                    # From now, not from the missed time: after a long sleep (suspended laptop) a job
+                    # runs once, not once per missed slot.
+                    job.next_at = next_run(job.expression, now)
+                upcoming = min((job.next_at for job in self._cron.values()), default=None)
+            for job, due_at in due:
+                self._start_run(job, f"due at {_utc(due_at)}")
+                job.log.write(f"cron: next run at {_utc(job.next_at)}")
+            if upcoming is None:
+                self._wakeup.wait()  # nothing scheduled: a new schedule or close() wakes us
+            else:
+                seconds = (upcoming - now).total_seconds()
+                self._wakeup.wait(min(SCHEDULER_MAX_SLEEP_SECONDS, max(0.0, seconds)))
+
+    def _start_run(self, job: _CronJob, why: str) -> bool:
+        service_id = job.spec.service_id
+        with self._lock:
+            if self._closed or self._cron.get(service_id) is not job:
+                return False  # replaced or stopped since it fell due
+            running = self._cron_running.get(service_id)
+            if running is None or running.proc.poll() is not None:
+                # Started under the lock so close() either sees the run or refuses to start it.
+                try:
+                    proc = _start_group(job.spec.start_command, job.app_dir, job.env)
+                except OSError as exc:
+                    job.log.write(f"cron: run ({why}) could not start: {exc}")
+                    return False
+                run = _CronRun(job, proc, self._clock())
+                self._cron_running[service_id] = run
+                running = None
+        if running is not None:
+            job.log.write(
+                f"cron: run ({why}) skipped: the previous run (pid {running.proc.pid}, started "
+                f"{_utc(running.started_at)}) is still running"
+            )
+            return False
+        job.log.write(f"cron: run started ({why}; pid {run.proc.pid}): $ {job.spec.start_command}")
+        name = f"railyard-cron-run:{run.proc.pid}"
+        self._spawn_thread(self._watch_run, run, name=name)
+        return True
+
+    def _watch_run(self, run: _CronRun) -> None:
+        job = run.job
+        reader = threading.Thread(
+            target=_copy_output, args=(run.proc, job.log, None), name=f"railyard-cron-output:{run.proc.pid}"
+        )
+        reader.daemon = True
+        reader.start()
+        code = run.proc.wait()
+        # A run ends when its command exits; helpers it left in the background would otherwise
+        # outlive it and hold its output open.
+        _signal_group(run.proc, signal.SIGKILL)
+        reader.join(timeout=1.0)
+        with self._lock:
+            if self._cron_running.get(job.spec.service_id) is run:
+                del self._cron_running[job.spec.service_id]
+        seconds = time.monotonic() - run.started
+        job.log.write(f"cron: run (pid {run.proc.pid}) {_describe_exit(code)} after {seconds:.2f}s")
+        job.log.flush()
 
     # helpers
 
@@ -503,35 +821,22 @@ class LocalRuntime:
             shutil.rmtree(staging, ignore_errors=True)
         return app_dir
 
-    def _pre_deploy(self, instance: _Instance, progress: Progress) -> None:
+    def _pre_deploy(
+        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, progress: Progress
+    ) -> None:
         """Runs the release's pre-deploy command (e.g. migrations) once, in the release's directory
         and environment, before any process of it starts; a failure fails the deployment and the
         previous release keeps serving. Bounded by the health-check timeout."""
-        command = instance.spec.settings.pre_deploy_command or ""
-        timeout = instance.spec.settings.healthcheck_timeout
-        instance.log.write(f"pre-deploy: $ {command}")
-        proc = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            cwd=instance.app_dir,
-            env=instance.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        stdout = proc.stdout
-        assert stdout is not None
-
-        def pump() -> None:
-            for line in stdout:
-                instance.log.write(line.decode(errors="replace").rstrip())
-
-        reader = threading.Thread(target=pump, daemon=True)
+        command = spec.settings.pre_deploy_command or ""
+        timeout = spec.settings.healthcheck_timeout
+        log.write(f"pre-deploy: $ {command}")
+        proc = _start_group(command, app_dir, env)
+        reader = threading.Thread(target=_copy_output, args=(proc, log, None), daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
         try:
             while proc.poll() is None:
-                if instance.stopping.is_set():
+                if self._closing.is_set():
                     raise _Stopping
                 if time.monotonic() > deadline:
                     raise PreDeployFailed(f"pre-deploy command `{command}` timed out after {timeout:g}s")
@@ -542,42 +847,69 @@ class LocalRuntime:
             _signal_group(proc, signal.SIGKILL)
             proc.wait()
             reader.join(timeout=1.0)
-            if not reader.is_alive():
-                stdout.close()
         if proc.returncode != 0:
             raise PreDeployFailed(f"pre-deploy command `{command}` exited with code {proc.returncode}")
-        instance.log.write("pre-deploy: done")
+        log.write("pre-deploy: done")
 
     def _environment(self, spec: ReleaseSpec, app_dir: Path) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
         runtime_env = _read_runtime_env(app_dir, path=os.environ.get("PATH", ""))
-        # PORT is added per process by spawn(), last, so it always names the port we probe and route.
+        # PORT and the replica ids are added per process by spawn(), last, so PORT always names the
+        # port we probe and route.
         return {**base, **runtime_env, **spec.variables}
 
     def _service_lock(self, service_id: str) -> threading.Lock:
         with self._lock:
             return self._service_locks.setdefault(service_id, threading.Lock())
 
-    def _track(self, instance: _Instance) -> None:
+    def _track(self, release: _Release) -> None:
         with self._lock:
             if self._closed:
                 raise TransientError("the local runtime is shut down")
-            self._instances.add(instance)
+            self._releases.add(release)
 
-    def _forget(self, instance: _Instance) -> None:
+    def _forget(self, release: _Release) -> None:
         with self._lock:
-            self._instances.discard(instance)
+            self._releases.discard(release)
 
-    def _discard(self, instance: _Instance) -> None:
-        instance.terminate()
-        self._forget(instance)
+    def _discard(self, release: _Release) -> None:
+        release.stopping.set()
+        _stop_groups(release.processes(), min(DISCARD_GRACE_SECONDS, release.spec.settings.draining_seconds))
+        self._forget(release)
 
-    def _spawn_thread(self, target: Any, *args: Any, name: str) -> None:
+    def _spawn_thread(self, target: Callable[..., None], *args: Any, name: str) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         with self._lock:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
+
+
+def _start_group(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # own process group: stopping kills the whole tree
+        close_fds=True,
+    )
+
+
+def _copy_output(proc: subprocess.Popen[bytes], log: _SharedLog, keep: Callable[[str], None] | None) -> None:
+    """Copy the process's output into the log line by line until every writer of the pipe is gone."""
+    stream = proc.stdout
+    assert stream is not None
+    with stream:
+        for raw in iter(lambda: stream.readline(_LINE_LIMIT), b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if keep is not None:
+                keep(line)
+            log.write(line)
+    proc.wait()
+    log.flush()
 
 
 def _read_runtime_env(app_dir: Path, path: str) -> dict[str, str]:
@@ -620,12 +952,24 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)
 
 
-def _kill_tree(proc: subprocess.Popen[bytes], grace: float) -> None:
-    _signal_group(proc, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    _signal_group(proc, signal.SIGKILL)
-    proc.wait()
+def _stop_groups(procs: list[subprocess.Popen[bytes]], grace: float) -> int:
+    """SIGTERM every group, give them one shared `grace`, then SIGKILL the groups (also stragglers
+    whose leader is gone). Returns how many leaders were still running when the grace ran out."""
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    late = sum(proc.poll() is None for proc in procs)
+    for proc in procs:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
+    return late
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _describe_exit(code: int) -> str:
@@ -636,15 +980,15 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _crash_reason(instance: _Instance, code: int) -> str:
-    settings = instance.spec.settings
+def _crash_reason(replica: _Replica, code: int) -> str:
+    settings = replica.release.spec.settings
     if settings.restart_policy_type == "NEVER":
         why = "restart policy NEVER"
     elif settings.restart_policy_type == "ON_FAILURE" and code == 0:
         why = "restart policy ON_FAILURE does not restart a clean exit"
     else:
-        why = f"restarts exhausted ({instance.restarts}/{settings.restart_policy_max_retries})"
-    return _with_tail(f"the process {_describe_exit(code)}; {why}", instance.output_tail(5))
+        why = f"restarts exhausted ({replica.restarts}/{settings.restart_policy_max_retries})"
+    return _with_tail(f"the process {_describe_exit(code)}; {why}", replica.output_tail(5))
 
 
 def _with_tail(reason: str, tail: list[str]) -> str:

@@ -1,22 +1,28 @@
 """The local runtime's HTTP router: one port in front of every running service, routed by Host.
 
-Owns the route table (hostname → upstream port on 127.0.0.1) and the reverse proxy that serves it.
-`LocalRuntime` owns one `RouteTable` and swaps entries in it; the router only reads snapshots, so a
-switch to a new release is atomic for every request: a request is proxied to the port that was
-routed when it arrived, and requests already in flight keep their upstream connection.
+Owns the route table (hostname → the upstream ports on 127.0.0.1, one per replica that is up), the
+round-robin choice among them and the reverse proxy that serves it. `LocalRuntime` owns one
+`RouteTable` and swaps entries in it; the router only reads snapshots, so a switch to a new release
+is atomic for every request: a request is proxied to a port that was routed when it arrived, and
+requests already in flight keep their upstream connection.
 
-Answers of the router itself: unknown host → 404, a host whose route was removed (stopped or crashed
-service) → 503, an upstream that refuses or fails → 502. Stdlib only, so importing it stays cheap.
+A replica that refuses the connection (it just died; the runtime has not taken it out of the route
+yet) is skipped: the request was not sent, so the next replica takes it.
+
+Answers of the router itself: unknown host → 404, a host with no replica up (stopped, crashed or
+restarting service) → 503, upstreams that all refuse, or one that fails mid-request → 502. Stdlib
+only, so importing it stays cheap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import logging
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from types import MappingProxyType
@@ -49,7 +55,8 @@ _CHUNK = 64 * 1024
 
 
 class RouteTable:
-    """hostname → upstream port, or None for a known host that must answer 503.
+    """hostname → upstream ports (one per replica that is up); an empty tuple is a known host that
+    must answer 503.
 
     Writers copy the mapping and swap the reference under a lock; readers take `snapshot()` without
     locking and see either the whole old table or the whole new one.
@@ -57,28 +64,40 @@ class RouteTable:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._routes: Mapping[str, int | None] = MappingProxyType({})
+        self._routes: Mapping[str, tuple[int, ...]] = MappingProxyType({})
+        self._turns: dict[str, itertools.count[int]] = {}
 
-    def snapshot(self) -> Mapping[str, int | None]:
+    def snapshot(self) -> Mapping[str, tuple[int, ...]]:
         return self._routes
 
-    def set(self, hostname: str, port: int) -> None:
-        self._replace(hostname, port)
+    def set(self, hostname: str, ports: int | Iterable[int]) -> None:
+        """Route `hostname` to one port or to several (round robin); no port at all means 503."""
+        self._replace(hostname, (ports,) if isinstance(ports, int) else tuple(ports))
 
     def mark_unavailable(self, hostname: str) -> None:
         """Keep the host known but answer 503 (the service was stopped or crashed)."""
-        self._replace(hostname, None)
+        self._replace(hostname, ())
 
     def remove(self, hostname: str) -> None:
         """Forget the host entirely (the router then answers 404)."""
         with self._lock:
             routes = dict(self._routes)
             routes.pop(hostname.lower(), None)
+            self._turns.pop(hostname.lower(), None)
             self._routes = MappingProxyType(routes)
 
-    def _replace(self, hostname: str, port: int | None) -> None:
+    def turn(self, hostname: str) -> int:
+        """The next number of `hostname`'s round robin (callers take it modulo their port count)."""
+        counter = self._turns.get(hostname)
+        if counter is None:
+            with self._lock:
+                counter = self._turns.setdefault(hostname, itertools.count())
+        # next() on itertools.count is atomic under the GIL: concurrent requests get distinct turns.
+        return next(counter)
+
+    def _replace(self, hostname: str, ports: tuple[int, ...]) -> None:
         with self._lock:
-            self._routes = MappingProxyType({**self._routes, hostname.lower(): port})
+            self._routes = MappingProxyType({**self._routes, hostname.lower(): ports})
 
 
 def hostname_from_host_header(host: str, domain_suffix: str) -> str:
@@ -145,15 +164,28 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if hostname not in routes:
             self._reply(404, f"no service is routed for host {hostname!r}")
             return
-        port = routes[hostname]
-        if port is None:
-            self._reply(503, f"service {hostname!r} is not available (stopped or crashed)")
+        ports = routes[hostname]
+        if not ports:
+            self._reply(503, f"service {hostname!r} is not available (stopped, crashed or restarting)")
             return
-        upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT_SECONDS)
-        try:
-            self._forward(upstream, host_header, body)
-        finally:
-            upstream.close()
+        first = self.server.routes.turn(hostname)
+        refused: OSError | None = None
+        for attempt in range(len(ports)):
+            port = ports[(first + attempt) % len(ports)]
+            upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT_SECONDS)
+            try:
+                try:
+                    upstream.connect()
+                except OSError as exc:
+                    # Nothing was sent yet, so another replica may take the request whatever it is:
+                    # this one just died and the runtime has not taken it out of the route yet.
+                    refused = exc
+                    continue
+                self._forward(upstream, host_header, body)
+                return
+            finally:
+                upstream.close()
+        self._reply(502, f"the service behind {host_header!r} did not answer: {refused}")
 
     def _forward(self, upstream: http.client.HTTPConnection, host_header: str, body: bytes | None) -> None:
         try:
