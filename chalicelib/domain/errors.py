@@ -66,3 +66,20 @@ class DeploymentCancelled(DomainError):
 
 class TransientError(DomainError):
     """A dependency failed in a way worth retrying (the ASL retries this name)."""
+
+
+class ReleaseNotRunnable(DomainError):
+    """The release cannot run on the configured runtime (e.g. a kind of service it does not
+    support). Not retried."""
+
+
+class ImageMissing(ReleaseNotRunnable):
+    """The release has no container image, and the runtime runs images (Kubernetes). Not retried."""
+
+
+class RuntimeUnavailable(DomainError):
+    """The runtime's backend (a Kubernetes API) stayed unreachable or failing after bounded retries."""
+
+
+class RuntimeRefused(DomainError):
+    """The runtime's backend refused a request: not authorized (RBAC), or an object it rejects."""
