@@ -9,6 +9,7 @@ stacks can share an account.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,10 @@ class Queue:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    event_pattern: dict[str, list[str]]
+    event_pattern: dict[str, Any]
     target_queues: tuple[str, ...]  # Queue keys; moto delivers only to SQS (LOCAL_AWS_FACTS.md)
+    # None: Railyard's own bus. AWS services (CodeBuild) publish on the account's "default" bus.
+    event_bus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class StateMachine:
 
 
 EVENT_SOURCE = "railyard"
+DEFAULT_BUS = "default"
+# The CodeBuild build statuses that end a build (TIMED_OUT and FAULT appear in BatchGetBuilds; the
+# rule lists them too so that no ending is missed if the event ever reports them).
+CODEBUILD_ENDED = ("SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT")
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,14 @@ class Catalogue:
             Queue(key="notifications", name=self._n("notifications"), visibility_timeout=60),
             Queue(key="metrics", name=self._n("metrics"), visibility_timeout=60),
             Queue(key="cleanup", name=self._n("cleanup"), visibility_timeout=300),
+            # CodeBuild's state-change events of our builds (functions/build_events.py).
+            Queue(key="build-events", name=self._n("build-events"), visibility_timeout=120),
         )
+
+    @property
+    def codebuild_project(self) -> str:
+        """The CodeBuild project every build runs in (RAILYARD_BUILDER=codebuild)."""
+        return self._n("builds")
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -110,6 +124,19 @@ class Catalogue:
                 self._n("cleanup"),
                 {"source": [EVENT_SOURCE], "detail-type": ["deployment.completed"]},
                 ("cleanup",),
+            ),
+            Rule(
+                self._n("codebuild-ended"),
+                {
+                    "source": ["aws.codebuild"],
+                    "detail-type": ["CodeBuild Build State Change"],
+                    "detail": {
+                        "project-name": [self.codebuild_project],
+                        "build-status": list(CODEBUILD_ENDED),
+                    },
+                },
+                ("build-events",),
+                event_bus=DEFAULT_BUS,
             ),
         )
 

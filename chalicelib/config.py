@@ -22,6 +22,8 @@ class Settings:
     runtime: str  # "local" (default); "kubernetes" comes with the EKS runtime
     public_url_template: str  # e.g. "http://{hostname}.localhost:8080"
     org_id: str  # single-workspace default until accounts arrive
+    builder: str = "local"  # "local" | "codebuild" (RAILYARD_BUILDER)
+    ecr_repository_uri: str | None = None  # where CodeBuild pushes images; None builds no image
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,6 +36,8 @@ class Settings:
             runtime=env.get("RAILYARD_RUNTIME", "local"),
             public_url_template=env.get("RAILYARD_PUBLIC_URL", "http://{hostname}.localhost:8080"),
             org_id=env.get("RAILYARD_ORG_ID", "org_default"),
+            builder=env.get("RAILYARD_BUILDER", "local"),
+            ecr_repository_uri=env.get("RAILYARD_ECR_REPOSITORY_URI") or None,
         )
 
     @cached_property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
@@ -19,13 +19,14 @@ if TYPE_CHECKING:
     from chalicelib.domain.ports import (
         BlobStore,
         BuildRunner,
+        CronTrigger,
         LogStore,
         Repository,
         Runtime,
         TaskCallbacks,
         WorkflowStarter,
     )
-    from chalicelib.domain.services import AuthService, DeploymentService, ProjectService
+    from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
 
 
 class Container:
@@ -72,9 +73,22 @@ class Container:
 
     @cached_property
     def build_runner(self) -> BuildRunner:
+        s = self.settings
+        if s.builder == "codebuild":  # asynchronous: the pipeline starts builds, events end them
+            from chalicelib.adapters.builds.codebuild import CodeBuildRunner
+
+            return CodeBuildRunner(
+                s.catalogue.codebuild_project,
+                self.blobs,
+                s.sources_bucket,
+                s.artifacts_bucket,
+                s.ecr_repository_uri,
+                cache_bucket=s.artifacts_bucket,  # under deps-cache/<service id>/
+            )
+        if s.builder != "local":
+            raise ValueError(f"RAILYARD_BUILDER={s.builder!r} is not a builder (use 'local' or 'codebuild')")
         from chalicelib.adapters.builds.local import LocalBuildRunner
 
-        s = self.settings
         return LocalBuildRunner(s.data_dir, self.blobs, s.sources_bucket, s.artifacts_bucket)
 
     @cached_property
@@ -95,6 +109,12 @@ class Container:
         from chalicelib.domain.services import AuthService
 
         return AuthService(self.repository, self.clock)
+
+    @cached_property
+    def cron(self) -> CronJobs:
+        from chalicelib.domain.services import CronJobs
+
+        return CronJobs(self.repository, self.projects, cast("CronTrigger", self.runtime))
 
     @cached_property
     def projects(self) -> ProjectService:

@@ -18,7 +18,15 @@ from chalicelib.domain.models import (
     Service,
     ServiceVariables,
 )
-from chalicelib.domain.ports import BuildRequest, BuildResult, Entity, LogLine, Progress, ReleaseSpec
+from chalicelib.domain.ports import (
+    BuildRequest,
+    BuildResult,
+    Entity,
+    LogLine,
+    PendingBuild,
+    Progress,
+    ReleaseSpec,
+)
 
 
 def _key(entity: Entity) -> tuple[str, str]:
@@ -28,6 +36,8 @@ def _key(entity: Entity) -> tuple[str, str]:
         return ("token", entity.token_hash)
     if isinstance(entity, BuiltSource):
         return ("built", f"{entity.service_id}#{entity.fingerprint}")
+    if isinstance(entity, PendingBuild):
+        return ("pending", entity.build_id)
     return (type(entity).__name__, entity.id)
 
 
@@ -99,6 +109,13 @@ class InMemoryRepository:
     def list_releases(self, service_id: str, limit: int = 20) -> list[Release]:
         found = [r for r in self._all(Release) if r.service_id == service_id]
         return sorted(found, key=lambda r: r.number, reverse=True)[:limit]
+
+    def get_pending_build(self, build_id: str) -> PendingBuild:
+        return self._get("pending", build_id)  # type: ignore[no-any-return]
+
+    def list_pending_builds(self, deployment_id: str) -> list[PendingBuild]:
+        found = [p for p in self._all(PendingBuild) if p.deployment_id == deployment_id]
+        return sorted(found, key=lambda p: (p.created_at, p.build_id))
 
 
 @dataclass
@@ -196,6 +213,42 @@ class FakeBuildRunner:
             "python",
             cache={"artifact": "miss", "deps": "none", "savedSeconds": 0.0},
             settings_overrides=dict(self.settings_overrides),
+        )
+
+
+@dataclass
+class FakeAsyncBuildRunner:
+    """An AsyncBuildRunner (as CodeBuildRunner): start() hands out build ids; the test then plays
+    the build's state-change event. Like CodeBuild's idempotency token, a second start() for the
+    same deployment within `idempotent` gives the same build back."""
+
+    started: list[BuildRequest] = field(default_factory=list)
+    image: str | None = "123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard:dep"
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    error: Exception | None = None
+    idempotent: bool = False
+
+    def start(self, request: BuildRequest, log: Any) -> str:
+        if self.error:
+            raise self.error
+        earlier = [r for r in self.started if r.deployment_id == request.deployment_id]
+        if self.idempotent and earlier:
+            return f"builds:{request.deployment_id}-1"
+        self.started.append(request)
+        build_id = f"builds:{request.deployment_id}-{len(earlier) + 1}"
+        log.write(f"build: started CodeBuild build {build_id}")
+        return build_id
+
+    def result(self, deployment_id: str) -> BuildResult:
+        if not any(r.deployment_id == deployment_id for r in self.started):
+            raise NotFound(f"no build record for {deployment_id}")
+        return BuildResult(
+            f"artifacts/codebuild/{deployment_id}/artifact.tar.gz",
+            "node server.js",
+            False,
+            "node",
+            settings_overrides=dict(self.settings_overrides),
+            image=self.image,
         )
 
 

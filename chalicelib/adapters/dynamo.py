@@ -9,16 +9,23 @@ carry `status` at the top level too, so it can be filtered on or projected later
 could update it with a plain UpdateItem); `version` and `status` are read back from the top level,
 never from the body, so each has one source of truth.
 
-| entity           | pk                | sk         | gsi1pk           | gsi1sk                      |
-|------------------|-------------------|------------|------------------|-----------------------------|
-| Project          | PROJECT#<id>      | PROJECT    | ORG#<org_id>     | PROJECT#<id>                |
-| Environment      | ENV#<id>          | ENV        | PROJECT#<pid>    | ENV#<id>                    |
-| Service          | SERVICE#<id>      | SERVICE    | ENV#<eid>        | SERVICE#<id>                |
-| ServiceVariables | SERVICE#<sid>     | VARIABLES  | -                | -                           |
-| Deployment       | DEPLOYMENT#<id>   | DEPLOYMENT | SERVICE#<sid>    | DEPLOYMENT#<id>             |
-| Release          | RELEASE#<id>      | RELEASE    | SERVICE#<sid>    | RELEASE#<number:010d>       |
-| ApiToken         | TOKEN#<sha256>    | TOKEN      | ORG#<org_id>     | TOKEN#<sha256>              |
-| BuiltSource      | BUILT#<sid>#<fp>  | BUILT      | -                | -                           |
+| entity           | pk                 | sk           | gsi1pk           | gsi1sk                       |
+|------------------|--------------------|--------------|------------------|------------------------------|
+| Project          | PROJECT#<id>       | PROJECT      | ORG#<org_id>     | PROJECT#<id>                 |
+| Environment      | ENV#<id>           | ENV          | PROJECT#<pid>    | ENV#<id>                     |
+| Service          | SERVICE#<id>       | SERVICE      | ENV#<eid>        | SERVICE#<id>                 |
+| ServiceVariables | SERVICE#<sid>      | VARIABLES    | -                | -                            |
+| Deployment       | DEPLOYMENT#<id>    | DEPLOYMENT   | SERVICE#<sid>    | DEPLOYMENT#<id>              |
+| Release          | RELEASE#<id>       | RELEASE      | SERVICE#<sid>    | RELEASE#<number:010d>        |
+| ApiToken         | TOKEN#<sha256>     | TOKEN        | ORG#<org_id>     | TOKEN#<sha256>               |
+| BuiltSource      | BUILT#<sid>#<fp>   | BUILT        | -                | -                            |
+| PendingBuild     | PENDINGBUILD#<bid> | PENDINGBUILD | DEPLOYMENT#<did> | PENDINGBUILD#<created>#<bid> |
+
+PendingBuild items (the task token of a Build step waiting for a CodeBuild build, keyed by the
+CodeBuild build id `<project>:<uuid>`) also carry `expires_at`, epoch seconds, the table's TTL
+attribute: DynamoDB deletes them a week after the build started (create_table enables the TTL).
+Listing them by deployment goes through the (eventually consistent) index; a retried Build step that
+misses a just-written item still gets the same build back from CodeBuild's idempotency token.
 
 Access patterns (no Scan anywhere)
 ----------------------------------
@@ -26,26 +33,28 @@ Access patterns (no Scan anywhere)
 gsi1pk = X and begins_with(gsi1sk, Y), which also keeps kinds sharing a gsi1pk apart (an org's
 projects and tokens; a service's deployments and releases).
 
-| access pattern               | method            | served by                                          |
-|------------------------------|-------------------|----------------------------------------------------|
-| token by hash (authenticate) | get_token         | Get TOKEN#<hash> / TOKEN                           |
-| project by id                | get_project       | Get PROJECT#<id> / PROJECT                         |
-| projects of an org           | list_projects     | gsi1 ORG#<org> / PROJECT#..., asc                  |
-| environment by id            | get_environment   | Get ENV#<id> / ENV                                 |
-| environments of a project    | list_environments | gsi1 PROJECT#<pid> / ENV#..., asc                  |
-| service by id                | get_service       | Get SERVICE#<id> / SERVICE                         |
-| services of an environment   | list_services     | gsi1 ENV#<eid> / SERVICE#..., asc                  |
-| variables of a service       | get_variables     | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
-| deployment by id             | get_deployment    | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
-| deployments of a service     | list_deployments  | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
-| release by id                | get_release       | Get RELEASE#<id> / RELEASE                         |
-| releases of a service        | list_releases     | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
-| tokens of an org             | (no port yet)     | gsi1 ORG#<org> / TOKEN#...                         |
-| earlier build of a source    | get_built_source  | Get BUILT#<sid>#<fingerprint> / BUILT              |
-| save 1..100, all or none     | save              | 1: conditional PutItem; 2..100: TransactWriteItems |
+| access pattern               | method              | served by                                          |
+|------------------------------|---------------------|----------------------------------------------------|
+| token by hash (authenticate) | get_token           | Get TOKEN#<hash> / TOKEN                           |
+| project by id                | get_project         | Get PROJECT#<id> / PROJECT                         |
+| projects of an org           | list_projects       | gsi1 ORG#<org> / PROJECT#..., asc                  |
+| environment by id            | get_environment     | Get ENV#<id> / ENV                                 |
+| environments of a project    | list_environments   | gsi1 PROJECT#<pid> / ENV#..., asc                  |
+| service by id                | get_service         | Get SERVICE#<id> / SERVICE                         |
+| services of an environment   | list_services       | gsi1 ENV#<eid> / SERVICE#..., asc                  |
+| variables of a service       | get_variables       | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
+| deployment by id             | get_deployment      | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
+| deployments of a service     | list_deployments    | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
+| release by id                | get_release         | Get RELEASE#<id> / RELEASE                         |
+| releases of a service        | list_releases       | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
+| tokens of an org             | (no port yet)       | gsi1 ORG#<org> / TOKEN#...                         |
+| earlier build of a source    | get_built_source    | Get BUILT#<sid>#<fingerprint> / BUILT              |
+| waiting step of a build      | get_pending_build   | Get PENDINGBUILD#<build id> / PENDINGBUILD         |
+| builds a deployment started  | list_pending_builds | gsi1 DEPLOYMENT#<did> / PENDINGBUILD#..., asc      |
+| save 1..100, all or none     | save                | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
-their zero-padded number instead, which is the order users see.
+their zero-padded number instead, which is the order users see, and pending builds by start time.
 
 Concurrency and consistency
 ---------------------------
@@ -90,7 +99,7 @@ from chalicelib.domain.models import (
     ServiceSettings,
     ServiceVariables,
 )
-from chalicelib.domain.ports import Entity
+from chalicelib.domain.ports import Entity, PendingBuild
 
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
@@ -110,11 +119,24 @@ DEPLOYMENT = "DEPLOYMENT"
 RELEASE = "RELEASE"
 TOKEN = "TOKEN"
 BUILT = "BUILT"
+PENDING_BUILD = "PENDINGBUILD"
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it
 
 _CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code in a transaction
 _CONDITIONAL_CHECK_FAILED_EXCEPTION = "ConditionalCheckFailedException"  # the error code of a PutItem
 
-E = TypeVar("E", Project, Environment, Service, ServiceVariables, Deployment, Release, ApiToken, BuiltSource)
+E = TypeVar(
+    "E",
+    Project,
+    Environment,
+    Service,
+    ServiceVariables,
+    Deployment,
+    Release,
+    ApiToken,
+    BuiltSource,
+    PendingBuild,
+)
 
 
 def _key(kind: str, ident: str) -> str:
@@ -170,6 +192,14 @@ def _keys(entity: Entity) -> _Keys:
             )
         case BuiltSource():
             return _Keys(_key(BUILT, f"{entity.service_id}#{entity.fingerprint}"), BUILT)
+        case PendingBuild():
+            # Listed under the deployment (not a gsi1pk any other kind uses), oldest first.
+            return _Keys(
+                _key(PENDING_BUILD, entity.build_id),
+                PENDING_BUILD,
+                _key(DEPLOYMENT, entity.deployment_id),
+                _key(PENDING_BUILD, f"{entity.created_at}#{entity.build_id}"),
+            )
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
@@ -193,12 +223,15 @@ def _describe(entity: Entity) -> str:
             return f"release {entity.id}"
         case BuiltSource():
             return f"built source {entity.fingerprint[:12]} of service {entity.service_id}"
+        case PendingBuild():
+            return f"pending build {entity.build_id} of deployment {entity.deployment_id}"
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
-# Fields that live as top-level attributes: the condition checks `version`, and `status` is meant to
-# be filtered/updated in place (any entity with a `status` field), so neither is duplicated in the body.
-_TOP_LEVEL = ("version", "status")
+# Fields that live as top-level attributes: the condition checks `version`, `status` is meant to be
+# filtered/updated in place (any entity with a `status` field), and DynamoDB's TTL reads `expires_at`;
+# none is duplicated in the body.
+_TOP_LEVEL = ("version", "status", TTL_ATTRIBUTE)
 
 # How to rebuild the fields JSON cannot carry as-is; every other field is a JSON scalar or a dict.
 _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
@@ -286,6 +319,7 @@ def _bind(name: str, region_name: str | None, endpoint: str | None) -> _Table:
         version = NumberAttribute()
         body = JSONAttribute()
         status = UnicodeAttribute(null=True)
+        expires_at = NumberAttribute(null=True)  # TTL_ATTRIBUTE
         gsi1pk = UnicodeAttribute(null=True)
         gsi1sk = UnicodeAttribute(null=True)
         gsi1 = ByParent()
@@ -306,14 +340,23 @@ def create_table(table_name: str) -> None:
     PAY_PER_REQUEST. Safe to call again, and from two processes at once (the local bootstrap)."""
     from pynamodb.exceptions import TableError
 
-    item = _table(table_name).item
+    table = _table(table_name)
     try:
-        item.create_table(wait=True)
+        table.item.create_table(wait=True)
     except TableError as error:
         # Another process created it between our existence check and CreateTable: wait for it.
         if error.cause_response_code != "ResourceInUseException":
             raise
-        item.create_table(wait=True)
+        table.item.create_table(wait=True)
+    _ensure_ttl(table, table_name)
+
+
+def _ensure_ttl(table: _Table, table_name: str) -> None:
+    """Turn on the TTL on `expires_at` unless it is on already (DynamoDB refuses to enable it twice)."""
+    ttl = table.connection.client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"} and ttl.get("AttributeName") == TTL_ATTRIBUTE:
+        return
+    table.connection.update_time_to_live(table_name, TTL_ATTRIBUTE)
 
 
 def _condition(version: int) -> Condition:
@@ -490,3 +533,11 @@ class DynamoRepository:
             BUILT,
             f"no build of this source recorded for service {service_id}",
         )
+
+    def get_pending_build(self, build_id: str) -> PendingBuild:
+        return self._get(
+            PendingBuild, _key(PENDING_BUILD, build_id), PENDING_BUILD, f"no pending build {build_id}"
+        )
+
+    def list_pending_builds(self, deployment_id: str) -> list[PendingBuild]:
+        return self._children(PendingBuild, _key(DEPLOYMENT, deployment_id), PENDING_BUILD)

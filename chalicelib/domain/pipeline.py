@@ -4,6 +4,11 @@ Each step is idempotent (a redelivered SQS message or a retried task runs it aga
 it reads the deployment, skips what is already done, and only moves the status forward through the
 transition table. `TaskRunner` turns a work-queue message into one step and reports the outcome on
 the message's task token.
+
+With an asynchronous build runner (CodeBuild) the Build step only starts the build and stores its
+task token in a PendingBuild; the build's state-change event later reaches
+`TaskRunner.build_changed`, which records the result and completes that token
+(docs/decisions/0006-codebuild-completion.md).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from chalicelib.domain.errors import (
     DeploymentCancelled,
     DomainError,
     InvalidTransition,
+    NotFound,
     Superseded,
     TransientError,
 )
@@ -37,9 +43,17 @@ from chalicelib.domain.models import (
     source_fingerprint,
 )
 from chalicelib.domain.ports import (
+    BUILD_ENDED,
+    BUILD_STOPPED,
+    BUILD_SUCCEEDED,
+    AsyncBuildRunner,
     BuildRequest,
+    BuildResult,
     BuildRunner,
+    BuildStateChange,
+    LogSink,
     LogStore,
+    PendingBuild,
     Progress,
     ReleaseSpec,
     Repository,
@@ -49,15 +63,18 @@ from chalicelib.domain.ports import (
 
 S = DeploymentStatus
 _log = logging.getLogger(__name__)
-HEARTBEAT_EVERY = 20.0  # seconds; the ASL's HeartbeatSeconds is 120
+HEARTBEAT_EVERY = 20.0  # seconds; the ASL's Deploy state has HeartbeatSeconds 120 (Build has none)
 CANCEL_CHECK_EVERY = 1.0
+# How long a PendingBuild outlives its start: longer than any Build task (7500 s) and than SQS keeps
+# a duplicate of the build's event (4 days by default), so a late duplicate still finds it finished.
+PENDING_BUILD_TTL = 7 * 24 * 3600
 
 
 class Pipeline:
     def __init__(
         self,
         repo: Repository,
-        builds: BuildRunner,
+        builds: BuildRunner | AsyncBuildRunner,  # an AsyncBuildRunner makes the Build step asynchronous
         runtime: Runtime,
         logs: LogStore,
         clock: Clock,
@@ -72,7 +89,11 @@ class Pipeline:
 
     # --- Build ---------------------------------------------------------------------------------
 
-    def build(self, deployment_id: str, heartbeat: Callable[[], None]) -> dict[str, Any]:
+    def build(
+        self, deployment_id: str, heartbeat: Callable[[], None], task_token: str | None = None
+    ) -> dict[str, Any] | None:
+        """The step's output, or None when an asynchronous build was started (or found running)
+        and `task_token` waits for its state-change event (`finish_build`)."""
         deployment = self._repo.get_deployment(deployment_id)
         if deployment.artifact_key and deployment.status != S.QUEUED:
             return self._build_output(deployment)  # already built: a redelivered message
@@ -81,27 +102,118 @@ class Pipeline:
             deployment = self._move(deployment, S.BUILDING)
         if deployment.source_key is None:
             raise BuildFailed(f"deployment {deployment_id} has no source to build")
+        request = BuildRequest(
+            deployment_id=deployment.id,
+            service_id=deployment.service_id,
+            source_key=deployment.source_key,
+            settings=deployment.config.settings,
+            variables=deployment.config.variables,
+            no_cache=deployment.no_cache,
+            environment=self._repo.get_environment(deployment.environment_id).name,
+        )
         log = self._logs.open(deployment_id, "build")
         try:
-            result = self._builds.build(
-                BuildRequest(
-                    deployment_id=deployment.id,
-                    service_id=deployment.service_id,
-                    source_key=deployment.source_key,
-                    settings=deployment.config.settings,
-                    variables=deployment.config.variables,
-                    no_cache=deployment.no_cache,
-                    environment=self._repo.get_environment(deployment.environment_id).name,
-                ),
-                log,
-                self._progress(deployment_id, heartbeat),
-            )
+            if isinstance(self._builds, AsyncBuildRunner):
+                if task_token is None:
+                    raise ValueError("an asynchronous build needs the step's task token")
+                self._start_build(self._builds, request, task_token, log)
+                return None
+            result = self._builds.build(request, log, self._progress(deployment_id, heartbeat))
             config = self._with_overrides(deployment.config, result.settings_overrides, log)
         except DomainError as error:
             log.write(f"build failed: {error}")
             raise
         finally:
             log.close()
+        return self._record_build(deployment, result, config)
+
+    def _start_build(self, runner: AsyncBuildRunner, request: BuildRequest, token: str, log: LogSink) -> None:
+        """Starts the deployment's build once; a retried step re-points the waiting token at the
+        build already running instead of starting another."""
+        running = [p for p in self._repo.list_pending_builds(request.deployment_id) if p.finished is None]
+        if running:
+            pending = running[-1]
+            log.write(f"build: waiting for CodeBuild build {pending.build_id}, started earlier")
+        else:
+            build_id = runner.start(request, log)  # logs "build: started CodeBuild build <id>"
+            now = self._clock()
+            pending = PendingBuild(
+                build_id=build_id,
+                deployment_id=request.deployment_id,
+                task_token=token,
+                created_at=iso(now),
+                expires_at=int(now.timestamp()) + PENDING_BUILD_TTL,
+            )
+            try:
+                self._repo.save(pending)
+                return
+            except Conflict:  # CodeBuild's idempotency token gave back a build recorded meanwhile
+                pending = self._repo.get_pending_build(build_id)
+        if pending.finished is not None:  # its event was handled meanwhile: decide on the stored state
+            raise TransientError(f"CodeBuild build {pending.build_id} ended while the step started")
+        if pending.task_token == token:
+            return
+        try:
+            self._repo.save(pending.bumped(task_token=token))
+        except Conflict:
+            # Its event was handled meanwhile and completed the previous token; a retry of this
+            # step finds the outcome recorded on the deployment.
+            raise TransientError(
+                f"CodeBuild build {pending.build_id} ended while the step was retried"
+            ) from None
+
+    # --- Build, asynchronously: the build's state-change event -------------------------------------
+
+    def pending_build(self, build_id: str) -> PendingBuild | None:
+        """The Build step waiting for this build; None for a build this platform did not start."""
+        try:
+            return self._repo.get_pending_build(build_id)
+        except NotFound:
+            return None
+
+    def finish_build(self, pending: PendingBuild, change: BuildStateChange) -> dict[str, Any]:
+        """Records an ended build on its deployment and returns the Build step's output (as the
+        synchronous path does); raises BuildFailed with CodeBuild's reason when it did not succeed,
+        DeploymentCancelled when the deployment was cancelled meanwhile. Idempotent."""
+        if not isinstance(self._builds, AsyncBuildRunner):
+            raise TypeError("build state changes need an asynchronous build runner")
+        deployment = self._repo.get_deployment(pending.deployment_id)
+        if deployment.artifact_key and deployment.status != S.QUEUED:
+            return self._build_output(deployment)  # recorded by an earlier delivery of the event
+        self._ensure_running(deployment)
+        log = self._logs.open(deployment.id, "build")
+        try:
+            if change.status != BUILD_SUCCEEDED:
+                raise BuildFailed(_build_failure(change))
+            try:
+                result = self._builds.result(deployment.id)
+            except NotFound as error:
+                raise BuildFailed(f"CodeBuild build {change.build_id} succeeded, but {error}") from None
+            log.write(f"build: CodeBuild build {change.build_id} SUCCEEDED")
+            if result.image:
+                log.write(f"build: image {result.image}")
+            config = self._with_overrides(deployment.config, result.settings_overrides, log)
+        except DomainError as error:
+            log.write(f"build failed: {error}")
+            raise
+        finally:
+            log.close()
+        return self._record_build(deployment, result, config)
+
+    def close_pending_build(self, pending: PendingBuild, status: str) -> PendingBuild | None:
+        """Marks the build's step completed. None when done; the stored PendingBuild when it changed
+        meanwhile (a retried step re-pointed it at a new task token, which must hear the outcome)."""
+        try:
+            self._repo.save(pending.bumped(finished=status))
+            return None
+        except Conflict:
+            return self._repo.get_pending_build(pending.build_id)
+
+    # --- Build, either way: the result on the deployment ---------------------------------------
+
+    def _record_build(
+        self, deployment: Deployment, result: BuildResult, config: ConfigSnapshot
+    ) -> dict[str, Any]:
         requested_config = deployment.config
         built = dict(
             artifact_key=result.artifact_key,
@@ -117,7 +229,7 @@ class Pipeline:
             deployment = deployment.bumped(**built)
             self._repo.save(deployment)
         except Conflict:  # changed meanwhile (a cancel?): decide on the stored version
-            deployment = self._repo.get_deployment(deployment_id)
+            deployment = self._repo.get_deployment(deployment.id)
             self._ensure_running(deployment)
             deployment = deployment.bumped(**built)
             self._repo.save(deployment)
@@ -348,9 +460,10 @@ class TaskRunner:
         deployment_id = message["deploymentId"]
         action = message["action"]
         beat: Callable[[], None] = lambda: self._callbacks.heartbeat(token)  # noqa: E731
+        output: dict[str, Any] | None
         try:
             if action == "build":
-                output = self._pipeline.build(deployment_id, beat)
+                output = self._pipeline.build(deployment_id, beat, token)
             elif action == "deploy":
                 output = self._pipeline.deploy(deployment_id, beat)
             elif action == "fail":
@@ -369,7 +482,44 @@ class TaskRunner:
             _log.exception("step %s of %s crashed", action, deployment_id)
             self._fail(token, deployment_id, "InternalError", f"{type(error).__name__}: {error}")
             return
-        self._callbacks.succeed(token, output)
+        if output is not None:  # None: an asynchronous build's event completes the token later
+            self._callbacks.succeed(token, output)
+
+    def build_changed(self, change: BuildStateChange) -> None:
+        """An asynchronous build's state-change event → the waiting Build step's outcome.
+
+        Ignores builds it does not know, progress (IN_PROGRESS) and events of a build whose step is
+        already completed (SQS delivers at least once). The outcome is reported before the build is
+        marked completed, so a crash in between only means a duplicate report, which the workflow
+        ignores; a token re-pointed meanwhile by a retried step hears the outcome too."""
+        pending = self._pipeline.pending_build(change.build_id)
+        if pending is None or pending.finished is not None or change.status not in BUILD_ENDED:
+            _log.info(
+                "build %s %s: nothing to do (%s)",
+                change.build_id,
+                change.reported_status,
+                "unknown build" if pending is None else pending.finished or "not ended",
+            )
+            return
+        deployment_id = pending.deployment_id
+        report: Callable[[str], None]
+        try:
+            output = self._pipeline.finish_build(pending, change)
+            report = lambda token: self._callbacks.succeed(token, output)  # noqa: E731
+        except DomainError as error:
+            name, cause = type(error).__name__, str(error)
+            report = lambda token: self._fail(token, deployment_id, name, cause)  # noqa: E731
+        except Exception as error:
+            _log.exception("build %s of %s: recording its end crashed", change.build_id, deployment_id)
+            cause = f"{type(error).__name__}: {error}"
+            report = lambda token: self._fail(token, deployment_id, "InternalError", cause)  # noqa: E731
+        waiting: PendingBuild | None = pending
+        for _ in range(5):
+            if waiting is None or waiting.finished is not None:
+                return
+            report(waiting.task_token)
+            waiting = self._pipeline.close_pending_build(waiting, change.status)
+        raise Conflict(f"could not mark build {change.build_id} completed")
 
     def _fail(self, token: str, deployment_id: str, error: str, cause: str) -> None:
         # The worker records the reason itself before failing the task: the workflow's failure path
@@ -381,6 +531,22 @@ class TaskRunner:
         except Exception:
             _log.exception("could not mark %s failed; the workflow's MarkFailed step will", deployment_id)
         self._callbacks.fail(token, error, cause)
+
+
+def _build_failure(change: BuildStateChange) -> str:
+    """Why a build did not succeed, for the build log and the deployment's reason: CodeBuild's
+    status and phase, its explanation, and where the build's own log is."""
+    if change.status == BUILD_STOPPED:
+        text = f"CodeBuild build {change.build_id} was stopped before it finished"
+    else:
+        text = f"CodeBuild build {change.build_id} {change.reported_status}"
+    if change.phase:
+        text += f" in phase {change.phase}"
+    if change.context:
+        text += f": {change.context}"
+    if change.logs:
+        text += f"; build log: {change.logs}"
+    return text
 
 
 def _cause(cause: object) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.models import (
     ApiToken,
@@ -20,9 +20,39 @@ from chalicelib.domain.models import (
     Service,
     ServiceSettings,
     ServiceVariables,
+    Versioned,
 )
 
-Entity = Project | Environment | Service | ServiceVariables | Deployment | Release | ApiToken | BuiltSource
+
+@dataclass(frozen=True)
+class PendingBuild(Versioned):
+    """A build running elsewhere (CodeBuild) and the task token of the Build step waiting for it.
+
+    Stored by build id, so the build's state-change event finds the token; listed by deployment,
+    so a retried Build step finds the build it already started instead of starting another.
+    `finished` is the status the build ended with once its step was completed (a later duplicate
+    event is then ignored); `expires_at` (epoch seconds) lets the table's TTL delete it."""
+
+    build_id: str
+    deployment_id: str
+    task_token: str
+    created_at: str
+    expires_at: int
+    finished: str | None = None
+    version: int = 1
+
+
+Entity = (
+    Project
+    | Environment
+    | Service
+    | ServiceVariables
+    | Deployment
+    | Release
+    | ApiToken
+    | BuiltSource
+    | PendingBuild
+)
 
 
 class Repository(Protocol):
@@ -45,6 +75,8 @@ class Repository(Protocol):
     def get_release(self, release_id: str) -> Release: ...
     def list_releases(self, service_id: str, limit: int = 20) -> list[Release]: ...  # newest first
     def get_built_source(self, service_id: str, fingerprint: str) -> BuiltSource: ...
+    def get_pending_build(self, build_id: str) -> PendingBuild: ...
+    def list_pending_builds(self, deployment_id: str) -> list[PendingBuild]: ...  # oldest first
 
 
 class WorkflowStarter(Protocol):
@@ -141,6 +173,35 @@ class BuildRunner(Protocol):
     def build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult: ...
 
 
+@runtime_checkable
+class AsyncBuildRunner(Protocol):
+    """A build runner whose builds run elsewhere and end minutes later (CodeBuild). The Build step
+    starts the build and leaves its task token waiting; the build's state-change event, read into
+    a BuildStateChange, completes the step. The pipeline uses this port when its runner has it."""
+
+    def start(self, request: BuildRequest, log: LogSink) -> str: ...  # the build id; BuildFailed
+    def result(self, deployment_id: str) -> BuildResult: ...  # once SUCCEEDED; NotFound before
+
+
+# The statuses an asynchronous build ends with (BuildStateChange.status); others are progress.
+BUILD_SUCCEEDED = "SUCCEEDED"
+BUILD_FAILED = "FAILED"
+BUILD_STOPPED = "STOPPED"
+BUILD_ENDED = frozenset({BUILD_SUCCEEDED, BUILD_FAILED, BUILD_STOPPED})
+
+
+@dataclass(frozen=True)
+class BuildStateChange:
+    """What an asynchronous build's state-change event says, in the domain's terms."""
+
+    build_id: str
+    status: str  # SUCCEEDED, FAILED, STOPPED or IN_PROGRESS (a timeout or a fault counts as FAILED)
+    reported_status: str  # as the build service said it: TIMED_OUT, FAULT, ...
+    phase: str | None = None  # the phase that failed, else the current one
+    context: str = ""  # the build service's explanation of the failed phase
+    logs: str | None = None  # where the build's own output can be read (a console link)
+
+
 @dataclass(frozen=True)
 class ReleaseSpec:
     """Everything a runtime needs to run one release of a service."""
@@ -175,3 +236,10 @@ class CrashListener(Protocol):
     """The runtime tells the domain when a live release exhausted its restarts."""
 
     def __call__(self, deployment_id: str, reason: str) -> None: ...
+
+
+class CronTrigger(Protocol):
+    """Starts one run of a cron service's live release now; False when its previous run is still
+    going (runs never overlap). Raises NotFound when the runtime has no schedule for it."""
+
+    def run_now(self, service_id: str) -> bool: ...

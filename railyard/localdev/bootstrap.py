@@ -74,12 +74,11 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
         if error_code(error) != "ResourceAlreadyExistsException":
             raise
     for rule in catalogue.rules:
-        events.put_rule(
-            Name=rule.name, EventBusName=catalogue.event_bus, EventPattern=json.dumps(rule.event_pattern)
-        )
+        bus = rule.event_bus or catalogue.event_bus
+        events.put_rule(Name=rule.name, EventBusName=bus, EventPattern=json.dumps(rule.event_pattern))
         events.put_targets(
             Rule=rule.name,
-            EventBusName=catalogue.event_bus,
+            EventBusName=bus,
             Targets=[{"Id": key, "Arn": done.queue_arns[key]} for key in rule.target_queues],
         )
     sfn = client("stepfunctions")

@@ -27,6 +27,7 @@ from chalicelib.adapters.builds.codebuild import (
     CodeBuildRunner,
     artifact_key,
     build_outcome,
+    build_state_change,
     event_deployment_id,
 )
 from chalicelib.adapters.storage import S3BlobStore
@@ -220,6 +221,7 @@ def test_start_plans_the_source_and_starts_a_build_with_the_rendered_buildspec(
     assert result.start_command == "node server.js"
     assert result.provider == "node"
     assert result.cached is False
+    assert result.image == f"{ECR_REPO}:dep_01"  # what the buildspec pushed; releases carry it
 
 
 def test_dependency_layer_is_kept_per_service_in_the_cache_bucket(
@@ -247,6 +249,7 @@ def test_start_without_ecr_builds_no_image(start_build_calls: list[dict[str, Any
     spec = yaml.safe_load(start_build_calls[0]["buildspecOverride"])
     assert "post_build" not in spec["phases"]
     assert "IMAGE_URI" not in spec["env"]["variables"]
+    assert runner.result("dep_02").image is None
 
 
 def test_missing_source_is_a_build_failure(start_build_calls: list[dict[str, Any]]) -> None:
@@ -354,3 +357,68 @@ def test_build_outcome_refuses_other_events(event: dict[str, Any]) -> None:
 def test_event_deployment_id() -> None:
     assert event_deployment_id(_event("SUCCEEDED")) == "dep_01"
     assert event_deployment_id({"detail": {}}) is None
+
+
+# -- build_state_change ----------------------------------------------------------------------------
+
+
+def _failed_event(status: str = "FAILED") -> dict[str, Any]:
+    event = _event(status)
+    event["detail"]["additional-information"].update(
+        {
+            "logs": {
+                "group-name": f"/aws/codebuild/{PROJECT}",
+                "stream-name": "8d1c",
+                "deep-link": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:x",
+            },
+            "phases": [
+                {"phase-type": "SUBMITTED", "phase-status": "SUCCEEDED", "phase-context": []},
+                {"phase-type": "INSTALL", "phase-status": "SUCCEEDED", "phase-context": [": "]},
+                {
+                    "phase-type": "BUILD",
+                    "phase-status": status,
+                    "phase-context": [
+                        "COMMAND_EXECUTION_ERROR: Error while executing command: npm run build. "
+                        "Reason: exit status 2"
+                    ],
+                },
+                {"phase-type": "FINALIZING", "phase-status": "SUCCEEDED", "phase-context": [": "]},
+                {"phase-type": "COMPLETED"},
+            ],
+        }
+    )
+    return event
+
+
+def test_build_state_change_says_which_phase_failed_why_and_where_the_log_is() -> None:
+    change = build_state_change(_failed_event())
+    assert change.build_id == f"{PROJECT}:8d1c"
+    assert (change.status, change.reported_status) == ("FAILED", "FAILED")
+    assert change.phase == "BUILD (FAILED)"
+    assert change.context == (
+        "COMMAND_EXECUTION_ERROR: Error while executing command: npm run build. Reason: exit status 2"
+    )
+    assert change.logs == "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logEvent:x"
+
+
+def test_build_state_change_keeps_the_reported_status_of_a_timeout() -> None:
+    change = build_state_change(_failed_event("TIMED_OUT"))
+    assert (change.status, change.reported_status, change.phase) == (
+        "FAILED",
+        "TIMED_OUT",
+        "BUILD (TIMED_OUT)",
+    )
+
+
+def test_build_state_change_of_a_success_points_at_the_build_page_without_a_log_link() -> None:
+    change = build_state_change(_event("SUCCEEDED"))
+    assert (change.status, change.phase, change.context) == ("SUCCEEDED", "COMPLETED", "")
+    assert change.logs == (
+        f"https://us-east-1.console.aws.amazon.com/codesuite/codebuild/{ACCOUNT}/projects/{PROJECT}"
+        f"/build/{PROJECT}%3A8d1c/?region=us-east-1"
+    )
+
+
+def test_build_state_change_refuses_other_events() -> None:
+    with pytest.raises(ValueError):
+        build_state_change({"source": "aws.s3", "detail-type": "Object Created", "detail": {}})

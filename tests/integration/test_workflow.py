@@ -172,3 +172,22 @@ def test_redeploy_skips_the_build(platform: Any) -> None:
     assert execution["status"] == "SUCCEEDED"
     assert "Build" not in execution["entered"]
     assert p.container.repository.get_deployment(redeploy.id).release_number == 2
+
+
+def test_the_build_step_waits_without_heartbeats_for_the_longest_build() -> None:
+    """An asynchronous (CodeBuild) build has no one to heartbeat for it (docs/decisions/0006): the
+    Build state relies on its timeout, which must outlast the longest buildTimeout, and the build
+    queue's visibility must outlast the step so a running step is not handed out twice."""
+    from pathlib import Path
+
+    from chalicelib.catalogue import Catalogue
+    from chalicelib.domain.errors import BadRequest
+    from chalicelib.domain.models import ServiceSettings
+
+    asl = json.loads((Path(__file__).parents[2] / "statemachines" / "deploy.asl.json").read_text())
+    build = asl["States"]["Build"]
+    assert "HeartbeatSeconds" not in build
+    with pytest.raises(BadRequest, match="buildTimeout"):  # a 300 s margin over the longest build
+        ServiceSettings(build_timeout=build["TimeoutSeconds"] - 299)
+    assert Catalogue("test").queue("build").visibility_timeout > build["TimeoutSeconds"]
+    assert asl["States"]["Deploy"]["HeartbeatSeconds"] == 120  # the deploy worker still heartbeats

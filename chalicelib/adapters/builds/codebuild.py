@@ -2,10 +2,11 @@
 
 The port's `build()` is synchronous, but a CodeBuild build takes minutes and the house rule is no
 sleep loops. So on AWS the Build step is split in two (the task-token pattern of the deploy
-workflow): the worker calls `start()`, which plans the source, hands CodeBuild a rendered buildspec
-and returns the build id, and stores the step's task token; CodeBuild's "Build State Change" event
-then travels rule -> SQS -> worker, which reads it with `build_outcome()` and, on SUCCEEDED, builds
-the step output from `result()` and calls SendTaskSuccess (SendTaskFailure otherwise).
+workflow; docs/decisions/0006): the pipeline calls `start()` (the AsyncBuildRunner port), which
+plans the source, hands CodeBuild a rendered buildspec and returns the build id, and stores the
+step's task token under that id; CodeBuild's "Build State Change" event then travels rule -> SQS ->
+functions/build_events.py, which reads it with `build_state_change()` and, on SUCCEEDED, records
+`result()` and calls SendTaskSuccess (SendTaskFailure, with CodeBuild's reason, otherwise).
 
 Why the source is downloaded here although CodeBuild downloads it again: the plan (which provider,
 which commands) is computed from the files, by the same `plan_build` the local runner uses, and
@@ -23,12 +24,20 @@ import stat
 import tempfile
 import zipfile
 from typing import Any
+from urllib.parse import quote
 
 from chalicelib.adapters.aws import client
 from chalicelib.adapters.builds.local import Planner, _extract, plan_source
 from chalicelib.domain.buildplan import BuildPlan
 from chalicelib.domain.errors import BuildFailed, NotFound
-from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
+from chalicelib.domain.ports import (
+    BlobStore,
+    BuildRequest,
+    BuildResult,
+    BuildStateChange,
+    LogSink,
+    Progress,
+)
 from chalicelib.domain.renderings import ARTIFACT_NAME, render_buildspec
 
 SOURCE_PREFIX = "codebuild-sources"  # in the source bucket: the ZIPs CodeBuild reads
@@ -170,6 +179,7 @@ class CodeBuildRunner:
             cached=False,
             provider=str(meta["provider"]),
             settings_overrides=dict(meta.get("settings_overrides") or {}),
+            image=meta.get("image_uri") or None,  # what the buildspec pushed, so releases carry it
         )
 
 
@@ -210,6 +220,54 @@ def build_outcome(event: dict[str, Any]) -> tuple[str, str]:
     if build_id.startswith("arn:") and ":build/" in build_id:
         build_id = build_id.split(":build/", 1)[1]
     return build_id, status
+
+
+def build_state_change(event: dict[str, Any]) -> BuildStateChange:
+    """The domain's reading of a "CodeBuild Build State Change" event: `build_outcome()` plus why a
+    build failed (the phase that did not succeed and CodeBuild's context for it) and where its log
+    is. Raises ValueError for any other event."""
+    build_id, status = build_outcome(event)
+    detail = event["detail"]
+    info = detail.get("additional-information")
+    info = info if isinstance(info, dict) else {}
+    phase, context = _failed_phase(info.get("phases"))
+    if phase is None:
+        phase = detail.get("current-phase") if isinstance(detail.get("current-phase"), str) else None
+    return BuildStateChange(
+        build_id=build_id,
+        status=status,
+        reported_status=str(detail["build-status"]),
+        phase=phase,
+        context=context,
+        logs=_logs_link(info.get("logs"), event, build_id),
+    )
+
+
+def _failed_phase(phases: object) -> tuple[str | None, str]:
+    """The first phase that ended other than SUCCEEDED, and CodeBuild's explanation for it."""
+    for phase in phases if isinstance(phases, list) else []:
+        if not isinstance(phase, dict):
+            continue
+        status = phase.get("phase-status")
+        if status is None or status == "SUCCEEDED":
+            continue
+        context = phase.get("phase-context")
+        lines = [c.strip() for c in context if isinstance(c, str)] if isinstance(context, list) else []
+        explained = "; ".join(c for c in lines if c.strip(": "))
+        return f"{phase.get('phase-type', '?')} ({status})", explained
+    return None, ""
+
+
+def _logs_link(logs: object, event: dict[str, Any], build_id: str) -> str:
+    """CodeBuild's own link to the build's CloudWatch log, else the build's page in the console."""
+    if isinstance(logs, dict) and isinstance(logs.get("deep-link"), str) and logs["deep-link"]:
+        return str(logs["deep-link"])
+    region = event.get("region") or "us-east-1"
+    project, _, _ = build_id.partition(":")
+    return (
+        f"https://{region}.console.aws.amazon.com/codesuite/codebuild/{event.get('account', '')}"
+        f"/projects/{project}/build/{quote(build_id, safe='')}/?region={region}"
+    )
 
 
 def event_deployment_id(event: dict[str, Any]) -> str | None:
