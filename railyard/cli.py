@@ -83,6 +83,8 @@ variables_app = typer.Typer(
     invoke_without_command=True,
 )
 app.add_typer(variables_app, name="variables")
+cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSchedule).", no_args_is_help=True)
+app.add_typer(cron_app, name="cron")
 
 DirOption = Annotated[
     Path,
@@ -311,7 +313,14 @@ def _finish(client: RailyardClient, link: Link, deployment: Deployment) -> int:
         reason = deployment.get("reason") or "no reason given"
         typer.secho(f"{_tick(False)} Deployment {deployment['id']} {status}: {reason}", fg="red")
         return 1
-    url = client.get_service(link.serviceId).get("url") or deployment.get("url")
+    service = client.get_service(link.serviceId)
+    schedule = deployment.get("cronSchedule")
+    if schedule:  # a cron job has no route to answer: being scheduled is success
+        typer.secho(
+            f"{_tick(True)} Scheduled: `{schedule}` (UTC); `railyard cron run` runs it now", fg="green"
+        )
+        return 0
+    url = service.get("url") or deployment.get("url")
     if not url:
         typer.secho(f"{_tick(False)} Deployment {deployment['id']} succeeded but the service has no URL")
         return 1
@@ -626,6 +635,18 @@ def _apply_variables(
         return
     typer.echo(f"Deployment {deployment['id']} created to apply them")
     _follow_and_finish(client, link, deployment, detach)
+
+
+@cron_app.command("run")
+def cron_run(directory: DirOption = Path(".")) -> None:
+    """Run the cron service's command now; its output goes to `railyard logs`."""
+    link = _link(directory)
+    result = _client().run_cron(link.serviceId)
+    if result.get("started"):
+        typer.secho(f"{_tick(True)} Run started (release {result.get('releaseId')}); see `railyard logs`")
+        return
+    typer.secho(f"{_tick(False)} Skipped: the previous run is still going", fg="yellow")
+    raise typer.Exit(1)
 
 
 @variables_app.command("set")

@@ -59,6 +59,7 @@ class Deployment(TypedDict):
     releaseNumber: NotRequired[int | None]
     buildCached: NotRequired[bool | None]
     url: NotRequired[str | None]
+    cronSchedule: NotRequired[str | None]
     createdAt: str
     updatedAt: NotRequired[str]
 
@@ -210,6 +211,9 @@ class RailyardClient:
 
     def get_service(self, service_id: str) -> Service:
         return cast(Service, self._request("GET", f"/v1/services/{service_id}")["service"])
+
+    def run_cron(self, service_id: str) -> dict[str, Any]:
+        return self._request("POST", f"/v1/services/{service_id}/cron/run")
 
     # -- source and deployments ---------------------------------------------------------------
 

@@ -79,6 +79,13 @@ def get_service(ctx: Context, service_id: str) -> tuple[int, Any]:
     return 200, {"service": service_view(service, ctx.c.settings.public_url(service.hostname))}
 
 
+@route(bp, "/v1/services/{service_id}/cron/run", "POST", status=202)
+def run_cron_now(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """Run a cron service's command now (skipped while the previous run is still going)."""
+    release, started = ctx.c.cron.run_now(ctx.who, service_id)
+    return 202, {"started": started, "releaseId": release.id}
+
+
 @route(bp, "/v1/services/{service_id}", "PATCH", request_model=ServicePatch)
 def update_service(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Change a service's settings (applied by its next deployment)."""

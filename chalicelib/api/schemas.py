@@ -188,6 +188,8 @@ def deployment_view(d: Deployment, url: str) -> dict[str, Any]:
         "buildCached": d.build_cached,
         "buildCache": d.build_cache,
         "noCache": d.no_cache,
+        # The schedule this deployment runs on (config file included): a cron job has no URL to probe.
+        "cronSchedule": d.config.settings.cron_schedule,
         "url": url,
         "createdAt": d.created_at,
         "updatedAt": d.updated_at,

@@ -2,7 +2,8 @@
 
 `AuthService` checks bearer tokens; `ProjectService` owns projects, environments and services;
 `DeploymentService` turns user requests (upload, deploy, redeploy, rollback, variables, cancel) into
-Deployment records and workflow executions. Worker-side steps live in domain/pipeline.py.
+Deployment records and workflow executions; `CronJobs` runs a cron service now. Worker-side steps
+live in domain/pipeline.py.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from chalicelib.domain.models import (
     no_cache_requested,
     source_fingerprint,
 )
-from chalicelib.domain.ports import BlobStore, LogLine, LogStore, Repository, WorkflowStarter
+from chalicelib.domain.ports import BlobStore, CronTrigger, LogLine, LogStore, Repository, WorkflowStarter
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -419,3 +420,26 @@ class DeploymentService:
             )
             self._repo.save(failed)
             raise TransientError(f"could not start deployment {deployment.id}; try again") from error
+
+
+class CronJobs:
+    """Cron services (settings.cronSchedule): "Run now", as Railway's button does."""
+
+    def __init__(self, repo: Repository, projects: ProjectService, trigger: CronTrigger) -> None:
+        self._repo = repo
+        self._projects = projects
+        self._trigger = trigger
+
+    def run_now(self, who: Principal, service_id: str) -> tuple[Release, bool]:
+        """Start one run of the live release's command; False when the previous run is still going
+        (runs never overlap, as on Railway)."""
+        service = self._projects.get_service(who, service_id)
+        if service.active_release_id is None:
+            raise Conflict(f"service {service.name} has no live release: deploy it first")
+        release = self._repo.get_release(service.active_release_id)
+        if release.config.settings.cron_schedule is None:
+            raise BadRequest(
+                f"service {service.name} is not a cron service: set settings.cronSchedule "
+                "(or deploy.cronSchedule in railway.json) and deploy"
+            )
+        return release, self._trigger.run_now(service.id)

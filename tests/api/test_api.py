@@ -147,6 +147,14 @@ def test_scaling_and_domain_settings_round_trip(api: Api) -> None:
     assert again["service"]["settings"] == settings
 
 
+def test_run_now_on_a_service_never_deployed_is_409_naming_it(api: Api) -> None:
+    service = api.service()
+
+    status, body = api.call("POST", f"/v1/services/{service['id']}/cron/run")
+
+    assert status == 409 and body["Code"] == "Conflict" and "web has no live release" in body["Message"]
+
+
 def test_unknown_ids_are_404(api: Api) -> None:
     for path in (
         "/v1/projects/prj_nope",

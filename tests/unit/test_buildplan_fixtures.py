@@ -485,7 +485,7 @@ def test_railway_toml_overrides_build_start_and_deploy() -> None:
     assert result.config_files == ("railway.toml",)
     assert result.deploy == DeployConfig(
         start_command="node dist/main.js",
-        pre_deploy_command="npm run migrate && npm run seed",
+        pre_deploy_command="(\nnpm run migrate\n) && (\nnpm run seed\n)",
         healthcheck_path="/healthz",
         healthcheck_timeout=120.0,
         restart_policy_type="ALWAYS",

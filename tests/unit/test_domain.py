@@ -337,3 +337,42 @@ def test_config_file_settings_survive_a_variable_change() -> None:
     settings = world.runtime.activated[-1].settings
     assert (settings.healthcheck_path, settings.pre_deploy_command) == ("/ready", "./migrate")
     assert world.runtime.activated[-1].variables == {"A": "1"}
+
+
+class Trigger:
+    def __init__(self, started: bool = True) -> None:
+        self.started = started
+        self.runs: list[str] = []
+
+    def run_now(self, service_id: str) -> bool:
+        self.runs.append(service_id)
+        return self.started
+
+
+def test_run_now_starts_the_live_cron_release_and_reports_a_skip() -> None:
+    from chalicelib.domain.services import CronJobs
+
+    world = World()
+    world.projects.update_settings(WHO, world.service.id, {"cron_schedule": "*/5 * * * *"})
+    world.deploy()
+    trigger = Trigger()
+    cron = CronJobs(world.repo, world.projects, trigger)
+
+    release, started = cron.run_now(WHO, world.service.id)
+
+    assert started and trigger.runs == [world.service.id]
+    assert release.config.settings.cron_schedule == "*/5 * * * *"
+    trigger.started = False
+    assert cron.run_now(WHO, world.service.id)[1] is False
+
+
+def test_run_now_refuses_a_web_service_and_a_service_never_deployed() -> None:
+    from chalicelib.domain.services import CronJobs
+
+    world = World()
+    cron = CronJobs(world.repo, world.projects, Trigger())
+    with pytest.raises(Conflict, match="no live release"):
+        cron.run_now(WHO, world.service.id)
+    world.deploy()
+    with pytest.raises(BadRequest, match="not a cron service"):
+        cron.run_now(WHO, world.service.id)
