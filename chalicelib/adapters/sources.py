@@ -1,9 +1,9 @@
 """Uploaded sources as the watch-pattern check sees them: a manifest of `{path: sha256}` and the
 config files' watch patterns, read from the `.tar.gz` in S3; manifests kept next to the sources.
 
-Manifests are stored per deployment (`manifests/<service>/<deployment>.json` in the sources bucket),
-so the live release's manifest is found from the service's active deployment id with no extra item
-in the table."""
+Manifests are stored by the upload's ETag (`manifests/<service>/<etag>.json` in the sources bucket):
+the same bytes have the same manifest, so the live release's manifest is found from its
+deployment's `source_etag` with no extra item in the table, whether or not that source was built."""
 
 from __future__ import annotations
 
@@ -11,20 +11,13 @@ import hashlib
 import json
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.errors import BuildFailed, NotFound
-from chalicelib.domain.ports import BlobStore
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.ports import BlobStore, SourceSnapshot
 from chalicelib.domain.railway_config import CONFIG_FILES, load_config
 
 _CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class SourceSnapshot:
-    manifest: dict[str, str]
-    watch_patterns: tuple[str, ...]
 
 
 class _Files:
@@ -68,22 +61,23 @@ class TarballSources:
                         manifest[path] = digest.hexdigest()
                         if path in CONFIG_FILES:
                             configs[path] = data.decode("utf-8-sig", errors="replace")
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                raise BuildFailed(f"the uploaded source is not a readable .tar.gz: {exc}") from None
+            except (tarfile.TarError, EOFError, OSError):
+                # Not this check's failure to report: the build runner fails it with its own message.
+                return SourceSnapshot({}, ())
         config = load_config(_Files(configs), environment)
         return SourceSnapshot(manifest, config.build.watch_patterns)
 
-    def save_manifest(self, service_id: str, deployment_id: str, manifest: dict[str, str]) -> None:
+    def save_manifest(self, service_id: str, etag: str, manifest: dict[str, str]) -> None:
         body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-        self._blobs.put_bytes(self._bucket, _key(service_id, deployment_id), body)
+        self._blobs.put_bytes(self._bucket, _key(service_id, etag), body)
 
-    def load_manifest(self, service_id: str, deployment_id: str) -> dict[str, str] | None:
+    def load_manifest(self, service_id: str, etag: str) -> dict[str, str] | None:
         try:
-            data: Any = json.loads(self._blobs.get_bytes(self._bucket, _key(service_id, deployment_id)))
+            data: Any = json.loads(self._blobs.get_bytes(self._bucket, _key(service_id, etag)))
         except NotFound:
-            return None  # deployed before manifests were kept, or by a redeploy of an old artifact
+            return None  # uploaded before manifests were kept
         return {str(k): str(v) for k, v in data.items()}
 
 
-def _key(service_id: str, deployment_id: str) -> str:
-    return f"manifests/{service_id}/{deployment_id}.json"
+def _key(service_id: str, etag: str) -> str:
+    return f"manifests/{service_id}/{etag.strip(chr(34))}.json"  # ETags come quoted

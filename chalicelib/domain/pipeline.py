@@ -40,6 +40,7 @@ from chalicelib.domain.models import (
     DeploymentStatus,
     Release,
     Service,
+    no_cache_requested,
     source_fingerprint,
 )
 from chalicelib.domain.ports import (
@@ -58,8 +59,10 @@ from chalicelib.domain.ports import (
     ReleaseSpec,
     Repository,
     Runtime,
+    SourceInspector,
     TaskCallbacks,
 )
+from chalicelib.domain.watch import decide
 
 S = DeploymentStatus
 _log = logging.getLogger(__name__)
@@ -79,7 +82,9 @@ class Pipeline:
         logs: LogStore,
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
+        sources: SourceInspector | None = None,  # None: watch patterns are not checked
     ) -> None:
+        self._sources = sources
         self._repo = repo
         self._builds = builds
         self._runtime = runtime
@@ -97,19 +102,25 @@ class Pipeline:
         deployment = self._repo.get_deployment(deployment_id)
         if deployment.artifact_key and deployment.status != S.QUEUED:
             return self._build_output(deployment)  # already built: a redelivered message
+        if deployment.status == S.SKIPPED:  # a redelivered message after the watch-pattern check
+            return {"skipped": True, "artifactKey": None, "cached": False}
         self._ensure_running(deployment)
+        source_key = deployment.source_key
+        if source_key is None:
+            raise BuildFailed(f"deployment {deployment_id} has no source to build")
+        environment = self._repo.get_environment(deployment.environment_id).name
+        if self._watch_skips(deployment, environment):
+            return {"skipped": True, "artifactKey": None, "cached": False}
         if deployment.status == S.QUEUED:
             deployment = self._move(deployment, S.BUILDING)
-        if deployment.source_key is None:
-            raise BuildFailed(f"deployment {deployment_id} has no source to build")
         request = BuildRequest(
             deployment_id=deployment.id,
             service_id=deployment.service_id,
-            source_key=deployment.source_key,
+            source_key=source_key,
             settings=deployment.config.settings,
             variables=deployment.config.variables,
             no_cache=deployment.no_cache,
-            environment=self._repo.get_environment(deployment.environment_id).name,
+            environment=environment,
         )
         log = self._logs.open(deployment_id, "build")
         try:
@@ -126,6 +137,45 @@ class Pipeline:
         finally:
             log.close()
         return self._record_build(deployment, result, config)
+
+    def _watch_skips(self, deployment: Deployment, environment: str) -> bool:
+        """build.watchPatterns: True (and the deployment SKIPPED) when no file the patterns watch
+        changed since the live release's source (docs/decisions/0007)."""
+        if self._sources is None or deployment.source_key is None or deployment.source_etag is None:
+            return False
+        log = self._logs.open(deployment.id, "build")
+        try:
+            snapshot = self._sources.inspect(deployment.source_key, environment)
+            if snapshot.manifest:
+                self._sources.save_manifest(deployment.service_id, deployment.source_etag, snapshot.manifest)
+            if not snapshot.watch_patterns:
+                return False
+            if deployment.no_cache or no_cache_requested(deployment.config.variables):
+                log.write("watch patterns: not checked, a cold build was asked for")
+                return False
+            decision = decide(snapshot.watch_patterns, self._live_manifest(deployment), snapshot.manifest)
+            log.write(decision.reason)
+            if decision.deploy:
+                return False
+            reason = "watch patterns matched no changed file; the live release keeps serving"
+            if deployment.status != S.SKIPPED:
+                self._repo.save(deployment.moved_to(S.SKIPPED, iso(self._clock()), reason=reason))
+            return True
+        except DomainError as error:
+            log.write(f"build failed: {error}")
+            raise
+        finally:
+            log.close()
+
+    def _live_manifest(self, deployment: Deployment) -> dict[str, str] | None:
+        assert self._sources is not None
+        service = self._repo.get_service(deployment.service_id)
+        if service.active_release_id is None:
+            return None
+        live = self._repo.get_deployment(self._repo.get_release(service.active_release_id).deployment_id)
+        if live.source_etag is None:  # a redeploy's release: no upload of its own to compare with
+            return None
+        return self._sources.load_manifest(service.id, live.source_etag)
 
     def _start_build(self, runner: AsyncBuildRunner, request: BuildRequest, token: str, log: LogSink) -> None:
         """Starts the deployment's build once; a retried step re-points the waiting token at the
@@ -279,7 +329,11 @@ class Pipeline:
 
     @staticmethod
     def _build_output(deployment: Deployment) -> dict[str, Any]:
-        return {"artifactKey": deployment.artifact_key, "cached": bool(deployment.build_cached)}
+        return {
+            "artifactKey": deployment.artifact_key,
+            "cached": bool(deployment.build_cached),
+            "skipped": False,
+        }
 
     # --- Deploy --------------------------------------------------------------------------------
 

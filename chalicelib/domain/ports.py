@@ -243,3 +243,19 @@ class CronTrigger(Protocol):
     going (runs never overlap). Raises NotFound when the runtime has no schedule for it."""
 
     def run_now(self, service_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """An uploaded source as the watch-pattern check sees it."""
+
+    manifest: dict[str, str]  # path -> content digest
+    watch_patterns: tuple[str, ...]  # from the config files, for the deployment's environment
+
+
+class SourceInspector(Protocol):
+    """Reads uploaded sources for build.watchPatterns and keeps their manifests by upload ETag."""
+
+    def inspect(self, source_key: str, environment: str) -> SourceSnapshot: ...
+    def save_manifest(self, service_id: str, etag: str, manifest: dict[str, str]) -> None: ...
+    def load_manifest(self, service_id: str, etag: str) -> dict[str, str] | None: ...

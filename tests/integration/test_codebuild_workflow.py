@@ -274,6 +274,7 @@ def test_a_codebuild_build_completes_through_its_state_change_event(platform: Pl
         "NeedsBuild",
         "RequestedBuildStarted",
         "Build",
+        "Built",
         "BuildCompleted",
         "Deploy",
         "Completed",

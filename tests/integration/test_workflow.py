@@ -116,6 +116,7 @@ def test_a_deployment_runs_build_then_deploy_and_succeeds(platform: Any) -> None
         "NeedsBuild",
         "RequestedBuildStarted",
         "Build",
+        "Built",
         "BuildCompleted",
         "Deploy",
         "Completed",
@@ -191,3 +192,36 @@ def test_the_build_step_waits_without_heartbeats_for_the_longest_build() -> None
         ServiceSettings(build_timeout=build["TimeoutSeconds"] - 299)
     assert Catalogue("test").queue("build").visibility_timeout > build["TimeoutSeconds"]
     assert asl["States"]["Deploy"]["HeartbeatSeconds"] == 120  # the deploy worker still heartbeats
+
+
+def test_a_source_whose_changes_the_watch_patterns_ignore_ends_skipped(platform: Any, tmp_path: Any) -> None:
+    from railyard.tarball import pack_directory
+
+    p = platform()
+    app = tmp_path / "app"
+    (app / "api").mkdir(parents=True)
+    (app / "api" / "main.py").write_text("v1")
+    (app / "README.md").write_text("v1")
+    (app / "railway.json").write_text(json.dumps({"build": {"watchPatterns": ["/api/**"]}}))
+
+    def push() -> str:
+        _, key = p.container.deployments.presign_upload(WHO, p.service.id)
+        p.container.blobs.put_bytes(p.settings.sources_bucket, key, pack_directory(app).data)
+        return p.container.deployments.deploy_source(WHO, p.service.id, key).id
+
+    live = push()
+    assert p.wait(live)["status"] == "SUCCEEDED"
+    p.events("cleanup")  # drain
+    (app / "README.md").write_text("v2")
+
+    skipped = push()
+    execution = p.wait(skipped)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert execution["entered"][-4:] == ["Build", "Built", "SkippedEvent", "Skipped"]
+    assert p.container.repository.get_deployment(skipped).status == DeploymentStatus.SKIPPED
+    assert p.container.repository.get_service(p.service.id).active_deployment_id == live
+    assert len(p.runtime.activated) == 1
+    time.sleep(0.3)
+    completed = [e for e in p.events("cleanup") if e.metadata.event_name == "deployment.completed"]
+    assert [e.data["status"] for e in completed] == ["SKIPPED"]

@@ -111,7 +111,7 @@ def test_a_succeeded_build_records_artifact_and_image_and_completes_the_step() -
     artifact = f"artifacts/codebuild/{deployment_id}/artifact.tar.gz"
     # The same output the synchronous path gives: BuildCompleted reads it.
     assert world.callbacks.outcomes == [
-        ("success", "build-token", {"artifactKey": artifact, "cached": False})
+        ("success", "build-token", {"artifactKey": artifact, "cached": False, "skipped": False})
     ]
     deployment = world.repo.get_deployment(deployment_id)
     assert deployment.status == S.BUILDING
