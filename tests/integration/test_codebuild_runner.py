@@ -35,6 +35,7 @@ from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
+from chalicelib.domain.renderings import variables_digest
 
 ACCOUNT = "123456789012"
 PROJECT = "railyard-builds"
@@ -183,6 +184,10 @@ def test_start_plans_the_source_and_starts_a_build_with_the_rendered_buildspec(
     env = {v["name"]: v["value"] for v in call["environmentVariablesOverride"]}
     assert env["RAILYARD_DEPLOYMENT_ID"] == "dep_01"
     assert env["RAILYARD_SERVICE_ID"] == "svc_01"
+    # the dependency key in the buildspec covers the build's variables, as the local runner's does
+    assert env["RAILYARD_VARIABLES_SHA256"] == variables_digest(
+        {"NEXT_PUBLIC_API": "https://api.example.com"}
+    )
     assert env["NEXT_PUBLIC_API"] == "https://api.example.com"
     # A user's AWS_* would hijack the buildspec's own aws calls; it is withheld, and said so.
     assert "AWS_SECRET_ACCESS_KEY" not in env

@@ -38,7 +38,12 @@ from chalicelib.domain.ports import (
     LogSink,
     Progress,
 )
-from chalicelib.domain.renderings import ARTIFACT_NAME, render_buildspec
+from chalicelib.domain.renderings import (
+    ARTIFACT_NAME,
+    VARIABLES_DIGEST_ENV,
+    render_buildspec,
+    variables_digest,
+)
 
 SOURCE_PREFIX = "codebuild-sources"  # in the source bucket: the ZIPs CodeBuild reads
 ARTIFACT_PREFIX = "artifacts/codebuild"  # in the artifact bucket: <deployment>/artifact.tar.gz
@@ -123,6 +128,11 @@ class CodeBuildRunner:
             {"name": "RAILYARD_SERVICE_ID", "value": request.service_id, "type": "PLAINTEXT"},
         ]
         withheld = sorted(n for n in request.variables if n.startswith(_WITHHELD_PREFIXES))
+        passed = {k: v for k, v in request.variables.items() if k not in withheld}
+        # The variables an install sees are part of the dependency key, as on the local runner.
+        variables.append(
+            {"name": VARIABLES_DIGEST_ENV, "value": variables_digest(passed), "type": "PLAINTEXT"}
+        )
         # User variables reach the build like on the local runner (NEXT_PUBLIC_* and the like).
         variables += [
             {"name": name, "value": value, "type": "PLAINTEXT"}
