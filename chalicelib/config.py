@@ -2,15 +2,29 @@
 
 Resource names come from the catalogue (chalicelib/catalogue.py) for the stage, so the API, the
 workers, the local bootstrap and CDK agree on them without passing each name around.
+
+The runtime is chosen here (RAILYARD_RUNTIME): "local" (the default: supervised processes behind
+the local router) or "kubernetes" (an EKS cluster by name, or any cluster by kubeconfig; see
+docs/kubernetes.md). A combination that cannot work is refused when the settings are built, with a
+ValueError naming the variable, so a misconfigured Lambda fails on its first invocation rather
+than on its first deployment.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
 from chalicelib.catalogue import Catalogue
+
+RUNTIMES = ("local", "kubernetes")
+# A DNS name of at least two labels: the services' hosts are `<hostname>.<base domain>`.
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
 
 
 @dataclass(frozen=True)
@@ -19,11 +33,51 @@ class Settings:
     region: str
     account_id: str
     data_dir: str  # local runtime and build work dirs
-    runtime: str  # "local" (default); "kubernetes" comes with the EKS runtime
-    public_url_template: str  # e.g. "http://{hostname}.localhost:8080"
+    runtime: str  # "local" (default) | "kubernetes" (RAILYARD_RUNTIME)
+    public_url_template: str  # e.g. "http://{hostname}.localhost:8080"; the local runtime's URLs
     org_id: str  # single-workspace default until accounts arrive
     builder: str = "local"  # "local" | "codebuild" (RAILYARD_BUILDER)
     ecr_repository_uri: str | None = None  # where CodeBuild pushes images; None builds no image
+    # --- the Kubernetes runtime (RAILYARD_RUNTIME=kubernetes) -----------------------------------
+    eks_cluster: str | None = None  # RAILYARD_EKS_CLUSTER: an EKS cluster by name (IAM auth)
+    kubeconfig: str | None = None  # RAILYARD_K8S_KUBECONFIG: a kubeconfig file; wins over the cluster
+    kube_context: str | None = None  # RAILYARD_K8S_CONTEXT: its context; None is its current one
+    base_domain: str | None = None  # RAILYARD_BASE_DOMAIN: services answer on https://<host>.<it>
+    certificate_arn: str | None = None  # RAILYARD_ACM_CERTIFICATE_ARN; None: the ALB controller discovers
+    load_balancer_cidrs: tuple[str, ...] = ()  # RAILYARD_K8S_LB_CIDRS: the ALB's subnets (NetworkPolicy)
+    load_balancer_group: str = "railyard"  # RAILYARD_ALB_GROUP: the ALB every service's Ingress shares
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(
+                f"RAILYARD_RUNTIME={self.runtime!r} is not a runtime (use 'local' or 'kubernetes')"
+            )
+        if self.runtime != "kubernetes":
+            return
+        if not self.kubeconfig and not self.eks_cluster:
+            raise ValueError(
+                "RAILYARD_RUNTIME=kubernetes needs a cluster: set RAILYARD_EKS_CLUSTER (an EKS cluster "
+                "name) or RAILYARD_K8S_KUBECONFIG (a kubeconfig file)"
+            )
+        if not self.base_domain:
+            raise ValueError(
+                "RAILYARD_RUNTIME=kubernetes needs RAILYARD_BASE_DOMAIN: services answer on "
+                "https://<service host>.<base domain>"
+            )
+        if not _DOMAIN.match(self.base_domain):
+            raise ValueError(
+                f"RAILYARD_BASE_DOMAIN={self.base_domain!r} is not a domain name "
+                "(lowercase, like apps.example.com, without a scheme or path)"
+            )
+        for cidr in self.load_balancer_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"RAILYARD_K8S_LB_CIDRS: {cidr!r} is not a CIDR block (like 10.0.0.0/24)"
+                ) from None
+        if not self.load_balancer_group:
+            raise ValueError("RAILYARD_ALB_GROUP must not be empty")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,11 +87,20 @@ class Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             account_id=env.get("RAILYARD_ACCOUNT_ID", "123456789012"),
             data_dir=env.get("RAILYARD_DATA_DIR", os.path.expanduser("~/.railyard/data")),
-            runtime=env.get("RAILYARD_RUNTIME", "local"),
+            runtime=(env.get("RAILYARD_RUNTIME") or "local").strip().lower(),
             public_url_template=env.get("RAILYARD_PUBLIC_URL", "http://{hostname}.localhost:8080"),
             org_id=env.get("RAILYARD_ORG_ID", "org_default"),
             builder=env.get("RAILYARD_BUILDER", "local"),
             ecr_repository_uri=env.get("RAILYARD_ECR_REPOSITORY_URI") or None,
+            eks_cluster=_optional(env.get("RAILYARD_EKS_CLUSTER")),
+            kubeconfig=_optional(env.get("RAILYARD_K8S_KUBECONFIG")),
+            kube_context=_optional(env.get("RAILYARD_K8S_CONTEXT")),
+            base_domain=_optional(env.get("RAILYARD_BASE_DOMAIN"), lower=True),
+            certificate_arn=_optional(env.get("RAILYARD_ACM_CERTIFICATE_ARN")),
+            load_balancer_cidrs=tuple(
+                part.strip() for part in env.get("RAILYARD_K8S_LB_CIDRS", "").split(",") if part.strip()
+            ),
+            load_balancer_group=(env.get("RAILYARD_ALB_GROUP") or "railyard").strip(),
         )
 
     @cached_property
@@ -66,4 +129,18 @@ class Settings:
         return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}"
 
     def public_url(self, hostname: str) -> str:
+        """Where a service answers: the runtime's URL for it (KubernetesRuntime.url_for and this
+        agree: both are manifests.public_host), so the API can say it without building a runtime."""
+        if self.runtime == "kubernetes":
+            from chalicelib.adapters.runtime.manifests import public_host  # pure: no kubernetes import
+
+            assert self.base_domain is not None  # checked in __post_init__
+            return f"https://{public_host(hostname, self.base_domain)}"
         return self.public_url_template.format(hostname=hostname)
+
+
+def _optional(value: str | None, lower: bool = False) -> str | None:
+    value = (value or "").strip()
+    if lower:
+        value = value.lower().rstrip(".")
+    return value or None

@@ -2,7 +2,9 @@
 
 Entry points call `container()`; nothing else constructs adapters. Tests replace parts with
 `use(Container(settings, repository=fake, ...))` instead of patching boto3. Heavy imports (boto3,
-pynamodb, the runtimes) happen inside the factories, so importing this module is cheap.
+pynamodb, the runtimes, the kubernetes client) happen inside the factories, so importing this module
+is cheap. Settings that cannot work (RAILYARD_RUNTIME=kubernetes without a cluster or a base domain)
+raise a ValueError naming the variable when the container's settings are read.
 """
 
 from __future__ import annotations
@@ -93,14 +95,33 @@ class Container:
 
     @cached_property
     def runtime(self) -> Runtime:
-        if self.settings.runtime != "local":
-            raise ValueError(f"RAILYARD_RUNTIME={self.settings.runtime!r} is not available yet (use 'local')")
+        s = self.settings
+        if s.runtime == "kubernetes":
+            return self._kubernetes_runtime()
         from chalicelib.adapters.runtime.local import LocalRuntime
 
-        s = self.settings
         return LocalRuntime(
             s.data_dir, self.blobs, s.artifacts_bucket, on_crash=lambda d, r: self.pipeline.mark_crashed(d, r)
         )
+
+    def _kubernetes_runtime(self) -> Runtime:
+        # This module and manifests import no kubernetes: the client (and, for EKS, the cluster's
+        # endpoint and a token) is built on the runtime's first request, not here.
+        from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
+        from chalicelib.adapters.runtime.manifests import ManifestOptions
+
+        s = self.settings
+        assert s.base_domain is not None  # Settings refuses kubernetes without one
+        options = ManifestOptions(
+            base_domain=s.base_domain,
+            certificate_arn=s.certificate_arn,
+            load_balancer_group=s.load_balancer_group,
+            load_balancer_cidrs=s.load_balancer_cidrs,
+        )
+        if s.kubeconfig:  # an explicit file wins: a local cluster, CI, or an operator's override
+            return KubernetesRuntime.for_kubeconfig(s.kubeconfig, options, context=s.kube_context)
+        assert s.eks_cluster is not None  # Settings refuses kubernetes without either
+        return KubernetesRuntime.for_eks(s.eks_cluster, options, region=s.region)
 
     # --- use cases -------------------------------------------------------------------------------
 
@@ -139,9 +160,13 @@ class Container:
 
     @cached_property
     def pipeline(self) -> Pipeline:
+        from chalicelib.adapters.sources import TarballSources
         from chalicelib.domain.pipeline import Pipeline
 
-        return Pipeline(self.repository, self.build_runner, self.runtime, self.logs, self.clock)
+        sources = TarballSources(self.blobs, self.settings.sources_bucket)
+        return Pipeline(
+            self.repository, self.build_runner, self.runtime, self.logs, self.clock, sources=sources
+        )
 
     @cached_property
     def task_runner(self) -> TaskRunner:

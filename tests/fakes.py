@@ -199,6 +199,7 @@ class FakeBuildRunner:
     error: Exception | None = None
     calls: list[BuildRequest] = field(default_factory=list)
     settings_overrides: dict[str, Any] = field(default_factory=dict)
+    image: str | None = None  # the container image the build "pushed" (None: a local build, no image)
 
     def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
         self.calls.append(request)
@@ -213,6 +214,7 @@ class FakeBuildRunner:
             "python",
             cache={"artifact": "miss", "deps": "none", "savedSeconds": 0.0},
             settings_overrides=dict(self.settings_overrides),
+            image=self.image,
         )
 
 

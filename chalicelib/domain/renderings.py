@@ -488,7 +488,7 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
         # start (a platform may set PORT to something else).
         "EXPOSE ${PORT}",
         f"USER {owner}",
-        f"CMD {json.dumps(['/bin/sh', '-c', _container_command(plan.start_command)])}",
+        f"CMD {json.dumps(['/bin/sh', '-c', container_command(plan.start_command)])}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -599,7 +599,11 @@ def _docker_env_value(value: str, name: str, *, runtime: bool = False) -> str:
     return f'"{escaped}"'
 
 
-def _container_command(start_command: str) -> str:
+def container_command(start_command: str) -> str:
     """Local plans bind loopback on purpose (the router on the same host is the only client); in a
-    container the load balancer connects from outside, so those binds must listen everywhere."""
+    container the load balancer connects from outside, so those binds must listen everywhere. Used
+    for the image's CMD here and for the Kubernetes container's command (manifests.py)."""
     return start_command.replace("--bind 127.0.0.1", "--bind 0.0.0.0")
+
+
+_container_command = container_command  # the former private name, for code not yet moved over

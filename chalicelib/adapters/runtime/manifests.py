@@ -424,9 +424,9 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
     if spec.start_command:
         # The image build's rule for CMD (local plans bind loopback, containers must not); imported
         # here because renderings pulls in the whole build planner, which activation never needs.
-        from chalicelib.domain.renderings import _container_command
+        from chalicelib.domain.renderings import container_command
 
-        container["command"] = ["/bin/sh", "-c", _container_command(spec.start_command)]
+        container["command"] = ["/bin/sh", "-c", container_command(spec.start_command)]
     overlap = _seconds(settings.overlap_seconds)
     if overlap:
         # The old pod keeps serving while the endpoint removal reaches the ALB; SIGTERM comes after.

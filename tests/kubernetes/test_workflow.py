@@ -1,0 +1,301 @@
+"""The deploy workflow end to end on the Kubernetes runtime, chosen by configuration.
+
+The real state machine executed by moto, the real workers fed by the local pollers, DynamoDB, S3
+and SQS on moto; the runtime is the one the composition root builds for RAILYARD_RUNTIME=kubernetes
++ RAILYARD_K8S_KUBECONFIG, talking to the in-process API server (tests/kubernetes/apiserver.py)
+whose controllers run on their own (autostep) and whose clock the tests move. Only the build is a
+fake: it "pushes" the image the test chose.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import wiring
+from chalicelib.adapters.aws import client
+from chalicelib.adapters.runtime import manifests as m
+from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
+from chalicelib.config import Settings
+from chalicelib.domain.models import Deployment, DeploymentStatus
+from chalicelib.domain.services import Principal
+from railyard.localdev.bootstrap import bootstrap
+from railyard.localdev.pollers import QueuePoller
+from tests.fakes import FakeBuildRunner
+from tests.kubernetes.apiserver import KubeApiServer
+
+pytestmark = pytest.mark.timeout(60)
+
+WHO = Principal("org_default", ("*",), "test")
+BASE_DOMAIN = "apps.example.com"
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard"
+NS, NAME = "demo-production", "web"  # project "demo", its first environment, service "web"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def client_imported() -> None:
+    # The client's API modules take ~2 s to import (pydantic models); pay it once, outside the tests.
+    from kubernetes import client, watch  # noqa: F401
+
+    for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "PolicyV1Api"):
+        getattr(client, name)
+
+
+def _tarball(marker: str) -> bytes:
+    """A small app source; `marker` makes each upload distinct (an identical one skips the build)."""
+    files = {"main.py": f"print({marker!r})\n", "requirements.txt": ""}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"{what}: not after {timeout}s")
+
+
+class Platform:
+    """Railyard as a worker runs it, wired from the environment (RAILYARD_RUNTIME=kubernetes)."""
+
+    def __init__(self, kube: KubeApiServer) -> None:
+        self.kube = kube
+        self.settings = Settings.from_env()
+        self.resources = bootstrap(self.settings.catalogue, self.settings.account_id)
+        self.builds = FakeBuildRunner(image=f"{REGISTRY}:v1")
+        self.container = wiring.Container(self.settings, build_runner=self.builds)
+        assert isinstance(self.container.runtime, KubernetesRuntime)  # chosen by RAILYARD_RUNTIME
+        wiring.use(self.container)
+        self.stop = threading.Event()
+        from functions.task_worker import handler
+
+        for key in ("build", "deploy"):
+            QueuePoller(
+                f"{key}-k8s-test",
+                self.resources.queue_urls[key],
+                self.resources.queue_arns[key],
+                handler,
+                self.stop,
+            ).start()
+        _, envs = self.container.projects.create_project(WHO, "demo")
+        self.service = self.container.projects.create_service(WHO, envs[0].id, NAME, None)
+        self._uploads = 0
+
+    def deploy(self, image: str) -> str:
+        self.builds.image = image
+        self._uploads += 1
+        _, key = self.container.deployments.presign_upload(WHO, self.service.id)
+        self.container.blobs.put_bytes(self.settings.sources_bucket, key, _tarball(f"upload {self._uploads}"))
+        return self.container.deployments.deploy_source(WHO, self.service.id, key).id
+
+    def execution_status(self, deployment_id: str) -> str:
+        arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + deployment_id
+        return str(client("stepfunctions").describe_execution(executionArn=arn)["status"])
+
+    def wait(self, deployment_id: str, timeout: float = 30) -> Deployment:
+        """The deployment once its execution has ended."""
+        status = _until(
+            lambda: (s := self.execution_status(deployment_id)) != "RUNNING" and s,
+            timeout,
+            f"execution {deployment_id}",
+        )
+        deployment = self.container.repository.get_deployment(deployment_id)
+        assert (status == "SUCCEEDED") == (deployment.status == DeploymentStatus.SUCCESS), (
+            status,
+            deployment,
+        )
+        return deployment
+
+    def deploy_log(self, deployment_id: str) -> list[str]:
+        return [line.message for line in self.container.logs.read(deployment_id, "deploy", 0, 1000)]
+
+    # --- the cluster ----------------------------------------------------------------------------
+
+    def deployment_object(self) -> dict[str, Any] | None:
+        return self.kube.get_object("apps/v1", "deployments", NS, NAME)
+
+    def replica_set_running(self, image: str) -> dict[str, Any] | None:
+        return next((rs for rs in self.kube.objects("replicasets", NS) if _image(rs) == image), None)
+
+
+def _image(obj: dict[str, Any]) -> str:
+    image: str = obj["spec"]["template"]["spec"]["containers"][0]["image"]
+    return image
+
+
+@pytest.fixture
+def kube(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
+    """The test API server with its controllers running, as a cluster's would."""
+    kube_server.autostep(0.005)
+    yield kube_server
+    kube_server.stop_autostep()
+
+
+@pytest.fixture
+def platform(
+    aws: int, kube: KubeApiServer, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Platform]:
+    for name, value in {
+        "RAILYARD_RUNTIME": "kubernetes",
+        "RAILYARD_K8S_KUBECONFIG": str(kubeconfig),
+        "RAILYARD_BASE_DOMAIN": BASE_DOMAIN,
+        "RAILYARD_K8S_LB_CIDRS": "10.0.0.0/24,10.0.1.0/24",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RAILYARD_EKS_CLUSTER", raising=False)
+    monkeypatch.delenv("RAILYARD_K8S_CONTEXT", raising=False)
+    p = Platform(kube)
+    yield p
+    p.stop.set()
+    wiring.use(None)
+
+
+def test_a_deployment_rolls_out_its_image_and_the_service_answers_on_the_runtimes_url(
+    platform: Platform,
+) -> None:
+    # GIVEN a build that pushed an image
+    image = f"{REGISTRY}:v1"
+
+    # WHEN the service is deployed through the workflow
+    deployment = platform.wait(platform.deploy(image))
+
+    # THEN the deployment succeeded and is the service's live release
+    assert deployment.status == DeploymentStatus.SUCCESS, deployment.reason
+    service = platform.container.repository.get_service(platform.service.id)
+    assert service.active_release_id == deployment.release_id
+    log = platform.deploy_log(deployment.id)
+    assert f"kubernetes: deploying release {deployment.release_id} ({image}) to {NS}/{NAME}" in log
+    assert f"rollout: release {deployment.release_id} is available" in log
+    # AND the cluster runs that image, fully rolled out, behind a Service and an Ingress
+    live = platform.deployment_object()
+    assert live is not None and _image(live) == image
+    template_annotations = live["spec"]["template"]["metadata"]["annotations"]
+    assert template_annotations[m.RELEASE_ID_ANNOTATION] == deployment.release_id
+    status = live["status"]
+    assert status["observedGeneration"] >= live["metadata"]["generation"]
+    assert status["updatedReplicas"] == status["availableReplicas"] == status["replicas"] == 1
+    assert platform.kube.get_object("v1", "services", NS, NAME) is not None
+    ingress = platform.kube.get_object("networking.k8s.io/v1", "ingresses", NS, NAME)
+    assert ingress is not None
+    host = f"{service.hostname}.{BASE_DOMAIN}"
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == [host]
+    assert ingress["metadata"]["annotations"]["alb.ingress.kubernetes.io/group.name"] == "railyard"
+    policy = platform.kube.get_object("networking.k8s.io/v1", "networkpolicies", NS, m.NETWORK_POLICY_NAME)
+    assert policy is not None
+    blocks = [
+        p["ipBlock"]["cidr"] for rule in policy["spec"]["ingress"] for p in rule["from"] if "ipBlock" in p
+    ]
+    assert blocks == ["10.0.0.0/24", "10.0.1.0/24"]  # RAILYARD_K8S_LB_CIDRS
+    # AND the API tells the same URL the Ingress serves
+    assert platform.container.settings.public_url(service.hostname) == f"https://{host}"
+
+
+def test_a_never_ready_release_fails_on_the_progress_deadline_and_the_previous_one_keeps_serving(
+    platform: Platform,
+) -> None:
+    # GIVEN release 1 live
+    good = f"{REGISTRY}:v1"
+    first = platform.wait(platform.deploy(good))
+    assert first.status == DeploymentStatus.SUCCESS, first.reason
+    first_rs = platform.replica_set_running(good)
+    assert first_rs is not None
+
+    # WHEN a release whose pods never become ready is deployed, and the cluster's time passes
+    # its progress deadline
+    broken = f"{REGISTRY}:v2-never-ready"
+    platform.kube.never_ready_images.add(broken)
+    second_id = platform.deploy(broken)
+    _until(lambda: platform.replica_set_running(broken), 20, "the new ReplicaSet")
+    live = platform.deployment_object()
+    assert live is not None
+    deadline = live["spec"]["progressDeadlineSeconds"]
+    # Progress the controller still makes (a pod created) restarts the deadline, as in a cluster.
+    while platform.execution_status(second_id) == "RUNNING":
+        platform.kube.clock.advance(deadline + 1)
+        time.sleep(0.05)
+    second = platform.wait(second_id)
+
+    # THEN the deployment failed, saying why and what became of the release
+    assert second.status == DeploymentStatus.FAILED
+    reason = second.reason or ""
+    assert reason.startswith(f"HealthCheckFailed: deployment {NS}/{NAME} exceeded its progress deadline")
+    assert "not ready" in reason  # what the new pods report
+    assert reason.endswith(f"rolled back to release {first.release_id}")
+    assert f"rollback: re-applied release {first.release_id}; its ReplicaSet scales back up" in (
+        platform.deploy_log(second_id)
+    )
+    # AND release 1 is still the service's live release
+    service = platform.container.repository.get_service(platform.service.id)
+    assert service.active_release_id == first.release_id
+    assert service.active_deployment_id == first.id
+    assert platform.container.repository.get_deployment(first.id).status == DeploymentStatus.SUCCESS
+    # AND the cluster's Deployment is back on release 1's template, served by its old ReplicaSet
+    live = platform.deployment_object()
+    assert live is not None and _image(live) == good
+    assert live["spec"]["template"]["metadata"]["annotations"][m.RELEASE_ID_ANNOTATION] == first.release_id
+    assert len(platform.kube.objects("replicasets", NS)) == 2  # no third one: the old one is reused
+
+    def old_serving() -> bool:
+        old, new = platform.replica_set_running(good), platform.replica_set_running(broken)
+        assert old is not None and new is not None
+        return old["metadata"]["uid"] == first_rs["metadata"]["uid"] and bool(
+            old["status"].get("availableReplicas") == 1 and new["spec"]["replicas"] == 0
+        )
+
+    _until(old_serving, 10, "the old ReplicaSet serving alone")
+
+
+def test_rbac_refusal_fails_the_deployment_naming_the_verb_and_resource(platform: Platform) -> None:
+    # GIVEN a cluster role that does not allow patching Deployments
+    platform.kube.forbid("patch", "deployments")
+
+    # WHEN the first release is deployed
+    deployment = platform.wait(platform.deploy(f"{REGISTRY}:v1"))
+
+    # THEN it failed with Kubernetes' refusal, and the objects applied before it were removed
+    assert deployment.status == DeploymentStatus.FAILED
+    reason = deployment.reason or ""
+    assert reason.startswith(
+        f"RuntimeRefused: kubernetes refused: cannot patch deployments.apps in namespace {NS}"
+    )
+    assert 'cannot patch resource "deployments" in API group "apps"' in reason
+    assert reason.endswith("no previous release to roll back to; the failed release was removed")
+    assert platform.container.repository.get_service(platform.service.id).active_release_id is None
+    assert platform.deployment_object() is None
+    assert platform.kube.get_object("v1", "services", NS, NAME) is None
+
+
+def test_an_unreachable_cluster_fails_the_deployment_after_bounded_retries(platform: Platform) -> None:
+    # GIVEN a cluster that drops every connection
+    platform.kube.unreachable = True
+
+    # WHEN a release is deployed
+    started = time.monotonic()
+    deployment = platform.wait(platform.deploy(f"{REGISTRY}:v1"))
+
+    # THEN it failed with the reason, after the runtime's bounded retries (3 attempts, 0.5 s + 1 s)
+    assert deployment.status == DeploymentStatus.FAILED
+    reason = deployment.reason or ""
+    assert reason.startswith(
+        "RuntimeUnavailable: kubernetes API unavailable: "
+        f"get deployments.apps in namespace {NS} failed 3 times: "
+    )
+    assert "Error" in reason  # the connection failure's own name (RemoteDisconnected, ProtocolError…)
+    assert time.monotonic() - started < 20
+    assert platform.container.repository.get_service(platform.service.id).active_release_id is None
