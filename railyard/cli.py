@@ -486,18 +486,26 @@ def up(
 
 @app.command()
 def status(directory: DirOption = Path(".")) -> None:
-    """Show the service, its URL, its active and its latest deployment."""
+    """Show the service, its URL (a cron service: its schedule), its active and latest deployment."""
     link = _link(directory)
     client = _client()
     service = client.get_service(link.serviceId)
-    typer.echo(f"Service:  {service['name']} ({link.project}/{link.environment})")
-    typer.echo(f"URL:      {service.get('url') or '-'}")
     active_id = service.get("activeDeploymentId")
-    if active_id:
-        _echo_status("Active:   ", client.get_deployment(active_id))
+    active = client.get_deployment(active_id) if active_id else None
+    latest = _latest_deployment(client, link.serviceId)
+    typer.echo(f"Service:  {service['name']} ({link.project}/{link.environment})")
+    # The live release decides what the service is; before one is live, the latest deployment says
+    # what it is about to be. A cron service has no route, so a URL would only answer 404.
+    current = active or latest
+    schedule = current.get("cronSchedule") if current is not None else None
+    if schedule:
+        typer.echo(f"Schedule: `{schedule}` (UTC; a cron service, no URL; `railyard cron run` runs it now)")
+    else:
+        typer.echo(f"URL:      {service.get('url') or '-'}")
+    if active is not None:
+        _echo_status("Active:   ", active)
     else:
         typer.echo("Active:   - (nothing deployed yet)")
-    latest = _latest_deployment(client, link.serviceId)
     if latest is None:
         typer.echo("Latest:   - (run `railyard up`)")
     else:

@@ -2,7 +2,8 @@
 
 Starts, in order: moto's ThreadedMotoServer on 127.0.0.1 with Step Functions execution on; the
 bootstrap of every catalogue resource; the local runtime and its router; the Chalice app served on
-127.0.0.1; the work-queue pollers that call functions/task_worker.py with Lambda's SQS event shape.
+127.0.0.1; the work-queue pollers that call functions/task_worker.py, and the build-events poller
+that calls functions/build_events.py (CodeBuild's state changes), with Lambda's SQS event shape.
 Everything talks to AWS through boto3 and AWS_ENDPOINT_URL, so pointing that variable at LocalStack
 or leaving it unset for a real account changes no code. SIGINT/SIGTERM stop everything it started.
 """
@@ -124,12 +125,19 @@ def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, qui
         platform.api_url = _serve_api(api_port, platform)
         _write_config(home, platform)
 
-        from functions.task_worker import handler
+        from functions.build_events import handler as build_events_handler
+        from functions.task_worker import handler as task_handler
 
         stop = threading.Event()
-        platform._stoppers.append(container.build_runner.close)  # type: ignore[attr-defined]
+        # The local builder stops its running build commands; CodeBuild's runner runs nothing here.
+        close_builds = getattr(container.build_runner, "close", None)
+        if close_builds is not None:
+            platform._stoppers.append(close_builds)
         platform._stoppers.append(stop.set)
-        for key, threads in (("build", 2), ("deploy", 4)):
+        pollers: list[tuple[str, int, Any]] = [("build", 2, task_handler), ("deploy", 4, task_handler)]
+        if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
+            pollers.append(("build-events", 1, build_events_handler))
+        for key, threads, handler in pollers:
             for index in range(threads):
                 QueuePoller(
                     f"{key}-worker-{index}",

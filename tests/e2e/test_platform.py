@@ -7,9 +7,11 @@ stopped with SIGTERM at the end (it stops every app it started).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -34,6 +36,7 @@ class Dev:
     api_url: str
     router_port: int
     token: str
+    moto_port: int = 0
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
@@ -82,11 +85,12 @@ class Dev:
         return json.loads((directory / ".railyard.json").read_text())  # type: ignore[no-any-return]
 
 
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    home = tmp_path_factory.mktemp("railyard-home")
+@contextlib.contextmanager
+def running_dev(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[Dev]:
+    """`railyard dev` on free ports with its own RAILYARD_HOME; SIGTERM (then SIGKILL) at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
     env["RAILYARD_HOME"] = str(home)
+    env.update(extra_env or {})
     log = open(home / "dev.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [*RAILYARD, "dev", "--api-port", "0", "--router-port", "0"],
@@ -102,7 +106,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
             time.sleep(0.1)
         state = json.loads((home / "dev.json").read_text())
         config = json.loads((home / "config.json").read_text())
-        yield Dev(home, state["api_url"], state["router_port"], config["token"])
+        yield Dev(home, state["api_url"], state["router_port"], config["token"], state["moto_port"])
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -111,6 +115,12 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
+        yield platform
 
 
 def test_deploy_python_and_node_samples_and_reach_them_through_the_router(dev: Dev, tmp_path: Path) -> None:
@@ -213,6 +223,7 @@ def test_a_failing_build_command_fails_with_exit_code_and_log_tail(dev: Dev, tmp
 
 UNHEALTHY_WHEN_FLAGGED = """
 import os
+import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BROKEN = os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "BROKEN"))
@@ -349,3 +360,267 @@ def test_a_railway_app_moves_unchanged_and_its_dependency_cache_is_visible(dev: 
     assert broken.returncode == 1
     assert "railway.json" in broken.stdout and "deploy.restartPolicy" in broken.stdout
     assert dev.get("web-production-moved") == (200, "hello from a dependency v2")
+
+
+def write_app(directory: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text)
+    return directory
+
+
+WHO_ANSWERS = """
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        who = {"pid": os.getpid(), "replica": os.environ.get("RAILYARD_REPLICA_ID"),
+               "railway": os.environ.get("RAILWAY_REPLICA_ID")}
+        body = b"ok" if self.path == "/health" else json.dumps(who).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_num_replicas_runs_two_processes_and_the_router_reaches_both(dev: Dev, tmp_path: Path) -> None:
+    # GIVEN an app whose railway.json asks for two replicas
+    app = write_app(
+        tmp_path / "twins",
+        {
+            "main.py": WHO_ANSWERS,
+            "railway.json": json.dumps({"deploy": {"numReplicas": 2, "healthcheckPath": "/health"}}),
+        },
+    )
+    dev.cli("init", "--project", "twins", "--name", "web", cwd=app)
+    # WHEN it is deployed
+    out = dev.cli("up", cwd=app).stdout
+    assert "(2 replicas, round robin)" in out
+    # THEN requests through the router reach two distinct processes, one per replica id
+    answers = []
+    for _ in range(6):
+        status, body = dev.get("web-production-twins")
+        assert status == 200, body
+        answers.append(json.loads(body))
+    assert {a["replica"] for a in answers} == {"1", "2"}
+    assert len({a["pid"] for a in answers}) == 2
+    assert len({a["railway"] for a in answers}) == 2  # RAILWAY_REPLICA_ID is unique per replica
+
+
+CRON_JOB = """
+import sys
+print("cron-marker: the job ran", flush=True)
+sys.exit(3)
+"""
+
+
+def test_a_cron_service_is_scheduled_runs_on_demand_and_has_no_route(dev: Dev, tmp_path: Path) -> None:
+    # GIVEN a job whose schedule will not fire during the test (midnight, January 1st)
+    job = write_app(
+        tmp_path / "nightly",
+        {"main.py": CRON_JOB, "railway.json": json.dumps({"deploy": {"cronSchedule": "0 0 1 1 *"}})},
+    )
+    dev.cli("init", "--project", "nightly", "--name", "job", cwd=job)
+    # WHEN it is deployed, THEN `up` reports the schedule and succeeds without probing a URL
+    out = dev.cli("up", cwd=job).stdout
+    assert "Scheduled: `0 0 1 1 *` (UTC)" in out
+    assert "cron: 0 0 1 1 * (UTC), next run at" in out  # the runtime's own deploy log line
+    status = dev.cli("status", cwd=job).stdout
+    assert "Schedule: `0 0 1 1 *`" in status and "URL:" not in status
+    assert dev.get("job-production-nightly")[0] == 404  # a cron service has no route
+
+    # WHEN it is run now, THEN its output and exit code reach the deploy log within seconds
+    ran = dev.cli("cron", "run", cwd=job)
+    assert "Run started" in ran.stdout
+    deadline = time.monotonic() + 10
+    logs = ""
+    while time.monotonic() < deadline:
+        logs = dev.cli("logs", cwd=job).stdout
+        if "exited with code 3" in logs:
+            break
+        time.sleep(0.2)
+    assert "cron: run started (run now" in logs
+    assert "cron-marker: the job ran" in logs
+    assert re.search(r"cron: run \(pid \d+\) exited with code 3 after", logs), logs
+    assert logs.index("cron-marker") < logs.index("exited with code 3")
+
+    # AND `cron run` on a web service is a clear error
+    web = write_app(tmp_path / "notcron", {"main.py": WHO_ANSWERS})
+    dev.cli("init", "--project", "notcron", "--name", "web", cwd=web)
+    dev.cli("up", cwd=web)
+    refused = dev.cli("cron", "run", cwd=web, check=False)
+    assert refused.returncode == 1
+    assert "is not a cron service" in refused.stderr and "cronSchedule" in refused.stderr
+
+    # AND a web service that becomes a cron service loses its route (it answered before)
+    assert dev.get("web-production-notcron")[0] == 200
+    (web / "railway.json").write_text(json.dumps({"deploy": {"cronSchedule": "0 0 1 1 *"}}))
+    assert "Scheduled: `0 0 1 1 *`" in dev.cli("up", cwd=web).stdout
+    assert dev.get("web-production-notcron")[0] == 404
+
+
+MONOREPO_SERVER = """
+import os
+import re
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "api", "message.txt"), "rb") as f:
+    MESSAGE = f.read()
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(MESSAGE)))
+        self.end_headers()
+        self.wfile.write(MESSAGE)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_watch_patterns_skip_a_change_outside_them_and_deploy_one_inside(dev: Dev, tmp_path: Path) -> None:
+    # GIVEN a monorepo-ish directory whose service only watches /api/**, deployed once
+    app = write_app(
+        tmp_path / "mono",
+        {
+            "main.py": MONOREPO_SERVER,
+            "api/message.txt": "api v1",
+            "web/notes.md": "the web team's notes\n",
+            "railway.json": json.dumps({"build": {"watchPatterns": ["/api/**"]}}),
+        },
+    )
+    dev.cli("init", "--project", "mono", "--name", "api", cwd=app)
+    first = dev.cli("up", cwd=app).stdout
+    assert "✔ Deployed" in first
+    assert dev.get("api-production-mono") == (200, "api v1")
+    service_id = dev.link(app)["serviceId"]
+
+    # WHEN only a file outside api/ changes, THEN the deployment is SKIPPED and v1 keeps serving
+    (app / "web" / "notes.md").write_text("the web team's notes, edited\n")
+    skipped = dev.cli("up", cwd=app)
+    assert skipped.returncode == 0
+    assert re.search(r"Deployment \S+ SKIPPED: watch patterns matched no changed file", skipped.stdout)
+    assert "watch patterns (/api/**) matched none of the 1 changed file(s)" in skipped.stdout
+    assert dev.get("api-production-mono") == (200, "api v1")
+    latest = dev.api("GET", f"/v1/services/{service_id}/deployments")["deployments"][0]
+    assert latest["status"] == "SKIPPED" and latest["releaseId"] is None
+
+    # WHEN a file under api/ changes, THEN it builds, deploys and serves the new response
+    (app / "api" / "message.txt").write_text("api v2")
+    deployed = dev.cli("up", cwd=app).stdout
+    assert "matched 1 changed file(s): api/message.txt" in deployed
+    assert "✔ Deployed" in deployed
+    assert dev.get("api-production-mono") == (200, "api v2")
+
+
+def test_dev_with_the_codebuild_builder_ends_builds_from_codebuild_state_change_events(
+    tmp_path: Path,
+) -> None:
+    import boto3
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with running_dev(home, {"RAILYARD_BUILDER": "codebuild"}) as cb:
+        # GIVEN the platform with the CodeBuild builder (infrastructure creates the project on AWS;
+        # here the test does, on the platform's embedded AWS)
+        aws = {
+            "endpoint_url": f"http://127.0.0.1:{cb.moto_port}",
+            "region_name": "us-east-1",
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "codebuild.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role = boto3.client("iam", **aws).create_role(
+            RoleName="railyard-codebuild", AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]
+        codebuild = boto3.client("codebuild", **aws)
+        project = "railyard-dev-builds"
+        codebuild.create_project(
+            name=project,
+            source={"type": "S3", "location": "railyard-dev-sources/placeholder.zip"},
+            artifacts={"type": "NO_ARTIFACTS"},
+            environment={
+                "type": "LINUX_CONTAINER",
+                "image": "aws/codebuild/standard:7.0",
+                "computeType": "BUILD_GENERAL1_SMALL",
+            },
+            serviceRole=role["Arn"],
+        )
+        app = write_app(tmp_path / "built-elsewhere", {"main.py": "print('hi')\n"})
+        cb.cli("init", "--project", "elsewhere", "--name", "web", cwd=app)
+
+        # WHEN `railyard up` starts a CodeBuild build and CodeBuild then reports it FAILED
+        up = subprocess.Popen(
+            [*RAILYARD, "up"],
+            cwd=app,
+            env=cb.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            builds: list[str] = []
+            while not builds and time.monotonic() < deadline and up.poll() is None:
+                builds = codebuild.list_builds_for_project(projectName=project)["ids"]
+                time.sleep(0.2)
+            assert builds, "no CodeBuild build was started"
+            (build,) = codebuild.batch_get_builds(ids=builds)["builds"]
+            detail = {
+                "build-status": "FAILED",
+                "project-name": project,
+                "build-id": build["arn"],
+                "current-phase": "COMPLETED",
+                "additional-information": {
+                    "build-complete": True,
+                    "phases": [
+                        {
+                            "phase-type": "BUILD",
+                            "phase-status": "FAILED",
+                            "phase-context": ["COMMAND_EXECUTION_ERROR: exit status 2"],
+                        }
+                    ],
+                },
+            }
+            sent = boto3.client("events", **aws).put_events(
+                Entries=[
+                    {
+                        "Source": "aws.codebuild",
+                        "DetailType": "CodeBuild Build State Change",
+                        "Detail": json.dumps(detail),
+                        "Resources": [build["arn"]],
+                    }
+                ]
+            )
+            assert sent["FailedEntryCount"] == 0
+            out, _ = up.communicate(timeout=30)
+        finally:
+            if up.poll() is None:
+                up.kill()
+                up.communicate()
+        # THEN the build-events poller handed the event to functions/build_events and `up` ends
+        # with CodeBuild's reason
+        assert f"started CodeBuild build {build['id']}" in out
+        assert up.returncode == 1, out
+        assert f"CodeBuild build {build['id']} FAILED in phase BUILD" in out
+        assert "COMMAND_EXECUTION_ERROR: exit status 2" in out

@@ -71,6 +71,7 @@ class FakeState:
     rollback_bodies: list[dict[str, Any]] = field(default_factory=list)
     next_statuses: list[str] = field(default_factory=lambda: list(HAPPY_PATH))
     next_reason: str | None = None
+    next_cron_schedule: str | None = None  # new deployments are of a cron service with this schedule
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -120,6 +121,7 @@ class FakeState:
             "releaseId": None,
             "releaseNumber": len(self.deployments) + 1,
             "buildCached": False,
+            "cronSchedule": self.next_cron_schedule,
             "url": self.services[service_id]["url"],
             "createdAt": f"2026-01-01T00:00:{len(self.deployments):02d}Z",
             "updatedAt": "2026-01-01T00:00:00Z",
@@ -452,6 +454,23 @@ def test_up_exits_1_with_the_reason_when_the_deployment_fails(fake_api: FakeStat
     assert fake_api.router_hosts == []
 
 
+def test_up_of_a_cron_service_reports_the_schedule_and_probes_no_url(
+    fake_api: FakeState, tmp_path: Path
+) -> None:
+    logged_in(fake_api)
+    app_dir = tmp_path / "app"
+    linked_app(fake_api, app_dir)
+    write_tree(app_dir, {"app.py": "x\n"})
+    fake_api.next_cron_schedule = "*/5 * * * *"
+
+    result = run("up", "--dir", str(app_dir))
+
+    assert result.exit_code == 0, result.output
+    assert "Scheduled: `*/5 * * * *` (UTC)" in result.output
+    assert "Deployed:" not in result.output
+    assert fake_api.router_hosts == []  # a cron service has no route: nothing to probe
+
+
 def test_up_exits_1_when_the_router_does_not_answer(
     fake_api: FakeState, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -574,6 +593,48 @@ def test_status_logs_and_deployments_read_the_latest_deployment(fake_api: FakeSt
     assert build_logs.exit_code == 0 and build_logs.output.splitlines() == BUILD_LINES
     assert table.exit_code == 0
     assert table.output.index(second.body["id"]) < table.output.index(first.body["id"])
+
+
+def test_status_of_a_cron_service_shows_its_schedule_instead_of_a_url(
+    fake_api: FakeState, tmp_path: Path
+) -> None:
+    logged_in(fake_api)
+    app_dir = tmp_path / "app"
+    service = linked_app(fake_api, app_dir)
+    fake_api.next_statuses = ["SUCCESS"]
+    fake_api.next_cron_schedule = "0 3 * * 1"
+    live = fake_api.add_deployment(service["id"], "source")
+    service["activeDeploymentId"] = live.body["id"]
+    # A deployment that watch patterns skipped was never built, so it knows no schedule: the live
+    # release, not the latest deployment, says what the service is.
+    fake_api.next_statuses, fake_api.next_cron_schedule = ["SKIPPED"], None
+    fake_api.add_deployment(service["id"], "source")
+
+    result = run("status", "--dir", str(app_dir))
+
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Schedule:\s+`0 3 \* \* 1` \(UTC", result.output)
+    assert "URL:" not in result.output and service["url"] not in result.output
+    assert re.search(r"Active:\s+SUCCESS\s+dep-0001", result.output)
+    assert re.search(r"Latest:\s+SKIPPED\s+dep-0002", result.output)
+    assert fake_api.router_hosts == []
+
+
+def test_status_before_anything_is_live_reads_the_schedule_of_the_latest_deployment(
+    fake_api: FakeState, tmp_path: Path
+) -> None:
+    logged_in(fake_api)
+    app_dir = tmp_path / "app"
+    service = linked_app(fake_api, app_dir)
+    fake_api.next_statuses = ["BUILDING"]
+    fake_api.next_cron_schedule = "*/10 * * * *"
+    fake_api.add_deployment(service["id"], "source")
+
+    result = run("status", "--dir", str(app_dir))
+
+    assert result.exit_code == 0, result.output
+    assert "Schedule: `*/10 * * * *`" in result.output
+    assert "Active:   - (nothing deployed yet)" in result.output
 
 
 def test_following_never_repeats_lines_even_if_the_server_ignores_after(
