@@ -531,6 +531,9 @@ def logs(
         if latest is None:
             raise CliError("no deployments yet: run `railyard up`")
         deployment_id = latest["id"]
+        if latest["status"] == "SKIPPED" and not build:
+            # A skipped deployment never ran anything: the app's output is the live deployment's.
+            deployment_id = client.get_service(link.serviceId).get("activeDeploymentId") or deployment_id
     else:
         # _pump reads a 404 on logs as "nothing logged yet"; a mistyped id must be an error instead.
         client.get_deployment(deployment_id)

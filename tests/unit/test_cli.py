@@ -595,6 +595,27 @@ def test_status_logs_and_deployments_read_the_latest_deployment(fake_api: FakeSt
     assert table.output.index(second.body["id"]) < table.output.index(first.body["id"])
 
 
+def test_logs_after_a_skipped_deployment_read_the_live_deployment(
+    fake_api: FakeState, tmp_path: Path
+) -> None:
+    logged_in(fake_api)
+    app_dir = tmp_path / "app"
+    service = linked_app(fake_api, app_dir)
+    fake_api.next_statuses = ["SUCCESS"]
+    live = fake_api.add_deployment(service["id"], "source")
+    service["activeDeploymentId"] = live.body["id"]
+    fake_api.next_statuses = ["SKIPPED"]
+    skipped = fake_api.add_deployment(service["id"], "source")
+
+    logs = run("logs", "--dir", str(app_dir))
+    build_logs = run("logs", "--build", "--dir", str(app_dir))
+
+    assert logs.exit_code == 0 and build_logs.exit_code == 0
+    read = [path for method, path in fake_api.requests if method == "GET" and path.endswith("/logs")]
+    assert read[0].startswith(f"/v1/deployments/{live.body['id']}/")  # the app's output lives there
+    assert read[-1].startswith(f"/v1/deployments/{skipped.body['id']}/")  # why it was skipped
+
+
 def test_status_of_a_cron_service_shows_its_schedule_instead_of_a_url(
     fake_api: FakeState, tmp_path: Path
 ) -> None:
