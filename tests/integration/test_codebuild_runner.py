@@ -263,6 +263,14 @@ def test_missing_source_is_a_build_failure(start_build_calls: list[dict[str, Any
     assert start_build_calls == []
 
 
+def test_a_missing_codebuild_project_fails_the_build_saying_what_to_do(codebuild_env: None) -> None:
+    boto3.client("s3").put_object(Bucket=SOURCES, Key="sources/svc_01/abc.tar.gz", Body=_source_tar(NODE_APP))
+    runner = CodeBuildRunner("no-such-project", S3BlobStore(), SOURCES, ARTIFACTS, None)
+
+    with pytest.raises(BuildFailed, match=r"'no-such-project' does not exist.*RAILYARD_BUILDER=local"):
+        runner.start(_request(), Log())
+
+
 def test_unplannable_source_fails_before_codebuild(start_build_calls: list[dict[str, Any]]) -> None:
     tar = _source_tar({"README.md": ("hello", 0o644)})
     boto3.client("s3").put_object(Bucket=SOURCES, Key="sources/svc_01/abc.tar.gz", Body=tar)

@@ -26,7 +26,7 @@ import zipfile
 from typing import Any
 from urllib.parse import quote
 
-from chalicelib.adapters.aws import client
+from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.builds.local import Planner, _extract, plan_source
 from chalicelib.domain.buildplan import BuildPlan
 from chalicelib.domain.errors import BuildFailed, NotFound
@@ -142,24 +142,18 @@ class CodeBuildRunner:
         if withheld:
             log.write(f"build: not passed to the build (reserved prefixes): {', '.join(withheld)}")
 
-        response = client("codebuild").start_build(
-            projectName=self._project_name,
-            sourceTypeOverride="S3",
-            sourceLocationOverride=f"{self._source_bucket}/{zip_key}",
-            buildspecOverride=buildspec,
-            environmentVariablesOverride=variables,
-            artifactsOverride={
-                "type": "S3",
-                "location": self._artifact_bucket,
-                "path": ARTIFACT_PREFIX,
-                "name": deployment_id,
-                "namespaceType": "NONE",
-                "packaging": "NONE",  # the buildspec already made the .tar.gz of the contract
-            },
-            # CodeBuild counts whole minutes, at least 5; never cut a build shorter than configured.
-            timeoutInMinutesOverride=max(5, math.ceil(request.settings.build_timeout / 60)),
-            idempotencyToken=deployment_id,
-        )
+        try:
+            response = self._start_build(zip_key, buildspec, variables, deployment_id, request)
+        except Exception as exc:
+            code = error_code(exc)
+            if code == "ResourceNotFoundException":
+                raise BuildFailed(
+                    f"the CodeBuild project {self._project_name!r} does not exist in this account and "
+                    "region: deploy the platform's stack (it creates it) or set RAILYARD_BUILDER=local"
+                ) from None
+            if code in ("AccessDeniedException", "AccountLimitExceededException"):
+                raise BuildFailed(f"CodeBuild refused to start the build: {code}: {exc}") from None
+            raise
         build_id = str(response["build"]["id"])
         # Written now, read by result() when the success event arrives: the event carries neither
         # the start command nor the provider.
@@ -190,6 +184,33 @@ class CodeBuildRunner:
             provider=str(meta["provider"]),
             settings_overrides=dict(meta.get("settings_overrides") or {}),
             image=meta.get("image_uri") or None,  # what the buildspec pushed, so releases carry it
+        )
+
+    def _start_build(
+        self,
+        zip_key: str,
+        buildspec: str,
+        variables: list[dict[str, str]],
+        deployment_id: str,
+        request: BuildRequest,
+    ) -> Any:
+        return client("codebuild").start_build(
+            projectName=self._project_name,
+            sourceTypeOverride="S3",
+            sourceLocationOverride=f"{self._source_bucket}/{zip_key}",
+            buildspecOverride=buildspec,
+            environmentVariablesOverride=variables,
+            artifactsOverride={
+                "type": "S3",
+                "location": self._artifact_bucket,
+                "path": ARTIFACT_PREFIX,
+                "name": deployment_id,
+                "namespaceType": "NONE",
+                "packaging": "NONE",  # the buildspec already made the .tar.gz of the contract
+            },
+            # CodeBuild counts whole minutes, at least 5; never cut a build shorter than configured.
+            timeoutInMinutesOverride=max(5, math.ceil(request.settings.build_timeout / 60)),
+            idempotencyToken=deployment_id,
         )
 
 
