@@ -367,6 +367,7 @@ class Pipeline:
                     project=self._repo.get_project(service.project_id).name,
                     environment=self._repo.get_environment(service.environment_id).name,
                     service=service.name,
+                    environment_id=service.environment_id,
                 ),
                 log,
                 self._progress(deployment_id, heartbeat),

@@ -220,6 +220,9 @@ class ReleaseSpec:
     project: str = ""
     environment: str = ""
     service: str = ""
+    # The environment's id (globally unique): runtimes that group services name the group by it,
+    # never by the user-chosen names above (two projects' "shop"/"production" must not meet).
+    environment_id: str = ""
 
 
 class Runtime(Protocol):

@@ -26,6 +26,7 @@ from chalicelib.adapters.runtime.eks_auth import (
     encode_token,
     kubeconfig_api_client,
 )
+from chalicelib.domain.errors import RuntimeRefused, RuntimeUnavailable
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -233,3 +234,85 @@ current-context: ctx
     assert api_client.configuration.host == "http://127.0.0.1:6443"
     assert api_client.configuration.auth_settings()["BearerToken"]["value"] == "Bearer abc123"
     api_client.close()
+
+
+def test_api_clients_leave_retries_to_the_runtime(tmp_path: Any) -> None:
+    # urllib3's default of 3 transport retries would multiply a hung server's wait by four.
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:6443'}}]\n"
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n"
+    )
+    kubeconfig_client = kubeconfig_api_client(str(path))
+    assert kubeconfig_client.configuration.retries == 0
+    kubeconfig_client.close()
+
+    class FakeEks:
+        def describe_cluster(self, name: str) -> dict[str, Any]:
+            data = base64.b64encode(PEM).decode()
+            return {
+                "cluster": {
+                    "endpoint": "https://abc.eks.amazonaws.com",
+                    "certificateAuthority": {"data": data},
+                }
+            }
+
+    class FixedTokens(EksTokenSource):
+        def token(self) -> str:
+            return "k8s-aws-v1.fixed"
+
+    eks_client = eks_api_client("railyard", eks_client=FakeEks(), tokens=FixedTokens("railyard"))
+    assert eks_client.configuration.retries == 0
+    eks_client.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("AccessDeniedException", 403, RuntimeRefused),
+        ("ResourceNotFoundException", 404, RuntimeRefused),
+        ("ThrottlingException", 400, RuntimeUnavailable),
+        ("ServerException", 500, RuntimeUnavailable),
+    ],
+)
+def test_describe_cluster_failures_become_runtime_errors(code: str, status: int, expected: type) -> None:
+    from botocore.exceptions import ClientError
+
+    class FailingEks:
+        def describe_cluster(self, name: str) -> dict[str, Any]:
+            response: Any = {
+                "Error": {"Code": code, "Message": "nope"},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            }
+            raise ClientError(response, "DescribeCluster")
+
+    with pytest.raises(expected, match="eks:DescribeCluster railyard"):
+        eks_api_client("railyard", eks_client=FailingEks(), tokens=EksTokenSource("railyard"))
+
+
+def test_token_failures_become_runtime_errors() -> None:
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+    class FakeEks:
+        def describe_cluster(self, name: str) -> dict[str, Any]:
+            data = base64.b64encode(PEM).decode()
+            return {
+                "cluster": {
+                    "endpoint": "https://abc.eks.amazonaws.com",
+                    "certificateAuthority": {"data": data},
+                }
+            }
+
+    class NoCredentials(EksTokenSource):
+        def token(self) -> str:
+            raise NoCredentialsError()
+
+    class NoConnection(EksTokenSource):
+        def token(self) -> str:
+            raise EndpointConnectionError(endpoint_url="https://sts.us-east-1.amazonaws.com")
+
+    with pytest.raises(RuntimeRefused, match="sts:GetCallerIdentity"):
+        eks_api_client("railyard", eks_client=FakeEks(), tokens=NoCredentials("railyard"))
+    with pytest.raises(RuntimeUnavailable, match="sts:GetCallerIdentity"):
+        eks_api_client("railyard", eks_client=FakeEks(), tokens=NoConnection("railyard"))

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -58,6 +59,7 @@ def make_spec(**settings: Any) -> ReleaseSpec:
         project="shop",
         environment="production",
         service="web",
+        environment_id="env_01jc3v7q2m8x4k2p",
     )
     return dataclasses.replace(spec, **changes)
 
@@ -130,13 +132,18 @@ def test_rendering_is_deterministic() -> None:
 def test_names_and_labels_per_project_environment_and_service() -> None:
     objects = by_kind(m.render(make_spec(), OPTIONS))
     ns = objects["Namespace"]["metadata"]
-    assert ns["name"] == "shop-production"
+    assert ns["name"] == "ry-env-01jc3v7q2m8x4k2p"
     assert ns["labels"]["railyard.dev/project"] == "shop"
     assert ns["labels"]["railyard.dev/environment"] == "production"
+    assert ns["labels"]["railyard.dev/environment-id"] == "env_01jc3v7q2m8x4k2p"
+    assert ns["annotations"] == {
+        "railyard.dev/project-name": "shop",
+        "railyard.dev/environment-name": "production",
+    }
     for kind in ("Deployment", "Service", "Ingress"):
         meta = objects[kind]["metadata"]
         assert meta["name"] == "web"
-        assert meta["namespace"] == "shop-production"
+        assert meta["namespace"] == "ry-env-01jc3v7q2m8x4k2p"
         assert meta["labels"]["app.kubernetes.io/name"] == "web"
         assert meta["labels"]["app.kubernetes.io/managed-by"] == "railyard"
         assert meta["labels"]["railyard.dev/service-id"] == "svc_01jc3v7q2m8x4k2p"
@@ -145,6 +152,50 @@ def test_names_and_labels_per_project_environment_and_service() -> None:
     assert selector == {"app.kubernetes.io/name": "web", "railyard.dev/service-id": "svc_01jc3v7q2m8x4k2p"}
     assert selector.items() <= deployment["template"]["metadata"]["labels"].items()
     assert objects["Service"]["spec"]["selector"] == selector
+
+
+@pytest.mark.parametrize(
+    ("settings", "surge"),
+    [
+        ({"num_replicas": 1}, 1),
+        ({"num_replicas": 4}, 1),
+        ({"num_replicas": 5}, "25%"),
+        ({"num_replicas": 20}, "25%"),
+        ({"num_replicas": 1, "autoscale_min_replicas": 2, "autoscale_max_replicas": 4}, 1),
+        ({"num_replicas": 1, "autoscale_min_replicas": 8, "autoscale_max_replicas": 12}, "25%"),
+    ],
+)
+def test_rolling_update_surge_follows_the_replica_count_and_never_lets_one_go(
+    settings: dict[str, Any], surge: Any
+) -> None:
+    deployment = by_kind(m.render(make_spec(**settings), OPTIONS))["Deployment"]["spec"]
+    assert deployment["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": surge}
+
+
+def test_namespace_is_named_by_the_environment_id_never_by_user_names() -> None:
+    base = make_spec()
+    # User-chosen names cannot reach a system namespace or another project's namespace.
+    kube = dataclasses.replace(base, project="kube", environment="system", environment_id="env_01a")
+    assert m.namespace_name(kube) == "ry-env-01a"
+    one = dataclasses.replace(base, project="a-b", environment="c", environment_id="env_01x")
+    two = dataclasses.replace(base, project="a", environment="b-c", environment_id="env_01y")
+    assert m.namespace_name(one) != m.namespace_name(two)
+    org_a = dataclasses.replace(base, environment_id="env_01orga")
+    org_b = dataclasses.replace(base, environment_id="env_01orgb")
+    assert m.namespace_name(org_a) != m.namespace_name(org_b)
+    # Without an id (older callers) the names still never collide nor leave the prefix.
+    old_one = dataclasses.replace(one, environment_id="")
+    old_two = dataclasses.replace(two, environment_id="")
+    assert m.namespace_name(old_one) != m.namespace_name(old_two)
+    assert m.namespace_name(dataclasses.replace(kube, environment_id="")).startswith("ry-")
+    # Long or odd ids stay valid DNS-1123 labels, distinct.
+    long_a = dataclasses.replace(base, environment_id="env_" + "A" * 70)
+    long_b = dataclasses.replace(base, environment_id="env_" + "A" * 69 + "B")
+    for spec in (long_a, long_b):
+        name = m.namespace_name(spec)
+        assert len(name) <= 63 and name.startswith("ry-")
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+    assert m.namespace_name(long_a) != m.namespace_name(long_b)
 
 
 def test_long_and_odd_names_become_valid_distinct_dns_labels() -> None:
@@ -263,10 +314,10 @@ def test_port_variable_moves_the_container_port_and_empty_start_command_keeps_th
 def test_rollout_strategy_maps_overlap_and_draining() -> None:
     spec = make_spec(overlap_seconds=2.5, draining_seconds=10, healthcheck_timeout=45)
     deployment = by_kind(m.render(spec, OPTIONS))["Deployment"]["spec"]
-    # Zero downtime: no ready pod goes before a new one is available.
+    # Zero downtime: no ready pod goes before a new one is available; one extra pod at a time.
     assert deployment["strategy"] == {
         "type": "RollingUpdate",
-        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+        "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
     }
     assert deployment["progressDeadlineSeconds"] == 45 + m.PROGRESS_DEADLINE_MARGIN_SECONDS
     assert deployment["revisionHistoryLimit"] == 10
@@ -336,7 +387,9 @@ def test_ingress_serves_generated_and_custom_hosts_on_a_shared_alb() -> None:
     assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
     assert annotations["alb.ingress.kubernetes.io/group.name"] == "railyard"
     assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/up"
-    assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == options.certificate_arn
+    # With custom domains the configured (base domain) certificate is left out: the controller
+    # discovers certificates for every host of the TLS section instead.
+    assert "alb.ingress.kubernetes.io/certificate-arn" not in annotations
     assert ingress["spec"]["ingressClassName"] == "alb"
     hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
     assert hosts == ["web-production-shop.apps.example.com", "shop.example.org"]
@@ -350,6 +403,10 @@ def test_ingress_serves_generated_and_custom_hosts_on_a_shared_alb() -> None:
         }
     plain = by_kind(m.render(make_spec(), OPTIONS))["Ingress"]
     assert "alb.ingress.kubernetes.io/certificate-arn" not in plain["metadata"]["annotations"]
+    base_only = by_kind(m.render(make_spec(), options))["Ingress"]
+    assert base_only["metadata"]["annotations"]["alb.ingress.kubernetes.io/certificate-arn"] == (
+        options.certificate_arn
+    )
     assert [rule["host"] for rule in plain["spec"]["rules"]] == ["web-production-shop.apps.example.com"]
 
 
@@ -361,7 +418,7 @@ def test_service_sends_port_80_to_the_named_container_port() -> None:
 
 def test_network_policy_isolates_the_environment_and_leaves_egress_open() -> None:
     policy = by_kind(m.render(make_spec(), OPTIONS))["NetworkPolicy"]
-    assert policy["metadata"]["namespace"] == "shop-production"
+    assert policy["metadata"]["namespace"] == "ry-env-01jc3v7q2m8x4k2p"
     spec = policy["spec"]
     assert spec["podSelector"] == {}
     assert spec["policyTypes"] == ["Ingress"]  # no Egress entry: outbound traffic is not restricted

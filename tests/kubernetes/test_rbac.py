@@ -126,6 +126,7 @@ def make_spec(release: int, image: str | None = None, **settings: Any) -> Releas
         project="shop",
         environment="production",
         service="web",
+        environment_id="env_01prod",
     )
 
 

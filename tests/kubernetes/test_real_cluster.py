@@ -115,6 +115,7 @@ def spec(run_id: str, release: int, image: str, command: str) -> ReleaseSpec:
         project=f"railyard-it-{run_id}",
         environment="test",
         service="web",
+        environment_id=f"env_it{run_id}",
     )
 
 

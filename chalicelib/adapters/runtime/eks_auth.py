@@ -15,11 +15,14 @@ costs nothing on a Lambda cold start.
 from __future__ import annotations
 
 import base64
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from chalicelib.domain.errors import RuntimeRefused, RuntimeUnavailable
 
 TOKEN_PREFIX = "k8s-aws-v1."
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -122,24 +125,65 @@ def eks_api_client(
     that would otherwise carry one older than 14 minutes."""
     from kubernetes import client as k8s
 
-    endpoint = describe_cluster(cluster_name, eks_client, region)
+    with aws_errors(f"eks:DescribeCluster {cluster_name}"):
+        endpoint = describe_cluster(cluster_name, eks_client, region)
     tokens = tokens or EksTokenSource(cluster_name, region)
     configuration = k8s.Configuration(host=endpoint.host)
     # urllib3 reads text as PEM and bytes as DER; EKS hands out PEM.
     ca = endpoint.ca_cert
     configuration.ca_cert_data = ca.decode() if ca.lstrip().startswith(b"-----BEGIN") else ca
     configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    configuration.api_key = {"BearerToken": tokens.token()}
+    with aws_errors(f"a token for EKS cluster {cluster_name} (sts:GetCallerIdentity)"):
+        configuration.api_key = {"BearerToken": tokens.token()}
 
     def refresh(config: Any) -> None:
-        config.api_key["BearerToken"] = tokens.token()
+        with aws_errors(f"a token for EKS cluster {cluster_name} (sts:GetCallerIdentity)"):
+            config.api_key["BearerToken"] = tokens.token()
 
     configuration.refresh_api_key_hook = refresh  # type: ignore[assignment]  # typed as None
-    return k8s.ApiClient(configuration)
+    return k8s.ApiClient(no_transport_retries(configuration))
+
+
+# Errors of AWS's that a retry later may cure; every other client error is a configuration problem.
+_TRANSIENT_AWS_CODES = {"ThrottlingException", "Throttling", "ServiceUnavailableException", "ServerException"}
+
+
+@contextlib.contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    """AWS failures of building a client as the runtime's domain errors: denied, unknown cluster or
+    no credentials → RuntimeRefused (a configuration problem, not for retrying); throttling, AWS
+    5xx and no connection → RuntimeUnavailable."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _TRANSIENT_AWS_CODES or status >= 500:
+            raise RuntimeUnavailable(f"AWS unavailable: {what} failed: {error}") from None
+        raise RuntimeRefused(f"AWS refused {what}: {error}") from None
+    except (NoCredentialsError, PartialCredentialsError) as error:
+        raise RuntimeRefused(f"AWS refused {what}: {error}") from None
+    except BotoCoreError as error:  # no connection, timeouts
+        raise RuntimeUnavailable(f"AWS unavailable: {what} failed: {error}") from None
+
+
+def no_transport_retries(configuration: Any) -> Any:
+    """urllib3 retries nothing on its own: the runtime retries each request a bounded number of
+    times with a (connect, read) timeout and a heartbeat in between. urllib3's default (3 retries,
+    no timeout) would multiply a hung API server's wait by four, past the Deploy step's heartbeat."""
+    configuration.retries = 0
+    return configuration
 
 
 def kubeconfig_api_client(path: str, context: str | None = None) -> Any:
     """A kubernetes ApiClient from a kubeconfig file (local clusters, CI, an operator's laptop)."""
+    from kubernetes import client as k8s
     from kubernetes import config
 
-    return config.new_client_from_config(config_file=path, context=context, persist_config=False)
+    configuration = k8s.Configuration()
+    config.load_kube_config(
+        config_file=path, context=context, client_configuration=configuration, persist_config=False
+    )
+    return k8s.ApiClient(no_transport_retries(configuration))

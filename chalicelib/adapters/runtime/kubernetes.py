@@ -5,8 +5,10 @@ Owns, for clusters Railyard deploys to (docs/decisions/0005):
   field manager "railyard", and deleting the objects a release no longer has (HPA, PDB);
 - watching the Deployment's rollout until the new ReplicaSet is fully available and no old pod is
   left, or until the controller reports ProgressDeadlineExceeded (or our own backstop timeout);
-- rolling back a failed or cancelled rollout by re-applying the release that served before (its
-  record is an annotation on the Deployment), so the old ReplicaSet keeps serving;
+- rolling back a failed or cancelled rollout by re-applying the last release whose rollout
+  completed (its record is the Deployment's live-release annotation, written only after a
+  successful rollout), so the old ReplicaSet keeps serving; with none, the service is removed;
+- refusing to write into a namespace Railyard does not manage (no managed-by label);
 - restart, scale, stop (remove) of a service, and its public URL;
 - translating the API's failures into domain errors: bounded retries for an unreachable or failing
   API then RuntimeUnavailable, RuntimeRefused for RBAC (naming the verb and resource) and rejects.
@@ -49,6 +51,7 @@ FIELD_MANAGER = "railyard"
 # instead of resetting it to 1 (Kubernetes docs, "Transferring ownership" to an HPA).
 HANDOVER_MANAGER = "railyard-handover-to-hpa"
 RESTART_MANAGER = "railyard-restart"
+LIVE_MANAGER = "railyard-live"  # owns the live-release annotation (never part of an apply)
 SCALE_MANAGER = "railyard-scale"
 APPLY = "application/apply-patch+yaml"
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -84,6 +87,9 @@ _API_CLASSES = {
 }
 # What `stop` removes, dependants first (the Secret is referenced by the Deployment's pods).
 _SERVICE_KINDS = ("Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "Deployment")
+# The Deploy step's budget is 3600 s (its heartbeat is 120 s, and progress() keeps it alive): the
+# rollout's backstop leaves room for a rollback within it.
+MAX_ROLLOUT_SECONDS = 3300.0
 
 
 class _RolloutFailed(Exception):
@@ -127,6 +133,14 @@ def rollout_state(deployment: Any, minimum_replicas: int = 0) -> RolloutState:
     return RolloutState(True, False, f"{available}/{desired} replicas available")
 
 
+def rollout_backstop_seconds(settings: Any) -> float:
+    """A backstop only: the controller's progress deadline is what normally ends a stalled rollout;
+    it resets whenever a replica becomes available, so many replicas need longer (2 x deadline +
+    60 s). Capped at MAX_ROLLOUT_SECONDS so the wait and a rollback fit in the Deploy step's
+    3600 s."""
+    return min(2.0 * m.progress_deadline_seconds(settings) + 60.0, MAX_ROLLOUT_SECONDS)
+
+
 class KubernetesRuntime:
     """Runs releases as Deployments on a Kubernetes cluster. See the module docstring.
 
@@ -142,6 +156,7 @@ class KubernetesRuntime:
         api_client_factory: Callable[[], Any] | None = None,
         attempts: int = 3,
         backoff_seconds: float = 0.5,
+        connect_timeout: float = 5.0,
         request_timeout: float = 30.0,
         watch_seconds: int = 1,
         rollout_timeout: float | None = None,
@@ -156,7 +171,11 @@ class KubernetesRuntime:
         self._api_client_factory = api_client_factory
         self._attempts = max(1, attempts)
         self._backoff = backoff_seconds
+        # (connect, read) per request: 3 attempts of at most 35 s each, with progress() between
+        # them, stay well inside the Deploy step's 120 s heartbeat.
+        self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
+        self._progress = threading.local()  # the running activation's heartbeat, for retries
         self._watch_seconds = max(1, watch_seconds)  # the API takes whole seconds
         self._rollout_timeout = rollout_timeout
         self._sleep = sleep
@@ -208,9 +227,11 @@ class KubernetesRuntime:
         lock = self._service_lock(spec.service_id)
         while not lock.acquire(timeout=1.0):
             progress()
+        self._progress.fn = progress
         try:
             self._activate(spec, log, progress)
         finally:
+            self._progress.fn = None
             lock.release()
 
     def rollback(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None:
@@ -279,6 +300,7 @@ class KubernetesRuntime:
     def _activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None:
         namespace, name = m.namespace_name(spec), m.service_name(spec)
         where = f"{namespace}/{name}"
+        self._check_namespace(namespace)
         live = self._read("Deployment", namespace, name)
         previous = self._previous_record(live, spec)
         log.write(f"kubernetes: deploying release {spec.release_id} ({spec.image}) to {where}")
@@ -287,6 +309,7 @@ class KubernetesRuntime:
             deployment = self._apply_release(spec, live, previous, log, written)
             progress()
             self._wait_for_rollout(spec, deployment, log, progress)
+            self._mark_live(spec, deployment, log)
         except Exception as failure:
             if not written:  # nothing changed in the cluster: nothing to undo
                 raise
@@ -294,7 +317,7 @@ class KubernetesRuntime:
             log.write(
                 f"{'rollout' if isinstance(failure, _RolloutFailed) else 'kubernetes'}: failed: {reason}"
             )
-            restored = self._restore(spec, previous, live is None, "Deployment" in written, log)
+            restored = self._restore(spec, previous, "Deployment" in written, log)
             if isinstance(failure, _RolloutFailed):
                 raise HealthCheckFailed(f"{reason}; {restored}") from None
             if isinstance(failure, DomainError):  # the same error, saying what became of the release
@@ -304,22 +327,63 @@ class KubernetesRuntime:
 
     @staticmethod
     def _previous_record(live: Any, spec: ReleaseSpec) -> str | None:
-        """The release serving before this activation: the live one, or, when this release is
-        already live (a retried step), the one it replaced."""
+        """The release to roll back to: the last one whose rollout completed (the live-release
+        annotation), never merely the last one applied, which may never have become available (a
+        worker that died mid-rollout). When that is this very release (a retried step), the one it
+        replaced. None: nothing ever served (a failure removes the service)."""
         if live is None:
             return None
         annotations = live.metadata.annotations or {}
-        current = annotations.get(m.RELEASE_ANNOTATION)
+        current = annotations.get(m.LIVE_RELEASE_ANNOTATION)
         if current is None:
-            return None
+            # Deployments from before the annotation: the applied release counts only when its
+            # rollout is complete.
+            applied = annotations.get(m.RELEASE_ANNOTATION)
+            if applied is None or not rollout_state(live).done:
+                return None
+            current = applied
         try:
             live_release = json.loads(current)["releaseId"]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             return None
         if live_release == spec.release_id:
             previous: str | None = annotations.get(m.PREVIOUS_RELEASE_ANNOTATION)
             return previous
         return str(current)
+
+    def _check_namespace(self, namespace: str) -> None:
+        """Railyard only ever writes into namespaces it created: one that exists without its
+        managed-by label belongs to someone else (a system namespace, another tool's)."""
+        existing = self._read("Namespace", None, namespace)
+        if existing is None:
+            return
+        labels = existing.metadata.labels or {}
+        if labels.get(m.MANAGED_BY_LABEL) != m.MANAGED_BY:
+            raise RuntimeRefused(
+                f"namespace {namespace} exists and is not managed by Railyard (no label "
+                f"{m.MANAGED_BY_LABEL}={m.MANAGED_BY}); refusing to deploy into it"
+            )
+
+    def _mark_live(self, spec: ReleaseSpec, deployment: Any, log: LogSink) -> None:
+        """Record the release whose rollout just completed, in metadata only (no new generation,
+        no rollout), under its own field manager so the next apply leaves it in place."""
+        meta = deployment.metadata
+        body = {"metadata": {"annotations": {m.LIVE_RELEASE_ANNOTATION: m.release_record(spec)}}}
+        api = self._api("apps")
+        try:
+            self._call(
+                "patch",
+                "deployments.apps",
+                meta.namespace,
+                api.patch_namespaced_deployment,
+                meta.name,
+                meta.namespace,
+                body=body,
+                field_manager=LIVE_MANAGER,
+                _content_type=MERGE,
+            )
+        except (RuntimeRefused, RuntimeUnavailable) as error:  # the release is live either way
+            log.write(f"kubernetes: could not record release {spec.release_id} as live: {error}")
 
     def _apply_release(
         self,
@@ -342,8 +406,10 @@ class KubernetesRuntime:
             if self._delete(ref.kind, namespace, ref.name, propagation="Background"):
                 written.append(ref.kind)
                 log.write(f"deleted {ref.kind} {namespace}/{ref.name} (not in this release's settings)")
-        if spec.settings.autoscaling and live is not None and _applier_owns_replicas(live):
-            self._hand_replicas_to_autoscaler(live)
+        if spec.settings.autoscaling and live is not None:
+            minimum = spec.settings.autoscale_min_replicas
+            if _applier_owns_replicas(live) or (live.spec.replicas or 0) < minimum:
+                self._hand_replicas_to_autoscaler(live, minimum)
         deployment = None
         for obj in objects:
             if obj["kind"] == "Deployment" and not with_deployment:
@@ -360,28 +426,30 @@ class KubernetesRuntime:
                 log.write(f"applied {obj['kind']} {where}")
         return deployment
 
-    def _hand_replicas_to_autoscaler(self, live: Any) -> None:
+    def _hand_replicas_to_autoscaler(self, live: Any, minimum: int) -> None:
         meta = live.metadata
+        # At least the autoscaler's minimum: an HPA does not scale a Deployment up from 0 (scaled
+        # to 0 before autoscaling was turned on), it leaves it there. Below the minimum the value
+        # is taken over whoever set it (`scale`); otherwise only handed over.
+        current = live.spec.replicas or 0
         body = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": meta.name, "namespace": meta.namespace},
-            "spec": {"replicas": live.spec.replicas},
+            "spec": {"replicas": max(current, minimum)},
         }
         from kubernetes.client.exceptions import ConflictException
 
         # A conflict means someone else (the HPA controller) already owns the field: nothing to hand over.
         with contextlib.suppress(ConflictException):
-            self._apply(body, manager=HANDOVER_MANAGER, force=False)
+            self._apply(body, manager=HANDOVER_MANAGER, force=current < minimum)
         # (Not counted as a change: the value stays what it was; only its owner list grows.)
 
     def _wait_for_rollout(self, spec: ReleaseSpec, deployment: Any, log: LogSink, progress: Progress) -> None:
         settings = spec.settings
         timeout = self._rollout_timeout
         if timeout is None:
-            # A backstop only: the controller's progress deadline is what normally ends a stalled
-            # rollout; it resets whenever a replica becomes available, so many replicas need longer.
-            timeout = 2.0 * m.progress_deadline_seconds(settings) + 60.0
+            timeout = rollout_backstop_seconds(settings)
         deadline = self._monotonic() + timeout
         minimum = settings.autoscale_min_replicas if settings.autoscaling else 0
         meta = deployment.metadata
@@ -428,7 +496,7 @@ class KubernetesRuntime:
                 # The server ends the watch after timeout_seconds (whole seconds); our own read
                 # timeout ends it sooner when the rollout's time runs out first.
                 _request_timeout=(
-                    self._request_timeout,
+                    self._connect_timeout,
                     max(0.05, min(remaining, self._watch_seconds + 5.0)),
                 ),
             )
@@ -494,16 +562,14 @@ class KubernetesRuntime:
         return "pods of the new release: " + "; ".join(found[:5]) if found else ""
 
     def _restore(
-        self, spec: ReleaseSpec, previous: str | None, first: bool, deployment_changed: bool, log: LogSink
+        self, spec: ReleaseSpec, previous: str | None, deployment_changed: bool, log: LogSink
     ) -> str:
-        """Put back what served before; returns a sentence for the failure message. A failed first
-        release is removed: nothing served before it, and its pods would stay broken. When the
-        Deployment itself was never changed, only the objects around it are put back."""
+        """Put back what served before; returns a sentence for the failure message. With no
+        release that ever completed its rollout (a failed first release, or only failed ones
+        before it) the service is removed: nothing served, and its pods would stay broken. When
+        the Deployment itself was never changed, only the objects around it are put back."""
         namespace, name = m.namespace_name(spec), m.service_name(spec)
         try:
-            if previous is None and not first:
-                log.write(f"rollback: {namespace}/{name} has no record of the release before; left as is")
-                return "no record of the previous release to roll back to"
             if previous is None:
                 for kind in _SERVICE_KINDS:
                     self._delete(kind, namespace, name)
@@ -584,6 +650,12 @@ class KubernetesRuntime:
             self._apis[group] = api
         return api
 
+    def _beat(self) -> None:
+        """Keep the running activation's heartbeat going while a request is retried."""
+        progress = getattr(self._progress, "fn", None)
+        if progress is not None:
+            progress()
+
     def _service_lock(self, service_id: str) -> threading.Lock:
         with self._lock:
             return self._service_locks.setdefault(service_id, threading.Lock())
@@ -606,7 +678,7 @@ class KubernetesRuntime:
             _content_type=APPLY,
         )
 
-    def _read(self, kind: str, namespace: str, name: str) -> Any:
+    def _read(self, kind: str, namespace: str | None, name: str) -> Any:
         group, suffix, namespaced, resource = _KINDS[kind]
         method = getattr(self._api(group), f"read_{suffix}")
         args = (name, namespace) if namespaced else (name,)
@@ -664,7 +736,7 @@ class KubernetesRuntime:
 
         where = f" in namespace {namespace}" if namespace else ""
         if with_timeout:
-            kwargs.setdefault("_request_timeout", self._request_timeout)
+            kwargs.setdefault("_request_timeout", (self._connect_timeout, self._request_timeout))
         reason = ""
         for attempt in range(1, self._attempts + 1):
             try:
@@ -692,6 +764,7 @@ class KubernetesRuntime:
                 "kubernetes %s %s%s failed (attempt %d): %s", verb, resource, where, attempt, reason
             )
             if attempt < self._attempts:
+                self._beat()
                 self._sleep(self._backoff * 2 ** (attempt - 1))
         raise RuntimeUnavailable(
             f"kubernetes API unavailable: {verb} {resource}{where} failed {self._attempts} times: {reason}"

@@ -2,7 +2,8 @@
 
 Owns the mapping of Railyard's service settings onto Kubernetes objects (docs/decisions/0005):
 
-- one Namespace per project + environment, with one NetworkPolicy isolating it;
+- one Namespace per environment, named by the environment's id (`ry-<id>`, never by the names users
+  choose), with one NetworkPolicy isolating it;
 - per service: an immutable Secret with its variables (named by their hash), a Deployment, a
   ClusterIP Service, an Ingress for the AWS Load Balancer Controller, and, depending on the
   settings, a HorizontalPodAutoscaler and a PodDisruptionBudget.
@@ -43,12 +44,19 @@ NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 PROJECT_LABEL = "railyard.dev/project"
 ENVIRONMENT_LABEL = "railyard.dev/environment"
+ENVIRONMENT_ID_LABEL = "railyard.dev/environment-id"
+PROJECT_ANNOTATION = "railyard.dev/project-name"  # the names in full (label values are cut at 63)
+ENVIRONMENT_ANNOTATION = "railyard.dev/environment-name"
+NAMESPACE_PREFIX = "ry-"
 SERVICE_ID_LABEL = "railyard.dev/service-id"
 ROLE_LABEL = "railyard.dev/role"
 RELEASE_ID_ANNOTATION = "railyard.dev/release-id"
 DEPLOYMENT_ID_ANNOTATION = "railyard.dev/deployment-id"
 RELEASE_ANNOTATION = "railyard.dev/release"  # the release this Deployment runs, see release_record
 PREVIOUS_RELEASE_ANNOTATION = "railyard.dev/previous-release"
+# The last release whose rollout completed (same record format), written by the runtime with a
+# metadata-only patch after a successful rollout: what a later failure rolls back to.
+LIVE_RELEASE_ANNOTATION = "railyard.dev/live-release"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 
 # Image pull, scheduling and (with Karpenter) node start-up come on top of the app's own start.
@@ -116,9 +124,27 @@ def label_value(text: str) -> str:
 
 
 def namespace_name(spec: ReleaseSpec) -> str:
-    if spec.project and spec.environment:
-        return dns_label(f"{spec.project}-{spec.environment}")
-    return dns_label(spec.project or spec.environment or "railyard")
+    """`ry-<environment id>`: ids are globally unique and never chosen by users, so no two
+    environments share a namespace and none lands in a system namespace (kube-system). The prefix
+    keeps Railyard's namespaces apart from everything else in the cluster."""
+    if spec.environment_id:
+        return _prefixed_label(spec.environment_id.lower().replace("_", "-"), spec.environment_id)
+    # Without an id (older callers): the names, with a hash of the pair, so "a-b"/"c" and "a"/"b-c"
+    # still differ.
+    pair = json.dumps([spec.project, spec.environment])
+    return _prefixed_label(f"{spec.project}-{spec.environment}"[:40] + "-" + _short_hash(pair), pair)
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _prefixed_label(text: str, original: str) -> str:
+    budget = 63 - len(NAMESPACE_PREFIX)
+    label = dns_label(text, letter_first=False, max_length=budget)
+    if label != text:  # cleaned up or cut: keep it unique to the original
+        label = dns_label(label[: budget - 9], letter_first=False) + "-" + _short_hash(original)
+    return NAMESPACE_PREFIX + label
 
 
 def service_name(spec: ReleaseSpec) -> str:
@@ -172,6 +198,7 @@ def release_record(spec: ReleaseSpec) -> str:
         "project": spec.project,
         "environment": spec.environment,
         "service": spec.service,
+        "environmentId": spec.environment_id,
         "variablesSecret": variables_secret_name(spec),
     }
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
@@ -196,6 +223,7 @@ def spec_from_record(record: str, variables: dict[str, str]) -> ReleaseSpec:
         project=data.get("project", ""),
         environment=data.get("environment", ""),
         service=data.get("service", ""),
+        environment_id=data.get("environmentId", ""),
     )
 
 
@@ -222,6 +250,16 @@ def termination_grace_seconds(settings: ServiceSettings) -> int:
     # The grace period runs from the start of termination, preStop included: the overlap sleep
     # comes out of it, so the app still gets drainingSeconds between SIGTERM and SIGKILL.
     return _seconds(settings.overlap_seconds) + _seconds(settings.draining_seconds)
+
+
+def rolling_update(settings: ServiceSettings) -> dict[str, Any]:
+    """Zero downtime: `maxUnavailable: 0` always (no ready pod goes away before its replacement is
+    available). The surge follows the replica count the release starts from (numReplicas, or
+    autoscaleMinReplicas with autoscaling): one extra pod at a time up to 4 replicas (the way the
+    local runtime replaces one), 25% of them above, so large services do not roll one by one."""
+    replicas = settings.autoscale_min_replicas if settings.autoscaling else settings.num_replicas
+    surge: int | str = 1 if replicas <= 4 else "25%"
+    return {"maxUnavailable": 0, "maxSurge": surge}
 
 
 def absent_objects(spec: ReleaseSpec) -> list[ObjectRef]:
@@ -285,17 +323,21 @@ def _metadata(spec: ReleaseSpec, name: str, **extra: Any) -> dict[str, Any]:
 
 def namespace(spec: ReleaseSpec) -> Manifest:
     labels = {MANAGED_BY_LABEL: MANAGED_BY}
+    annotations = {}
     if spec.project:
         labels[PROJECT_LABEL] = label_value(spec.project)
+        annotations[PROJECT_ANNOTATION] = spec.project
     if spec.environment:
         labels[ENVIRONMENT_LABEL] = label_value(spec.environment)
+        annotations[ENVIRONMENT_ANNOTATION] = spec.environment
+    if spec.environment_id:
+        labels[ENVIRONMENT_ID_LABEL] = label_value(spec.environment_id)
     # Baseline Pod Security: apps in a shared cluster may not ask for host access or privileges.
     labels["pod-security.kubernetes.io/enforce"] = "baseline"
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": namespace_name(spec), "labels": labels},
-    }
+    metadata: dict[str, Any] = {"name": namespace_name(spec), "labels": labels}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
 def network_policy(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
@@ -362,8 +404,7 @@ def deployment(spec: ReleaseSpec, options: ManifestOptions, previous_record: str
         "selector": {"matchLabels": selector_labels(spec)},
         "revisionHistoryLimit": options.revision_history_limit,
         "progressDeadlineSeconds": progress_deadline_seconds(settings),
-        # Zero downtime: no ready pod goes away before a new one is available.
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": rolling_update(settings)},
         "template": {
             # Only the release id: a rollback to this release then matches its old ReplicaSet.
             "metadata": {
@@ -455,7 +496,11 @@ def ingress(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
             f"deregistration_delay.timeout_seconds={_seconds(settings.draining_seconds)}"
         ),
     }
-    if options.certificate_arn:
+    if options.certificate_arn and not settings.custom_domains:
+        # Only for the base domain: the annotation replaces discovery, so on an Ingress with custom
+        # domains it would leave them with the base domain's certificate. Without it, the
+        # controller discovers ACM certificates for every host of the TLS section (the base
+        # domain's configured one included, as it matches).
         annotations["alb.ingress.kubernetes.io/certificate-arn"] = options.certificate_arn
     backend = {"service": {"name": service_name(spec), "port": {"name": PORT_NAME}}}
     return {
