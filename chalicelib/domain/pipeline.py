@@ -17,7 +17,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chalicelib.domain.errors import (
@@ -122,8 +122,7 @@ class Pipeline:
             no_cache=deployment.no_cache,
             environment=environment,
         )
-        log = self._logs.open(deployment_id, "build")
-        try:
+        with self._build_log(deployment_id) as log:
             if isinstance(self._builds, AsyncBuildRunner):
                 if task_token is None:
                     raise ValueError("an asynchronous build needs the step's task token")
@@ -131,20 +130,26 @@ class Pipeline:
                 return None
             result = self._builds.build(request, log, self._progress(deployment_id, heartbeat))
             config = self._with_overrides(deployment.config, result.settings_overrides, log)
+        return self._record_build(deployment, result, config)
+
+    @contextlib.contextmanager
+    def _build_log(self, deployment_id: str) -> Iterator[LogSink]:
+        """The deployment's build log, closed on the way out; a domain error is its last line."""
+        log = self._logs.open(deployment_id, "build")
+        try:
+            yield log
         except DomainError as error:
             log.write(f"build failed: {error}")
             raise
         finally:
             log.close()
-        return self._record_build(deployment, result, config)
 
     def _watch_skips(self, deployment: Deployment, environment: str) -> bool:
         """build.watchPatterns: True (and the deployment SKIPPED) when no file the patterns watch
         changed since the live release's source (docs/decisions/0007)."""
         if self._sources is None or deployment.source_key is None or deployment.source_etag is None:
             return False
-        log = self._logs.open(deployment.id, "build")
-        try:
+        with self._build_log(deployment.id) as log:
             snapshot = self._sources.inspect(deployment.source_key, environment)
             if snapshot.manifest:
                 self._sources.save_manifest(deployment.service_id, deployment.source_etag, snapshot.manifest)
@@ -161,11 +166,6 @@ class Pipeline:
             if deployment.status != S.SKIPPED:
                 self._repo.save(deployment.moved_to(S.SKIPPED, iso(self._clock()), reason=reason))
             return True
-        except DomainError as error:
-            log.write(f"build failed: {error}")
-            raise
-        finally:
-            log.close()
 
     def _live_manifest(self, deployment: Deployment) -> dict[str, str] | None:
         assert self._sources is not None
@@ -231,8 +231,7 @@ class Pipeline:
         if deployment.artifact_key and deployment.status != S.QUEUED:
             return self._build_output(deployment)  # recorded by an earlier delivery of the event
         self._ensure_running(deployment)
-        log = self._logs.open(deployment.id, "build")
-        try:
+        with self._build_log(deployment.id) as log:
             if change.status != BUILD_SUCCEEDED:
                 raise BuildFailed(_build_failure(change))
             try:
@@ -243,11 +242,6 @@ class Pipeline:
             if result.image:
                 log.write(f"build: image {result.image}")
             config = self._with_overrides(deployment.config, result.settings_overrides, log)
-        except DomainError as error:
-            log.write(f"build failed: {error}")
-            raise
-        finally:
-            log.close()
         return self._record_build(deployment, result, config)
 
     def close_pending_build(self, pending: PendingBuild, status: str) -> PendingBuild | None:
