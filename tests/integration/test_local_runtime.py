@@ -267,7 +267,7 @@ def alive(pid: int) -> bool:
     """True while `pid` runs; a zombie (exited, not yet reaped by its new parent) counts as dead."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or reaped between open() and read()
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
