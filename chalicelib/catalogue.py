@@ -16,7 +16,7 @@ from typing import Any
 class Table:
     key: str
     name: str
-    gsis: tuple[str, ...] = ("gsi1",)
+    gsis: tuple[str, ...] = ("gsi1", "gsi2")  # gsi2: sparse, deployments in progress (dynamo.py)
 
 
 @dataclass(frozen=True)

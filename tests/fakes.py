@@ -117,6 +117,9 @@ class InMemoryRepository:
         found = [p for p in self._all(PendingBuild) if p.deployment_id == deployment_id]
         return sorted(found, key=lambda p: (p.created_at, p.build_id))
 
+    def list_unfinished_deployments(self) -> list[Deployment]:
+        return sorted((d for d in self._all(Deployment) if d.in_progress), key=lambda d: d.id)
+
 
 @dataclass
 class FakeWorkflow:

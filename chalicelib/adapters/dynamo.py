@@ -4,7 +4,7 @@ Item layout
 -----------
 Every item has string keys `pk`/`sk` shaped `KIND#id`, a `kind` (the entity's tag, equal to its
 `sk`), a `version` (Number) and a `body`: the entity as JSON. Items listed under a parent also carry
-`gsi1pk`/`gsi1sk`, the keys of the one global secondary index `gsi1` (ALL projection). Deployments
+`gsi1pk`/`gsi1sk`, the keys of the global secondary index `gsi1` (ALL projection). Deployments
 carry `status` at the top level too, so it can be filtered on or projected later (and a workflow task
 could update it with a plain UpdateItem); `version` and `status` are read back from the top level,
 never from the body, so each has one source of truth.
@@ -21,6 +21,13 @@ never from the body, so each has one source of truth.
 | BuiltSource      | BUILT#<sid>#<fp>   | BUILT        | -                | -                            |
 | PendingBuild     | PENDINGBUILD#<bid> | PENDINGBUILD | DEPLOYMENT#<did> | PENDINGBUILD#<created>#<bid> |
 
+A deployment in progress (QUEUED, BUILDING or DEPLOYING) also carries `gsi2pk` = `UNFINISHED` and
+`gsi2sk` = `DEPLOYMENT#<id>`, the keys of the sparse index `gsi2` (ALL projection). Every save is a
+whole-item PutItem, so the save that moves a deployment to an end status drops both attributes and
+DynamoDB drops the item from the index: the index holds only what is unfinished, and a query of it
+reads nothing else (no Scan, no filter). Its one partition is written twice or three times per
+deployment, far below a partition's 1,000 writes/s; shard the key if that ever changes.
+
 PendingBuild items (the task token of a Build step waiting for a CodeBuild build, keyed by the
 CodeBuild build id `<project>:<uuid>`) also carry `expires_at`, epoch seconds, the table's TTL
 attribute: DynamoDB deletes them a week after the build started (create_table enables the TTL).
@@ -31,27 +38,28 @@ Access patterns (no Scan anywhere)
 ----------------------------------
 "Get pk / sk" is a strongly consistent GetItem; "gsi1 X / Y..." is a Query on index gsi1 with
 gsi1pk = X and begins_with(gsi1sk, Y), which also keeps kinds sharing a gsi1pk apart (an org's
-projects and tokens; a service's deployments and releases).
+projects and tokens; a service's deployments and releases); "gsi2 X / Y..." likewise on gsi2.
 
-| access pattern               | method              | served by                                          |
-|------------------------------|---------------------|----------------------------------------------------|
-| token by hash (authenticate) | get_token           | Get TOKEN#<hash> / TOKEN                           |
-| project by id                | get_project         | Get PROJECT#<id> / PROJECT                         |
-| projects of an org           | list_projects       | gsi1 ORG#<org> / PROJECT#..., asc                  |
-| environment by id            | get_environment     | Get ENV#<id> / ENV                                 |
-| environments of a project    | list_environments   | gsi1 PROJECT#<pid> / ENV#..., asc                  |
-| service by id                | get_service         | Get SERVICE#<id> / SERVICE                         |
-| services of an environment   | list_services       | gsi1 ENV#<eid> / SERVICE#..., asc                  |
-| variables of a service       | get_variables       | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
-| deployment by id             | get_deployment      | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
-| deployments of a service     | list_deployments    | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
-| release by id                | get_release         | Get RELEASE#<id> / RELEASE                         |
-| releases of a service        | list_releases       | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
-| tokens of an org             | (no port yet)       | gsi1 ORG#<org> / TOKEN#...                         |
-| earlier build of a source    | get_built_source    | Get BUILT#<sid>#<fingerprint> / BUILT              |
-| waiting step of a build      | get_pending_build   | Get PENDINGBUILD#<build id> / PENDINGBUILD         |
-| builds a deployment started  | list_pending_builds | gsi1 DEPLOYMENT#<did> / PENDINGBUILD#..., asc      |
-| save 1..100, all or none     | save                | 1: conditional PutItem; 2..100: TransactWriteItems |
+| access pattern          | method                      | served by                                          |
+|-------------------------|-----------------------------|----------------------------------------------------|
+| token by hash (auth)    | get_token                   | Get TOKEN#<hash> / TOKEN                           |
+| project by id           | get_project                 | Get PROJECT#<id> / PROJECT                         |
+| projects of an org      | list_projects               | gsi1 ORG#<org> / PROJECT#..., asc                  |
+| environment by id       | get_environment             | Get ENV#<id> / ENV                                 |
+| environments of project | list_environments           | gsi1 PROJECT#<pid> / ENV#..., asc                  |
+| service by id           | get_service                 | Get SERVICE#<id> / SERVICE                         |
+| services of environment | list_services               | gsi1 ENV#<eid> / SERVICE#..., asc                  |
+| variables of a service  | get_variables               | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
+| deployment by id        | get_deployment              | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
+| deployments of service  | list_deployments            | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
+| release by id           | get_release                 | Get RELEASE#<id> / RELEASE                         |
+| releases of a service   | list_releases               | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
+| tokens of an org        | (no port yet)               | gsi1 ORG#<org> / TOKEN#...                         |
+| earlier build of source | get_built_source            | Get BUILT#<sid>#<fingerprint> / BUILT              |
+| waiting step of a build | get_pending_build           | Get PENDINGBUILD#<build id> / PENDINGBUILD         |
+| builds of a deployment  | list_pending_builds         | gsi1 DEPLOYMENT#<did> / PENDINGBUILD#..., asc      |
+| deployments in progress | list_unfinished_deployments | gsi2 UNFINISHED / DEPLOYMENT#..., asc              |
+| save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
 their zero-padded number instead, which is the order users see, and pending builds by start time.
@@ -107,6 +115,7 @@ if TYPE_CHECKING:
     from pynamodb.models import Model
 
 INDEX_NAME = "gsi1"
+UNFINISHED_INDEX_NAME = "gsi2"  # sparse: only deployments in progress carry its keys
 MAX_TRANSACTION_ITEMS = 100  # the TransactWriteItems limit
 
 # Key prefixes; each entity's own tag is also its sort key and its `kind` attribute.
@@ -120,6 +129,7 @@ RELEASE = "RELEASE"
 TOKEN = "TOKEN"
 BUILT = "BUILT"
 PENDING_BUILD = "PENDINGBUILD"
+UNFINISHED = "UNFINISHED"  # the one gsi2pk value
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it
 
 _CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code in a transaction
@@ -149,6 +159,8 @@ class _Keys:
     sk: str  # the entity's tag; also stored as `kind`, so a gsi1 result says what it is
     gsi1pk: str | None = None
     gsi1sk: str | None = None
+    gsi2pk: str | None = None  # only on a deployment in progress (the sparse index)
+    gsi2sk: str | None = None
 
 
 def _keys(entity: Entity) -> _Keys:
@@ -169,11 +181,14 @@ def _keys(entity: Entity) -> _Keys:
             # only ever read by service id.
             return _Keys(_key(SERVICE, entity.service_id), VARIABLES)
         case Deployment():
+            unfinished = entity.in_progress
             return _Keys(
                 _key(DEPLOYMENT, entity.id),
                 DEPLOYMENT,
                 _key(SERVICE, entity.service_id),
                 _key(DEPLOYMENT, entity.id),
+                UNFINISHED if unfinished else None,
+                _key(DEPLOYMENT, entity.id) if unfinished else None,
             )
         case Release():
             # Zero-padded so that string order is number order (release 10 after release 9).
@@ -306,6 +321,16 @@ def _bind(name: str, region_name: str | None, endpoint: str | None) -> _Table:
         gsi1pk = UnicodeAttribute(hash_key=True)
         gsi1sk = UnicodeAttribute(range_key=True)
 
+    class Unfinished(GlobalSecondaryIndex[Model]):
+        """gsi2: sparse, deployments in progress only (see the module docstring)."""
+
+        class Meta:
+            index_name = UNFINISHED_INDEX_NAME
+            projection = AllProjection()
+
+        gsi2pk = UnicodeAttribute(hash_key=True)
+        gsi2sk = UnicodeAttribute(range_key=True)
+
     class Item(Model):
         class Meta:
             table_name = name
@@ -323,6 +348,9 @@ def _bind(name: str, region_name: str | None, endpoint: str | None) -> _Table:
         gsi1pk = UnicodeAttribute(null=True)
         gsi1sk = UnicodeAttribute(null=True)
         gsi1 = ByParent()
+        gsi2pk = UnicodeAttribute(null=True)
+        gsi2sk = UnicodeAttribute(null=True)
+        gsi2 = Unfinished()
 
     return _Table(item=Item, connection=Connection(region=region_name, host=endpoint))
 
@@ -336,8 +364,9 @@ def _table(table_name: str) -> _Table:
 
 
 def create_table(table_name: str) -> None:
-    """Ensure the table exists and is ACTIVE: string pk/sk, index gsi1 (gsi1pk/gsi1sk, ALL projection),
-    PAY_PER_REQUEST. Safe to call again, and from two processes at once (the local bootstrap)."""
+    """Ensure the table exists and is ACTIVE: string pk/sk, indexes gsi1 and gsi2 (ALL projection),
+    PAY_PER_REQUEST. Safe to call again, and from two processes at once (the local bootstrap); a
+    table made before gsi2 existed gets it added."""
     from pynamodb.exceptions import TableError
 
     table = _table(table_name)
@@ -348,7 +377,54 @@ def create_table(table_name: str) -> None:
         if error.cause_response_code != "ResourceInUseException":
             raise
         table.item.create_table(wait=True)
+    _ensure_unfinished_index(table, table_name)
     _ensure_ttl(table, table_name)
+
+
+def _ensure_unfinished_index(table: _Table, table_name: str) -> None:
+    """Add gsi2 to a table created before it existed, and wait until it can be queried.
+
+    Deployments that were in progress when the index was added carry no gsi2 keys until their next
+    save; the tables this runs on in practice (an earlier release's) are then re-saved by the
+    deployments' own next step, and a finished deployment never needs the index."""
+    client = table.connection.client
+    described = client.describe_table(TableName=table_name)["Table"]
+    indexes = {index["IndexName"]: index for index in described.get("GlobalSecondaryIndexes", [])}
+    if UNFINISHED_INDEX_NAME not in indexes:
+        client.update_table(
+            TableName=table_name,
+            AttributeDefinitions=[
+                {"AttributeName": "gsi2pk", "AttributeType": "S"},
+                {"AttributeName": "gsi2sk", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": UNFINISHED_INDEX_NAME,
+                        "KeySchema": [
+                            {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                            {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                }
+            ],
+        )
+    _wait_for_index(client, table_name)
+
+
+def _wait_for_index(client: Any, table_name: str, attempts: int = 300) -> None:
+    """Block until gsi2 is ACTIVE (on AWS, adding an index backfills it for a while first). A
+    bootstrap wait with a bound, as PynamoDB's own create_table(wait=True) does."""
+    import time
+
+    for _ in range(attempts):
+        described = client.describe_table(TableName=table_name)["Table"]
+        statuses = {i["IndexName"]: i.get("IndexStatus") for i in described.get("GlobalSecondaryIndexes", [])}
+        if statuses.get(UNFINISHED_INDEX_NAME) == "ACTIVE":
+            return
+        time.sleep(2)
+    raise TimeoutError(f"index {UNFINISHED_INDEX_NAME} of table {table_name} did not become ACTIVE")
 
 
 def _ensure_ttl(table: _Table, table_name: str) -> None:
@@ -412,6 +488,8 @@ class DynamoRepository:
                 kind=keys.sk,
                 gsi1pk=keys.gsi1pk,
                 gsi1sk=keys.gsi1sk,
+                gsi2pk=keys.gsi2pk,
+                gsi2sk=keys.gsi2sk,
                 **_attributes(entity),
             )
             puts.append((entity, item, _condition(entity.version)))
@@ -541,3 +619,15 @@ class DynamoRepository:
 
     def list_pending_builds(self, deployment_id: str) -> list[PendingBuild]:
         return self._children(PendingBuild, _key(DEPLOYMENT, deployment_id), PENDING_BUILD)
+
+    def list_unfinished_deployments(self) -> list[Deployment]:
+        from pynamodb.expressions.operand import Path
+
+        # Every page, oldest first: the sparse index holds only deployments in progress, so the
+        # whole of it is the answer (a few per service at most).
+        results = self._t.item.query(
+            UNFINISHED,
+            range_key_condition=Path("gsi2sk").startswith(f"{DEPLOYMENT}#"),
+            index_name=UNFINISHED_INDEX_NAME,
+        )
+        return [_decode(Deployment, found) for found in results]

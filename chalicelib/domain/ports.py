@@ -77,6 +77,9 @@ class Repository(Protocol):
     def get_built_source(self, service_id: str, fingerprint: str) -> BuiltSource: ...
     def get_pending_build(self, build_id: str) -> PendingBuild: ...
     def list_pending_builds(self, deployment_id: str) -> list[PendingBuild]: ...  # oldest first
+    # Every deployment in QUEUED/BUILDING/DEPLOYING, of any service, oldest first: what a sweeper or
+    # a restart must end or resume. Served by an index, so it may lag a save by a moment.
+    def list_unfinished_deployments(self) -> list[Deployment]: ...
 
 
 class WorkflowStarter(Protocol):

@@ -433,15 +433,18 @@ def test_create_table_is_idempotent_and_matches_the_spec(table_name: str) -> Non
         "sk": "S",
         "gsi1pk": "S",
         "gsi1sk": "S",
+        "gsi2pk": "S",
+        "gsi2sk": "S",
     }
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    (index,) = described["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "gsi1"
-    assert index["Projection"] == {"ProjectionType": "ALL"}
-    assert {k["AttributeName"]: k["KeyType"] for k in index["KeySchema"]} == {
-        "gsi1pk": "HASH",
-        "gsi1sk": "RANGE",
-    }
+    indexes = {index["IndexName"]: index for index in described["GlobalSecondaryIndexes"]}
+    assert sorted(indexes) == ["gsi1", "gsi2"]
+    for name, index in indexes.items():
+        assert index["Projection"] == {"ProjectionType": "ALL"}
+        assert {k["AttributeName"]: k["KeyType"] for k in index["KeySchema"]} == {
+            f"{name}pk": "HASH",
+            f"{name}sk": "RANGE",
+        }
 
 
 def test_a_built_source_is_found_by_service_and_fingerprint_only(repo: DynamoRepository) -> None:
