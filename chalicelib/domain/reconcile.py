@@ -1,0 +1,130 @@
+"""What a platform whose runtime lost its processes does when it starts again (the local platform
+after a stop or a crash): the acknowledged state in the table is the truth, the runtime is made to
+match it.
+
+- Deployments that were in flight cannot continue: their workflow executions, queues and workers
+  died with the platform. They end FAILED with the reason INTERRUPTED, a line in their deploy log
+  saying so, and the previous release keeps (or goes back to) serving.
+- Every service whose active deployment is SUCCESS gets its active release back from the runtime,
+  in parallel, before the platform says it is ready. A release that does not come back healthy
+  makes that deployment CRASHED with the runtime's reason, as a crash would.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from chalicelib.domain.errors import Conflict, DomainError
+from chalicelib.domain.ids import Clock, iso
+from chalicelib.domain.models import IN_PROGRESS, DeploymentStatus, Release, Service
+from chalicelib.domain.ports import LogStore, ReleaseSpec, Repository, Runtime
+
+INTERRUPTED = "interrupted by a platform restart"
+RESTORE_THREADS = 8  # services brought back at once: each mostly waits for its health check
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Restored:
+    service_id: str
+    hostname: str
+    release_number: int
+    error: str | None = None  # why it did not come back, or None
+
+
+def release_spec(repo: Repository, service: Service, release: Release, deployment_id: str) -> ReleaseSpec:
+    """What the runtime needs to run `release` of `service` for `deployment_id`."""
+    return ReleaseSpec(
+        service_id=service.id,
+        hostname=service.hostname,
+        deployment_id=deployment_id,
+        release_id=release.id,
+        artifact_key=release.artifact_key,
+        start_command=release.start_command,
+        variables=release.config.variables,
+        settings=release.config.settings,
+        image=release.image,
+        project=repo.get_project(service.project_id).name,
+        environment=repo.get_environment(service.environment_id).name,
+        service=service.name,
+        environment_id=service.environment_id,
+    )
+
+
+class Reconciler:
+    def __init__(self, repo: Repository, runtime: Runtime, logs: LogStore, clock: Clock) -> None:
+        self._repo = repo
+        self._runtime = runtime
+        self._logs = logs
+        self._clock = clock
+
+    def end_interrupted(self) -> list[str]:
+        """FAILED for every deployment still in progress; returns their ids. Run it before any
+        worker starts: nothing else may be moving these deployments."""
+        ended = []
+        for deployment in self._repo.list_unfinished_deployments():
+            for _ in range(3):
+                if deployment.status not in IN_PROGRESS:
+                    break
+                log = self._logs.open(deployment.id, "deploy")
+                log.write(f"deployment FAILED: {INTERRUPTED}")
+                log.close()
+                try:
+                    now = iso(self._clock())
+                    self._repo.save(deployment.moved_to(DeploymentStatus.FAILED, now, reason=INTERRUPTED))
+                    ended.append(deployment.id)
+                    break
+                except Conflict:
+                    deployment = self._repo.get_deployment(deployment.id)
+        return ended
+
+    def live_services(self, org_ids: Iterable[str]) -> list[Service]:
+        """Services of these workspaces whose active deployment is SUCCESS."""
+        live = []
+        for org_id in org_ids:
+            for project in self._repo.list_projects(org_id):
+                for environment in self._repo.list_environments(project.id):
+                    for service in self._repo.list_services(environment.id):
+                        if service.active_release_id is None or service.active_deployment_id is None:
+                            continue
+                        deployment = self._repo.get_deployment(service.active_deployment_id)
+                        if deployment.status == DeploymentStatus.SUCCESS:
+                            live.append(service)
+        return live
+
+    def restore(self, services: list[Service], progress: Callable[[], None] = lambda: None) -> list[Restored]:
+        """Brings every service's active release back up, RESTORE_THREADS at a time."""
+        if not services:
+            return []
+        with ThreadPoolExecutor(max_workers=min(RESTORE_THREADS, len(services))) as pool:
+            return list(pool.map(lambda service: self._restore_one(service, progress), services))
+
+    def _restore_one(self, service: Service, progress: Callable[[], None]) -> Restored:
+        assert service.active_release_id is not None and service.active_deployment_id is not None
+        release = self._repo.get_release(service.active_release_id)
+        deployment_id = service.active_deployment_id
+        log = self._logs.open(deployment_id, "deploy")
+        log.write(f"platform restarted: bringing release v{release.number} back up")
+        try:
+            self._runtime.activate(release_spec(self._repo, service, release, deployment_id), log, progress)
+        except DomainError as error:
+            reason = f"release v{release.number} did not come back after a platform restart: {error}"
+            log.write(reason)
+            log.close()
+            self._crashed(deployment_id, reason)
+            return Restored(service.id, service.hostname, release.number, str(error))
+        log.close()
+        return Restored(service.id, service.hostname, release.number)
+
+    def _crashed(self, deployment_id: str, reason: str) -> None:
+        deployment = self._repo.get_deployment(deployment_id)
+        if deployment.status == DeploymentStatus.SUCCESS:
+            try:
+                self._repo.save(
+                    deployment.moved_to(DeploymentStatus.CRASHED, iso(self._clock()), reason=reason)
+                )
+            except Conflict:
+                _log.warning("deployment %s changed while it was being restored", deployment_id)

@@ -1,0 +1,96 @@
+"""What `railyard dev` prints, and where everything else goes.
+
+The terminal shows platform events (started, restored, a deployment reaching an end) and errors,
+one line each. Everything else — per-request access logs (logger "railyard.access"), the workers'
+structured logs, moto's internal exceptions with their tracebacks — goes to
+`<data dir>/logs/railyard.log`, which the terminal names once at start.
+
+Deployment events reach the terminal the way they reach anything else: EventBridge's notify rule
+delivers them to the notifications queue, and a local poller hands them to `print_event`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+EVENTS = "railyard.events"
+ACCESS = "railyard.access"  # the local API server's per-request lines
+LOG_FORMAT = "%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
+
+
+class _OneLine(logging.Formatter):
+    """ERROR lines for a person: the message and the exception's last line, no traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"railyard dev: {record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]}; details in the log file)"
+        return text
+
+
+class _NotEvents(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith(EVENTS)
+
+
+def configure(data_dir: Path, quiet: bool = False) -> Path:
+    """Routes logging: all of it to the log file, events and errors to the terminal. Returns the
+    log file's path."""
+    log_file = data_dir / "logs" / "railyard.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    to_file = logging.FileHandler(log_file, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(to_file)
+    root.setLevel(logging.INFO)
+    if not quiet:
+        errors = logging.StreamHandler(sys.stderr)
+        errors.setLevel(logging.ERROR)
+        errors.setFormatter(_OneLine())
+        errors.addFilter(_NotEvents())
+        root.addHandler(errors)
+    # Chalice owns the logger named after the app ("railyard"): it sets it to ERROR and stops
+    # propagation, so these two children get their level and handlers of their own.
+    for name in (EVENTS, ACCESS):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.addHandler(to_file)
+    if not quiet:
+        events = logging.StreamHandler(sys.stdout)
+        events.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logging.getLogger(EVENTS).addHandler(events)
+    for noisy in ("werkzeug", "botocore", "urllib3", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_file
+
+
+def event(message: str) -> None:
+    """One platform event line on the terminal (and in the log file)."""
+    logging.getLogger(EVENTS).info(message)
+
+
+def print_event(sqs_event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The notifications queue's local consumer: one line per deployment event."""
+    for record in sqs_event.get("Records", []):
+        try:
+            envelope = json.loads(record["body"])
+            detail = envelope.get("detail") or {}
+            data = detail.get("data") or {}
+            name = (detail.get("metadata") or {}).get("event_name") or envelope.get("detail-type")
+        except (ValueError, AttributeError):
+            continue
+        deployment = data.get("deployment_id", "?")
+        if name == "deployment.completed":
+            event(f"deployment {deployment} → {data.get('status', '?')}")
+        elif name == "deployment.requested":
+            event(f"deployment {deployment} requested")
+    return {"batchItemFailures": []}
