@@ -744,8 +744,16 @@ def dev(
     api_port: Annotated[int, typer.Option(help="Port of the local API.")] = 8000,
     router_port: Annotated[int, typer.Option(help="Port of the router serving *.localhost apps.")] = 8080,
     moto_port: Annotated[int, typer.Option(help="Port of the AWS emulator (0: a free port).")] = 0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the platform keeps its state (default: $RAILYARD_HOME/data)."),
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Start empty: delete the data directory's state first.")
+    ] = False,
 ) -> None:
-    """Run the whole platform on this machine (AWS emulator, API, workers, router)."""
+    """Run the whole platform on this machine (AWS emulator, API, workers, router); a restart keeps
+    every project, deployment, log and live app."""
     # Imported here: the local platform pulls in moto, boto3 and chalice, which no other command needs.
     from railyard.localdev import run_dev
 
@@ -756,6 +764,8 @@ def dev(
             moto_port=moto_port,
             demo=demo,
             exit_after_demo=exit_after_demo,
+            data_dir=data_dir,
+            fresh=fresh,
         )
     )
 

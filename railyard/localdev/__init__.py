@@ -1,11 +1,15 @@
-"""`railyard dev`: the whole platform in one process tree on this machine.
+"""`railyard dev`: the whole platform on this machine, with its state kept in a data directory.
 
-Starts, in order: moto's ThreadedMotoServer on 127.0.0.1 with Step Functions execution on; the
-bootstrap of every catalogue resource; the local runtime and its router; the Chalice app served on
-127.0.0.1; the work-queue pollers that call functions/task_worker.py, and the build-events poller
-that calls functions/build_events.py (CodeBuild's state changes), with Lambda's SQS event shape.
-Everything talks to AWS through boto3 and AWS_ENDPOINT_URL, so pointing that variable at LocalStack
-or leaving it unset for a real account changes no code. SIGINT/SIGTERM stop everything it started.
+Starts, in order: a lock on the data directory (one platform per directory); the reaper, which
+stops the apps and builds if this process dies (railyard/localdev/reaper.py), after stopping any a
+killed previous run left; the AWS emulator, moto in its own process with the table and buckets kept
+on disk (railyard/localdev/emulator.py); the bootstrap of every catalogue resource; the local
+runtime and its router; reconciliation (deployments that were in flight end FAILED, every live
+release comes back up); the Chalice app served on 127.0.0.1; the work-queue pollers that call
+functions/ with Lambda's SQS event shape. A restart, clean or SIGKILL, loses nothing acknowledged
+(docs/decisions/0009-durable-local-aws.md); `--fresh` starts empty. Everything talks to AWS through
+boto3 and AWS_ENDPOINT_URL. SIGINT/SIGTERM stop everything it started; the terminal shows platform
+events and errors, the rest goes to <data dir>/logs/ (railyard/localdev/console.py).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -43,6 +48,7 @@ class Platform:
     moto_port: int
     token: str
     home: Path
+    data_dir: Path | None = None
     _stoppers: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -70,33 +76,50 @@ def _aws_env(moto_port: int) -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, quiet: bool = False) -> Platform:
-    import logging
-
+def start(
+    api_port: int = 8000,
+    router_port: int = 8080,
+    moto_port: int = 0,
+    quiet: bool = False,
+    data_dir: Path | None = None,
+    fresh: bool = False,
+) -> Platform:
+    """Starts the platform on the state kept in `data_dir` (default `$RAILYARD_HOME/data`; `fresh`
+    empties it first) and returns once every live release is back and the API answers."""
     import requests
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     from chalicelib import wiring
+    from chalicelib.adapters import process_groups
     from chalicelib.adapters.aws import reset_clients
     from chalicelib.adapters.runtime.local import LocalRuntime
     from chalicelib.config import Settings
+    from railyard.localdev import children, console
     from railyard.localdev.bootstrap import bootstrap
-    from railyard.localdev.pollers import QueuePoller
 
     home = railyard_home()
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("RAILYARD_DATA_DIR", str(home / "data"))
-    moto_port = moto_port or free_port()
-    _aws_env(moto_port)
-    reset_clients()
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    platform = Platform(api_url="", router_port=0, moto_port=moto_port, token="", home=home)
-    platform._stoppers.append(moto.stop)
+    data = Path(data_dir or os.environ.get("RAILYARD_DATA_DIR") or home / "data").resolve()
+    if fresh:
+        shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True, exist_ok=True)
+    os.environ["RAILYARD_DATA_DIR"] = str(data)
+    log_file = console.configure(data, quiet)
+    platform = Platform(api_url="", router_port=0, moto_port=0, token="", home=home, data_dir=data)
     try:
+        platform._stoppers.append(_lock_data_dir(data))
+        # Apps and builds a previous run left behind (its reaper was killed too): stop them first.
+        leftovers = process_groups.stop_leftovers(data / "run" / "groups")
+        if leftovers:
+            console.event(f"stopped {len(leftovers)} processes left by the previous run")
+        process_groups.configure(data / "run" / "groups")
+        platform._stoppers.append(lambda: process_groups.configure(None))
+        reaper = children.start_reaper(data / "run" / "groups", data / "logs" / "reaper.log")
+        platform._stoppers.append(reaper.stop)
+        emulator, moto_port = children.start_emulator(data / "aws", moto_port, data / "logs" / "aws.log")
+        platform._stoppers.append(emulator.stop)
+        platform.moto_port = moto_port
+        _aws_env(moto_port)
+        reset_clients()
         requests.post(
             f"http://127.0.0.1:{moto_port}/moto-api/config",
             json={"stepfunctions": {"execute_state_machine": True}},
@@ -120,43 +143,96 @@ def start(api_port: int = 8000, router_port: int = 8080, moto_port: int = 0, qui
         container = wiring.Container(Settings.from_env(), runtime=runtime)
         holder["c"] = container
         wiring.use(container)
+        _reconcile(container)
 
         platform.token = _ensure_admin_token(container, home)
         platform.api_url = _serve_api(api_port, platform)
         _write_config(home, platform)
-
-        from functions.build_events import handler as build_events_handler
-        from functions.task_worker import handler as task_handler
-
-        stop = threading.Event()
-        # The local builder stops its running build commands; CodeBuild's runner runs nothing here.
-        close_builds = getattr(container.build_runner, "close", None)
-        if close_builds is not None:
-            platform._stoppers.append(close_builds)
-        platform._stoppers.append(stop.set)
-        pollers: list[tuple[str, int, Any]] = [("build", 2, task_handler), ("deploy", 4, task_handler)]
-        if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
-            pollers.append(("build-events", 1, build_events_handler))
-        for key, threads, handler in pollers:
-            for index in range(threads):
-                QueuePoller(
-                    f"{key}-worker-{index}",
-                    resources.queue_urls[key],
-                    resources.queue_arns[key],
-                    handler,
-                    stop,
-                    region=settings.region,
-                ).start()
+        _start_workers(container, resources, platform)
     except BaseException:
         platform.stop()
         raise
     if not quiet:
-        print(f"Railyard is running (embedded AWS on 127.0.0.1:{moto_port})")
+        print(f"Railyard is running (embedded AWS on 127.0.0.1:{moto_port}; state in {data})")
         print(f"  API:    {platform.api_url}")
         print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
         print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
+        print(f"  Log:    {log_file}  (requests, workers, the emulator)")
         sys.stdout.flush()
     return platform
+
+
+def _lock_data_dir(data: Path) -> Any:
+    """One platform per data directory: a second one would run the same apps twice. The lock is
+    the kernel's, so it goes away with the process, however it ends."""
+    import fcntl
+
+    lock_file = open(data / "platform.lock", "a+")  # noqa: SIM115 (closed by the returned stopper)
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.seek(0)
+        owner = lock_file.read().strip() or "?"
+        lock_file.close()
+        raise RuntimeError(f"another `railyard dev` (pid {owner}) is using {data}") from None
+    lock_file.truncate(0)
+    lock_file.write(str(os.getpid()))
+    lock_file.flush()
+    return lock_file.close
+
+
+def _reconcile(container: Any) -> None:
+    """Ends what was in flight when the platform stopped and brings every live release back, before
+    the API or any worker starts (chalicelib/domain/reconcile.py)."""
+    from chalicelib.domain.reconcile import Reconciler
+    from railyard.localdev import console
+
+    reconciler = Reconciler(container.repository, container.runtime, container.logs, container.clock)
+    for deployment_id in reconciler.end_interrupted():
+        console.event(f"deployment {deployment_id} → FAILED (interrupted by the restart)")
+    services = reconciler.live_services([container.settings.org_id])
+    if not services:
+        return
+    started = time.monotonic()
+    restored = reconciler.restore(services)
+    back = [r for r in restored if r.error is None]
+    console.event(
+        f"restored {len(back)} of {len(restored)} live services in {time.monotonic() - started:.1f}s"
+    )
+    for failed in (r for r in restored if r.error is not None):
+        console.event(f"{failed.hostname}: v{failed.release_number} did not come back: {failed.error}")
+
+
+def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
+    """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
+    from functions.build_events import handler as build_events_handler
+    from functions.task_worker import handler as task_handler
+    from railyard.localdev.console import print_event
+    from railyard.localdev.pollers import QueuePoller
+
+    stop = threading.Event()
+    # The local builder stops its running build commands; CodeBuild's runner runs nothing here.
+    close_builds = getattr(container.build_runner, "close", None)
+    if close_builds is not None:
+        platform._stoppers.append(close_builds)
+    platform._stoppers.append(stop.set)
+    pollers: list[tuple[str, int, Any]] = [
+        ("build", 2, task_handler),
+        ("deploy", 4, task_handler),
+        ("notifications", 1, print_event),  # the terminal's event lines
+    ]
+    if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
+        pollers.append(("build-events", 1, build_events_handler))
+    for key, threads, handler in pollers:
+        for index in range(threads):
+            QueuePoller(
+                f"{key}-worker-{index}",
+                resources.queue_urls[key],
+                resources.queue_arns[key],
+                handler,
+                stop,
+                region=container.settings.region,
+            ).start()
 
 
 def _blobs() -> Any:
@@ -166,7 +242,8 @@ def _blobs() -> Any:
 
 
 def _ensure_admin_token(container: Any, home: Path) -> str:
-    """Reuses the token the CLI already has (moto forgets everything between runs)."""
+    """Reuses the token the CLI already has: the table keeps it across restarts, but a `--fresh`
+    start or another data directory would otherwise log the CLI out."""
     config_file = home / "config.json"
     token = None
     if config_file.exists():
@@ -209,6 +286,9 @@ def _write_config(home: Path, platform: Platform) -> None:
                 "api_url": platform.api_url,
                 "router_port": platform.router_port,
                 "moto_port": platform.moto_port,
+                # The table is served by the same emulator (a benchmark's raw GetItem goes here).
+                "dynamodb_url": f"http://127.0.0.1:{platform.moto_port}",
+                "data_dir": str(platform.data_dir),
                 "pid": os.getpid(),
             },
             indent=2,
@@ -223,6 +303,8 @@ def run_dev(
     moto_port: int = 0,
     demo: bool = False,
     exit_after_demo: bool = False,
+    data_dir: Path | None = None,
+    fresh: bool = False,
 ) -> int:
     """Runs the platform until SIGINT/SIGTERM (or, with --demo --exit, until the sample answered)."""
     stopping = threading.Event()
@@ -233,7 +315,9 @@ def run_dev(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
-    platform = start(api_port=api_port, router_port=router_port, moto_port=moto_port)
+    platform = start(
+        api_port=api_port, router_port=router_port, moto_port=moto_port, data_dir=data_dir, fresh=fresh
+    )
     print(f"  (started in {time.monotonic() - started:.1f}s)")
     code = 0
     try:

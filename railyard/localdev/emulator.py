@@ -2,7 +2,7 @@
 
 `railyard dev` runs this module as a child process (`python -m railyard.localdev.emulator`), so moto
 never shares the API's interpreter lock, and a restart of the platform (clean or SIGKILL) loses
-nothing that was acknowledged (docs/decisions/0008-durable-local-aws.md):
+nothing that was acknowledged (docs/decisions/0009-durable-local-aws.md):
 
 - a WSGI layer in front of moto's app runs every DynamoDB request under one lock (moto restores a
   whole copy of a table when it cancels a transaction, undoing writes other threads made meanwhile)

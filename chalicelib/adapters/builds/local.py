@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+from chalicelib.adapters import process_groups
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
@@ -652,6 +653,7 @@ class LocalBuildRunner:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        process_groups.track(proc)  # so that it cannot outlive the platform
         with self._running_lock:
             self._running.add(proc)
         assert proc.stdout is not None
@@ -695,6 +697,7 @@ class LocalBuildRunner:
                 self._stop(proc)  # cancelled (progress raised) or any other error
             with self._running_lock:
                 self._running.discard(proc)
+            process_groups.untrack(proc)  # the group was killed above, or by _stop
             reader.join(timeout=1.0)
             # A process that escaped the group may still hold the pipe; closing it under a blocked
             # readline would block here too, so leave that (daemon) reader to finish on its own.

@@ -66,6 +66,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from chalicelib.adapters import process_groups
 from chalicelib.adapters.runtime.router import Router, RouteTable
 from chalicelib.domain.errors import (
     BadRequest,
@@ -886,7 +887,7 @@ class LocalRuntime:
 
 
 def _start_group(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         ["/bin/sh", "-c", command],
         cwd=cwd,
         env=env,
@@ -896,6 +897,8 @@ def _start_group(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Pop
         start_new_session=True,  # own process group: stopping kills the whole tree
         close_fds=True,
     )
+    process_groups.track(proc)  # so that it cannot outlive the platform
+    return proc
 
 
 def _copy_output(proc: subprocess.Popen[bytes], log: _SharedLog, keep: Callable[[str], None] | None) -> None:
@@ -965,6 +968,7 @@ def _stop_groups(procs: list[subprocess.Popen[bytes]], grace: float) -> int:
     for proc in procs:
         _signal_group(proc, signal.SIGKILL)
         proc.wait()
+        process_groups.untrack(proc)
     return late
 
 
