@@ -7,114 +7,20 @@ stopped with SIGTERM at the end (it stops every app it started).
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.support.platform import RAILYARD, Dev, running_dev
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-RAILYARD = [str(Path(sys.executable).parent / "railyard")]
-
-
-@dataclass
-class Dev:
-    home: Path
-    api_url: str
-    router_port: int
-    token: str
-    moto_port: int = 0
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
-        env["RAILYARD_HOME"] = str(self.home)
-        return env
-
-    def cli(
-        self, *args: str, cwd: Path, check: bool = True, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [*RAILYARD, *args], cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"railyard {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-    def get(self, hostname: str, path: str = "/") -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.router_port, timeout=5)
-        try:
-            conn.request("GET", path, headers={"Host": f"{hostname}.localhost:{self.router_port}"})
-            response = conn.getresponse()
-            return response.status, response.read().decode()
-        finally:
-            conn.close()
-
-    def api(self, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
-        response = requests.request(
-            method,
-            self.api_url + path,
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=10,
-            **kwargs,  # type: ignore[arg-type]
-        )
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-    def app(self, tmp: Path, example: str, project: str, service: str = "web") -> Path:
-        directory = tmp / project
-        shutil.copytree(ROOT / "examples" / example, directory)
-        self.cli("init", "--project", project, "--name", service, cwd=directory)
-        return directory
-
-    def link(self, directory: Path) -> dict:  # type: ignore[type-arg]
-        return json.loads((directory / ".railyard.json").read_text())  # type: ignore[no-any-return]
-
-
-@contextlib.contextmanager
-def running_dev(home: Path, extra_env: dict[str, str] | None = None) -> Iterator[Dev]:
-    """`railyard dev` on free ports with its own RAILYARD_HOME; SIGTERM (then SIGKILL) at the end."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
-    env["RAILYARD_HOME"] = str(home)
-    env.update(extra_env or {})
-    log = open(home / "dev.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [*RAILYARD, "dev", "--api-port", "0", "--router-port", "0"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not (home / "dev.json").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("railyard dev did not start:\n" + (home / "dev.log").read_text())
-            time.sleep(0.1)
-        state = json.loads((home / "dev.json").read_text())
-        config = json.loads((home / "config.json").read_text())
-        yield Dev(home, state["api_url"], state["router_port"], config["token"], state["moto_port"])
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,166 @@
+"""`railyard dev` as a subprocess for end-to-end and fault tests: start it on free ports with its own
+RAILYARD_HOME, drive it through the `railyard` CLI, the API and the router, stop it with SIGTERM or
+kill it with SIGKILL, start it again on the same data.
+
+Every server binds 127.0.0.1 on free ports; every process started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+RAILYARD = [str(Path(sys.executable).parent / "railyard")]
+START_SECONDS = 90
+
+
+@dataclass
+class Dev:
+    home: Path
+    api_url: str
+    router_port: int
+    token: str
+    moto_port: int = 0
+    data_dir: Path = field(default_factory=Path)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
+        env["RAILYARD_HOME"] = str(self.home)
+        return env
+
+    def cli(
+        self, *args: str, cwd: Path, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [*RAILYARD, *args], cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"railyard {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def get(self, hostname: str, path: str = "/") -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.router_port, timeout=5)
+        try:
+            conn.request("GET", path, headers={"Host": f"{hostname}.localhost:{self.router_port}"})
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            conn.close()
+
+    def api(self, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
+        response = requests.request(
+            method,
+            self.api_url + path,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        response.raise_for_status()
+        return response.json()  # type: ignore[no-any-return]
+
+    def app(self, tmp: Path, example: str, project: str, service: str = "web") -> Path:
+        directory = tmp / project
+        shutil.copytree(ROOT / "examples" / example, directory)
+        self.cli("init", "--project", project, "--name", service, cwd=directory)
+        return directory
+
+    def link(self, directory: Path) -> dict:  # type: ignore[type-arg]
+        return json.loads((directory / ".railyard.json").read_text())  # type: ignore[no-any-return]
+
+
+class DevProcess:
+    """One `railyard dev` process on a RAILYARD_HOME; `start` again after `kill` or `stop` to restart
+    it on the same data directory."""
+
+    def __init__(
+        self, home: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
+        self.home = home
+        self.args = args
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
+        self.env["RAILYARD_HOME"] = str(home)
+        self.env.update(extra_env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / f"dev-{self.starts}.log"
+
+    def start(self, *extra_args: str) -> Dev:
+        """Starts the platform and returns once it said it is ready (dev.json of this process)."""
+        self.starts += 1
+        (self.home / "dev.json").unlink(missing_ok=True)  # a killed run leaves its own behind
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(
+                [*RAILYARD, "dev", "--api-port", "0", "--router-port", "0", *self.args, *extra_args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_SECONDS
+        state: dict[str, object] = {}
+        while state.get("pid") != self.proc.pid:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError("railyard dev did not start:\n" + self.log_path.read_text())
+            time.sleep(0.1)
+            with contextlib.suppress(OSError, ValueError):
+                state = json.loads((self.home / "dev.json").read_text())
+        config = json.loads((self.home / "config.json").read_text())
+        return Dev(
+            self.home,
+            str(state["api_url"]),
+            int(str(state["router_port"])),
+            config["token"],
+            int(str(state["moto_port"])),
+            data_dir=Path(str(state["data_dir"])),
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: nothing of the platform runs its shutdown."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as Ctrl-C would; SIGKILL if it does not stop in time. Returns the exit code."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+@contextlib.contextmanager
+def running_dev(
+    home: Path, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[Dev]:
+    """`railyard dev` on free ports with its own RAILYARD_HOME; SIGTERM (then SIGKILL) at the end."""
+    process = DevProcess(home, extra_env, args)
+    try:
+        yield process.start()
+    finally:
+        process.stop()
