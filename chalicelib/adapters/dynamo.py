@@ -20,6 +20,7 @@ never from the body, so each has one source of truth.
 | ApiToken         | TOKEN#<sha256>     | TOKEN        | ORG#<org_id>     | TOKEN#<sha256>               |
 | BuiltSource      | BUILT#<sid>#<fp>   | BUILT        | -                | -                            |
 | PendingBuild     | PENDINGBUILD#<bid> | PENDINGBUILD | DEPLOYMENT#<did> | PENDINGBUILD#<created>#<bid> |
+| idempotency rec. | IDEMPOTENCY#<hash> | IDEMPOTENCY  | -                | -                            |
 
 A deployment in progress (QUEUED, BUILDING or DEPLOYING) also carries `gsi2pk` = `UNFINISHED` and
 `gsi2sk` = `DEPLOYMENT#<id>`, the keys of the sparse index `gsi2` (ALL projection). Every save is a
@@ -33,6 +34,12 @@ CodeBuild build id `<project>:<uuid>`) also carry `expires_at`, epoch seconds, t
 attribute: DynamoDB deletes them a week after the build started (create_table enables the TTL).
 Listing them by deployment goes through the (eventually consistent) index; a retried Build step that
 misses a just-written item still gets the same build back from CodeBuild's idempotency token.
+
+Idempotency records (the first answer of an API request sent with an Idempotency-Key; `<hash>` is
+`api#sha256(caller, method and path, key)`) are written by chalicelib/adapters/idempotency.py in
+Powertools' item shape, not this module's: `status`, `data`, `validation`, `in_progress_expiration`
+and `expires_at` (the TTL; a day by default), no `kind`, `version` or `body`. Each has its own
+partition; nothing lists them.
 
 Access patterns (no Scan anywhere)
 ----------------------------------
@@ -59,6 +66,7 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | waiting step of a build | get_pending_build           | Get PENDINGBUILD#<build id> / PENDINGBUILD         |
 | builds of a deployment  | list_pending_builds         | gsi1 DEPLOYMENT#<did> / PENDINGBUILD#..., asc      |
 | deployments in progress | list_unfinished_deployments | gsi2 UNFINISHED / DEPLOYMENT#..., asc              |
+| first answer of a key   | DynamoIdempotency.once      | Get/conditional Put/Update/Delete IDEMPOTENCY#<h>  |
 | save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
