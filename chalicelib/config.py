@@ -15,12 +15,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 from chalicelib.catalogue import Catalogue
 
 RUNTIMES = ("local", "kubernetes")
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60  # an Idempotency-Key's first answer is replayed for a day
 # A DNS name of at least two labels: the services' hosts are `<hostname>.<base domain>`.
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -46,8 +48,13 @@ class Settings:
     certificate_arn: str | None = None  # RAILYARD_ACM_CERTIFICATE_ARN; None: the ALB controller discovers
     load_balancer_cidrs: tuple[str, ...] = ()  # RAILYARD_K8S_LB_CIDRS: the ALB's subnets (NetworkPolicy)
     load_balancer_group: str = "railyard"  # RAILYARD_ALB_GROUP: the ALB every service's Ingress shares
+    idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS  # RAILYARD_IDEMPOTENCY_TTL_SECONDS
 
     def __post_init__(self) -> None:
+        if self.idempotency_ttl_seconds < 1:
+            raise ValueError(
+                f"RAILYARD_IDEMPOTENCY_TTL_SECONDS={self.idempotency_ttl_seconds} must be at least 1"
+            )
         if self.runtime not in RUNTIMES:
             raise ValueError(
                 f"RAILYARD_RUNTIME={self.runtime!r} is not a runtime (use 'local' or 'kubernetes')"
@@ -101,6 +108,7 @@ class Settings:
                 part.strip() for part in env.get("RAILYARD_K8S_LB_CIDRS", "").split(",") if part.strip()
             ),
             load_balancer_group=(env.get("RAILYARD_ALB_GROUP") or "railyard").strip(),
+            idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
         )
 
     @cached_property
@@ -137,6 +145,16 @@ class Settings:
             assert self.base_domain is not None  # checked in __post_init__
             return f"https://{public_host(hostname, self.base_domain)}"
         return self.public_url_template.format(hostname=hostname)
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
 
 
 def _optional(value: str | None, lower: bool = False) -> str | None:

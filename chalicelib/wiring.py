@@ -17,6 +17,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
     from chalicelib.domain.ports import (
         BlobStore,
@@ -66,6 +67,13 @@ class Container:
         from chalicelib.adapters.workflows import StepFunctionsWorkflow
 
         return StepFunctionsWorkflow(self.settings.state_machine_arn)
+
+    @cached_property
+    def idempotency(self) -> DynamoIdempotency:
+        """The API's Idempotency-Key records (an API concern the domain never sees: no port)."""
+        from chalicelib.adapters.idempotency import DynamoIdempotency
+
+        return DynamoIdempotency(self.settings.table_name, self.settings.idempotency_ttl_seconds)
 
     @cached_property
     def callbacks(self) -> TaskCallbacks:

@@ -6,10 +6,19 @@ One method per route the CLI needs; each returns the documented JSON shape as a 
   body (or a best-effort code when some proxy answered with something else);
 - a network failure becomes ``ApiConnectionError`` naming the URL it could not reach, so the CLI
   can print one clear line instead of a urllib3 traceback.
+
+Every request that creates something (a project, service, deployment, rollback, variables change,
+cron run) carries an ``Idempotency-Key``: a fresh uuid per call, i.e. per user action. Such a call
+is retried with the same key when no answer came back or the server asks for a retry (502/503/504,
+or 409 RequestInProgress while an earlier try still runs), so a lost answer never makes a second
+deployment: the server answers the first one again.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any, NotRequired, TypedDict, cast
 from urllib.parse import urlsplit
 
@@ -19,6 +28,12 @@ USER_AGENT = "railyard-cli/0.1"
 # (connect, read) seconds. Every API call is a short request; the upload gets a longer read budget.
 API_TIMEOUT = (5.0, 30.0)
 UPLOAD_TIMEOUT = (5.0, 600.0)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Seconds to wait before each retry of a creating request: 4 retries, 7.5 s in all, about the time
+# the local platform takes to come back after a restart.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+RETRY_STATUSES = frozenset({502, 503, 504})  # a gateway or the API said: not now, try again
+RETRY_CODES = frozenset({"RequestInProgress"})  # the first try with this key has not finished yet
 
 
 class Project(TypedDict):
@@ -140,14 +155,28 @@ def _error_from_response(response: requests.Response) -> ApiError:
     return ApiError(response.status_code, f"HTTP{response.status_code}", snippet)
 
 
+def _worth_retrying(error: ApiConnectionError | ApiError) -> bool:
+    if isinstance(error, ApiConnectionError):
+        return True  # no answer: the request may or may not have run; the key makes that safe
+    return error.status in RETRY_STATUSES or error.code in RETRY_CODES
+
+
 class RailyardClient:
     """Talks to one Railyard API with one bearer token."""
 
-    def __init__(self, api_url: str, token: str, *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
+        self._sleep = sleep
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -158,16 +187,15 @@ class RailyardClient:
         *,
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         url = f"{self.api_url}{path}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         try:
             response = self._session.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers={"Authorization": f"Bearer {self._token}"},
-                timeout=API_TIMEOUT,
+                method, url, params=params, json=body, headers=headers, timeout=API_TIMEOUT
             )
         except requests.RequestException as exc:
             raise ApiConnectionError(self.api_url, _describe_network_error(exc)) from exc
@@ -185,6 +213,18 @@ class RailyardClient:
             )
         return data
 
+    def _create(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A request that creates something: one fresh Idempotency-Key, reused on every retry."""
+        key = str(uuid.uuid4())
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                return self._request(method, path, body=body, idempotency_key=key)
+            except (ApiConnectionError, ApiError) as error:
+                if delay is None or not _worth_retrying(error):
+                    raise
+            self._sleep(delay)
+        raise AssertionError("unreachable: the last try returns or raises")
+
     # -- projects, environments, services ---------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -194,7 +234,7 @@ class RailyardClient:
         return cast(list[Project], self._request("GET", "/v1/projects")["projects"])
 
     def create_project(self, name: str) -> tuple[Project, list[Environment]]:
-        data = self._request("POST", "/v1/projects", body={"name": name})
+        data = self._create("POST", "/v1/projects", body={"name": name})
         return cast(Project, data["project"]), cast(list[Environment], data["environments"])
 
     def get_project(self, project_id: str) -> tuple[Project, list[Environment]]:
@@ -206,14 +246,14 @@ class RailyardClient:
         return cast(list[Service], data["services"])
 
     def create_service(self, environment_id: str, name: str) -> Service:
-        data = self._request("POST", f"/v1/environments/{environment_id}/services", body={"name": name})
+        data = self._create("POST", f"/v1/environments/{environment_id}/services", body={"name": name})
         return cast(Service, data["service"])
 
     def get_service(self, service_id: str) -> Service:
         return cast(Service, self._request("GET", f"/v1/services/{service_id}")["service"])
 
     def run_cron(self, service_id: str) -> dict[str, Any]:
-        return self._request("POST", f"/v1/services/{service_id}/cron/run")
+        return self._create("POST", f"/v1/services/{service_id}/cron/run")
 
     # -- source and deployments ---------------------------------------------------------------
 
@@ -242,7 +282,7 @@ class RailyardClient:
         body: dict[str, Any] = {"sourceKey": source_key} if source_key else {"redeploy": True}
         if source_key and no_cache:
             body["noCache"] = True
-        data = self._request("POST", f"/v1/services/{service_id}/deployments", body=body)
+        data = self._create("POST", f"/v1/services/{service_id}/deployments", body=body)
         return cast(Deployment, data["deployment"])
 
     def list_deployments(self, service_id: str, *, limit: int | None = None) -> list[Deployment]:
@@ -268,7 +308,7 @@ class RailyardClient:
 
     def rollback(self, service_id: str, *, deployment_id: str | None = None) -> Deployment:
         body = {"deploymentId": deployment_id} if deployment_id else {}
-        data = self._request("POST", f"/v1/services/{service_id}/rollback", body=body)
+        data = self._create("POST", f"/v1/services/{service_id}/rollback", body=body)
         return cast(Deployment, data["deployment"])
 
     # -- variables --------------------------------------------------------------------------------
@@ -290,5 +330,5 @@ class RailyardClient:
             body["set"] = set_
         if unset:
             body["unset"] = unset
-        data = self._request("PATCH", f"/v1/services/{service_id}/variables", body=body)
+        data = self._create("PATCH", f"/v1/services/{service_id}/variables", body=body)
         return cast(VariablesUpdate, data)

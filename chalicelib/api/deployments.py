@@ -27,6 +27,8 @@ def _view(ctx: Context, deployment: Deployment) -> dict[str, Any]:
     return deployment_view(deployment, ctx.c.settings.public_url(service.hostname))
 
 
+# Not idempotent on purpose: a replayed URL would outlive its 15 minutes, and nothing durable is made
+# until the PUT; the deployment that uses the upload is the request that must not repeat.
 @route(bp, "/v1/services/{service_id}/uploads", "POST", status=201)
 def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Get a presigned URL to PUT a source tarball to."""
@@ -34,7 +36,14 @@ def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
     return 201, {"uploadUrl": url, "sourceKey": key, "expiresIn": UPLOAD_EXPIRES}
 
 
-@route(bp, "/v1/services/{service_id}/deployments", "POST", request_model=DeploymentCreate, status=201)
+@route(
+    bp,
+    "/v1/services/{service_id}/deployments",
+    "POST",
+    request_model=DeploymentCreate,
+    status=201,
+    idempotent=True,
+)
 def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Deploy an uploaded source, or redeploy the live release with the current variables."""
     body = parse(DeploymentCreate, ctx.body)
@@ -84,7 +93,14 @@ def get_logs(ctx: Context, deployment_id: str) -> tuple[int, Any]:
     }
 
 
-@route(bp, "/v1/services/{service_id}/rollback", "POST", request_model=RollbackCreate, status=201)
+@route(
+    bp,
+    "/v1/services/{service_id}/rollback",
+    "POST",
+    request_model=RollbackCreate,
+    status=201,
+    idempotent=True,
+)
 def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Re-activate an earlier release (the previous one by default) as a new deployment."""
     body = parse(RollbackCreate, ctx.body)
@@ -105,7 +121,7 @@ def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     return 200, {"variables": ctx.c.deployments.get_variables(ctx.who, service_id)}
 
 
-@route(bp, "/v1/services/{service_id}/variables", "PATCH", request_model=VariablesPatch)
+@route(bp, "/v1/services/{service_id}/variables", "PATCH", request_model=VariablesPatch, idempotent=True)
 def patch_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Set and unset variables; a live service gets exactly one new deployment."""
     body = parse(VariablesPatch, ctx.body)

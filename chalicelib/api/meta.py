@@ -7,9 +7,22 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.api.routing import ROUTES, Context, route
+from chalicelib.api.routing import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, ROUTES, Context, route
 
 bp = Blueprint(__name__)
+
+# The header every creating route accepts (routing.route(..., idempotent=True)).
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "A fresh value (a uuid) per user action, reused on its retries: for 24 hours "
+    "(RAILYARD_IDEMPOTENCY_TTL_SECONDS) the same key and body from the same token get the first "
+    "answer again, with the header Idempotent-Replayed: true, and create nothing. Only successful "
+    "answers are kept. The same key with another body is 409 IdempotencyKeyReused; while the first "
+    "request still runs, 409 RequestInProgress.",
+    "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
+}
 
 
 @route(bp, "/v1/health", public=True)
@@ -50,6 +63,13 @@ def openapi_document() -> dict[str, Any]:
         }
         if not info.public:
             operation["security"] = [{"bearer": []}]
+        if info.idempotent:
+            operation["parameters"].append({"$ref": "#/components/parameters/IdempotencyKey"})
+            operation["responses"]["409"] = {
+                "description": "Conflict; with an Idempotency-Key also IdempotencyKeyReused (the key "
+                "answered another body) or RequestInProgress (the first request has not finished)",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
         if info.request_model is not None:
             name = info.request_model.__name__
             schema = info.request_model.model_json_schema(ref_template="#/components/schemas/{model}")  # type: ignore[attr-defined]
@@ -66,6 +86,7 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "parameters": {"IdempotencyKey": _IDEMPOTENCY_KEY_PARAMETER},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

@@ -21,7 +21,7 @@ from chalicelib.api.schemas import (
 bp = Blueprint(__name__)
 
 
-@route(bp, "/v1/projects", "POST", request_model=ProjectCreate, status=201)
+@route(bp, "/v1/projects", "POST", request_model=ProjectCreate, status=201, idempotent=True)
 def create_project(ctx: Context) -> tuple[int, Any]:
     """Create a project (with its production environment)."""
     project, envs = ctx.c.projects.create_project(ctx.who, parse(ProjectCreate, ctx.body).name)
@@ -42,7 +42,14 @@ def get_project(ctx: Context, project_id: str) -> tuple[int, Any]:
     return 200, {"project": project_view(project), "environments": [environment_view(e) for e in envs]}
 
 
-@route(bp, "/v1/projects/{project_id}/environments", "POST", request_model=EnvironmentCreate, status=201)
+@route(
+    bp,
+    "/v1/projects/{project_id}/environments",
+    "POST",
+    request_model=EnvironmentCreate,
+    status=201,
+    idempotent=True,
+)
 def create_environment(ctx: Context, project_id: str) -> tuple[int, Any]:
     """Create an environment."""
     env = ctx.c.projects.create_environment(ctx.who, project_id, parse(EnvironmentCreate, ctx.body).name)
@@ -56,7 +63,14 @@ def list_environments(ctx: Context, project_id: str) -> tuple[int, Any]:
     return 200, {"environments": [environment_view(e) for e in envs]}
 
 
-@route(bp, "/v1/environments/{environment_id}/services", "POST", request_model=ServiceCreate, status=201)
+@route(
+    bp,
+    "/v1/environments/{environment_id}/services",
+    "POST",
+    request_model=ServiceCreate,
+    status=201,
+    idempotent=True,
+)
 def create_service(ctx: Context, environment_id: str) -> tuple[int, Any]:
     """Create a service in an environment."""
     body = parse(ServiceCreate, ctx.body)
@@ -79,7 +93,7 @@ def get_service(ctx: Context, service_id: str) -> tuple[int, Any]:
     return 200, {"service": service_view(service, ctx.c.settings.public_url(service.hostname))}
 
 
-@route(bp, "/v1/services/{service_id}/cron/run", "POST", status=202)
+@route(bp, "/v1/services/{service_id}/cron/run", "POST", status=202, idempotent=True)
 def run_cron_now(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Run a cron service's command now (skipped while the previous run is still going)."""
     release, started = ctx.c.cron.run_now(ctx.who, service_id)

@@ -4,22 +4,36 @@
 bearer token is checked (except for public routes), the body is parsed as JSON with a clear error,
 domain errors become `{"Code","Message"}` responses through chalicelib/api/errors.py, and the route
 is recorded for the OpenAPI document.
+
+A route declared `idempotent=True` (every request that creates something) honours an
+`Idempotency-Key` header: the first answer of a (caller, method and path, key) is kept for a day
+and a repeat with the same body gets it back (`Idempotent-Replayed: true`) without running the view
+again (chalicelib/adapters/idempotency.py). Without the header such a route behaves as any other.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import body_for, status_for
 from chalicelib.domain.errors import BadRequest, DomainError
-from chalicelib.domain.services import Principal
+from chalicelib.domain.services import Principal, hash_token
 from chalicelib.wiring import Container, container
+
+if TYPE_CHECKING:
+    from chalice.app import Request
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Visible ASCII (! to ~), as Stripe and the IETF draft allow; room for any uuid or client-made key.
+IDEMPOTENCY_KEY_PATTERN = "[!-~]{1,255}"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class RouteInfo:
     request_model: type | None
     status: int
     public: bool
+    idempotent: bool
 
 
 ROUTES: list[RouteInfo] = []
@@ -63,6 +78,7 @@ def route(
     request_model: type | None = None,
     status: int = 200,
     public: bool = False,
+    idempotent: bool = False,
 ) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -70,23 +86,57 @@ def route(
             request = bp.current_request
             try:
                 c = container()
-                who = (
-                    Principal("", (), "anonymous")
-                    if public
-                    else c.auth.authenticate(request.headers.get("authorization"))
-                )
+                authorization = request.headers.get("authorization")
+                who = Principal("", (), "anonymous") if public else c.auth.authenticate(authorization)
                 ctx = Context(c, who, _json(request.raw_body), dict(request.query_params or {}))
-                code, body = view(ctx, **params)
+                key = _idempotency_key(request) if idempotent else None
+                if key is None:
+                    code, body = view(ctx, **params)
+                    return Response(body=body, status_code=code, headers={"Content-Type": "application/json"})
+                answer = c.idempotency.once(
+                    scope=f"{who.org_id}/{hash_token(authorization or '')}",
+                    route=f"{method} {path.format(**params)}",
+                    key=key,
+                    body=ctx.body,
+                    action=lambda: _as_text(view(ctx, **params)),
+                    remaining_ms=_remaining_ms(bp),
+                )
             except DomainError as error:
                 return Response(body=body_for(error), status_code=status_for(error))
-            return Response(body=body, status_code=code, headers={"Content-Type": "application/json"})
+            headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+            if answer.replayed:
+                headers["Idempotent-Replayed"] = "true"
+            return Response(body=answer.body, status_code=answer.status, headers=headers)
 
         bp.route(path, methods=[method])(handler)
         summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
-        ROUTES.append(RouteInfo(path, method, summary, request_model, status, public))
+        ROUTES.append(RouteInfo(path, method, summary, request_model, status, public, idempotent))
         return view
 
     return decorator
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key: str | None = request.headers.get(IDEMPOTENCY_HEADER.lower())
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise BadRequest(f"the {IDEMPOTENCY_HEADER} header must be 1-255 visible ASCII characters (a uuid)")
+    return key
+
+
+def _as_text(answer: tuple[int, Any]) -> tuple[int, str]:
+    # The first answer is sent as the text that is stored, so a replay is byte for byte the same
+    # (Chalice's own encoding of a dict, compact separators).
+    code, body = answer
+    return code, json.dumps(body, separators=(",", ":"))
+
+
+def _remaining_ms(bp: Blueprint) -> float | None:
+    """The Lambda's remaining time (bounds how long a crashed request keeps its key in progress)."""
+    context = getattr(bp, "lambda_context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return float(remaining()) if callable(remaining) else None
 
 
 def _json(raw: bytes | str | None) -> Any:

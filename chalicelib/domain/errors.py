@@ -24,6 +24,14 @@ class Conflict(DomainError):
     """A concurrent change won, or the entity already exists."""
 
 
+class IdempotencyKeyReused(Conflict):
+    """An Idempotency-Key already answered a different request (another body) of the same caller."""
+
+
+class RequestInProgress(Conflict):
+    """The first request with this Idempotency-Key has not finished yet; retry shortly."""
+
+
 class InvalidTransition(DomainError):
     """A status change the deployment state machine does not allow."""
 

@@ -6,70 +6,9 @@ race the assertions: LOCAL_AWS_FACTS.md), so these tests see exactly what the AP
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-from chalice.test import Client
 
-from chalicelib import wiring
-from chalicelib.adapters.dynamo import create_table
-from chalicelib.config import Settings
-from railyard.localdev.bootstrap import bootstrap
-from tests.fakes import FakeWorkflow
-
-TOKEN = "ry_test_token"
-
-
-class Api:
-    def __init__(self, client: Client, container: wiring.Container, workflow: FakeWorkflow) -> None:
-        self.client = client
-        self.container = container
-        self.workflow = workflow
-
-    def call(
-        self, method: str, path: str, body: Any = None, token: str | None = TOKEN, raw: bytes | None = None
-    ) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        response = getattr(self.client.http, method.lower())(path, headers=headers, body=payload)
-        return response.status_code, json.loads(response.body) if response.body else None
-
-    def queued_deployment(self) -> str:
-        """A new service with one uploaded source, deployed (QUEUED: the workflow is a fake)."""
-        service = self.service()
-        _, upload = self.call("POST", f"/v1/services/{service['id']}/uploads")
-        self.container.blobs.put_bytes(self.container.settings.sources_bucket, upload["sourceKey"], b"x")
-        _, body = self.call(
-            "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": upload["sourceKey"]}
-        )
-        return body["deployment"]["id"]  # type: ignore[no-any-return]
-
-    def service(self) -> dict[str, Any]:
-        _, created = self.call("POST", "/v1/projects", {"name": "demo"})
-        env_id = created["environments"][0]["id"]
-        status, body = self.call("POST", f"/v1/environments/{env_id}/services", {"name": "web"})
-        assert status == 201
-        return body["service"]  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def api(aws: int) -> Iterator[Api]:
-    from app import app
-
-    settings = Settings.from_env()
-    bootstrap(settings.catalogue, settings.account_id)
-    create_table(settings.table_name)
-    workflow = FakeWorkflow()
-    container = wiring.Container(settings, workflow=workflow)
-    container.auth.ensure_token(TOKEN, settings.org_id, "test")
-    wiring.use(container)
-    with Client(app) as client:
-        yield Api(client, container, workflow)
-    wiring.use(None)
+from tests.api.conftest import Api
 
 
 def test_health_is_public_and_everything_else_needs_a_token(api: Api) -> None:
