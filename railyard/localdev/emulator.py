@@ -25,12 +25,14 @@ import argparse
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -304,6 +306,29 @@ def _deleted_keys(body: bytes) -> list[str]:
     return [element.text or "" for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Key"]
 
 
+WARM_SERVICES = ("stepfunctions", "dynamodb", "s3", "sqs", "events")  # slowest first
+
+
+def _warm_up(dispatcher: Any, account: str, region: str) -> None:
+    """Builds moto's app for each service the platform uses now, while the platform imports its own
+    code, rather than on each service's first request (~0.5 s each): this process has a core of
+    its own."""
+    from moto.backends import get_backend
+
+    started = time.monotonic()
+    for service in WARM_SERVICES:
+        get_backend(service)  # type: ignore[call-overload]  # imports its models (Step Functions: ~1 s)
+        with dispatcher.lock:
+            if service not in dispatcher.app_instances:
+                dispatcher.app_instances[service] = dispatcher.create_app(service)
+    # With execution on, Step Functions requests go to the interpreter's backend: its ASL parser is
+    # the slowest import of all (2-3 s on an idle core).
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    stepfunctions_parser_backends[account][region]
+    logging.getLogger(__name__).info("warm-up done in %.2fs", time.monotonic() - started)
+
+
 def serve(data_dir: Path, port: int = 0, region: str = "us-east-1") -> tuple[Any, Store]:
     """A threaded server on 127.0.0.1 (not yet serving) and its Store."""
     from moto.core import DEFAULT_ACCOUNT_ID
@@ -315,7 +340,11 @@ def serve(data_dir: Path, port: int = 0, region: str = "us-east-1") -> tuple[Any
     from werkzeug.serving import make_server
 
     store = Store(data_dir)
-    app = Persisting(DomainDispatcherApplication(create_backend_app), store, DEFAULT_ACCOUNT_ID, region)
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    app = Persisting(dispatcher, store, DEFAULT_ACCOUNT_ID, region)
+    threading.Thread(
+        target=_warm_up, args=(dispatcher, DEFAULT_ACCOUNT_ID, region), name="warm-up", daemon=True
+    ).start()
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     server.daemon_threads = True  # type: ignore[attr-defined]  # make_server(threaded=True) is a ThreadingMixIn
     return server, store
@@ -326,8 +355,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    import logging
-
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     server, store = serve(args.data_dir, args.port, os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
