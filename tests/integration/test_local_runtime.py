@@ -345,15 +345,16 @@ def test_router_proxies_bodies_heads_duplicate_headers_and_unknown_hosts(
     assert status == 404 and b"nobody" in body
 
 
-def test_router_answers_502_when_the_upstream_refuses() -> None:
+def test_router_answers_503_not_running_when_the_upstream_refuses() -> None:
     routes = RouteTable()
     router = Router(routes)
     port = router.start()
     try:
-        routes.set("gone", 9)  # discard port: nothing listens on it
+        routes.set("gone", 9)  # discard port: nothing listens on it (the process just died)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         connection.request("GET", "/", headers={"Host": "gone.localhost"})
-        assert connection.getresponse().status == 502
+        response = connection.getresponse()
+        assert response.status == 503 and b"'gone' is not running" in response.read()
         connection.close()
     finally:
         router.stop()

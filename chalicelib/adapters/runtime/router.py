@@ -7,11 +7,14 @@ is atomic for every request: a request is proxied to a port that was routed when
 requests already in flight keep their upstream connection.
 
 A replica that refuses the connection (it just died; the runtime has not taken it out of the route
-yet) is skipped: the request was not sent, so the next replica takes it.
+yet) is skipped: the request was not sent, so the next replica takes it. A replica that drops the
+request without answering is probed: if its port now refuses, it died with the request in hand (or
+in its listen queue), and a request that is safe to repeat (RFC 9110 §9.2.1) goes to the next one.
 
-Answers of the router itself: unknown host → 404, a host with no replica up (stopped, crashed or
-restarting service) → 503, upstreams that all refuse, or one that fails mid-request → 502. Stdlib
-only, so importing it stays cheap.
+Answers of the router itself: unknown host → 404; a host with no replica running (stopped, crashed,
+restarting, or every replica died under the request) → 503 naming the service, so a crash loop reads
+as "not running", never as a bad gateway; a replica that is alive but fails the request → 502.
+Stdlib only, so importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ MAX_BODY_BYTES = 100 * 1024 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 300.0
 CLIENT_IDLE_TIMEOUT_SECONDS = 75.0
 _CHUNK = 64 * 1024
+# Methods a proxy may send again after the upstream dropped them (RFC 9110 §9.2.1, safe methods).
+_SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS"})
+_PROBE_TIMEOUT_SECONDS = 0.5
 
 
 class RouteTable:
@@ -165,41 +171,46 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._reply(404, f"no service is routed for host {hostname!r}")
             return
         ports = routes[hostname]
-        if not ports:
-            self._reply(503, f"service {hostname!r} is not available (stopped, crashed or restarting)")
-            return
-        first = self.server.routes.turn(hostname)
-        refused: OSError | None = None
+        first = self.server.routes.turn(hostname) if ports else 0
         for attempt in range(len(ports)):
             port = ports[(first + attempt) % len(ports)]
             upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT_SECONDS)
             try:
                 try:
                     upstream.connect()
-                except OSError as exc:
+                except OSError:
                     # Nothing was sent yet, so another replica may take the request whatever it is:
                     # this one just died and the runtime has not taken it out of the route yet.
-                    refused = exc
                     continue
-                self._forward(upstream, host_header, body)
+                try:
+                    response = self._send(upstream, host_header, body)
+                except (OSError, http.client.HTTPException) as exc:
+                    if _listening(port):
+                        self._reply(502, f"the service behind {host_header!r} did not answer: {exc}")
+                        return
+                    if self.command in _SAFE_TO_REPEAT:
+                        continue  # it died under the request; a safe request may go to another one
+                    break
+                self._relay(response)
                 return
             finally:
                 upstream.close()
-        self._reply(502, f"the service behind {host_header!r} did not answer: {refused}")
+        self._reply(
+            503,
+            f"service {hostname!r} is not running (it stopped, crashed or is restarting); "
+            "try again in a moment",
+        )
 
-    def _forward(self, upstream: http.client.HTTPConnection, host_header: str, body: bytes | None) -> None:
-        try:
-            upstream.putrequest(self.command, self._target(), skip_host=True, skip_accept_encoding=True)
-            for name, value in self._request_headers(host_header):
-                upstream.putheader(name, value)
-            if body is not None:
-                upstream.putheader("Content-Length", str(len(body)))
-            upstream.endheaders(body or None)
-            response = upstream.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            self._reply(502, f"the service behind {host_header!r} did not answer: {exc}")
-            return
-        self._relay(response)
+    def _send(
+        self, upstream: http.client.HTTPConnection, host_header: str, body: bytes | None
+    ) -> http.client.HTTPResponse:
+        upstream.putrequest(self.command, self._target(), skip_host=True, skip_accept_encoding=True)
+        for name, value in self._request_headers(host_header):
+            upstream.putheader(name, value)
+        if body is not None:
+            upstream.putheader("Content-Length", str(len(body)))
+        upstream.endheaders(body or None)
+        return upstream.getresponse()
 
     def _target(self) -> str:
         # A client may send the absolute form (`GET http://host/path`); upstreams expect origin form.
@@ -308,6 +319,17 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _listening(port: int) -> bool:
+    """Whether a process still listens on the replica's port (a slow answer counts as yes)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=_PROBE_TIMEOUT_SECONDS).close()
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class _RouterServer(ThreadingHTTPServer):
