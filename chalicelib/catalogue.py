@@ -60,6 +60,9 @@ DEFAULT_BUS = "default"
 # The CodeBuild build statuses that end a build (TIMED_OUT and FAULT appear in BatchGetBuilds; the
 # rule lists them too so that no ending is missed if the event ever reports them).
 CODEBUILD_ENDED = ("SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT")
+# The ends of a deploy execution that may leave its deployment unrecorded (no worker ran MarkFailed,
+# or it was stopped); SUCCEEDED executions recorded their end in their own steps.
+EXECUTION_ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ class Catalogue:
     @property
     def queues(self) -> tuple[Queue, ...]:
         return (
-            # Work queues carry task tokens; the visibility timeout outlives the longest step (the
-            # ASL's TimeoutSeconds: 7500 s build, 3900 s deploy) so a running step is not handed to a
-            # second worker.
+            # Work queues carry task tokens; the visibility timeout outlives the longest step
+            # (chalicelib/domain/limits.py: a 7200 s buildTimeout + 300 s, a 3900 s deploy) so a
+            # running step is not handed to a second worker.
             Queue(key="build", name=self._n("build"), visibility_timeout=7800),
             Queue(key="deploy", name=self._n("deploy"), visibility_timeout=4200),
             # Event fan-out queues (EventBridge rules target these).
@@ -99,6 +102,9 @@ class Catalogue:
             Queue(key="cleanup", name=self._n("cleanup"), visibility_timeout=300),
             # CodeBuild's state-change events of our builds (functions/build_events.py).
             Queue(key="build-events", name=self._n("build-events"), visibility_timeout=120),
+            # Step Functions' status changes of deploy executions that ended badly
+            # (functions/execution_events.py; moto emits none, the local sweeper stands in).
+            Queue(key="execution-events", name=self._n("execution-events"), visibility_timeout=120),
         )
 
     @property
@@ -138,14 +144,31 @@ class Catalogue:
                 ("build-events",),
                 event_bus=DEFAULT_BUS,
             ),
+            Rule(
+                self._n("deploy-execution-ended"),
+                {
+                    "source": ["aws.states"],
+                    "detail-type": ["Step Functions Execution Status Change"],
+                    "detail": {
+                        "status": list(EXECUTION_ENDED_BADLY),
+                        "stateMachineArn": [{"suffix": f":stateMachine:{self.deploy_state_machine}"}],
+                    },
+                },
+                ("execution-events",),
+                event_bus=DEFAULT_BUS,
+            ),
         )
+
+    @property
+    def deploy_state_machine(self) -> str:
+        return self._n("deploy")
 
     @property
     def state_machines(self) -> tuple[StateMachine, ...]:
         return (
             StateMachine(
                 key="deploy",
-                name=self._n("deploy"),
+                name=self.deploy_state_machine,
                 definition_file="deploy.asl.json",
                 substitutions={
                     "BuildQueueUrl": ("queue", "build"),

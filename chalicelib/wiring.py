@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         WorkflowStarter,
     )
     from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
+    from chalicelib.domain.sweeper import DeploymentSweeper
 
 
 class Container:
@@ -66,7 +67,9 @@ class Container:
     def workflow(self) -> WorkflowStarter:
         from chalicelib.adapters.workflows import StepFunctionsWorkflow
 
-        return StepFunctionsWorkflow(self.settings.state_machine_arn)
+        # A local build beats while it runs; a CodeBuild build reports only its end.
+        builds_beat = self.settings.builder != "codebuild"
+        return StepFunctionsWorkflow(self.settings.state_machine_arn, builds_beat=builds_beat)
 
     @cached_property
     def idempotency(self) -> DynamoIdempotency:
@@ -181,6 +184,13 @@ class Container:
         from chalicelib.domain.pipeline import TaskRunner
 
         return TaskRunner(self.pipeline, self.callbacks)
+
+    @cached_property
+    def sweeper(self) -> DeploymentSweeper:
+        """Ends deployments whose workflow ended without recording it (docs/decisions/0010)."""
+        from chalicelib.domain.sweeper import DeploymentSweeper
+
+        return DeploymentSweeper(self.repository, self.workflow, self.logs, self.clock)
 
 
 _container: Container | None = None

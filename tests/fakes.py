@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -25,7 +26,9 @@ from chalicelib.domain.ports import (
     LogLine,
     PendingBuild,
     Progress,
+    Promotion,
     ReleaseSpec,
+    WorkflowRun,
 )
 
 
@@ -126,6 +129,7 @@ class FakeWorkflow:
     started: list[Deployment] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     error: Exception | None = None
+    runs: dict[str, WorkflowRun] = field(default_factory=dict)  # what describe() says, by deployment id
 
     def start(self, deployment: Deployment) -> None:
         if self.error:
@@ -134,6 +138,9 @@ class FakeWorkflow:
 
     def stop(self, deployment_id: str, cause: str) -> None:
         self.stopped.append(deployment_id)
+
+    def describe(self, deployment_id: str) -> WorkflowRun | None:
+        return self.runs.get(deployment_id)
 
 
 @dataclass
@@ -259,13 +266,25 @@ class FakeAsyncBuildRunner:
 
 @dataclass
 class FakeRuntime:
+    """Checks a promotion before "starting" and commits it right before "switching", as a real
+    runtime does; `before_commit` runs in between (another deployment's commit, a timeout)."""
+
     error: Exception | None = None
     activated: list[ReleaseSpec] = field(default_factory=list)
+    before_commit: Callable[[ReleaseSpec], None] | None = None
 
-    def activate(self, spec: ReleaseSpec, log: Any, progress: Progress) -> None:
+    def activate(
+        self, spec: ReleaseSpec, log: Any, progress: Progress, promotion: Promotion | None = None
+    ) -> None:
+        if promotion is not None:
+            promotion.check()
         progress()
         if self.error:
             raise self.error
+        if self.before_commit is not None:
+            self.before_commit(spec)
+        if promotion is not None:
+            promotion.commit()
         self.activated.append(spec)
 
     def url_for(self, hostname: str) -> str:
@@ -277,7 +296,9 @@ class FakeRuntime:
 
 @dataclass
 class FakeCallbacks:
-    outcomes: list[tuple[str, str, Any]] = field(default_factory=list)
+    outcomes: list[tuple[str, str, Any]] = field(default_factory=list)  # successes and failures
+    beats: list[str] = field(default_factory=list)  # tokens, one per acknowledged heartbeat
+    expired: set[str] = field(default_factory=set)  # tokens the workflow gave up: heartbeats raise
 
     def succeed(self, task_token: str, output: dict[str, Any]) -> None:
         self.outcomes.append(("success", task_token, output))
@@ -286,7 +307,9 @@ class FakeCallbacks:
         self.outcomes.append(("failure", task_token, (error, cause)))
 
     def heartbeat(self, task_token: str) -> None:
-        self.outcomes.append(("heartbeat", task_token, None))
+        if task_token in self.expired:
+            raise TaskExpired(f"task {task_token} timed out")
+        self.beats.append(task_token)
 
 
 class DictTree:

@@ -72,6 +72,12 @@ class DeploymentCancelled(DomainError):
     """The deployment was cancelled while a step was running."""
 
 
+class TaskExpired(DomainError):
+    """The workflow stopped waiting for this step: its task timed out (no heartbeat in time, or past
+    its limit) or its execution ended. The step must stop its work and never switch traffic; the
+    workflow's failure path (or the sweeper) records why the deployment ended."""
+
+
 class TransientError(DomainError):
     """A dependency failed in a way worth retrying (the ASL retries this name)."""
 

@@ -38,3 +38,11 @@ def utcnow() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime | None:
+    """The moment `iso()` wrote; None for anything else (an item written by hand, say)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -36,7 +36,9 @@ class DeploymentStatus(StrEnum):
     CRASHED = "CRASHED"
     CANCELLED = "CANCELLED"
     REMOVED = "REMOVED"
-    SKIPPED = "SKIPPED"  # watch patterns matched no changed file: nothing built, nothing rolled out
+    # Nothing of it went live and the live release keeps serving: watch patterns matched no changed
+    # file, or a newer deployment of the service went live first (superseded).
+    SKIPPED = "SKIPPED"
 
 
 S = DeploymentStatus
@@ -46,7 +48,7 @@ S = DeploymentStatus
 TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     S.QUEUED: frozenset({S.BUILDING, S.DEPLOYING, S.FAILED, S.CANCELLED, S.SKIPPED}),
     S.BUILDING: frozenset({S.DEPLOYING, S.FAILED, S.CANCELLED, S.SKIPPED}),
-    S.DEPLOYING: frozenset({S.SUCCESS, S.FAILED, S.CANCELLED}),
+    S.DEPLOYING: frozenset({S.SUCCESS, S.FAILED, S.CANCELLED, S.SKIPPED}),
     S.SUCCESS: frozenset({S.REMOVED, S.CRASHED}),
     S.CRASHED: frozenset({S.REMOVED}),
     S.FAILED: frozenset(),

@@ -25,12 +25,13 @@ from chalicelib.domain.errors import (
     Conflict,
     DeploymentCancelled,
     DomainError,
-    InvalidTransition,
     NotFound,
     Superseded,
+    TaskExpired,
     TransientError,
 )
-from chalicelib.domain.ids import Clock, iso
+from chalicelib.domain.ids import Clock, iso, parse_iso
+from chalicelib.domain.limits import HEARTBEAT_EVERY_SECONDS, StepFailure, StepLimits, failure_reason
 from chalicelib.domain.models import (
     IN_PROGRESS,
     BuiltSource,
@@ -62,11 +63,17 @@ from chalicelib.domain.ports import (
     SourceInspector,
     TaskCallbacks,
 )
+from chalicelib.domain.promotion import (
+    COMMIT_ATTEMPTS,
+    ReleasePromotion,
+    TaskLease,
+    ensure_not_superseded,
+    ensure_running,
+)
 from chalicelib.domain.watch import decide
 
 S = DeploymentStatus
 _log = logging.getLogger(__name__)
-HEARTBEAT_EVERY = 20.0  # seconds; the ASL's Deploy state has HeartbeatSeconds 120 (Build has none)
 CANCEL_CHECK_EVERY = 1.0
 # How long a PendingBuild outlives its start: longer than any Build task (7500 s) and than SQS keeps
 # a duplicate of the build's event (4 days by default), so a late duplicate still finds it finished.
@@ -104,7 +111,7 @@ class Pipeline:
             return self._build_output(deployment)  # already built: a redelivered message
         if deployment.status == S.SKIPPED:  # a redelivered message after the watch-pattern check
             return {"skipped": True, "artifactKey": None, "cached": False}
-        self._ensure_running(deployment)
+        ensure_running(deployment)
         source_key = deployment.source_key
         if source_key is None:
             raise BuildFailed(f"deployment {deployment_id} has no source to build")
@@ -230,7 +237,7 @@ class Pipeline:
         deployment = self._repo.get_deployment(pending.deployment_id)
         if deployment.artifact_key and deployment.status != S.QUEUED:
             return self._build_output(deployment)  # recorded by an earlier delivery of the event
-        self._ensure_running(deployment)
+        ensure_running(deployment)
         with self._build_log(deployment.id) as log:
             if change.status != BUILD_SUCCEEDED:
                 raise BuildFailed(_build_failure(change))
@@ -274,7 +281,7 @@ class Pipeline:
             self._repo.save(deployment)
         except Conflict:  # changed meanwhile (a cancel?): decide on the stored version
             deployment = self._repo.get_deployment(deployment.id)
-            self._ensure_running(deployment)
+            ensure_running(deployment)
             deployment = deployment.bumped(**built)
             self._repo.save(deployment)
         self._remember_build(deployment, requested_config, result.settings_overrides)
@@ -332,20 +339,31 @@ class Pipeline:
     # --- Deploy --------------------------------------------------------------------------------
 
     def deploy(self, deployment_id: str, heartbeat: Callable[[], None]) -> dict[str, Any]:
+        """Rolls the deployment's release out; the runtime commits the promotion (the conditional
+        write that makes it the service's active release) right before it moves the traffic. A
+        deployment that a newer one superseded ends SKIPPED, never FAILED."""
         deployment = self._repo.get_deployment(deployment_id)
-        if deployment.status == S.SUCCESS:
-            return {"status": str(S.SUCCESS), "releaseId": deployment.release_id}
-        self._ensure_running(deployment)
+        if deployment.status in (S.SUCCESS, S.SKIPPED):  # decided by an earlier delivery
+            return _deploy_output(deployment)
+        ensure_running(deployment)
+        try:
+            return self._deploy(deployment, heartbeat)
+        except Superseded as superseded:
+            return self._end_superseded(deployment_id, str(superseded))
+
+    def _deploy(self, deployment: Deployment, heartbeat: Callable[[], None]) -> dict[str, Any]:
         service = self._repo.get_service(deployment.service_id)
-        self._ensure_not_superseded(deployment, service.active_deployment_id)
+        # Cheap and early, before a release is numbered for nothing; the commit decides for sure.
+        ensure_not_superseded(deployment, service.active_deployment_id)
         skipped_build = deployment.kind == DeploymentKind.SOURCE and deployment.status == S.QUEUED
         deployment, release = self._start_deploying(deployment, service)
-        log = self._logs.open(deployment_id, "deploy")
+        log = self._logs.open(deployment.id, "deploy")
         if skipped_build:
             log.write(f"build: skipped: this exact source was built before ({release.artifact_key})")
         log.write(
             f"deploy: release v{release.number} ({release.id}) of {service.name}: `{release.start_command}`"
         )
+        promotion = ReleasePromotion(self._repo, self._clock, deployment.id, release, heartbeat)
         try:
             self._runtime.activate(
                 ReleaseSpec(
@@ -364,22 +382,42 @@ class Pipeline:
                     environment_id=service.environment_id,
                 ),
                 log,
-                self._progress(deployment_id, heartbeat),
+                self._progress(deployment.id, heartbeat),
+                promotion,
             )
+            promotion.commit()  # a no-op unless the runtime found this release serving already
+        except Superseded as superseded:
+            log.write(f"deploy: not switched: {superseded}; the live release keeps serving")
+            log.flush()
+            raise
         except DomainError as error:
             log.write(f"deploy failed: {error}")
             log.flush()
             raise
-        # The line goes out before the status: a client that sees SUCCESS has the whole log.
         log.write(f"deploy: v{release.number} is live")
         log.flush()
-        self._promote(deployment_id, release)
         return {"status": str(S.SUCCESS), "releaseId": release.id}
+
+    def _end_superseded(self, deployment_id: str, reason: str) -> dict[str, Any]:
+        """SKIPPED with the reason: a newer deployment is live, nothing of this one ever served."""
+        log = self._logs.open(deployment_id, "deploy")
+        log.write(f"deployment SKIPPED: {reason}")
+        log.close()  # before the status, so a client that sees SKIPPED also sees why
+        for _ in range(5):
+            deployment = self._repo.get_deployment(deployment_id)
+            if deployment.status not in IN_PROGRESS:
+                return _deploy_output(deployment)
+            try:
+                self._repo.save(deployment.moved_to(S.SKIPPED, iso(self._clock()), reason=reason))
+            except Conflict:
+                continue
+            return {"status": str(S.SKIPPED), "releaseId": None}
+        raise TransientError(f"could not record deployment {deployment_id} as superseded")
 
     def _start_deploying(self, deployment: Deployment, service: Service) -> tuple[Deployment, Release]:
         """DEPLOYING, and the release this deployment activates, in one transaction. A new release
         is numbered from the service's counter; a rollback re-uses its release unchanged."""
-        for _ in range(5):
+        for _ in range(COMMIT_ATTEMPTS):  # concurrent deployments of the service take numbers too
             if deployment.release_id is not None:  # a rollback, or a retried step
                 release = self._repo.get_release(deployment.release_id)
                 if deployment.status != S.DEPLOYING:
@@ -411,55 +449,34 @@ class Pipeline:
                 return moved, release
             except Conflict:  # another release took the number, or the deployment changed: re-read
                 deployment = self._repo.get_deployment(deployment.id)
-                self._ensure_running(deployment)
+                ensure_running(deployment)
                 service = self._repo.get_service(deployment.service_id)
-        raise Conflict(f"could not number a release for deployment {deployment.id}")
-
-    @staticmethod
-    def _ensure_not_superseded(deployment: Deployment, active_deployment_id: str | None) -> None:
-        # Ids sort by creation time: a newer deployment already live wins over an older one that
-        # finished its build later; re-activating older code is what a rollback is for.
-        if active_deployment_id is not None and active_deployment_id > deployment.id:
-            raise Superseded(f"deployment {active_deployment_id}, created later, is already live")
-
-    def _promote(self, deployment_id: str, release: Release) -> None:
-        """SUCCESS for this deployment, REMOVED for the one it replaces, the service's pointers moved:
-        one transaction, retried on a concurrent change."""
-        for _ in range(5):
-            deployment = self._repo.get_deployment(deployment_id)
-            if deployment.status == S.SUCCESS:
-                return
-            service = self._repo.get_service(deployment.service_id)
-            now = iso(self._clock())
-            changes: list[Any] = [
-                deployment.moved_to(S.SUCCESS, now),
-                service.bumped(active_deployment_id=deployment.id, active_release_id=release.id),
-            ]
-            previous_id = service.active_deployment_id
-            if previous_id and previous_id != deployment.id:
-                previous = self._repo.get_deployment(previous_id)
-                if previous.status in (S.SUCCESS, S.CRASHED):
-                    changes.append(previous.moved_to(S.REMOVED, now, reason=f"replaced by {deployment.id}"))
-            try:
-                self._repo.save(*changes)
-                return
-            except Conflict:
-                continue
-        raise Conflict(f"could not promote deployment {deployment_id}")
+        raise TransientError(f"could not number a release for deployment {deployment.id}")
 
     # --- Ends ------------------------------------------------------------------------------------
 
-    def mark_failed(self, deployment_id: str, error: str, cause: str) -> dict[str, Any]:
-        """The workflow's failure path. Idempotent: an already-ended deployment keeps its status."""
+    def mark_failed(
+        self, deployment_id: str, failure: StepFailure, limits: StepLimits | None = None
+    ) -> dict[str, Any]:
+        """The workflow's failure path. Idempotent: an already-ended deployment keeps its status.
+        A timeout's reason names the step and the limit it hit (chalicelib/domain/limits.py)."""
         deployment = self._repo.get_deployment(deployment_id)
-        if deployment.status in IN_PROGRESS:
-            reason = f"{error}: {cause}" if cause else error
-            log = self._logs.open(deployment_id, "deploy")
-            log.write(f"deployment FAILED: {reason}")
-            log.close()  # before the status, so a client that sees FAILED also sees why
-            deployment = deployment.moved_to(S.FAILED, iso(self._clock()), reason=reason)
-            self._repo.save(deployment)
-        return {"status": str(deployment.status)}
+        if deployment.status not in IN_PROGRESS:
+            return {"status": str(deployment.status)}
+        now = self._clock()
+        reason = failure_reason(failure, limits, parse_iso(deployment.updated_at), now)
+        log = self._logs.open(deployment_id, "deploy")
+        log.write(f"deployment FAILED: {reason}")
+        log.close()  # before the status, so a client that sees FAILED also sees why
+        for _ in range(5):
+            try:
+                self._repo.save(deployment.moved_to(S.FAILED, iso(now), reason=reason))
+                return {"status": str(S.FAILED)}
+            except Conflict:  # moved meanwhile (its worker's last write): decide on the stored one
+                deployment = self._repo.get_deployment(deployment_id)
+                if deployment.status not in IN_PROGRESS:
+                    return {"status": str(deployment.status)}
+        raise TransientError(f"could not record deployment {deployment_id} as failed")
 
     def mark_crashed(self, deployment_id: str, reason: str) -> None:
         deployment = self._repo.get_deployment(deployment_id)
@@ -473,13 +490,6 @@ class Pipeline:
         self._repo.save(moved)
         return moved
 
-    @staticmethod
-    def _ensure_running(deployment: Deployment) -> None:
-        if deployment.status == S.CANCELLED:
-            raise DeploymentCancelled(f"deployment {deployment.id} was cancelled")
-        if deployment.status not in IN_PROGRESS:
-            raise InvalidTransition(f"deployment {deployment.id} is already {deployment.status}")
-
     def _progress(self, deployment_id: str, heartbeat: Callable[[], None]) -> Progress:
         last_beat = last_check = self._monotonic()
 
@@ -490,7 +500,7 @@ class Pipeline:
                 last_check = now
                 if self._repo.get_deployment(deployment_id).status == S.CANCELLED:
                     raise DeploymentCancelled(f"deployment {deployment_id} was cancelled")
-            if now - last_beat >= HEARTBEAT_EVERY:
+            if now - last_beat >= HEARTBEAT_EVERY_SECONDS:
                 last_beat = now
                 heartbeat()
 
@@ -498,38 +508,51 @@ class Pipeline:
 
 
 class TaskRunner:
-    """One work-queue message → one pipeline step → SendTaskSuccess / SendTaskFailure."""
+    """One work-queue message → one pipeline step → SendTaskSuccess / SendTaskFailure.
 
-    def __init__(self, pipeline: Pipeline, callbacks: TaskCallbacks) -> None:
+    A message carries the step's `heartbeatSeconds` (the ASL's limit): the step's TaskLease treats
+    that long without an acknowledged beat as the task given up. A step whose task the workflow gave
+    up stops where it is and reports nothing: the workflow's failure path (MarkFailed, or the
+    sweeper when no worker runs it) records the end with the step and the limit."""
+
+    def __init__(
+        self, pipeline: Pipeline, callbacks: TaskCallbacks, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._pipeline = pipeline
         self._callbacks = callbacks
+        self._monotonic = monotonic
 
     def run(self, message: dict[str, Any]) -> None:
         token = message["taskToken"]
         deployment_id = message["deploymentId"]
         action = message["action"]
-        beat: Callable[[], None] = lambda: self._callbacks.heartbeat(token)  # noqa: E731
+        step = _STEPS.get(action, action)
+        limit = _seconds(message.get("heartbeatSeconds"))
+        lease = TaskLease(lambda: self._callbacks.heartbeat(token), limit, self._monotonic)
         output: dict[str, Any] | None
         try:
             if action == "build":
-                output = self._pipeline.build(deployment_id, beat, token)
+                lease.beat()  # a task given up while its message waited is not worked on
+                output = self._pipeline.build(deployment_id, lease.beat, token)
             elif action == "deploy":
-                output = self._pipeline.deploy(deployment_id, beat)
+                output = self._pipeline.deploy(deployment_id, lease.beat)
             elif action == "fail":
-                error = message.get("error") or {}
                 output = self._pipeline.mark_failed(
-                    deployment_id, str(error.get("Error", "Error")), _cause(error.get("Cause"))
+                    deployment_id, _caught(message), StepLimits.from_input(message.get("limits"))
                 )
             else:
                 raise ValueError(f"unknown action {action!r}")
+        except TaskExpired as expired:
+            _log.warning("step %s of %s stopped: %s", step, deployment_id, expired)
+            return
         except DomainError as error:
-            self._fail(token, deployment_id, type(error).__name__, str(error))
+            self._fail(token, deployment_id, type(error).__name__, str(error), step)
             return
         except Exception as error:
             # A bug or an unexpected dependency failure: fail the step now rather than leave the
             # user waiting for the heartbeat timeout; the traceback goes to the worker's log.
-            _log.exception("step %s of %s crashed", action, deployment_id)
-            self._fail(token, deployment_id, "InternalError", f"{type(error).__name__}: {error}")
+            _log.exception("step %s of %s crashed", step, deployment_id)
+            self._fail(token, deployment_id, "InternalError", f"{type(error).__name__}: {error}", step)
             return
         if output is not None:  # None: an asynchronous build's event completes the token later
             self._callbacks.succeed(token, output)
@@ -557,11 +580,11 @@ class TaskRunner:
             report = lambda token: self._callbacks.succeed(token, output)  # noqa: E731
         except DomainError as error:
             name, cause = type(error).__name__, str(error)
-            report = lambda token: self._fail(token, deployment_id, name, cause)  # noqa: E731
+            report = lambda token: self._fail(token, deployment_id, name, cause, "Build")  # noqa: E731
         except Exception as error:
             _log.exception("build %s of %s: recording its end crashed", change.build_id, deployment_id)
             cause = f"{type(error).__name__}: {error}"
-            report = lambda token: self._fail(token, deployment_id, "InternalError", cause)  # noqa: E731
+            report = lambda token: self._fail(token, deployment_id, "InternalError", cause, "Build")  # noqa: E731
         waiting: PendingBuild | None = pending
         for _ in range(5):
             if waiting is None or waiting.finished is not None:
@@ -570,13 +593,14 @@ class TaskRunner:
             waiting = self._pipeline.close_pending_build(waiting, change.status)
         raise Conflict(f"could not mark build {change.build_id} completed")
 
-    def _fail(self, token: str, deployment_id: str, error: str, cause: str) -> None:
+    def _fail(self, token: str, deployment_id: str, error: str, cause: str, step: str) -> None:
         # The worker records the reason itself before failing the task: the workflow's failure path
         # (MarkFailed) then finds the deployment already FAILED. Relying on the task failure's
         # `cause` travelling through the workflow is not enough: moto drops it (LOCAL_AWS_FACTS).
+        # TransientErrors are left to the ASL's retry; a failing MarkFailed is retried by the ASL.
         try:
-            if error != TransientError.__name__:  # the workflow retries those; MarkFailed follows if not
-                self._pipeline.mark_failed(deployment_id, error, _cause(cause))
+            if error != TransientError.__name__ and step != _STEPS["fail"]:
+                self._pipeline.mark_failed(deployment_id, StepFailure(step, error, cause))
         except Exception:
             _log.exception("could not mark %s failed; the workflow's MarkFailed step will", deployment_id)
         self._callbacks.fail(token, error, cause)
@@ -598,7 +622,25 @@ def _build_failure(change: BuildStateChange) -> str:
     return text
 
 
-def _cause(cause: object) -> str:
-    """Step Functions wraps a task's failure cause as text; keep it short for the deployment reason."""
-    text = "" if cause is None else str(cause)
-    return text if len(text) <= 500 else text[:497] + "..."
+# The ASL's state for each work-queue action, as reasons name it.
+_STEPS = {"build": "Build", "deploy": "Deploy", "fail": "MarkFailed"}
+
+
+def _caught(message: dict[str, Any]) -> StepFailure:
+    """The failed step from MarkFailed's message: `failure` ({"<Step>": {"Error", "Cause"}}, as the
+    Catch records it), or `error` alone from an execution started by an earlier definition."""
+    failure = StepFailure.from_catch(message.get("failure"))
+    if failure is not None:
+        return failure
+    error = message.get("error") or {}
+    return StepFailure("", str(error.get("Error") or "Error"), str(error.get("Cause") or ""))
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def _deploy_output(deployment: Deployment) -> dict[str, Any]:
+    """The Deploy step's output for a deployment it already decided: SUCCESS or SKIPPED."""
+    live = deployment.status == S.SUCCESS
+    return {"status": str(deployment.status), "releaseId": deployment.release_id if live else None}

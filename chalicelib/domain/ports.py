@@ -82,15 +82,35 @@ class Repository(Protocol):
     def list_unfinished_deployments(self) -> list[Deployment]: ...
 
 
+WORKFLOW_RUNNING = "RUNNING"  # a WorkflowRun's status while it runs; anything else has ended
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """What the workflow of one deployment did, as far as the domain needs to end it."""
+
+    status: str  # RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED
+    # The failed step as its Catch recorded it (`$.failure`) and the execution's `limits`, when
+    # the run got as far as MarkFailed; else the execution's own error and cause.
+    failure: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
 class WorkflowStarter(Protocol):
-    """Starts/stops the deploy state machine; execution name = deployment id (idempotent)."""
+    """Starts/stops the deploy state machine; execution name = deployment id (idempotent).
+    `describe` is None for a deployment whose workflow never started."""
 
     def start(self, deployment: Deployment) -> None: ...
     def stop(self, deployment_id: str, cause: str) -> None: ...
+    def describe(self, deployment_id: str) -> WorkflowRun | None: ...
 
 
 class TaskCallbacks(Protocol):
-    """Reports a task-token step's outcome back to the workflow."""
+    """Reports a task-token step's outcome back to the workflow. `heartbeat` raises TaskExpired
+    when the workflow no longer waits for the task (timed out, or its execution ended); reporting
+    an outcome for such a task is a no-op."""
 
     def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
     def fail(self, task_token: str, error: str, cause: str) -> None: ...
@@ -228,12 +248,31 @@ class ReleaseSpec:
     environment_id: str = ""
 
 
+class Promotion(Protocol):
+    """A deployment's right to take its service's traffic, asked by the runtime while it holds the
+    service's activation lock (docs/decisions/0010).
+
+    `check` only reads, and raises when the release must not go live: Superseded (a newer
+    deployment is live), TaskExpired (the workflow gave the step up), DeploymentCancelled, ... A
+    runtime calls it before it starts anything. `commit` is the commit point: it checks again and
+    makes the release the service's active one with a conditional write. A runtime calls it right
+    before it moves the traffic; when it raises, the new release is discarded and the previous one
+    keeps serving. Both are idempotent (a committed promotion commits again as a no-op)."""
+
+    def check(self) -> None: ...
+    def commit(self) -> None: ...
+
+
 class Runtime(Protocol):
     """Runs releases. `activate` returns once the new release is healthy and receiving traffic
     (the previous one drains in the background); it raises HealthCheckFailed, leaving the previous
-    release serving."""
+    release serving. With a `promotion` it calls `promotion.check()` before starting the release
+    and `promotion.commit()` right before moving the traffic (None: the caller already made this
+    release the active one, as a restart restoring it does)."""
 
-    def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None: ...
+    def activate(
+        self, spec: ReleaseSpec, log: LogSink, progress: Progress, promotion: Promotion | None = None
+    ) -> None: ...
     def url_for(self, hostname: str) -> str: ...
     def stop(self, service_id: str) -> None: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +19,8 @@ from chalicelib.adapters.aws import client
 from chalicelib.config import Settings
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.events import Envelope
-from chalicelib.domain.models import DeploymentStatus
+from chalicelib.domain.limits import StepLimits, step_limits
+from chalicelib.domain.models import DeploymentStatus, ServiceSettings
 from chalicelib.domain.ports import BuildRequest, BuildResult, Progress
 from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import bootstrap
@@ -38,16 +39,29 @@ class SlowBuild(FakeBuildRunner):
 
 
 class Platform:
-    def __init__(self, builds: FakeBuildRunner) -> None:
+    """The workflow on moto with the real workers (unless `workers` is False: they are down) and
+    the steps' limits from `limits` (shrunk by the tests of timeouts)."""
+
+    def __init__(
+        self,
+        builds: FakeBuildRunner,
+        limits: Callable[[ServiceSettings, bool], StepLimits] = step_limits,
+        workers: bool = True,
+    ) -> None:
+        from chalicelib.adapters.workflows import StepFunctionsWorkflow
+
         self.settings = Settings.from_env()
         self.resources = bootstrap(self.settings.catalogue, self.settings.account_id)
         self.runtime = FakeRuntime()
-        self.container = wiring.Container(self.settings, build_runner=builds, runtime=self.runtime)
+        workflow = StepFunctionsWorkflow(self.settings.state_machine_arn, limits=limits)
+        self.container = wiring.Container(
+            self.settings, build_runner=builds, runtime=self.runtime, workflow=workflow
+        )
         wiring.use(self.container)
         self.stop = threading.Event()
         from functions.task_worker import handler
 
-        for key in ("build", "deploy"):
+        for key in ("build", "deploy") if workers else ():
             QueuePoller(
                 f"{key}-test",
                 self.resources.queue_urls[key],
@@ -97,8 +111,8 @@ class Platform:
 def platform(aws: int) -> Iterator[Platform]:
     made: list[Platform] = []
 
-    def make(builds: FakeBuildRunner | None = None) -> Platform:
-        made.append(Platform(builds or FakeBuildRunner()))
+    def make(builds: FakeBuildRunner | None = None, **options: Any) -> Platform:
+        made.append(Platform(builds or FakeBuildRunner(), **options))
         return made[-1]
 
     yield make  # type: ignore[misc]
@@ -175,23 +189,40 @@ def test_redeploy_skips_the_build(platform: Any) -> None:
     assert p.container.repository.get_deployment(redeploy.id).release_number == 2
 
 
-def test_the_build_step_waits_without_heartbeats_for_the_longest_build() -> None:
-    """An asynchronous (CodeBuild) build has no one to heartbeat for it (docs/decisions/0006): the
-    Build state relies on its timeout, which must outlast the longest buildTimeout, and the build
-    queue's visibility must outlast the step so a running step is not handed out twice."""
+def test_every_step_has_a_bound_and_every_failure_path_records_the_end() -> None:
+    """The ASL holds no limit of its own but the event states': the task steps read theirs from
+    the execution input (chalicelib/domain/limits.py); each task's failure reaches MarkFailed with
+    the step's name, and MarkFailed's own failure ends the execution (the sweeper takes over)."""
     from pathlib import Path
 
     from chalicelib.catalogue import Catalogue
-    from chalicelib.domain.errors import BadRequest
-    from chalicelib.domain.models import ServiceSettings
+    from chalicelib.domain.limits import EVENT_TIMEOUT_SECONDS
 
     asl = json.loads((Path(__file__).parents[2] / "statemachines" / "deploy.asl.json").read_text())
-    build = asl["States"]["Build"]
-    assert "HeartbeatSeconds" not in build
-    with pytest.raises(BadRequest, match="buildTimeout"):  # a 300 s margin over the longest build
-        ServiceSettings(build_timeout=build["TimeoutSeconds"] - 299)
-    assert Catalogue("test").queue("build").visibility_timeout > build["TimeoutSeconds"]
-    assert asl["States"]["Deploy"]["HeartbeatSeconds"] == 120  # the deploy worker still heartbeats
+    states = asl["States"]
+    limits = step_limits(ServiceSettings(), builds_beat=True).workflow_input()
+    for name, state in states.items():
+        if state["Type"] != "Task":
+            continue
+        bound = state.get("TimeoutSecondsPath") or state.get("TimeoutSeconds")
+        assert bound, f"{name} has no timeout"
+        if isinstance(bound, str):
+            assert bound.removeprefix("$.limits.") in limits, name
+        else:
+            assert bound == EVENT_TIMEOUT_SECONDS, name
+        (catch,) = state.get("Catch", [{}])
+        if name == "MarkFailed":
+            assert states[catch["Next"]]["Type"] == "Fail"
+        elif name not in ("Completed", "SkippedEvent", "FailedEvent"):  # the end is recorded then
+            assert (catch["Next"], catch["ResultPath"]) == ("MarkFailed", f"$.failure.{name}")
+    for step in ("Build", "Deploy"):  # the worker's lease uses the limit the state uses
+        heartbeat = states[step]["HeartbeatSecondsPath"]
+        assert states[step]["Parameters"]["MessageBody"]["heartbeatSeconds.$"] == heartbeat
+    # a work queue never hands a running step to a second worker
+    longest = step_limits(ServiceSettings(build_timeout=7200), builds_beat=False)
+    catalogue = Catalogue("test")
+    assert catalogue.queue("build").visibility_timeout > longest.build_timeout_seconds
+    assert catalogue.queue("deploy").visibility_timeout > longest.deploy_timeout_seconds
 
 
 def test_a_source_whose_changes_the_watch_patterns_ignore_ends_skipped(platform: Any, tmp_path: Any) -> None:
@@ -225,3 +256,103 @@ def test_a_source_whose_changes_the_watch_patterns_ignore_ends_skipped(platform:
     time.sleep(0.3)
     completed = [e for e in p.events("cleanup") if e.metadata.event_name == "deployment.completed"]
     assert [e.data["status"] for e in completed] == ["SKIPPED"]
+
+
+class GatedBuild(FakeBuildRunner):
+    """Builds once `gate` is open, without a heartbeat meanwhile (a hung or slow worker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
+        self.gate.wait(timeout=30)
+        return super().build(request, log, progress)
+
+
+def shrunk(**changes: int) -> Callable[[ServiceSettings, bool], StepLimits]:
+    """The real limits with some of them made short enough for a test."""
+    import dataclasses
+
+    return lambda settings, beats: dataclasses.replace(step_limits(settings, beats), **changes)
+
+
+def test_a_build_whose_worker_stops_beating_ends_failed_naming_the_step_and_the_limit(platform: Any) -> None:
+    # GIVEN a Build step with a 2 s heartbeat whose worker hangs without beating
+    builds = GatedBuild()
+    builds.gate.clear()
+    p = platform(builds, limits=shrunk(build_heartbeat_seconds=2, build_timeout_seconds=60))
+
+    # WHEN the deployment runs
+    deployment_id = p.deploy()
+    execution = p.wait(deployment_id)
+
+    # THEN the heartbeat limit fails the step, and the user reads which step and which limit
+    assert execution["status"] == "FAILED"
+    assert execution["entered"][-4:] == ["Build", "MarkFailed", "FailedEvent", "Failed"]
+    failed = p.container.repository.get_deployment(deployment_id)
+    assert failed.status == DeploymentStatus.FAILED
+    assert failed.reason == "Build step timed out: no heartbeat for 2 s (its worker stopped or lost contact)"
+    # AND the hung build, once it returns, changes nothing and deploys nothing
+    builds.gate.set()
+    time.sleep(1.0)
+    assert p.container.repository.get_deployment(deployment_id).reason == failed.reason
+    assert p.runtime.activated == []
+
+
+def test_with_its_workers_down_a_deployment_still_ends_failed_naming_the_step(platform: Any) -> None:
+    from chalicelib.adapters.workflows import StepFunctionsCallbacks
+    from chalicelib.domain.errors import TaskExpired
+
+    # GIVEN no worker at all, and short limits for the Build step and MarkFailed
+    p = platform(
+        limits=shrunk(build_heartbeat_seconds=1, build_timeout_seconds=30, mark_failed_timeout_seconds=1),
+        workers=False,
+    )
+
+    # WHEN a deployment's Build times out and nobody runs MarkFailed either
+    deployment_id = p.deploy()
+    execution = p.wait(deployment_id)
+    assert execution["entered"][-3:] == ["Build", "MarkFailed", "EndNotRecorded"]
+    assert execution["status"] == "FAILED"
+    assert p.container.repository.get_deployment(deployment_id).status == DeploymentStatus.QUEUED
+
+    # THEN a worker that picks the Build message up later is told its task is gone
+    (message,) = client("sqs").receive_message(QueueUrl=p.resources.queue_urls["build"])["Messages"]
+    with pytest.raises(TaskExpired):
+        StepFunctionsCallbacks().heartbeat(json.loads(message["Body"])["taskToken"])
+    # AND the sweep ends the deployment with the reason MarkFailed would have recorded
+    ended = p.container.sweeper.sweep()
+    assert [d.id for d in ended] == [deployment_id]
+    failed = p.container.repository.get_deployment(deployment_id)
+    assert failed.status == DeploymentStatus.FAILED
+    assert failed.reason == "Build step timed out: no heartbeat for 1 s (its worker stopped or lost contact)"
+    assert p.container.sweeper.sweep() == []
+
+
+def test_a_superseded_deployment_ends_skipped_and_its_completed_event_says_so(platform: Any) -> None:
+    # GIVEN a live deployment, then an older one still building while a newer one goes live
+    builds = GatedBuild()
+    p = platform(builds)
+    assert p.wait(p.deploy())["status"] == "SUCCEEDED"
+    builds.gate.clear()
+    older = p.deploy()
+    newer = p.container.deployments.redeploy(WHO, p.service.id).id
+    assert p.wait(newer)["status"] == "SUCCEEDED"
+    p.events("cleanup")  # drain
+
+    # WHEN the older one finishes its build
+    builds.gate.set()
+    execution = p.wait(older)
+
+    # THEN it ends SKIPPED with the reason, through the workflow's normal end, and the newer serves
+    assert execution["status"] == "SUCCEEDED"
+    assert execution["entered"][-2:] == ["Deploy", "Completed"]
+    skipped = p.container.repository.get_deployment(older)
+    assert skipped.status == DeploymentStatus.SKIPPED
+    assert skipped.reason == f"superseded by {newer} (created later), which is live"
+    assert p.container.repository.get_service(p.service.id).active_deployment_id == newer
+    time.sleep(0.3)
+    completed = [e for e in p.events("cleanup") if e.metadata.event_name == "deployment.completed"]
+    assert [(e.data["deployment_id"], e.data["status"]) for e in completed] == [(older, "SKIPPED")]

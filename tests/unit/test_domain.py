@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -17,74 +16,10 @@ from chalicelib.domain.errors import (
     Unauthorized,
 )
 from chalicelib.domain.models import DeploymentKind, DeploymentStatus, ServiceSettings, check_transition
-from chalicelib.domain.pipeline import Pipeline, TaskRunner
-from chalicelib.domain.services import AuthService, DeploymentService, Principal, ProjectService
-from tests.fakes import (
-    FakeBlobStore,
-    FakeBuildRunner,
-    FakeCallbacks,
-    FakeLogStore,
-    FakeRuntime,
-    FakeWorkflow,
-    InMemoryRepository,
-)
+from chalicelib.domain.services import AuthService, Principal
+from tests.support.domain_world import WHO, World
 
 S = DeploymentStatus
-WHO = Principal("org_1", ("*",), "test")
-
-
-class World:
-    def __init__(self) -> None:
-        counter = itertools.count(1)
-        self.repo = InMemoryRepository()
-        self.workflow = FakeWorkflow()
-        self.blobs = FakeBlobStore()
-        self.builds = FakeBuildRunner()
-        self.runtime = FakeRuntime()
-        self.logs = FakeLogStore()
-        self.callbacks = FakeCallbacks()
-        clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)  # noqa: E731
-        ids = lambda prefix: f"{prefix}_{next(counter):06d}"  # noqa: E731
-        self.projects = ProjectService(self.repo, clock, ids)
-        self.deployments = DeploymentService(
-            self.repo, self.workflow, self.blobs, self.projects, self.logs, "sources", clock, ids
-        )
-        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock)
-        self.runner = TaskRunner(self.pipeline, self.callbacks)
-        _project, envs = self.projects.create_project(WHO, "demo")
-        self.service = self.projects.create_service(WHO, envs[0].id, "web", {"healthcheck_path": "/health"})
-
-    def upload(self, content: bytes | None = None) -> str:
-        _, key = self.deployments.presign_upload(WHO, self.service.id)
-        self.blobs.put_bytes("sources", key, content if content is not None else key.encode())  # unique
-        return key
-
-    def run_workflow(self, deployment_id: str) -> None:
-        """What the state machine does: Build (for sources), Deploy, MarkFailed on error."""
-        deployment = self.repo.get_deployment(deployment_id)
-        # as the ASL's NeedsBuild: only a deployment without an artifact builds
-        steps = ["build", "deploy"] if deployment.artifact_key is None else ["deploy"]
-        for action in steps:
-            self.runner.run({"taskToken": action, "deploymentId": deployment_id, "action": action})
-            outcome = self.callbacks.outcomes[-1]
-            if outcome[0] == "success" and outcome[2].get("skipped"):  # as the ASL's Built choice
-                return
-            if outcome[0] == "failure":
-                error, cause = outcome[2]
-                self.runner.run(
-                    {
-                        "taskToken": "f",
-                        "deploymentId": deployment_id,
-                        "action": "fail",
-                        "error": {"Error": error, "Cause": cause},
-                    }
-                )
-                return
-
-    def deploy(self) -> str:
-        deployment = self.deployments.deploy_source(WHO, self.service.id, self.upload())
-        self.run_workflow(deployment.id)
-        return deployment.id
 
 
 def test_transition_table_rejects_illegal_moves() -> None:
@@ -246,8 +181,10 @@ def test_an_older_deployment_never_replaces_a_newer_live_one() -> None:
     older = world.deployments.deploy_source(WHO, world.service.id, world.upload())
     newer = world.deploy()
     world.run_workflow(older.id)
-    assert world.repo.get_deployment(older.id).status == S.FAILED
-    assert "Superseded" in (world.repo.get_deployment(older.id).reason or "")
+    assert world.repo.get_deployment(older.id).status == S.SKIPPED
+    assert (
+        world.repo.get_deployment(older.id).reason == f"superseded by {newer} (created later), which is live"
+    )
     assert world.repo.get_service(world.service.id).active_deployment_id == newer
 
 

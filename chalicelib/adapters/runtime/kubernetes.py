@@ -42,7 +42,7 @@ from chalicelib.domain.errors import (
     RuntimeUnavailable,
 )
 from chalicelib.domain.models import MAX_REPLICAS
-from chalicelib.domain.ports import LogSink, Progress, ReleaseSpec
+from chalicelib.domain.ports import LogSink, Progress, Promotion, ReleaseSpec
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,15 @@ class KubernetesRuntime:
     def url_for(self, hostname: str) -> str:
         return f"https://{m.public_host(hostname, self.options.base_domain)}"
 
-    def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None:
+    def activate(
+        self, spec: ReleaseSpec, log: LogSink, progress: Progress, promotion: Promotion | None = None
+    ) -> None:
+        """Pods take traffic one by one during a rollout, so there is no single instant to commit
+        the promotion at (docs/decisions/0010): it is checked before anything is applied and
+        committed once the rollout completed; a refused commit rolls the service back to the
+        release that served before. The service lock serializes this within one process; two
+        processes deploying one service at once can still overlap in the cluster
+        (docs/reliability.md)."""
         if not spec.image:
             raise ImageMissing(
                 f"release {spec.release_id} has no container image: it was built by the local builder, "
@@ -229,7 +237,17 @@ class KubernetesRuntime:
             progress()
         self._progress.fn = progress
         try:
+            if promotion is not None:
+                promotion.check()  # superseded or given up while waiting: apply nothing
             self._activate(spec, log, progress)
+            if promotion is not None:
+                try:
+                    promotion.commit()
+                except BaseException as refused:
+                    log.write(f"kubernetes: release {spec.release_id} lost at the commit point: {refused}")
+                    live = self._read("Deployment", m.namespace_name(spec), m.service_name(spec))
+                    self._restore(spec, self._previous_record(live, spec), True, log)
+                    raise
         finally:
             self._progress.fn = None
             lock.release()

@@ -8,7 +8,9 @@ Owns, for the embedded default platform:
   (`n`, 1-based, as in the log lines "replica n/N"); each process's output is copied line by line
   into the deployment's log sink for the life of the process;
 - health checks (every replica must answer before the switch), the zero-downtime switch of the route
-  table, and the router's round robin over the replicas that are up;
+  table, made only once the deployment's promotion committed (checked after the service's lock is
+  taken, committed right before the route moves: docs/decisions/0010), and the router's round
+  robin over the replicas that are up;
 - the teardown of the previous release, with Railway's meaning of the two settings: after the new
   release is live the old one keeps running for `overlap_seconds` (the route already points at the
   new one; requests in flight finish), then gets SIGTERM and `draining_seconds` to exit before
@@ -77,7 +79,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.ids import Clock, utcnow
 from chalicelib.domain.models import ServiceSettings
-from chalicelib.domain.ports import BlobStore, CrashListener, LogSink, Progress, ReleaseSpec
+from chalicelib.domain.ports import BlobStore, CrashListener, LogSink, Progress, Promotion, ReleaseSpec
 from chalicelib.domain.schedule import next_run
 
 logger = logging.getLogger(__name__)
@@ -391,14 +393,19 @@ class LocalRuntime:
             )
         self._forget(release)
 
-    def activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None:
+    def activate(
+        self, spec: ReleaseSpec, log: LogSink, progress: Progress, promotion: Promotion | None = None
+    ) -> None:
         # One activation per service at a time: a worker delivered twice, or a newer deployment
-        # overtaking an older one, must not interleave their switches.
+        # overtaking an older one, must not interleave their switches. The promotion is checked
+        # and committed under this lock, so its decision still holds when the route moves.
         lock = self._service_lock(spec.service_id)
         while not lock.acquire(timeout=PROGRESS_INTERVAL_SECONDS):
             progress()
         try:
-            self._activate(spec, _SharedLog(log), progress)
+            if promotion is not None:
+                promotion.check()  # superseded or given up while waiting: start nothing
+            self._activate(spec, _SharedLog(log), progress, promotion)
         finally:
             lock.release()
 
@@ -425,7 +432,9 @@ class LocalRuntime:
 
     # activation
 
-    def _activate(self, spec: ReleaseSpec, log: _SharedLog, progress: Progress) -> None:
+    def _activate(
+        self, spec: ReleaseSpec, log: _SharedLog, progress: Progress, promotion: Promotion | None
+    ) -> None:
         with self._lock:
             current = self._active.get(spec.service_id)
             job = self._cron.get(spec.service_id)
@@ -440,7 +449,7 @@ class LocalRuntime:
         progress()
         env = self._environment(spec, app_dir)
         if spec.settings.cron_schedule:
-            self._activate_cron(spec, app_dir, env, log, progress)
+            self._activate_cron(spec, app_dir, env, log, progress, promotion)
             return
         release = _Release(spec, app_dir, env, log)
         self._track(release)
@@ -475,10 +484,23 @@ class LocalRuntime:
             self._discard(release)
             raise
         log.write(f"healthcheck: passed after {waited:.2f}s")
-        self._switch(release)
+        self._switch(release, promotion)
 
-    def _switch(self, release: _Release) -> None:
+    def _switch(self, release: _Release, promotion: Promotion | None) -> None:
+        """The commit point, then the route: the release goes live only if its promotion commits
+        (docs/decisions/0010); if it does not, the new release is discarded and the previous one,
+        never touched, keeps serving."""
         spec = release.spec
+        try:
+            with self._lock:
+                if self._closed:  # not worth committing a release that can no longer serve
+                    raise TransientError("the local runtime shut down during activation")
+            if promotion is not None:
+                promotion.commit()
+        except BaseException as refused:
+            release.log.write(f"release {spec.release_id} not switched: {refused}")
+            self._discard(release)
+            raise
         with self._lock:
             if self._closed:
                 previous, job = None, None
@@ -513,13 +535,21 @@ class LocalRuntime:
             self._retire_in_background(previous, release.spec.settings, release.log, spec.release_id)
 
     def _activate_cron(
-        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, progress: Progress
+        self,
+        spec: ReleaseSpec,
+        app_dir: Path,
+        env: dict[str, str],
+        log: _SharedLog,
+        progress: Progress,
+        promotion: Promotion | None,
     ) -> None:
         settings = spec.settings
         if settings.pre_deploy_command:
             self._pre_deploy(spec, app_dir, env, log, progress)
         expression = settings.cron_schedule or ""
         job = _CronJob(spec, app_dir, env, log, next_run(expression, self._clock()))
+        if promotion is not None:
+            promotion.commit()  # the commit point: the schedule takes over only once it is recorded
         with self._lock:
             if self._closed:
                 raise TransientError("the local runtime is shut down")

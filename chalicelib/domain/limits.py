@@ -1,0 +1,151 @@
+"""The time limits of the deploy workflow's task steps, and what a user reads when a step hits one.
+
+One table: the execution input carries every task step's limits for the deployment (the ASL reads
+them through HeartbeatSecondsPath/TimeoutSecondsPath and holds no number of its own but the events'
+60 s), and docs/reliability.md explains them. A step that has a worker
+beating for it (a local build, every deploy) fails after HEARTBEAT_SECONDS without a beat, so a dead
+worker is noticed in two minutes whatever the step's own limit; a step nobody can beat for (a
+CodeBuild build, which reports only its end) has only its timeout, just above the build's own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.models import ServiceSettings
+
+HEARTBEAT_EVERY_SECONDS = 20.0  # how often a worker beats while a step runs
+HEARTBEAT_SECONDS = 120  # a step with a beating worker fails after this long without a beat
+# The Build step's timeout over the app's buildTimeout: downloading the source, uploading the
+# artifact, waiting for a free worker or for CodeBuild to provision.
+BUILD_MARGIN_SECONDS = 300
+# A build runner that cannot beat (CodeBuild) enforces buildTimeout itself, in whole minutes and at
+# least five; the step waits that long plus the margin for the build's end event.
+UNBEATEN_BUILD_MINIMUM_SECONDS = 300
+DEPLOY_TIMEOUT_SECONDS = 3900  # the longest healthcheckTimeout (3600 s) or rollout, plus 300 s
+MARK_FAILED_TIMEOUT_SECONDS = 300  # a free deploy worker records the end in well under a second
+EVENT_TIMEOUT_SECONDS = 60  # each events:putEvents state (a request/response call)
+
+STATES_TIMEOUT = "States.Timeout"  # a task's timeout; moto reports a missed heartbeat as this too
+STATES_HEARTBEAT_TIMEOUT = "States.HeartbeatTimeout"  # AWS: a missed heartbeat
+TIMEOUT_ERRORS = frozenset({STATES_TIMEOUT, STATES_HEARTBEAT_TIMEOUT})
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """The task steps' bounds for one deployment: the execution input's `limits`, which the ASL
+    reads with HeartbeatSecondsPath/TimeoutSecondsPath (so the state machine holds no number of
+    its own, and a test can shrink them)."""
+
+    build_timeout_seconds: int
+    build_heartbeat_seconds: int  # timeout - 1 when nobody beats (the ASL needs heartbeat < timeout)
+    build_beats: bool  # False: a build service that reports only its end (CodeBuild)
+    app_build_timeout_seconds: float  # the app's buildTimeout, for the reason a user reads
+    deploy_timeout_seconds: int = DEPLOY_TIMEOUT_SECONDS
+    deploy_heartbeat_seconds: int = HEARTBEAT_SECONDS
+    mark_failed_timeout_seconds: int = MARK_FAILED_TIMEOUT_SECONDS
+
+    def workflow_input(self) -> dict[str, Any]:
+        return {
+            "buildTimeoutSeconds": self.build_timeout_seconds,
+            "buildHeartbeatSeconds": self.build_heartbeat_seconds,
+            "buildBeats": self.build_beats,
+            "appBuildTimeoutSeconds": self.app_build_timeout_seconds,
+            "deployTimeoutSeconds": self.deploy_timeout_seconds,
+            "deployHeartbeatSeconds": self.deploy_heartbeat_seconds,
+            "markFailedTimeoutSeconds": self.mark_failed_timeout_seconds,
+        }
+
+    @classmethod
+    def from_input(cls, limits: Any) -> StepLimits | None:
+        """Back from the execution input (MarkFailed's message, an execution's history)."""
+        if not isinstance(limits, dict):
+            return None
+        try:
+            return cls(
+                build_timeout_seconds=int(limits["buildTimeoutSeconds"]),
+                build_heartbeat_seconds=int(limits["buildHeartbeatSeconds"]),
+                build_beats=bool(limits["buildBeats"]),
+                app_build_timeout_seconds=float(limits["appBuildTimeoutSeconds"]),
+                deploy_timeout_seconds=int(limits["deployTimeoutSeconds"]),
+                deploy_heartbeat_seconds=int(limits["deployHeartbeatSeconds"]),
+                mark_failed_timeout_seconds=int(limits["markFailedTimeoutSeconds"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def step_limits(settings: ServiceSettings, builds_beat: bool) -> StepLimits:
+    """`builds_beat`: the build runner heartbeats while it builds (the local runner does)."""
+    if builds_beat:
+        timeout = math.ceil(settings.build_timeout) + BUILD_MARGIN_SECONDS
+        return StepLimits(timeout, HEARTBEAT_SECONDS, True, settings.build_timeout)
+    own = max(UNBEATEN_BUILD_MINIMUM_SECONDS, 60 * math.ceil(settings.build_timeout / 60))
+    timeout = own + BUILD_MARGIN_SECONDS
+    return StepLimits(timeout, timeout - 1, False, settings.build_timeout)
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """How a task step ended the workflow's happy path, as its Catch recorded it."""
+
+    step: str  # the state's name: Build, Deploy, Requested, ...; "" when the workflow did not say
+    error: str  # a worker's error name (BuildFailed), or a States.* name
+    cause: str = ""
+
+    @classmethod
+    def from_catch(cls, failure: Any) -> StepFailure | None:
+        """From the ASL's `$.failure`: {"<Step>": {"Error": ..., "Cause": ...}} (one step)."""
+        if not isinstance(failure, dict) or len(failure) != 1:
+            return None
+        ((step, caught),) = failure.items()
+        if not isinstance(caught, dict):
+            return None
+        return cls(str(step), str(caught.get("Error") or "Error"), str(caught.get("Cause") or ""))
+
+
+def failure_reason(
+    failure: StepFailure, limits: StepLimits | None, step_started: datetime | None, now: datetime
+) -> str:
+    """The deployment's reason for a failed step: a timeout names the step and the limit it hit
+    ("Build step timed out: no heartbeat for 120 s ..."), never `States.Timeout`; any other error
+    keeps the worker's words. `step_started` (about when the step began; the deployment's last
+    change) tells a missed heartbeat from the step's own limit where the workflow does not say."""
+    if failure.error not in TIMEOUT_ERRORS:
+        cause = _short(failure.cause)
+        return f"{failure.error}: {cause}" if cause else failure.error
+    step = failure.step
+    limits = limits or StepLimits(0, 0, True, 0)  # an execution without limits: the defaults
+    heartbeat: int | None
+    if step == "Build" and limits.build_timeout_seconds:
+        timeout = limits.build_timeout_seconds
+        heartbeat = limits.build_heartbeat_seconds if limits.build_beats else None
+        own = f"buildTimeout {limits.app_build_timeout_seconds:g} s + {BUILD_MARGIN_SECONDS} s"
+    elif step == "Deploy":
+        timeout, heartbeat = limits.deploy_timeout_seconds, limits.deploy_heartbeat_seconds
+        own = "the longest health check or rollout + 300 s"
+    elif step == "MarkFailed":
+        seconds = limits.mark_failed_timeout_seconds
+        return f"MarkFailed step timed out after {seconds} s: no worker recorded the end"
+    else:
+        return f"{step} step timed out" if step else "A step timed out"
+    if heartbeat is None:
+        return (
+            f"{step} step timed out after {timeout} s: the build service never reported the build's "
+            f"end ({own})"
+        )
+    elapsed = None if step_started is None else (now - step_started).total_seconds()
+    missed_beat = failure.error == STATES_HEARTBEAT_TIMEOUT or (
+        elapsed is not None and elapsed < timeout - heartbeat
+    )
+    if missed_beat:
+        return f"{step} step timed out: no heartbeat for {heartbeat} s (its worker stopped or lost contact)"
+    return f"{step} step timed out after {timeout} s ({own})"
+
+
+def _short(text: str) -> str:
+    """Step Functions carries a failure's cause as text; keep it short for the deployment reason."""
+    return text if len(text) <= 500 else text[:497] + "..."

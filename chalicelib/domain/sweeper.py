@@ -1,0 +1,97 @@
+"""Ending deployments whose workflow ended without recording their end (docs/decisions/0010).
+
+Normally a deployment's own workflow ends it: a worker records SUCCESS, SKIPPED or FAILED, and the
+MarkFailed step records a timeout. When no worker runs MarkFailed (the workers are down) the
+execution fails with the deployment still QUEUED, BUILDING or DEPLOYING. `DeploymentSweeper.settle`
+ends such a deployment FAILED with the reason the workflow would have recorded ("Build step timed
+out: no heartbeat for 120 s ..."). It runs from two places: in AWS, a handler of Step Functions'
+"Execution Status Change" events (functions/execution_events.py); locally, where the emulator emits
+no such events, `sweep()` over every unfinished deployment, which the local platform calls
+periodically. Both are idempotent, and neither touches a deployment whose execution still runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.ids import Clock, iso, parse_iso
+from chalicelib.domain.limits import StepFailure, StepLimits, failure_reason
+from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus
+from chalicelib.domain.ports import WORKFLOW_RUNNING, LogStore, Repository, WorkflowRun, WorkflowStarter
+
+_log = logging.getLogger(__name__)
+# A deployment is written a moment before its execution starts (DeploymentService); one without an
+# execution for this long never got one (the API died in between).
+NEVER_STARTED_GRACE = timedelta(minutes=2)
+
+
+class DeploymentSweeper:
+    def __init__(self, repo: Repository, workflow: WorkflowStarter, logs: LogStore, clock: Clock) -> None:
+        self._repo = repo
+        self._workflow = workflow
+        self._logs = logs
+        self._clock = clock
+
+    def sweep(self) -> list[Deployment]:
+        """Settles every unfinished deployment; returns the ones it ended."""
+        ended = []
+        for unfinished in self._repo.list_unfinished_deployments():
+            try:
+                settled = self.settle(unfinished.id)
+            except Exception:  # one deployment's trouble must not stop the sweep of the others
+                _log.exception("could not settle deployment %s", unfinished.id)
+                continue
+            if settled is not None:
+                ended.append(settled)
+        return ended
+
+    def settle(self, deployment_id: str) -> Deployment | None:
+        """FAILED, with the reason, if the deployment's workflow has ended and the deployment has
+        not; None (nothing changed) otherwise."""
+        # The execution first, then the deployment: a workflow that recorded the end and then
+        # finished is seen finished here, never the other way round.
+        run = self._workflow.describe(deployment_id)
+        if run is not None and run.status == WORKFLOW_RUNNING:
+            return None
+        for _ in range(3):
+            try:
+                deployment = self._repo.get_deployment(deployment_id)
+            except NotFound:  # not a deployment of this platform's
+                return None
+            if deployment.status not in IN_PROGRESS:
+                return None
+            now = self._clock()
+            reason = self._reason(run, deployment, now)
+            if reason is None:
+                return None
+            ended = deployment.moved_to(DeploymentStatus.FAILED, iso(now), reason=reason)
+            log = self._logs.open(deployment_id, "deploy")
+            log.write(f"deployment FAILED: {reason}")
+            log.close()  # before the status, so a client that sees FAILED also sees why
+            try:
+                self._repo.save(ended)
+            except Conflict:  # its worker moved it meanwhile: decide on the stored one
+                continue
+            _log.info("deployment %s FAILED after its workflow ended: %s", deployment_id, reason)
+            return ended
+        return None
+
+    @staticmethod
+    def _reason(run: WorkflowRun | None, deployment: Deployment, now: datetime) -> str | None:
+        if run is None:
+            created = parse_iso(deployment.created_at)
+            if created is not None and now - created < NEVER_STARTED_GRACE:
+                return None  # its execution is about to start
+            return "its workflow never started"
+        failure = StepFailure.from_catch(run.failure)
+        if failure is not None:
+            limits = StepLimits.from_input(run.limits)
+            return failure_reason(failure, limits, parse_iso(deployment.updated_at), now)
+        if run.status == "SUCCEEDED":
+            return "its workflow ended (SUCCEEDED) without recording the deployment's end"
+        if run.status == "ABORTED":
+            return "its workflow was stopped"
+        detail = ": ".join(part for part in (run.error, run.cause) if part)
+        return f"its workflow ended {run.status}" + (f" ({detail})" if detail else "")
