@@ -149,6 +149,7 @@ def start(
         platform.api_url = _serve_api(api_port, platform)
         _write_config(home, platform)
         _start_workers(container, resources, platform)
+        console.redirect_stream_loggers(log_file)
     except BaseException:
         platform.stop()
         raise
@@ -206,6 +207,7 @@ def _reconcile(container: Any) -> None:
 def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
+    from functions.cleanup import handler as cleanup_handler
     from functions.task_worker import handler as task_handler
     from railyard.localdev.console import print_event
     from railyard.localdev.pollers import QueuePoller
@@ -220,6 +222,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         ("build", 2, task_handler),
         ("deploy", 4, task_handler),
         ("notifications", 1, print_event),  # the terminal's event lines
+        ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
         pollers.append(("build-events", 1, build_events_handler))
@@ -254,26 +257,17 @@ def _ensure_admin_token(container: Any, home: Path) -> str:
 
 
 def _serve_api(port: int, platform: Platform) -> str:
-    from chalice.config import Config
-    from chalice.local import create_local_server
+    """Serves app.py through api_server (one send per response, deep backlog; access logs to the
+    "railyard.access" logger) rather than chalice.local's server, which stalls keep-alive clients."""
+    from railyard.localdev.api_server import ApiServer
 
     if str(REPO_ROOT) not in sys.path:  # app.py is Chalice's entry point at the repository root
         sys.path.insert(0, str(REPO_ROOT))
     from app import app
 
-    server = create_local_server(
-        app, Config.create(app_name="railyard", chalice_stage="dev"), "127.0.0.1", port
-    )
-    server.server.daemon_threads = True
-    thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
-    thread.start()
-
-    def stop_api() -> None:
-        server.shutdown()
-        server.server.server_close()
-
-    platform._stoppers.append(stop_api)
-    return f"http://127.0.0.1:{server.server.server_address[1]}"
+    server = ApiServer(app, "127.0.0.1", port).start()
+    platform._stoppers.append(server.stop)
+    return server.url
 
 
 def _write_config(home: Path, platform: Platform) -> None:

@@ -73,6 +73,22 @@ def configure(data_dir: Path, quiet: bool = False) -> Path:
     return log_file
 
 
+def redirect_stream_loggers(log_file: Path) -> None:
+    """Loggers that bring their own handler to the terminal (Powertools' Logger in functions/, the
+    Chalice app's logger) write to the log file instead: in Lambda their lines go to CloudWatch,
+    here they are not events a person at the terminal needs. Call it once the handlers and the
+    app are imported."""
+    stream = None
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger) or logger.name.startswith(EVENTS):
+            continue
+        for handler in logger.handlers:
+            terminal = getattr(handler, "stream", None) in (sys.stdout, sys.stderr)
+            if terminal and type(handler) is logging.StreamHandler:
+                stream = stream or open(log_file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                handler.setStream(stream)
+
+
 def event(message: str) -> None:
     """One platform event line on the terminal (and in the log file)."""
     logging.getLogger(EVENTS).info(message)
