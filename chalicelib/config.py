@@ -23,6 +23,8 @@ from chalicelib.catalogue import Catalogue
 
 RUNTIMES = ("local", "kubernetes")
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60  # an Idempotency-Key's first answer is replayed for a day
+KEEP_RELEASES = 10
+LOG_RETENTION_DAYS = 30
 # A DNS name of at least two labels: the services' hosts are `<hostname>.<base domain>`.
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -49,8 +51,18 @@ class Settings:
     load_balancer_cidrs: tuple[str, ...] = ()  # RAILYARD_K8S_LB_CIDRS: the ALB's subnets (NetworkPolicy)
     load_balancer_group: str = "railyard"  # RAILYARD_ALB_GROUP: the ALB every service's Ingress shares
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS  # RAILYARD_IDEMPOTENCY_TTL_SECONDS
+    # Retention (chalicelib/domain/retention.py, docs/decisions/0008): the newest releases kept for
+    # rollback besides the active one, and the age after which other deployments' logs are deleted.
+    keep_releases: int = KEEP_RELEASES  # RAILYARD_KEEP_RELEASES
+    log_retention_days: int = LOG_RETENTION_DAYS  # RAILYARD_LOG_RETENTION_DAYS
 
     def __post_init__(self) -> None:
+        if not 0 <= self.keep_releases <= 1000:
+            raise ValueError(f"RAILYARD_KEEP_RELEASES={self.keep_releases} must be between 0 and 1000")
+        if not 1 <= self.log_retention_days <= 3650:
+            raise ValueError(
+                f"RAILYARD_LOG_RETENTION_DAYS={self.log_retention_days} must be between 1 and 3650"
+            )
         if self.idempotency_ttl_seconds < 1:
             raise ValueError(
                 f"RAILYARD_IDEMPOTENCY_TTL_SECONDS={self.idempotency_ttl_seconds} must be at least 1"
@@ -109,6 +121,8 @@ class Settings:
             ),
             load_balancer_group=(env.get("RAILYARD_ALB_GROUP") or "railyard").strip(),
             idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
+            keep_releases=_int(env, "RAILYARD_KEEP_RELEASES", KEEP_RELEASES),
+            log_retention_days=_int(env, "RAILYARD_LOG_RETENTION_DAYS", LOG_RETENTION_DAYS),
         )
 
     @cached_property

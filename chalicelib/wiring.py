@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         TaskCallbacks,
         WorkflowStarter,
     )
+    from chalicelib.domain.retention import Retention
     from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
     from chalicelib.domain.sweeper import DeploymentSweeper
 
@@ -167,6 +168,7 @@ class Container:
             self.settings.sources_bucket,
             self.clock,
             self.ids,
+            artifacts_bucket=self.settings.artifacts_bucket,
         )
 
     @cached_property
@@ -191,6 +193,26 @@ class Container:
         from chalicelib.domain.sweeper import DeploymentSweeper
 
         return DeploymentSweeper(self.repository, self.workflow, self.logs, self.clock)
+
+    @cached_property
+    def retention(self) -> Retention:
+        from datetime import timedelta
+
+        from chalicelib.domain.ports import ArtifactObjects
+        from chalicelib.domain.retention import Retention, RetentionPolicy
+
+        s = self.settings
+        runner = self.build_runner  # it knows which objects make up one of its artifacts
+        return Retention(
+            self.repository,
+            self.blobs,
+            self.logs,
+            self.runtime,
+            s.artifacts_bucket,
+            RetentionPolicy(s.keep_releases, timedelta(days=s.log_retention_days)),
+            self.clock,
+            artifact_objects=runner.artifact_objects if isinstance(runner, ArtifactObjects) else None,
+        )
 
 
 _container: Container | None = None

@@ -177,6 +177,10 @@ class FakeBlobStore:
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
 
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        for key in keys:
+            self.objects.pop((bucket, key), None)
+
 
 class FakeLog:
     def __init__(self) -> None:
@@ -202,6 +206,12 @@ class FakeLogStore:
     def read(self, deployment_id: str, stream: str, after: int, limit: int) -> list[LogLine]:
         lines = self.streams.get((deployment_id, stream), FakeLog()).lines
         return [LogLine(i + 1, "", m) for i, m in enumerate(lines)][after : after + limit]
+
+    def delete(self, deployment_id: str) -> int:
+        gone = [key for key in self.streams if key[0] == deployment_id]
+        for key in gone:
+            del self.streams[key]
+        return len(gone)
 
 
 @dataclass
@@ -272,6 +282,7 @@ class FakeRuntime:
     error: Exception | None = None
     activated: list[ReleaseSpec] = field(default_factory=list)
     before_commit: Callable[[ReleaseSpec], None] | None = None
+    forgotten: list[str] = field(default_factory=list)  # release ids, in the order retention forgot them
 
     def activate(
         self, spec: ReleaseSpec, log: Any, progress: Progress, promotion: Promotion | None = None
@@ -292,6 +303,9 @@ class FakeRuntime:
 
     def stop(self, service_id: str) -> None:
         pass
+
+    def forget_release(self, release_id: str) -> None:
+        self.forgotten.append(release_id)
 
 
 @dataclass

@@ -4,7 +4,8 @@ A stream ("build" or "deploy") of a deployment is a sequence of numbered lines. 
 lines and flush them as one object per chunk, `logs/<deployment>/<stream>/<first seq:010d>.jsonl`,
 at most every FLUSH_SECONDS (a shared background flusher) or when the buffer fills; readers list
 the chunk keys and read only those that can hold lines after the cursor. Objects are never
-rewritten, so readers never see a torn chunk, and logs never touch DynamoDB.
+rewritten, so readers never see a torn chunk, and logs never touch DynamoDB. Retention
+(chalicelib/domain/retention.py) deletes a deployment's chunks once its logs are past their time.
 """
 
 from __future__ import annotations
@@ -113,9 +114,19 @@ class S3LogStore:
                 break
         return lines[:limit]
 
+    def delete(self, deployment_id: str) -> int:
+        """Deletes every chunk of every stream of the deployment (retention); 0 when none was left."""
+        keys = self._blobs.list_keys(self._bucket, self._deployment_prefix(deployment_id))
+        self._blobs.delete_keys(self._bucket, keys)
+        return len(keys)
+
     @staticmethod
-    def _prefix(deployment_id: str, stream: str) -> str:
-        return f"logs/{deployment_id}/{stream}/"
+    def _deployment_prefix(deployment_id: str) -> str:
+        return f"logs/{deployment_id}/"
+
+    @classmethod
+    def _prefix(cls, deployment_id: str, stream: str) -> str:
+        return f"{cls._deployment_prefix(deployment_id)}{stream}/"
 
     def _flush_forever(self) -> None:
         while True:

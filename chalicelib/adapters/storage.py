@@ -6,6 +6,7 @@ from chalicelib.adapters.aws import client, error_code
 from chalicelib.domain.errors import NotFound
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects takes
 
 
 class S3BlobStore:
@@ -63,6 +64,18 @@ class S3BlobStore:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
+
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        # One DeleteObjects per 1000 keys (its limit), in the caller's order; S3 reports a key that
+        # does not exist as deleted, so a repeated delete succeeds.
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = keys[start : start + _DELETE_BATCH]
+            response = client("s3").delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            )
+            for error in response.get("Errors") or []:  # e.g. AccessDenied: the caller retries
+                key, code = error.get("Key"), error.get("Code")
+                raise RuntimeError(f"could not delete s3://{bucket}/{key}: {code} {error.get('Message')}")
 
 
 def _not_found(error: Exception, bucket: str, key: str) -> Exception:

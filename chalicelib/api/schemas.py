@@ -205,4 +205,6 @@ def release_view(r: Release) -> dict[str, Any]:
         "startCommand": r.start_command,
         "variables": sorted(r.config.variables),  # names only: values stay out of listings
         "createdAt": r.created_at,
+        "prunedAt": r.pruned_at,  # retention removed its artifact: it cannot be deployed again
+        "prunedReason": r.pruned_reason,
     }

@@ -87,6 +87,11 @@ class ReleaseNotRunnable(DomainError):
     support). Not retried."""
 
 
+class ReleasePruned(Conflict):
+    """Retention removed the release's artifact: it can no longer be deployed (a 409 from the API,
+    a FAILED deployment from a worker). Not retried."""
+
+
 class ImageMissing(ReleaseNotRunnable):
     """The release has no container image, and the runtime runs images (Kubernetes). Not retried."""
 

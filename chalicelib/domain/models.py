@@ -251,7 +251,15 @@ class Release(Versioned):
     created_at: str
     settings_overrides: dict[str, Any] = field(default_factory=dict)  # see Deployment
     image: str | None = None  # the container image, when the build pushed one
+    # Set once retention removed the artifact (docs/decisions/0008): the release can no longer run,
+    # and deploying it again is refused with the reason, e.g. "pruned by retention (keep 10)".
+    pruned_at: str | None = None
+    pruned_reason: str | None = None
     version: int = 1
+
+    @property
+    def pruned(self) -> bool:
+        return self.pruned_at is not None
 
 
 @dataclass(frozen=True)

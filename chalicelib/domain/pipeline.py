@@ -70,6 +70,7 @@ from chalicelib.domain.promotion import (
     ensure_not_superseded,
     ensure_running,
 )
+from chalicelib.domain.retention import ensure_not_pruned
 from chalicelib.domain.watch import decide
 
 S = DeploymentStatus
@@ -420,6 +421,7 @@ class Pipeline:
         for _ in range(COMMIT_ATTEMPTS):  # concurrent deployments of the service take numbers too
             if deployment.release_id is not None:  # a rollback, or a retried step
                 release = self._repo.get_release(deployment.release_id)
+                ensure_not_pruned(release)  # retention pruned it after the rollback was accepted
                 if deployment.status != S.DEPLOYING:
                     deployment = self._move(deployment, S.DEPLOYING)
                 return deployment, release

@@ -132,6 +132,7 @@ class BlobStore(Protocol):
     def put_bytes(self, bucket: str, key: str, body: bytes) -> None: ...
     def get_bytes(self, bucket: str, key: str) -> bytes: ...
     def list_keys(self, bucket: str, prefix: str) -> list[str]: ...  # sorted ascending
+    def delete_keys(self, bucket: str, keys: list[str]) -> None: ...  # in order; a missing key is no error
 
 
 class LogSink(Protocol):
@@ -153,6 +154,7 @@ class LogStore(Protocol):
 
     def open(self, deployment_id: str, stream: str) -> LogWriter: ...
     def read(self, deployment_id: str, stream: str, after: int, limit: int) -> list[LogLine]: ...
+    def delete(self, deployment_id: str) -> int: ...  # every stream of it; how many objects went
 
 
 class LogWriter(LogSink, Protocol):
@@ -204,6 +206,16 @@ class AsyncBuildRunner(Protocol):
 
     def start(self, request: BuildRequest, log: LogSink) -> str: ...  # the build id; BuildFailed
     def result(self, deployment_id: str) -> BuildResult: ...  # once SUCCEEDED; NotFound before
+
+
+@runtime_checkable
+class ArtifactObjects(Protocol):
+    """A build runner that writes more than the artifact itself (a metadata object that marks it
+    complete): the keys that make up one artifact, in the order to delete them (markers first, so a
+    cache lookup never finds a half-deleted artifact). Retention deletes just the artifact's own key
+    when the runner does not have this."""
+
+    def artifact_objects(self, artifact_key: str) -> list[str]: ...
 
 
 # The statuses an asynchronous build ends with (BuildStateChange.status); others are progress.
@@ -275,6 +287,9 @@ class Runtime(Protocol):
     ) -> None: ...
     def url_for(self, hostname: str) -> str: ...
     def stop(self, service_id: str) -> None: ...
+    # Retention pruned the release: drop what the runtime keeps for it on its hosts (the local
+    # runtime's unpacked directory). A release with a process still running keeps it; idempotent.
+    def forget_release(self, release_id: str) -> None: ...
 
 
 class CrashListener(Protocol):

@@ -41,6 +41,7 @@ from chalicelib.domain.models import (
     source_fingerprint,
 )
 from chalicelib.domain.ports import BlobStore, CronTrigger, LogLine, LogStore, Repository, WorkflowStarter
+from chalicelib.domain.retention import ensure_not_pruned
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -196,6 +197,7 @@ class DeploymentService:
         sources_bucket: str,
         clock: Clock,
         ids: IdFactory,
+        artifacts_bucket: str | None = None,  # set: a reused build's artifact is checked to exist
     ) -> None:
         self._repo = repo
         self._workflow = workflow
@@ -203,6 +205,7 @@ class DeploymentService:
         self._projects = projects
         self._logs = logs
         self._sources_bucket = sources_bucket
+        self._artifacts_bucket = artifacts_bucket
         self._clock = clock
         self._ids = ids
 
@@ -232,6 +235,8 @@ class DeploymentService:
             if no_cache or no_cache_requested(config.variables):
                 raise NotFound("a cold build was asked for")
             built = self._repo.get_built_source(service.id, source_fingerprint(etag, config))
+            if self._artifacts_bucket and not self._blobs.exists(self._artifacts_bucket, built.artifact_key):
+                raise NotFound("retention pruned the artifact of that build")  # so build it again
             fields.update(
                 artifact_key=built.artifact_key,
                 start_command=built.start_command,
@@ -254,6 +259,7 @@ class DeploymentService:
     def rollback(self, who: Principal, service_id: str, deployment_id: str | None) -> Deployment:
         service = self._projects.get_service(who, service_id)
         release = self._rollback_target(service, deployment_id)
+        ensure_not_pruned(release)
         deployment = self._new(
             service,
             DeploymentKind.ROLLBACK,
@@ -380,9 +386,11 @@ class DeploymentService:
             if active is not None and release.number >= active.number:
                 continue  # "back" means an older release than the live one
             # Only a release that once served traffic is a safe target (one whose health check
-            # failed never did).
-            if release.id != service.active_release_id and (
-                self._repo.get_deployment(release.deployment_id).status in was_live
+            # failed never did), and only one retention has not pruned.
+            if (
+                release.id != service.active_release_id
+                and not release.pruned
+                and (self._repo.get_deployment(release.deployment_id).status in was_live)
             ):
                 return release
         raise Conflict(f"service {service.name} has no earlier release to roll back to")

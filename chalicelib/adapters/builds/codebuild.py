@@ -186,6 +186,12 @@ class CodeBuildRunner:
             image=meta.get("image_uri") or None,  # what the buildspec pushed, so releases carry it
         )
 
+    def artifact_objects(self, key: str) -> list[str]:
+        """The ArtifactObjects port (retention): the artifact CodeBuild uploaded and the build's
+        metadata beside it."""
+        deployment_id = key.removeprefix(f"{ARTIFACT_PREFIX}/").split("/", 1)[0]
+        return [_meta_key(deployment_id), key] if key == artifact_key(deployment_id) else [key]
+
     def _start_build(
         self,
         zip_key: str,

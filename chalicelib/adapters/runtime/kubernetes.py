@@ -265,6 +265,12 @@ class KubernetesRuntime:
 
     remove = stop
 
+    def forget_release(self, release_id: str) -> None:
+        """Nothing to do: the cluster keeps nothing per release that retention must remove. Old
+        ReplicaSets are bounded by the Deployment's revisionHistoryLimit, variable secrets older
+        than the previous release are deleted at each activation (`_collect_secrets`), and images
+        in ECR are the repository's lifecycle policy's to expire."""
+
     def restart(self, service_id: str) -> None:
         """Replace every pod of the live release, as `kubectl rollout restart` does."""
         stamp = self._now().astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

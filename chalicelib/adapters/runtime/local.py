@@ -105,6 +105,8 @@ _LINE_LIMIT = 64 * 1024  # one log line at most; longer output is split, never b
 _PRIVATE_ENV_PREFIXES = ("AWS_", "RAILYARD_")
 _RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _RUNTIME_JSON = Path(".railyard") / "runtime.json"
+# Release directories being deleted (forget_release); never a release id, which starts alphanumeric.
+_TRASH_PREFIX = ".forgotten-"
 
 
 class _NeverHealthy(Exception):
@@ -310,6 +312,7 @@ class LocalRuntime:
         self._wakeup = threading.Event()
         self._service_locks: dict[str, threading.Lock] = {}
         self._threads: list[threading.Thread] = []
+        self._forget_once_stopped: set[str] = set()  # release ids retention pruned while they ran
 
     # lifecycle
 
@@ -821,11 +824,43 @@ class LocalRuntime:
 
     # helpers
 
+    def forget_release(self, release_id: str) -> None:
+        """The Runtime port's: removes the unpacked directory of a release retention pruned. A
+        release that may still have a process here (draining, or a cron schedule or run) keeps it
+        until its processes are stopped (`_forget`)."""
+        release_dir = self._release_dir(release_id)
+        with self._lock:
+            if release_id in self._release_ids_in_use():
+                self._forget_once_stopped.add(release_id)
+                return
+            self._trash(release_dir)
+        self._empty_trash()
+
+    def _release_ids_in_use(self) -> set[str]:
+        """Releases that may still have a process here. Call with self._lock held."""
+        jobs = [*self._cron.values(), *(run.job for run in self._cron_running.values())]
+        return {r.spec.release_id for r in self._releases} | {job.spec.release_id for job in jobs}
+
+    def _trash(self, release_dir: Path) -> None:
+        """Renames a release directory away (call with self._lock held): nothing ever sees half of
+        it; `_empty_trash` deletes it later, outside the lock."""
+        trash = release_dir.parent / f"{_TRASH_PREFIX}{release_dir.name}-{os.urandom(6).hex()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(release_dir, trash)
+
+    def _empty_trash(self) -> None:
+        """Deletes renamed-away release directories, also those a crash left half-deleted."""
+        for trash in (self.data_dir / "releases").glob(f"{_TRASH_PREFIX}*"):
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def _release_dir(self, release_id: str) -> Path:
+        if not _RELEASE_ID.match(release_id):
+            raise BadRequest(f"release id {release_id!r} cannot name a directory")
+        return self.data_dir / "releases" / release_id
+
     def _ensure_app_dir(self, spec: ReleaseSpec, log: _SharedLog) -> Path:
         """Unpack the artifact once per release; a second activation reuses it."""
-        if not _RELEASE_ID.match(spec.release_id):
-            raise BadRequest(f"release id {spec.release_id!r} cannot name a directory")
-        release_dir = self.data_dir / "releases" / spec.release_id
+        release_dir = self._release_dir(spec.release_id)
         app_dir = release_dir / "app"
         if app_dir.is_dir():
             log.write(f"reusing unpacked release {spec.release_id}")
@@ -900,8 +935,16 @@ class LocalRuntime:
             self._releases.add(release)
 
     def _forget(self, release: _Release) -> None:
+        """The release has no process left; if retention pruned it meanwhile, its directory goes."""
+        release_id = release.spec.release_id
         with self._lock:
             self._releases.discard(release)
+            pruned = release_id in self._forget_once_stopped and release_id not in self._release_ids_in_use()
+            if pruned:
+                self._forget_once_stopped.discard(release_id)
+                self._trash(self._release_dir(release_id))
+        if pruned:
+            self._empty_trash()
 
     def _discard(self, release: _Release) -> None:
         release.stopping.set()
