@@ -1,7 +1,8 @@
 """LocalBuildRunner: the BuildRunner port on this machine, for the embedded local platform.
 
 It owns one build from uploaded source to stored artifact: download and safe extraction into a
-fresh per-deployment work directory, the content hash that makes identical sources reuse their
+fresh per-deployment work directory (owned by its build while it runs; those of builds that died are
+removed: workdirs.py), the content hash that makes identical sources reuse their
 artifact, running the plan's commands as supervised subprocesses (streamed output, heartbeats,
 cancellation, timeout, process-group cleanup), and packing/uploading the artifact described in
 chalicelib/domain/buildplan.py. What to run is decided by `plan_build`; this module only runs it.
@@ -50,6 +51,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from chalicelib.adapters import process_groups
+from chalicelib.adapters.builds.workdirs import WorkDirs
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
@@ -361,6 +363,8 @@ class LocalBuildRunner:
         self._no_cache = no_cache
         self._layers = _LayerStore(os.path.join(data_dir, "layers"), keep=layer_store_entries)
         self._layers.prune_stale()  # what builds that died with the previous process left behind
+        self._work_dirs = WorkDirs(os.path.join(data_dir, "builds"))
+        self._work_dirs.prune_stale()
         self.last_report: CacheReport | None = None
         self._running: set[subprocess.Popen[bytes]] = set()
         self._running_lock = threading.Lock()
@@ -378,12 +382,14 @@ class LocalBuildRunner:
         deadline = started + request.settings.build_timeout
         if not _SAFE_ID.match(request.deployment_id):
             raise ValueError(f"unsafe deployment id for a directory name: {request.deployment_id!r}")
-        build_dir = os.path.join(self._data_dir, "builds", request.deployment_id)
+        build_dir = self._work_dirs.path(request.deployment_id)
         src = os.path.join(build_dir, "src")
-        # A retried step finds the previous attempt's leftovers; never build on top of them.
-        shutil.rmtree(build_dir, ignore_errors=True)
-        os.makedirs(src)
+        self._work_dirs.prune_stale()  # of builds that died since (workers killed mid-build)
+        owner = self._work_dirs.own(request.deployment_id, self._waiting(request, deadline, progress))
         try:
+            # A retried step finds the previous attempt's leftovers; never build on top of them.
+            shutil.rmtree(build_dir, ignore_errors=True)
+            os.makedirs(src)
             archive = os.path.join(build_dir, "source.tar.gz")
             self._download_source(request.source_key, archive)
             _extract(archive, src)
@@ -396,7 +402,7 @@ class LocalBuildRunner:
                 scope=f"{request.service_id}/{request.environment}",
             )
             artifact_key = f"artifacts/{digest}.tar.gz"
-            meta_key = f"artifacts/{digest}.json"
+            meta_key = _meta_key(artifact_key)
             disabled_by = self._no_cache_reason(request)
             if disabled_by is not None:
                 log.write(f"cache: disabled by {disabled_by}")
@@ -488,7 +494,27 @@ class LocalBuildRunner:
                 settings_overrides=overrides,
             )
         finally:
-            shutil.rmtree(build_dir, ignore_errors=True)
+            self._work_dirs.release(request.deployment_id, owner)
+
+    def artifact_objects(self, artifact_key: str) -> list[str]:
+        """The ArtifactObjects port: an artifact and its metadata, which marks it complete for the
+        cache check, so it goes first (a half-deleted artifact is then a cache miss, never a hit)."""
+        meta_key = _meta_key(artifact_key)
+        return [artifact_key] if meta_key == artifact_key else [meta_key, artifact_key]
+
+    def _waiting(self, request: BuildRequest, deadline: float, progress: Progress) -> Callable[[], None]:
+        """While another attempt of this build holds its work directory: heartbeat, and give up
+        when the build's time is over."""
+
+        def waiting() -> None:
+            progress()
+            if self._clock() > deadline:
+                raise BuildFailed(
+                    f"build timed out after {request.settings.build_timeout:g}s waiting for another "
+                    f"attempt of deployment {request.deployment_id}'s build to finish"
+                )
+
+        return waiting
 
     def _no_cache_reason(self, request: BuildRequest) -> str | None:
         """Why this build must not read the caches, as the log names it; None = it may."""
@@ -778,6 +804,14 @@ def _summary(report: CacheReport) -> str:
     if report.deps_key is not None and report.deps in ("hit", "miss"):
         deps = f"{report.deps} (lockfile {report.deps_key[:12]}…)"
     return f"cache: artifact {report.artifact}, deps {deps}, saved {report.saved_seconds:.1f} s"
+
+
+def _meta_key(artifact_key: str) -> str:
+    """`artifacts/<digest>.json` beside `artifacts/<digest>.tar.gz`: written last, so it marks the
+    artifact complete."""
+    return (
+        artifact_key.removesuffix(".tar.gz") + ".json" if artifact_key.endswith(".tar.gz") else artifact_key
+    )
 
 
 def _safe_relpath(path: str) -> str | None:
