@@ -5,6 +5,7 @@ concurrency and timeout, which the queues and the function configuration set."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -19,7 +20,13 @@ logger = Logger(service="railyard-task-worker")
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     logger.thread_safe_append_keys(correlation_id=message.get("deploymentId"))
-    container().task_runner.run(message)
+    container().task_runner.run(message, queued_seconds=_queued_seconds(record))
+
+
+def _queued_seconds(record: SQSRecord) -> float:
+    """How long the message waited for a worker: its step's heartbeat clock ran meanwhile."""
+    sent = record.raw_event.get("attributes", {}).get("SentTimestamp")
+    return max(0.0, time.time() - int(sent) / 1000) if sent else 0.0
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -524,19 +524,21 @@ class TaskRunner:
         self._callbacks = callbacks
         self._monotonic = monotonic
 
-    def run(self, message: dict[str, Any]) -> None:
+    def run(self, message: dict[str, Any], queued_seconds: float = 0.0) -> None:
+        """`queued_seconds`: how long the message waited for a worker (its task's clock ran)."""
         token = message["taskToken"]
         deployment_id = message["deploymentId"]
         action = message["action"]
         step = _STEPS.get(action, action)
         limit = _seconds(message.get("heartbeatSeconds"))
-        lease = TaskLease(lambda: self._callbacks.heartbeat(token), limit, self._monotonic)
+        lease = TaskLease(lambda: self._callbacks.heartbeat(token), limit, self._monotonic, queued_seconds)
         output: dict[str, Any] | None
         try:
             if action == "build":
                 lease.beat()  # a task given up while its message waited is not worked on
                 output = self._pipeline.build(deployment_id, lease.beat, token)
             elif action == "deploy":
+                lease.check()  # given up while its message waited: not worked on (no extra call)
                 output = self._pipeline.deploy(deployment_id, lease.beat)
             elif action == "fail":
                 output = self._pipeline.mark_failed(

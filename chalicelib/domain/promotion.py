@@ -120,14 +120,19 @@ class TaskLease:
         send: Callable[[], None],
         heartbeat_seconds: float | None,
         monotonic: Callable[[], float] = time.monotonic,
+        queued_seconds: float = 0.0,
     ) -> None:
+        """`queued_seconds`: how long the task's message waited for this worker; the workflow's
+        heartbeat clock started when the task did, not when the worker got it."""
         self._send = send
         self._limit = heartbeat_seconds
         self._monotonic = monotonic
-        self._last_ack = monotonic()
+        self._last_ack = monotonic() - queued_seconds
         self._expired: TaskExpired | None = None
 
-    def beat(self) -> None:
+    def check(self) -> None:
+        """TaskExpired if the workflow has given the task up, as far as this worker can tell
+        without asking (no call)."""
         if self._expired is not None:
             raise self._expired
         silent = self._monotonic() - self._last_ack
@@ -137,6 +142,9 @@ class TaskLease:
                 "the workflow has given this step up"
             )
             raise self._expired
+
+    def beat(self) -> None:
+        self.check()
         try:
             self._send()
         except TaskExpired as expired:

@@ -130,6 +130,25 @@ def test_a_lease_is_gone_once_the_workflow_says_so() -> None:
         lease.beat()
 
 
+def test_a_deploy_step_whose_message_waited_past_the_heartbeat_limit_is_not_worked_on() -> None:
+    # GIVEN a built deployment whose Deploy message waited 130 s for a free worker (limit 120 s):
+    # the workflow timed the task out meanwhile, even if the emulator would still take a beat
+    world = World()
+    live = world.deploy()
+    late = world.deployments.redeploy(WHO, world.service.id)
+
+    world.runner.run(
+        {"taskToken": "d", "deploymentId": late.id, "action": "deploy", "heartbeatSeconds": 120},
+        queued_seconds=130,
+    )
+
+    # THEN nothing is rolled out, nothing asked or reported; the previous release keeps serving
+    assert [spec.deployment_id for spec in world.runtime.activated] == [live]
+    assert "d" not in world.callbacks.beats
+    assert [o for o in world.callbacks.outcomes if o[1] == "d"] == []
+    assert world.repo.get_deployment(late.id).status == S.QUEUED
+
+
 def test_a_build_step_whose_task_was_given_up_while_queued_does_not_build() -> None:
     # GIVEN a deployment whose Build task timed out while its message waited for a worker
     world = World()
