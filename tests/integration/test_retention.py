@@ -34,10 +34,10 @@ from railyard.localdev.bootstrap import Bootstrapped, bootstrap
 from railyard.localdev.pollers import QueuePoller, sqs_event
 from tests.support import tiny_app
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(300)
 
 WHO = Principal("org_default", ("*",), "test")
-DEPLOYS = int(__import__("os").environ.get("RETENTION_DEPLOYS", "100"))
+DEPLOYS = 100
 FILLER = 20_000  # bytes of incompressible data in each release, so each one costs disk
 
 
@@ -90,9 +90,6 @@ class Platform:
             start_command=tiny_app.START_COMMAND,
         )
         self.container.repository.save(deployment)
-        log = self.container.logs.open(deployment.id, "build")
-        log.write(f"built {version}")
-        log.close()
         self.container.pipeline.deploy(deployment.id, heartbeat=lambda: None)
         return self.container.repository.get_deployment(deployment.id)
 
@@ -132,17 +129,13 @@ def test_a_hundred_deploys_keep_disk_and_bucket_use_bounded(platform: Platform) 
     most_dirs = most_bytes = 0
     started = time.monotonic()
 
-    timing = [0.0, 0.0]
+    cleaning = 0.0
     for number in range(1, DEPLOYS + 1):
-        t0 = time.monotonic()
         deployment = platform.deploy(f"v{number}")
-        t1 = time.monotonic()
         assert deployment.status == DeploymentStatus.SUCCESS
+        cleanup_started = time.monotonic()
         platform.container.retention.after_deployment(deployment.id)  # what the cleanup worker runs
-        timing[0] += t1 - t0
-        timing[1] += time.monotonic() - t1
-        if number % 10 == 0:
-            print(number, timing, flush=True)
+        cleaning += time.monotonic() - cleanup_started
         most_dirs = max(most_dirs, len(platform.release_dirs()))
         most_bytes = max(most_bytes, platform.disk_bytes())
         platform.clock.now += timedelta(days=1)
@@ -152,8 +145,9 @@ def test_a_hundred_deploys_keep_disk_and_bucket_use_bounded(platform: Platform) 
     releases = platform.container.repository.list_releases(platform.service.id, limit=DEPLOYS)
     kept = [r for r in releases if not r.pruned]
     print(
-        f"\n{DEPLOYS} deploys in {seconds:.1f}s: at most {most_dirs} release dirs and {most_bytes} bytes "
-        f"on disk; {len(artifacts)} artifact objects left; {len(kept)} releases kept"
+        f"\n{DEPLOYS} deploys in {seconds:.1f}s (retention {cleaning / DEPLOYS * 1000:.0f} ms a run): "
+        f"at most {most_dirs} release dirs and {most_bytes} bytes on disk (of {DEPLOYS * FILLER} written); "
+        f"{len(artifacts)} artifact objects left; {len(kept)} releases kept"
     )
     assert most_dirs <= keep + 1
     assert most_bytes <= (keep + 1) * (FILLER + 4096)  # 100 deploys would be ~2 MB
