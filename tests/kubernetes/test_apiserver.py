@@ -361,6 +361,39 @@ def test_generation_moves_on_spec_writes_and_is_observed_on_step(
     assert status_write.metadata.generation == 2
 
 
+def test_a_deployment_annotation_bumps_generation_and_a_label_does_not(
+    kube_server: KubeApiServer, apps: client.AppsV1Api
+) -> None:
+    # As kube-apiserver's deployment strategy (PrepareForUpdate): annotations are copied to the
+    # ReplicaSets, so changing one is a new generation for the controller; labels are not.
+    apply(apps, deployment())
+    step_until_complete(kube_server, apps)
+    merge = "application/merge-patch+json"
+
+    labelled = apps.patch_namespaced_deployment(
+        "web", NS, {"metadata": {"labels": {"tier": "front"}}}, _content_type=merge
+    )
+    assert labelled.metadata.generation == 1
+
+    annotated = apps.patch_namespaced_deployment(
+        "web", NS, {"metadata": {"annotations": {"example.com/live": "v1"}}}, _content_type=merge
+    )
+    assert annotated.metadata.generation == 2 and annotated.status.observed_generation == 1
+    same_again = apps.patch_namespaced_deployment(
+        "web", NS, {"metadata": {"annotations": {"example.com/live": "v1"}}}, _content_type=merge
+    )
+    assert same_again.metadata.generation == 2  # no change, no generation
+
+    # One controller round observes it: the same ReplicaSet (no rollout), now carrying the annotation.
+    kube_server.step()
+    observed = apps.read_namespaced_deployment("web", NS)
+    assert observed.status.observed_generation == 2
+    assert observed.status.updated_replicas == observed.status.available_replicas == 2
+    (rs,) = owned_replica_sets(apps)
+    assert rs.metadata.annotations["example.com/live"] == "v1"
+    assert rs.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+
+
 def test_rollout_completes_with_kube_controller_manager_status(
     kube_server: KubeApiServer, apps: client.AppsV1Api, core: client.CoreV1Api
 ) -> None:

@@ -34,7 +34,9 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from tests.kubernetes.apiserver import KubeApiServer
 
-pytestmark = pytest.mark.timeout(20)
+# A hang guard, not a speed bound: the first test also pays the client's one-off import (~2 s idle,
+# over 20 s measured with the Kubernetes suite running twice beside a busy loop on 2 cores).
+pytestmark = pytest.mark.timeout(60)
 
 NS = "ry-env-01prod"
 APPLIED_PLURALS = (
@@ -251,6 +253,64 @@ def test_activation_waits_for_the_controller_and_reports_progress(
     activation.result()
     assert beats
     assert "rollout: 2/2 replicas available" in log.text()
+
+
+def step_until_first_generation_rolled_out(kube_server: KubeApiServer) -> None:
+    """Run the controllers until generation 1 is complete, and not one round more: what the
+    runtime writes next stays unobserved until the test steps again."""
+
+    def complete() -> bool:
+        status = deployment(kube_server).get("status", {})
+        counts = [status.get(key) for key in ("updatedReplicas", "availableReplicas", "replicas")]
+        return status.get("observedGeneration") == 1 and counts == [2, 2, 2]
+
+    wait_until(lambda: kube_server.get_object("apps/v1", "deployments", NS, "web"))
+    while not complete():
+        kube_server.step()
+
+
+def test_activation_returns_only_once_the_controller_observed_the_live_record(
+    kube_server: KubeApiServer, runtime: KubernetesRuntime
+) -> None:
+    # GIVEN a stepped cluster where the first release's rollout has just completed
+    log, beats = RecordingLog(), []
+    activation = Background(lambda: runtime.activate(make_spec(), log, lambda: beats.append(1)))
+    step_until_first_generation_rolled_out(kube_server)
+
+    # WHEN the live-release record is written (an annotation: a new generation, as on a real cluster)
+    wait_until(lambda: deployment(kube_server)["metadata"]["generation"] == 2)
+    beats_before = len(beats)
+    time.sleep(1.5)  # longer than one watch (1 s): the wait goes on, and keeps the heartbeat going
+
+    # THEN the activation has not returned while the Deployment reads as an unfinished rollout
+    assert activation.alive()
+    assert deployment(kube_server)["status"]["observedGeneration"] == 1
+    assert len(beats) > beats_before
+
+    # AND one controller round later it returns, the Deployment reading complete
+    kube_server.step()
+    activation.result()
+    live = deployment(kube_server)
+    assert live["metadata"]["annotations"][m.LIVE_RELEASE_ANNOTATION] == m.release_record(make_spec())
+    assert live["status"]["observedGeneration"] == live["metadata"]["generation"] == 2
+    assert live["status"]["updatedReplicas"] == live["status"]["availableReplicas"] == 2
+
+
+def test_a_controller_that_never_observes_the_live_record_does_not_hold_the_activation(
+    kube_server: KubeApiServer, runtime: KubernetesRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a bound of half a second for the controller to observe the live-release record
+    monkeypatch.setattr("chalicelib.adapters.runtime.kubernetes.MARK_LIVE_OBSERVE_SECONDS", 0.5)
+    log = RecordingLog()
+    activation = Background(lambda: runtime.activate(make_spec(), log, no_progress))
+
+    # WHEN the rollout completes and the controller then stops
+    step_until_first_generation_rolled_out(kube_server)
+
+    # THEN the activation still succeeds (the release is live), saying what it did not see
+    activation.result(timeout=5)
+    assert "the controller has not observed generation 2 of ry-env-01prod/web in 0.5s" in log.text()
+    assert "rollout: release rel_1 is available" in log.text()
 
 
 def test_new_release_rolls_out_a_new_replica_set_as_revision_2(

@@ -90,6 +90,9 @@ _SERVICE_KINDS = ("Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "
 # The Deploy step's budget is 3600 s (its heartbeat is 120 s, and progress() keeps it alive): the
 # rollout's backstop leaves room for a rollback within it.
 MAX_ROLLOUT_SECONDS = 3300.0
+# How long activate waits for the controller to observe the live-release record's generation
+# (normally well under a second); added to MAX_ROLLOUT_SECONDS it stays within that budget.
+MARK_LIVE_OBSERVE_SECONDS = 60.0
 
 
 class _RolloutFailed(Exception):
@@ -107,10 +110,10 @@ def rollout_state(deployment: Any, minimum_replicas: int = 0) -> RolloutState:
     """kubectl's `rollout status` rules: the controller observed the latest generation, every
     desired replica runs the new template and is available, and no old replica is left."""
     meta, spec, status = deployment.metadata, deployment.spec, deployment.status
-    generation = meta.generation or 0
-    observed = (status.observed_generation if status else None) or 0
-    if observed < generation:
-        return RolloutState(False, False, f"waiting for the controller to observe generation {generation}")
+    if not _observed(deployment):
+        return RolloutState(
+            False, False, f"waiting for the controller to observe generation {meta.generation or 0}"
+        )
     for condition in (status.conditions if status else None) or []:
         if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
             deadline = spec.progress_deadline_seconds
@@ -389,13 +392,23 @@ class KubernetesRuntime:
             )
 
     def _mark_live(self, spec: ReleaseSpec, deployment: Any, log: LogSink) -> None:
-        """Record the release whose rollout just completed, in metadata only (no new generation,
-        no rollout), under its own field manager so the next apply leaves it in place."""
+        """Record the release whose rollout just completed, under its own field manager so the
+        next apply leaves it in place, and return once the controller has observed the write.
+
+        The record is an annotation on the Deployment (one place, read back by `_previous_record`
+        with the Deployment itself). An API server bumps a Deployment's metadata.generation on any
+        annotation change, not only on a spec change (the deployment strategy's PrepareForUpdate:
+        annotations are copied to the ReplicaSets), so this patch makes a new generation. Its
+        template is unchanged, so it rolls nothing out, but until the controller observes it the
+        Deployment reports an unfinished rollout (observedGeneration < generation), as `kubectl
+        rollout status` would show. Hence the wait: once activate returns, the Deployment reads
+        as complete. A label would make no generation, but cannot hold the record (63 characters).
+        """
         meta = deployment.metadata
         body = {"metadata": {"annotations": {m.LIVE_RELEASE_ANNOTATION: m.release_record(spec)}}}
         api = self._api("apps")
         try:
-            self._call(
+            marked = self._call(
                 "patch",
                 "deployments.apps",
                 meta.namespace,
@@ -408,6 +421,27 @@ class KubernetesRuntime:
             )
         except (RuntimeRefused, RuntimeUnavailable) as error:  # the release is live either way
             log.write(f"kubernetes: could not record release {spec.release_id} as live: {error}")
+            return
+        self._wait_until_observed(marked, log)
+
+    def _wait_until_observed(self, deployment: Any, log: LogSink) -> None:
+        """Until the controller reports the Deployment's current generation as observed, for at
+        most MARK_LIVE_OBSERVE_SECONDS. Never a rollout failure: the release is live either way."""
+        meta = deployment.metadata
+        where = f"{meta.namespace}/{meta.name}"
+        deadline = self._monotonic() + MARK_LIVE_OBSERVE_SECONDS
+        try:
+            while not _observed(deployment):
+                self._beat()
+                if self._monotonic() >= deadline:
+                    log.write(
+                        f"kubernetes: the controller has not observed generation "
+                        f"{deployment.metadata.generation} of {where} in {MARK_LIVE_OBSERVE_SECONDS:g}s"
+                    )
+                    return
+                deployment = self._next_version(deployment, deadline - self._monotonic())
+        except (RuntimeRefused, RuntimeUnavailable, _RolloutFailed) as error:
+            log.write(f"kubernetes: could not see the controller observe {where}: {error}")
 
     def _apply_release(
         self,
@@ -793,6 +827,13 @@ class KubernetesRuntime:
         raise RuntimeUnavailable(
             f"kubernetes API unavailable: {verb} {resource}{where} failed {self._attempts} times: {reason}"
         )
+
+
+def _observed(deployment: Any) -> bool:
+    """The controller has seen the latest generation (its status speaks for the current spec)."""
+    status = deployment.status
+    observed = (status.observed_generation if status else None) or 0
+    return bool(observed >= (deployment.metadata.generation or 0))
 
 
 def _applier_owns_replicas(deployment: Any) -> bool:
