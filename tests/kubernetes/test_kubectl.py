@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -133,17 +132,22 @@ def test_rollout_status_fails_on_progress_deadline(kube_server: KubeApiServer, k
     kube_server.bookmark_interval = 0.1
     waiting = kubectl.popen("rollout", "status", "deployment/web", "--timeout=30s")
     try:
-        time.sleep(0.5)  # kubectl is now watching a stalled rollout
+        # Its first report says kubectl saw the stalled rollout: only then does the deadline pass
+        # (a fixed sleep let a slow start under load see the exceeded deadline first).
+        assert waiting.stdout is not None
+        first = waiting.stdout.readline()
         assert waiting.poll() is None
         kube_server.clock.advance(31)
         kube_server.step()
-        out, err = waiting.communicate(timeout=15)
+        _, err = waiting.communicate(timeout=15)
     finally:
         if waiting.poll() is None:
             waiting.kill()
             waiting.communicate()
     assert waiting.returncode == 1
-    assert 'Waiting for deployment "web" rollout to finish: 0 of 2 updated replicas are available...' in out
+    assert first.strip() == (
+        'Waiting for deployment "web" rollout to finish: 0 of 2 updated replicas are available...'
+    )
     assert err.strip().splitlines()[-1] == 'error: deployment "web" exceeded its progress deadline'
 
 
