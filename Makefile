@@ -33,6 +33,7 @@ test: install lint typecheck
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/builds.py
+	$(PY) bench/api_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
