@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,6 +187,7 @@ def main() -> int:
         )
     results = {"dynamodb_backend": "dynamodb_url" if state.get("dynamodb_url") else "moto", "runs": runs}
     (ROOT / "bench" / "api_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(home, ignore_errors=True)  # kept when a step above failed: its logs say why
     return 0 if all(run["pass"] for run in runs) else 1
 
 
