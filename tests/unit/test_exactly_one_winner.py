@@ -40,17 +40,20 @@ def outcome(world: World, token: str) -> tuple[str, Any]:
 
 
 def test_a_newer_deployment_committing_while_an_older_one_health_checks_wins() -> None:
-    # GIVEN an older and a newer deployment, both built
+    # GIVEN an older deployment, built and past its check
     world = World()
-    older, newer = built(world), built(world)
+    older = built(world)
+    created: list[str] = []
 
-    # WHEN the newer one goes live while the older one is past its health check, before its switch
+    # WHEN a newer one is made and goes live while the older one is past its health check
     def newer_goes_live_first(spec: ReleaseSpec) -> None:
         if spec.deployment_id == older:
-            deploy_step(world, newer)
+            created.append(built(world))
+            deploy_step(world, created[0])
 
     world.runtime.before_commit = newer_goes_live_first
     deploy_step(world, older)
+    (newer,) = created
 
     # THEN the newer one is live, and the older one never took the traffic and ends SKIPPED
     assert world.repo.get_deployment(newer).status == S.SUCCESS
@@ -64,16 +67,36 @@ def test_a_newer_deployment_committing_while_an_older_one_health_checks_wins() -
     assert "deploy: not switched: superseded" in "\n".join(world.logs.streams[(older, "deploy")].lines)
 
 
-def test_an_older_deployment_that_committed_first_is_replaced_by_the_newer_one() -> None:
-    # GIVEN an older and a newer deployment; the older commits before the newer one's switch
+def test_an_older_deployment_is_not_started_when_a_newer_one_is_on_its_way() -> None:
+    # GIVEN an older and a newer deployment, both built, neither deployed
     world = World()
     older, newer = built(world), built(world)
 
-    def older_goes_live_first(spec: ReleaseSpec) -> None:
-        if spec.deployment_id == newer:
-            deploy_step(world, older)
+    # WHEN the older one's Deploy step runs first
+    deploy_step(world, older)
 
-    world.runtime.before_commit = older_goes_live_first
+    # THEN it starts nothing (the newer one would replace it at once) and ends SKIPPED with the reason
+    assert world.runtime.activated == []
+    skipped = world.repo.get_deployment(older)
+    assert skipped.status == S.SKIPPED
+    assert skipped.reason == f"superseded by {newer} (created later), which is BUILDING"
+    deploy_step(world, newer)
+    assert world.repo.get_service(world.service.id).active_deployment_id == newer
+
+
+def test_an_older_deployment_that_committed_first_is_replaced_by_the_newer_one() -> None:
+    # GIVEN an older deployment past its check; a newer one is made before the older one commits
+    world = World()
+    older = built(world)
+    created: list[str] = []
+
+    def newer_arrives(spec: ReleaseSpec) -> None:
+        if spec.deployment_id == older:
+            created.append(built(world))
+
+    world.runtime.before_commit = newer_arrives
+    deploy_step(world, older)
+    (newer,) = created
     deploy_step(world, newer)
 
     # THEN both went live in turn, and the newer one is what is left live
