@@ -15,6 +15,7 @@ events and errors, the rest goes to <data dir>/logs/ (railyard/localdev/console.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -204,6 +205,23 @@ def _reconcile(container: Any) -> None:
         console.event(f"{failed.hostname}: v{failed.release_number} did not come back: {failed.error}")
 
 
+BUILD_POLLERS = 8
+SWEEP_SECONDS = 30.0  # part of the bound to a terminal status with the workers down (docs/reliability.md)
+
+
+def _sweep(container: Any, stop: threading.Event) -> None:
+    """The local stand-in for the rule on Step Functions' Execution Status Change events (moto emits
+    none): ends every deployment whose execution ended without recording its end."""
+    from railyard.localdev import console
+
+    while not stop.wait(SWEEP_SECONDS):
+        try:
+            for ended in container.sweeper.sweep():
+                console.event(f"deployment {ended.id} → {ended.status} ({ended.reason})")
+        except Exception:
+            logging.getLogger(__name__).exception("sweep failed; trying again in %ss", SWEEP_SECONDS)
+
+
 def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
@@ -219,13 +237,15 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         platform._stoppers.append(close_builds)
     platform._stoppers.append(stop.set)
     pollers: list[tuple[str, int, Any]] = [
-        ("build", 2, task_handler),
+        # More pollers than build slots (MAX_CONCURRENT_BUILDS): a waiting build beats in the runner.
+        ("build", BUILD_POLLERS, task_handler),
         ("deploy", 4, task_handler),
         ("notifications", 1, print_event),  # the terminal's event lines
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
         pollers.append(("build-events", 1, build_events_handler))
+    threading.Thread(target=_sweep, args=(container, stop), name="sweeper", daemon=True).start()
     for key, threads, handler in pollers:
         for index in range(threads):
             QueuePoller(

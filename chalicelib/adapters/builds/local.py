@@ -68,6 +68,9 @@ DEPS_FORMAT = "railyard-deps-v1"
 _GZIP_LEVEL = 6
 MAX_SOURCE_BYTES = 2 * 1024**3  # extracted size; a larger upload is almost surely a mistake
 LOG_TAIL_LINES = 20
+# Builds that run at once on this machine (2 cores): more only make each slower. Steps beyond it
+# wait in the runner, heartbeating, not in the queue, where their Build step would time out.
+MAX_CONCURRENT_BUILDS = 2
 _MAX_LINE_BYTES = 8192  # a progress bar without newlines must not become one giant log message
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SHELL_BUILTINS = frozenset({"cd", "exit", "export", "set", "unset", ".", ":", "exec", "eval", "true"})
@@ -350,8 +353,10 @@ class LocalBuildRunner:
         clock: Callable[[], float] = time.monotonic,
         no_cache: bool = False,
         layer_store_entries: int = 8,
+        max_concurrent_builds: int = MAX_CONCURRENT_BUILDS,
     ) -> None:
         self._data_dir = data_dir
+        self._slots = threading.BoundedSemaphore(max_concurrent_builds)
         self._blobs = blobs
         self._source_bucket = source_bucket
         self._artifact_bucket = artifact_bucket
@@ -378,6 +383,18 @@ class LocalBuildRunner:
             self._stop(proc)
 
     def build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult:
+        """Builds when one of the runner's slots is free; while it waits for one, the step keeps
+        beating, so a build queued behind long ones is not timed out for want of a heartbeat."""
+        if not self._slots.acquire(blocking=False):
+            log.write("build: waiting for a free build slot (other builds are running)")
+            while not self._slots.acquire(timeout=self._progress_interval):
+                progress()
+        try:
+            return self._build(request, log, progress)
+        finally:
+            self._slots.release()
+
+    def _build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult:
         started = self._clock()
         deadline = started + request.settings.build_timeout
         if not _SAFE_ID.match(request.deployment_id):
