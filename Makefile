@@ -27,8 +27,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy chalicelib functions railyard app.py
 
+# Three workers, a module each at a time (the end-to-end and fault modules share one platform per
+# module): most of a platform test's time is waiting on subprocesses, so 3 fit on 2 cores.
 test: install lint typecheck
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile
 
 bench: install
 	$(PY) bench/run.py

@@ -96,6 +96,7 @@ class DevProcess:
         self.env["RAILYARD_HOME"] = str(home)
         self.env.update(extra_env or {})
         self.proc: subprocess.Popen[bytes] | None = None
+        self.dev: Dev | None = None  # the running platform's handles
         self.starts = 0
 
     @property
@@ -123,7 +124,7 @@ class DevProcess:
             with contextlib.suppress(OSError, ValueError):
                 state = json.loads((self.home / "dev.json").read_text())
         config = json.loads((self.home / "config.json").read_text())
-        return Dev(
+        self.dev = Dev(
             self.home,
             str(state["api_url"]),
             int(str(state["router_port"])),
@@ -131,6 +132,7 @@ class DevProcess:
             int(str(state["moto_port"])),
             data_dir=Path(str(state["data_dir"])),
         )
+        return self.dev
 
     def output(self) -> str:
         return self.log_path.read_text()
@@ -164,3 +166,10 @@ def running_dev(
         yield process.start()
     finally:
         process.stop()
+
+
+def write_app(directory: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text)
+    return directory

@@ -1,0 +1,17 @@
+"""The end-to-end suites' platform: one `railyard dev` subprocess per module (starting it costs a
+few seconds), on free ports with its own RAILYARD_HOME, stopped with SIGTERM at the end (it stops
+every app it started). Each test uses its own project so tests do not interfere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.platform import Dev, running_dev
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
+        yield platform
