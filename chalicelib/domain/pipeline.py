@@ -57,7 +57,6 @@ from chalicelib.domain.ports import (
     LogStore,
     PendingBuild,
     Progress,
-    ReleaseSpec,
     Repository,
     Runtime,
     SourceInspector,
@@ -70,6 +69,7 @@ from chalicelib.domain.promotion import (
     ensure_not_superseded,
     ensure_running,
 )
+from chalicelib.domain.release_spec import release_spec
 from chalicelib.domain.retention import ensure_not_pruned
 from chalicelib.domain.watch import decide
 
@@ -367,21 +367,7 @@ class Pipeline:
         promotion = ReleasePromotion(self._repo, self._clock, deployment.id, release, heartbeat)
         try:
             self._runtime.activate(
-                ReleaseSpec(
-                    service_id=service.id,
-                    hostname=service.hostname,
-                    deployment_id=deployment.id,
-                    release_id=release.id,
-                    artifact_key=release.artifact_key,
-                    start_command=release.start_command,
-                    variables=release.config.variables,
-                    settings=release.config.settings,
-                    image=release.image,
-                    project=self._repo.get_project(service.project_id).name,
-                    environment=self._repo.get_environment(service.environment_id).name,
-                    service=service.name,
-                    environment_id=service.environment_id,
-                ),
+                release_spec(self._repo, service, release, deployment.id),
                 log,
                 self._progress(deployment.id, heartbeat),
                 promotion,

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ids import Clock, iso
-from chalicelib.domain.models import IN_PROGRESS, DeploymentStatus, Release, Service
-from chalicelib.domain.ports import LogStore, ReleaseSpec, Repository, Runtime
+from chalicelib.domain.models import IN_PROGRESS, DeploymentStatus, Service
+from chalicelib.domain.ports import LogStore, Repository, Runtime
+from chalicelib.domain.release_spec import release_spec
 
 INTERRUPTED = "interrupted by a platform restart"
 RESTORE_THREADS = 8  # services brought back at once: each mostly waits for its health check
@@ -33,25 +34,6 @@ class Restored:
     hostname: str
     release_number: int
     error: str | None = None  # why it did not come back, or None
-
-
-def release_spec(repo: Repository, service: Service, release: Release, deployment_id: str) -> ReleaseSpec:
-    """What the runtime needs to run `release` of `service` for `deployment_id`."""
-    return ReleaseSpec(
-        service_id=service.id,
-        hostname=service.hostname,
-        deployment_id=deployment_id,
-        release_id=release.id,
-        artifact_key=release.artifact_key,
-        start_command=release.start_command,
-        variables=release.config.variables,
-        settings=release.config.settings,
-        image=release.image,
-        project=repo.get_project(service.project_id).name,
-        environment=repo.get_environment(service.environment_id).name,
-        service=service.name,
-        environment_id=service.environment_id,
-    )
 
 
 class Reconciler:

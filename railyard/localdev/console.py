@@ -104,9 +104,24 @@ def print_event(sqs_event: dict[str, Any], context: Any) -> dict[str, Any]:
             name = (detail.get("metadata") or {}).get("event_name") or envelope.get("detail-type")
         except (ValueError, AttributeError):
             continue
-        deployment = data.get("deployment_id", "?")
+        deployment_id = str(data.get("deployment_id", "?"))
         if name == "deployment.completed":
-            event(f"deployment {deployment} → {data.get('status', '?')}")
+            status = data.get("status", "?")
+            service, reason = _describe(deployment_id)
+            why = f": {reason}" if reason and status != "SUCCESS" else ""
+            event(f"{service}: deployment {deployment_id} → {status}{why}")
         elif name == "deployment.requested":
-            event(f"deployment {deployment} requested")
+            event(f"{_describe(deployment_id)[0]}: deployment {deployment_id} requested")
     return {"batchItemFailures": []}
+
+
+def _describe(deployment_id: str) -> tuple[str, str | None]:
+    """The deployment's service host name and its reason, for a person; best effort."""
+    from chalicelib.wiring import container
+
+    try:
+        repo = container().repository
+        deployment = repo.get_deployment(deployment_id)
+        return repo.get_service(deployment.service_id).hostname, deployment.reason
+    except Exception:  # an event line is never worth failing the queue's message
+        return "?", None

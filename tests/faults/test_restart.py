@@ -127,6 +127,14 @@ def test_a_clean_stop_then_start_is_a_non_event(platform: DevProcess, tmp_path: 
     dev = _running(platform)
     app = dev.app(tmp_path, "hello-python", "clean")
     dev.cli("up", cwd=app)
+    # The terminal shows the platform's events, not its requests (those go to the log file).
+    deadline = time.monotonic() + 15
+    while "web-production-clean: deployment dep_" not in platform.output():
+        assert time.monotonic() < deadline, platform.output()
+        time.sleep(0.2)
+    assert "→ SUCCESS" in platform.output()
+    assert "GET /v1/" not in platform.output()
+    assert "GET /v1/" in (dev.data_dir / "logs" / "railyard.log").read_text()
     dev, seconds = _restart(platform, "stop")
     print(f"\nSIGTERM then start: {seconds:.1f}s")
     assert dev.get("web-production-clean") == (200, HELLO_V1)
