@@ -11,26 +11,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.support.faults import echo_app, figures, router_json, wait_settled
-from tests.support.platform import Dev, running_dev
+from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(540)]
 
 ROUNDS = 5
 CONCURRENT = 20
 SETTLE_SECONDS = 90  # per round: 21 deployments end within it, or the test names the stuck ones
-
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
-        yield platform
 
 
 def _redeploy_all_at_once(dev: Dev, service_id: str, count: int) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -21,19 +21,13 @@ import pytest
 
 from chalicelib.adapters.runtime.router import Router, RouteTable
 from tests.support.faults import Load, deployments, echo_app, figures, hostname, router_json, wait_status
-from tests.support.platform import Dev, running_dev
+from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
 
 RATE = 20.0  # requests per second through the router
 RETRIES = 2
 END_SECONDS = 45  # bound for the deployment to end CRASHED / FAILED
-
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
-        yield platform
 
 
 def _unclean(load: Load) -> list[str]:

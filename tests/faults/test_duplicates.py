@@ -9,21 +9,15 @@ without a key each request is a deployment of its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
 
 from tests.support.faults import deployments, echo_app, figures
-from tests.support.platform import Dev, running_dev
+from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
-        yield platform
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
 
 from tests.support.faults import Load, echo_app, figures, hostname, percentile, router_json, wait_status
-from tests.support.platform import Dev, running_dev
+from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
@@ -26,12 +26,6 @@ RATE = 50.0  # requests per second through the router
 DEPLOY_SECONDS = 30  # bound per redeploy (five of them within ~60 s on an idle machine)
 API_CLIENTS = 64
 REQUESTS_PER_CLIENT = 5  # the first opens the connection, the others reuse it
-
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
-        yield platform
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,19 @@ from typing import Any
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.adapters.aws import client
-from chalicelib.config import Settings
 from chalicelib.domain.errors import BuildFailed
-from chalicelib.domain.events import Envelope
-from chalicelib.domain.limits import StepLimits, step_limits
+from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import DeploymentStatus, ServiceSettings
 from chalicelib.domain.ports import BuildRequest, BuildResult, Progress
-from chalicelib.domain.services import Principal
-from railyard.localdev.bootstrap import bootstrap
-from railyard.localdev.pollers import QueuePoller
-from tests.fakes import FakeBuildRunner, FakeRuntime
+from tests.fakes import FakeBuildRunner
+from tests.support.workflow import WHO, Platform, platforms, shrunk
 
-WHO = Principal("org_default", ("*",), "test")
+
+@pytest.fixture
+def platform(aws: int) -> Iterator[Callable[..., Platform]]:
+    with platforms() as make:
+        yield make
 
 
 class SlowBuild(FakeBuildRunner):
@@ -36,89 +35,6 @@ class SlowBuild(FakeBuildRunner):
             time.sleep(0.1)
             progress()
         return super().build(request, log, progress)
-
-
-class Platform:
-    """The workflow on moto with the real workers (unless `workers` is False: they are down) and
-    the steps' limits from `limits` (shrunk by the tests of timeouts)."""
-
-    def __init__(
-        self,
-        builds: FakeBuildRunner,
-        limits: Callable[[ServiceSettings, bool], StepLimits] = step_limits,
-        workers: bool = True,
-    ) -> None:
-        from chalicelib.adapters.workflows import StepFunctionsWorkflow
-
-        self.settings = Settings.from_env()
-        self.resources = bootstrap(self.settings.catalogue, self.settings.account_id)
-        self.runtime = FakeRuntime()
-        workflow = StepFunctionsWorkflow(self.settings.state_machine_arn, limits=limits)
-        self.container = wiring.Container(
-            self.settings, build_runner=builds, runtime=self.runtime, workflow=workflow
-        )
-        wiring.use(self.container)
-        self.stop = threading.Event()
-        from functions.task_worker import handler
-
-        for key in ("build", "deploy") if workers else ():
-            QueuePoller(
-                f"{key}-test",
-                self.resources.queue_urls[key],
-                self.resources.queue_arns[key],
-                handler,
-                self.stop,
-            ).start()
-        _, envs = self.container.projects.create_project(WHO, f"demo{id(self) % 100000}")
-        self.service = self.container.projects.create_service(WHO, envs[0].id, "web", None)
-
-    def deploy(self) -> str:
-        _, key = self.container.deployments.presign_upload(WHO, self.service.id)
-        self.container.blobs.put_bytes(self.settings.sources_bucket, key, b"source")
-        return self.container.deployments.deploy_source(WHO, self.service.id, key).id
-
-    def wait(self, deployment_id: str, timeout: float = 20) -> dict[str, Any]:
-        arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + deployment_id
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            execution = client("stepfunctions").describe_execution(executionArn=arn)
-            if execution["status"] != "RUNNING":
-                events = client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)[
-                    "events"
-                ]
-                execution["entered"] = [
-                    e["stateEnteredEventDetails"]["name"]
-                    for e in events
-                    if e["type"].endswith("StateEntered")
-                ]
-                return execution  # type: ignore[no-any-return]
-            time.sleep(0.05)
-        raise AssertionError(f"execution {deployment_id} still RUNNING after {timeout}s")
-
-    def events(self, queue: str) -> list[Envelope]:
-        found: list[Envelope] = []
-        sqs = client("sqs")
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.resources.queue_urls[queue], MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not batch:
-                return found
-            found.extend(Envelope.model_validate(json.loads(m["Body"])["detail"]) for m in batch)
-
-
-@pytest.fixture
-def platform(aws: int) -> Iterator[Platform]:
-    made: list[Platform] = []
-
-    def make(builds: FakeBuildRunner | None = None, **options: Any) -> Platform:
-        made.append(Platform(builds or FakeBuildRunner(), **options))
-        return made[-1]
-
-    yield make  # type: ignore[misc]
-    for p in made:
-        p.stop.set()
-    wiring.use(None)
 
 
 def test_a_deployment_runs_build_then_deploy_and_succeeds(platform: Any) -> None:
@@ -269,13 +185,6 @@ class GatedBuild(FakeBuildRunner):
     def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
         self.gate.wait(timeout=30)
         return super().build(request, log, progress)
-
-
-def shrunk(**changes: int) -> Callable[[ServiceSettings, bool], StepLimits]:
-    """The real limits with some of them made short enough for a test."""
-    import dataclasses
-
-    return lambda settings, beats: dataclasses.replace(step_limits(settings, beats), **changes)
 
 
 def test_a_build_whose_worker_stops_beating_ends_failed_naming_the_step_and_the_limit(platform: Any) -> None:
