@@ -37,8 +37,7 @@ def list_projects(ctx: Context) -> tuple[int, Any]:
 @route(bp, "/v1/projects/{project_id}")
 def get_project(ctx: Context, project_id: str) -> tuple[int, Any]:
     """Get a project and its environments."""
-    project = ctx.c.projects.get_project(ctx.who, project_id)
-    envs = ctx.c.projects.list_environments(ctx.who, project_id)
+    project, envs = ctx.c.projects.get_project_with_environments(ctx.who, project_id)
     return 200, {"project": project_view(project), "environments": [environment_view(e) for e in envs]}
 
 

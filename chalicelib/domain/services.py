@@ -127,6 +127,13 @@ class ProjectService:
         self.get_project(who, project_id)
         return self._repo.list_environments(project_id)
 
+    def get_project_with_environments(
+        self, who: Principal, project_id: str
+    ) -> tuple[Project, list[Environment]]:
+        """One read of the project (its access check included) and one of its environments."""
+        project = self.get_project(who, project_id)
+        return project, self._repo.list_environments(project_id)
+
     def create_environment(self, who: Principal, project_id: str, name: str) -> Environment:
         self.get_project(who, project_id)
         check_name("environment", name)

@@ -192,21 +192,17 @@ class LossyHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def lossy_api(api: Api) -> Iterator[str]:
-    """The real API (Chalice's local server, as `railyard dev` serves it) behind a LossyProxy."""
-    from chalice.config import Config
-    from chalice.local import create_local_server
-
+    """The real API (served as `railyard dev` serves it) behind a LossyProxy."""
     from app import app
+    from railyard.localdev.api_server import ApiServer
 
-    server = create_local_server(app, Config.create(app_name="railyard", chalice_stage="dev"), "127.0.0.1", 0)
-    threading.Thread(target=server.server.serve_forever, daemon=True).start()
-    proxy = LossyProxy(f"http://127.0.0.1:{server.server.server_address[1]}")
+    server = ApiServer(app).start()
+    proxy = LossyProxy(server.url)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{proxy.server_address[1]}"
     proxy.shutdown()
     proxy.server_close()
-    server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 def test_a_deployment_whose_first_answer_was_lost_is_made_once(api: Api, lossy_api: str) -> None:

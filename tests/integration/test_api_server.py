@@ -159,6 +159,10 @@ def test_the_cheapest_authenticated_route_reads_the_token_and_one_thing(
         p["name"] for p in requests.get(f"{api.url}/v1/projects", headers=AUTH, timeout=10).json()["projects"]
     ] == ["reads"]
     assert calls == ["GetItem", "Query"]
+    calls.clear()
+    project_id = project.json()["project"]["id"]
+    assert requests.get(f"{api.url}/v1/projects/{project_id}", headers=AUTH, timeout=10).status_code == 200
+    assert calls == ["GetItem", "GetItem", "Query"]  # token, project (read once), environments
 
 
 def test_access_logs_go_to_the_access_logger_not_the_terminal(
