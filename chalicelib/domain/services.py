@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -75,19 +76,39 @@ class Principal:
     token_name: str
 
 
+# A token found valid is believed for this long without reading it again (per container: a Lambda
+# container, the local API server): every authenticated request skips a GetItem. Unknown tokens are
+# never cached, so a new token works at once; a revoked one (issue 10) stops within this bound.
+TOKEN_CACHE_SECONDS = 30.0
+TOKEN_CACHE_ENTRIES = 1024
+
+
 class AuthService:
-    def __init__(self, repo: Repository, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, clock: Clock, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._repo = repo
         self._clock = clock
+        self._monotonic = monotonic
+        self._known: dict[str, tuple[float, Principal]] = {}  # token hash -> (believed until, who)
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("missing 'Authorization: Bearer <token>' header")
+        token_hash = hash_token(authorization.removeprefix("Bearer ").strip())
+        now = self._monotonic()
+        known = self._known.get(token_hash)
+        if known is not None and known[0] > now:
+            return known[1]
         try:
-            token = self._repo.get_token(hash_token(authorization.removeprefix("Bearer ").strip()))
+            token = self._repo.get_token(token_hash)
         except NotFound:
             raise Unauthorized("the bearer token is not valid") from None
-        return Principal(org_id=token.org_id, scopes=token.scopes, token_name=token.name)
+        who = Principal(org_id=token.org_id, scopes=token.scopes, token_name=token.name)
+        if len(self._known) >= TOKEN_CACHE_ENTRIES:
+            self._known.clear()  # simpler than LRU, and a refill costs one read per token
+        self._known[token_hash] = (now + TOKEN_CACHE_SECONDS, who)
+        return who
 
     def ensure_token(self, token: str, org_id: str, name: str, scopes: Sequence[str] = ("*",)) -> None:
         """Registers `token` (idempotent): the local platform re-registers the admin token it wrote

@@ -16,7 +16,7 @@ from chalicelib.domain.errors import (
     Unauthorized,
 )
 from chalicelib.domain.models import DeploymentKind, DeploymentStatus, ServiceSettings, check_transition
-from chalicelib.domain.services import AuthService, Principal
+from chalicelib.domain.services import TOKEN_CACHE_SECONDS, AuthService, Principal
 from tests.support.domain_world import WHO, World
 
 S = DeploymentStatus
@@ -174,6 +174,22 @@ def test_tokens() -> None:
         auth.authenticate("Bearer wrong")
     with pytest.raises(Unauthorized):
         auth.authenticate(None)
+
+
+def test_a_valid_token_is_believed_for_the_cache_bound_then_read_again() -> None:
+    world = World()
+    now = [0.0]
+    auth = AuthService(world.repo, lambda: datetime(2026, 1, 1, tzinfo=UTC), monotonic=lambda: now[0])
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer later")  # unknown tokens are not cached...
+    auth.ensure_token("later", "org_1", "ci")
+    assert auth.authenticate("Bearer later").token_name == "ci"  # ...so a new one works at once
+    world.repo.items.clear()  # the token is gone from the table (as a revocation would do)
+    now[0] = TOKEN_CACHE_SECONDS - 1
+    assert auth.authenticate("Bearer later").org_id == "org_1"  # still believed within the bound
+    now[0] = TOKEN_CACHE_SECONDS + 1
+    with pytest.raises(Unauthorized):
+        auth.authenticate("Bearer later")  # read again after it: gone
 
 
 def test_an_older_deployment_never_replaces_a_newer_live_one() -> None:
