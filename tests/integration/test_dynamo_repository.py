@@ -11,7 +11,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.adapters.dynamo import DynamoRepository, create_table
 from chalicelib.domain.errors import Conflict, NotFound
@@ -29,6 +28,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
 )
 from chalicelib.domain.ports import Entity
+from tests.support.moto_inprocess import in_process_aws
 
 NOW = "2026-11-22T10:00:00.000Z"
 LATER = "2026-11-22T10:05:00.000Z"
@@ -36,16 +36,8 @@ LATER = "2026-11-22T10:05:00.000Z"
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_SESSION_TOKEN", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        # Anything pointing elsewhere would bypass the in-process mock.
-        for name in ("AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        with mock_aws():
-            yield
+    with in_process_aws():
+        yield
 
 
 @pytest.fixture

@@ -7,30 +7,20 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.adapters.dynamo import DynamoRepository, _table, create_table
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ports import PendingBuild
+from tests.support.moto_inprocess import in_process_aws
 
 TABLE = "railyard-test-pending"
 
 
 @pytest.fixture
 def repo() -> Iterator[DynamoRepository]:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            env.setenv(name, value)
-        for name in ("AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-            env.delenv(name, raising=False)
-        with mock_aws():
-            create_table(TABLE)
-            yield DynamoRepository(TABLE)
+    with in_process_aws():
+        create_table(TABLE)
+        yield DynamoRepository(TABLE)
 
 
 def pending(

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.adapters.dynamo import DynamoRepository, create_table
 from chalicelib.domain.models import (
@@ -19,6 +18,7 @@ from chalicelib.domain.models import (
     Release,
     ServiceSettings,
 )
+from tests.support.moto_inprocess import in_process_aws
 
 TABLE = "railyard-test-unfinished"
 NOW = "2026-11-22T10:00:00.000Z"
@@ -27,18 +27,8 @@ S = DeploymentStatus
 
 @pytest.fixture
 def env() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            patch.setenv(name, value)
-        for name in ("AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-            patch.delenv(name, raising=False)
-        with mock_aws():
-            yield
+    with in_process_aws():
+        yield
 
 
 @pytest.fixture
