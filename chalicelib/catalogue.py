@@ -2,8 +2,13 @@
 
 Every table, bucket, bus, rule, queue, DLQ and state-machine placeholder is declared here once. The
 local bootstrap (railyard/localdev/bootstrap.py) creates exactly these on moto or LocalStack, and the
-CDK stacks (a later issue) read the same declarations. Names are suffixed with the stage so two
-stacks can share an account.
+CDK stacks (stacks/) read the same declarations. Names are suffixed with the stage so two stacks can
+share an account.
+
+It is also the contract between the stacks and the code that runs in them where both must agree on
+a name: the CloudFormation stack names and outputs `railyard admin bootstrap` reads, and the
+per-project build isolation (BuildIsolation below) whose keys the CodeBuild adapter writes and whose
+IAM policy the build stack grants.
 """
 
 from __future__ import annotations
@@ -63,6 +68,65 @@ CODEBUILD_ENDED = ("SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT")
 # The ends of a deploy execution that may leave its deployment unrecorded (no worker ran MarkFailed,
 # or it was stopped); SUCCEEDED executions recorded their end in their own steps.
 EXECUTION_ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+# The tag on a project's build role that names its project: the build stack's one managed policy
+# scopes every resource with this principal tag, so N project roles need no N policies.
+PROJECT_TAG = "railyard-project"
+PROJECT_TAG_VARIABLE = "${aws:PrincipalTag/" + PROJECT_TAG + "}"
+# CloudFormation outputs other tools read (railyard admin bootstrap, docs/deploy-aws.md).
+OUTPUT_API_URL = "ApiUrl"
+OUTPUT_TABLE_NAME = "TableName"
+
+
+@dataclass(frozen=True)
+class BuildIsolation:
+    """Where one project's builds may read and write, and who they run as (issue 9: no build runs
+    with an all-powerful role). A CodeBuild build runs as its project's role (`role_name`, created on
+    the project's first build with the `policy_name` managed policy attached as both its permissions
+    and its permissions boundary, tagged PROJECT_TAG=<project id>); the policy's resources are these
+    prefixes with PROJECT_TAG_VARIABLE in place of the project id, so a build can only touch its own
+    project's objects, image repository and parameters. Pass `project_id=PROJECT_TAG_VARIABLE` to
+    get the policy's patterns."""
+
+    stage: str
+
+    @property
+    def policy_name(self) -> str:
+        return f"railyard-{self.stage}-build-project"
+
+    @property
+    def role_prefix(self) -> str:
+        return f"railyard-{self.stage}-build-"
+
+    def role_name(self, project_id: str) -> str:
+        return f"{self.role_prefix}{project_id}"  # IAM allows 64 characters; a project id is 22
+
+    def source_prefix(self, project_id: str) -> str:
+        """In the sources bucket: the ZIPs CodeBuild reads."""
+        return f"codebuild-sources/{project_id}/"
+
+    def artifact_prefix(self, project_id: str) -> str:
+        """In the artifacts bucket: what a build uploads (artifact and metadata)."""
+        return f"artifacts/codebuild/{project_id}/"
+
+    def cache_prefix(self, project_id: str) -> str:
+        """In the artifacts bucket: the project's dependency-cache layers."""
+        return f"deps-cache/{project_id}/"
+
+    @property
+    def ecr_repository_prefix(self) -> str:
+        """Every project's images go to its own repository `<prefix>/<project id>`, created on first
+        push from the build stack's repository creation template (scan on push, lifecycle)."""
+        return f"railyard-{self.stage}"
+
+    def ecr_repository(self, project_id: str) -> str:
+        return f"{self.ecr_repository_prefix}/{project_id}"
+
+    def parameter_prefix(self, project_id: str) -> str:
+        """In SSM Parameter Store: the build's variables (SecureString), passed to CodeBuild as
+        PARAMETER_STORE references, never as PLAINTEXT values."""
+        return f"/railyard/{self.stage}/builds/{project_id}/"
 
 
 @dataclass(frozen=True)
@@ -177,6 +241,15 @@ class Catalogue:
                 },
             ),
         )
+
+    @property
+    def build_isolation(self) -> BuildIsolation:
+        return BuildIsolation(self.stage)
+
+    def stack_name(self, part: str) -> str:
+        """The CloudFormation stack of one part of the platform ("data", "events", "api",
+        "workflow", "build", "runtime", "observability")."""
+        return self._n(part)
 
     def bucket(self, key: str) -> Bucket:
         return next(b for b in self.buckets if b.key == key)

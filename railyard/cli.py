@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
+from railyard.admin import admin_app
+
 if TYPE_CHECKING:
     from railyard.client import Deployment, RailyardClient
     from railyard.settings import Link
@@ -85,6 +87,7 @@ variables_app = typer.Typer(
 app.add_typer(variables_app, name="variables")
 cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSchedule).", no_args_is_help=True)
 app.add_typer(cron_app, name="cron")
+app.add_typer(admin_app, name="admin")
 
 DirOption = Annotated[
     Path,
