@@ -12,13 +12,15 @@ Every failure prints `error: <reason>` on stderr and exits 1 having written noth
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
-    from chalicelib.domain.accounts import Bootstrapped
+    from chalicelib.domain.accounts import Bootstrapped, Installation
 
 admin_app = typer.Typer(
     help="Operate a deployed Railyard (needs the operator's AWS credentials).", no_args_is_help=True
@@ -67,6 +69,28 @@ def bootstrap(
     typer.echo(f"  Token:     {made.token}")
     typer.echo("The token is shown only this once (Railyard stores its hash). Log in with:")
     typer.echo(f"  railyard login --api-url {deployed.api_url} --token {made.token}")
+
+
+@admin_app.command()
+def token(
+    stage: Annotated[str, typer.Option(help="The deployed stage (the `-c stage=` given to cdk deploy).")],
+    region: Annotated[
+        str | None, typer.Option(help="The stage's region [default: your AWS profile's or AWS_REGION].")
+    ] = None,
+) -> None:
+    """Break glass: a new token for the first admin, when the bootstrap's token is lost."""
+    try:
+        deployed = find_stage(stage, region)
+        installation, secret = _issue_break_glass_token(deployed)
+    except AdminError as error:
+        _fail(str(error))
+    typer.secho(
+        f"New token for the first admin of workspace {installation.workspace_name} "
+        f"({installation.workspace_id}); earlier tokens keep working",
+        fg="green",
+    )
+    typer.echo(f"  Token:     {secret}")
+    typer.echo(f"  railyard login --api-url {deployed.api_url} --token {secret}")
 
 
 def find_stage(stage: str, region: str | None) -> DeployedStage:
@@ -130,18 +154,26 @@ def _output(stack: dict[str, Any], name: str, key: str, stage: str) -> str:
 
 
 def _make_first_admin(deployed: DeployedStage, workspace: str, email: str | None) -> Bootstrapped:
+    from chalicelib.adapters.accounts import DynamoAccountStore
+    from chalicelib.domain.accounts import FirstAdminBootstrap
+    from chalicelib.domain.ids import new_id, utcnow
+
+    with _table_errors(deployed):
+        store = DynamoAccountStore(deployed.table_name, deployed.region)
+        return FirstAdminBootstrap(store, utcnow, new_id).run(workspace, email)
+
+
+@contextlib.contextmanager
+def _table_errors(deployed: DeployedStage) -> Iterator[None]:
+    """The domain's refusals and the table's failures, as AdminError."""
     from botocore.exceptions import BotoCoreError
     from pynamodb.exceptions import PynamoDBException
 
-    from chalicelib.adapters.accounts import DynamoAccountStore
-    from chalicelib.domain.accounts import FirstAdminBootstrap
-    from chalicelib.domain.errors import BadRequest, Conflict
-    from chalicelib.domain.ids import new_id, utcnow
+    from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 
-    store = DynamoAccountStore(deployed.table_name, deployed.region)
     try:
-        return FirstAdminBootstrap(store, utcnow, new_id).run(workspace, email)
-    except (BadRequest, Conflict) as error:
+        yield
+    except (BadRequest, Conflict, NotFound) as error:
         raise AdminError(str(error)) from None
     except PynamoDBException as error:
         code = error.cause_response_code
@@ -151,6 +183,15 @@ def _make_first_admin(deployed: DeployedStage, workspace: str, email: str | None
         ) from None
     except BotoCoreError as error:
         raise AdminError(f"cannot reach table {deployed.table_name} in {deployed.region}: {error}") from None
+
+
+def _issue_break_glass_token(deployed: DeployedStage) -> tuple[Installation, str]:
+    from chalicelib.adapters.accounts import DynamoAccountStore
+    from chalicelib.domain.accounts import BreakGlassToken
+    from chalicelib.domain.ids import utcnow
+
+    with _table_errors(deployed):
+        return BreakGlassToken(DynamoAccountStore(deployed.table_name, deployed.region), utcnow).issue()
 
 
 def _fail(message: str) -> NoReturn:

@@ -26,6 +26,7 @@ Access patterns (issue 10 adds the rest)
 |---------------------------|---------------------|-----------------------------------------------|
 | has a first admin?        | get_installation    | Get INSTALLATION#first-admin / INSTALLATION   |
 | make the first admin      | create_first_admin  | one TransactWriteItems, every item new        |
+| one more member token     | add_token           | Put TOKEN#<sha256> / TOKEN if it does not exist |
 
 Every item of the first admin is written in one transaction, each conditioned on not existing, the
 Installation item first: two bootstraps racing each other cannot both win, and a loser writes
@@ -46,6 +47,7 @@ from chalicelib.domain.accounts import (
     FirstAdmin,
     Installation,
     Membership,
+    MemberToken,
     User,
     Workspace,
 )
@@ -117,20 +119,14 @@ def _rows(first: FirstAdmin) -> list[_Row]:
                 {"body": {"user_id": user.id}, "version": 1},
             )
         )
-    # The token goes where every ApiToken goes, so the API's AuthService finds it.
-    token_keys = _keys(first.token)
-    rows.append(
-        _Row(
-            "token",
-            token_keys.pk,
-            token_keys.sk,
-            token_keys.sk,
-            _attributes(first.token),
-            token_keys.gsi1pk,
-            token_keys.gsi1sk,
-        )
-    )
+    rows.append(_token_row(first.token))
     return rows
+
+
+def _token_row(token: MemberToken) -> _Row:
+    """A token goes where every ApiToken goes (dynamo.py's layout), so the API's AuthService finds it."""
+    keys = _keys(token)
+    return _Row("token", keys.pk, keys.sk, keys.sk, _attributes(token), keys.gsi1pk, keys.gsi1sk)
 
 
 class DynamoAccountStore:
@@ -174,6 +170,17 @@ class DynamoAccountStore:
                 if _TRANSACTION_CONFLICT not in reasons or attempt == CONFLICT_ATTEMPTS:
                     raise
                 time.sleep(0.1 * attempt)  # another bootstrap's transaction holds an item
+
+    def add_token(self, token: MemberToken) -> None:
+        from pynamodb.exceptions import TransactWriteError
+
+        try:
+            self._write_all([_token_row(token)])
+        except TransactWriteError as error:
+            reasons = [reason.code if reason else None for reason in error.cancellation_reasons or []]
+            if _CONDITIONAL_CHECK_FAILED in reasons:
+                raise Conflict("token already exists") from error
+            raise
 
     def _write_all(self, rows: list[_Row]) -> None:
         from pynamodb.expressions.operand import Path

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from chalicelib.domain.errors import BadRequest, Conflict
+from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import ApiToken, Versioned
 from chalicelib.domain.services import check_name, hash_token
@@ -137,6 +137,10 @@ class AccountStore(Protocol):
         another record already exists (an email taken)."""
         ...
 
+    def add_token(self, token: MemberToken) -> None:
+        """Store one more token (Conflict if its hash exists: never, for a random token)."""
+        ...
+
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -188,3 +192,32 @@ class FirstAdminBootstrap:
         )
         self._store.create_first_admin(first)
         return Bootstrapped(first, token)
+
+
+class BreakGlassToken:
+    """A new token for the install's first admin, for an operator holding the AWS account (who
+    could write one into the table anyway) when the bootstrap's token is lost. It makes no admin:
+    the first admin and workspace stay as they are, and earlier tokens keep working."""
+
+    def __init__(self, store: AccountStore, clock: Clock, secret: Callable[[], str] = new_token) -> None:
+        self._store = store
+        self._clock = clock
+        self._secret = secret
+
+    def issue(self) -> tuple[Installation, str]:
+        installation = self._store.get_installation()
+        if installation is None:
+            raise NotFound("this install has no first admin yet: run `railyard admin bootstrap` first")
+        now = iso(self._clock())
+        token = self._secret()
+        self._store.add_token(
+            MemberToken(
+                token_hash=hash_token(token),
+                org_id=installation.workspace_id,
+                name=f"break-glass token of {installation.workspace_name}, {now}",
+                scopes=ALL_ACTIONS,
+                created_at=now,
+                user_id=installation.user_id,
+            )
+        )
+        return installation, token

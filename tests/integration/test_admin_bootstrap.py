@@ -235,3 +235,21 @@ def test_bad_input_is_refused_before_anything_is_written(aws: None, args: list[s
     assert result.exit_code == 1
     assert reason in result.stderr, result.stderr
     assert table_items(TABLE) == []
+
+
+def test_a_lost_token_is_replaced_for_the_same_admin_without_a_second_admin(aws: None) -> None:
+    deploy_stage(STAGE)
+    refused = CliRunner().invoke(cli.app, ["admin", "token", "--stage", STAGE, "--region", REGION])
+    assert refused.exit_code == 1
+    assert "no first admin yet: run `railyard admin bootstrap` first" in refused.stderr
+    first_token = printed_token(bootstrap())
+
+    replaced = CliRunner().invoke(cli.app, ["admin", "token", "--stage", STAGE, "--region", REGION])
+
+    new_token = printed_token(replaced)
+    assert new_token != first_token
+    auth = AuthService(DynamoRepository(TABLE), utcnow)
+    workspace_of = {t: auth.authenticate(f"Bearer {t}").org_id for t in (first_token, new_token)}
+    assert workspace_of[new_token] == workspace_of[first_token]
+    kinds = sorted(item["kind"]["S"] for item in table_items(TABLE))
+    assert kinds == ["INSTALLATION", "MEMBER", "TOKEN", "TOKEN", "USER", "WORKSPACE"]
