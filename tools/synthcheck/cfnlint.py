@@ -1,0 +1,87 @@
+"""cfn-lint over CloudFormation templates (CDK's and the SAM template chalice writes; cfn-lint expands
+the SAM transform itself). Errors fail the check; warnings are printed with their rule ids and count,
+and fail it only when strict: the stacks' authors decide about a warning, the tool makes it visible."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.synthcheck.env import CFN_LINT, require, run, tail
+from tools.synthcheck.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class Template:
+    path: Path
+    region: str  # the stack's region; cfn-lint checks resource types and values against it
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    level: str  # "Error" | "Warning" | "Informational"
+    template: str
+    where: str  # Resources/<logical id>/Properties/... as cfn-lint locates it
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.template} {self.where}: {self.message}"
+
+
+def _finding(raw: dict[str, Any]) -> Finding:
+    path = raw.get("Location", {}).get("Path") or []
+    line = raw.get("Location", {}).get("Start", {}).get("LineNumber")
+    where = "/".join(str(p) for p in path) if path else f"line {line}"
+    return Finding(
+        rule=raw["Rule"]["Id"],
+        level=raw["Level"],
+        template=Path(raw["Filename"]).name,
+        where=where,
+        message=raw["Message"],
+    )
+
+
+def findings(templates: Sequence[Template]) -> list[Finding]:
+    """One cfn-lint run per region (its `--regions` applies to every file it is given). Raises
+    RuntimeError with cfn-lint's own output when it crashed rather than reported."""
+    by_region: dict[str, list[Path]] = defaultdict(list)
+    for template in templates:
+        by_region[template.region].append(template.path)
+    found: list[Finding] = []
+    for region, paths in sorted(by_region.items()):
+        ran = run([str(require(CFN_LINT)), "--format", "json", "--regions", region, "--", *map(str, paths)])
+        try:
+            found.extend(_finding(raw) for raw in json.loads(ran.stdout or "[]"))
+        except (json.JSONDecodeError, KeyError) as error:
+            said = "\n".join(tail(ran.output)) or str(error)
+            raise RuntimeError(f"cfn-lint gave no report (exit {ran.returncode}): {said}") from error
+    return found
+
+
+def lint(name: str, templates: Sequence[Template], *, strict: bool = False) -> Outcome:
+    started = time.monotonic()
+    try:
+        found = findings(templates)
+    except RuntimeError as error:
+        return Outcome(name, False, time.monotonic() - started, "cfn-lint did not run", (str(error),))
+    errors = [f for f in found if f.level == "Error"]
+    warnings = [f for f in found if f.level == "Warning"]
+    ok = not errors and not (strict and warnings)
+    detail = (
+        f"{len(templates)} template(s): {len(errors)} error(s), {len(warnings)} warning(s)"
+        f"{' (strict)' if strict else ''}"
+    )
+    return Outcome(
+        name,
+        ok,
+        time.monotonic() - started,
+        detail,
+        problems=tuple(f"error {f}" for f in errors) + tuple(f"warning {f}" for f in warnings if strict),
+        warnings=() if strict else tuple(str(f) for f in warnings),
+    )
