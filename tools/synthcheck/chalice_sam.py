@@ -11,8 +11,11 @@ and only a change of requirements.txt needs the network again.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+from collections import defaultdict
+from pathlib import Path
 
 from tools.synthcheck.cdk import CHALICE_MISSING_DEPENDENCIES
 from tools.synthcheck.cfnlint import Template
@@ -22,15 +25,23 @@ from tools.synthcheck.warm import wheelhouse_problem
 
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 BUNDLE_CACHE = ROOT / ".chalice" / "deployments"
-# Each code change leaves a ~33 MB bundle behind; chalice never removes one. The newest few cover
-# switching between branches; an older one is rebuilt offline from the wheelhouse in ~10 s.
-BUNDLES_KEPT = 4
+# Chalice never removes a bundle: each code change leaves a new one behind (33 MB without
+# automatic_layer, an appcode zip with it). The newest few of each kind (`managed-layer-`, `appcode-`,
+# whole bundle) cover switching between branches; an older one is rebuilt offline from the wheelhouse.
+BUNDLES_KEPT_PER_KIND = 3
+BUNDLE_NAME = re.compile(r"^(?P<kind>[a-z-]*?)[0-9a-f]{32}-python")
 
 
 def prune_bundles() -> None:
-    bundles = sorted(BUNDLE_CACHE.glob("*.zip"), key=lambda path: path.stat().st_mtime, reverse=True)
-    for stale in bundles[BUNDLES_KEPT:]:
-        stale.unlink(missing_ok=True)
+    by_kind: dict[str, list[Path]] = defaultdict(list)
+    for path in BUNDLE_CACHE.glob("*.zip"):
+        named = BUNDLE_NAME.match(path.name)
+        if named:
+            by_kind[named["kind"]].append(path)
+    for bundles in by_kind.values():
+        bundles.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+        for stale in bundles[BUNDLES_KEPT_PER_KIND:]:
+            stale.unlink(missing_ok=True)
 
 
 def stages() -> list[str]:
@@ -61,6 +72,8 @@ def package(stage: str) -> tuple[Outcome, list[Template]]:
         ), []
     prune_bundles()
     resources = json.loads(template.read_text()).get("Resources", {})
-    reused = "reused the cached bundle" if "Reusing existing" in ran.output else "built the bundle offline"
-    detail = f"SAM template, {len(resources)} resources; {reused}"
+    # Chalice says "Creating ... package." for each zip, then "Reusing existing ..." when its cache had it.
+    reused = ran.output.count("Reusing existing")
+    built = ran.output.count("Creating") - reused
+    detail = f"SAM template, {len(resources)} resources; zips: {reused} cached, {built} built offline"
     return Outcome(name, True, time.monotonic() - started, detail), [Template(template, DEFAULT_REGION)]
