@@ -754,9 +754,26 @@ def dev(
     fresh: Annotated[
         bool, typer.Option(help="Start empty: delete the data directory's state first.")
     ] = False,
+    aws: Annotated[
+        str,
+        typer.Option(
+            help="Where AWS runs: 'moto' (embedded) or 'localstack' (LocalStack and DynamoDB Local on "
+            "this host; docs/localstack.md). Same code, other endpoints."
+        ),
+    ] = "moto",
 ) -> None:
     """Run the whole platform on this machine (AWS emulator, API, workers, router); a restart keeps
     every project, deployment, log and live app."""
+    from railyard.localdev.targets import TARGETS  # light: no AWS library
+
+    if aws not in TARGETS:
+        _fail(f"--aws {aws!r} is not a target (use one of: {', '.join(TARGETS)})")
+    if aws == "localstack":
+        from railyard.localdev.localstack import missing_reason
+
+        reason = missing_reason()
+        if reason is not None:
+            _fail(f"--aws localstack: {reason}")
     # Imported here: the local platform pulls in moto, boto3 and chalice, which no other command needs.
     from railyard.localdev import run_dev
 
@@ -769,6 +786,7 @@ def dev(
             exit_after_demo=exit_after_demo,
             data_dir=data_dir,
             fresh=fresh,
+            aws=aws,
         )
     )
 

@@ -3,11 +3,13 @@
 Starts, in order: a lock on the data directory (one platform per directory); the reaper, which
 stops the apps and builds if this process dies (railyard/localdev/reaper.py), after stopping any a
 killed previous run left; the AWS emulator, moto in its own process with the table and buckets kept
-on disk (railyard/localdev/emulator.py); the bootstrap of every catalogue resource; the local
-runtime and its router; reconciliation (deployments that were in flight end FAILED, every live
-release comes back up); the Chalice app served on 127.0.0.1; the work-queue pollers that call
-functions/ with Lambda's SQS event shape. A restart, clean or SIGKILL, loses nothing acknowledged
-(docs/decisions/0009-durable-local-aws.md); `--fresh` starts empty. Everything talks to AWS through
+on disk (railyard/localdev/emulator.py), or with `--aws localstack` LocalStack and DynamoDB Local
+(railyard/localdev/targets.py: only the children and the endpoints differ); the bootstrap of every
+catalogue resource; the local runtime and its router; reconciliation (deployments that were in
+flight end FAILED, every live release comes back up); the Chalice app served on 127.0.0.1; the
+work-queue pollers that call functions/ with Lambda's SQS event shape. A restart, clean or SIGKILL,
+loses nothing acknowledged (docs/decisions/0009-durable-local-aws.md; on LocalStack only the table
+is kept: docs/localstack.md); `--fresh` starts empty. Everything talks to AWS through
 boto3 and AWS_ENDPOINT_URL. SIGINT/SIGTERM stop everything it started; the terminal shows platform
 events and errors, the rest goes to <data dir>/logs/ (railyard/localdev/console.py).
 """
@@ -50,6 +52,7 @@ class Platform:
     token: str
     home: Path
     data_dir: Path | None = None
+    aws: Any = None  # the railyard.localdev.targets.AwsTarget it runs on
     _stoppers: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -61,20 +64,11 @@ class Platform:
         self._stoppers.clear()
 
 
-def _aws_env(moto_port: int) -> None:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-            # moto's Step Functions interpreter calls SQS/EventBridge at localhost:$MOTO_PORT.
-            "MOTO_PORT": str(moto_port),
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        }
-    )
-    os.environ.pop("AWS_PROFILE", None)
+def _aws_env(target_env: dict[str, str]) -> None:
+    """This process's AWS settings: the target's endpoints and nothing left from another target."""
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")] + ["AWS_PROFILE", "MOTO_PORT"]:
+        os.environ.pop(name, None)
+    os.environ.update(target_env)
 
 
 def start(
@@ -84,17 +78,17 @@ def start(
     quiet: bool = False,
     data_dir: Path | None = None,
     fresh: bool = False,
+    aws: str = "moto",
 ) -> Platform:
     """Starts the platform on the state kept in `data_dir` (default `$RAILYARD_HOME/data`; `fresh`
-    empties it first) and returns once every live release is back and the API answers."""
-    import requests
-
+    empties it first) against the AWS target `aws` (railyard/localdev/targets.py) and returns once
+    every live release is back and the API answers."""
     from chalicelib import wiring
     from chalicelib.adapters import process_groups
     from chalicelib.adapters.aws import reset_clients
     from chalicelib.adapters.runtime.local import LocalRuntime
     from chalicelib.config import Settings
-    from railyard.localdev import children, console
+    from railyard.localdev import children, console, targets
     from railyard.localdev.bootstrap import bootstrap
 
     home = railyard_home()
@@ -116,16 +110,14 @@ def start(
         platform._stoppers.append(lambda: process_groups.configure(None))
         reaper = children.start_reaper(data / "run" / "groups", data / "logs" / "reaper.log")
         platform._stoppers.append(reaper.stop)
-        emulator, moto_port = children.start_emulator(data / "aws", moto_port, data / "logs" / "aws.log")
-        platform._stoppers.append(emulator.stop)
-        platform.moto_port = moto_port
-        _aws_env(moto_port)
+        target = targets.start(aws, data, moto_port)
+        platform._stoppers.extend(target.stoppers)
+        platform.aws = target
+        platform.moto_port = target.port
+        _aws_env(target.env)
         reset_clients()
-        requests.post(
-            f"http://127.0.0.1:{moto_port}/moto-api/config",
-            json={"stepfunctions": {"execute_state_machine": True}},
-            timeout=10,
-        ).raise_for_status()
+        for note in target.notes:
+            console.event(note)
         settings = Settings.from_env()
         resources = bootstrap(settings.catalogue, settings.account_id)
 
@@ -155,7 +147,8 @@ def start(
         platform.stop()
         raise
     if not quiet:
-        print(f"Railyard is running (embedded AWS on 127.0.0.1:{moto_port}; state in {data})")
+        where = "embedded AWS" if aws == "moto" else "LocalStack"
+        print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
         print(f"  API:    {platform.api_url}")
         print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
         print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
@@ -299,9 +292,12 @@ def _write_config(home: Path, platform: Platform) -> None:
             {
                 "api_url": platform.api_url,
                 "router_port": platform.router_port,
+                # The AWS endpoint's port, under its first name (moto's or LocalStack's).
                 "moto_port": platform.moto_port,
-                # The table is served by the same emulator (a benchmark's raw GetItem goes here).
-                "dynamodb_url": f"http://127.0.0.1:{platform.moto_port}",
+                "aws": platform.aws.name,
+                "aws_endpoint_url": platform.aws.endpoint_url,
+                # Where the table is served (a benchmark's raw GetItem goes here).
+                "dynamodb_url": platform.aws.dynamodb_url,
                 "data_dir": str(platform.data_dir),
                 "pid": os.getpid(),
             },
@@ -319,6 +315,7 @@ def run_dev(
     exit_after_demo: bool = False,
     data_dir: Path | None = None,
     fresh: bool = False,
+    aws: str = "moto",
 ) -> int:
     """Runs the platform until SIGINT/SIGTERM (or, with --demo --exit, until the sample answered)."""
     stopping = threading.Event()
@@ -330,7 +327,12 @@ def run_dev(
     signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
     platform = start(
-        api_port=api_port, router_port=router_port, moto_port=moto_port, data_dir=data_dir, fresh=fresh
+        api_port=api_port,
+        router_port=router_port,
+        moto_port=moto_port,
+        data_dir=data_dir,
+        fresh=fresh,
+        aws=aws,
     )
     print(f"  (started in {time.monotonic() - started:.1f}s)")
     code = 0

@@ -96,3 +96,21 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
                 name=machine.name, definition=definition, roleArn=STATES_ROLE.format(account=account_id)
             )["stateMachineArn"]
     return done
+
+
+def main() -> int:
+    """`python -m railyard.localdev.bootstrap`: creates the catalogue's resources on the endpoint the
+    environment names (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, RAILYARD_STAGE,
+    RAILYARD_ACCOUNT_ID) and prints what it made as JSON; LocalStack's ready hook runs it
+    (localstack/init/ready.d/)."""
+    from dataclasses import asdict
+
+    from chalicelib.config import Settings
+
+    settings = Settings.from_env()
+    print(json.dumps(asdict(bootstrap(settings.catalogue, settings.account_id)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The local platform's helper processes: the AWS emulator and the reaper.
+"""The local platform's helper processes: the AWS emulator (moto, or LocalStack and DynamoDB Local
+through railyard/localdev/tether.py) and the reaper.
 
 Both are started with a pipe on their standard input whose only writer is the platform, so each
 learns of the platform's death (even by SIGKILL) as end-of-file and exits (the reaper after
@@ -23,13 +24,21 @@ EMULATOR_START_SECONDS = 60.0
 class Child:
     """A child process tied to this one by its standard input."""
 
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log
+            [sys.executable, *argv],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
         )
+
+    @property
+    def log_name(self) -> str:
+        return self._log.name
 
     def read_line(self, timeout: float) -> str:
         """The first line the child prints (its handshake), or RuntimeError naming the log."""
