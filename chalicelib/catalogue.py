@@ -14,7 +14,7 @@ IAM policy the build stack grants.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ class BuildIsolation:
     get the policy's patterns."""
 
     stage: str
+    # Tagged images (one per deployment) each project's repository keeps; more than the releases a
+    # service keeps for rollback (config.KEEP_RELEASES) so that a project of several services does
+    # not lose the image of a release it can still roll back to.
+    IMAGES_KEPT: ClassVar[int] = 100
 
     @property
     def policy_name(self) -> str:
@@ -122,6 +126,11 @@ class BuildIsolation:
 
     def ecr_repository(self, project_id: str) -> str:
         return f"{self.ecr_repository_prefix}/{project_id}"
+
+    def log_stream_prefix(self, project_id: str) -> str:
+        """In the CodeBuild project's log group: the project's build logs (CodeBuild appends the
+        build's id to the stream name the build is started with)."""
+        return f"{project_id}/"
 
     def parameter_prefix(self, project_id: str) -> str:
         """In SSM Parameter Store: the build's variables (SecureString), passed to CodeBuild as
@@ -175,6 +184,11 @@ class Catalogue:
     def codebuild_project(self) -> str:
         """The CodeBuild project every build runs in (RAILYARD_BUILDER=codebuild)."""
         return self._n("builds")
+
+    @property
+    def codebuild_log_group(self) -> str:
+        """Where every build of the CodeBuild project logs (the build stack creates it)."""
+        return f"/aws/codebuild/{self.codebuild_project}"
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -256,3 +270,44 @@ class Catalogue:
 
     def queue(self, key: str) -> Queue:
         return next(q for q in self.queues if q.key == key)
+
+    @property
+    def consumers(self) -> tuple[Consumer, ...]:
+        """The Lambda function that drains each queue in AWS (stacks/workflow.py); locally the
+        pollers of `railyard dev` call the same handlers. The build and deploy queues get a function
+        each, so the two workers can have their own role and concurrency."""
+        return (
+            Consumer("build-worker", "functions.task_worker.handler", "build", timeout=900, memory=1024),
+            Consumer("deploy-worker", "functions.task_worker.handler", "deploy", timeout=900, memory=1024),
+            Consumer("build-events", "functions.build_events.handler", "build-events", timeout=60),
+            Consumer("cleanup", "functions.cleanup.handler", "cleanup", timeout=240, max_concurrency=2),
+            Consumer("execution-events", "functions.execution_events.handler", "execution-events", timeout=60),
+        )
+
+    def function_name(self, consumer_key: str) -> str:
+        return self._n(consumer_key)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One queue's Lambda consumer: `handler` is `module.function` (functions/), `timeout` seconds
+    must fit the queue's visibility timeout (else a message still being worked on is delivered
+    again) and Lambda's limit, LAMBDA_MAX_TIMEOUT. `max_concurrency` caps the event source's
+    pollers (Lambda's ScalingConfig, 2 at least); one record per batch keeps a slow step from
+    holding its neighbours back."""
+
+    key: str
+    handler: str
+    queue: str
+    timeout: int
+    memory: int = 512
+    batch_size: int = 1
+    max_concurrency: int = 10
+
+
+LAMBDA_MAX_TIMEOUT = 900
+# API Gateway stage throttling (every route): steady requests per second and burst.
+API_THROTTLE_RATE = 50
+API_THROTTLE_BURST = 100
+# A message in a DLQ is a step or event nobody could handle: one is enough to page.
+DLQ_ALARM_THRESHOLD = 1

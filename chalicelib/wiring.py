@@ -90,14 +90,21 @@ class Container:
         s = self.settings
         if s.builder == "codebuild":  # asynchronous: the pipeline starts builds, events end them
             from chalicelib.adapters.builds.codebuild import CodeBuildRunner
+            from chalicelib.adapters.builds.isolation import ProjectBuildAccess
 
+            project = s.catalogue.codebuild_project
+            access = ProjectBuildAccess(s.catalogue.build_isolation, s.account_id, s.region, project)
+            # RAILYARD_ECR_REPOSITORY_URI names the registry (its host); each project pushes to its
+            # own repository there (catalogue.BuildIsolation.ecr_repository). Unset: no image.
+            registry = s.ecr_repository_uri.split("/", 1)[0] if s.ecr_repository_uri else None
             return CodeBuildRunner(
-                s.catalogue.codebuild_project,
+                project,
                 self.blobs,
                 s.sources_bucket,
                 s.artifacts_bucket,
-                s.ecr_repository_uri,
-                cache_bucket=s.artifacts_bucket,  # under deps-cache/<service id>/
+                registry,
+                access=access,
+                cache_bucket=s.artifacts_bucket,  # under each project's cache prefix
             )
         if s.builder != "local":
             raise ValueError(f"RAILYARD_BUILDER={s.builder!r} is not a builder (use 'local' or 'codebuild')")

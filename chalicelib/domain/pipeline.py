@@ -129,6 +129,7 @@ class Pipeline:
             variables=deployment.config.variables,
             no_cache=deployment.no_cache,
             environment=environment,
+            project_id=deployment.project_id,
         )
         with self._build_log(deployment_id) as log:
             if isinstance(self._builds, AsyncBuildRunner):

@@ -170,6 +170,9 @@ class BuildRequest:
     variables: dict[str, str] = field(default_factory=dict)
     no_cache: bool = False  # force a cold build (`railyard up --no-cache` or NO_CACHE=1)
     environment: str = "production"  # the environment name, for config files' environments.<name>
+    # The project the service belongs to: a CodeBuild build runs as that project's role and reads
+    # and writes only under its prefixes (catalogue.BuildIsolation). "" only in tests of other runners.
+    project_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeRuntime
 
 WHO = Principal("org_default", ("*",), "test")
-ECR = "123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard"
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+ECR = f"{REGISTRY}/railyard"  # RAILYARD_ECR_REPOSITORY_URI: its host is the registry
 APP = {
     "package.json": json.dumps({"name": "web", "version": "1.0.0", "scripts": {"start": "node server.js"}}),
     "server.js": "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)",
@@ -52,7 +53,18 @@ def _tarball(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _codebuild_project(project: str, sources_bucket: str) -> None:
+def _codebuild_project(project: str, sources_bucket: str, build_policy: str) -> None:
+    """What the build stack creates: the CodeBuild project, its base role and the one policy every
+    project's build role gets (its document does not matter to moto, which enforces none)."""
+    client("iam").create_policy(
+        PolicyName=build_policy,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}],
+            }
+        ),
+    )
     role = client("iam").create_role(
         RoleName="railyard-codebuild",
         AssumeRolePolicyDocument=json.dumps(
@@ -88,7 +100,8 @@ class Platform:
         assert self.settings.builder == "codebuild"
         self.resources = bootstrap(self.settings.catalogue, self.settings.account_id)
         self.project = self.settings.catalogue.codebuild_project
-        _codebuild_project(self.project, self.settings.sources_bucket)
+        isolation = self.settings.catalogue.build_isolation
+        _codebuild_project(self.project, self.settings.sources_bucket, isolation.policy_name)
         self.runtime = FakeRuntime()
         self.container = wiring.Container(self.settings, runtime=self.runtime)
         assert isinstance(self.container.build_runner, CodeBuildRunner)  # chosen by RAILYARD_BUILDER
@@ -281,10 +294,13 @@ def test_a_codebuild_build_completes_through_its_state_change_event(platform: Pl
     ]
     deployment = platform.container.repository.get_deployment(deployment_id)
     assert deployment.status == DeploymentStatus.SUCCESS
-    assert deployment.artifact_key == f"artifacts/codebuild/{deployment_id}/artifact.tar.gz"
-    assert deployment.image == f"{ECR}:{deployment_id}"
+    # under the project's own prefix and in the project's own repository (BuildIsolation)
+    project_id = platform.service.project_id
+    assert deployment.artifact_key == f"artifacts/codebuild/{project_id}/{deployment_id}/artifact.tar.gz"
+    image = f"{REGISTRY}/railyard-{platform.settings.stage}/{project_id}:{deployment_id}"
+    assert deployment.image == image
     spec = platform.runtime.activated[-1]
-    assert spec.image == f"{ECR}:{deployment_id}" and spec.start_command == "npm start"
+    assert spec.image == image and spec.start_command == "npm start"
     completed = [e for e in platform.events("notifications") if e.metadata.event_name == "build.completed"]
     assert completed[0].data["artifact_key"] == deployment.artifact_key
     assert platform.container.repository.get_pending_build(pending.build_id).finished == "SUCCEEDED"

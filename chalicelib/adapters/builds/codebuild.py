@@ -8,6 +8,14 @@ step's task token under that id; CodeBuild's "Build State Change" event then tra
 functions/build_events.py, which reads it with `build_state_change()` and, on SUCCEEDED, records
 `result()` and calls SendTaskSuccess (SendTaskFailure, with CodeBuild's reason, otherwise).
 
+Every build is isolated to its project (docs/decisions/0014, catalogue.BuildIsolation): it runs as
+the project's own role (serviceRoleOverride), reads its source from the project's source prefix,
+writes its artifact and dependency layers under the project's prefixes, pushes to the project's
+repository, logs to the project's log streams, and gets the user's variables as PARAMETER_STORE
+references to the project's parameters (isolation.py ensures the role, repository and parameters).
+The build's record (`result()` reads it) is kept outside every prefix a build may write, so a
+build cannot rewrite what the platform believes it produced.
+
 Why the source is downloaded here although CodeBuild downloads it again: the plan (which provider,
 which commands) is computed from the files, by the same `plan_build` the local runner uses, and
 CodeBuild's S3 source must be a ZIP (or a folder), never the .tar.gz the CLI uploads. So the
@@ -22,11 +30,14 @@ import os
 import re
 import stat
 import tempfile
+import time
 import zipfile
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from chalicelib.adapters.aws import client, error_code
+from chalicelib.adapters.builds.isolation import ProjectBuildAccess
 from chalicelib.adapters.builds.local import Planner, _extract, plan_source
 from chalicelib.domain.buildplan import BuildPlan
 from chalicelib.domain.errors import BuildFailed, NotFound
@@ -45,8 +56,8 @@ from chalicelib.domain.renderings import (
     variables_digest,
 )
 
-SOURCE_PREFIX = "codebuild-sources"  # in the source bucket: the ZIPs CodeBuild reads
-ARTIFACT_PREFIX = "artifacts/codebuild"  # in the artifact bucket: <deployment>/artifact.tar.gz
+# In the artifact bucket, outside every build-writable prefix: what start() recorded of a build.
+RESULT_PREFIX = "codebuild-results"
 BUILD_STATE_CHANGE = "CodeBuild Build State Change"
 STATUSES = ("SUCCEEDED", "FAILED", "STOPPED", "IN_PROGRESS")
 # Statuses batch_get_builds knows that the workflow treats as a failure.
@@ -55,17 +66,21 @@ _FAILED_ALIASES = {"TIMED_OUT": "FAILED", "FAULT": "FAILED"}
 # ours, and AWS_* would redirect the buildspec's own `aws ecr` / `aws s3` calls to other credentials.
 _WITHHELD_PREFIXES = ("CODEBUILD_", "RAILYARD_", "AWS_")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # also a valid ECR image tag
+# A role this container has just created may be refused by CodeBuild until IAM has propagated it
+# (seconds, rarely a minute): StartBuild is retried after these pauses, then the refusal stands.
+ROLE_PROPAGATION_RETRIES = (2.0, 4.0, 8.0, 16.0)
+_ROLE_FRESH_SECONDS = 120.0
 
 
 class CodeBuildRunner:
     """Starts CodeBuild builds of sources in `source_bucket`; artifacts land in `artifact_bucket`,
-    images (when `ecr_repository_uri` is set) in ECR tagged with the deployment id.
+    images (when `image_registry`, an ECR registry host, is set) in the project's repository of
+    that registry, tagged with the deployment id.
 
-    The CodeBuild project must exist (infrastructure creates it) with an S3 source, a service role
-    that can read both buckets (and push to ECR), and privileged mode when images are built.
-    `cache_bucket` turns on the content-addressed dependency layer, kept per service under
-    `<cache_bucket>/deps-cache/<service id>/` (per service: builds of one tenant must never restore
-    another tenant's dependencies)."""
+    The CodeBuild project must exist (the build stack creates it: S3 source, privileged mode, a
+    base role that can do nothing but log). `cache_bucket` turns on the content-addressed
+    dependency layer, kept per service under the project's cache prefix (builds of one tenant must
+    never restore another tenant's dependencies), and CodeBuild's own cache beside it."""
 
     def __init__(
         self,
@@ -73,18 +88,23 @@ class CodeBuildRunner:
         blobs: BlobStore,
         source_bucket: str,
         artifact_bucket: str,
-        ecr_repository_uri: str | None,
+        image_registry: str | None,
         planner: Planner | None = None,  # None: plan_build for the deployment's environment
         *,
+        access: ProjectBuildAccess,
         cache_bucket: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._project_name = project_name
         self._blobs = blobs
         self._source_bucket = source_bucket
         self._artifact_bucket = artifact_bucket
-        self._ecr_repository_uri = ecr_repository_uri
+        self._image_registry = image_registry.rstrip("/") if image_registry else None
         self._planner = planner
+        self._access = access
+        self._isolation = access.isolation
         self._cache_bucket = cache_bucket
+        self._sleep = sleep
 
     def build(self, request: BuildRequest, log: LogSink, progress: Progress) -> BuildResult:
         raise NotImplementedError(
@@ -95,13 +115,15 @@ class CodeBuildRunner:
         )
 
     def start(self, request: BuildRequest, log: LogSink) -> str:
-        """Plans the source, starts its CodeBuild build and returns the build id. Idempotent per
-        deployment for CodeBuild's idempotency window (5 minutes): a retried step gets the same
-        build. Raises BuildFailed / NothingToBuild for a source that cannot be planned."""
-        deployment_id = request.deployment_id
+        """Plans the source, starts its CodeBuild build as the project's role and returns the build
+        id. Idempotent per deployment for CodeBuild's idempotency window (5 minutes): a retried
+        step gets the same build. Raises BuildFailed / NothingToBuild for a source that cannot be
+        planned."""
+        deployment_id, project_id = request.deployment_id, request.project_id
         if not _SAFE_ID.match(deployment_id):
             raise ValueError(f"unsafe deployment id for an object key or image tag: {deployment_id!r}")
-        zip_key = f"{SOURCE_PREFIX}/{deployment_id}.zip"
+        self._access.check_project_id(project_id)
+        zip_key = f"{self._isolation.source_prefix(project_id)}{deployment_id}.zip"
         with tempfile.TemporaryDirectory(prefix="railyard-codebuild-") as work:
             archive = os.path.join(work, "source.tar.gz")
             src = os.path.join(work, "src")
@@ -118,14 +140,18 @@ class CodeBuildRunner:
             _zip_tree(src, zipped)
             self._blobs.upload_file(self._source_bucket, zip_key, zipped)
 
-        image_uri = f"{self._ecr_repository_uri}:{deployment_id}" if self._ecr_repository_uri else None
-        cache_path = f"{self._cache_bucket}/deps-cache/{request.service_id}" if self._cache_bucket else None
+        role_arn = self._access.role_arn(project_id)
+        image_uri = None
+        if self._image_registry:
+            image_uri = f"{self._image_registry}/{self._access.repository(project_id)}:{deployment_id}"
+        cache_path = self._deps_cache_path(project_id, request.service_id)
         buildspec = render_buildspec(plan, image_uri=image_uri, cache_bucket_path=cache_path)
         _log_plan(log, plan)
 
         variables = [
             {"name": "RAILYARD_DEPLOYMENT_ID", "value": deployment_id, "type": "PLAINTEXT"},
             {"name": "RAILYARD_SERVICE_ID", "value": request.service_id, "type": "PLAINTEXT"},
+            {"name": "RAILYARD_PROJECT_ID", "value": project_id, "type": "PLAINTEXT"},
         ]
         withheld = sorted(n for n in request.variables if n.startswith(_WITHHELD_PREFIXES))
         passed = {k: v for k, v in request.variables.items() if k not in withheld}
@@ -133,17 +159,17 @@ class CodeBuildRunner:
         variables.append(
             {"name": VARIABLES_DIGEST_ENV, "value": variables_digest(passed), "type": "PLAINTEXT"}
         )
-        # User variables reach the build like on the local runner (NEXT_PUBLIC_* and the like).
-        variables += [
-            {"name": name, "value": value, "type": "PLAINTEXT"}
-            for name, value in sorted(request.variables.items())
-            if name not in withheld
-        ]
+        self._access.sweep_parameters(project_id)
+        # User variables reach the build like on the local runner (NEXT_PUBLIC_* and the like), but
+        # as references: CodeBuild resolves them with the project's role when the build starts.
+        references, refused = self._access.put_variables(project_id, deployment_id, passed)
+        variables += references
+        withheld = sorted(withheld + refused)
         if withheld:
-            log.write(f"build: not passed to the build (reserved prefixes): {', '.join(withheld)}")
+            log.write(f"build: not passed to the build (reserved prefixes or names): {', '.join(withheld)}")
 
         try:
-            response = self._start_build(zip_key, buildspec, variables, deployment_id, request)
+            response = self._start_build(zip_key, buildspec, variables, request, role_arn, log)
         except Exception as exc:
             code = error_code(exc)
             if code == "ResourceNotFoundException":
@@ -151,7 +177,7 @@ class CodeBuildRunner:
                     f"the CodeBuild project {self._project_name!r} does not exist in this account and "
                     "region: deploy the platform's stack (it creates it) or set RAILYARD_BUILDER=local"
                 ) from None
-            if code in ("AccessDeniedException", "AccountLimitExceededException"):
+            if code in ("AccessDeniedException", "AccountLimitExceededException", "InvalidInputException"):
                 raise BuildFailed(f"CodeBuild refused to start the build: {code}: {exc}") from None
             raise
         build_id = str(response["build"]["id"])
@@ -159,15 +185,18 @@ class CodeBuildRunner:
         # the start command nor the provider.
         meta = {
             "build_id": build_id,
+            "project_id": project_id,
+            "artifact_key": self.artifact_key(project_id, deployment_id),
             "start_command": plan.start_command,
             "provider": plan.provider,
             "image_uri": image_uri,
             "settings_overrides": plan.deploy.settings_overrides(),
         }
         self._blobs.put_bytes(
-            self._artifact_bucket, _meta_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
+            self._artifact_bucket, _result_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
         )
         log.write(f"build: started CodeBuild build {build_id} (project {self._project_name})")
+        log.write(f"build: runs as {self._isolation.role_name(project_id)}, this project's own role")
         if image_uri is not None:
             log.write(f"build: the image will be pushed as {image_uri}")
         log.flush()
@@ -176,9 +205,9 @@ class CodeBuildRunner:
     def result(self, deployment_id: str) -> BuildResult:
         """The BuildResult of a deployment whose build has SUCCEEDED (the worker calls it after
         `build_outcome()`). Raises NotFound when start() never ran for it."""
-        meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, _meta_key(deployment_id)))
+        meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, _result_key(deployment_id)))
         return BuildResult(
-            artifact_key=artifact_key(deployment_id),
+            artifact_key=str(meta["artifact_key"]),
             start_command=str(meta["start_command"]),
             cached=False,
             provider=str(meta["provider"]),
@@ -186,22 +215,40 @@ class CodeBuildRunner:
             image=meta.get("image_uri") or None,  # what the buildspec pushed, so releases carry it
         )
 
+    def artifact_key(self, project_id: str, deployment_id: str) -> str:
+        """Where CodeBuild uploads a deployment's artifact in the artifact bucket (see
+        artifactsOverride: path/name/<file> with packaging NONE)."""
+        return f"{self._isolation.artifact_prefix(project_id)}{deployment_id}/{ARTIFACT_NAME}"
+
     def artifact_objects(self, key: str) -> list[str]:
-        """The ArtifactObjects port (retention): the artifact CodeBuild uploaded and the build's
-        metadata beside it."""
-        deployment_id = key.removeprefix(f"{ARTIFACT_PREFIX}/").split("/", 1)[0]
-        return [_meta_key(deployment_id), key] if key == artifact_key(deployment_id) else [key]
+        """The ArtifactObjects port (retention): the build's record first (so the artifact is never
+        believed complete once half deleted), then the artifact CodeBuild uploaded."""
+        parts = key.split("/")
+        # artifacts/codebuild/<project>/<deployment>/artifact.tar.gz
+        if len(parts) >= 3 and parts[-1] == ARTIFACT_NAME:
+            project_id, deployment_id = parts[-3], parts[-2]
+            if key == self.artifact_key(project_id, deployment_id):
+                return [_result_key(deployment_id), key]
+        return [key]
+
+    def _deps_cache_path(self, project_id: str, service_id: str) -> str | None:
+        if not self._cache_bucket:
+            return None
+        return f"{self._cache_bucket}/{self._isolation.cache_prefix(project_id)}{service_id}"
 
     def _start_build(
         self,
         zip_key: str,
         buildspec: str,
         variables: list[dict[str, str]],
-        deployment_id: str,
         request: BuildRequest,
+        role_arn: str,
+        log: LogSink,
     ) -> Any:
-        return client("codebuild").start_build(
+        project_id, deployment_id = request.project_id, request.deployment_id
+        params: dict[str, Any] = dict(
             projectName=self._project_name,
+            serviceRoleOverride=role_arn,
             sourceTypeOverride="S3",
             sourceLocationOverride=f"{self._source_bucket}/{zip_key}",
             buildspecOverride=buildspec,
@@ -209,25 +256,47 @@ class CodeBuildRunner:
             artifactsOverride={
                 "type": "S3",
                 "location": self._artifact_bucket,
-                "path": ARTIFACT_PREFIX,
+                "path": self._isolation.artifact_prefix(project_id).rstrip("/"),
                 "name": deployment_id,
                 "namespaceType": "NONE",
                 "packaging": "NONE",  # the buildspec already made the .tar.gz of the contract
+            },
+            logsConfigOverride={
+                "cloudWatchLogs": {
+                    "status": "ENABLED",
+                    "streamName": self._isolation.log_stream_prefix(project_id).rstrip("/"),
+                },
+                "s3Logs": {"status": "DISABLED"},
             },
             # CodeBuild counts whole minutes, at least 5; never cut a build shorter than configured.
             timeoutInMinutesOverride=max(5, math.ceil(request.settings.build_timeout / 60)),
             idempotencyToken=deployment_id,
         )
+        if self._cache_bucket:
+            # CodeBuild's own cache of the package managers' downloads: the project's, not shared.
+            location = f"{self._cache_bucket}/{self._isolation.cache_prefix(project_id)}codebuild"
+            params["cacheOverride"] = {"type": "S3", "location": location}
+        else:
+            params["cacheOverride"] = {"type": "NO_CACHE"}
+        codebuild = client("codebuild")
+        for pause in (*ROLE_PROPAGATION_RETRIES, None):
+            try:
+                return codebuild.start_build(**params)
+            except Exception as exc:
+                fresh = self._access.created_recently(project_id, _ROLE_FRESH_SECONDS)
+                if pause is None or error_code(exc) != "InvalidInputException" or not fresh:
+                    raise
+                log.write(
+                    f"build: CodeBuild cannot use the project's new role yet (IAM propagates it); "
+                    f"trying again in {pause:g} s"
+                )
+                log.flush()
+                self._sleep(pause)
+        raise AssertionError("unreachable")  # the last pass returns or raises
 
 
-def artifact_key(deployment_id: str) -> str:
-    """Where CodeBuild uploads a deployment's artifact in the artifact bucket (see artifactsOverride:
-    path/name/<file> with packaging NONE)."""
-    return f"{ARTIFACT_PREFIX}/{deployment_id}/{ARTIFACT_NAME}"
-
-
-def _meta_key(deployment_id: str) -> str:
-    return f"{ARTIFACT_PREFIX}/{deployment_id}.json"
+def _result_key(deployment_id: str) -> str:
+    return f"{RESULT_PREFIX}/{deployment_id}.json"
 
 
 def build_outcome(event: dict[str, Any]) -> tuple[str, str]:
