@@ -37,8 +37,16 @@ def python() -> Path | None:
     return found if (VENV / ".installed").exists() and found.exists() else None
 
 
+def external_url() -> str:
+    """RAILYARD_LOCALSTACK_URL: a LocalStack already running (e.g. the compose file's); the platform
+    then starts neither LocalStack nor DynamoDB Local."""
+    return os.environ.get("RAILYARD_LOCALSTACK_URL", "").strip().rstrip("/")
+
+
 def missing_reason() -> str | None:
     """Why `--aws localstack` cannot run here, or None when it can."""
+    if external_url():
+        return None
     if python() is None:
         return (
             "LocalStack is not installed: localstack/install.sh needs Python 3.13 (pyenv) "
@@ -93,13 +101,24 @@ def start(port: int, data_dir: Path, log_path: Path) -> Child:
     return child
 
 
-def ready(port: int) -> bool:
+def ready(port: int, url: str = "") -> bool:
     """LocalStack finished starting (its READY stage: every eager service loaded)."""
+    url = url or f"http://127.0.0.1:{port}"
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localstack/init", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}/_localstack/init", timeout=2) as response:
             return bool(json.loads(response.read()).get("completed", {}).get("READY"))
     except (OSError, ValueError, urllib.error.URLError):
         return False
+
+
+def wait_external(url: str, timeout: float = START_SECONDS) -> bool:
+    """Waits for a LocalStack this platform did not start (a container may still be booting)."""
+    deadline = time.monotonic() + timeout
+    while not ready(0, url):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
 
 
 def dynamodb_ready(port: int) -> bool:

@@ -7,7 +7,8 @@ the endpoints it puts in the environment (boto3 and PynamoDB read `AWS_ENDPOINT_
 - moto: railyard/localdev/emulator.py (durable table and buckets, docs/decisions/0009), with Step
   Functions execution switched on through moto's own API, and `MOTO_PORT` for its interpreter.
 - localstack: LocalStack for S3, SQS, EventBridge and Step Functions (its interpreter executes by
-  itself) and DynamoDB Local for the table (`AWS_ENDPOINT_URL_DYNAMODB`), both tethered children.
+  itself) and DynamoDB Local for the table (`AWS_ENDPOINT_URL_DYNAMODB`), both tethered children;
+  or, with RAILYARD_LOCALSTACK_URL set, a LocalStack someone else runs (the Docker path), whole.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class AwsTarget:
     env: dict[str, str]  # the endpoints and dummy credentials every client reads
     stoppers: list[Callable[[], None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said once on the terminal
+    external_url: str = ""  # a LocalStack this platform did not start (RAILYARD_LOCALSTACK_URL)
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.external_url or f"http://127.0.0.1:{self.port}"
 
 
 def _credentials() -> dict[str, str]:
@@ -83,6 +85,9 @@ def _start_moto(data: Path, port: int) -> AwsTarget:
 def _start_localstack(data: Path, port: int) -> AwsTarget:
     from railyard.localdev import dynamodb_local, free_port, localstack
 
+    external = localstack.external_url()
+    if external:
+        return _use_external_localstack(external)
     reason = localstack.missing_reason()
     if reason is not None:
         raise RuntimeError(f"--aws localstack: {reason}")
@@ -119,6 +124,26 @@ def _start_localstack(data: Path, port: int) -> AwsTarget:
         "AWS_ENDPOINT_URL": target.endpoint_url,
         "AWS_ENDPOINT_URL_DYNAMODB": target.dynamodb_url,
         # Step Functions ARNs name the account; LocalStack's is not moto's 123456789012.
+        "RAILYARD_ACCOUNT_ID": localstack.ACCOUNT_ID,
+    }
+    return target
+
+
+def _use_external_localstack(url: str) -> AwsTarget:
+    """A LocalStack someone else runs (localstack/docker-compose.yml): nothing to start or stop;
+    its own DynamoDB serves the table (in Docker it can fetch DynamoDB Local itself)."""
+    from urllib.parse import urlsplit
+
+    from railyard.localdev import localstack
+
+    parsed = urlsplit(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    target = AwsTarget("localstack", port, url, {}, external_url=url)
+    if not localstack.wait_external(url):
+        raise RuntimeError(f"RAILYARD_LOCALSTACK_URL={url}: LocalStack does not answer there")
+    target.env = {
+        **_credentials(),
+        "AWS_ENDPOINT_URL": url,
         "RAILYARD_ACCOUNT_ID": localstack.ACCOUNT_ID,
     }
     return target

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.support.localstack import LocalStackDev, running_localstack_dev, skip_reason
 
@@ -27,6 +28,17 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStackDev
     with running_localstack_dev(tmp_path_factory.mktemp("railyard-home")) as running:
         print(f"railyard dev --aws localstack ready in {time.monotonic() - started:.1f}s")
         yield running
+    # The platform's stop took LocalStack and DynamoDB Local with it (no stray servers left).
+    for url in (running.aws_endpoint_url, running.dynamodb_url):
+        assert not _answers(url), f"{url} still answers after the platform stopped"
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=2)
+        return True
+    except requests.ConnectionError:
+        return False
 
 
 def test_hello_python_deploys_on_localstack_and_answers_through_the_router(
@@ -84,3 +96,19 @@ def test_the_ready_hook_bootstraps_the_catalogue_on_localstack(platform: LocalSt
     machines = platform.localstack_client("stepfunctions").list_state_machines()["stateMachines"]
     assert "railyard-hook-deploy" in [m["name"] for m in machines]
     assert "railyard-hook-main" in platform.dynamodb_client().list_tables()["TableNames"]
+
+
+def test_an_external_localstack_is_used_whole_and_nothing_is_started(
+    platform: LocalStackDev, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RAILYARD_LOCALSTACK_URL (the Docker path): the platform starts no LocalStack and no DynamoDB
+    Local of its own and sends every service, the table included, to that one."""
+    from railyard.localdev import targets
+
+    monkeypatch.setenv("RAILYARD_LOCALSTACK_URL", platform.aws_endpoint_url + "/")
+    target = targets.start("localstack", tmp_path / "data")
+    assert target.stoppers == []
+    assert target.endpoint_url == target.dynamodb_url == platform.aws_endpoint_url
+    assert target.env["AWS_ENDPOINT_URL"] == platform.aws_endpoint_url
+    assert "AWS_ENDPOINT_URL_DYNAMODB" not in target.env
+    assert not (tmp_path / "data").exists()
