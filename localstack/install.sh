@@ -45,7 +45,9 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys; sys.exit(
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$PINS"
+# (Some machines' pip configuration names local indexes that do not exist: a warning per package.)
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$PINS" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 # DynamoDB Local has no bind-address option; this launcher binds it to 127.0.0.1
 # (railyard/localdev/dynamodb_local.py compiles it on demand too, should this step be skipped).
