@@ -35,8 +35,8 @@ def fan_out(entries: Iterable[list[Any]]) -> dict[str, float]:
     return sent
 
 
-def call_usage(call: Record, sizes: dict[str, int]) -> model.Usage:
-    usage = model.call_usage(call, sizes)
+def call_usage(call: Record, sizes: dict[str, int], indexes: dict[str, int] | None = None) -> model.Usage:
+    usage = model.call_usage(call, sizes, indexes)
     if call["svc"] == "events" and call["op"] == "PutEvents" and call.get("ok"):
         usage["sqs_request"] = usage.get("sqs_request", 0.0) + sum(fan_out(call["entries"]).values())
     return usage
@@ -47,6 +47,7 @@ class Accounts:
 
     def __init__(self, raw: Record, memory: dict[str, int]) -> None:
         self.raw, self.memory, self.sizes = raw, memory, raw["sizes"]
+        self.indexes: dict[str, int] = raw.get("indexes", {})
         self.invocations = raw["invocations"]
         self.calls_in: dict[int, list[Record]] = defaultdict(list)
         for call in raw["calls"]:
@@ -69,11 +70,12 @@ class Accounts:
         kind = "api" if inv["kind"] == "api" else "worker"
         wall, cpu = self.typical[inv["name"]]
         ms = model.billed_ms(wall, cpu, self.memory[kind])
-        usage = model.invocation_usage(ms, self.memory[kind], inv["log_bytes"], inv["log_events"])
+        answer = inv.get("body_bytes", 0) if kind == "api" else None
+        usage = model.invocation_usage(ms, self.memory[kind], inv["log_bytes"], inv["log_events"], answer)
         if kind == "api":
             usage["apigw_request"] = 1.0
         for call in self.calls_in[inv["id"]]:
-            model.add(usage, call_usage(call, self.sizes))
+            model.add(usage, call_usage(call, self.sizes, self.indexes))
         return usage
 
     def billed_ms(self, name: str, kind: str) -> int:
@@ -135,7 +137,7 @@ def deployment(accounts: Accounts, start: float, end: float, uploads: int, billa
         consumed[inv["name"]] += inv["kind"] == "worker"
     for call in in_window(billable, start, end):
         if call["inv"] is None:  # the event source mapping's receives and deletes, log flushes
-            model.add(workflow, call_usage(call, accounts.sizes))
+            model.add(workflow, call_usage(call, accounts.sizes, accounts.indexes))
         if call["svc"] == "events" and call["op"] == "PutEvents" and call.get("ok"):
             for queue, n in fan_out(call["entries"]).items():
                 delivered[queue] += n

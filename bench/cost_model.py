@@ -36,6 +36,7 @@ PRICES: dict[str, Price] = {
     "s3_get": Price(0.0004e-3, "request", "S3 Standard GET, HEAD and other reads"),
     "logs_gb": Price(0.50, "GB ingested", "CloudWatch Logs standard ingestion"),
     "kms_request": Price(0.03e-4, "request", "KMS API requests (symmetric)"),
+    "data_out_gb": Price(0.09, "GB", "Data transfer out to the internet, first 10 TB/month (API answers)"),
     # Monthly, what a stage costs with no traffic at all.
     "alarm_month": Price(0.10, "alarm-month", "CloudWatch standard-resolution metric alarm"),
     "dashboard_month": Price(3.00, "dashboard-month", "CloudWatch dashboard (beyond 3 free ones)"),
@@ -54,12 +55,14 @@ PRICE_PAGES = (
     "https://aws.amazon.com/s3/pricing/",
     "https://aws.amazon.com/cloudwatch/pricing/",
     "https://aws.amazon.com/kms/pricing/",
+    "https://aws.amazon.com/ec2/pricing/on-demand/#Data_Transfer",
 )
 
 TARGET_PER_MILLION_REQUESTS = 5.00
 TARGET_PER_DEPLOYMENT = 0.02
 
 FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1,769 MB; below that, CPU time stretches
+RESPONSE_HEADER_BYTES = 250  # status line and headers of an API answer (assumed; bodies are measured)
 LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs' per-event overhead, counted as a margin
 # What the Lambda runtime itself writes per invocation (text log format), bytes as they would be.
 _REQUEST_ID = "0" * 36
@@ -125,24 +128,33 @@ def read_units(op: str, facts: Mapping[str, Any]) -> float:
     return 0.0
 
 
-def write_units(writes: Iterable[Mapping[str, Any]], final_sizes: Mapping[str, int]) -> float:
+def write_units(
+    writes: Iterable[Mapping[str, Any]],
+    final_sizes: Mapping[str, int],
+    indexes: Mapping[str, int] | None = None,
+) -> float:
     """Each write is billed on the larger of the item before and after; the item's size at the end of
-    the run stands in for both (items here only grow), else the written item, else 1 KB."""
+    the run stands in for both (items here only grow), else the written item, else 1 KB. A
+    transaction doubles the table's write; each global secondary index the item is in (ALL
+    projection) costs one more write of its size."""
     units = 0.0
     for write in writes:
         size = max(write.get("size") or 0, final_sizes.get(write["key"], 0)) or 1024
-        units += max(1, math.ceil(size / 1024)) * (2 if write.get("tx") else 1)
+        copies = (2 if write.get("tx") else 1) + (indexes or {}).get(write["key"], 0)
+        units += max(1, math.ceil(size / 1024)) * copies
     return units
 
 
-def call_usage(call: Mapping[str, Any], final_sizes: Mapping[str, int]) -> Usage:
+def call_usage(
+    call: Mapping[str, Any], final_sizes: Mapping[str, int], indexes: Mapping[str, int] | None = None
+) -> Usage:
     """What one recorded AWS call is billed as (the call's record from the recorder)."""
     service, op = call["svc"], call["op"]
     if not call.get("ok") or service in FREE_SERVICES:
         return {}
     if service == "dynamodb":
         if "writes" in call:
-            return {"dynamodb_wru": write_units(call["writes"], final_sizes)}
+            return {"dynamodb_wru": write_units(call["writes"], final_sizes, indexes)}
         return {"dynamodb_rru": read_units(op, call)}
     if service == "sqs":
         return {"sqs_request": 1.0}
@@ -166,15 +178,20 @@ def billed_ms(wall_ms: float, cpu_ms: float, memory_mb: int) -> int:
     return max(1, math.ceil(waiting + cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb)))
 
 
-def invocation_usage(ms: int, memory_mb: int, app_log_bytes: int, app_log_events: int) -> Usage:
+def invocation_usage(
+    ms: int, memory_mb: int, app_log_bytes: int, app_log_events: int, answer_bytes: int | None = None
+) -> Usage:
     platform = sum(len(line) for line in LAMBDA_PLATFORM_LINES)
     events = len(LAMBDA_PLATFORM_LINES) + app_log_events
     log_bytes = platform + app_log_bytes + events * LOG_EVENT_OVERHEAD_BYTES
-    return {
+    usage = {
         "lambda_request": 1.0,
         "lambda_gb_second": ms / 1000 * memory_mb / 1024,
         "logs_gb": log_bytes / 1e9,
     }
+    if answer_bytes is not None:  # an API answer leaves AWS
+        usage["data_out_gb"] = (answer_bytes + RESPONSE_HEADER_BYTES) / 1e9
+    return usage
 
 
 # Idle: a stage with no traffic, per 30-day month

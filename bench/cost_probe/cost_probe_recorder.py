@@ -215,6 +215,7 @@ def _invoke(kind: str, name: str, call: Callable[[], Any]) -> Any:
         cpu = time.thread_time() - started_cpu
         _local.invocation = None
         status = result.get("statusCode") if isinstance(result, dict) else None
+        body = result.get("body") if isinstance(result, dict) else None
         _write(
             {
                 "k": "inv",
@@ -223,6 +224,7 @@ def _invoke(kind: str, name: str, call: Callable[[], Any]) -> Any:
                 "kind": kind,
                 "name": name,
                 "status": status,
+                "body_bytes": len(body.encode()) if isinstance(body, str) else 0,
                 "wall_ms": round(wall * 1000, 3),
                 "cpu_ms": round(cpu * 1000, 3),
                 "log_bytes": invocation["log_bytes"],

@@ -101,3 +101,8 @@ def test_an_idle_queue_costs_five_long_polls_every_twenty_seconds() -> None:
     usage = model.idle_usage(queues_polled=1, alarms=0, dashboards=0, kms_keys=0, stored_gb=0.0)
     assert usage["sqs_request"] == 5 * 3 * 60 * 24 * 30
     assert model.total(usage) == pytest.approx(0.26, abs=0.005)
+
+
+def test_each_index_an_item_is_in_costs_one_more_write() -> None:
+    writes = [{"key": "deployment", "size": 1500, "tx": True}]  # 2 KB: 2 units, doubled, + 2 indexes
+    assert model.write_units(writes, {}, {"deployment": 2}) == 2 * (2 + 2)
