@@ -114,6 +114,13 @@ class BuildIsolation:
         """In the artifacts bucket: what a build uploads (artifact and metadata)."""
         return f"artifacts/codebuild/{project_id}/"
 
+    @property
+    def results_prefix(self) -> str:
+        """In the artifacts bucket: the build worker's record of each build (start command, image),
+        outside every prefix a build may write, so no build can rewrite what it is said to have
+        produced."""
+        return "codebuild-results/"
+
     def cache_prefix(self, project_id: str) -> str:
         """In the artifacts bucket: the project's dependency-cache layers."""
         return f"deps-cache/{project_id}/"

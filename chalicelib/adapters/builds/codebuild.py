@@ -56,8 +56,6 @@ from chalicelib.domain.renderings import (
     variables_digest,
 )
 
-# In the artifact bucket, outside every build-writable prefix: what start() recorded of a build.
-RESULT_PREFIX = "codebuild-results"
 BUILD_STATE_CHANGE = "CodeBuild Build State Change"
 STATUSES = ("SUCCEEDED", "FAILED", "STOPPED", "IN_PROGRESS")
 # Statuses batch_get_builds knows that the workflow treats as a failure.
@@ -193,7 +191,7 @@ class CodeBuildRunner:
             "settings_overrides": plan.deploy.settings_overrides(),
         }
         self._blobs.put_bytes(
-            self._artifact_bucket, _result_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
+            self._artifact_bucket, self._result_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
         )
         log.write(f"build: started CodeBuild build {build_id} (project {self._project_name})")
         log.write(f"build: runs as {self._isolation.role_name(project_id)}, this project's own role")
@@ -205,7 +203,7 @@ class CodeBuildRunner:
     def result(self, deployment_id: str) -> BuildResult:
         """The BuildResult of a deployment whose build has SUCCEEDED (the worker calls it after
         `build_outcome()`). Raises NotFound when start() never ran for it."""
-        meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, _result_key(deployment_id)))
+        meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, self._result_key(deployment_id)))
         return BuildResult(
             artifact_key=str(meta["artifact_key"]),
             start_command=str(meta["start_command"]),
@@ -228,8 +226,11 @@ class CodeBuildRunner:
         if len(parts) >= 3 and parts[-1] == ARTIFACT_NAME:
             project_id, deployment_id = parts[-3], parts[-2]
             if key == self.artifact_key(project_id, deployment_id):
-                return [_result_key(deployment_id), key]
+                return [self._result_key(deployment_id), key]
         return [key]
+
+    def _result_key(self, deployment_id: str) -> str:
+        return f"{self._isolation.results_prefix}{deployment_id}.json"
 
     def _deps_cache_path(self, project_id: str, service_id: str) -> str | None:
         if not self._cache_bucket:
@@ -293,10 +294,6 @@ class CodeBuildRunner:
                 log.flush()
                 self._sleep(pause)
         raise AssertionError("unreachable")  # the last pass returns or raises
-
-
-def _result_key(deployment_id: str) -> str:
-    return f"{RESULT_PREFIX}/{deployment_id}.json"
 
 
 def build_outcome(event: dict[str, Any]) -> tuple[str, str]:
