@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tools.synthcheck import asl, cdk, cfnlint, chalice_sam, warm
-from tools.synthcheck.env import DEFAULT_REGION, ToolMissing
+from tools.synthcheck.env import BUILD, DEFAULT_REGION, ToolMissing
 from tools.synthcheck.outcome import Outcome, failed, summary
 
 # Two cores: a CDK synth (Python + jsii's node) or a cfn-lint run keeps one busy; a third worker
@@ -50,7 +50,12 @@ def synth_and_lint(target: cdk.SynthTarget, strict: bool, bundle_cached: threadi
     synthesized, templates = cdk.synth(target)
     if not synthesized.ok:
         return [synthesized]
-    return [synthesized, cfnlint.lint(f"cfn-lint {target.name}", templates, strict=strict)]
+    return [
+        synthesized,
+        cfnlint.lint(
+            f"cfn-lint {target.name}", templates, BUILD / f"{target.name}.cfn-lint.txt", strict=strict
+        ),
+    ]
 
 
 def package_and_lint(stage: str, strict: bool, bundle_cached: threading.Event) -> list[Outcome]:
@@ -60,7 +65,10 @@ def package_and_lint(stage: str, strict: bool, bundle_cached: threading.Event) -
         bundle_cached.set()
     if not packaged.ok:
         return [packaged]
-    return [packaged, cfnlint.lint(f"cfn-lint sam {stage}", templates, strict=strict)]
+    return [
+        packaged,
+        cfnlint.lint(f"cfn-lint sam {stage}", templates, BUILD / f"sam-{stage}.cfn-lint.txt", strict=strict),
+    ]
 
 
 def check_everything(strict: bool) -> list[Outcome]:

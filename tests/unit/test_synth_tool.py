@@ -88,20 +88,26 @@ def test_cfn_lint_errors_fail_and_warnings_fail_only_when_strict(tmp_path: Path)
             }
         )
     )
-    outcome = cfnlint.lint("cfn-lint bad", [cfnlint.Template(template, "eu-west-1")])
+    report = tmp_path / "bad.cfn-lint.txt"
+    outcome = cfnlint.lint("cfn-lint bad", [cfnlint.Template(template, "eu-west-1")], report)
     assert not outcome.ok
     assert any(p.startswith("error E3012 Bad.template.json Resources/Queue/") for p in outcome.problems)
-    assert any(w.startswith("W2001 Bad.template.json Parameters/Unused") for w in outcome.warnings)
+    assert outcome.warnings == (
+        "W2001 x1 in 1 template(s), e.g. W2001 Bad.template.json Parameters/Unused: "
+        "Parameter Unused not used.",
+    )
+    assert {line.split()[1] for line in report.read_text().splitlines()} == {"E3012", "W2001"}
 
     only_warning = tmp_path / "Warn.template.json"
-    only_warning.write_text(
-        json.dumps(
-            {"Parameters": {"Unused": {"Type": "String"}}, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
-        )
-    )
-    lenient = cfnlint.lint("cfn-lint warn", [cfnlint.Template(only_warning, "us-east-1")])
-    strict = cfnlint.lint("cfn-lint warn", [cfnlint.Template(only_warning, "us-east-1")], strict=True)
-    assert lenient.ok and "1 warning(s)" in lenient.detail
+    unused_parameter = {
+        "Parameters": {"Unused": {"Type": "String"}},
+        "Resources": {"Q": {"Type": "AWS::SQS::Queue"}},
+    }
+    only_warning.write_text(json.dumps(unused_parameter))
+    templates = [cfnlint.Template(only_warning, "us-east-1")]
+    lenient = cfnlint.lint("cfn-lint warn", templates, report)
+    strict = cfnlint.lint("cfn-lint warn", templates, report, strict=True)
+    assert lenient.ok and "0 error(s), 1 warning(s)" in lenient.detail
     assert not strict.ok and strict.problems[0].startswith("warning W2001")
 
 

@@ -26,17 +26,19 @@ class SynthTarget:
     context: tuple[tuple[str, str], ...]
 
 
-# The stages that between them take every branch of stacks/: a single-region stage without a
-# cluster, and prod in three regions (the table becomes a global table) with an EKS cluster (the
-# runtime stack's access entry and RBAC).
+# The stages that between them take every branch of stacks/ (the context keys stacks/stage.py reads):
+# a single-region stage without an account or a cluster, and prod in an account across three regions
+# (the table becomes a global table) with an EKS cluster (the runtime stack's access entry and RBAC).
 TARGETS = (
     SynthTarget("ci", (("stage", "ci"),)),
     SynthTarget(
         "prod-3-regions",
         (
             ("stage", "prod"),
+            ("account", "123456789012"),
             ("regions", "us-east-1,eu-west-1,ap-southeast-2"),
             ("eksCluster", "railyard"),
+            ("baseDomain", "apps.example.com"),
         ),
     ),
 )

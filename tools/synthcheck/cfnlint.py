@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.synthcheck.env import CFN_LINT, require, run, tail
+from tools.synthcheck.env import CFN_LINT, ROOT, require, run, tail
 from tools.synthcheck.outcome import Outcome
 
 
@@ -64,18 +64,37 @@ def findings(templates: Sequence[Template]) -> list[Finding]:
     return found
 
 
-def lint(name: str, templates: Sequence[Template], *, strict: bool = False) -> Outcome:
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def grouped(found: Sequence[Finding]) -> list[str]:
+    """One line per rule: CDK repeats one pattern in every stack and region, so 28 identical warnings
+    would bury the one that differs."""
+    by_rule: dict[str, list[Finding]] = defaultdict(list)
+    for finding in found:
+        by_rule[finding.rule].append(finding)
+    return [
+        f"{rule} x{len(same)} in {len({f.template for f in same})} template(s), e.g. {same[0]}"
+        for rule, same in sorted(by_rule.items())
+    ]
+
+
+def lint(name: str, templates: Sequence[Template], report: Path, *, strict: bool = False) -> Outcome:
+    """`report` receives every finding, one per line, whatever the summary shows."""
     started = time.monotonic()
     try:
         found = findings(templates)
     except RuntimeError as error:
         return Outcome(name, False, time.monotonic() - started, "cfn-lint did not run", (str(error),))
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("".join(f"{f.level} {f}\n" for f in found))
     errors = [f for f in found if f.level == "Error"]
     warnings = [f for f in found if f.level == "Warning"]
     ok = not errors and not (strict and warnings)
     detail = (
         f"{len(templates)} template(s): {len(errors)} error(s), {len(warnings)} warning(s)"
-        f"{' (strict)' if strict else ''}"
+        f"{' (strict)' if strict else ''}; all findings in {_shown(report)}"
     )
     return Outcome(
         name,
@@ -83,5 +102,5 @@ def lint(name: str, templates: Sequence[Template], *, strict: bool = False) -> O
         time.monotonic() - started,
         detail,
         problems=tuple(f"error {f}" for f in errors) + tuple(f"warning {f}" for f in warnings if strict),
-        warnings=() if strict else tuple(str(f) for f in warnings),
+        warnings=() if strict else tuple(grouped(warnings)),
     )
