@@ -288,7 +288,9 @@ class Catalogue:
             Consumer("deploy-worker", "functions.task_worker.handler", "deploy", timeout=900, memory=1024),
             Consumer("build-events", "functions.build_events.handler", "build-events", timeout=60),
             Consumer("cleanup", "functions.cleanup.handler", "cleanup", timeout=240, max_concurrency=2),
-            Consumer("execution-events", "functions.execution_events.handler", "execution-events", timeout=60),
+            Consumer(
+                "execution-events", "functions.execution_events.handler", "execution-events", timeout=60
+            ),
         )
 
     def function_name(self, consumer_key: str) -> str:

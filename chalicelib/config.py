@@ -176,3 +176,29 @@ def _optional(value: str | None, lower: bool = False) -> str | None:
     if lower:
         value = value.lower().rstrip(".")
     return value or None
+
+
+# Every environment variable Settings.from_env reads (tests/cdk/test_config_env.py holds from_env to
+# it): a Lambda the stacks configure may set only these (stacks/environment.py).
+ENVIRONMENT_VARIABLES = (
+    "RAILYARD_STAGE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "RAILYARD_ACCOUNT_ID",
+    "RAILYARD_DATA_DIR",
+    "RAILYARD_RUNTIME",
+    "RAILYARD_PUBLIC_URL",
+    "RAILYARD_ORG_ID",
+    "RAILYARD_BUILDER",
+    "RAILYARD_ECR_REPOSITORY_URI",
+    "RAILYARD_EKS_CLUSTER",
+    "RAILYARD_K8S_KUBECONFIG",
+    "RAILYARD_K8S_CONTEXT",
+    "RAILYARD_BASE_DOMAIN",
+    "RAILYARD_ACM_CERTIFICATE_ARN",
+    "RAILYARD_K8S_LB_CIDRS",
+    "RAILYARD_ALB_GROUP",
+    "RAILYARD_IDEMPOTENCY_TTL_SECONDS",
+    "RAILYARD_KEEP_RELEASES",
+    "RAILYARD_LOG_RETENTION_DAYS",
+)

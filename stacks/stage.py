@@ -4,16 +4,101 @@ synthesized."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+DEFAULT_REGION = "us-east-1"
+# Short, because every resource name is `railyard-<stage>-<part>` and some AWS names are capped
+# (an IAM role name at 64, a Lambda layer's name, an S3 bucket at 63 characters).
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class ContextError(ValueError):
+    """A CDK context value is missing or wrong; the message names it and says what is expected."""
 
 
 @dataclass(frozen=True)
 class StageContext:
     stage: str
     account: str | None  # None: environment-agnostic (offline synth)
-    region: str
+    region: str  # the region the stacks built with this context go to
     eks_cluster_name: str | None = None  # None: no cluster, the runtime stack grants nothing on EKS
+    # Every region of the stage, the primary first (it holds the buckets and the global table's
+    # home); one region unless `-c regions=...` names more (docs/multi-region.md).
+    regions: tuple[str, ...] = ()
+    base_domain: str | None = None  # services answer on https://<host>.<base domain> (with a cluster)
 
     @property
     def is_prod(self) -> bool:
         return self.stage == "prod"
+
+    @property
+    def primary_region(self) -> str:
+        return self.regions[0] if self.regions else self.region
+
+    @property
+    def is_primary(self) -> bool:
+        return self.region == self.primary_region
+
+    @property
+    def replica_regions(self) -> tuple[str, ...]:
+        return tuple(r for r in self.regions if r != self.primary_region)
+
+    def in_region(self, region: str) -> StageContext:
+        return replace(self, region=region)
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> StageContext:
+        """`get` is `app.node.try_get_context`. Raises ContextError naming the first bad value."""
+        stage = _text(get, "stage")
+        if stage is None:
+            raise ContextError("context 'stage' is missing: pass -c stage=<name> (like dev or prod)")
+        _check("stage", stage, _STAGE, "lowercase letters, digits and '-', starting with a letter, ≤ 15")
+        account = _text(get, "account")
+        if account is not None:
+            _check("account", account, _ACCOUNT, "a 12-digit AWS account id")
+        region = _text(get, "region") or DEFAULT_REGION
+        _check("region", region, _REGION, "an AWS region like us-east-1")
+        regions = tuple(r.strip() for r in (_text(get, "regions") or "").split(",") if r.strip())
+        for each in regions:
+            _check("regions", each, _REGION, "a comma-separated list of AWS regions, the primary first")
+        if len(set(regions)) != len(regions):
+            raise ContextError(f"context 'regions'={','.join(regions)!r} names a region twice")
+        if regions and _text(get, "region") is not None and regions[0] != region:
+            raise ContextError(
+                f"context 'region'={region!r} is not the first of 'regions' ({regions[0]!r}): the first "
+                "region is the primary; pass one of them, or both agreeing"
+            )
+        cluster = _text(get, "eksCluster")
+        if cluster is not None:
+            _check("eksCluster", cluster, _CLUSTER, "an EKS cluster name")
+        domain = _text(get, "baseDomain")
+        if domain is not None:
+            _check("baseDomain", domain, _DOMAIN, "a lowercase DNS name like apps.example.com")
+        if cluster and not domain:
+            raise ContextError(
+                "context 'baseDomain' is missing: with -c eksCluster=... services need a domain to "
+                "answer on (-c baseDomain=apps.example.com)"
+            )
+        primary = regions[0] if regions else region
+        return cls(stage, account, primary, cluster, regions or (primary,), domain)
+
+
+def _text(get: Callable[[str], Any], name: str) -> str | None:
+    value = get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ContextError(f"context {name!r}={value!r} must be a string")
+    return value.strip() or None
+
+
+def _check(name: str, value: str, pattern: re.Pattern[str], expected: str) -> None:
+    if not pattern.match(value):
+        raise ContextError(f"context {name!r}={value!r} is wrong: expected {expected}")

@@ -1,0 +1,153 @@
+"""WorkflowStack: the state machines of statemachines/*.asl.json, their placeholders filled from the
+catalogue, and every queue consumer of the catalogue (functions/) as a Lambda on its SQS queue.
+
+Each consumer reports partial batch failures, has its batch size, maximum concurrency and a timeout
+that fits its queue's visibility timeout, and a role that may touch only what its handler uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from chalicelib.catalogue import LAMBDA_MAX_TIMEOUT, Catalogue, Consumer
+from railyard.localdev.bootstrap import STATEMACHINES_DIR, render_definition
+from stacks.environment import lambda_environment
+from stacks.events import EventsStack
+from stacks.packaging import dependency_layer_zip, lambda_runtime, worker_code
+from stacks.refs import DataRefs, StateMachineRefs, grant_data
+from stacks.stage import StageContext
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+# What each consumer's handler touches (besides the table, which every one reads and writes):
+# buckets read-write, buckets read-only, whether it answers task tokens, whether it starts/reads
+# executions. Keyed by Consumer.key; a consumer missing here fails the synth.
+_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool, bool]] = {
+    "build-worker": (("sources", "artifacts", "logs"), (), True, True),
+    "deploy-worker": (("logs",), ("sources", "artifacts"), True, True),
+    "build-events": (("artifacts", "logs"), ("sources",), True, True),
+    "cleanup": (("artifacts", "logs"), (), False, False),
+    "execution-events": (("logs",), (), False, True),
+}
+
+
+class WorkflowStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stage: StageContext,
+        events: EventsStack,
+        workdir: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        catalogue = Catalogue(stage.stage)
+        self.state_machines = {
+            machine.key: self._state_machine(catalogue, machine.key, events)
+            for machine in catalogue.state_machines
+        }
+        deploy_machine = StateMachineRefs.of(self, catalogue.deploy_state_machine)
+        data = DataRefs.imported(self, stage.stage)
+        layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(dependency_layer_zip())),
+            compatible_runtimes=[lambda_runtime()],
+            description="requirements.txt, as Chalice's automatic layer packs it for the API",
+        )
+        code = worker_code(workdir)
+        environment = lambda_environment(stage)
+        self.functions: dict[str, lambda_.Function] = {}
+        for consumer in catalogue.consumers:
+            queue = catalogue.queue(consumer.queue)
+            if not consumer.timeout <= min(queue.visibility_timeout, LAMBDA_MAX_TIMEOUT):
+                raise ValueError(
+                    f"consumer {consumer.key}: timeout {consumer.timeout} s exceeds its queue's visibility "
+                    f"timeout ({queue.visibility_timeout} s) or Lambda's {LAMBDA_MAX_TIMEOUT} s"
+                )
+            function = self._function(catalogue, consumer, code, layer, environment)
+            function.add_event_source(
+                sources.SqsEventSource(
+                    events.queues[consumer.queue],
+                    batch_size=consumer.batch_size,
+                    max_concurrency=consumer.max_concurrency,
+                    report_batch_item_failures=True,
+                )
+            )
+            read_write, read, answers_tokens, controls = _ACCESS[consumer.key]
+            role = function.role
+            assert role is not None
+            grant_data(role, data, read_write=read_write, read=read)
+            if answers_tokens:
+                deploy_machine.grant_task_response(role)
+            if controls:
+                deploy_machine.grant_control(role)
+            self.functions[consumer.key] = function
+        self.build_worker_role: iam.IRole = self._role_of("build-worker")
+        self.deploy_worker_role: iam.IRole = self._role_of("deploy-worker")
+
+    def _state_machine(self, catalogue: Catalogue, key: str, events: EventsStack) -> sfn.StateMachine:
+        machine = next(m for m in catalogue.state_machines if m.key == key)
+        values: dict[str, str] = {}
+        for placeholder, (kind, ref) in machine.substitutions.items():
+            if kind == "queue":
+                values[placeholder] = events.queues[ref].queue_url
+            elif kind == "bus":
+                values[placeholder] = events.bus.event_bus_name
+            else:
+                raise ValueError(f"state machine {machine.name}: no CDK value for a {kind!r} substitution")
+        # render_definition raises on a placeholder without a value: none is left for CloudFormation.
+        definition = render_definition((STATEMACHINES_DIR / machine.definition_file).read_text(), values)
+        state_machine = sfn.StateMachine(
+            self,
+            f"{key.title()}StateMachine",
+            state_machine_name=machine.name,
+            definition_body=sfn.DefinitionBody.from_string(definition),
+        )
+        # What the definition's tasks call (sqs:sendMessage, events:putEvents), on its resources only.
+        for kind, ref in machine.substitutions.values():
+            if kind == "queue":
+                events.queues[ref].grant_send_messages(state_machine)
+            elif kind == "bus":
+                events.bus.grant_put_events_to(state_machine)
+        return state_machine
+
+    def _function(
+        self,
+        catalogue: Catalogue,
+        consumer: Consumer,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        name = catalogue.function_name(consumer.key)
+        return lambda_.Function(
+            self,
+            f"{consumer.key.title().replace('-', '')}Function",
+            function_name=name,
+            runtime=lambda_runtime(),
+            handler=consumer.handler,
+            code=code,
+            layers=[layer],
+            memory_size=consumer.memory,
+            timeout=Duration.seconds(consumer.timeout),
+            environment=environment,
+            log_group=logs.LogGroup(
+                self, f"{consumer.key}-logs", log_group_name=f"/aws/lambda/{name}", retention=LOG_RETENTION
+            ),
+        )
+
+    def _role_of(self, key: str) -> iam.IRole:
+        role = self.functions[key].role
+        assert role is not None
+        return role

@@ -1,0 +1,99 @@
+"""What `make synth` / `cdk synth` does with bad context (names the value, exits non-zero, synthesizes
+nothing), and the one list of environment variables Settings.from_env reads, held to from_env."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.config import ENVIRONMENT_VARIABLES, Settings
+from stacks.stage import ContextError, StageContext
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _context(**values: Any) -> StageContext:
+    return StageContext.from_context(values.get)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({}, "'stage' is missing"),
+        ({"stage": "Prod"}, "'stage'='Prod' is wrong"),
+        ({"stage": "a-very-long-stage-name"}, "'stage'"),
+        ({"stage": "prod", "region": "mars-1"}, "'region'='mars-1'"),
+        ({"stage": "prod", "account": "12345"}, "'account'='12345'"),
+        ({"stage": "prod", "regions": "us-east-1,nowhere"}, "'regions'='nowhere'"),
+        ({"stage": "prod", "regions": "us-east-1,us-east-1"}, "names a region twice"),
+        (
+            {"stage": "prod", "region": "eu-west-1", "regions": "us-east-1,eu-west-1"},
+            "not the first of 'regions'",
+        ),
+        ({"stage": "prod", "eksCluster": "apps"}, "'baseDomain' is missing"),
+        ({"stage": "prod", "eksCluster": "apps", "baseDomain": "https://x"}, "'baseDomain'"),
+    ],
+)
+def test_a_missing_or_wrong_context_value_is_named(values: dict[str, str], named: str) -> None:
+    with pytest.raises(ContextError, match=named.replace("(", r"\(")):
+        _context(**values)
+
+
+def test_a_good_context_gives_the_primary_region_first() -> None:
+    stage = _context(
+        stage="prod", regions="eu-west-1, us-east-1", eksCluster="apps", baseDomain="apps.example.com"
+    )
+    assert (stage.region, stage.regions, stage.replica_regions) == (
+        "eu-west-1",
+        ("eu-west-1", "us-east-1"),
+        ("us-east-1",),
+    )
+    assert stage.is_prod and stage.is_primary and not stage.in_region("us-east-1").is_primary
+    assert _context(stage="dev").regions == ("us-east-1",)
+
+
+def test_the_app_exits_non_zero_naming_the_missing_stage(tmp_path: Path) -> None:
+    env = dict(
+        os.environ, JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", CDK_OUTDIR=str(tmp_path / "out")
+    )
+    env.pop("CDK_CONTEXT_JSON", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "stacks.app"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert "context 'stage' is missing" in done.stderr
+    assert not list((tmp_path / "out").glob("*.template.json"))  # nothing synthesized
+
+
+class _Recording(dict[str, str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+
+@pytest.fixture
+def recorded_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Recording]:
+    recording = _Recording()
+    monkeypatch.setattr(os, "environ", recording)
+    yield recording
+
+
+def test_environment_variables_lists_exactly_what_settings_from_env_reads(
+    recorded_environ: _Recording,
+) -> None:
+    Settings.from_env()
+    assert recorded_environ.read == set(ENVIRONMENT_VARIABLES)
