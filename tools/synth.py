@@ -5,6 +5,7 @@ linted too. Exits non-zero, naming what failed, when any check fails; prints wha
     .venv/bin/python tools/synth.py            # offline (make synth, part of make test)
     .venv/bin/python tools/synth.py --warm     # once, with network: the wheels chalice packages
     .venv/bin/python tools/synth.py --strict   # cfn-lint warnings fail too
+    .venv/bin/python tools/synth.py -c stage=prod -c regions=us-east-1,eu-west-1   # one context only
 
 Outputs go to build/synth/ (cloud assemblies per target, SAM templates per chalice stage).
 """
@@ -71,14 +72,14 @@ def package_and_lint(stage: str, strict: bool, bundle_cached: threading.Event) -
     ]
 
 
-def check_everything(strict: bool) -> list[Outcome]:
+def check_everything(strict: bool, targets: tuple[cdk.SynthTarget, ...] = cdk.TARGETS) -> list[Outcome]:
     stages = chalice_sam.stages()
     bundle_cached = threading.Event()
     checks: list[tuple[str, Callable[[], list[Outcome]]]] = [
         (f"chalice package {stages[0]}", partial(package_and_lint, stages[0], strict, bundle_cached)),
         ("statelint", lambda: [asl.statelint()]),
         ("ASL parsed by moto", lambda: [asl.moto_parse(DEFAULT_REGION)]),
-        *[(f"cdk synth {t.name}", partial(synth_and_lint, t, strict, bundle_cached)) for t in cdk.TARGETS],
+        *[(f"cdk synth {t.name}", partial(synth_and_lint, t, strict, bundle_cached)) for t in targets],
         *[(f"chalice package {s}", partial(package_and_lint, s, strict, bundle_cached)) for s in stages[1:]],
     ]
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -101,9 +102,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warm", action="store_true", help="fill the wheelhouse (needs PyPI), then exit")
     parser.add_argument("--strict", action="store_true", help="cfn-lint warnings fail the run too")
+    parser.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="synthesize this CDK context (stacks/stage.py's keys) instead of the built-in targets",
+    )
     args = parser.parse_args(argv)
+    targets: tuple[cdk.SynthTarget, ...] = cdk.TARGETS
+    if args.context:
+        pairs = [item.partition("=") for item in args.context]
+        if any(not key or not sep for key, sep, _ in pairs):
+            parser.error("-c takes KEY=VALUE, like -c stage=prod")
+        targets = (cdk.SynthTarget("custom", tuple((key, value) for key, _, value in pairs)),)
     started = time.monotonic()
-    outcomes = warm_up() if args.warm else check_everything(args.strict)
+    outcomes = warm_up() if args.warm else check_everything(args.strict, targets)
     print(summary(outcomes, time.monotonic() - started), flush=True)
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 

@@ -130,3 +130,10 @@ def test_moto_rejects_a_state_type_statelint_never_sees_and_names_undeclared_fil
     assert not outcome.ok
     assert any(p.startswith("statemachines/deploy.asl.json: ") and "Choise" in p for p in outcome.problems)
     assert any("stray.asl.json is not declared in chalicelib/catalogue.py" in p for p in outcome.problems)
+
+
+def test_a_wrong_context_value_is_named_by_the_synth(tmp_path: Path) -> None:
+    target = cdk.SynthTarget("wrong-context", (("stage", "ci"), ("regions", "us-east-1,mars-north-1")))
+    outcome, templates = cdk.synth(target, tmp_path / "assembly")
+    assert not outcome.ok and templates == []
+    assert any("context 'regions'" in p and "mars-north-1" in p for p in outcome.problems), outcome.problems

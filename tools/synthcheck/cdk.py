@@ -59,10 +59,11 @@ def _stack_templates(assembly: Path) -> list[Template]:
     return found
 
 
-def synth(target: SynthTarget) -> tuple[Outcome, list[Template]]:
+def synth(target: SynthTarget, outdir: Path | None = None) -> tuple[Outcome, list[Template]]:
+    """Into build/synth/<target name> unless `outdir` says otherwise."""
     name = f"cdk synth {target.name}"
     started = time.monotonic()
-    outdir = BUILD / target.name
+    outdir = outdir or BUILD / target.name
     shutil.rmtree(outdir, ignore_errors=True)  # a stale template must never be linted
     context = [arg for key, value in target.context for arg in ("-c", f"{key}={value}")]
     if not (STACKS_DIR / "cdk.json").exists():
