@@ -109,7 +109,7 @@ def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir
         **common("observability"),
     )
     for stack in (api, workflow, build):  # they use the table and buckets by name
-        stack.add_dependency(data)
+        stack.add_stack_dependency(data)
     return RegionStacks(events, api, workflow, build, runtime, observability)
 
 

@@ -7,9 +7,9 @@
 - The workers (functions/): the same layer ZIP (read from that cache, so both run the same
   dependencies) and a code asset of chalicelib/ + functions/ only.
 
-Building the layer downloads the requirements (pip). `make install` warms the cache; a synthesis
-with PIP_NO_INDEX set (the tests) refuses to start without it, rather than have pip fail midway or
-Chalice write a layer that lacks packages.
+Building the layer runs pip on the requirements. `make install` fills a wheelhouse and warms the
+cache (docs/decisions/0015); a synthesis with PIP_NO_INDEX set (make synth, the tests) and neither
+refuses to start, rather than have pip fail midway or Chalice write a layer that lacks packages.
 """
 
 from __future__ import annotations
@@ -24,10 +24,7 @@ from aws_cdk import aws_lambda as lambda_
 REPO = Path(__file__).resolve().parents[1]
 WORKER_PACKAGES = ("chalicelib", "functions")
 _SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi", "py.typed")
-WARM_UP_COMMAND = (
-    "AWS_DEFAULT_REGION=us-east-1 .venv/bin/chalice package --pkg-format cloudformation "
-    "--stage dev $(mktemp -d)"
-)
+WARM_UP_COMMAND = ".venv/bin/python tools/synth.py --warm"
 
 
 def python_version() -> str:
@@ -51,13 +48,17 @@ def dependency_layer_zip() -> Path:
 
 
 def require_offline_cache() -> None:
-    """With PIP_NO_INDEX set, a missing dependency cache is an error named here, not in pip."""
-    if os.environ.get("PIP_NO_INDEX") and not dependency_layer_zip().exists():
-        raise SystemExit(
-            f"{dependency_layer_zip().relative_to(REPO)} is missing: the Lambda dependency layer is "
-            f"built by pip, and PIP_NO_INDEX forbids downloads. Run `make install` (it runs "
-            f"`{WARM_UP_COMMAND}`)."
-        )
+    """With PIP_NO_INDEX set, a dependency layer that is neither cached nor buildable from a local
+    wheelhouse (PIP_FIND_LINKS, filled by `make install`) is an error named here, not in pip."""
+    if not os.environ.get("PIP_NO_INDEX") or dependency_layer_zip().exists():
+        return
+    links = [Path(p) for p in os.environ.get("PIP_FIND_LINKS", "").split() if p]
+    if any(link.is_dir() and any(link.glob("*.whl")) for link in links):
+        return
+    raise SystemExit(
+        f"{dependency_layer_zip().relative_to(REPO)} is missing and PIP_NO_INDEX forbids pip to "
+        f"download the Lambda dependencies: run `make install` (it runs `{WARM_UP_COMMAND}`)."
+    )
 
 
 def worker_code(workdir: Path) -> lambda_.Code:

@@ -1,6 +1,7 @@
-"""The CDK app synthesized once per session: stage prod in three regions (the primary first), with
-PIP_NO_INDEX set so that a missing Chalice dependency cache fails with "run make install" instead
-of reaching for the network. Tests read the templates as plain JSON."""
+"""The CDK app synthesized once per session: stage prod in three regions (the primary first), in
+`make synth`'s offline environment (tools/synthcheck/env.py: no AWS account, pip only from the
+wheelhouse), so a dependency layer that cannot be built offline fails with "run make install".
+Tests read the templates as plain JSON."""
 
 from __future__ import annotations
 
@@ -30,15 +31,6 @@ class Synthesized:
         return self.by_region[REGIONS[0]]
 
 
-_OFFLINE_ENV = {
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-    "PIP_NO_INDEX": "1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "CDK_DISABLE_VERSION_CHECK": "1",
-}
-
-
 @pytest.fixture(scope="session")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     import time
@@ -46,9 +38,16 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     import aws_cdk as cdk
 
     from stacks.app import build_app
+    from stacks.packaging import dependency_layer_zip
+    from tools.synthcheck.env import offline_env
+    from tools.synthcheck.warm import wheelhouse_problem
 
-    saved = {name: os.environ.get(name) for name in _OFFLINE_ENV}
-    os.environ.update(_OFFLINE_ENV)
+    problem = None if dependency_layer_zip().exists() else wheelhouse_problem()
+    if problem:
+        pytest.fail(f"the Lambda dependency layer cannot be built offline ({problem}): run make install")
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(offline_env())  # make synth's environment: no AWS account, no PyPI
     try:
         started = time.monotonic()
         out: Path = tmp_path_factory.mktemp("cdk")
@@ -61,11 +60,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
         assembly = app.synth()
         seconds = time.monotonic() - started
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        os.environ.clear()
+        os.environ.update(saved)
     by_region: dict[str, dict[str, Template]] = {}
     for region, stacks in regional.items():
         by_region[region] = {
