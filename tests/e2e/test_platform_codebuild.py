@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.catalogue import Catalogue
 from tests.support.platform import RAILYARD, running_dev, write_app
 
 pytestmark = pytest.mark.e2e
@@ -44,8 +45,19 @@ def test_dev_with_the_codebuild_builder_ends_builds_from_codebuild_state_change_
         role = boto3.client("iam", **aws).create_role(
             RoleName="railyard-codebuild", AssumeRolePolicyDocument=json.dumps(trust)
         )["Role"]
+        # What the build stack creates in AWS: the managed policy each project's build role gets.
+        catalogue = Catalogue("dev")
+        boto3.client("iam", **aws).create_policy(
+            PolicyName=catalogue.build_isolation.policy_name,
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}],
+                }
+            ),
+        )
         codebuild = boto3.client("codebuild", **aws)
-        project = "railyard-dev-builds"
+        project = catalogue.codebuild_project
         codebuild.create_project(
             name=project,
             source={"type": "S3", "location": "railyard-dev-sources/placeholder.zip"},
