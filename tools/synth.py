@@ -93,7 +93,12 @@ def warm_up() -> list[Outcome]:
         return filled
     # Offline now, as make synth will be: proves the wheelhouse suffices and fills chalice's cache.
     stage = chalice_sam.stages()[0]
-    return filled + guarded(f"chalice package {stage}", lambda: [chalice_sam.package(stage)[0]])
+    proved = guarded(
+        f"chalice package {stage}", lambda: [chalice_sam.package(stage, name_stale_wheelhouse=False)[0]]
+    )
+    if all(outcome.ok for outcome in proved):
+        warm.stamp_wheelhouse()
+    return filled + proved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         targets = (cdk.SynthTarget("custom", tuple((key, value) for key, _, value in pairs)),)
     started = time.monotonic()
     outcomes = warm_up() if args.warm else check_everything(args.strict, targets)
-    print(summary(outcomes, time.monotonic() - started), flush=True)
+    title = "tools/synth.py --warm" if args.warm else "make synth"
+    print(summary(outcomes, time.monotonic() - started, title), flush=True)
     return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 

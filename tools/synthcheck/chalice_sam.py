@@ -50,7 +50,9 @@ def stages() -> list[str]:
     return sorted(declared)
 
 
-def package(stage: str) -> tuple[Outcome, list[Template]]:
+def package(stage: str, *, name_stale_wheelhouse: bool = True) -> tuple[Outcome, list[Template]]:
+    """`name_stale_wheelhouse`: on failure, say when the wheelhouse is missing or older than
+    requirements.txt (not while --warm is proving the wheelhouse it just filled)."""
     name = f"chalice package {stage}"
     started = time.monotonic()
     outdir = BUILD / "sam" / stage
@@ -66,7 +68,7 @@ def package(stage: str) -> tuple[Outcome, list[Template]]:
         problems = ["the bundle lacks dependencies pip could not install offline:"]
         problems += tail(ran.output.split(CHALICE_MISSING_DEPENDENCIES, 1)[1], 8)
     if problems:
-        stale = wheelhouse_problem()
+        stale = wheelhouse_problem() if name_stale_wheelhouse else None
         return failed(
             name, time.monotonic() - started, "no SAM template", [*problems, *([stale] if stale else [])]
         ), []

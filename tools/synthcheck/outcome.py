@@ -20,7 +20,7 @@ def failed(name: str, seconds: float, detail: str, problems: Sequence[str]) -> O
     return Outcome(name, False, seconds, detail, tuple(problems))
 
 
-def summary(outcomes: Sequence[Outcome], wall_seconds: float) -> str:
+def summary(outcomes: Sequence[Outcome], wall_seconds: float, title: str = "make synth") -> str:
     width = max(len(o.name) for o in outcomes)
     bad = [o for o in outcomes if not o.ok]
     lines = []
@@ -30,5 +30,5 @@ def summary(outcomes: Sequence[Outcome], wall_seconds: float) -> str:
         lines.extend(f"          warning: {w}" for w in o.warnings)
         lines.extend(f"          {p}" for p in o.problems)
     verdict = f"{len(bad)} of {len(outcomes)} checks FAILED" if bad else f"all {len(outcomes)} checks passed"
-    lines.append(f"make synth: {verdict} in {wall_seconds:.1f} s wall")
+    lines.append(f"{title}: {verdict} in {wall_seconds:.1f} s wall")
     return "\n".join(lines)

@@ -39,6 +39,12 @@ def wheelhouse_problem() -> str | None:
     return None
 
 
+def stamp_wheelhouse() -> None:
+    """Once an offline packaging has used it: `make install` skips --warm while the stamp is newer than
+    requirements.txt, and wheelhouse_problem() compares its key."""
+    WHEELHOUSE_STAMP.write_text(requirements_key() + "\n")
+
+
 def _pip_download(args: list[str]) -> Ran:
     # The caller's environment as it is (its index, certificates, constraints): this is the online step.
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
@@ -85,7 +91,6 @@ def fill_wheelhouse() -> Outcome:
         if lambda_pass.returncode != 0:
             detail = f"no Lambda ({abi}, manylinux) wheel for some of: {', '.join(not_for_lambda)}"
             return failed(name, time.monotonic() - started, detail, tail(lambda_pass.output))
-    WHEELHOUSE_STAMP.write_text(requirements_key() + "\n")
     files = sum(1 for path in WHEELHOUSE.iterdir() if path != WHEELHOUSE_STAMP)
     detail = f"{files} files for {abi}; {len(not_for_lambda)} fetched again as Lambda wheels"
     return Outcome(name, True, time.monotonic() - started, detail)
