@@ -2,16 +2,33 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Node tools (package.json: the pinned CDK CLI, statelint, DynamoDB Local's jar).
+NODE_STAMP := node_modules/.installed
+# LocalStack runs on the host only under Python 3.13, in a venv of its own (localstack/install.sh).
+LOCALSTACK_STAMP := .venv-localstack/.installed
+# The Lambda bundle's wheels (chalice packages offline from here: tools/synth.py --warm, ADR 0015).
+WHEELHOUSE_STAMP := build/wheelhouse/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo dev test lint typecheck unit bench clean
+.PHONY: install demo dev test lint typecheck synth unit bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "pip<26.3"
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(NODE_STAMP)
+
+$(LOCALSTACK_STAMP): localstack/install.sh localstack/requirements.txt
+	bash localstack/install.sh
+
+$(WHEELHOUSE_STAMP): requirements.txt $(STAMP) $(NODE_STAMP)
+	$(PY) tools/synth.py --warm
 
 # Starts the platform on embedded moto, deploys examples/hello-python and prints its URL; Ctrl-C stops.
 demo: install
@@ -25,17 +42,23 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 typecheck: install
-	$(VENV)/bin/mypy chalicelib functions railyard app.py
+	$(VENV)/bin/mypy chalicelib functions railyard app.py stacks tools
+
+# Offline: every CDK stack synthesized, cfn-lint clean, every ASL file through statelint, and the SAM
+# template `chalice package` writes linted too (tools/synth.py).
+synth: install
+	$(PY) tools/synth.py
 
 # Three workers, a module each at a time (the end-to-end and fault modules share one platform per
 # module): most of a platform test's time is waiting on subprocesses, so 3 fit on 2 cores.
-test: install lint typecheck
+test: install lint typecheck synth
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile
 
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/builds.py
 	$(PY) bench/api_latency.py
+	$(PY) bench/cost.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-localstack node_modules cdk.out build .mypy_cache .ruff_cache .pytest_cache
