@@ -84,6 +84,8 @@ S3_PUT_TIER = frozenset(
         "ListObjectVersions",
     }
 )
+# S3 bills a request that got an error answer too; a GET or HEAD of a missing key is a GET.
+S3_BILLED_ERRORS = frozenset({"NoSuchKey", "404", "NotFound"})
 S3_FREE = frozenset({"DeleteObject", "DeleteObjects", "AbortMultipartUpload"})
 # Calls that cost nothing by themselves (Step Functions bills transitions, not API calls).
 FREE_SERVICES = frozenset({"stepfunctions", "sts"})
@@ -150,6 +152,8 @@ def call_usage(
 ) -> Usage:
     """What one recorded AWS call is billed as (the call's record from the recorder)."""
     service, op = call["svc"], call["op"]
+    if service == "s3" and call.get("err") in S3_BILLED_ERRORS:
+        return {"s3_put" if op in S3_PUT_TIER else "s3_get": 1.0}
     if not call.get("ok") or service in FREE_SERVICES:
         return {}
     if service == "dynamodb":

@@ -163,9 +163,14 @@ def _patch_botocore(module: Any) -> None:
             return original(self, operation_name, api_params)
         started = time.perf_counter()
         response: dict[str, Any] = {}
+        error = ""
         try:
             response = original(self, operation_name, api_params)
             return response
+        except Exception as exc:
+            # An AWS error answer (a GET of a missing key: NoSuchKey) is billed like any request.
+            error = str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) or type(exc).__name__
+            raise
         finally:
             elapsed = time.perf_counter() - started
             service = self.meta.service_model.service_name
@@ -178,6 +183,7 @@ def _patch_botocore(module: Any) -> None:
                 "svc": service,
                 "op": operation_name,
                 "ok": bool(response),
+                "err": error,
                 "ms": round(elapsed * 1000, 2),
                 "thr": threading.current_thread().name,
                 "inv": invocation["id"] if invocation else None,

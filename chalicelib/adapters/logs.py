@@ -1,11 +1,21 @@
-"""Deployment logs as append-only chunks in object storage.
+"""Deployment logs as append-only chunks in object storage, read by cursor without listing.
 
-A stream ("build" or "deploy") of a deployment is a sequence of numbered lines. Writers buffer
-lines and flush them as one object per chunk, `logs/<deployment>/<stream>/<first seq:010d>.jsonl`,
-at most every FLUSH_SECONDS (a shared background flusher) or when the buffer fills; readers list
-the chunk keys and read only those that can hold lines after the cursor. Objects are never
-rewritten, so readers never see a torn chunk, and logs never touch DynamoDB. Retention
-(chalicelib/domain/retention.py) deletes a deployment's chunks once its logs are past their time.
+A stream ("build" or "deploy") of a deployment is a sequence of numbered lines. Writers buffer lines
+and flush them, at most every FLUSH_SECONDS (a shared background flusher) or when the buffer fills,
+as one immutable object per block: `logs/<deployment>/<stream>/block-<n:08d>.jsonl` holds at most
+BLOCK_LINES lines, numbered so that the last one is n * BLOCK_LINES (a flush of 3 lines into block 2
+numbers them 1998, 1999, 2000). Sequence numbers therefore increase but skip: each flush takes the
+next block.
+
+Why blocks: a reader finds the object that can hold the line after any cursor by arithmetic
+(block `after // BLOCK_LINES + 1`) and GETs it; a cursor at the end of the log is a block end, so
+"nothing new" is one GET of a missing key. Listing the prefix on every poll (how this module read
+before) is billed like a PUT, 12.5 times a GET (docs/cost.md).
+
+Streams written before blocks existed ("legacy": `<first seq:010d>.jsonl`, contiguous numbers) are
+still read, by listing, and written in their own layout, so no stream ever mixes the two. Objects are
+never rewritten, so readers never see a torn chunk, and logs never touch DynamoDB. Retention
+(chalicelib/domain/retention.py) deletes a deployment's objects once its logs are past their time.
 """
 
 from __future__ import annotations
@@ -16,78 +26,138 @@ import time
 import weakref
 from datetime import UTC, datetime
 
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ports import BlobStore, LogLine
 
 FLUSH_SECONDS = 0.25
 MAX_BUFFER = 200
 MAX_LINE = 8192
+BLOCK_LINES = 1000  # > MAX_BUFFER, so a flush rarely needs two blocks
+_BLOCK = "block-"
+_LEGACY_FIRST = f"{1:010d}.jsonl"  # every legacy stream's first chunk
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class S3LogWriter:
-    def __init__(self, blobs: BlobStore, bucket: str, prefix: str, next_seq: int) -> None:
-        self._blobs = blobs
-        self._bucket = bucket
-        self._prefix = prefix
-        self._next_seq = next_seq
-        self._buffer: list[LogLine] = []
+def _body(lines: list[LogLine]) -> bytes:
+    rows = (json.dumps({"seq": x.seq, "ts": x.ts, "message": x.message}) + "\n" for x in lines)
+    return "".join(rows).encode()
+
+
+def _parse(body: bytes) -> list[LogLine]:
+    items = (json.loads(raw) for raw in body.decode().splitlines() if raw)
+    return [LogLine(item["seq"], item["ts"], item["message"]) for item in items]
+
+
+def _block_key(prefix: str, block: int) -> str:
+    return f"{prefix}{_BLOCK}{block:08d}.jsonl"
+
+
+def _name(key: str) -> str:
+    return key.rsplit("/", 1)[1].split(".")[0]
+
+
+class _Buffered:
+    """Lines written but not stored yet, shared by both layouts' writers."""
+
+    def __init__(self) -> None:
+        self._buffer: list[tuple[str, str]] = []  # (ts, message)
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # keeps objects in order when the flusher and a writer race
 
     def write(self, message: str) -> None:
         with self._lock:
             for text in message.rstrip("\n").split("\n") or [""]:
-                self._buffer.append(LogLine(self._next_seq, _now(), text[:MAX_LINE]))
-                self._next_seq += 1
+                self._buffer.append((_now(), text[:MAX_LINE]))
             full = len(self._buffer) >= MAX_BUFFER
         if full:
             self.flush()
 
     def flush(self) -> None:
-        with self._flush_lock:  # keeps chunks in order when the flusher and a writer race
-            with self._lock:
-                lines, self._buffer = self._buffer, []
-            if not lines:
-                return
-            body = "".join(json.dumps({"seq": x.seq, "ts": x.ts, "message": x.message}) + "\n" for x in lines)
-            try:
-                self._blobs.put_bytes(self._bucket, f"{self._prefix}{lines[0].seq:010d}.jsonl", body.encode())
-            except Exception:
-                with self._lock:  # keep the lines for the next flush rather than lose them
-                    self._buffer = lines + self._buffer
-                raise
+        raise NotImplementedError
 
     def close(self) -> None:
         self.flush()
+
+
+class S3LogWriter(_Buffered):
+    """Writes a stream in blocks. Lines are numbered when a flush assigns them a block; an object
+    whose PUT failed keeps its key and body and is stored first on the next flush, so a PUT that
+    failed after S3 kept it rewrites identical bytes instead of duplicating lines elsewhere."""
+
+    def __init__(self, blobs: BlobStore, bucket: str, prefix: str, next_block: int) -> None:
+        super().__init__()
+        self._blobs, self._bucket, self._prefix = blobs, bucket, prefix
+        self._next_block = next_block
+        self._pending: list[tuple[str, bytes]] = []
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                taken, self._buffer = self._buffer, []
+            for start in range(0, len(taken), BLOCK_LINES):
+                group = taken[start : start + BLOCK_LINES]
+                first = self._next_block * BLOCK_LINES - len(group) + 1
+                lines = [LogLine(first + i, ts, text) for i, (ts, text) in enumerate(group)]
+                self._pending.append((_block_key(self._prefix, self._next_block), _body(lines)))
+                self._next_block += 1
+            while self._pending:
+                key, body = self._pending[0]
+                self._blobs.put_bytes(self._bucket, key, body)  # raises: kept for the next flush
+                self._pending.pop(0)
+
+
+class LegacyS3LogWriter(_Buffered):
+    """Appends to a stream begun before blocks: contiguous numbers, objects named by first seq."""
+
+    def __init__(self, blobs: BlobStore, bucket: str, prefix: str, next_seq: int) -> None:
+        super().__init__()
+        self._blobs, self._bucket, self._prefix = blobs, bucket, prefix
+        self._next_seq = next_seq
+        self._pending: list[LogLine] = []
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                taken, self._buffer = self._buffer, []
+            for ts, text in taken:
+                self._pending.append(LogLine(self._next_seq, ts, text))
+                self._next_seq += 1
+            if self._pending:
+                key = f"{self._prefix}{self._pending[0].seq:010d}.jsonl"
+                self._blobs.put_bytes(self._bucket, key, _body(self._pending))
+                self._pending = []
 
 
 class S3LogStore:
     def __init__(self, blobs: BlobStore, bucket: str) -> None:
         self._blobs = blobs
         self._bucket = bucket
-        self._writers: weakref.WeakSet[S3LogWriter] = weakref.WeakSet()
-        self._live: weakref.WeakValueDictionary[tuple[str, str], S3LogWriter] = weakref.WeakValueDictionary()
+        self._writers: weakref.WeakSet[_Buffered] = weakref.WeakSet()
+        self._live: weakref.WeakValueDictionary[tuple[str, str], _Buffered] = weakref.WeakValueDictionary()
         self._flusher: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def open(self, deployment_id: str, stream: str) -> S3LogWriter:
-        # One live writer per stream in this process: two writers would pick the same sequence
-        # numbers and overwrite each other's chunks (the runtime keeps writing an app's output
-        # while the failure path writes the reason to the same stream).
+    def open(self, deployment_id: str, stream: str) -> _Buffered:
+        # One live writer per stream in this process: two writers would pick the same numbers and
+        # overwrite each other's objects (the runtime keeps writing an app's output while the
+        # failure path writes the reason to the same stream).
         with self._lock:
             live = self._live.get((deployment_id, stream))
         if live is not None:
             return live
         prefix = self._prefix(deployment_id, stream)
-        keys = self._blobs.list_keys(self._bucket, prefix)
-        next_seq = 1
-        if keys:  # a retried step appends after what an earlier attempt wrote
-            last = self._blobs.get_bytes(self._bucket, keys[-1]).decode().strip().split("\n")[-1]
-            next_seq = int(json.loads(last)["seq"]) + 1
-        writer = S3LogWriter(self._blobs, self._bucket, prefix, next_seq)
+        names = [_name(key) for key in self._blobs.list_keys(self._bucket, prefix)]
+        legacy = [int(name) for name in names if name.isdigit()]
+        writer: _Buffered
+        if legacy:  # a retried step appends after what an earlier attempt wrote, in its layout
+            last = _parse(self._blobs.get_bytes(self._bucket, f"{prefix}{max(legacy):010d}.jsonl"))
+            writer = LegacyS3LogWriter(self._blobs, self._bucket, prefix, last[-1].seq + 1 if last else 1)
+        else:
+            blocks = [int(name.removeprefix(_BLOCK)) for name in names if name.startswith(_BLOCK)]
+            writer = S3LogWriter(self._blobs, self._bucket, prefix, max(blocks, default=0) + 1)
         with self._lock:
             if (deployment_id, stream) in self._live:  # lost a race with another opener
                 return self._live[(deployment_id, stream)]
@@ -99,23 +169,56 @@ class S3LogStore:
         return writer
 
     def read(self, deployment_id: str, stream: str, after: int, limit: int) -> list[LogLine]:
-        keys = self._blobs.list_keys(self._bucket, self._prefix(deployment_id, stream))
-        firsts = [int(key.rsplit("/", 1)[1].split(".")[0]) for key in keys]
+        """Up to `limit` lines with seq > `after`, in order: GETs of the blocks from the one that can
+        hold line after+1 on, until a block is missing."""
+        prefix = self._prefix(deployment_id, stream)
+        after = max(0, after)
+        block = after // BLOCK_LINES + 1
         lines: list[LogLine] = []
-        for index, key in enumerate(keys):
-            following = firsts[index + 1] if index + 1 < len(firsts) else None
-            if following is not None and following <= after + 1:
-                continue  # every line of this chunk is at or before the cursor
-            for raw in self._blobs.get_bytes(self._bucket, key).decode().splitlines():
-                item = json.loads(raw)
-                if item["seq"] > after:
-                    lines.append(LogLine(item["seq"], item["ts"], item["message"]))
-            if len(lines) >= limit:
+        while len(lines) < limit:
+            body = self._get(_block_key(prefix, block))
+            if body is None:
                 break
+            lines += [line for line in _parse(body) if line.seq > after]
+            block += 1
+        if block > after // BLOCK_LINES + 1 or (after > 0 and after % BLOCK_LINES == 0):
+            # Found blocks, or the cursor is a block end: this is a block stream (or none at all).
+            return lines[:limit]
+        # Nothing where a block stream would have it: an empty stream, a legacy one, a cursor
+        # between blocks that are not written yet, or logs retention deleted.
+        if after == 0 and self._get(prefix + _LEGACY_FIRST) is None:
+            return []
+        return self._read_listing(prefix, after, limit)
+
+    def _read_listing(self, prefix: str, after: int, limit: int) -> list[LogLine]:
+        """Any layout, by listing: every object that can hold a line after the cursor."""
+        keys = self._blobs.list_keys(self._bucket, prefix)
+        legacy = sorted((int(_name(k)), k) for k in keys if _name(k).isdigit())
+        blocks = [(int(_name(k).removeprefix(_BLOCK)), k) for k in keys if _name(k).startswith(_BLOCK)]
+        wanted = [key for block, key in blocks if block * BLOCK_LINES > after]
+        for index, (_, key) in enumerate(legacy):
+            following = legacy[index + 1][0] if index + 1 < len(legacy) else None
+            if following is None or following > after + 1:  # else every line is at or before the cursor
+                wanted.append(key)
+        found = sorted(
+            (line for key in wanted for line in _parse(self._blobs.get_bytes(self._bucket, key))),
+            key=lambda line: line.seq,
+        )
+        lines = [line for line in found if line.seq > after]
+        # A page must not end on a block end while more lines follow: read() takes such a cursor as
+        # "nothing after it". Such a page carries one line more than asked (legacy streams only).
+        if len(lines) > limit and lines[limit - 1].seq % BLOCK_LINES == 0:
+            return lines[: limit + 1]
         return lines[:limit]
 
+    def _get(self, key: str) -> bytes | None:
+        try:
+            return self._blobs.get_bytes(self._bucket, key)
+        except NotFound:
+            return None
+
     def delete(self, deployment_id: str) -> int:
-        """Deletes every chunk of every stream of the deployment (retention); 0 when none was left."""
+        """Deletes every object of every stream of the deployment (retention); 0 when none was left."""
         keys = self._blobs.list_keys(self._bucket, self._deployment_prefix(deployment_id))
         self._blobs.delete_keys(self._bucket, keys)
         return len(keys)

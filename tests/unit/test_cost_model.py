@@ -80,6 +80,13 @@ def test_s3_list_is_billed_as_a_put_and_delete_is_free() -> None:
     assert model.call_usage(call("DeleteObject"), {}) == {}
 
 
+def test_s3_get_of_a_missing_key_is_billed_as_a_get_and_an_unanswered_call_is_free() -> None:
+    missing = {"svc": "s3", "op": "GetObject", "ok": False, "err": "NoSuchKey", "inv": None}
+    unanswered = {"svc": "s3", "op": "GetObject", "ok": False, "err": "EndpointConnectionError", "inv": None}
+    assert model.call_usage(missing, {}) == {"s3_get": 1.0}
+    assert model.call_usage(unanswered, {}) == {}
+
+
 def test_events_fan_out_to_the_queues_their_rules_target() -> None:
     completed = analysis.fan_out([["railyard", "deployment.completed", 100]])
     assert completed["cleanup"] == 1 and completed["notifications"] == 1
