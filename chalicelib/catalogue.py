@@ -291,6 +291,24 @@ class Catalogue:
             Consumer(
                 "execution-events", "functions.execution_events.handler", "execution-events", timeout=60
             ),
+            # Fan-out of the bus's deployment events: cheap per record, so batches of 10 and few
+            # pollers (an invocation per event would cost more than what it does).
+            Consumer(
+                "notifications",
+                "functions.notifications.handler",
+                "notifications",
+                timeout=30,
+                batch_size=10,
+                max_concurrency=2,
+            ),
+            Consumer(
+                "metrics",
+                "functions.metrics.handler",
+                "metrics",
+                timeout=30,
+                batch_size=10,
+                max_concurrency=2,
+            ),
         )
 
     def function_name(self, consumer_key: str) -> str:

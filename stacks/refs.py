@@ -89,10 +89,21 @@ _COLON = ArnFormat.COLON_RESOURCE_NAME
 
 
 def grant_data(
-    role: iam.IRole, data: DataRefs, *, read_write: tuple[str, ...], read: tuple[str, ...] = ()
+    role: iam.IRole,
+    data: DataRefs,
+    *,
+    read_write: tuple[str, ...],
+    read: tuple[str, ...] = (),
+    table: str | None = "read_write",
 ) -> None:
-    """The table (items and its indexes) and the named buckets; nothing else in S3 or DynamoDB."""
-    data.table.grant_read_write_data(role)
+    """The table (items and its indexes: "read_write", "read" or None) and the named buckets;
+    nothing else in S3 or DynamoDB."""
+    if table == "read_write":
+        data.table.grant_read_write_data(role)
+    elif table == "read":
+        data.table.grant_read_data(role)
+    elif table is not None:
+        raise ValueError(f"table access {table!r} is not read_write, read or None")
     for key in read_write:
         data.buckets[key].grant_read_write(role)
         data.buckets[key].grant_delete(role)

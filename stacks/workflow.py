@@ -7,6 +7,7 @@ that fits its queue's visibility timeout, and a role that may touch only what it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,33 @@ from stacks.refs import DataRefs, StateMachineRefs, grant_data
 from stacks.stage import StageContext
 
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-# What each consumer's handler touches (besides the table, which every one reads and writes):
-# buckets read-write, buckets read-only, whether it answers task tokens, whether it starts/reads
-# executions. Keyed by Consumer.key; a consumer missing here fails the synth.
-_ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool, bool]] = {
-    "build-worker": (("sources", "artifacts", "logs"), (), True, True),
-    "deploy-worker": (("logs",), ("sources", "artifacts"), True, True),
-    "build-events": (("artifacts", "logs"), ("sources",), True, True),
-    "cleanup": (("artifacts", "logs"), (), False, False),
-    "execution-events": (("logs",), (), False, True),
+
+
+@dataclass(frozen=True)
+class _Access:
+    """What one consumer's handler touches: the table ("read_write", "read" or None), buckets
+    read-write and read-only, whether it answers task tokens and whether it starts/reads executions."""
+
+    table: str | None = "read_write"
+    read_write: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    answers_tokens: bool = False
+    controls: bool = False
+
+
+# Keyed by Consumer.key; a consumer missing here fails the synth.
+_ACCESS: dict[str, _Access] = {
+    "build-worker": _Access(read_write=("sources", "artifacts", "logs"), answers_tokens=True, controls=True),
+    "deploy-worker": _Access(
+        read_write=("logs",), read=("sources", "artifacts"), answers_tokens=True, controls=True
+    ),
+    "build-events": _Access(
+        read_write=("artifacts", "logs"), read=("sources",), answers_tokens=True, controls=True
+    ),
+    "cleanup": _Access(read_write=("artifacts", "logs")),
+    "execution-events": _Access(read_write=("logs",), controls=True),
+    "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
+    "metrics": _Access(table="read"),  # the deployment's creation time, for its duration
 }
 
 
@@ -84,13 +103,13 @@ class WorkflowStack(Stack):
                     report_batch_item_failures=True,
                 )
             )
-            read_write, read, answers_tokens, controls = _ACCESS[consumer.key]
+            access = _ACCESS[consumer.key]
             role = function.role
             assert role is not None
-            grant_data(role, data, read_write=read_write, read=read)
-            if answers_tokens:
+            grant_data(role, data, table=access.table, read_write=access.read_write, read=access.read)
+            if access.answers_tokens:
                 deploy_machine.grant_task_response(role)
-            if controls:
+            if access.controls:
                 deploy_machine.grant_control(role)
             self.functions[consumer.key] = function
         self.build_worker_role: iam.IRole = self._role_of("build-worker")
