@@ -3,7 +3,8 @@
 Every table, bucket, bus, rule, queue, DLQ and state-machine placeholder is declared here once. The
 local bootstrap (railyard/localdev/bootstrap.py) creates exactly these on moto or LocalStack, and the
 CDK stacks (stacks/) read the same declarations. Names are suffixed with the stage so two stacks can
-share an account.
+share an account; bucket names also carry the account and the region the buckets live in (the
+stage's primary region), because S3 names are global across every account (`bucket_name`).
 
 It is also the contract between the stacks and the code that runs in them where both must agree on
 a name: the CloudFormation stack names and outputs `railyard admin bootstrap` reads, and the
@@ -60,6 +61,7 @@ class StateMachine:
     substitutions: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
+BUCKET_KEYS = ("sources", "artifacts", "logs")
 EVENT_SOURCE = "railyard"
 DEFAULT_BUS = "default"
 # The CodeBuild build statuses that end a build (TIMED_OUT and FAULT appear in BatchGetBuilds; the
@@ -145,9 +147,34 @@ class BuildIsolation:
         return f"/railyard/{self.stage}/builds/{project_id}/"
 
 
+# S3 bucket names: 3 to 63 characters; an AWS account id is always 12 digits.
+BUCKET_NAME_MAX = 63
+ACCOUNT_ID_LENGTH = 12
+
+
+def bucket_name(stage: str, key: str, account: str, region: str) -> str:
+    """`railyard-<stage>-<key>-<account>-<region>`: unique across accounts (S3 names are global) and
+    across the regions an account might put a stage in. `account` may be a CDK token (the stacks'
+    AWS::AccountId), so the length is checked with an account id's fixed 12 digits."""
+    prefix = f"railyard-{stage}-{key}-"
+    if len(prefix) + ACCOUNT_ID_LENGTH + 1 + len(region) > BUCKET_NAME_MAX:
+        raise ValueError(
+            f"bucket {prefix}<account>-{region} would exceed S3's {BUCKET_NAME_MAX} characters: "
+            "use a shorter stage name"
+        )
+    if (stage + key + region) != (stage + key + region).lower():
+        raise ValueError(f"bucket {prefix}<account>-{region}: S3 bucket names are lowercase")
+    return f"{prefix}{account}-{region}"
+
+
 @dataclass(frozen=True)
 class Catalogue:
+    """Every name of one stage. Bucket names need `account` and `region` (where the stage's buckets
+    live: its primary region); a catalogue made without them names everything else."""
+
     stage: str
+    account: str | None = None
+    region: str | None = None
 
     def _n(self, base: str) -> str:
         return f"railyard-{self.stage}-{base}"
@@ -158,11 +185,20 @@ class Catalogue:
 
     @property
     def buckets(self) -> tuple[Bucket, ...]:
-        return (
-            Bucket(key="sources", name=self._n("sources")),
-            Bucket(key="artifacts", name=self._n("artifacts")),
-            Bucket(key="logs", name=self._n("logs")),
+        if self.account is None or self.region is None:
+            raise ValueError(
+                f"Catalogue({self.stage!r}) names no bucket: bucket names carry the account and the "
+                "region (Catalogue(stage, account=..., region=...))"
+            )
+        return tuple(
+            Bucket(key=key, name=bucket_name(self.stage, key, self.account, self.region))
+            for key in BUCKET_KEYS
         )
+
+    def legacy_bucket_name(self, key: str) -> str:
+        """The name buckets had before they carried the account and region (until 2026-12): a
+        local data directory may still keep objects under it (railyard/localdev/bootstrap.py)."""
+        return self._n(key)
 
     @property
     def event_bus(self) -> str:

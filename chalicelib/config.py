@@ -1,7 +1,9 @@
 """One typed settings object, read from the environment once per container.
 
 Resource names come from the catalogue (chalicelib/catalogue.py) for the stage, so the API, the
-workers, the local bootstrap and CDK agree on them without passing each name around.
+workers, the local bootstrap and CDK agree on them without passing each name around. Bucket names
+carry the account (RAILYARD_ACCOUNT_ID) and the stage's primary region (RAILYARD_PRIMARY_REGION,
+by default the region itself): in a multi-region stage the buckets live only in the primary.
 
 The runtime is chosen here (RAILYARD_RUNTIME): "local" (the default: supervised processes behind
 the local router) or "kubernetes" (an EKS cluster by name, or any cluster by kubeconfig; see
@@ -51,6 +53,8 @@ class Settings:
     load_balancer_cidrs: tuple[str, ...] = ()  # RAILYARD_K8S_LB_CIDRS: the ALB's subnets (NetworkPolicy)
     load_balancer_group: str = "railyard"  # RAILYARD_ALB_GROUP: the ALB every service's Ingress shares
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS  # RAILYARD_IDEMPOTENCY_TTL_SECONDS
+    # RAILYARD_PRIMARY_REGION: where the stage's buckets are (docs/multi-region.md); None: `region`.
+    primary_region: str | None = None
     # Retention (chalicelib/domain/retention.py, docs/decisions/0008): the newest releases kept for
     # rollback besides the active one, and the age after which other deployments' logs are deleted.
     keep_releases: int = KEEP_RELEASES  # RAILYARD_KEEP_RELEASES
@@ -105,6 +109,7 @@ class Settings:
             stage=env.get("RAILYARD_STAGE", "dev"),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             account_id=env.get("RAILYARD_ACCOUNT_ID", "123456789012"),
+            primary_region=_optional(env.get("RAILYARD_PRIMARY_REGION")),
             data_dir=env.get("RAILYARD_DATA_DIR", os.path.expanduser("~/.railyard/data")),
             runtime=(env.get("RAILYARD_RUNTIME") or "local").strip().lower(),
             public_url_template=env.get("RAILYARD_PUBLIC_URL", "http://{hostname}.localhost:8080"),
@@ -127,7 +132,7 @@ class Settings:
 
     @cached_property
     def catalogue(self) -> Catalogue:
-        return Catalogue(self.stage)
+        return Catalogue(self.stage, account=self.account_id, region=self.primary_region or self.region)
 
     @property
     def table_name(self) -> str:
@@ -185,6 +190,7 @@ ENVIRONMENT_VARIABLES = (
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "RAILYARD_ACCOUNT_ID",
+    "RAILYARD_PRIMARY_REGION",
     "RAILYARD_DATA_DIR",
     "RAILYARD_RUNTIME",
     "RAILYARD_PUBLIC_URL",

@@ -18,7 +18,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Fn, Stack
 from constructs import Construct
 
-from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL, Catalogue
+from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL
 from stacks.environment import lambda_environment
 from stacks.packaging import REPO, require_offline_cache
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
@@ -37,7 +37,7 @@ class ApiStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         from chalice.cdk import Chalice
 
-        catalogue = Catalogue(stage.stage)
+        catalogue = stage.catalogue
         require_offline_cache()
         stage_config = {
             "api_gateway_stage": API_GATEWAY_STAGE,
@@ -68,7 +68,7 @@ class ApiStack(Stack):
             ],
         )
         role = self.chalice.get_role(API_ROLE)
-        data = DataRefs.imported(self, stage.stage)
+        data = DataRefs.imported(self, stage.catalogue)
         # Presigned uploads to sources; logs and artifacts are read (a log tail, an artifact check).
         grant_data(role, data, read_write=("sources",), read=("artifacts", "logs"))
         StateMachineRefs.of(self, catalogue.deploy_state_machine).grant_control(role)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from chalicelib.catalogue import Catalogue
 from stacks.api import ApiStack
 from stacks.build import BuildStack
 from stacks.data import DataStack
@@ -48,7 +47,7 @@ def build_app(app: cdk.App, workdir: Path | None = None) -> dict[str, RegionStac
     (the data stack is `app.node.find_child(<its id>)`). Raises ContextError."""
     stage = StageContext.from_context(app.node.try_get_context)
     workdir = workdir or scratch_dir()
-    catalogue = Catalogue(stage.stage)
+    catalogue = stage.catalogue
     data = DataStack(
         app,
         catalogue.stack_name("data"),
@@ -64,7 +63,7 @@ def build_app(app: cdk.App, workdir: Path | None = None) -> dict[str, RegionStac
 
 
 def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir: Path) -> RegionStacks:
-    catalogue = Catalogue(stage.stage)
+    catalogue = stage.catalogue
     suffix = "" if stage.is_primary else f"-{stage.region}"
     env = cdk.Environment(account=stage.account, region=stage.region)
 
@@ -84,7 +83,7 @@ def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir
         workdir=workdir / "workers",
         **common("workflow"),
     )
-    build_data = DataRefs.imported(events, stage.stage)  # imports only: no cross-stack export
+    build_data = DataRefs.imported(events, stage.catalogue)  # imports only: no cross-stack export
     build = BuildStack(
         app, catalogue.stack_name("build") + suffix, stage=stage, data=build_data, **common("build")
     )

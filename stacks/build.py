@@ -55,7 +55,7 @@ class BuildStack(Stack):
         self, scope: Construct, construct_id: str, *, stage: StageContext, data: Any, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        catalogue = Catalogue(stage.stage)
+        catalogue = stage.catalogue
         isolation = catalogue.build_isolation
         self.project_name = catalogue.codebuild_project
         if isinstance(data, Stack):

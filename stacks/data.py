@@ -29,7 +29,7 @@ LOGS_TO_INFREQUENT_ACCESS_DAYS = 30  # logs are read while a deployment is fresh
 class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, stage: StageContext, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        catalogue = Catalogue(stage.stage)
+        catalogue = stage.catalogue
         retain = RemovalPolicy.RETAIN if stage.is_prod else RemovalPolicy.DESTROY
         declared = catalogue.table
         assert set(declared.gsis) == set(_INDEXES), "catalogue and dynamo adapter disagree on indexes"

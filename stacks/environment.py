@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from aws_cdk import Aws
 
-from chalicelib.catalogue import Catalogue
 from stacks.stage import StageContext
 
 # Lambda's only writable directory; the local build and runtime dirs are never used in AWS, but
@@ -15,12 +14,15 @@ LAMBDA_DATA_DIR = "/tmp/railyard"
 
 def lambda_environment(stage: StageContext) -> dict[str, str]:
     """AWS_REGION is Lambda's own (reserved) variable; the account comes from CloudFormation, so
-    an environment-agnostic synth still gets the right one."""
-    isolation = Catalogue(stage.stage).build_isolation
+    an environment-agnostic synth still gets the right one (and so do the bucket names Settings
+    derives from it and from RAILYARD_PRIMARY_REGION)."""
+    isolation = stage.catalogue.build_isolation
     registry = f"{Aws.ACCOUNT_ID}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}"
     env = {
         "RAILYARD_STAGE": stage.stage,
         "RAILYARD_ACCOUNT_ID": Aws.ACCOUNT_ID,
+        # The buckets live in the primary region only, and their names say which (catalogue).
+        "RAILYARD_PRIMARY_REGION": stage.primary_region,
         "RAILYARD_DATA_DIR": LAMBDA_DATA_DIR,
         "RAILYARD_BUILDER": "codebuild",
         # The registry host is what the build runner uses; each project pushes to its own

@@ -13,7 +13,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from chalicelib.catalogue import DEFAULT_BUS, DLQ_ALARM_THRESHOLD, Catalogue
+from chalicelib.catalogue import DEFAULT_BUS, DLQ_ALARM_THRESHOLD
 from stacks.stage import StageContext
 
 DLQ_RETENTION = Duration.days(14)  # SQS's longest: time to read what failed and redrive it
@@ -22,7 +22,7 @@ DLQ_RETENTION = Duration.days(14)  # SQS's longest: time to read what failed and
 class EventsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, stage: StageContext, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        catalogue = Catalogue(stage.stage)
+        catalogue = stage.catalogue
         self.bus = events.EventBus(self, "Bus", event_bus_name=catalogue.event_bus)
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_BUS)
         self.queues: dict[str, sqs.Queue] = {}

@@ -10,7 +10,6 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
-from chalicelib.catalogue import Catalogue
 from stacks.events import EventsStack
 from stacks.stage import StageContext
 from stacks.workflow import WorkflowStack
@@ -35,7 +34,7 @@ class ObservabilityStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        catalogue = Catalogue(stage.stage)
+        catalogue = stage.catalogue
         self.alarms: list[cloudwatch.Alarm] = []
         for key, machine in workflow.state_machines.items():
             name = next(m.name for m in catalogue.state_machines if m.key == key)

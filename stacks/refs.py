@@ -28,8 +28,8 @@ class DataRefs:
     buckets: dict[str, s3.IBucket]
 
     @classmethod
-    def imported(cls, scope: Construct, stage: str) -> DataRefs:
-        catalogue = Catalogue(stage)
+    def imported(cls, scope: Construct, catalogue: Catalogue) -> DataRefs:
+        """`catalogue` names the buckets: StageContext.catalogue (the primary region's)."""
         holder = Construct(scope, "DataRefs")
         table = dynamodb.TableV2.from_table_attributes(
             holder,

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.catalogue import ACCOUNT_ID_LENGTH, BUCKET_KEYS, Catalogue, bucket_name
+
 DEFAULT_REGION = "us-east-1"
 # Short, because every resource name is `railyard-<stage>-<part>` and some AWS names are capped
 # (an IAM role name at 64, a Lambda layer's name, an S3 bucket at 63 characters).
@@ -53,6 +55,15 @@ class StageContext:
     def in_region(self, region: str) -> StageContext:
         return replace(self, region=region)
 
+    @property
+    def catalogue(self) -> Catalogue:
+        """The stage's names as every stack of every region uses them: the buckets are the primary
+        region's (only the data stack, in the primary, holds them), in the context's account or
+        CloudFormation's AWS::AccountId in an environment-agnostic synth."""
+        from aws_cdk import Aws
+
+        return Catalogue(self.stage, account=self.account or Aws.ACCOUNT_ID, region=self.primary_region)
+
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> StageContext:
         """`get` is `app.node.try_get_context`. Raises ContextError naming the first bad value."""
@@ -87,6 +98,11 @@ class StageContext:
                 "answer on (-c baseDomain=apps.example.com)"
             )
         primary = regions[0] if regions else region
+        try:  # bucket names carry stage, account and primary region: S3 caps them at 63 characters
+            for key in BUCKET_KEYS:
+                bucket_name(stage, key, account or "0" * ACCOUNT_ID_LENGTH, primary)
+        except ValueError as error:
+            raise ContextError(f"context 'stage'={stage!r} with region {primary!r}: {error}") from None
         return cls(stage, account, primary, cluster, regions or (primary,), domain)
 
 

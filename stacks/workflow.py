@@ -70,13 +70,13 @@ class WorkflowStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        catalogue = Catalogue(stage.stage)
+        catalogue = stage.catalogue
         self.state_machines = {
             machine.key: self._state_machine(catalogue, machine.key, events)
             for machine in catalogue.state_machines
         }
         deploy_machine = StateMachineRefs.of(self, catalogue.deploy_state_machine)
-        data = DataRefs.imported(self, stage.stage)
+        data = DataRefs.imported(self, stage.catalogue)
         layer = lambda_.LayerVersion(
             self,
             "Dependencies",

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.dynamo import create_table
@@ -43,11 +44,8 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
     create_table(catalogue.table.name)
     s3 = client("s3")
     for bucket in catalogue.buckets:
-        try:
-            s3.create_bucket(Bucket=bucket.name)
-        except Exception as error:
-            if error_code(error) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
-                raise
+        _create_bucket(s3, bucket.name)
+        _adopt_legacy_bucket(s3, catalogue.legacy_bucket_name(bucket.key), bucket.name)
     sqs = client("sqs")
     for queue in catalogue.queues:
         dlq_url = sqs.create_queue(QueueName=queue.dlq_name)["QueueUrl"]
@@ -96,6 +94,34 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
                 name=machine.name, definition=definition, roleArn=STATES_ROLE.format(account=account_id)
             )["stateMachineArn"]
     return done
+
+
+def _create_bucket(s3: Any, name: str) -> None:
+    region = s3.meta.region_name
+    # Outside us-east-1 S3 wants the region named (IllegalLocationConstraintException otherwise).
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        s3.create_bucket(Bucket=name, **where)
+    except Exception as error:
+        if error_code(error) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            raise
+
+
+def _adopt_legacy_bucket(s3: Any, legacy: str, bucket: str) -> None:
+    """Moves what a local data directory kept under a bucket's name from before names carried the
+    account and region (`railyard-dev-sources`) into its bucket, then deletes the old bucket: the
+    emulator reloads a bucket's kept objects when the bucket is created, so creating the old name
+    brings them back once. Only while the bucket is still empty: after that, one ListObjects per
+    bucket and start. (LocalStack keeps no objects across restarts: nothing to move there.)"""
+    if legacy == bucket or s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount", 0):
+        return
+    _create_bucket(s3, legacy)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=legacy):
+        for kept in page.get("Contents", []):
+            source = {"Bucket": legacy, "Key": kept["Key"]}
+            s3.copy_object(Bucket=bucket, Key=kept["Key"], CopySource=source)
+            s3.delete_object(**source)
+    s3.delete_bucket(Bucket=legacy)
 
 
 def main() -> int:

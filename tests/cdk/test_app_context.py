@@ -36,6 +36,8 @@ def _context(**values: Any) -> StageContext:
             {"stage": "prod", "region": "eu-west-1", "regions": "us-east-1,eu-west-1"},
             "not the first of 'regions'",
         ),
+        # railyard-<15>-artifacts-<12 digits>-<18> is 66 characters: S3 allows 63.
+        ({"stage": "fifteen-letters", "region": "ap-northwesterly-1"}, "exceed S3's 63 characters"),
         ({"stage": "prod", "eksCluster": "apps"}, "'baseDomain' is missing"),
         ({"stage": "prod", "eksCluster": "apps", "baseDomain": "https://x"}, "'baseDomain'"),
     ],
@@ -56,6 +58,9 @@ def test_a_good_context_gives_the_primary_region_first() -> None:
     )
     assert stage.is_prod and stage.is_primary and not stage.in_region("us-east-1").is_primary
     assert _context(stage="dev").regions == ("us-east-1",)
+    # The longest stage with today's longest region names still fits S3's bucket names.
+    longest = _context(stage="fifteen-letters", region="ap-southeast-2", account="123456789012")
+    assert max(len(b.name) for b in longest.catalogue.buckets) == 62
 
 
 def test_the_app_exits_non_zero_naming_the_missing_stage(tmp_path: Path) -> None:

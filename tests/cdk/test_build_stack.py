@@ -17,9 +17,10 @@ import pytest
 from chalicelib.catalogue import PROJECT_TAG, PROJECT_TAG_VARIABLE, Catalogue
 
 STAGE = "test"
-CATALOGUE = Catalogue(STAGE)
-ISOLATION = CATALOGUE.build_isolation
 ACCOUNT, REGION, PARTITION = "123456789012", "us-east-1", "aws"
+# The stack is environment-agnostic: its bucket names hold AWS::AccountId, which _text fills with ACCOUNT.
+CATALOGUE = Catalogue(STAGE, account=ACCOUNT, region=REGION)
+ISOLATION = CATALOGUE.build_isolation
 
 
 @pytest.fixture(scope="module")

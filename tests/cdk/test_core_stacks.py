@@ -76,9 +76,30 @@ def test_the_table_is_the_one_dynamo_adapter_uses_global_across_the_three_region
         assert replica["DeletionProtectionEnabled"] is True  # prod
 
 
+def _rendered(node: Any) -> Any:
+    """The template with every Fn::Join made a string and every Ref `${Name}` (as Fn::Sub writes)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::Join"}:
+            separator, parts = node["Fn::Join"]
+            rendered = [_rendered(part) for part in parts]
+            if all(isinstance(part, str) for part in rendered):
+                return separator.join(rendered)
+        if set(node) == {"Ref"}:
+            return "${" + node["Ref"] + "}"
+        return {key: _rendered(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rendered(value) for value in node]
+    return node
+
+
+# Environment-agnostic synth: the account is CloudFormation's; the region the primary's, everywhere.
+BUCKETS = Catalogue(STAGE, account="${AWS::AccountId}", region=REGIONS[0]).buckets
+
+
 def test_each_bucket_exists_once_in_the_primary_region_locked_down(cloud: Synthesized) -> None:
-    buckets = [p for t in cloud.all for p in _props(t, "AWS::S3::Bucket")]
-    assert sorted(b["BucketName"] for b in buckets) == sorted(b.name for b in CATALOGUE.buckets)
+    buckets = [_rendered(p) for t in cloud.all for p in _props(t, "AWS::S3::Bucket")]
+    assert sorted(b["BucketName"] for b in buckets) == sorted(b.name for b in BUCKETS)
+    assert BUCKETS[0].name == f"railyard-{STAGE}-sources-${{AWS::AccountId}}-{REGIONS[0]}"
     data = cloud.primary["data"]
     for bucket in buckets:
         assert bucket["PublicAccessBlockConfiguration"] == {
@@ -91,12 +112,22 @@ def test_each_bucket_exists_once_in_the_primary_region_locked_down(cloud: Synthe
         assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
         assert bucket["LifecycleConfiguration"]["Rules"]
     policies = json.dumps(_props(data, "AWS::S3::BucketPolicy"))
-    assert policies.count('"aws:SecureTransport": "false"') == len(CATALOGUE.buckets)  # TLS only
+    assert policies.count('"aws:SecureTransport": "false"') == len(BUCKETS)  # TLS only
     rules = {b["BucketName"]: {r["Id"]: r for r in b["LifecycleConfiguration"]["Rules"]} for b in buckets}
-    assert (
-        rules[CATALOGUE.bucket("sources").name]["expire-codebuild-sources"]["Prefix"] == "codebuild-sources/"
-    )
-    assert "logs-to-infrequent-access" in rules[CATALOGUE.bucket("logs").name]
+    names = {b.key: b.name for b in BUCKETS}
+    assert rules[names["sources"]]["expire-codebuild-sources"]["Prefix"] == "codebuild-sources/"
+    assert "logs-to-infrequent-access" in rules[names["logs"]]
+
+
+def test_every_region_names_the_primary_regions_buckets_and_no_other(cloud: Synthesized) -> None:
+    # Grants, CodeBuild's source location, policies: wherever any stack of any region names a bucket.
+    named = re.compile(rf"railyard-{STAGE}-(?:sources|artifacts|logs)(?:\$\{{AWS::AccountId\}}|[^\"/*:$])*")
+    for region, parts in cloud.by_region.items():
+        for part, template in parts.items():
+            found = set(named.findall(json.dumps(_rendered(template["Resources"]))))
+            assert found <= {b.name for b in BUCKETS}, (region, part, found)
+            if part in ("workflow", "build", "api"):
+                assert found, (region, part)  # these stacks do name buckets
 
 
 def test_prod_keeps_its_data_when_a_stack_is_deleted(cloud: Synthesized) -> None:
@@ -254,7 +285,10 @@ def test_every_function_gets_only_settings_config_reads_and_the_ones_the_cloud_n
 def test_the_settings_built_from_a_function_environment_name_the_catalogue_resources(
     cloud: Synthesized, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, api = next((w, f) for w, f in _functions(cloud) if w.endswith("APIHandler"))
+    # The API in the second region (eu-west-1): its Settings must still name the primary's buckets.
+    _, api = next(
+        (w, f) for w, f in _functions(cloud) if w.startswith(REGIONS[1]) and w.endswith("APIHandler")
+    )
     for name in ENVIRONMENT_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     resolved = json.loads(
@@ -268,6 +302,8 @@ def test_the_settings_built_from_a_function_environment_name_the_catalogue_resou
     monkeypatch.setenv("AWS_REGION", "eu-west-1")  # Lambda's own
     settings = Settings.from_env()
     assert settings.table_name == CATALOGUE.table.name
+    # The buckets live in the primary region, whichever region the function runs in.
+    assert settings.sources_bucket == f"railyard-{STAGE}-sources-210987654321-{REGIONS[0]}"
     assert (
         settings.state_machine_arn
         == f"arn:aws:states:eu-west-1:210987654321:stateMachine:{CATALOGUE.deploy_state_machine}"

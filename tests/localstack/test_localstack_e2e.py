@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.localstack import LocalStackDev, running_localstack_dev, skip_reason
+from chalicelib.catalogue import Catalogue
+from railyard.localdev import localstack
+from tests.support.localstack import REGION, LocalStackDev, running_localstack_dev, skip_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 REASON = skip_reason()
@@ -72,8 +74,9 @@ def test_hello_python_deploys_on_localstack_and_answers_through_the_router(
     queues = platform.localstack_client("sqs").list_queues(QueueNamePrefix="railyard-dev-")["QueueUrls"]
     assert any(url.endswith("/railyard-dev-deploy") for url in queues), queues
     s3 = platform.localstack_client("s3")
-    assert s3.list_objects_v2(Bucket="railyard-dev-sources").get("KeyCount", 0) >= 1
-    assert s3.list_objects_v2(Bucket="railyard-dev-artifacts").get("KeyCount", 0) >= 1
+    buckets = {b.key: b.name for b in Catalogue("dev", account=localstack.ACCOUNT_ID, region=REGION).buckets}
+    assert s3.list_objects_v2(Bucket=buckets["sources"]).get("KeyCount", 0) >= 1
+    assert s3.list_objects_v2(Bucket=buckets["artifacts"]).get("KeyCount", 0) >= 1
     assert "railyard-dev-main" in platform.dynamodb_client().list_tables()["TableNames"]
 
 
