@@ -308,6 +308,11 @@ class Catalogue:
         "workflow", "build", "runtime", "observability")."""
         return self._n(part)
 
+    def dashboard_name(self, region: str) -> str:
+        """The CloudWatch dashboard of the stage's stacks in `region`: dashboards are global to the
+        account, so each region's carries its region."""
+        return self._n(f"dashboard-{region}")
+
     def bucket(self, key: str) -> Bucket:
         return next(b for b in self.buckets if b.key == key)
 

@@ -56,9 +56,14 @@ def build_app(app: cdk.App, workdir: Path | None = None) -> dict[str, RegionStac
         env=cdk.Environment(account=stage.account, region=stage.primary_region),
         termination_protection=stage.is_prod,
     )
-    regional = {}
+    regional: dict[str, RegionStacks] = {}
     for region in stage.regions:
         regional[region] = _regional_stacks(app, stage.in_region(region), data, workdir / region)
+    # The primary's build stack makes the global (IAM) build policy the others refer to by name.
+    primary_build = regional[stage.primary_region].build
+    for region, stacks in regional.items():
+        if region != stage.primary_region:
+            stacks.build.add_stack_dependency(primary_build)
     return regional
 
 
@@ -87,9 +92,7 @@ def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir
     build = BuildStack(
         app, catalogue.stack_name("build") + suffix, stage=stage, data=build_data, **common("build")
     )
-    policy = getattr(build, "control_plane_policy", None)
-    if policy is not None:  # None only while stacks/build.py is its placeholder
-        workflow.build_worker_role.add_managed_policy(policy)
+    workflow.build_worker_role.add_managed_policy(build.control_plane_policy)
     runtime = RuntimeStack(
         app,
         catalogue.stack_name("runtime") + suffix,

@@ -8,10 +8,13 @@ docs/decisions/0014).
 - `build_policy`, the one managed policy `BuildIsolation.policy_name`: attached to every project's
   role and its permissions boundary. Its resources name PROJECT_TAG_VARIABLE where the project id
   goes, so a role tagged `railyard-project=<id>` reaches only that project's source, artifact and
-  cache prefixes, repository, parameters and log streams.
+  cache prefixes, repository, parameters and log streams. IAM is global: the primary region's
+  build stack creates it, covering every region of the stage (a project's role, also global, builds
+  in any of them); the other regions refer to it by name.
 - `control_plane_policy`: what the build worker needs to start such builds (WorkflowStack attaches
   it to the build worker's role): CreateRole only with that boundary, AttachRolePolicy only of that
-  policy, PassRole only to CodeBuild, all on the role prefix; its parameters and repositories.
+  policy, PassRole only to CodeBuild, all on the role prefix; its parameters and repositories. It is
+  unnamed, so each region has its own, for its own region's project, parameters and repositories.
 
 Bucket ARNs are formed from the catalogue's names (S3 names are global), not imported from the data
 stack, so no export ties the stacks' lifecycles together; the data stack is a dependency instead.
@@ -60,7 +63,8 @@ class BuildStack(Stack):
         self.project_name = catalogue.codebuild_project
         if isinstance(data, Stack):
             self.add_stack_dependency(data)  # the buckets exist before a build can use them
-        arns = _Arns(catalogue)
+        arns = _Arns(catalogue, stage.region)
+        every_region = [_Arns(catalogue, region) for region in stage.regions or (stage.region,)]
 
         self.log_group = logs.LogGroup(
             self,
@@ -69,14 +73,21 @@ class BuildStack(Stack):
             retention=BUILD_LOG_RETENTION,
             removal_policy=RemovalPolicy.RETAIN if stage.is_prod else RemovalPolicy.DESTROY,
         )
-        self.build_policy = iam.ManagedPolicy(
-            self,
-            "ProjectBuildPolicy",
-            managed_policy_name=isolation.policy_name,
-            description="A Railyard project's builds: only that project's (principal tag) objects, "
-            "repository, parameters and logs. Also the boundary of every project build role.",
-            statements=_project_build_statements(arns),
-        )
+        # Named, and IAM is global: made once, in the primary region, for every region's builds.
+        self.build_policy: iam.IManagedPolicy
+        if stage.is_primary:
+            self.build_policy = iam.ManagedPolicy(
+                self,
+                "ProjectBuildPolicy",
+                managed_policy_name=isolation.policy_name,
+                description="A Railyard project's builds: only that project's (principal tag) objects, "
+                "repository, parameters and logs. Also the boundary of every project build role.",
+                statements=_project_build_statements(every_region),
+            )
+        else:
+            self.build_policy = iam.ManagedPolicy.from_managed_policy_name(
+                self, "ProjectBuildPolicy", isolation.policy_name
+            )
         base_role = iam.Role(
             self,
             "BaseServiceRole",
@@ -120,23 +131,28 @@ class BuildStack(Stack):
             "BuildControlPlanePolicy",
             description="The Railyard build worker: start isolated builds, create project build roles "
             "only with the build boundary, write their parameters, create their repositories.",
-            statements=_control_plane_statements(arns, self.build_policy.managed_policy_arn),
+            # By its ARN, the same in every region (the worker checks each role's boundary against it).
+            statements=_control_plane_statements(arns, arns.build_policy),
         )
+        if isinstance(self.build_policy, iam.ManagedPolicy):  # the primary: the policy exists first
+            self.control_plane_policy.node.add_dependency(self.build_policy)
         CfnOutput(self, OUTPUT_PROJECT_NAME, value=self.project_name)
 
 
 class _Arns:
-    """The ARNs the two policies name, with PROJECT_TAG_VARIABLE (or `*`, for the control plane)
-    where a project id goes. Partition, region and account are CloudFormation's."""
+    """The ARNs the two policies name in one region, with PROJECT_TAG_VARIABLE (or `*`, for the
+    control plane) where a project id goes. Partition and account are CloudFormation's; the buckets
+    are the primary region's (StageContext.catalogue), whatever `region` is."""
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, region: str) -> None:
         isolation = catalogue.build_isolation
         self.isolation = isolation
         self.sources_bucket_name = catalogue.bucket("sources").name
         self.artifacts_bucket_name = catalogue.bucket("artifacts").name
         self.sources_bucket = f"arn:{Aws.PARTITION}:s3:::{self.sources_bucket_name}"
         self.artifacts_bucket = f"arn:{Aws.PARTITION}:s3:::{self.artifacts_bucket_name}"
-        here = f"{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self.build_policy = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:policy/{isolation.policy_name}"
+        here = f"{region}:{Aws.ACCOUNT_ID}"
         self.account = Aws.ACCOUNT_ID
         self.codebuild_project = f"arn:{Aws.PARTITION}:codebuild:{here}:project/{catalogue.codebuild_project}"
         self.log_group = f"arn:{Aws.PARTITION}:logs:{here}:log-group:{catalogue.codebuild_log_group}"
@@ -144,7 +160,7 @@ class _Arns:
         self.parameters = f"arn:{Aws.PARTITION}:ssm:{here}:parameter"
         self.keys = f"arn:{Aws.PARTITION}:kms:{here}:key/*"
         self.roles = f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{isolation.role_prefix}*"
-        self.ssm_service = f"ssm.{Aws.REGION}.{Aws.URL_SUFFIX}"
+        self.ssm_service = f"ssm.{region}.{Aws.URL_SUFFIX}"
 
     def parameter(self, project: str) -> str:
         """The project's parameters. Parameter ARNs drop the name's leading "/"."""
@@ -172,9 +188,13 @@ def _codebuild_principal(arns: _Arns) -> iam.IPrincipal:
     )
 
 
-def _project_build_statements(arns: _Arns) -> list[iam.PolicyStatement]:
+def _project_build_statements(regions: list[_Arns]) -> list[iam.PolicyStatement]:
+    """The build policy: a project's own objects (the buckets are global) and, in every region of
+    the stage, its own repository, parameters and log streams."""
     project = PROJECT_TAG_VARIABLE
+    arns = regions[0]
     iso = arns.isolation
+    parameters = [a.parameter(project) for a in regions]
     return [
         iam.PolicyStatement(
             sid="ReadOwnSource",
@@ -200,7 +220,7 @@ def _project_build_statements(arns: _Arns) -> list[iam.PolicyStatement]:
         iam.PolicyStatement(
             sid="PushOwnImages",
             actions=_IMAGE_PUSH,
-            resources=[f"{arns.repositories}/{project}"],
+            resources=[f"{a.repositories}/{project}" for a in regions],
         ),
         # GetAuthorizationToken is a registry-wide call that IAM authorizes only on "*"; the token
         # it returns pushes nowhere without the repository statement above.
@@ -208,22 +228,22 @@ def _project_build_statements(arns: _Arns) -> list[iam.PolicyStatement]:
         iam.PolicyStatement(
             sid="ReadOwnParameters",
             actions=["ssm:GetParameters", "ssm:GetParameter"],
-            resources=[arns.parameter(project)],
+            resources=parameters,
         ),
         # SecureString values are decrypted by SSM on the build's behalf, only for its parameters.
         iam.PolicyStatement(
             sid="DecryptOwnParameters",
             actions=["kms:Decrypt"],
-            resources=[arns.keys],
+            resources=[a.keys for a in regions],
             conditions={
-                "StringEquals": {"kms:ViaService": arns.ssm_service},
-                "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": arns.parameter(project)},
+                "StringEquals": {"kms:ViaService": [a.ssm_service for a in regions]},
+                "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameters},
             },
         ),
         iam.PolicyStatement(
             sid="OwnLogStreams",
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[f"{arns.log_group}:log-stream:{iso.log_stream_prefix(project)}*"],
+            resources=[f"{a.log_group}:log-stream:{iso.log_stream_prefix(project)}*" for a in regions],
         ),
     ]
 

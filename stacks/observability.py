@@ -60,7 +60,9 @@ class ObservabilityStack(Stack):
             lambda_widgets.append(
                 cloudwatch.GraphWidget(title=f"{key}: errors, throttles", left=[errors, throttles])
             )
-        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=catalogue.stack_name("dashboard"))
+        # Dashboards are global to the account: the name carries the region.
+        name = catalogue.dashboard_name(stage.region)
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=name)
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24)
         )

@@ -25,6 +25,8 @@ class Synthesized:
     by_region: dict[str, dict[str, Template]]
     all: list[Template]
     seconds: float
+    # Deployment order: (region, part) -> the (region, part)s deployed before it.
+    depends_on: dict[tuple[str, str], set[tuple[str, str]]]
 
     @property
     def primary(self) -> dict[str, Template]:
@@ -72,4 +74,14 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
 
     data = app.node.find_child(Catalogue(STAGE).stack_name("data"))
     by_region[REGIONS[0]]["data"] = assembly.get_stack_artifact(data.artifact_id).template  # type: ignore[attr-defined]
-    yield Synthesized(by_region, [s.template for s in assembly.stacks], seconds)
+    parts = {
+        getattr(stacks, part).artifact_id: (region, part)
+        for region, stacks in regional.items()
+        for part in ("events", "api", "workflow", "build", "runtime", "observability")
+    }
+    parts[data.artifact_id] = (REGIONS[0], "data")  # type: ignore[attr-defined]
+    depends_on = {
+        parts[stack.id]: {parts[d.id] for d in stack.dependencies if d.id in parts}
+        for stack in assembly.stacks
+    }
+    yield Synthesized(by_region, [s.template for s in assembly.stacks], seconds, depends_on)

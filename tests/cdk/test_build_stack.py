@@ -66,6 +66,12 @@ def _text(value: Any, template: dict[str, Any]) -> str:
     raise AssertionError(f"unexpected value {value}")
 
 
+def _value(value: Any, template: dict[str, Any]) -> Any:
+    if isinstance(value, list):
+        return [_value(v, template) for v in value]
+    return _text(value, template) if isinstance(value, dict) else value
+
+
 def _statements(document: dict[str, Any], template: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for statement in document["Statement"]:
@@ -80,8 +86,7 @@ def _statements(document: dict[str, Any], template: dict[str, Any]) -> list[dict
                 "actions": actions,
                 "resources": [_text(r, template) for r in resources],
                 "conditions": {
-                    op: {k: _text(v, template) if isinstance(v, dict) else v for k, v in c.items()}
-                    for op, c in conditions.items()
+                    op: {k: _value(v, template) for k, v in c.items()} for op, c in conditions.items()
                 },
             }
         )
@@ -175,8 +180,9 @@ def test_the_build_policy_reaches_exactly_what_the_runner_uses_for_its_own_proje
         assert not _allows(policy, action, resource, project="prj_a"), (action, resource)
     # SecureStrings are decrypted only through SSM and only for the project's parameters.
     (decrypt,) = [s for s in policy if s["actions"] == ["kms:Decrypt"]]
-    assert decrypt["conditions"]["StringEquals"] == {"kms:ViaService": f"ssm.{REGION}.amazonaws.com"}
-    assert PROJECT_TAG_VARIABLE in decrypt["conditions"]["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"]
+    assert decrypt["conditions"]["StringEquals"] == {"kms:ViaService": [f"ssm.{REGION}.amazonaws.com"]}
+    (parameters,) = decrypt["conditions"]["StringLike"]["kms:EncryptionContext:PARAMETER_ARN"]
+    assert PROJECT_TAG_VARIABLE in parameters
 
 
 def test_the_only_star_resource_is_the_registry_login(template: dict[str, Any]) -> None:
@@ -193,10 +199,8 @@ def test_the_only_star_resource_is_the_registry_login(template: dict[str, Any]) 
 def test_the_build_worker_can_only_make_roles_bounded_by_the_build_policy(template: dict[str, Any]) -> None:
     control = _managed_policy(template, sid="CreateBoundedBuildRoles")
     by_sid = {s["sid"]: s for s in control}
-    (policy_id,) = [
-        k for k, v in _resources(template, "AWS::IAM::ManagedPolicy").items() if v.get("ManagedPolicyName")
-    ]
-    boundary = f"<ref {policy_id}>"
+    # The build policy by its ARN, as the worker forms it (isolation.py policy_arn) in every region.
+    boundary = f"arn:aws:iam::{ACCOUNT}:policy/{ISOLATION.policy_name}"
     roles = f"arn:aws:iam::{ACCOUNT}:role/{ISOLATION.role_prefix}*"
     for sid in ("CreateBoundedBuildRoles", "TagBuildRolesWithTheirProject", "AttachOnlyTheBuildPolicy"):
         assert by_sid[sid]["resources"] == [roles]

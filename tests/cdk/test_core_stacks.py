@@ -354,6 +354,62 @@ def test_no_policy_anywhere_grants_every_action_or_every_data_resource(cloud: Sy
     assert policy_holders >= 20 and walked >= 60  # the walk really saw the policies (counts of this app)
 
 
+# --- global names (IAM and CloudWatch dashboards are per account, not per region) ----------------------
+
+_GLOBAL_NAMES = {
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::Group": "GroupName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+}
+
+
+def test_each_globally_named_resource_is_made_once_across_the_three_regions(cloud: Synthesized) -> None:
+    made: dict[tuple[str, str], list[str]] = {}
+    for region, parts in cloud.by_region.items():
+        for part, template in parts.items():
+            for kind, prop in _GLOBAL_NAMES.items():
+                for props in _props(template, kind):
+                    if prop in props:
+                        made.setdefault((kind, json.dumps(props[prop])), []).append(f"{region}/{part}")
+    assert {k: v for k, v in made.items() if len(v) > 1} == {}
+    policy = ("AWS::IAM::ManagedPolicy", json.dumps(CATALOGUE.build_isolation.policy_name))
+    assert made[policy] == [f"{REGIONS[0]}/build"]
+    assert len([k for k in made if k[0] == "AWS::CloudWatch::Dashboard"]) == len(REGIONS)
+
+
+def test_the_one_build_policy_covers_every_region_and_every_region_bounds_roles_by_it(
+    cloud: Synthesized,
+) -> None:
+    build = _rendered(cloud.primary["build"])
+    (policy,) = [
+        p
+        for p in _props(build, "AWS::IAM::ManagedPolicy")
+        if p.get("ManagedPolicyName") == CATALOGUE.build_isolation.policy_name
+    ]
+    by_sid = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
+    for sid in ("PushOwnImages", "ReadOwnParameters", "DecryptOwnParameters", "OwnLogStreams"):
+        resources = json.dumps(by_sid[sid]["Resource"])
+        assert all(f":{region}:" in resources for region in REGIONS), sid
+    via = by_sid["DecryptOwnParameters"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert via == [f"ssm.{region}.${{AWS::URLSuffix}}" for region in REGIONS]
+    # IAM counts a managed policy's characters without whitespace: at most 6,144.
+    document = json.dumps(policy["PolicyDocument"], separators=(",", ":"))
+    for pseudo, value in (("${AWS::Partition}", "aws-us-gov"), ("${AWS::AccountId}", "123456789012")):
+        document = document.replace(pseudo, value)
+    assert len(document.replace("${AWS::URLSuffix}", "amazonaws.com")) <= 6144
+    # Every region's worker may create roles only with that policy as boundary, named by its ARN.
+    arn = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{CATALOGUE.build_isolation.policy_name}"
+    for region in REGIONS:
+        statements = list(_statements(_rendered(cloud.by_region[region]["build"])["Resources"]))
+        (create,) = [st for st in statements if st.get("Sid") == "CreateBoundedBuildRoles"]
+        assert create["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": arn}}, region
+        if region != REGIONS[0]:
+            assert (REGIONS[0], "build") in cloud.depends_on[(region, "build")]  # the policy exists first
+
+
 # --- the state machine ------------------------------------------------------------------------------
 
 
