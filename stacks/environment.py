@@ -34,4 +34,8 @@ def lambda_environment(stage: StageContext) -> dict[str, str]:
         assert stage.base_domain is not None  # StageContext refuses a cluster without a domain
         env["RAILYARD_EKS_CLUSTER"] = stage.eks_cluster_name
         env["RAILYARD_BASE_DOMAIN"] = stage.base_domain
+        if stage.certificate_arn:  # none: the ALB controller discovers a certificate by host
+            env["RAILYARD_ACM_CERTIFICATE_ARN"] = stage.certificate_arn
+        if stage.load_balancer_cidrs:  # none: the ALB cannot reach the pods (docs/kubernetes.md)
+            env["RAILYARD_K8S_LB_CIDRS"] = ",".join(stage.load_balancer_cidrs)
     return env

@@ -1,9 +1,15 @@
 """StageContext: what one synthesis targets (stage, account, region(s), cluster), read from the CDK
 context (`-c stage=prod` ...) and checked, so a missing or wrong value is named before anything is
-synthesized."""
+synthesized.
+
+Context keys: `stage` (required), `account`, `region`, `regions`, and with a cluster `eksCluster`,
+`baseDomain` (required with it), `certificateArn` (ACM certificates are regional: one per region of
+the stage, comma-separated) and `loadBalancerCidrs` (comma-separated CIDRs of the ALB's subnets).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +25,8 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# arn:<partition>:acm:<region>:<account>:certificate/<id>; the region is group 1, the account group 2.
+_CERTIFICATE = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate/[0-9a-f-]{8,64}$")
 
 
 class ContextError(ValueError):
@@ -35,6 +43,8 @@ class StageContext:
     # home); one region unless `-c regions=...` names more (docs/multi-region.md).
     regions: tuple[str, ...] = ()
     base_domain: str | None = None  # services answer on https://<host>.<base domain> (with a cluster)
+    certificate_arns: tuple[str, ...] = ()  # ACM certificates for the ALB, one per region (or none)
+    load_balancer_cidrs: tuple[str, ...] = ()  # the ALB's subnets, admitted by the NetworkPolicy
 
     @property
     def is_prod(self) -> bool:
@@ -51,6 +61,11 @@ class StageContext:
     @property
     def replica_regions(self) -> tuple[str, ...]:
         return tuple(r for r in self.regions if r != self.primary_region)
+
+    @property
+    def certificate_arn(self) -> str | None:
+        """This region's certificate (an ALB can only use one of its own region), if any."""
+        return next((arn for arn in self.certificate_arns if _region_of(arn) == self.region), None)
 
     def in_region(self, region: str) -> StageContext:
         return replace(self, region=region)
@@ -98,12 +113,27 @@ class StageContext:
                 "answer on (-c baseDomain=apps.example.com)"
             )
         primary = regions[0] if regions else region
+        certificates = _listed(get, "certificateArn")
+        cidrs = _listed(get, "loadBalancerCidrs")
+        for name, given in (("certificateArn", certificates), ("loadBalancerCidrs", cidrs)):
+            if given and not cluster:
+                raise ContextError(
+                    f"context {name!r} configures the cluster's load balancer: it needs -c eksCluster=<name>"
+                )
+        _check_certificates(certificates, regions or (primary,), account)
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ContextError(
+                    f"context 'loadBalancerCidrs': {cidr!r} is not a CIDR block (like 10.0.0.0/24)"
+                ) from None
         try:  # bucket names carry stage, account and primary region: S3 caps them at 63 characters
             for key in BUCKET_KEYS:
                 bucket_name(stage, key, account or "0" * ACCOUNT_ID_LENGTH, primary)
         except ValueError as error:
             raise ContextError(f"context 'stage'={stage!r} with region {primary!r}: {error}") from None
-        return cls(stage, account, primary, cluster, regions or (primary,), domain)
+        return cls(stage, account, primary, cluster, regions or (primary,), domain, certificates, cidrs)
 
 
 def _text(get: Callable[[str], Any], name: str) -> str | None:
@@ -113,6 +143,35 @@ def _text(get: Callable[[str], Any], name: str) -> str | None:
     if not isinstance(value, str):
         raise ContextError(f"context {name!r}={value!r} must be a string")
     return value.strip() or None
+
+
+def _listed(get: Callable[[str], Any], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (_text(get, name) or "").split(",") if part.strip())
+
+
+def _region_of(certificate_arn: str) -> str:
+    return certificate_arn.split(":")[3]
+
+
+def _check_certificates(arns: tuple[str, ...], regions: tuple[str, ...], account: str | None) -> None:
+    """None, or exactly one certificate in each region of the stage (and the stage's account)."""
+    for arn in arns:
+        _check("certificateArn", arn, _CERTIFICATE, "an ACM certificate ARN (arn:aws:acm:<region>:…)")
+        if account is not None and arn.split(":")[4] != account:
+            raise ContextError(f"context 'certificateArn'={arn!r} is not in account {account}")
+    if not arns:
+        return
+    for region in regions:
+        found = [arn for arn in arns if _region_of(arn) == region]
+        if len(found) != 1:
+            raise ContextError(
+                f"context 'certificateArn' names {len(found)} certificates in {region}: an ALB uses a "
+                "certificate of its own region, so give one per region of the stage, comma-separated"
+            )
+    if len(arns) != len(regions):
+        raise ContextError(
+            f"context 'certificateArn' names a certificate outside the stage's regions {list(regions)}"
+        )
 
 
 def _check(name: str, value: str, pattern: re.Pattern[str], expected: str) -> None:

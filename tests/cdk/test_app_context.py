@@ -16,6 +16,9 @@ from chalicelib.config import ENVIRONMENT_VARIABLES, Settings
 from stacks.stage import ContextError, StageContext
 
 REPO = Path(__file__).resolve().parents[2]
+CERT_US = "arn:aws:acm:us-east-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+CERT_EU = "arn:aws:acm:eu-west-1:123456789012:certificate/1b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+CLUSTER = {"stage": "prod", "eksCluster": "apps", "baseDomain": "apps.example.com"}
 
 
 def _context(**values: Any) -> StageContext:
@@ -39,6 +42,16 @@ def _context(**values: Any) -> StageContext:
         # railyard-<15>-artifacts-<12 digits>-<18> is 66 characters: S3 allows 63.
         ({"stage": "fifteen-letters", "region": "ap-northwesterly-1"}, "exceed S3's 63 characters"),
         ({"stage": "prod", "eksCluster": "apps"}, "'baseDomain' is missing"),
+        ({"stage": "prod", "certificateArn": CERT_US}, "needs -c eksCluster"),
+        ({"stage": "prod", "loadBalancerCidrs": "10.0.0.0/24"}, "needs -c eksCluster"),
+        ({**CLUSTER, "certificateArn": "arn:aws:acm:us-east-1:123:certificate/x"}, "'certificateArn'="),
+        ({**CLUSTER, "certificateArn": CERT_US, "account": "210987654321"}, "is not in account"),
+        (
+            {**CLUSTER, "regions": "us-east-1,eu-west-1", "certificateArn": CERT_US},
+            "0 certificates in eu-west-1",
+        ),
+        ({**CLUSTER, "certificateArn": f"{CERT_US},{CERT_EU}"}, "outside the stage's regions"),
+        ({**CLUSTER, "loadBalancerCidrs": "10.0.0.0/24,10.0.1/33"}, "'10.0.1/33' is not a CIDR block"),
         ({"stage": "prod", "eksCluster": "apps", "baseDomain": "https://x"}, "'baseDomain'"),
     ],
 )
@@ -61,6 +74,36 @@ def test_a_good_context_gives_the_primary_region_first() -> None:
     # The longest stage with today's longest region names still fits S3's bucket names.
     longest = _context(stage="fifteen-letters", region="ap-southeast-2", account="123456789012")
     assert max(len(b.name) for b in longest.catalogue.buckets) == 62
+
+
+def test_the_kubernetes_context_reaches_each_regions_workers_as_the_settings_config_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stacks.environment import lambda_environment
+
+    stage = _context(
+        **CLUSTER,
+        regions="us-east-1,eu-west-1",
+        certificateArn=f" {CERT_EU} , {CERT_US} ",
+        loadBalancerCidrs="10.0.0.0/24, 10.0.1.0/24",
+    )
+    for region, certificate in (("us-east-1", CERT_US), ("eu-west-1", CERT_EU)):
+        for name in ENVIRONMENT_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in lambda_environment(stage.in_region(region)).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_REGION", region)  # Lambda's own
+        settings = Settings.from_env()
+        assert (settings.runtime, settings.eks_cluster, settings.base_domain) == (
+            "kubernetes",
+            "apps",
+            "apps.example.com",
+        )
+        assert settings.certificate_arn == certificate  # the ALB's own region's
+        assert settings.load_balancer_cidrs == ("10.0.0.0/24", "10.0.1.0/24")
+    # Without them the workers get neither (the ALB controller discovers a certificate by host).
+    bare = lambda_environment(_context(**CLUSTER))
+    assert "RAILYARD_ACM_CERTIFICATE_ARN" not in bare and "RAILYARD_K8S_LB_CIDRS" not in bare
 
 
 def test_the_app_exits_non_zero_naming_the_missing_stage(tmp_path: Path) -> None:
