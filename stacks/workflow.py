@@ -20,7 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from chalicelib.catalogue import LAMBDA_MAX_TIMEOUT, Catalogue, Consumer
-from railyard.localdev.bootstrap import STATEMACHINES_DIR, render_definition
+from chalicelib.statemachines import STATEMACHINES_DIR, render_definition
 from stacks.environment import lambda_environment
 from stacks.events import EventsStack
 from stacks.packaging import dependency_layer_zip, lambda_runtime, worker_code

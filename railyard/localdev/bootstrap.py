@@ -7,16 +7,18 @@ in what exists; this module only decides how to create each kind with boto3.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.dynamo import create_table
 from chalicelib.catalogue import Catalogue
 
-STATEMACHINES_DIR = Path(__file__).resolve().parents[2] / "statemachines"
+# Re-exported for tools/synthcheck/asl.py until it imports them from chalicelib.statemachines.
+from chalicelib.statemachines import STATEMACHINES_DIR, render_definition
+
+__all__ = ["STATEMACHINES_DIR", "Bootstrapped", "bootstrap", "render_definition"]
+
 STATES_ROLE = "arn:aws:iam::{account}:role/railyard-states"
 
 
@@ -25,18 +27,6 @@ class Bootstrapped:
     queue_urls: dict[str, str] = field(default_factory=dict)
     queue_arns: dict[str, str] = field(default_factory=dict)
     state_machine_arns: dict[str, str] = field(default_factory=dict)
-
-
-def render_definition(text: str, values: dict[str, str]) -> str:
-    """Fills `${Placeholder}`s; an unknown placeholder is an error, never left in the ASL."""
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"state machine placeholder ${{{name}}} has no value in the catalogue")
-        return values[name]
-
-    return re.sub(r"\$\{(\w+)\}", fill, text)
 
 
 def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstrapped:
