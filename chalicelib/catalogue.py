@@ -333,12 +333,13 @@ class Catalogue:
                 "execution-events", "functions.execution_events.handler", "execution-events", timeout=60
             ),
             # Fan-out of the bus's deployment events: cheap per record, so batches of 10 and few
-            # pollers (an invocation per event would cost more than what it does).
+            # pollers (an invocation per event would cost more than what it does); 10 s, a sixth of
+            # the queues' visibility, as AWS advises for SQS event sources (retries when throttled).
             Consumer(
                 "notifications",
                 "functions.notifications.handler",
                 "notifications",
-                timeout=30,
+                timeout=10,
                 batch_size=10,
                 max_concurrency=2,
             ),
@@ -346,7 +347,7 @@ class Catalogue:
                 "metrics",
                 "functions.metrics.handler",
                 "metrics",
-                timeout=30,
+                timeout=10,
                 batch_size=10,
                 max_concurrency=2,
             ),
