@@ -56,7 +56,7 @@ class Container:
     def blobs(self) -> BlobStore:
         from chalicelib.adapters.storage import S3BlobStore
 
-        return S3BlobStore()
+        return S3BlobStore(region=self.settings.primary_region)
 
     @cached_property
     def logs(self) -> LogStore:

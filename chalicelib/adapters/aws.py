@@ -11,17 +11,20 @@ import os
 import threading
 from typing import Any
 
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[str, str | None], Any] = {}
 _lock = threading.Lock()
 
 
-def client(service: str) -> Any:
-    """A shared boto3 client for `service` (boto3 clients are thread-safe; sessions are not)."""
-    found = _clients.get(service)
+def client(service: str, region: str | None = None) -> Any:
+    """A shared boto3 client for `service` (boto3 clients are thread-safe; sessions are not), in
+    `region` when given (the buckets of a multi-region stage live in its primary region), else in
+    the environment's region."""
+    key = (service, region)
+    found = _clients.get(key)
     if found is not None:
         return found
     with _lock:
-        if service not in _clients:
+        if key not in _clients:
             import boto3
             from botocore.config import Config
 
@@ -29,9 +32,12 @@ def client(service: str) -> Any:
                 retries={"mode": "standard", "max_attempts": 3},
                 max_pool_connections=32,
                 s3={"addressing_style": "path"} if os.environ.get("AWS_ENDPOINT_URL") else None,
+                # SigV4 for S3: presigned URLs name their region (SigV2's do not, and regions opened
+                # since 2014 refuse them).
+                signature_version="s3v4" if service == "s3" else None,
             )
-            _clients[service] = boto3.session.Session().client(service, config=config)
-        return _clients[service]
+            _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
+        return _clients[key]
 
 
 def reset_clients() -> None:

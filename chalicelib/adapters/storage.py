@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.domain.errors import NotFound
 
@@ -10,15 +12,24 @@ _DELETE_BATCH = 1000  # the most keys one DeleteObjects takes
 
 
 class S3BlobStore:
+    """`region`: where the buckets are (a stage's primary region). Presigned upload URLs are signed
+    for it, so an API in a secondary region hands out URLs that work."""
+
+    def __init__(self, region: str | None = None) -> None:
+        self._region = region
+
+    def _s3(self) -> Any:
+        return client("s3", self._region)
+
     def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
-        url: str = client("s3").generate_presigned_url(
+        url: str = self._s3().generate_presigned_url(
             "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
         )
         return url
 
     def exists(self, bucket: str, key: str) -> bool:
         try:
-            client("s3").head_object(Bucket=bucket, Key=key)
+            self._s3().head_object(Bucket=bucket, Key=key)
         except Exception as error:
             if error_code(error) in _MISSING:
                 return False
@@ -27,7 +38,7 @@ class S3BlobStore:
 
     def etag(self, bucket: str, key: str) -> str | None:
         try:
-            head = client("s3").head_object(Bucket=bucket, Key=key)
+            head = self._s3().head_object(Bucket=bucket, Key=key)
         except Exception as error:
             if error_code(error) in _MISSING:
                 return None
@@ -35,13 +46,13 @@ class S3BlobStore:
         return str(head["ETag"]).strip('"')
 
     def upload_file(self, bucket: str, key: str, path: str) -> None:
-        client("s3").upload_file(path, bucket, key)
+        self._s3().upload_file(path, bucket, key)
 
     def download_file(self, bucket: str, key: str, path: str) -> None:
         # One GetObject streamed to disk: download_file's managed transfer costs a HeadObject and
         # a thread pool first, which is slower for the small objects deployments move.
         try:
-            body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+            body = self._s3().get_object(Bucket=bucket, Key=key)["Body"]
             with open(path, "wb") as handle:
                 for chunk in body.iter_chunks(1 << 20):
                     handle.write(chunk)
@@ -49,18 +60,18 @@ class S3BlobStore:
             raise _not_found(error, bucket, key) from error
 
     def put_bytes(self, bucket: str, key: str, body: bytes) -> None:
-        client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        self._s3().put_object(Bucket=bucket, Key=key, Body=body)
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
         try:
-            body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as error:
             raise _not_found(error, bucket, key) from error
         return body
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         keys: list[str] = []
-        paginator = client("s3").get_paginator("list_objects_v2")
+        paginator = self._s3().get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
@@ -70,7 +81,7 @@ class S3BlobStore:
         # does not exist as deleted, so a repeated delete succeeds.
         for start in range(0, len(keys), _DELETE_BATCH):
             batch = keys[start : start + _DELETE_BATCH]
-            response = client("s3").delete_objects(
+            response = self._s3().delete_objects(
                 Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
             )
             for error in response.get("Errors") or []:  # e.g. AccessDenied: the caller retries

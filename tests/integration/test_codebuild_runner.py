@@ -309,7 +309,7 @@ def test_a_build_runs_as_its_projects_role_created_once_with_tag_boundary_and_po
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
     assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == (
-        f"arn:aws:codebuild:us-east-1:{ACCOUNT}:project/{PROJECT}"
+        f"arn:aws:codebuild:*:{ACCOUNT}:project/{PROJECT}"
     )
 
     # A new container finds the role instead of creating it again.

@@ -41,7 +41,7 @@ def moto_parse(region: str, directory: Path = STATEMACHINES) -> Outcome:
     from moto import mock_aws
 
     from chalicelib.catalogue import Catalogue
-    from railyard.localdev.bootstrap import render_definition
+    from chalicelib.statemachines import render_definition
 
     catalogue = Catalogue("synth")
     declared = {machine.definition_file for machine in catalogue.state_machines}

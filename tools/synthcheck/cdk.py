@@ -39,6 +39,14 @@ TARGETS = (
             ("regions", "us-east-1,eu-west-1,ap-southeast-2"),
             ("eksCluster", "railyard"),
             ("baseDomain", "apps.example.com"),
+            (  # one ACM certificate per region (certificates are regional)
+                "certificateArn",
+                ",".join(
+                    f"arn:aws:acm:{region}:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+                    for region in ("us-east-1", "eu-west-1", "ap-southeast-2")
+                ),
+            ),
+            ("loadBalancerCidrs", "10.0.0.0/24,10.0.1.0/24"),
         ),
     ),
 )

@@ -149,8 +149,9 @@ class ProjectBuildAccess:
         return {**role, "PermissionsBoundary": {"PermissionsBoundaryArn": self.policy_arn}}
 
     def _trust_policy(self) -> dict[str, Any]:
-        # Only CodeBuild, and only for this stage's project (the confused-deputy conditions).
-        codebuild = f"arn:{self._partition}:codebuild:{self._region}:{self._account}"
+        # Only CodeBuild, and only for this stage's project (the confused-deputy conditions), in any
+        # region: IAM is global, so a project's role made by one region's worker serves them all.
+        codebuild = f"arn:{self._partition}:codebuild:*:{self._account}"
         project_arn = f"{codebuild}:project/{self._codebuild_project}"
         return {
             "Version": "2012-10-17",
