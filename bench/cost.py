@@ -47,10 +47,16 @@ def memory_sizes() -> tuple[dict[str, int], str]:
     """The Lambda memory sizes the stacks give the API and the workers, where they say it."""
     import re
 
+    # The API stack passes Chalice its stage config (what the cloud deploys); .chalice/config.json
+    # is what `chalice deploy` would use.
+    api_stack = re.search(
+        r"^API_MEMORY_MB\s*=\s*(\d+)", (BENCH.parent / "stacks" / "api.py").read_text(), re.M
+    )
     config = json.loads((BENCH.parent / ".chalice" / "config.json").read_text())
-    api = config.get("lambda_memory_size") or config.get("stages", {}).get("dev", {}).get(
+    chalice_config = config.get("lambda_memory_size") or config.get("stages", {}).get("dev", {}).get(
         "lambda_memory_size"
     )
+    api = api_stack.group(1) if api_stack else chalice_config
     stacks = " ".join(p.read_text() for p in (BENCH.parent / "stacks").glob("*.py"))
     worker = re.search(r"memory_size\s*=\s*(\d+)", stacks)
     sizes = {
@@ -59,7 +65,7 @@ def memory_sizes() -> tuple[dict[str, int], str]:
     }
     source = (
         "api: "
-        + (".chalice/config.json" if api else "assumed")
+        + ("stacks/api.py" if api_stack else ".chalice/config.json" if api else "assumed")
         + "; workers: "
         + ("stacks/" if worker else "assumed")
     )

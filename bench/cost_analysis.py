@@ -73,7 +73,7 @@ class Accounts:
         answer = inv.get("body_bytes", 0) if kind == "api" else None
         usage = model.invocation_usage(ms, self.memory[kind], inv["log_bytes"], inv["log_events"], answer)
         if kind == "api":
-            usage["apigw_request"] = 1.0
+            usage["apigw_request"] = model.api_requests(answer or 0)
         for call in self.calls_in[inv["id"]]:
             model.add(usage, call_usage(call, self.sizes, self.indexes))
         return usage
@@ -199,10 +199,10 @@ def per_deployment(accounts: Accounts, billable: list[Record]) -> Record:
 def idle_month(root: Path) -> Record:
     """A stage with no traffic: event source mappings polling every queue, alarms, the dashboard."""
     catalogue = Catalogue("dev")
-    functions = 1 + sum(1 for p in (root / "functions").glob("*.py") if p.name != "__init__.py")
-    alarms = (
-        len(catalogue.queues) + 1 + 1 + 2 * functions
-    )  # DLQs, failed executions, API 5xx, errors+throttles
+    functions = 1 + len(catalogue.consumers)  # the API and each queue's consumer
+    # What stacks/events.py and stacks/observability.py declare per region: one per DLQ, failed and
+    # timed-out executions per state machine, API 5xx, errors and throttles per function.
+    alarms = len(catalogue.queues) + 2 * len(catalogue.state_machines) + 1 + 2 * functions
     usage = model.idle_usage(len(catalogue.queues), alarms, dashboards=1, kms_keys=0, stored_gb=0.0)
     return {
         "queues_polled": len(catalogue.queues),

@@ -24,7 +24,9 @@ class Price:
 
 
 PRICES: dict[str, Price] = {
-    "apigw_request": Price(3.50e-6, "request", "API Gateway REST API, first 333 M requests/month"),
+    "apigw_request": Price(
+        1.00e-6, "request (512 KB increment)", "API Gateway HTTP API, first 300 M requests/month"
+    ),
     "lambda_request": Price(0.20e-6, "invocation", "Lambda requests"),
     "lambda_gb_second": Price(0.0000166667, "GB-second", "Lambda duration, x86_64, first 6 B GB-s/month"),
     "dynamodb_rru": Price(0.125e-6, "read request unit", "DynamoDB on-demand reads"),
@@ -62,6 +64,7 @@ TARGET_PER_MILLION_REQUESTS = 5.00
 TARGET_PER_DEPLOYMENT = 0.02
 
 FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1,769 MB; below that, CPU time stretches
+HTTP_API_METERING_BYTES = 512 * 1024  # an HTTP API request is billed per started 512 KB
 RESPONSE_HEADER_BYTES = 250  # status line and headers of an API answer (assumed; bodies are measured)
 LOG_EVENT_OVERHEAD_BYTES = 26  # CloudWatch Logs' per-event overhead, counted as a margin
 # What the Lambda runtime itself writes per invocation (text log format), bytes as they would be.
@@ -196,6 +199,12 @@ def invocation_usage(
     if answer_bytes is not None:  # an API answer leaves AWS
         usage["data_out_gb"] = (answer_bytes + RESPONSE_HEADER_BYTES) / 1e9
     return usage
+
+
+def api_requests(answer_bytes: int) -> float:
+    """Billed HTTP API requests for one request: per started 512 KB. The answer is the larger side
+    here (requests are small JSON; sources go to S3 by presigned URL), so it sets the count."""
+    return float(max(1, math.ceil((answer_bytes + RESPONSE_HEADER_BYTES) / HTTP_API_METERING_BYTES)))
 
 
 # Idle: a stage with no traffic, per 30-day month
