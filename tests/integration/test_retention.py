@@ -1,5 +1,13 @@
 """Retention with the real parts: DynamoDB, S3 and SQS on the moto server, the LocalRuntime running
-real processes, the real pipeline, and the cleanup worker fed by the catalogue's EventBridge rule."""
+real processes, the real pipeline, and the cleanup worker fed by the catalogue's EventBridge rule.
+
+The README's bound, "100 deploys of a service leave at most 11 release directories and artifacts",
+is the default case (keep 10) of "10 x keep deploys leave at most keep + 1". Retention depends on
+the number of deploys only through keep, STOP_AFTER and LOGS_STOP_AFTER, so the bound is proven
+with keep 3 and 30 deploys (logs kept 9 days, one deploy a day: the same proportions as 30 of 100)
+at a third of the cost; every branch of a run still executes: marking, sweeping, a history read
+cut short by STOP_AFTER settled releases, expired logs deleted and a log read cut short by
+LOGS_STOP_AFTER. The defaults themselves (10 releases, 30 days) are checked on their own."""
 
 from __future__ import annotations
 
@@ -37,7 +45,9 @@ from tests.support import tiny_app
 pytestmark = pytest.mark.timeout(300)
 
 WHO = Principal("org_default", ("*",), "test")
-DEPLOYS = 100
+KEEP = 3  # RAILYARD_KEEP_RELEASES for the bound test (the default is 10: see the module docstring)
+DEPLOYS = 10 * KEEP  # as 100 deploys are to the default keep
+LOG_DAYS = 9  # RAILYARD_LOG_RETENTION_DAYS: 30 days (the default) scaled as 30 deploys are to 100
 FILLER = 20_000  # bytes of incompressible data in each release, so each one costs disk
 
 
@@ -113,8 +123,7 @@ class Platform:
             connection.close()
 
 
-@pytest.fixture
-def platform(aws: int) -> Iterator[Platform]:
+def _running() -> Iterator[Platform]:
     made = Platform()
     try:
         yield made
@@ -123,9 +132,28 @@ def platform(aws: int) -> Iterator[Platform]:
         wiring.use(None)
 
 
-def test_a_hundred_deploys_keep_disk_and_bucket_use_bounded(platform: Platform) -> None:
+@pytest.fixture
+def platform(aws: int) -> Iterator[Platform]:
+    yield from _running()
+
+
+@pytest.fixture
+def pruning_platform(aws: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[Platform]:
+    """A platform that keeps KEEP releases and LOG_DAYS days of logs."""
+    monkeypatch.setenv("RAILYARD_KEEP_RELEASES", str(KEEP))
+    monkeypatch.setenv("RAILYARD_LOG_RETENTION_DAYS", str(LOG_DAYS))
+    yield from _running()
+
+
+def test_by_default_ten_releases_and_thirty_days_of_logs_are_kept(aws: int) -> None:
+    settings = Settings.from_env()
+    assert (settings.keep_releases, settings.log_retention_days) == (10, 30)
+
+
+def test_ten_times_keep_deploys_keep_disk_and_bucket_use_bounded(pruning_platform: Platform) -> None:
+    platform = pruning_platform
     keep = platform.settings.keep_releases
-    assert keep == 10  # the default
+    assert (keep, platform.settings.log_retention_days) == (KEEP, LOG_DAYS)
     most_dirs = most_bytes = 0
     started = time.monotonic()
 
@@ -150,13 +178,13 @@ def test_a_hundred_deploys_keep_disk_and_bucket_use_bounded(platform: Platform) 
         f"{len(artifacts)} artifact objects left; {len(kept)} releases kept"
     )
     assert most_dirs <= keep + 1
-    assert most_bytes <= (keep + 1) * (FILLER + 4096)  # 100 deploys would be ~2 MB
+    assert most_bytes <= (keep + 1) * (FILLER + 4096)  # all DEPLOYS releases would be DEPLOYS * FILLER
     assert [r.number for r in kept] == list(range(DEPLOYS, DEPLOYS - keep, -1))
     assert platform.release_dirs() == {r.id for r in kept}
     assert sorted(artifacts) == sorted(
         [r.artifact_key for r in kept] + [r.artifact_key.replace(".tar.gz", ".json") for r in kept]
     )
-    # Logs: 30 days (one deploy a day) of deployments, plus the kept releases' (all recent here).
+    # Logs: LOG_DAYS days (one deploy a day) of deployments, plus the kept releases' (all recent here).
     logged = {key.split("/")[1] for key in platform.keys(platform.settings.logs_bucket, "logs/")}
     deployments = platform.container.repository.list_deployments(platform.service.id, limit=DEPLOYS)
     cutoff = iso(platform.clock.now - timedelta(days=1 + platform.settings.log_retention_days))
@@ -164,7 +192,7 @@ def test_a_hundred_deploys_keep_disk_and_bucket_use_bounded(platform: Platform) 
     assert len(logged) <= platform.settings.log_retention_days + 2
     # The live release was never touched, and a rollback to a pruned one says why it cannot be.
     assert platform.answer() == f"v{DEPLOYS}".encode()
-    with pytest.raises(ReleasePruned, match=r"^release v1 was pruned by retention \(keep 10\)$"):
+    with pytest.raises(ReleasePruned, match=rf"^release v1 was pruned by retention \(keep {KEEP}\)$"):
         platform.container.deployments.rollback(WHO, platform.service.id, deployments[-1].id)
 
 
@@ -199,9 +227,9 @@ def test_the_cleanup_worker_prunes_after_each_completed_deployment_event(
         # v2 may still be draining: its directory goes once its process is gone.
         assert _eventually(lambda: platform.release_dirs() == {deployed[2].release_id})
         artifacts = platform.keys(platform.settings.artifacts_bucket, "artifacts/")
-        assert sorted(artifacts) == sorted(
-            {deployed[2].artifact_key, deployed[2].artifact_key.replace(".tar.gz", ".json")}
-        )
+        live = deployed[2].artifact_key
+        assert live is not None
+        assert sorted(artifacts) == sorted({live, live.replace(".tar.gz", ".json")})
     finally:
         stop.set()
         worker.join(timeout=5)
