@@ -1,10 +1,13 @@
-"""ApiStack: the Chalice app (app.py + chalicelib) on API Gateway + Lambda, through
-`chalice.cdk.Chalice`, with stage throttling, the settings chalicelib/config.py reads, and the
-grants its routes need. Output OUTPUT_API_URL: the base URL the CLI takes as --api-url.
+"""ApiStack: the Chalice app (app.py + chalicelib) on Lambda, packaged by `chalice.cdk.Chalice`, behind
+an API Gateway HTTP API (docs/decisions/0018): one route per route of the Chalice app, each a
+payload-format-1.0 proxy to the Chalice handler, throttled on its `api` stage; the settings
+chalicelib/config.py reads and the grants the routes need. Output OUTPUT_API_URL: the base URL the
+CLI takes as --api-url (`https://<id>.execute-api.<region>.amazonaws.com/api`).
 
 Chalice names its stage after the construct path of the stack (`scope.to_string()`), so the stack's
 construct id is the Railyard stage (`prod-<region>` in a replica region); its whole configuration is
-passed in (`stage_config`), so .chalice/config.json needs no entry per stage.
+passed in (`stage_config`), so .chalice/config.json needs no entry per stage. Chalice generates a
+REST API too (it knows no other); it is removed from the template, so the HTTP API is the one door.
 """
 
 from __future__ import annotations
@@ -16,18 +19,40 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
-from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL
+from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL, Catalogue
 from stacks.environment import lambda_environment
 from stacks.packaging import REPO, require_offline_cache
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
 from stacks.stage import StageContext
 
-API_GATEWAY_STAGE = "api"  # the URL's path prefix: https://<id>.execute-api.<region>.amazonaws.com/api
+API_STAGE = "api"  # the URL's path prefix: https://<id>.execute-api.<region>.amazonaws.com/api
 API_FUNCTION = "APIHandler"  # the logical ids `chalice package` gives
 API_ROLE = "DefaultRole"
-REST_API = "RestAPI"
+# What `chalice package` adds for its REST API: the API and its invoke permission (resources of the
+# included template), and the outputs that name it (under the include's "$Outputs").
+CHALICE_REST_API = {".": ("RestAPI", "APIHandlerInvokePermission"), "$Outputs": ("RestAPIId", "EndpointURL")}
+# The handler waits on DynamoDB and S3; memory buys CPU it barely uses (bench/cost.py prints the
+# per-request cost by memory size: less is cheaper), and 512 MB leaves room for botocore,
+# PynamoDB and Powertools and a cold start's imports.
+API_MEMORY_MB = 512
+HTTP_API_ID_OUTPUT = "HttpApiId"
+
+
+def http_api_id_export(catalogue: Catalogue) -> str:
+    """The export the observability stack reads the HTTP API's id from (its metrics are keyed by it)."""
+    return f"{catalogue.stack_name('api')}:{HTTP_API_ID_OUTPUT}"
+
+
+def chalice_routes() -> dict[str, list[str]]:
+    """The Chalice app's own route table: path template -> methods (importing app.py is cheap)."""
+    from app import app
+
+    return {path: sorted(methods) for path, methods in app.routes.items()}
 
 
 class ApiStack(Stack):
@@ -40,44 +65,81 @@ class ApiStack(Stack):
         catalogue = stage.catalogue
         require_offline_cache()
         stage_config = {
-            "api_gateway_stage": API_GATEWAY_STAGE,
+            "api_gateway_stage": API_STAGE,
             "automatic_layer": True,
-            "lambda_timeout": 30,  # API Gateway answers 504 after 29 s anyway
-            "lambda_memory_size": 1024,  # CPU scales with memory: cold starts and p99 (bench/)
+            "lambda_timeout": 30,  # an HTTP API gives up on its integration after 30 s anyway
+            "lambda_memory_size": API_MEMORY_MB,
             "environment_variables": {},
         }
         # Chalice writes its packaging output under the working directory (keep it in `workdir`),
         # and asks botocore for the region (AWS service principals differ per partition).
         with _working_directory(workdir), _region(stage.region):
             self.chalice = Chalice(self, "Chalice", source_dir=str(REPO), stage_config=stage_config)
+        self._remove_chalice_rest_api()
         for name, value in lambda_environment(stage).items():
             self.chalice.add_environment_variable(name, value, API_FUNCTION)
-        rest_api = self.chalice.get_resource(REST_API)
-        # One API name per stage: API Gateway's metrics (the 5xx alarm) are keyed by it.
-        rest_api.add_property_override("Name", catalogue.stack_name("api"))
-        rest_api.add_property_override(
-            "MethodSettings",
-            [
-                {
-                    "ResourcePath": "/*",
-                    "HttpMethod": "*",
-                    "ThrottlingRateLimit": API_THROTTLE_RATE,
-                    "ThrottlingBurstLimit": API_THROTTLE_BURST,
-                    "MetricsEnabled": True,
-                }
-            ],
-        )
         role = self.chalice.get_role(API_ROLE)
         data = DataRefs.imported(self, stage.catalogue)
         # Presigned uploads to sources; logs and artifacts are read (a log tail, an artifact check).
         grant_data(role, data, read_write=("sources",), read=("artifacts", "logs"))
         StateMachineRefs.of(self, catalogue.deploy_state_machine).grant_control(role)
+
         self.api_name = catalogue.stack_name("api")
-        self.function_name = self.chalice.get_function(API_FUNCTION).function_name
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            api_name=self.api_name,
+            description="Railyard's API: every route of the Chalice app, proxied to its handler",
+            create_default_stage=False,  # the named stage keeps the REST API's URL (/api)
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "Stage",
+            http_api=self.http_api,
+            stage_name=API_STAGE,
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=API_THROTTLE_RATE, burst_limit=API_THROTTLE_BURST),
+        )
+        # An imported function that may get a resource policy (it is in this stack): one permission
+        # for the whole API rather than one per route (Lambda's policy is limited to 20 KB).
+        handler = lambda_.Function.from_function_attributes(
+            self,
+            "Handler",
+            function_arn=self.chalice.sam_template.get_resource(API_FUNCTION).get_att("Arn").to_string(),
+            same_environment=True,
+        )
+        # Payload format 1.0 is the REST proxy event Chalice dispatches on
+        # (requestContext.resourcePath + httpMethod); 2.0 has neither.
+        integration = HttpLambdaIntegration(
+            "Chalice",
+            handler,
+            payload_format_version=apigwv2.PayloadFormatVersion.VERSION_1_0,
+            scope_permission_to_route=False,
+        )
+        for path, methods in chalice_routes().items():
+            self.http_api.add_routes(
+                path=path, methods=[apigwv2.HttpMethod(m) for m in methods], integration=integration
+            )
+        self.function_name = handler.function_name
         self.api_url = Fn.sub(
-            f"https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_GATEWAY_STAGE}"
+            f"https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}",
+            {"Api": self.http_api.api_id},
         )
         CfnOutput(self, OUTPUT_API_URL, value=self.api_url)
+        CfnOutput(
+            self,
+            HTTP_API_ID_OUTPUT,
+            value=self.http_api.api_id,
+            export_name=http_api_id_export(catalogue),
+        )
+
+    def _remove_chalice_rest_api(self) -> None:
+        included = self.chalice.sam_template
+        for holder, logical_ids in CHALICE_REST_API.items():
+            parent = included if holder == "." else included.node.find_child(holder)
+            for logical_id in logical_ids:
+                if not parent.node.try_remove_child(logical_id):
+                    raise RuntimeError(f"chalice package made no {logical_id}: review stacks/api.py")
 
 
 @contextlib.contextmanager

@@ -1,15 +1,16 @@
 """ObservabilityStack: the alarms that say Railyard is broken (deploy executions failing or timing
-out, API 5xx, Lambda errors and throttles per function; the DLQ alarms live with their queues in
-the events stack) and one CloudWatch dashboard with those signals and the queues' depths."""
+out, the HTTP API's 5xx, Lambda errors and throttles per function; the DLQ alarms live with their
+queues in the events stack) and one CloudWatch dashboard with those signals and the queues' depths."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Fn, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
+from stacks.api import API_STAGE, http_api_id_export
 from stacks.events import EventsStack
 from stacks.stage import StageContext
 from stacks.workflow import WorkflowStack
@@ -40,12 +41,15 @@ class ObservabilityStack(Stack):
             name = next(m.name for m in catalogue.state_machines if m.key == key)
             self._alarm(f"{name}-failed", machine.metric_failed(period=PERIOD, statistic="Sum"), 1)
             self._alarm(f"{name}-timed-out", machine.metric_timed_out(period=PERIOD, statistic="Sum"), 1)
+        # The HTTP API's metrics are keyed by its id and stage (an HTTP API has no ApiName dimension);
+        # the id is the API stack's named export (stacks/api.py), deployed first: this stack already
+        # depends on the API stack through `api_function_name`.
         api_5xx = cloudwatch.Metric(
             namespace="AWS/ApiGateway",
-            metric_name="5XXError",
-            dimensions_map={"ApiName": api_name},
+            metric_name="5xx",
+            dimensions_map={"ApiId": Fn.import_value(http_api_id_export(catalogue)), "Stage": API_STAGE},
             period=PERIOD,
-            statistic="Average",  # 5XXError is 0/1 per request: its average is the error rate
+            statistic="Average",  # 5xx is 0/1 per request: its average is the error rate
         )
         self._alarm(f"{api_name}-5xx", api_5xx, API_5XX_RATE)
         functions = {"api": api_function_name} | {

@@ -1,7 +1,9 @@
-"""The core stacks (data, events, api, workflow, observability) as synthesized for stage prod in three
+"""The core stacks (data, events, workflow, observability) as synthesized for stage prod in three
 regions (conftest.py): every catalogue resource exists once, every queue has its DLQ and a consumer,
 every Lambda gets exactly the settings chalicelib/config.py reads, no policy anywhere grants `*`
-where it matters, the state machine is fully filled, prod keeps its data, and each region is whole."""
+where it matters, the state machine is fully filled, prod keeps its data, and every function and
+execution is alarmed on. The API's front door is in test_http_api.py, what spans regions in
+test_regions.py."""
 
 from __future__ import annotations
 
@@ -12,92 +14,31 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo import TTL_ATTRIBUTE
-from chalicelib.catalogue import (
-    API_THROTTLE_BURST,
-    API_THROTTLE_RATE,
-    DEFAULT_BUS,
-    OUTPUT_API_URL,
-    OUTPUT_TABLE_NAME,
-    Catalogue,
-)
+from chalicelib.catalogue import DEFAULT_BUS, OUTPUT_TABLE_NAME
 from chalicelib.config import ENVIRONMENT_VARIABLES, Settings
-from tests.cdk.conftest import REGIONS, STAGE, Synthesized
+from tests.cdk.conftest import (
+    BUCKETS,
+    CATALOGUE,
+    REGIONS,
+    STAGE,
+    Synthesized,
+    exported_logical_id,
+    listed,
+    logical_id,
+    of,
+    props,
+    rendered,
+    statements,
+)
 
-CATALOGUE = Catalogue(STAGE)
 DATA_SERVICES = {"dynamodb", "s3", "sqs", "states", "events", "ssm", "iam"}
-
-
-def _of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def _props(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [r.get("Properties", {}) for r in _of(template, kind).values()]
-
-
-def _logical_id(template: dict[str, Any], kind: str, **match: Any) -> str:
-    found = [
-        k
-        for k, r in _of(template, kind).items()
-        if all(r["Properties"].get(p) == v for p, v in match.items())
-    ]
-    assert len(found) == 1, f"{kind} {match}: {len(found)} found"
-    return found[0]
-
-
-def _exported_logical_id(source: dict[str, Any], import_value: dict[str, Any]) -> str:
-    """The logical id behind `{"Fn::ImportValue": "<stack>:<output>"}`, read from the exporting template."""
-    output = import_value["Fn::ImportValue"].split(":", 1)[1]
-    value = source["Outputs"][output]["Value"]
-    return str(value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0])
 
 
 # --- every catalogue resource, once ---------------------------------------------------------------
 
 
-def test_the_table_is_the_one_dynamo_adapter_uses_global_across_the_three_regions(cloud: Synthesized) -> None:
-    tables = [p for t in cloud.all for p in _props(t, "AWS::DynamoDB::GlobalTable")]
-    assert [t["TableName"] for t in tables] == [CATALOGUE.table.name]
-    assert not any(_props(t, "AWS::DynamoDB::Table") for t in cloud.all)
-    table = tables[0]
-    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
-    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"gsi1", "gsi2"}
-    for name, index in indexes.items():
-        assert [k["AttributeName"] for k in index["KeySchema"]] == [f"{name}pk", f"{name}sk"]
-        assert index["Projection"]["ProjectionType"] == "ALL"
-    replicas = {r["Region"]: r for r in table["Replicas"]}
-    assert set(replicas) == set(REGIONS)
-    for replica in replicas.values():
-        assert replica["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-        assert replica["DeletionProtectionEnabled"] is True  # prod
-
-
-def _rendered(node: Any) -> Any:
-    """The template with every Fn::Join made a string and every Ref `${Name}` (as Fn::Sub writes)."""
-    if isinstance(node, dict):
-        if set(node) == {"Fn::Join"}:
-            separator, parts = node["Fn::Join"]
-            rendered = [_rendered(part) for part in parts]
-            if all(isinstance(part, str) for part in rendered):
-                return separator.join(rendered)
-        if set(node) == {"Ref"}:
-            return "${" + node["Ref"] + "}"
-        return {key: _rendered(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_rendered(value) for value in node]
-    return node
-
-
-# Environment-agnostic synth: the account is CloudFormation's; the region the primary's, everywhere.
-BUCKETS = Catalogue(STAGE, account="${AWS::AccountId}", region=REGIONS[0]).buckets
-
-
 def test_each_bucket_exists_once_in_the_primary_region_locked_down(cloud: Synthesized) -> None:
-    buckets = [_rendered(p) for t in cloud.all for p in _props(t, "AWS::S3::Bucket")]
+    buckets = [rendered(p) for t in cloud.all for p in props(t, "AWS::S3::Bucket")]
     assert sorted(b["BucketName"] for b in buckets) == sorted(b.name for b in BUCKETS)
     assert BUCKETS[0].name == f"railyard-{STAGE}-sources-${{AWS::AccountId}}-{REGIONS[0]}"
     data = cloud.primary["data"]
@@ -111,7 +52,7 @@ def test_each_bucket_exists_once_in_the_primary_region_locked_down(cloud: Synthe
         encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
         assert bucket["LifecycleConfiguration"]["Rules"]
-    policies = json.dumps(_props(data, "AWS::S3::BucketPolicy"))
+    policies = json.dumps(props(data, "AWS::S3::BucketPolicy"))
     assert policies.count('"aws:SecureTransport": "false"') == len(BUCKETS)  # TLS only
     rules = {b["BucketName"]: {r["Id"]: r for r in b["LifecycleConfiguration"]["Rules"]} for b in buckets}
     names = {b.key: b.name for b in BUCKETS}
@@ -119,57 +60,46 @@ def test_each_bucket_exists_once_in_the_primary_region_locked_down(cloud: Synthe
     assert "logs-to-infrequent-access" in rules[names["logs"]]
 
 
-def test_every_region_names_the_primary_regions_buckets_and_no_other(cloud: Synthesized) -> None:
-    # Grants, CodeBuild's source location, policies: wherever any stack of any region names a bucket.
-    named = re.compile(rf"railyard-{STAGE}-(?:sources|artifacts|logs)(?:\$\{{AWS::AccountId\}}|[^\"/*:$])*")
-    for region, parts in cloud.by_region.items():
-        for part, template in parts.items():
-            found = set(named.findall(json.dumps(_rendered(template["Resources"]))))
-            assert found <= {b.name for b in BUCKETS}, (region, part, found)
-            if part in ("workflow", "build", "api"):
-                assert found, (region, part)  # these stacks do name buckets
-
-
 def test_prod_keeps_its_data_when_a_stack_is_deleted(cloud: Synthesized) -> None:
     data = cloud.primary["data"]
     kept = {r["Type"] for r in data["Resources"].values() if r.get("DeletionPolicy") == "Retain"}
     assert kept == {"AWS::DynamoDB::GlobalTable", "AWS::S3::Bucket"}
     assert data["Outputs"][OUTPUT_TABLE_NAME]["Value"] == {
-        "Ref": _logical_id(data, "AWS::DynamoDB::GlobalTable")
+        "Ref": logical_id(data, "AWS::DynamoDB::GlobalTable")
     }
 
 
 def test_each_region_has_the_bus_every_rule_and_every_queue_with_its_dlq(cloud: Synthesized) -> None:
     for region in REGIONS:
         events = cloud.by_region[region]["events"]
-        assert [b["Name"] for b in _props(events, "AWS::Events::EventBus")] == [CATALOGUE.event_bus]
-        queues = {q["QueueName"]: q for q in _props(events, "AWS::SQS::Queue")}
+        assert [b["Name"] for b in props(events, "AWS::Events::EventBus")] == [CATALOGUE.event_bus]
+        queues = {q["QueueName"]: q for q in props(events, "AWS::SQS::Queue")}
         assert len(queues) == 2 * len(CATALOGUE.queues)
         for queue in CATALOGUE.queues:
             declared = queues[queue.name]
             assert declared["VisibilityTimeout"] == queue.visibility_timeout
-            dlq_id = _logical_id(events, "AWS::SQS::Queue", QueueName=queue.dlq_name)
+            dlq_id = logical_id(events, "AWS::SQS::Queue", QueueName=queue.dlq_name)
             assert declared["RedrivePolicy"] == {
                 "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
                 "maxReceiveCount": queue.max_receive_count,
             }
-        rules = {r["Name"]: r for r in _props(events, "AWS::Events::Rule")}
+        rules = {r["Name"]: r for r in props(events, "AWS::Events::Rule")}
         assert set(rules) == {rule.name for rule in CATALOGUE.rules}
-        bus_id = _logical_id(events, "AWS::Events::EventBus", Name=CATALOGUE.event_bus)
+        bus_id = logical_id(events, "AWS::Events::EventBus", Name=CATALOGUE.event_bus)
         for rule in CATALOGUE.rules:
             made = rules[rule.name]
             assert made["EventPattern"] == rule.event_pattern
             assert made.get("EventBusName") == ({"Ref": bus_id} if rule.event_bus is None else DEFAULT_BUS)
             targets = [t["Arn"]["Fn::GetAtt"][0] for t in made["Targets"]]
             assert targets == [
-                _logical_id(events, "AWS::SQS::Queue", QueueName=CATALOGUE.queue(k).name)
+                logical_id(events, "AWS::SQS::Queue", QueueName=CATALOGUE.queue(k).name)
                 for k in rule.target_queues
             ]
 
 
 def test_every_dlq_has_an_alarm_at_one_message(cloud: Synthesized) -> None:
     events = cloud.primary["events"]
-    alarms = _props(events, "AWS::CloudWatch::Alarm")
+    alarms = props(events, "AWS::CloudWatch::Alarm")
     watched = set()
     for alarm in alarms:
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
@@ -185,11 +115,11 @@ def test_every_dlq_has_an_alarm_at_one_message(cloud: Synthesized) -> None:
 def _consumers(cloud: Synthesized, region: str) -> dict[str, dict[str, Any]]:
     """Queue key -> {function, mapping} in one region, resolved through the events stack's exports."""
     workflow, events = cloud.by_region[region]["workflow"], cloud.by_region[region]["events"]
-    names = {q["Properties"]["QueueName"]: k for k, q in _of(events, "AWS::SQS::Queue").items()}
+    names = {q["Properties"]["QueueName"]: k for k, q in of(events, "AWS::SQS::Queue").items()}
     by_id = {v: k for k, v in names.items()}
     found: dict[str, dict[str, Any]] = {}
-    for mapping in _props(workflow, "AWS::Lambda::EventSourceMapping"):
-        queue_name = by_id[_exported_logical_id(events, mapping["EventSourceArn"])]
+    for mapping in props(workflow, "AWS::Lambda::EventSourceMapping"):
+        queue_name = by_id[exported_logical_id(events, mapping["EventSourceArn"])]
         key = next(q.key for q in CATALOGUE.queues if q.name == queue_name)
         function = workflow["Resources"][mapping["FunctionName"]["Ref"]]["Properties"]
         assert key not in found, f"queue {key} has two consumers"
@@ -227,10 +157,10 @@ def _role_actions(cloud: Synthesized, queue_key: str) -> set[str]:
     role_id = _consumers(cloud, REGIONS[0])[queue_key]["function"]["Role"]["Fn::GetAtt"][0]
     return {
         action
-        for policy in _props(workflow, "AWS::IAM::Policy")
+        for policy in props(workflow, "AWS::IAM::Policy")
         if {"Ref": role_id} in policy["Roles"]
-        for statement in _statements(policy)
-        for action in _listed(statement["Action"])
+        for statement in statements(policy)
+        for action in listed(statement["Action"])
     }
 
 
@@ -249,7 +179,7 @@ def test_the_build_worker_may_start_isolated_builds_and_the_deploy_worker_may_no
     roles = {c["function"]["Role"]["Fn::GetAtt"][0]: key for key, c in _consumers(cloud, REGIONS[0]).items()}
     attached = {
         roles[k]: json.dumps(r["Properties"].get("ManagedPolicyArns", []))
-        for k, r in _of(primary["workflow"], "AWS::IAM::Role").items()
+        for k, r in of(primary["workflow"], "AWS::IAM::Role").items()
         if k in roles
     }
     assert "BuildControlPlanePolicy" in attached["build"]
@@ -263,8 +193,8 @@ def _functions(cloud: Synthesized) -> Iterator[tuple[str, dict[str, Any]]]:
     for region, parts in cloud.by_region.items():
         for part, template in parts.items():
             for kind in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
-                for logical_id, resource in _of(template, kind).items():
-                    yield f"{region}/{part}/{logical_id}", resource["Properties"]
+                for rid, resource in of(template, kind).items():
+                    yield f"{region}/{part}/{rid}", resource["Properties"]
 
 
 def test_every_function_gets_only_settings_config_reads_and_the_ones_the_cloud_needs(
@@ -314,100 +244,29 @@ def test_the_settings_built_from_a_function_environment_name_the_catalogue_resou
 # --- IAM -----------------------------------------------------------------------------------------------
 
 
-def _statements(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        if isinstance(node.get("Statement"), list):
-            yield from node["Statement"]
-        for value in node.values():
-            yield from _statements(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _statements(value)
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def test_no_policy_anywhere_grants_every_action_or_every_data_resource(cloud: Synthesized) -> None:
     walked = 0
     policy_holders = 0
     for template in cloud.all:
-        for logical_id, resource in template["Resources"].items():
-            statements = list(_statements(resource.get("Properties", {})))
+        for rid, resource in template["Resources"].items():
+            found = list(statements(resource.get("Properties", {})))
             if "Polic" in resource["Type"] or resource["Type"] == "AWS::IAM::Role":
                 policy_holders += 1
-                assert statements, f"{logical_id} ({resource['Type']}) has no statement to check"
-            for statement in statements:
+                assert found, f"{rid} ({resource['Type']}) has no statement to check"
+            for statement in found:
                 walked += 1
                 if statement.get("Effect") != "Allow":
                     continue
-                actions = _listed(statement.get("Action", []))
-                assert "*" not in actions, f"{logical_id}: Action '*'"
+                actions = listed(statement.get("Action", []))
+                assert "*" not in actions, f"{rid}: Action '*'"
                 services = {str(a).split(":")[0] for a in actions}
                 for action in actions:
                     service, _, verb = str(action).partition(":")
-                    assert not (service in DATA_SERVICES and verb == "*"), f"{logical_id}: {action}"
-                resources = _listed(statement.get("Resource", []))
+                    assert not (service in DATA_SERVICES and verb == "*"), f"{rid}: {action}"
+                resources = listed(statement.get("Resource", []))
                 if services & DATA_SERVICES:
-                    assert "*" not in resources, f"{logical_id}: {sorted(services & DATA_SERVICES)} on '*'"
+                    assert "*" not in resources, f"{rid}: {sorted(services & DATA_SERVICES)} on '*'"
     assert policy_holders >= 20 and walked >= 60  # the walk really saw the policies (counts of this app)
-
-
-# --- global names (IAM and CloudWatch dashboards are per account, not per region) ----------------------
-
-_GLOBAL_NAMES = {
-    "AWS::IAM::Role": "RoleName",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-    "AWS::IAM::InstanceProfile": "InstanceProfileName",
-    "AWS::IAM::User": "UserName",
-    "AWS::IAM::Group": "GroupName",
-    "AWS::CloudWatch::Dashboard": "DashboardName",
-}
-
-
-def test_each_globally_named_resource_is_made_once_across_the_three_regions(cloud: Synthesized) -> None:
-    made: dict[tuple[str, str], list[str]] = {}
-    for region, parts in cloud.by_region.items():
-        for part, template in parts.items():
-            for kind, prop in _GLOBAL_NAMES.items():
-                for props in _props(template, kind):
-                    if prop in props:
-                        made.setdefault((kind, json.dumps(props[prop])), []).append(f"{region}/{part}")
-    assert {k: v for k, v in made.items() if len(v) > 1} == {}
-    policy = ("AWS::IAM::ManagedPolicy", json.dumps(CATALOGUE.build_isolation.policy_name))
-    assert made[policy] == [f"{REGIONS[0]}/build"]
-    assert len([k for k in made if k[0] == "AWS::CloudWatch::Dashboard"]) == len(REGIONS)
-
-
-def test_the_one_build_policy_covers_every_region_and_every_region_bounds_roles_by_it(
-    cloud: Synthesized,
-) -> None:
-    build = _rendered(cloud.primary["build"])
-    (policy,) = [
-        p
-        for p in _props(build, "AWS::IAM::ManagedPolicy")
-        if p.get("ManagedPolicyName") == CATALOGUE.build_isolation.policy_name
-    ]
-    by_sid = {st["Sid"]: st for st in policy["PolicyDocument"]["Statement"]}
-    for sid in ("PushOwnImages", "ReadOwnParameters", "DecryptOwnParameters", "OwnLogStreams"):
-        resources = json.dumps(by_sid[sid]["Resource"])
-        assert all(f":{region}:" in resources for region in REGIONS), sid
-    via = by_sid["DecryptOwnParameters"]["Condition"]["StringEquals"]["kms:ViaService"]
-    assert via == [f"ssm.{region}.${{AWS::URLSuffix}}" for region in REGIONS]
-    # IAM counts a managed policy's characters without whitespace: at most 6,144.
-    document = json.dumps(policy["PolicyDocument"], separators=(",", ":"))
-    for pseudo, value in (("${AWS::Partition}", "aws-us-gov"), ("${AWS::AccountId}", "123456789012")):
-        document = document.replace(pseudo, value)
-    assert len(document.replace("${AWS::URLSuffix}", "amazonaws.com")) <= 6144
-    # Every region's worker may create roles only with that policy as boundary, named by its ARN.
-    arn = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:policy/{CATALOGUE.build_isolation.policy_name}"
-    for region in REGIONS:
-        statements = list(_statements(_rendered(cloud.by_region[region]["build"])["Resources"]))
-        (create,) = [st for st in statements if st.get("Sid") == "CreateBoundedBuildRoles"]
-        assert create["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": arn}}, region
-        if region != REGIONS[0]:
-            assert (REGIONS[0], "build") in cloud.depends_on[(region, "build")]  # the policy exists first
 
 
 # --- the state machine ------------------------------------------------------------------------------
@@ -417,7 +276,7 @@ def test_the_state_machine_is_filled_with_this_regions_queues_and_bus(cloud: Syn
     queue_of_action = {"build": "build", "deploy": "deploy", "fail": "deploy"}
     for region in REGIONS:
         workflow, events = cloud.by_region[region]["workflow"], cloud.by_region[region]["events"]
-        (machine,) = _props(workflow, "AWS::StepFunctions::StateMachine")
+        (machine,) = props(workflow, "AWS::StepFunctions::StateMachine")
         assert machine["StateMachineName"] == CATALOGUE.deploy_state_machine
         assert "DefinitionSubstitutions" not in machine  # nothing left for CloudFormation to fill
         parts = machine["DefinitionString"]["Fn::Join"][1]
@@ -431,7 +290,7 @@ def test_the_state_machine_is_filled_with_this_regions_queues_and_bus(cloud: Syn
                 continue
             field = re.search(r'"(\w+)": "$', before)
             assert field, f"a reference outside a string value: ...{before[-40:]}"
-            made = events["Resources"][_exported_logical_id(events, ref)]["Properties"]
+            made = events["Resources"][exported_logical_id(events, ref)]["Properties"]
             if field.group(1) == "QueueUrl":
                 action = re.search(r'"action": "(\w+)"', after)
                 assert action and made["QueueName"] == CATALOGUE.queue(queue_of_action[action.group(1)]).name
@@ -442,23 +301,12 @@ def test_the_state_machine_is_filled_with_this_regions_queues_and_bus(cloud: Syn
         assert seen["EventBusName"] >= 5
 
 
-# --- api, observability, regions -------------------------------------------------------------------------
-
-
-def test_the_api_is_throttled_and_outputs_the_url_the_cli_takes(cloud: Synthesized) -> None:
-    for region in REGIONS:
-        api = cloud.by_region[region]["api"]
-        (rest,) = _props(api, "AWS::Serverless::Api")
-        assert rest["StageName"] == "api"
-        assert rest["MethodSettings"][0]["ThrottlingRateLimit"] == API_THROTTLE_RATE
-        assert rest["MethodSettings"][0]["ThrottlingBurstLimit"] == API_THROTTLE_BURST
-        url = api["Outputs"][OUTPUT_API_URL]["Value"]["Fn::Sub"]
-        assert url.startswith("https://${RestAPI}.execute-api.${AWS::Region}.") and url.endswith("/api")
+# --- observability --------------------------------------------------------------------------------
 
 
 def test_observability_alarms_on_executions_api_errors_and_every_function(cloud: Synthesized) -> None:
     observability = cloud.primary["observability"]
-    names = {a["AlarmName"] for a in _props(observability, "AWS::CloudWatch::Alarm")}
+    names = {a["AlarmName"] for a in props(observability, "AWS::CloudWatch::Alarm")}
     machine = CATALOGUE.deploy_state_machine
     assert {f"{machine}-failed", f"{machine}-timed-out", f"{CATALOGUE.stack_name('api')}-5xx"} <= names
     for key in [c.key for c in CATALOGUE.consumers] + ["api"]:
@@ -466,14 +314,4 @@ def test_observability_alarms_on_executions_api_errors_and_every_function(cloud:
             f"{CATALOGUE.function_name(key)}-errors",
             f"{CATALOGUE.function_name(key)}-throttles",
         } <= names
-    assert len(_props(observability, "AWS::CloudWatch::Dashboard")) == 1
-
-
-def test_every_region_is_whole_and_only_the_primary_holds_data(cloud: Synthesized) -> None:
-    assert set(cloud.by_region) == set(REGIONS)
-    for region in REGIONS:
-        parts = cloud.by_region[region]
-        assert ("data" in parts) == (region == REGIONS[0])
-        assert len(_props(parts["workflow"], "AWS::Lambda::Function")) == len(CATALOGUE.consumers)
-        assert len(_props(parts["api"], "AWS::Serverless::Function")) == 1
-    assert len(cloud.all) == 1 + 6 * len(REGIONS)
+    assert len(props(observability, "AWS::CloudWatch::Dashboard")) == 1
