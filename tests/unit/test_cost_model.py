@@ -68,7 +68,7 @@ def test_a_million_bare_requests_cost_the_gateway_and_lambda_prices() -> None:
     usage = model.add({"apigw_request": 1.0}, model.invocation_usage(1, 1024, 0, 0))
     per_million = model.total(usage) * 1e6
     # 1 ms at 1 GB; logs: the START/END/REPORT lines (~265 B) + 26 B per event, at $0.50/GB
-    assert per_million == pytest.approx(3.50 + 0.20 + 0.0167 + 0.17, abs=0.01)
+    assert per_million == pytest.approx(1.00 + 0.20 + 0.0167 + 0.17, abs=0.01)
 
 
 def test_s3_list_is_billed_as_a_put_and_delete_is_free() -> None:
@@ -113,3 +113,8 @@ def test_an_idle_queue_costs_five_long_polls_every_twenty_seconds() -> None:
 def test_each_index_an_item_is_in_costs_one_more_write() -> None:
     writes = [{"key": "deployment", "size": 1500, "tx": True}]  # 2 KB: 2 units, doubled, + 2 indexes
     assert model.write_units(writes, {}, {"deployment": 2}) == 2 * (2 + 2)
+
+
+def test_http_api_requests_are_metered_in_512_kb_increments() -> None:
+    assert model.api_requests(1000) == 1.0
+    assert model.api_requests(512 * 1024) == 2.0  # the headers push it into a second increment
