@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.catalogue import Catalogue
+from tests.support.codebuild_stack import create_build_stack
 from tests.support.platform import RAILYARD, running_dev, write_app
 
 pytestmark = pytest.mark.e2e
@@ -32,42 +33,16 @@ def test_dev_with_the_codebuild_builder_ends_builds_from_codebuild_state_change_
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
         }
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "codebuild.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role = boto3.client("iam", **aws).create_role(
-            RoleName="railyard-codebuild", AssumeRolePolicyDocument=json.dumps(trust)
-        )["Role"]
-        # What the build stack creates in AWS: the managed policy each project's build role gets.
-        catalogue = Catalogue("dev")
-        boto3.client("iam", **aws).create_policy(
-            PolicyName=catalogue.build_isolation.policy_name,
-            PolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}],
-                }
-            ),
-        )
-        codebuild = boto3.client("codebuild", **aws)
+        # What the build stack creates in AWS (the project, its base role, the per-project policy).
+        catalogue = Catalogue("dev", account="123456789012", region="us-east-1")
         project = catalogue.codebuild_project
-        codebuild.create_project(
-            name=project,
-            source={"type": "S3", "location": "railyard-dev-sources/placeholder.zip"},
-            artifacts={"type": "NO_ARTIFACTS"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "image": "aws/codebuild/standard:7.0",
-                "computeType": "BUILD_GENERAL1_SMALL",
-            },
-            serviceRole=role["Arn"],
+        codebuild = boto3.client("codebuild", **aws)
+        create_build_stack(
+            boto3.client("iam", **aws),
+            codebuild,
+            project=project,
+            sources_bucket=catalogue.bucket("sources").name,
+            policy_name=catalogue.build_isolation.policy_name,
         )
         app = write_app(tmp_path / "built-elsewhere", {"main.py": "print('hi')\n"})
         cb.cli("init", "--project", "elsewhere", "--name", "web", cwd=app)

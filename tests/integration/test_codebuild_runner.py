@@ -39,6 +39,7 @@ from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from chalicelib.domain.renderings import variables_digest
+from tests.support.codebuild_stack import create_build_stack
 from tests.support.moto_inprocess import in_process_aws
 
 ACCOUNT = "123456789012"
@@ -95,46 +96,17 @@ def _on(service: str, event: str, handler: Any) -> None:
 
 
 def _create_platform_resources() -> None:
-    iam = boto3.client("iam")
-    # What the build stack creates: the project's base role and the one build policy.
-    role = iam.create_role(
-        RoleName="railyard-codebuild",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "codebuild.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]
-    iam.create_policy(
-        PolicyName=ISOLATION.policy_name,
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}],
-            }
-        ),
-    )
     s3 = boto3.client("s3")
     for bucket in (SOURCES, ARTIFACTS, CACHE):
         s3.create_bucket(Bucket=bucket)
-    boto3.client("codebuild").create_project(
-        name=PROJECT,
-        source={"type": "S3", "location": f"{SOURCES}/placeholder.zip"},
+    create_build_stack(
+        boto3.client("iam"),
+        boto3.client("codebuild"),
+        project=PROJECT,
+        sources_bucket=SOURCES,
+        policy_name=ISOLATION.policy_name,
+        policy_statement={"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
         artifacts={"type": "S3", "location": ARTIFACTS},
-        environment={
-            "type": "LINUX_CONTAINER",
-            "image": "aws/codebuild/standard:7.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-            "privilegedMode": True,
-        },
-        serviceRole=role["Arn"],
     )
 
 

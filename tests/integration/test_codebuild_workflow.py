@@ -32,6 +32,7 @@ from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeRuntime
+from tests.support.codebuild_stack import create_build_stack
 
 WHO = Principal("org_default", ("*",), "test")
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -53,47 +54,6 @@ def _tarball(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-def _codebuild_project(project: str, sources_bucket: str, build_policy: str) -> None:
-    """What the build stack creates: the CodeBuild project, its base role and the one policy every
-    project's build role gets (its document does not matter to moto, which enforces none)."""
-    client("iam").create_policy(
-        PolicyName=build_policy,
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}],
-            }
-        ),
-    )
-    role = client("iam").create_role(
-        RoleName="railyard-codebuild",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "codebuild.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]
-    client("codebuild").create_project(
-        name=project,
-        source={"type": "S3", "location": f"{sources_bucket}/placeholder.zip"},
-        artifacts={"type": "NO_ARTIFACTS"},
-        environment={
-            "type": "LINUX_CONTAINER",
-            "image": "aws/codebuild/standard:7.0",
-            "computeType": "BUILD_GENERAL1_SMALL",
-            "privilegedMode": True,
-        },
-        serviceRole=role["Arn"],
-    )
-
-
 class Platform:
     def __init__(self) -> None:
         self.settings = Settings.from_env()
@@ -101,7 +61,13 @@ class Platform:
         self.resources = bootstrap(self.settings.catalogue, self.settings.account_id)
         self.project = self.settings.catalogue.codebuild_project
         isolation = self.settings.catalogue.build_isolation
-        _codebuild_project(self.project, self.settings.sources_bucket, isolation.policy_name)
+        create_build_stack(
+            client("iam"),
+            client("codebuild"),
+            project=self.project,
+            sources_bucket=self.settings.sources_bucket,
+            policy_name=isolation.policy_name,
+        )
         self.runtime = FakeRuntime()
         self.container = wiring.Container(self.settings, runtime=self.runtime)
         assert isinstance(self.container.build_runner, CodeBuildRunner)  # chosen by RAILYARD_BUILDER
