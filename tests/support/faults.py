@@ -1,6 +1,7 @@
 """Helpers of the fault suite (tests/faults/): a tiny app that says which release answers, bounded
-waits on deployments, a paced HTTP load through the router with its latency figures, and a line of
-figures each test prints (and records on its report).
+waits on deployments, a paced HTTP load through the router with its latency figures, a line of
+figures each test prints (and records on its report), and what the restart tests look at: the
+process groups a platform recorded and whether they are gone.
 
 Everything talks to a `Dev` (tests/support/platform.py) on 127.0.0.1 only, and every wait has a bound.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -16,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.platform import Dev
+from tests.support.platform import Dev, DevProcess
 
 IN_PROGRESS = frozenset({"QUEUED", "BUILDING", "DEPLOYING"})
+HELLO_V1 = "Hello from Railyard! (python, version 1)\n"  # what examples/hello-python answers on /
 
 # The app tells which release answers (RAILWAY_REPLICA_ID is `<release id>-<n>`) and the value of
 # ROUND its release was deployed with. CRASH_AFTER=s makes it exit s seconds after it started
@@ -110,6 +113,35 @@ def wait_status(dev: Dev, deployment_id: str, statuses: set[str], bound: float) 
         if deployment["status"] in statuses or time.monotonic() > deadline:
             return deployment
         time.sleep(0.2)
+
+
+def running(platform: DevProcess) -> Dev:
+    """The handles of a platform that must be running now."""
+    assert platform.dev is not None and platform.proc is not None and platform.proc.poll() is None
+    return platform.dev
+
+
+def process_groups(dev: Dev) -> set[int]:
+    """The process groups (apps, builds) the platform recorded as running."""
+    directory = dev.data_dir / "run" / "groups"
+    return {int(entry.name) for entry in directory.iterdir() if entry.name.isdigit()}
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(groups: set[int], bound: float = 10.0) -> float:
+    """Seconds until none of `groups` has a process left; fails past `bound`."""
+    started = time.monotonic()
+    while any(group_alive(pgid) for pgid in groups):
+        assert time.monotonic() - started < bound, f"still alive after {bound}s: {groups}"
+        time.sleep(0.05)
+    return time.monotonic() - started
 
 
 def router_json(dev: Dev, project: str) -> dict[str, Any]:
