@@ -22,11 +22,9 @@ from tests.support.platform import Dev, DevProcess
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
 
-def _restart(platform: DevProcess, how: str) -> tuple[Dev, float]:
-    if how == "kill":
-        platform.kill()
-    elif platform.proc is not None and platform.proc.poll() is None:
-        assert platform.stop() == 0, platform.output()
+def _stop_then_start(platform: DevProcess) -> tuple[Dev, float]:
+    """SIGTERM (it must exit 0), then start again; the new handles and the start's seconds."""
+    assert platform.stop() == 0, platform.output()
     started = time.monotonic()
     dev = platform.start()
     return dev, time.monotonic() - started
@@ -77,19 +75,10 @@ def test_a_clean_stop_then_start_is_a_non_event(platform: DevProcess, tmp_path: 
     assert "→ SUCCESS" in platform.output()
     assert "GET /v1/" not in platform.output()
     assert "GET /v1/" in (dev.data_dir / "logs" / "railyard.log").read_text()
-    dev, seconds = _restart(platform, "stop")
+    dev, seconds = _stop_then_start(platform)
     print(f"\nSIGTERM then start: {seconds:.1f}s")
     assert dev.get("web-production-clean") == (200, HELLO_V1)
     assert "SUCCESS" in dev.cli("status", cwd=app).stdout
     node = dev.app(tmp_path, "hello-node", "after")  # and the platform takes new work
     dev.cli("up", cwd=node)
     assert dev.get("web-production-after")[0] == 200
-
-
-def test_fresh_starts_empty(platform: DevProcess, tmp_path: Path) -> None:
-    dev = running(platform)
-    dev.cli("up", cwd=dev.app(tmp_path, "hello-python", "forgotten"))
-    platform.stop()
-    dev = platform.start("--fresh")
-    assert dev.api("GET", "/v1/projects")["projects"] == []
-    assert dev.get("web-production-forgotten")[0] == 404

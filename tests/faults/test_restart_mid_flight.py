@@ -4,7 +4,8 @@ on the same data directory (test_restart.py covers kills and stops between comma
 One platform (and its RAILYARD_HOME) serves the module; the tests run in file order and each
 restarts it. A deployment that was in flight ends FAILED "interrupted by a platform restart" within
 the restart, the previous releases serve, and no app or build process of the old run is left, even
-when the reaper that stops them was killed first.
+when the reaper that stops them was killed first. Last, `railyard dev --fresh` starts empty (it runs
+here rather than in test_restart.py to even out the two modules' times).
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ def test_a_killed_reaper_too_the_next_start_stops_what_was_left(platform: DevPro
     assert "processes left by the previous run" in platform.output()
     wait_gone(groups, bound=1)
     assert dev.get("web-production-orphans") == (200, HELLO_V1)  # and the live releases came back
+
+
+def test_fresh_starts_empty(platform: DevProcess, tmp_path: Path) -> None:
+    dev = running(platform)
+    dev.cli("up", cwd=dev.app(tmp_path, "hello-python", "forgotten"))
+    platform.stop()
+    dev = platform.start("--fresh")
+    assert dev.api("GET", "/v1/projects")["projects"] == []
+    assert dev.get("web-production-forgotten")[0] == 404
 
 
 def _child_pid(platform: DevProcess, module: str) -> int:
