@@ -33,6 +33,7 @@ from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeRuntime
 from tests.support.codebuild_stack import create_build_stack
+from tests.support.workflow import drain_events
 
 WHO = Principal("org_default", ("*",), "test")
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -156,15 +157,7 @@ class Platform:
         )
 
     def events(self, queue: str) -> list[Envelope]:
-        found: list[Envelope] = []
-        sqs = client("sqs")
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.resources.queue_urls[queue], MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not batch:
-                return found
-            found.extend(Envelope.model_validate(json.loads(m["Body"])["detail"]) for m in batch)
+        return drain_events(self.resources.queue_urls[queue])
 
     def build_log(self, deployment_id: str) -> list[str]:
         return [line.message for line in self.container.logs.read(deployment_id, "build", 0, 1000)]

@@ -96,15 +96,20 @@ class Platform:
         raise AssertionError(f"execution {deployment_id} still RUNNING after {timeout}s")
 
     def events(self, queue: str) -> list[Envelope]:
-        found: list[Envelope] = []
-        sqs = client("sqs")
-        while True:
-            batch = sqs.receive_message(
-                QueueUrl=self.resources.queue_urls[queue], MaxNumberOfMessages=10, WaitTimeSeconds=0
-            ).get("Messages", [])
-            if not batch:
-                return found
-            found.extend(Envelope.model_validate(json.loads(m["Body"])["detail"]) for m in batch)
+        return drain_events(self.resources.queue_urls[queue])
+
+
+def drain_events(queue_url: str) -> list[Envelope]:
+    """Every event envelope waiting on an event fan-out queue (EventBridge delivered them there)."""
+    found: list[Envelope] = []
+    sqs = client("sqs")
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
+        if not batch:
+            return found
+        found.extend(Envelope.model_validate(json.loads(m["Body"])["detail"]) for m in batch)
 
 
 def shrunk(**changes: int) -> Callable[[ServiceSettings, bool], StepLimits]:

@@ -11,24 +11,12 @@ from pathlib import Path
 import pytest
 
 from chalicelib import wiring
-from chalicelib.config import Settings
-
-RUNTIME_VARIABLES = (
-    "RAILYARD_RUNTIME",
-    "RAILYARD_EKS_CLUSTER",
-    "RAILYARD_K8S_KUBECONFIG",
-    "RAILYARD_K8S_CONTEXT",
-    "RAILYARD_BASE_DOMAIN",
-    "RAILYARD_ACM_CERTIFICATE_ARN",
-    "RAILYARD_K8S_LB_CIDRS",
-    "RAILYARD_ALB_GROUP",
-    "RAILYARD_PUBLIC_URL",
-)
+from chalicelib.config import ENVIRONMENT_VARIABLES, Settings
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in RUNTIME_VARIABLES:
+    for name in ENVIRONMENT_VARIABLES:  # every setting at its default unless a test sets it
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
