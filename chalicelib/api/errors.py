@@ -12,6 +12,7 @@ STATUS: dict[type[e.DomainError], int] = {
     e.Conflict: 409,
     e.InvalidTransition: 409,
     e.QuotaExceeded: 429,
+    e.PayloadTooLarge: 413,
     e.TransientError: 503,
 }
 

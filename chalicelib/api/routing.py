@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import body_for, status_for
-from chalicelib.domain.errors import BadRequest, DomainError
+from chalicelib.domain.errors import BadRequest, DomainError, RateLimited
+from chalicelib.domain.policy import Action
 from chalicelib.domain.services import Principal, hash_token
 from chalicelib.wiring import Container, container
 
@@ -64,6 +65,7 @@ class RouteInfo:
     status: int
     public: bool
     idempotent: bool
+    action: Action | None = None
 
 
 ROUTES: list[RouteInfo] = []
@@ -79,6 +81,7 @@ def route(
     status: int = 200,
     public: bool = False,
     idempotent: bool = False,
+    action: Action | None = None,
 ) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -102,7 +105,7 @@ def route(
                     remaining_ms=_remaining_ms(bp),
                 )
             except DomainError as error:
-                return Response(body=body_for(error), status_code=status_for(error))
+                return _error_response(error)
             headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
             if answer.replayed:
                 headers["Idempotent-Replayed"] = "true"
@@ -110,10 +113,17 @@ def route(
 
         bp.route(path, methods=[method])(handler)
         summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
-        ROUTES.append(RouteInfo(path, method, summary, request_model, status, public, idempotent))
+        ROUTES.append(RouteInfo(path, method, summary, request_model, status, public, idempotent, action))
         return view
 
     return decorator
+
+
+def _error_response(error: DomainError) -> Response:
+    headers = {"Content-Type": "application/json"}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    return Response(body=body_for(error), status_code=status_for(error), headers=headers)
 
 
 def _idempotency_key(request: Request) -> str | None:

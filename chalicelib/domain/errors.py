@@ -48,6 +48,19 @@ class QuotaExceeded(DomainError):
     """A limit of the workspace was reached."""
 
 
+class RateLimited(QuotaExceeded):
+    """Too many attempts (sign-ins, token creation) in a window: retry after `retry_after` seconds.
+    The API answers 429 with a Retry-After header."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
+class PayloadTooLarge(BadRequest):
+    """A request body, an item or an upload above its limit (413)."""
+
+
 class BuildFailed(DomainError):
     """The build ran and failed (non-zero exit, timeout, bad source). Not retried."""
 
