@@ -120,7 +120,7 @@ def route(
 
 
 def _error_response(error: DomainError) -> Response:
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     return Response(body=body_for(error), status_code=status_for(error), headers=headers)
