@@ -52,3 +52,16 @@ class RateLimiter(Protocol):
         """Counts one attempt in `bucket` (e.g. "login:<email>", "login-ip:<ip>"); raises
         RateLimited(retry_after) once `limit` attempts were made in the current window."""
         ...
+
+
+class UserRegistry(Protocol):
+    """Where sign-in methods find and make users (password sign-up, GitHub sign-in)."""
+
+    def create_user(self, email: str | None, display_name: str, *, email_verified: bool) -> str:
+        """A new user with a personal workspace of which they are the admin, written all or
+        nothing; returns the user id. Conflict if the email belongs to another user."""
+        ...
+
+    def find_by_email(self, email: str) -> str | None:
+        """The id of the user holding `email` (lower-cased), if any."""
+        ...
