@@ -17,19 +17,20 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Deployment
+from chalicelib.domain.policy import Action
 
 bp = Blueprint(__name__)
 UPLOAD_EXPIRES = 900
 
 
 def _view(ctx: Context, deployment: Deployment) -> dict[str, Any]:
-    service = ctx.c.repository.get_service(deployment.service_id)
-    return deployment_view(deployment, ctx.c.settings.public_url(service.hostname))
+    hostname = deployment.hostname or ctx.c.repository.get_service(deployment.service_id).hostname
+    return deployment_view(deployment, ctx.c.settings.public_url(hostname))
 
 
 # Not idempotent on purpose: a replayed URL would outlive its 15 minutes, and nothing durable is made
 # until the PUT; the deployment that uses the upload is the request that must not repeat.
-@route(bp, "/v1/services/{service_id}/uploads", "POST", status=201)
+@route(bp, "/v1/services/{service_id}/uploads", "POST", status=201, action=Action.DEPLOY)
 def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Get a presigned URL to PUT a source tarball to."""
     url, key = ctx.c.deployments.presign_upload(ctx.who, service_id, UPLOAD_EXPIRES)
@@ -43,6 +44,7 @@ def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
     request_model=DeploymentCreate,
     status=201,
     idempotent=True,
+    action=Action.DEPLOY,
 )
 def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Deploy an uploaded source, or redeploy the live release with the current variables."""
@@ -56,27 +58,26 @@ def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
     return 201, {"deployment": _view(ctx, deployment)}
 
 
-@route(bp, "/v1/services/{service_id}/deployments")
+@route(bp, "/v1/services/{service_id}/deployments", action=Action.READ)
 def list_deployments(ctx: Context, service_id: str) -> tuple[int, Any]:
     """List a service's deployments, newest first."""
     items = ctx.c.deployments.list_deployments(ctx.who, service_id, ctx.query_int("limit", 20))
-    url = ctx.c.settings.public_url(ctx.c.projects.get_service(ctx.who, service_id).hostname)
-    return 200, {"deployments": [deployment_view(d, url) for d in items]}
+    return 200, {"deployments": [_view(ctx, d) for d in items]}
 
 
-@route(bp, "/v1/deployments/{deployment_id}")
+@route(bp, "/v1/deployments/{deployment_id}", action=Action.READ)
 def get_deployment(ctx: Context, deployment_id: str) -> tuple[int, Any]:
     """Get a deployment."""
     return 200, {"deployment": _view(ctx, ctx.c.deployments.get(ctx.who, deployment_id))}
 
 
-@route(bp, "/v1/deployments/{deployment_id}/cancel", "POST")
+@route(bp, "/v1/deployments/{deployment_id}/cancel", "POST", action=Action.DEPLOY)
 def cancel_deployment(ctx: Context, deployment_id: str) -> tuple[int, Any]:
     """Cancel a deployment that has not finished."""
     return 200, {"deployment": _view(ctx, ctx.c.deployments.cancel(ctx.who, deployment_id))}
 
 
-@route(bp, "/v1/deployments/{deployment_id}/logs")
+@route(bp, "/v1/deployments/{deployment_id}/logs", action=Action.READ_LOGS)
 def get_logs(ctx: Context, deployment_id: str) -> tuple[int, Any]:
     """Read build or deploy log lines after a cursor."""
     page = ctx.c.deployments.read_logs(
@@ -100,6 +101,7 @@ def get_logs(ctx: Context, deployment_id: str) -> tuple[int, Any]:
     request_model=RollbackCreate,
     status=201,
     idempotent=True,
+    action=Action.DEPLOY,
 )
 def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Re-activate an earlier release (the previous one by default) as a new deployment."""
@@ -108,20 +110,27 @@ def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     return 201, {"deployment": _view(ctx, deployment)}
 
 
-@route(bp, "/v1/services/{service_id}/releases")
+@route(bp, "/v1/services/{service_id}/releases", action=Action.READ)
 def list_releases(ctx: Context, service_id: str) -> tuple[int, Any]:
     """List a service's releases, newest first."""
     releases = ctx.c.deployments.list_releases(ctx.who, service_id, ctx.query_int("limit", 20))
     return 200, {"releases": [release_view(r) for r in releases]}
 
 
-@route(bp, "/v1/services/{service_id}/variables")
+@route(bp, "/v1/services/{service_id}/variables", action=Action.READ_VARIABLES)
 def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Get a service's variables."""
     return 200, {"variables": ctx.c.deployments.get_variables(ctx.who, service_id)}
 
 
-@route(bp, "/v1/services/{service_id}/variables", "PATCH", request_model=VariablesPatch, idempotent=True)
+@route(
+    bp,
+    "/v1/services/{service_id}/variables",
+    "PATCH",
+    request_model=VariablesPatch,
+    idempotent=True,
+    action=Action.WRITE_VARIABLES,
+)
 def patch_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Set and unset variables; a live service gets exactly one new deployment."""
     body = parse(VariablesPatch, ctx.body)

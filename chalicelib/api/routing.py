@@ -24,8 +24,8 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.errors import body_for, status_for
 from chalicelib.domain.errors import BadRequest, DomainError, RateLimited
-from chalicelib.domain.policy import Action
-from chalicelib.domain.services import Principal, hash_token
+from chalicelib.domain.policy import ANONYMOUS, Access, Action
+from chalicelib.domain.services import hash_token
 from chalicelib.wiring import Container, container
 
 if TYPE_CHECKING:
@@ -39,10 +39,11 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 @dataclass(frozen=True)
 class Context:
-    """What a view gets: the container, the caller, the JSON body and the query string."""
+    """What a view gets: the container, the caller with the route's action, the JSON body and the
+    query string."""
 
     c: Container
-    who: Principal
+    who: Access
     body: Any
     query: dict[str, str]
 
@@ -83,6 +84,10 @@ def route(
     idempotent: bool = False,
     action: Action | None = None,
 ) -> Callable[[View], View]:
+    if not public and action is None:
+        raise TypeError(f"route {method} {path} needs an action (domain/policy.Action) or public=True")
+    route_action = action or Action.READ
+
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def handler(**params: str) -> Response:
@@ -90,14 +95,15 @@ def route(
             try:
                 c = container()
                 authorization = request.headers.get("authorization")
-                who = Principal("", (), "anonymous") if public else c.auth.authenticate(authorization)
+                principal = ANONYMOUS if public else c.auth.authenticate(authorization)
+                who = Access(principal, route_action, _request_facts(request))
                 ctx = Context(c, who, _json(request.raw_body), dict(request.query_params or {}))
                 key = _idempotency_key(request) if idempotent else None
                 if key is None:
                     code, body = view(ctx, **params)
                     return Response(body=body, status_code=code, headers={"Content-Type": "application/json"})
                 answer = c.idempotency.once(
-                    scope=f"{who.org_id}/{hash_token(authorization or '')}",
+                    scope=f"{principal.subject}/{hash_token(authorization or '')}",
                     route=f"{method} {path.format(**params)}",
                     key=key,
                     body=ctx.body,
@@ -117,6 +123,15 @@ def route(
         return view
 
     return decorator
+
+
+def _request_facts(request: Request) -> dict[str, str]:
+    """Who is asking, for the audit log: the source IP and the user agent."""
+    identity = (request.context or {}).get("identity") or {}
+    return {
+        "sourceIp": str(identity.get("sourceIp") or ""),
+        "userAgent": str(request.headers.get("user-agent") or ""),
+    }
 
 
 def _error_response(error: DomainError) -> Response:

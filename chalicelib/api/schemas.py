@@ -20,6 +20,8 @@ class _Body(BaseModel):
 
 class ProjectCreate(_Body):
     name: str = Field(min_length=1, max_length=32)
+    # The workspace to create it in; optional when the caller belongs to exactly one.
+    workspaceId: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class EnvironmentCreate(_Body):

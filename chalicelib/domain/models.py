@@ -194,6 +194,9 @@ class Environment(Versioned):
     name: str
     created_at: str
     version: int = 1
+    # Copied from the project so an access check needs no read of it ("" on items written before
+    # issue 10: the check then reads the project once, see domain/resources.py).
+    workspace_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,7 @@ class Service(Versioned):
     active_release_id: str | None = None
     release_count: int = 0
     version: int = 1
+    workspace_id: str = ""  # as Environment.workspace_id
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,10 @@ class Release(Versioned):
     pruned_at: str | None = None
     pruned_reason: str | None = None
     version: int = 1
+    # Where it lives (as Environment.workspace_id): lists of releases are checked from their items.
+    workspace_id: str = ""
+    project_id: str = ""
+    environment_id: str = ""
 
     @property
     def pruned(self) -> bool:
@@ -288,6 +296,8 @@ class Deployment(Versioned):
     reason: str | None = None
     image: str | None = None  # the container image the build pushed (AWS builds)
     version: int = 1
+    workspace_id: str = ""  # as Environment.workspace_id
+    hostname: str = ""  # the service's, for the view's URL without reading the service
 
     def moved_to(self, status: DeploymentStatus, at: str, **changes: Any) -> Deployment:
         check_transition(self.status, status)
@@ -300,7 +310,9 @@ class Deployment(Versioned):
 
 @dataclass(frozen=True)
 class ApiToken(Versioned):
-    """A bearer token, stored only as its SHA-256. Scopes and roles come with accounts (later)."""
+    """A bearer token, stored only as its SHA-256. `org_id` is its workspace; `scopes` its action
+    names (chalicelib/domain/policy.py; "*" is every action); a project, environment or service id
+    narrows it to that resource and what is below it."""
 
     token_hash: str
     org_id: str
@@ -308,6 +320,11 @@ class ApiToken(Versioned):
     scopes: tuple[str, ...]
     created_at: str
     version: int = 1
+    id: str = ""  # shown in lists and the audit log (the hash is never shown)
+    project_id: str | None = None
+    environment_id: str | None = None
+    service_id: str | None = None
+    expires_at: str | None = None  # ISO-8601 UTC; None never expires
 
 
 @dataclass(frozen=True)

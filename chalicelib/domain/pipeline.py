@@ -426,6 +426,9 @@ class Pipeline:
                 created_at=now,
                 settings_overrides=dict(deployment.settings_overrides),
                 image=deployment.image,
+                workspace_id=deployment.workspace_id or service.workspace_id,
+                project_id=service.project_id,
+                environment_id=service.environment_id,
             )
             changes = dict(release_id=release.id, release_number=release.number)
             moved = (

@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.domain.identity_ports import AccessTokenVerifier
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import (
     TERMINAL,
@@ -41,7 +42,9 @@ from chalicelib.domain.models import (
     no_cache_requested,
     source_fingerprint,
 )
+from chalicelib.domain.policy import Access, Grant, Principal, parse_actions
 from chalicelib.domain.ports import BlobStore, CronTrigger, LogLine, LogStore, Repository, WorkflowStarter
+from chalicelib.domain.resources import ResourceOf, project_resource, workspace_resource
 from chalicelib.domain.retention import ensure_not_pruned
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -69,46 +72,82 @@ class LogPage:
     done: bool
 
 
-@dataclass(frozen=True)
-class Principal:
-    org_id: str
-    scopes: tuple[str, ...]
-    token_name: str
-
-
 # A token found valid is believed for this long without reading it again (per container: a Lambda
 # container, the local API server): every authenticated request skips a GetItem. Unknown tokens are
-# never cached, so a new token works at once; a revoked one (issue 10) stops within this bound.
+# never cached, so a new token works at once; a revoked one stops within this bound (issue 10 asks
+# for 60 s at most). Expiry is checked on every request, cached or not.
 TOKEN_CACHE_SECONDS = 30.0
 TOKEN_CACHE_ENTRIES = 1024
 
 
+def token_principal(token: ApiToken) -> Principal:
+    """What an API token may do: its actions, on its workspace or the resource it is narrowed to."""
+    grant = Grant(
+        token.org_id,
+        parse_actions(token.scopes),
+        token.project_id,
+        token.environment_id,
+        token.service_id,
+    )
+    token_id = token.id or f"tok_{token.token_hash[:12]}"
+    return Principal(
+        kind="token",
+        subject=token_id,
+        grants=(grant,),
+        name=token.name,
+        user_id=getattr(token, "user_id", None),
+        token_id=token_id,
+    )
+
+
 class AuthService:
+    """Turns an Authorization header into a Principal: a session's access JWT (verified from its
+    signature alone) or an API token (one read, then cached per container)."""
+
     def __init__(
-        self, repo: Repository, clock: Clock, monotonic: Callable[[], float] = time.monotonic
+        self,
+        repo: Repository,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+        sessions: AccessTokenVerifier | None = None,
     ) -> None:
         self._repo = repo
         self._clock = clock
         self._monotonic = monotonic
-        self._known: dict[str, tuple[float, Principal]] = {}  # token hash -> (believed until, who)
+        self._sessions = sessions
+        # token hash -> (believed until, expires at or None, who)
+        self._known: dict[str, tuple[float, str | None, Principal]] = {}
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("missing 'Authorization: Bearer <token>' header")
-        token_hash = hash_token(authorization.removeprefix("Bearer ").strip())
+        raw = authorization.removeprefix("Bearer ").strip()
+        if raw.count(".") == 2 and self._sessions is not None:  # a JWT: header.payload.signature
+            return self._sessions.verify(raw)
+        token_hash = hash_token(raw)
         now = self._monotonic()
         known = self._known.get(token_hash)
         if known is not None and known[0] > now:
-            return known[1]
+            self._check_expiry(known[1])
+            return known[2]
         try:
             token = self._repo.get_token(token_hash)
         except NotFound:
             raise Unauthorized("the bearer token is not valid") from None
-        who = Principal(org_id=token.org_id, scopes=token.scopes, token_name=token.name)
+        self._check_expiry(token.expires_at)
+        who = token_principal(token)
         if len(self._known) >= TOKEN_CACHE_ENTRIES:
             self._known.clear()  # simpler than LRU, and a refill costs one read per token
-        self._known[token_hash] = (now + TOKEN_CACHE_SECONDS, who)
+        self._known[token_hash] = (now + TOKEN_CACHE_SECONDS, token.expires_at, who)
         return who
+
+    def _check_expiry(self, expires_at: str | None) -> None:
+        if expires_at is not None and expires_at <= iso(self._clock()):
+            raise Unauthorized(f"the API token expired at {expires_at}")
+
+    def forget(self, token_hash: str) -> None:
+        """Drop a cached token at once (this container revoked it)."""
+        self._known.pop(token_hash, None)
 
     def ensure_token(self, token: str, org_id: str, name: str, scopes: Sequence[str] = ("*",)) -> None:
         """Registers `token` (idempotent): the local platform re-registers the admin token it wrote
@@ -120,60 +159,71 @@ class AuthService:
 
 
 class ProjectService:
+    """Projects, environments and services. Every method loads the one item it needs and asks the
+    policy about it (`who.require`); a list is one query whose items carry their own workspace."""
+
     def __init__(self, repo: Repository, clock: Clock, ids: IdFactory) -> None:
         self._repo = repo
         self._clock = clock
         self._ids = ids
+        self.resources = ResourceOf(repo)
 
-    def create_project(self, who: Principal, name: str) -> tuple[Project, list[Environment]]:
+    def create_project(
+        self, who: Access, name: str, workspace_id: str | None = None
+    ) -> tuple[Project, list[Environment]]:
+        workspace = workspace_id or who.principal.default_workspace()
+        who.require(workspace_resource(workspace))
         now = iso(self._clock())
-        project = Project(self._ids("prj"), who.org_id, check_name("project", name), now)
+        project = Project(self._ids("prj"), workspace, check_name("project", name), now)
         # Names are unique per workspace: they are part of every service's hostname.
-        if any(p.name == name for p in self._repo.list_projects(who.org_id)):
+        if any(p.name == name for p in self._repo.list_projects(workspace)):
             raise Conflict(f"project {name!r} already exists")
-        production = Environment(self._ids("env"), project.id, "production", now)
+        production = Environment(self._ids("env"), project.id, "production", now, workspace_id=workspace)
         self._repo.save(project, production)
         return project, [production]
 
-    def get_project(self, who: Principal, project_id: str) -> Project:
+    def get_project(self, who: Access, project_id: str) -> Project:
         project = self._repo.get_project(project_id)
-        if project.org_id != who.org_id:
-            raise NotFound(f"project {project_id} not found")
+        who.require(project_resource(project))
         return project
 
-    def list_projects(self, who: Principal) -> list[Project]:
-        return self._repo.list_projects(who.org_id)
+    def list_projects(self, who: Access, workspace_id: str | None = None) -> list[Project]:
+        """The projects of a workspace the caller may see (a project-scoped token sees its own)."""
+        workspaces = [workspace_id] if workspace_id else list(who.principal.workspace_ids)
+        projects = [p for w in workspaces for p in self._repo.list_projects(w)]
+        return [p for p in projects if who.sees(project_resource(p))]
 
-    def list_environments(self, who: Principal, project_id: str) -> list[Environment]:
-        self.get_project(who, project_id)
-        return self._repo.list_environments(project_id)
+    def list_environments(self, who: Access, project_id: str) -> list[Environment]:
+        environments = self._repo.list_environments(project_id)
+        visible = [e for e in environments if who.sees(self.resources.environment(e))]
+        if not visible:  # none to show: 404 unless the caller may see the (empty) project itself
+            self.get_project(who, project_id)
+        return visible
 
     def get_project_with_environments(
-        self, who: Principal, project_id: str
+        self, who: Access, project_id: str
     ) -> tuple[Project, list[Environment]]:
-        """One read of the project (its access check included) and one of its environments."""
+        """One read of the project (its access check included) and one query of its environments."""
         project = self.get_project(who, project_id)
-        return project, self._repo.list_environments(project_id)
+        environments = self._repo.list_environments(project_id)
+        return project, [e for e in environments if who.sees(self.resources.environment(e))]
 
-    def create_environment(self, who: Principal, project_id: str, name: str) -> Environment:
-        self.get_project(who, project_id)
+    def create_environment(self, who: Access, project_id: str, name: str) -> Environment:
+        project = self.get_project(who, project_id)
         check_name("environment", name)
         if any(e.name == name for e in self._repo.list_environments(project_id)):
             raise Conflict(f"environment {name!r} already exists in project {project_id}")
-        env = Environment(self._ids("env"), project_id, name, iso(self._clock()))
+        env = Environment(self._ids("env"), project_id, name, iso(self._clock()), workspace_id=project.org_id)
         self._repo.save(env)
         return env
 
-    def get_environment(self, who: Principal, environment_id: str) -> Environment:
+    def get_environment(self, who: Access, environment_id: str) -> Environment:
         env = self._repo.get_environment(environment_id)
-        try:
-            self.get_project(who, env.project_id)
-        except NotFound:
-            raise NotFound(f"environment {environment_id} not found") from None
+        who.require(self.resources.environment(env))
         return env
 
     def create_service(
-        self, who: Principal, environment_id: str, name: str, settings: Mapping[str, Any] | None
+        self, who: Access, environment_id: str, name: str, settings: Mapping[str, Any] | None
     ) -> Service:
         env = self.get_environment(who, environment_id)
         project = self._repo.get_project(env.project_id)
@@ -188,23 +238,24 @@ class ProjectService:
             hostname=f"{name}-{env.name}-{project.name}",
             created_at=iso(self._clock()),
             settings=ServiceSettings(**dict(settings or {})),
+            workspace_id=project.org_id,
         )
         self._repo.save(service)
         return service
 
-    def list_services(self, who: Principal, environment_id: str) -> list[Service]:
-        self.get_environment(who, environment_id)
-        return self._repo.list_services(environment_id)
+    def list_services(self, who: Access, environment_id: str) -> list[Service]:
+        services = self._repo.list_services(environment_id)
+        visible = [s for s in services if who.sees(self.resources.service(s))]
+        if not visible:  # as list_environments
+            self.get_environment(who, environment_id)
+        return visible
 
-    def get_service(self, who: Principal, service_id: str) -> Service:
+    def get_service(self, who: Access, service_id: str) -> Service:
         service = self._repo.get_service(service_id)
-        try:
-            self.get_project(who, service.project_id)
-        except NotFound:
-            raise NotFound(f"service {service_id} not found") from None
+        who.require(self.resources.service(service))
         return service
 
-    def update_settings(self, who: Principal, service_id: str, changes: Mapping[str, Any]) -> Service:
+    def update_settings(self, who: Access, service_id: str, changes: Mapping[str, Any]) -> Service:
         service = self.get_service(who, service_id)
         updated = service.bumped(settings=replace(service.settings, **dict(changes)))
         self._repo.save(updated)
@@ -239,7 +290,7 @@ class DeploymentService:
 
     # --- uploads ---------------------------------------------------------------------------
 
-    def presign_upload(self, who: Principal, service_id: str, expires_in: int = 900) -> tuple[str, str]:
+    def presign_upload(self, who: Access, service_id: str, expires_in: int = 900) -> tuple[str, str]:
         service = self._projects.get_service(who, service_id)
         key = f"sources/{service.id}/{self._ids('src')}.tar.gz"
         return self._blobs.presign_put(self._sources_bucket, key, expires_in), key
@@ -247,7 +298,7 @@ class DeploymentService:
     # --- creating deployments ------------------------------------------------------------------
 
     def deploy_source(
-        self, who: Principal, service_id: str, source_key: str, no_cache: bool = False
+        self, who: Access, service_id: str, source_key: str, no_cache: bool = False
     ) -> Deployment:
         service = self._projects.get_service(who, service_id)
         if not source_key.startswith(f"sources/{service.id}/"):
@@ -279,12 +330,12 @@ class DeploymentService:
             pass
         return self._start(self._new(service, DeploymentKind.SOURCE, config, **fields))
 
-    def redeploy(self, who: Principal, service_id: str) -> Deployment:
+    def redeploy(self, who: Access, service_id: str) -> Deployment:
         service = self._projects.get_service(who, service_id)
         deployment = self._redeployment(service, self._repo.get_variables(service.id))
         return self._start(deployment)
 
-    def rollback(self, who: Principal, service_id: str, deployment_id: str | None) -> Deployment:
+    def rollback(self, who: Access, service_id: str, deployment_id: str | None) -> Deployment:
         service = self._projects.get_service(who, service_id)
         release = self._rollback_target(service, deployment_id)
         ensure_not_pruned(release)
@@ -301,7 +352,7 @@ class DeploymentService:
         return self._start(deployment)
 
     def set_variables(
-        self, who: Principal, service_id: str, to_set: Mapping[str, str], to_unset: Sequence[str]
+        self, who: Access, service_id: str, to_set: Mapping[str, str], to_unset: Sequence[str]
     ) -> tuple[dict[str, str], Deployment | None]:
         """Applies every change in one write; if a release is live, exactly one new deployment
         carries the new values (Railway's "staged changes, one deploy")."""
@@ -328,27 +379,36 @@ class DeploymentService:
 
     # --- reading and cancelling ----------------------------------------------------------------
 
-    def get(self, who: Principal, deployment_id: str) -> Deployment:
+    def get(self, who: Access, deployment_id: str) -> Deployment:
         deployment = self._repo.get_deployment(deployment_id)
-        try:
-            self._projects.get_project(who, deployment.project_id)
-        except NotFound:
-            raise NotFound(f"deployment {deployment_id} not found") from None
+        who.require(self._projects.resources.deployment(deployment))
         return deployment
 
-    def list_deployments(self, who: Principal, service_id: str, limit: int) -> list[Deployment]:
-        self._projects.get_service(who, service_id)
-        return self._repo.list_deployments(service_id, limit=max(1, min(limit, 100)))
+    def list_deployments(self, who: Access, service_id: str, limit: int) -> list[Deployment]:
+        """One query; its items say where they live. An empty answer reads the service, so a
+        service the caller cannot see is a 404, not an empty list."""
+        found = self._repo.list_deployments(service_id, limit=max(1, min(limit, 100)))
+        if not found:
+            self._projects.get_service(who, service_id)
+        for deployment in found[:1]:  # one service's: one check covers them all
+            resource = self._projects.resources.deployment(deployment)
+            who.require(replace(resource, kind="service", id=service_id))
+        return found
 
-    def list_releases(self, who: Principal, service_id: str, limit: int) -> list[Release]:
-        self._projects.get_service(who, service_id)
-        return self._repo.list_releases(service_id, limit=max(1, min(limit, 100)))
+    def list_releases(self, who: Access, service_id: str, limit: int) -> list[Release]:
+        found = self._repo.list_releases(service_id, limit=max(1, min(limit, 100)))
+        if not found:
+            self._projects.get_service(who, service_id)
+        for release in found[:1]:  # as list_deployments
+            resource = self._projects.resources.release(release)
+            who.require(replace(resource, kind="service", id=service_id))
+        return found
 
-    def get_variables(self, who: Principal, service_id: str) -> dict[str, str]:
+    def get_variables(self, who: Access, service_id: str) -> dict[str, str]:
         self._projects.get_service(who, service_id)
         return dict(self._repo.get_variables(service_id).values)
 
-    def read_logs(self, who: Principal, deployment_id: str, stream: str, after: int, limit: int) -> LogPage:
+    def read_logs(self, who: Access, deployment_id: str, stream: str, after: int, limit: int) -> LogPage:
         """Lines after the cursor; `done` once the stream can get no more lines (the build stream
         when the build is over, the deploy stream when the deployment ended)."""
         if stream not in ("build", "deploy"):
@@ -362,7 +422,7 @@ class DeploymentService:
             ended = deployment.status in TERMINAL
         return LogPage(lines, lines[-1].seq if lines else after, ended and len(lines) < limit)
 
-    def cancel(self, who: Principal, deployment_id: str) -> Deployment:
+    def cancel(self, who: Access, deployment_id: str) -> Deployment:
         deployment = self.get(who, deployment_id)
         if not deployment.in_progress:
             raise InvalidTransition(
@@ -402,9 +462,13 @@ class DeploymentService:
 
     def _rollback_target(self, service: Service, deployment_id: str | None) -> Release:
         if deployment_id is not None:
-            target = self._repo.get_deployment(deployment_id)
-            if target.service_id != service.id:
-                raise NotFound(f"deployment {deployment_id} not found in service {service.name}")
+            # A deployment of another service (of any workspace) answers exactly as a missing one.
+            try:
+                target = self._repo.get_deployment(deployment_id)
+            except NotFound:
+                target = None
+            if target is None or target.service_id != service.id:
+                raise NotFound(f"deployment {deployment_id} not found")
             if target.release_id is None:
                 raise Conflict(f"deployment {deployment_id} never produced a release ({target.status})")
             return self._repo.get_release(target.release_id)
@@ -432,6 +496,8 @@ class DeploymentService:
             service_id=service.id,
             project_id=service.project_id,
             environment_id=service.environment_id,
+            workspace_id=service.workspace_id,
+            hostname=service.hostname,
             kind=kind,
             status=DeploymentStatus.QUEUED,
             config=config,
@@ -466,7 +532,7 @@ class CronJobs:
         self._projects = projects
         self._trigger = trigger
 
-    def run_now(self, who: Principal, service_id: str) -> tuple[Release, bool]:
+    def run_now(self, who: Access, service_id: str) -> tuple[Release, bool]:
         """Start one run of the live release's command; False when the previous run is still going
         (runs never overlap, as on Railway)."""
         service = self._projects.get_service(who, service_id)

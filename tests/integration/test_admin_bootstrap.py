@@ -116,7 +116,7 @@ def test_a_second_bootstrap_refuses_and_changes_nothing(aws: None) -> None:
     assert "ry_" not in again.output  # no new token shown
     assert table_items(TABLE) == before
     who = AuthService(DynamoRepository(TABLE), utcnow).authenticate(f"Bearer {first_token}")
-    assert who.org_id.startswith("ws_")
+    assert who.workspace_ids[0].startswith("ws_")
 
 
 def test_of_concurrent_bootstraps_exactly_one_wins(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +160,7 @@ def test_of_concurrent_bootstraps_exactly_one_wins(aws: None, monkeypatch: pytes
     (winner,) = winners
     assert {loser.installation.workspace_id for loser in losers} == {winner.first_admin.workspace.id}
     who = AuthService(DynamoRepository(TABLE), utcnow).authenticate(f"Bearer {winner.token}")
-    assert who.org_id == winner.first_admin.workspace.id
+    assert who.workspace_ids == (winner.first_admin.workspace.id,)
 
 
 def serialize_moto_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,7 +249,7 @@ def test_a_lost_token_is_replaced_for_the_same_admin_without_a_second_admin(aws:
     new_token = printed_token(replaced)
     assert new_token != first_token
     auth = AuthService(DynamoRepository(TABLE), utcnow)
-    workspace_of = {t: auth.authenticate(f"Bearer {t}").org_id for t in (first_token, new_token)}
+    workspace_of = {t: auth.authenticate(f"Bearer {t}").workspace_ids[0] for t in (first_token, new_token)}
     assert workspace_of[new_token] == workspace_of[first_token]
     kinds = sorted(item["kind"]["S"] for item in table_items(TABLE))
     assert kinds == ["INSTALLATION", "MEMBER", "TOKEN", "TOKEN", "USER", "WORKSPACE"]

@@ -28,14 +28,14 @@ from chalicelib.config import Settings
 from chalicelib.domain.events import Envelope
 from chalicelib.domain.models import DeploymentStatus
 from chalicelib.domain.ports import PendingBuild
-from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeRuntime
 from tests.support.codebuild_stack import create_build_stack
+from tests.support.principals import admin_access
 from tests.support.workflow import drain_events
 
-WHO = Principal("org_default", ("*",), "test")
+WHO = admin_access()
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ECR = f"{REGISTRY}/railyard"  # RAILYARD_ECR_REPOSITORY_URI: its host is the registry
 APP = {

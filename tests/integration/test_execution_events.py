@@ -20,11 +20,11 @@ from chalicelib.adapters.workflows import StepFunctionsWorkflow
 from chalicelib.config import Settings
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import DeploymentStatus, ServiceSettings
-from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.pollers import sqs_event
+from tests.support.principals import admin_access
 
-WHO = Principal("org_default", ("*",), "test")
+WHO = admin_access()
 pytestmark = pytest.mark.timeout(60)
 
 

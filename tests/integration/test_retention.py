@@ -37,14 +37,14 @@ from chalicelib.domain.models import (
     Release,
     Service,
 )
-from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import Bootstrapped, bootstrap
 from railyard.localdev.pollers import QueuePoller, sqs_event
 from tests.support import tiny_app
+from tests.support.principals import admin_access
 
 pytestmark = pytest.mark.timeout(300)
 
-WHO = Principal("org_default", ("*",), "test")
+WHO = admin_access()
 KEEP = 3  # RAILYARD_KEEP_RELEASES for the bound test (the default is 10: see the module docstring)
 DEPLOYS = 10 * KEEP  # as 100 deploys are to the default keep
 LOG_DAYS = 9  # RAILYARD_LOG_RETENTION_DAYS: 30 days (the default) scaled as 30 deploys are to 100

@@ -25,15 +25,15 @@ from chalicelib.adapters.runtime import manifests as m
 from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
 from chalicelib.config import Settings
 from chalicelib.domain.models import Deployment, DeploymentStatus
-from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeBuildRunner
 from tests.kubernetes.apiserver import KubeApiServer
+from tests.support.principals import admin_access
 
 pytestmark = pytest.mark.timeout(60)
 
-WHO = Principal("org_default", ("*",), "test")
+WHO = admin_access()
 BASE_DOMAIN = "apps.example.com"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard"
 NAME = "web"  # service "web" of project "demo", in its first environment

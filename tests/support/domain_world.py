@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
-from chalicelib.domain.services import DeploymentService, Principal, ProjectService
+from chalicelib.domain.services import DeploymentService, ProjectService
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
@@ -20,8 +20,9 @@ from tests.fakes import (
     FakeWorkflow,
     InMemoryRepository,
 )
+from tests.support.principals import admin_access
 
-WHO = Principal("org_1", ("*",), "test")
+WHO = admin_access("org_1")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 STEPS = {"build": "Build", "deploy": "Deploy"}
 LIMITS = step_limits(ServiceSettings(), builds_beat=True).workflow_input()

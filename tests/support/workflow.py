@@ -19,12 +19,12 @@ from chalicelib.config import Settings
 from chalicelib.domain.events import Envelope
 from chalicelib.domain.limits import StepLimits, step_limits
 from chalicelib.domain.models import ServiceSettings
-from chalicelib.domain.services import Principal
 from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeBuildRunner, FakeRuntime
+from tests.support.principals import admin_access
 
-WHO = Principal("org_default", ("*",), "test")
+WHO = admin_access("org_default")
 
 
 class Platform:

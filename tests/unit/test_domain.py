@@ -16,8 +16,9 @@ from chalicelib.domain.errors import (
     Unauthorized,
 )
 from chalicelib.domain.models import DeploymentKind, DeploymentStatus, ServiceSettings, check_transition
-from chalicelib.domain.services import TOKEN_CACHE_SECONDS, AuthService, Principal
+from chalicelib.domain.services import TOKEN_CACHE_SECONDS, AuthService
 from tests.support.domain_world import WHO, World
+from tests.support.principals import admin_access
 
 S = DeploymentStatus
 
@@ -143,7 +144,7 @@ def test_source_keys_are_checked() -> None:
 
 def test_other_workspaces_see_nothing() -> None:
     world = World()
-    stranger = Principal("org_2", ("*",), "stranger")
+    stranger = admin_access("org_2")
     with pytest.raises(NotFound):
         world.projects.get_service(stranger, world.service.id)
 
@@ -169,7 +170,7 @@ def test_tokens() -> None:
     auth = AuthService(world.repo, lambda: datetime(2026, 1, 1, tzinfo=UTC))
     auth.ensure_token("secret", "org_1", "admin")
     auth.ensure_token("secret", "org_1", "admin")  # idempotent
-    assert auth.authenticate("Bearer secret").org_id == "org_1"
+    assert auth.authenticate("Bearer secret").workspace_ids == ("org_1",)
     with pytest.raises(Unauthorized):
         auth.authenticate("Bearer wrong")
     with pytest.raises(Unauthorized):
@@ -183,10 +184,10 @@ def test_a_valid_token_is_believed_for_the_cache_bound_then_read_again() -> None
     with pytest.raises(Unauthorized):
         auth.authenticate("Bearer later")  # unknown tokens are not cached...
     auth.ensure_token("later", "org_1", "ci")
-    assert auth.authenticate("Bearer later").token_name == "ci"  # ...so a new one works at once
+    assert auth.authenticate("Bearer later").name == "ci"  # ...so a new one works at once
     world.repo.items.clear()  # the token is gone from the table (as a revocation would do)
     now[0] = TOKEN_CACHE_SECONDS - 1
-    assert auth.authenticate("Bearer later").org_id == "org_1"  # still believed within the bound
+    assert auth.authenticate("Bearer later").workspace_ids == ("org_1",)  # still believed within the bound
     now[0] = TOKEN_CACHE_SECONDS + 1
     with pytest.raises(Unauthorized):
         auth.authenticate("Bearer later")  # read again after it: gone

@@ -17,11 +17,11 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.config import Settings
-from chalicelib.domain.services import Principal
 from railyard.localdev.pollers import LambdaContext, sqs_event
 from tests.fakes import FakeBlobStore, FakeLogStore, FakeWorkflow, InMemoryRepository
+from tests.support.principals import admin_access
 
-WHO = Principal("org_default", ("*",), "test")
+WHO = admin_access()
 CREATED = datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC)
 
 

@@ -11,7 +11,7 @@ from chalicelib.domain.errors import NothingToBuild
 from chalicelib.domain.models import DeploymentStatus, source_fingerprint
 from chalicelib.domain.pipeline import PENDING_BUILD_TTL, Pipeline, TaskRunner
 from chalicelib.domain.ports import BuildStateChange, PendingBuild
-from chalicelib.domain.services import DeploymentService, Principal, ProjectService
+from chalicelib.domain.services import DeploymentService, ProjectService
 from tests.fakes import (
     FakeAsyncBuildRunner,
     FakeBlobStore,
@@ -21,9 +21,10 @@ from tests.fakes import (
     FakeWorkflow,
     InMemoryRepository,
 )
+from tests.support.principals import admin_access
 
 S = DeploymentStatus
-WHO = Principal("org_1", ("*",), "test")
+WHO = admin_access("org_1")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LOGS = "https://console.aws.amazon.com/cloudwatch/home#logEvent:group=/aws/codebuild/builds;stream=1"
 

@@ -37,7 +37,7 @@ def test_live_releases_come_back_and_one_that_cannot_is_crashed() -> None:
     world.runtime.activated.clear()
     reconciler = _reconciler(world)
 
-    services = reconciler.live_services([WHO.org_id])
+    services = reconciler.live_services(list(WHO.principal.workspace_ids))
     restored = reconciler.restore(services)
 
     assert sorted(spec.deployment_id for spec in world.runtime.activated) == sorted([first, second])
@@ -48,16 +48,16 @@ def test_live_releases_come_back_and_one_that_cannot_is_crashed() -> None:
 
     world.runtime.activated.clear()
     world.runtime.error = HealthCheckFailed("no answer on /health within 5s")
-    restored = reconciler.restore(reconciler.live_services([WHO.org_id]))
+    restored = reconciler.restore(reconciler.live_services(list(WHO.principal.workspace_ids)))
     assert {r.error for r in restored} == {"no answer on /health within 5s"}
     crashed = world.repo.get_deployment(first)
     assert crashed.status == DeploymentStatus.CRASHED
     assert crashed.reason is not None and "did not come back after a platform restart" in crashed.reason
-    assert reconciler.live_services([WHO.org_id]) == []  # a crashed release is not brought back again
+    assert reconciler.live_services(list(WHO.principal.workspace_ids)) == []  # a crashed release is not brought back again
 
 
 def test_nothing_to_do_on_an_empty_platform() -> None:
     world = World()
     reconciler = _reconciler(world)
     assert reconciler.end_interrupted() == []
-    assert reconciler.restore(reconciler.live_services([WHO.org_id])) == []
+    assert reconciler.restore(reconciler.live_services(list(WHO.principal.workspace_ids))) == []

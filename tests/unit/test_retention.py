@@ -13,7 +13,7 @@ from chalicelib.domain.errors import Conflict, ReleasePruned
 from chalicelib.domain.models import DeploymentStatus, Release
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
 from chalicelib.domain.retention import Retention, RetentionPolicy
-from chalicelib.domain.services import DeploymentService, Principal, ProjectService
+from chalicelib.domain.services import DeploymentService, ProjectService
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
@@ -23,9 +23,10 @@ from tests.fakes import (
     FakeWorkflow,
     InMemoryRepository,
 )
+from tests.support.principals import admin_access
 
 S = DeploymentStatus
-WHO = Principal("org_1", ("*",), "test")
+WHO = admin_access("org_1")
 ARTIFACTS = "artifacts"
 
 
