@@ -165,8 +165,11 @@ class Access:
     principal: Principal
     action: Action
     extra: dict[str, str] = field(default_factory=dict, compare=False)  # source IP, user agent
+    # Every resource a check was asked about, in order: the audit log names the last one.
+    checked: list[Resource] = field(default_factory=list, compare=False)
 
     def require(self, resource: Resource, action: Action | None = None) -> None:
+        self.checked.append(resource)
         require(self.principal, action or self.action, resource)
 
     def sees(self, resource: Resource) -> bool:
