@@ -63,6 +63,9 @@ def openapi_document() -> dict[str, Any]:
         }
         if not info.public:
             operation["security"] = [{"bearer": []}]
+            # The action the one policy function checks (chalicelib/domain/policy.py): which roles
+            # and tokens may call it. The tenant-isolation tests are generated from this.
+            operation["x-railyard-action"] = info.action.value if info.action else None
         if info.idempotent:
             operation["parameters"].append({"$ref": "#/components/parameters/IdempotencyKey"})
             operation["responses"]["409"] = {

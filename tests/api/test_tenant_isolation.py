@@ -1,0 +1,145 @@
+"""Tenant isolation, generated from the served OpenAPI document.
+
+For every route and method the document lists, a second workspace's admin and each role of the
+owning workspace call it on the owner's resources. MATRIX below is the one table of who may do
+what: a role allowed the route's action gets past authorization (anything but 401/403/404); a role
+of the same workspace that is not gets 403; another workspace gets 404 on anything with an id in
+its path, and never any of the owner's ids in a body. A route added without a path parameter
+mapping or a sample body fails here until it has one, so no route escapes the matrix.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from chalicelib.domain.models import ApiToken
+from chalicelib.domain.services import hash_token
+from tests.api.conftest import OTHER_ORG_TOKEN, Api
+
+# action -> roles allowed to perform it (Railway's roles; the policy's ROLE_ACTIONS must agree).
+MATRIX: dict[str, frozenset[str]] = {
+    "read": frozenset({"admin", "member", "deployer", "viewer"}),
+    "read-logs": frozenset({"admin", "member", "deployer", "viewer"}),
+    "deploy": frozenset({"admin", "member", "deployer"}),
+    "read-variables": frozenset({"admin", "member"}),
+    "write-variables": frozenset({"admin", "member"}),
+    "manage": frozenset({"admin", "member"}),
+    "manage-tokens": frozenset({"admin", "member"}),
+    "manage-members": frozenset({"admin"}),
+    "read-audit": frozenset({"admin"}),
+}
+ROLES = ("admin", "member", "deployer", "viewer")
+
+# A valid body per request model, so a refusal is the policy's and not the body's.
+_names = (f"n{i}" for i in itertools.count())
+SAMPLE_BODIES: dict[str, Any] = {
+    "ProjectCreate": lambda: {"name": next(_names)},
+    "EnvironmentCreate": lambda: {"name": next(_names)},
+    "ServiceCreate": lambda: {"name": next(_names)},
+    "ServicePatch": lambda: {"settings": {"numReplicas": 1}},
+    "DeploymentCreate": lambda: {"redeploy": True},
+    "RollbackCreate": lambda: {},
+    "VariablesPatch": lambda: {"set": {"ISOLATION_PROBE": "1"}},
+}
+
+
+def _role_token(api: Api, workspace_id: str, role: str) -> str:
+    """An API token carrying exactly the actions MATRIX gives `role`."""
+    secret = f"ry_role_{role}"
+    actions = tuple(sorted(a for a, roles in MATRIX.items() if role in roles))
+    api.container.repository.save(
+        ApiToken(hash_token(secret), workspace_id, f"{role} token", actions, "2026-01-01T00:00:00Z")
+    )
+    return secret
+
+
+def _owner_world(api: Api) -> dict[str, str]:
+    """The owner's resources, by the path parameter names the API uses."""
+    deployment_id = api.queued_deployment()
+    deployment = api.container.repository.get_deployment(deployment_id)
+    project = api.container.repository.get_project(deployment.project_id)
+    return {
+        "project_id": deployment.project_id,
+        "environment_id": deployment.environment_id,
+        "service_id": deployment.service_id,
+        "deployment_id": deployment_id,
+        "workspace_id": project.org_id,
+    }
+
+
+def _operations(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
+    status, document = api.call("GET", "/v1/openapi.json", token=None)
+    assert status == 200
+    return [
+        (path, method.upper(), operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if operation.get("security")
+    ]
+
+
+def _body(operation: dict[str, Any]) -> Any:
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref")
+    if ref is None:
+        return None
+    model = ref.rsplit("/", 1)[-1]
+    assert model in SAMPLE_BODIES, f"add a sample body for {model} to SAMPLE_BODIES"
+    return SAMPLE_BODIES[model]()
+
+
+def test_every_route_answers_other_workspaces_and_lower_roles_as_the_matrix_says(api: Api) -> None:
+    world = _owner_world(api)
+    tokens = {role: _role_token(api, world["workspace_id"], role) for role in ROLES}
+    owner_ids = {v for k, v in world.items() if k != "workspace_id"}
+    wrong: list[str] = []
+    operations = _operations(api)
+    assert len(operations) >= 15, "the OpenAPI document lists fewer routes than the API has"
+    for path, method, operation in operations:
+        action = operation["x-railyard-action"]
+        assert action in MATRIX, f"{method} {path}: action {action!r} is not in MATRIX"
+        params = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
+        missing = [p for p in params if p not in world]
+        assert not missing, f"{method} {path}: map path parameter(s) {missing} in _owner_world"
+        url = path.format(**world)
+
+        status, body = api.call(method, url, _body(operation), token=OTHER_ORG_TOKEN)
+        if params and status != 404:
+            wrong.append(f"{method} {path} by another workspace: {status}, expected 404")
+        # Echoing the id the caller sent ("service svc_x not found") tells it nothing new.
+        leaked = [i for i in owner_ids if i in repr(body) and i not in url]
+        if leaked:
+            wrong.append(f"{method} {path} by another workspace: the answer names {leaked}")
+
+        for role in ROLES:
+            status, body = api.call(method, url, _body(operation), token=tokens[role])
+            allowed = role in MATRIX[action]
+            if allowed and status in (401, 403, 404):
+                wrong.append(f"{method} {path} as {role}: {status} {body}, expected to be allowed")
+            if not allowed and status != 403:
+                wrong.append(f"{method} {path} as {role}: {status}, expected 403")
+            if status in (403, 404) and set(body or {}) != {"Code", "Message"}:
+                wrong.append(f"{method} {path} as {role}: a refusal must be only Code and Message")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_matrix_is_the_policy() -> None:
+    from chalicelib.domain.policy import ROLE_ACTIONS
+
+    for action, roles in MATRIX.items():
+        assert {r for r, actions in ROLE_ACTIONS.items() if action in actions} == roles, action
+
+
+def test_a_foreign_deployment_id_in_a_rollback_answers_as_a_missing_one(api: Api) -> None:
+    theirs = api.queued_deployment()  # the owner's
+    _, created = api.call("POST", "/v1/projects", {"name": "mine"}, token=OTHER_ORG_TOKEN)
+    env_id = created["environments"][0]["id"]
+    _, service = api.call(
+        "POST", f"/v1/environments/{env_id}/services", {"name": "web"}, token=OTHER_ORG_TOKEN
+    )
+    rollback = f"/v1/services/{service['service']['id']}/rollback"
+    foreign = api.call("POST", rollback, {"deploymentId": theirs}, token=OTHER_ORG_TOKEN)
+    missing = api.call("POST", rollback, {"deploymentId": "dep_missing"}, token=OTHER_ORG_TOKEN)
+    assert foreign[0] == missing[0] == 404
+    assert foreign[1]["Message"].replace(theirs, "X") == missing[1]["Message"].replace("dep_missing", "X")
