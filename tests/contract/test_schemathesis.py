@@ -20,7 +20,6 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 def test_no_5xx_and_every_answer_is_in_the_document(live_api: ApiServer) -> None:
     import schemathesis
-
     from schemathesis import checks as st
 
     # What the issue asks: no 5xx, nothing outside the document. Business rules the schema cannot
