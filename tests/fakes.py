@@ -93,6 +93,9 @@ class InMemoryRepository:
             (s for s in self._all(Service) if s.environment_id == environment_id), key=lambda s: s.id
         )
 
+    def get_service_with_variables(self, service_id: str) -> tuple[Service, ServiceVariables]:
+        return self.get_service(service_id), self.get_variables(service_id)
+
     def get_variables(self, service_id: str) -> ServiceVariables:
         return self.items.get(("vars", service_id)) or ServiceVariables(service_id, {}, 0)
 

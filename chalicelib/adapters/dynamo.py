@@ -57,6 +57,7 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | service by id           | get_service                 | Get SERVICE#<id> / SERVICE                         |
 | services of environment | list_services               | gsi1 ENV#<eid> / SERVICE#..., asc                  |
 | variables of a service  | get_variables               | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
+| service + its variables | get_service_with_variables  | Query SERVICE#<sid> (both items), consistent       |
 | deployment by id        | get_deployment              | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
 | deployments of service  | list_deployments            | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
 | release by id           | get_release                 | Get RELEASE#<id> / RELEASE                         |
@@ -588,6 +589,20 @@ class DynamoRepository:
 
     def list_services(self, environment_id: str) -> list[Service]:
         return self._children(Service, _key(ENV, environment_id), SERVICE)
+
+    def get_service_with_variables(self, service_id: str) -> tuple[Service, ServiceVariables]:
+        # The service and its variables share the partition SERVICE#<id>: one strongly consistent
+        # Query reads both (sort keys SERVICE and VARIABLES; nothing else lives there).
+        service: Service | None = None
+        variables = ServiceVariables(service_id, {}, version=0)
+        for found in self._t.item.query(_key(SERVICE, service_id), consistent_read=True):
+            if found.attribute_values["sk"] == SERVICE:
+                service = _decode(Service, found)
+            elif found.attribute_values["sk"] == VARIABLES:
+                variables = _decode(ServiceVariables, found)
+        if service is None:
+            raise NotFound(f"service {service_id} not found")
+        return service, variables
 
     def get_variables(self, service_id: str) -> ServiceVariables:
         found = self._find(_key(SERVICE, service_id), VARIABLES)

@@ -300,7 +300,7 @@ class DeploymentService:
     def deploy_source(
         self, who: Access, service_id: str, source_key: str, no_cache: bool = False
     ) -> Deployment:
-        service = self._projects.get_service(who, service_id)
+        service, variables = self._service_with_variables(who, service_id)
         if not source_key.startswith(f"sources/{service.id}/"):
             raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
         etag = self._blobs.etag(self._sources_bucket, source_key)
@@ -308,7 +308,7 @@ class DeploymentService:
             raise BadRequest(
                 f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)"
             )
-        config = self._snapshot(service)
+        config = ConfigSnapshot(variables=dict(variables.values), settings=service.settings)
         fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag, "no_cache": no_cache}
         try:  # the same bytes with the same build inputs were built before: skip the Build step
             if no_cache or no_cache_requested(config.variables):
@@ -331,9 +331,8 @@ class DeploymentService:
         return self._start(self._new(service, DeploymentKind.SOURCE, config, **fields))
 
     def redeploy(self, who: Access, service_id: str) -> Deployment:
-        service = self._projects.get_service(who, service_id)
-        deployment = self._redeployment(service, self._repo.get_variables(service.id))
-        return self._start(deployment)
+        service, variables = self._service_with_variables(who, service_id)
+        return self._start(self._redeployment(service, variables))
 
     def rollback(self, who: Access, service_id: str, deployment_id: str | None) -> Deployment:
         service = self._projects.get_service(who, service_id)
@@ -438,10 +437,11 @@ class DeploymentService:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _snapshot(self, service: Service) -> ConfigSnapshot:
-        return ConfigSnapshot(
-            variables=dict(self._repo.get_variables(service.id).values), settings=service.settings
-        )
+    def _service_with_variables(self, who: Access, service_id: str) -> tuple[Service, ServiceVariables]:
+        """One read for both (they share a partition), the access check included."""
+        service, variables = self._repo.get_service_with_variables(service_id)
+        who.require(self._projects.resources.service(service))
+        return service, variables
 
     def _redeployment(self, service: Service, variables: ServiceVariables) -> Deployment:
         if service.active_release_id is None:

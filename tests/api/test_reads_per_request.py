@@ -1,0 +1,45 @@
+"""What each request costs in AWS calls, authorization included (issue 10 part 11): getting one item
+is one DynamoDB read, a list is one Query, and the caller's API token is read once per container
+cache window, not per request."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+from tests.support.aws_calls import count_aws_calls
+
+
+def _calls(api: Api, method: str, path: str, body: object = None) -> list[str]:
+    with count_aws_calls() as calls:
+        status, answer = api.call(method, path, body)
+    assert status < 300, (method, path, status, answer)
+    return calls
+
+
+def test_one_item_is_one_read_and_a_list_is_one_query(api: Api) -> None:
+    deployment_id = api.queued_deployment()
+    deployment = api.container.repository.get_deployment(deployment_id)
+    service, env = deployment.service_id, deployment.environment_id
+    _calls(api, "GET", "/v1/projects")  # the token is now cached for this container
+
+    assert _calls(api, "GET", f"/v1/services/{service}") == ["dynamodb.GetItem"]
+    assert _calls(api, "GET", f"/v1/deployments/{deployment_id}") == ["dynamodb.GetItem"]
+    assert _calls(api, "GET", f"/v1/projects/{deployment.project_id}") == [
+        "dynamodb.GetItem",  # the project, its check included
+        "dynamodb.Query",  # its environments
+    ]
+    assert _calls(api, "GET", "/v1/projects") == ["dynamodb.Query"]
+    assert _calls(api, "GET", f"/v1/environments/{env}/services") == ["dynamodb.Query"]
+    assert _calls(api, "GET", f"/v1/services/{service}/deployments") == ["dynamodb.Query"]
+    logs = _calls(api, "GET", f"/v1/deployments/{deployment_id}/logs")
+    # the deployment (the check, and whether its logs are done), then the log blocks (ADR 0004)
+    assert [c for c in logs if c.startswith("dynamodb.")] == ["dynamodb.GetItem"], logs
+
+
+def test_creating_a_deployment_is_one_write_and_one_start(api: Api) -> None:
+    service = api.service()
+    source_key = api.uploaded_source(service["id"])
+    _calls(api, "GET", "/v1/projects")
+    calls = _calls(api, "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": source_key})
+    writes = [c for c in calls if c in ("dynamodb.PutItem", "dynamodb.TransactWriteItems")]
+    assert len(writes) == 1, calls
+    print(calls)
