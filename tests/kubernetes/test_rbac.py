@@ -25,7 +25,7 @@ import yaml
 from chalicelib.adapters.runtime import manifests as m
 from chalicelib.adapters.runtime import manifests_security as security
 from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
-from chalicelib.domain.errors import HealthCheckFailed
+from chalicelib.domain.errors import HealthCheckFailed, RuntimeRefused
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from tests.kubernetes.apiserver import KubeApiServer
@@ -264,3 +264,23 @@ def test_every_request_the_runtime_makes_is_allowed_by_the_cluster_role(
         ("list", "", "secrets"),
     ]:
         assert access in needed, access
+
+
+def test_a_binding_not_yet_in_effect_is_waited_for_and_a_missing_one_is_named(
+    kube_server: KubeApiServer, kube_api_client: Any
+) -> None:
+    # GIVEN RBAC's cache lagging the new RoleBinding: the first request it allows is refused once
+    kube_server.autostep(0.005)
+    kube_server.inject_error("list", "secrets", code=403, reason="Forbidden", times=1)
+    runtime = KubernetesRuntime(OPTIONS, kube_api_client, backoff_seconds=0.01)
+    # WHEN the runtime deploys into a new namespace, THEN it waits for the binding and succeeds
+    runtime.activate(make_spec(1), Log(), lambda: None)
+    assert kube_server.objects("pods", m.namespace_name(make_spec(1)))
+
+    # GIVEN a namespace where the binding never takes effect (the tenant role was not applied)
+    kube_server.inject_error("list", "secrets", code=403, reason="Forbidden", times=None)
+    fresh = KubernetesRuntime(OPTIONS, kube_api_client, backoff_seconds=0.01)
+    # THEN the deployment is refused with the request that was forbidden, not reported as an outage
+    with pytest.raises(RuntimeRefused, match=r"cannot list secrets in namespace ry-env-01prod \(forbidden"):
+        fresh.activate(make_spec(2), Log(), lambda: None)
+    kube_server.stop_autostep()
