@@ -51,7 +51,12 @@ What is simulated
 -----------------
 Namespaces, Secrets, ConfigMaps, Services, ServiceAccounts, Pods (v1); Deployments (+status,
 +scale) and ReplicaSets (apps/v1); HorizontalPodAutoscalers (autoscaling/v2); Ingresses and
-NetworkPolicies (networking.k8s.io/v1); PodDisruptionBudgets (policy/v1). Verbs get, list
+NetworkPolicies (networking.k8s.io/v1); PodDisruptionBudgets (policy/v1); RoleBindings
+(rbac.authorization.k8s.io/v1, stored only: requests are not authorized by RBAC). Pod Security
+Admission's enforce mode (``apiserver_admission``): a Pod that violates the level its namespace's
+``pod-security.kubernetes.io/enforce`` label names is refused with 403 Forbidden; a Deployment's
+pods refused that way leave the ReplicaSet and the Deployment with a ``ReplicaFailure`` condition.
+Verbs get, list
 (labelSelector, fieldSelector, limit/continue, Table output for ``kubectl get``), watch,
 create, update, patch (all four content types, see ``apiserver_patch``), delete (propagation
 Foreground/Background/Orphan through a simulated garbage collector) and deletecollection.
@@ -64,14 +69,16 @@ DeploymentStatus counters are omitted (``ready_replicas is None``, not 0); delet
 returns a Status, or the object itself while foreground/orphan finalizers are pending; a watch
 from a compacted resourceVersion gets HTTP 200 with an ``ERROR`` event carrying a 410 ``Expired``
 Status (the Python client raises ``ApiException(410)``); right after a rollback to an existing
-ReplicaSet the Progressing reason still says NewReplicaSetAvailable until progress is seen.
+ReplicaSet the Progressing reason still says NewReplicaSetAvailable until progress is seen;
+a Deployment whose template violates Pod Security is stored, only its pods are refused.
 
 Known gaps: no schema validation (unknown fields are accepted even with fieldValidation=Strict,
 field types are not checked; only the validations in ``apiserver_resources.validate``); OpenAPI
 has no component schemas (``kubectl explain`` fails) and ``/openapi/v2`` is 404; JSON only (no
 protobuf/CBOR); pods are deleted at once (no Terminating phase), probes are not evaluated and
-containers never crash; one node; proportional scaling during a rollout is approximate; no
-ReplicaFailure condition or terminatingReplicas; no core/v1 Events; list ``resourceVersion`` /
+containers never crash; one node; proportional scaling during a rollout is approximate;
+ReplicaFailure only for pods refused by admission; no terminatingReplicas; no core/v1 Events;
+list ``resourceVersion`` /
 ``resourceVersionMatch`` always serve the current state; client-supplied managedFields are
 ignored; the SSA list semantics cover the types above (other lists are atomic).
 """
@@ -90,6 +97,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from tests.kubernetes import apiserver_controllers as controllers
+from tests.kubernetes.apiserver_admission import pod_refusal
 from tests.kubernetes.apiserver_patch import (
     ApplyConflict,
     PatchError,
@@ -278,6 +286,8 @@ class KubeApiServer:
         self.unreachable = False
         self.load_balancer_hostname: str | None = None
         self.hpa_recommendations: dict[tuple[str, str], int] = {}
+        # ReplicaSet uid -> why its last pod creation was refused (its ReplicaFailure condition).
+        self.replica_failures: dict[str, str] = {}
         self.requests: deque[tuple[str, str, int]] = deque(maxlen=2000)
         self.url = ""
         self.stopping = False
@@ -617,6 +627,10 @@ class KubeApiServer:
         errors = validate(rt, obj, None)
         if errors:
             raise ApiError.invalid(rt, name, errors)
+        if rt.key == "/pods":  # the PodSecurity admission plugin (enforce mode: pods only)
+            refusal = pod_refusal(self._store.get(("/namespaces", "", ns)), obj)
+            if refusal is not None:
+                raise ApiError.forbidden(rt, name, refusal)
         controllers.allocate(self, rt, obj, None)
         meta["uid"] = self.new_uid()
         meta["creationTimestamp"] = self.clock.stamp()

@@ -786,7 +786,17 @@ class DeploymentSync:
                         self.server, "Progressing", "False", "ProgressDeadlineExceeded", msg
                     ),
                 )
-        remove_condition(new_status, "ReplicaFailure")
+        # getReplicaFailures: a ReplicaSet's ReplicaFailure becomes the Deployment's (the new one's first).
+        failures = [
+            cond
+            for rs in ([new] if new else []) + [r for r in all_rss if r is not new]
+            if (cond := get_condition(rs.get("status") or {}, "ReplicaFailure")) is not None
+        ]
+        if failures:
+            failure = dict(failures[0], lastUpdateTime=failures[0]["lastTransitionTime"])
+            set_condition(new_status, failure)
+        else:
+            remove_condition(new_status, "ReplicaFailure")
         if new_status == self.d.get("status"):
             return
         self.d["status"] = new_status
@@ -841,7 +851,14 @@ def _manage_pods(server: KubeApiServer, rs: JSON) -> None:
         }
         if tmeta.get("annotations"):
             pod["metadata"]["annotations"] = copy.deepcopy(tmeta["annotations"])
-        server.controller_create(POD, pod)
+        from tests.kubernetes.apiserver import ApiError  # (apiserver imports this module)
+
+        try:
+            server.controller_create(POD, pod)
+        except ApiError as refused:  # admission (Pod Security): the same for every pod of this template
+            server.replica_failures[rs["metadata"]["uid"]] = refused.message
+            return
+        server.replica_failures.pop(rs["metadata"]["uid"], None)
     if diff > 0:
         # getPodsToDelete: unready pods go first, then the newest.
         ranked = sorted(
@@ -963,6 +980,19 @@ def _replicaset_status(server: KubeApiServer, rs: JSON) -> None:
             }
         )
     )
+    failure = server.replica_failures.get(rs["metadata"]["uid"])
+    if failure is not None:  # the ReplicaSet controller's FailedCreate condition
+        previous = get_condition(rs.get("status") or {}, "ReplicaFailure")
+        since = previous["lastTransitionTime"] if previous else _now(server)
+        status["conditions"] = [
+            {
+                "type": "ReplicaFailure",
+                "status": "True",
+                "lastTransitionTime": since,
+                "reason": "FailedCreate",
+                "message": failure,
+            }
+        ]
     if status != rs.get("status"):
         new = copy.deepcopy(rs)
         new["status"] = status

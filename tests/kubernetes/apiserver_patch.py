@@ -618,6 +618,34 @@ def _remove_path(obj: Any, path: Path, fpath: Path, kind: str) -> None:
             obj.remove(value)
 
 
+def _lookup(obj: Any, path: Path, fpath: Path, kind: str) -> Any:
+    """The value at ``path`` (a FieldsV1 path) in ``obj``, or None."""
+    for head in path:
+        if head.startswith("f:") and isinstance(obj, dict):
+            fpath, obj = (*fpath, head[2:]), obj.get(head[2:])
+        elif head.startswith("k:") and isinstance(obj, list):
+            rule = list_rule(fpath, kind)
+            obj = next(
+                (i for i in obj if isinstance(i, dict) and encode_key(element_key(i, rule)) == head), None
+            )
+        else:
+            return None
+    return obj
+
+
+def _prune_emptied(obj: Any, path: Path, kind: str, kept: set[Path]) -> None:
+    """Drop the maps a removal left empty on its way (a map the applier owned goes when nothing of
+    it is applied any more, e.g. securityContext.seccompProfile once its `type` is not), unless a
+    field someone still owns lies in them."""
+    for cut in range(len(path) - 1, 0, -1):
+        prefix = path[:cut]
+        if not prefix[-1].startswith("f:") or any(k[:cut] == prefix for k in kept):
+            return
+        if _lookup(obj, prefix, (), kind) != {}:
+            return
+        _remove_path(obj, prefix, (), kind)
+
+
 def server_side_apply(
     live: JSON | None,
     applied: JSON,
@@ -666,6 +694,7 @@ def server_side_apply(
             if any(o[: len(path)] == path and len(o) > len(path) for o in owned_by_others):
                 continue
             _remove_path(merged, path, (), kind)
+            _prune_emptied(merged, path, kind, applied_set | owned_by_others)
     if previous is None:
         previous = ManagedEntry(manager, "Apply", api_version, subresource, now, set(applied_set))
         entries.append(previous)

@@ -211,6 +211,14 @@ RESOURCES: tuple[ResourceType, ...] = (
         columns=(("Pod-Selector", "string", "", 0), AGE),
     ),
     ResourceType(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        columns=(("Role", "string", "", 0), AGE),
+    ),
+    ResourceType(
         "policy",
         "v1",
         "poddisruptionbudgets",
@@ -1276,6 +1284,9 @@ def table_cells(rt: ResourceType, obj: JSON, now: datetime) -> list[Any]:
             label_selector_string(spec.get("podSelector")) if spec.get("podSelector") else "<none>",
             age,
         ]
+    if rt.plural == "rolebindings":
+        ref = obj.get("roleRef") or {}
+        return [name, f"{ref.get('kind')}/{ref.get('name')}", age]
     if rt.plural == "poddisruptionbudgets":
         return [
             name,

@@ -112,9 +112,11 @@ def test_objects_come_in_apply_order_namespace_first_deployment_last() -> None:
     spec = make_spec(autoscale_min_replicas=2, autoscale_max_replicas=4)
     kinds = [o["kind"] for o in m.render(spec, OPTIONS)]
     assert kinds[0] == "Namespace"
+    assert kinds[1] == "RoleBinding"  # the runtime's rights in the namespace, before it needs them
     assert kinds[-1] == "Deployment"
     assert set(kinds) == {
         "Namespace",
+        "RoleBinding",
         "NetworkPolicy",
         "Secret",
         "Service",
@@ -279,7 +281,7 @@ def test_container_runs_the_start_command_with_port_probes_and_resources() -> No
     # Containers are reached from outside: a loopback bind of a local plan is opened up.
     assert container["command"] == ["/bin/sh", "-c", "gunicorn --bind 0.0.0.0:$PORT app:app"]
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    assert container["env"] == [{"name": "PORT", "value": "8080"}]
+    assert container["env"] == [{"name": "PORT", "value": "8080"}, {"name": "HOME", "value": "/tmp"}]
     assert container["envFrom"] == [{"secretRef": {"name": m.variables_secret_name(spec)}}]
     assert container["resources"] == {
         "requests": {"cpu": "100m", "memory": "128Mi"},
@@ -307,7 +309,7 @@ def test_port_variable_moves_the_container_port_and_empty_start_command_keeps_th
     spec = make_spec(variables={"PORT": "3000"}, start_command="")
     (container,) = by_kind(m.render(spec, OPTIONS))["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert container["ports"][0]["containerPort"] == 3000
-    assert container["env"] == [{"name": "PORT", "value": "3000"}]
+    assert container["env"][0] == {"name": "PORT", "value": "3000"}
     assert "command" not in container
 
 
@@ -416,12 +418,12 @@ def test_service_sends_port_80_to_the_named_container_port() -> None:
     assert svc["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
 
 
-def test_network_policy_isolates_the_environment_and_leaves_egress_open() -> None:
+def test_network_policy_admits_only_the_load_balancer_and_the_environment_itself() -> None:
     policy = by_kind(m.render(make_spec(), OPTIONS))["NetworkPolicy"]
     assert policy["metadata"]["namespace"] == "ry-env-01jc3v7q2m8x4k2p"
     spec = policy["spec"]
     assert spec["podSelector"] == {}
-    assert spec["policyTypes"] == ["Ingress"]  # no Egress entry: outbound traffic is not restricted
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
     same_namespace, load_balancer = spec["ingress"]
     assert same_namespace == {"from": [{"podSelector": {}}]}
     assert load_balancer["ports"] == [{"protocol": "TCP", "port": "http"}]

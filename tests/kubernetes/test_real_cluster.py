@@ -6,8 +6,10 @@ public image and waits for its rollout, then deploys an image that never becomes
 that the rollout fails on the progress deadline (about 70 s) and that the first release is still
 the one serving. Everything it created is deleted at the end, namespace included.
 
-The kubeconfig's user needs the ClusterRole of docs/kubernetes-rbac.yaml plus "delete" on
-namespaces (for the clean-up only), and the nodes need to pull from registry.k8s.io.
+The kubeconfig's user needs the rights of docs/kubernetes-rbac.yaml (applied, the user in group
+railyard-runtime: the runtime binds itself railyard-tenant in the run's namespace) plus "delete"
+on namespaces (for the clean-up only), and the nodes need to pull from registry.k8s.io. The
+namespace enforces Pod Security restricted: the test images run as uid 10001 on a read-only root.
 See docs/kubernetes.md, "Running the tests".
 """
 

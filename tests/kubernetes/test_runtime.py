@@ -796,7 +796,7 @@ def test_ingress_and_network_policy_as_the_cluster_stores_them(
 
     policy = server.get_object("networking.k8s.io/v1", "networkpolicies", NS, m.NETWORK_POLICY_NAME)
     assert policy is not None
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert {"from": [{"podSelector": {}}]} in policy["spec"]["ingress"]
     assert any(
         {"ipBlock": {"cidr": "10.0.0.0/24"}} in rule.get("from", []) for rule in policy["spec"]["ingress"]

@@ -8,7 +8,9 @@ Owns, for clusters Railyard deploys to (docs/decisions/0005):
 - rolling back a failed or cancelled rollout by re-applying the last release whose rollout
   completed (its record is the Deployment's live-release annotation, written only after a
   successful rollout), so the old ReplicaSet keeps serving; with none, the service is removed;
-- refusing to write into a namespace Railyard does not manage (no managed-by label);
+- refusing to write into a namespace Railyard does not manage (no managed-by label), and, before
+  anything else in a namespace, binding itself the tenant ClusterRole there (its only rights in
+  namespaces, Secrets included: docs/kubernetes-rbac.yaml, docs/decisions/0020);
 - restart, scale, stop (remove) of a service, and its public URL;
 - translating the API's failures into domain errors: bounded retries for an unreachable or failing
   API then RuntimeUnavailable, RuntimeRefused for RBAC (naming the verb and resource) and rejects.
@@ -30,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.runtime import manifests as m
+from chalicelib.adapters.runtime import manifests_security as security
 from chalicelib.adapters.runtime.manifests import ManifestOptions
 from chalicelib.domain.errors import (
     BadRequest,
@@ -60,6 +63,7 @@ MERGE = "application/merge-patch+json"
 # kind -> (API group attribute, method suffix, namespaced, resource name as RBAC and errors spell it)
 _KINDS: dict[str, tuple[str, str, bool, str]] = {
     "Namespace": ("core", "namespace", False, "namespaces"),
+    "RoleBinding": ("rbac", "namespaced_role_binding", True, "rolebindings.rbac.authorization.k8s.io"),
     "Secret": ("core", "namespaced_secret", True, "secrets"),
     "Service": ("core", "namespaced_service", True, "services"),
     "NetworkPolicy": ("networking", "namespaced_network_policy", True, "networkpolicies.networking.k8s.io"),
@@ -84,6 +88,7 @@ _API_CLASSES = {
     "networking": "NetworkingV1Api",
     "autoscaling": "AutoscalingV2Api",
     "policy": "PolicyV1Api",
+    "rbac": "RbacAuthorizationV1Api",
 }
 # What `stop` removes, dependants first (the Secret is referenced by the Deployment's pods).
 _SERVICE_KINDS = ("Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service", "Deployment")
@@ -128,7 +133,13 @@ def rollout_state(deployment: Any, minimum_replicas: int = 0) -> RolloutState:
     total = (status.replicas if status else None) or 0
     available = (status.available_replicas if status else None) or 0
     if updated < desired:
-        return RolloutState(False, False, f"{updated}/{desired} replicas updated, {available} available")
+        message = f"{updated}/{desired} replicas updated, {available} available"
+        for condition in (status.conditions if status else None) or []:
+            # Pods the API refuses to create (Pod Security, quota): the rollout stalls until the
+            # progress deadline, and this says why.
+            if condition.type == "ReplicaFailure" and condition.status == "True":
+                message += f"; pods cannot be created: {condition.message or condition.reason}"
+        return RolloutState(False, False, message)
     if total > updated:
         return RolloutState(False, False, f"{total - updated} old replicas still running")
     if available < updated:
@@ -187,6 +198,7 @@ class KubernetesRuntime:
         self._lock = threading.Lock()
         self._apis: dict[str, Any] = {}
         self._service_locks: dict[str, threading.Lock] = {}
+        self._bound: set[str] = set()  # namespaces whose RoleBinding this process has seen work
 
     @classmethod
     def for_eks(
@@ -262,6 +274,7 @@ class KubernetesRuntime:
     def stop(self, service_id: str) -> None:
         """Remove the service's objects (not its namespace, which other services share)."""
         for namespace, name in self._locate(service_id):
+            self._ensure_access(namespace)
             for kind in _SERVICE_KINDS:
                 self._delete(kind, namespace, name)
             self._delete_secrets(namespace, service_id, keep=())
@@ -282,6 +295,7 @@ class KubernetesRuntime:
         if not located:
             raise BadRequest(f"service {service_id} has nothing running to restart")
         for namespace, name in located:
+            self._ensure_access(namespace)
             api = self._api("apps")
             self._call(
                 "patch",
@@ -304,6 +318,7 @@ class KubernetesRuntime:
         if not located:
             raise BadRequest(f"service {service_id} has nothing running to scale")
         for namespace, name in located:
+            self._ensure_access(namespace)
             if self._read("HorizontalPodAutoscaler", namespace, name) is not None:
                 raise Conflict(
                     f"autoscaling owns the replica count of {namespace}/{name}: change "
@@ -328,6 +343,7 @@ class KubernetesRuntime:
         namespace, name = m.namespace_name(spec), m.service_name(spec)
         where = f"{namespace}/{name}"
         self._check_namespace(namespace)
+        self._ensure_access(namespace, m.namespace(spec, self.options))
         live = self._read("Deployment", namespace, name)
         previous = self._previous_record(live, spec)
         log.write(f"kubernetes: deploying release {spec.release_id} ({spec.image}) to {where}")
@@ -390,6 +406,31 @@ class KubernetesRuntime:
                 f"namespace {namespace} exists and is not managed by Railyard (no label "
                 f"{m.MANAGED_BY_LABEL}={m.MANAGED_BY}); refusing to deploy into it"
             )
+
+    def _ensure_access(self, namespace: str, namespace_object: dict[str, Any] | None = None) -> None:
+        """The runtime's rights inside a namespace come only from the RoleBinding it creates there
+        (the ClusterRole grants `bind` of the tenant role, nothing namespaced). Applied before the
+        first namespaced request of a process (with the Namespace itself, when activating), then
+        awaited: RBAC answers from a cache that may lag the write by a moment. Namespaces without
+        Railyard's prefix are left alone (_check_namespace refuses writing there anyway)."""
+        if namespace in self._bound or not namespace.startswith(m.NAMESPACE_PREFIX):
+            return
+        if namespace_object is not None:
+            self._apply(namespace_object)
+        self._apply(security.role_binding(namespace))
+        core = self._api("core")
+        self._call(
+            "list",
+            "secrets",
+            namespace,
+            core.list_namespaced_secret,
+            namespace,
+            limit=1,
+            label_selector=f"{m.ROLE_LABEL}=variables",
+            transient_forbidden=True,
+        )
+        with self._lock:
+            self._bound.add(namespace)
 
     def _mark_live(self, spec: ReleaseSpec, deployment: Any, log: LogSink) -> None:
         """Record the release whose rollout just completed, under its own field manager so the
@@ -471,6 +512,8 @@ class KubernetesRuntime:
         deployment = None
         for obj in objects:
             if obj["kind"] == "Deployment" and not with_deployment:
+                continue
+            if obj["kind"] == "RoleBinding":  # _ensure_access applied it before anything was read
                 continue
             stored = self._apply(obj)
             written.append(obj["kind"])
@@ -783,12 +826,14 @@ class KubernetesRuntime:
         fn: Any,
         *args: Any,
         with_timeout: bool = True,
+        transient_forbidden: bool = False,
         **kwargs: Any,
     ) -> Any:
         """One API request with bounded retries of what may pass (no connection, 5xx, 429); RBAC
         and validation failures become domain errors naming the request. 404/409/410 are raised
         as the client's exceptions for callers that expect them. Every request Railyard makes is
-        idempotent (apply, get, list, delete), so a retry cannot do anything twice."""
+        idempotent (apply, get, list, delete), so a retry cannot do anything twice.
+        `transient_forbidden`: a 403 is retried too (rights just granted and not yet in effect)."""
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
@@ -802,14 +847,15 @@ class KubernetesRuntime:
             except ApiException as error:
                 status = error.status or 0
                 message = _status_message(error)
-                if status in (401, 403):
+                retry_forbidden = transient_forbidden and status == 403 and attempt < self._attempts
+                if status in (401, 403) and not retry_forbidden:
                     why = "forbidden" if status == 403 else "unauthorized"
                     raise RuntimeRefused(
                         f"kubernetes refused: cannot {verb} {resource}{where} ({why}: {message})"
                     ) from None
                 if status in (404, 409, 410):
                     raise
-                if status != 0 and status != 429 and status < 500:  # invalid, unsupported: not for retrying
+                if status not in (0, 403, 429) and status < 500:  # invalid, unsupported: not for retrying
                     raise RuntimeRefused(
                         f"kubernetes rejected {verb} {resource}{where} (HTTP {status}): {message}"
                     ) from None

@@ -3,7 +3,8 @@
 Owns the mapping of Railyard's service settings onto Kubernetes objects (docs/decisions/0005):
 
 - one Namespace per environment, named by the environment's id (`ry-<id>`, never by the names users
-  choose), with one NetworkPolicy isolating it;
+  choose), isolated by manifests_security (Pod Security `restricted`, a NetworkPolicy, the
+  runtime's RoleBinding there);
 - per service: an immutable Secret with its variables (named by their hash), a Deployment, a
   ClusterIP Service, an Ingress for the AWS Load Balancer Controller, and, depending on the
   settings, a HorizontalPodAutoscaler and a PodDisruptionBudget.
@@ -24,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.adapters.runtime import manifests_security as security
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 
@@ -33,15 +35,15 @@ DEFAULT_PORT = (
     8080  # the PORT the rendered Dockerfile sets (renderings.DEFAULT_PORT; a test keeps them equal)
 )
 
-MANAGED_BY = "railyard"
+MANAGED_BY = security.MANAGED_BY
+MANAGED_BY_LABEL = security.MANAGED_BY_LABEL
+NETWORK_POLICY_NAME = security.NETWORK_POLICY_NAME
 CONTAINER_NAME = "app"
 PORT_NAME = "http"
 SERVICE_PORT = 80
-NETWORK_POLICY_NAME = "railyard-environment-isolation"
 
 # Label and annotation keys.
 NAME_LABEL = "app.kubernetes.io/name"
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 PROJECT_LABEL = "railyard.dev/project"
 ENVIRONMENT_LABEL = "railyard.dev/environment"
 ENVIRONMENT_ID_LABEL = "railyard.dev/environment-id"
@@ -87,6 +89,25 @@ class ManifestOptions:
     ingress_controller_namespace: str = "kube-system"
     container_port: int = DEFAULT_PORT
     revision_history_limit: int = 10
+    # Isolation (manifests_security). Destinations pods may not reach: by default every private and
+    # link-local range (the service CIDR and API server, other namespaces' pods, the metadata
+    # endpoint). Set it to the cluster's own ranges (service CIDR, VPC, API endpoint) to let apps
+    # reach other private networks; the metadata endpoint stays blocked either way.
+    blocked_egress_cidrs: tuple[str, ...] = security.DEFAULT_BLOCKED_EGRESS_CIDRS
+    # Holes in the above (a database subnet); a range holding pods opens other namespaces to apps.
+    allowed_egress_cidrs: tuple[str, ...] = ()
+    pod_security_version: str = "latest"  # or "v1.33": the Pod Security standard's version
+    run_as_user: int = security.DEFAULT_RUN_AS_USER  # also the group and fsGroup
+    tmp_size_limit: str = "1Gi"  # the writable /tmp (an emptyDir on the node's disk)
+
+    def __post_init__(self) -> None:
+        security.check_cidrs("load_balancer_cidrs", self.load_balancer_cidrs)
+        security.check_cidrs("blocked_egress_cidrs", self.blocked_egress_cidrs)
+        security.check_cidrs("allowed_egress_cidrs", self.allowed_egress_cidrs)
+        if self.run_as_user <= 0:
+            raise ValueError("run_as_user must be a non-root uid (> 0)")
+        if not re.fullmatch(r"latest|v1\.\d+", self.pod_security_version):
+            raise ValueError("pod_security_version must be 'latest' or 'v1.<minor>'")
 
 
 @dataclass(frozen=True)
@@ -285,7 +306,8 @@ def render(spec: ReleaseSpec, options: ManifestOptions, previous_record: str | N
     if not spec.image:
         raise ValueError("render needs a container image (the runtime checks this first)")
     objects = [
-        namespace(spec),
+        namespace(spec, options),
+        security.role_binding(namespace_name(spec)),  # before anything needing the runtime's rights
         network_policy(spec, options),
         variables_secret(spec),
         service(spec, options),
@@ -321,7 +343,7 @@ def _metadata(spec: ReleaseSpec, name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "namespace": namespace_name(spec), "labels": _service_labels(spec), **extra}
 
 
-def namespace(spec: ReleaseSpec) -> Manifest:
+def namespace(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
     labels = {MANAGED_BY_LABEL: MANAGED_BY}
     annotations = {}
     if spec.project:
@@ -332,8 +354,8 @@ def namespace(spec: ReleaseSpec) -> Manifest:
         annotations[ENVIRONMENT_ANNOTATION] = spec.environment
     if spec.environment_id:
         labels[ENVIRONMENT_ID_LABEL] = label_value(spec.environment_id)
-    # Baseline Pod Security: apps in a shared cluster may not ask for host access or privileges.
-    labels["pod-security.kubernetes.io/enforce"] = "baseline"
+    # Pod Security `restricted`: apps in a shared cluster get no host access, root or privileges.
+    labels.update(security.pod_security_labels(options.pod_security_version))
     metadata: dict[str, Any] = {"name": namespace_name(spec), "labels": labels}
     if annotations:
         metadata["annotations"] = annotations
@@ -341,31 +363,7 @@ def namespace(spec: ReleaseSpec) -> Manifest:
 
 
 def network_policy(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
-    """Each environment is its own island: its pods accept connections from pods of the same
-    namespace, and on the app port from the ingress controller's namespace and the load balancer's
-    subnets. Egress stays open (apps call databases and APIs anywhere)."""
-    from_load_balancer: list[dict[str, Any]] = [
-        {
-            "namespaceSelector": {
-                "matchLabels": {"kubernetes.io/metadata.name": options.ingress_controller_namespace}
-            }
-        }
-    ]
-    from_load_balancer += [{"ipBlock": {"cidr": cidr}} for cidr in options.load_balancer_cidrs]
-    labels = {MANAGED_BY_LABEL: MANAGED_BY}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": NETWORK_POLICY_NAME, "namespace": namespace_name(spec), "labels": labels},
-        "spec": {
-            "podSelector": {},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": [{"podSelector": {}}]},
-                {"from": from_load_balancer, "ports": [{"protocol": "TCP", "port": PORT_NAME}]},
-            ],
-        },
-    }
+    return security.network_policy(namespace_name(spec), options, PORT_NAME)
 
 
 def variables_secret(spec: ReleaseSpec) -> Manifest:
@@ -460,7 +458,6 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
             "successThreshold": 1,
             "failureThreshold": LIVENESS_FAILURES,
         },
-        "securityContext": {"allowPrivilegeEscalation": False},
     }
     if spec.start_command:
         # The image build's rule for CMD (local plans bind loopback, containers must not); imported
@@ -472,13 +469,13 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
     if overlap:
         # The old pod keeps serving while the endpoint removal reaches the ALB; SIGTERM comes after.
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": overlap}}}
-    return {
+    pod_spec = {
         "containers": [container],
         "terminationGracePeriodSeconds": termination_grace_seconds(settings),
         # Apps see their variables, not the Docker-link style variables of every Service around.
         "enableServiceLinks": False,
-        "automountServiceAccountToken": False,
     }
+    return security.restrict_pod_spec(pod_spec, options)
 
 
 def ingress(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
