@@ -71,12 +71,16 @@ class MemorySessions:
         self.started.append((user_id, method))
         return SessionTokens(access, "refresh_" + secrets.token_urlsafe(16), 900, session_id)
 
-    def sign_in(self, email: str, display_name: str = "Someone") -> str:
-        """A verified user with a session; returns its access token."""
+    def sign_in(self, email: str, display_name: str = "Someone", token: str | None = None) -> str:
+        """A verified user with a session; returns its access token (`token` when given)."""
         user_id = self.users.find_by_email(email) or self.users.create_user(
             email, display_name, email_verified=True
         )
-        return self.start(user_id, method="password").access_token
+        access = self.start(user_id, method="password").access_token
+        if token is not None:
+            self.sessions[token] = self.sessions.pop(access)
+            access = token
+        return access
 
 
 @dataclass
@@ -90,7 +94,7 @@ class SessionAwareAuth:
         token = (authorization or "").removeprefix("Bearer ").strip()
         if token in self.sessions.sessions:
             return self.sessions.sessions[token]
-        if token.startswith("sess_"):
+        if token.startswith("sess_"):  # a session that ended: never an API token either
             raise Unauthorized("the session is not valid")
         return self.fallback.authenticate(authorization)
 
