@@ -18,7 +18,7 @@ from chalicelib.domain.ids import IdFactory, new_id, utcnow
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
-    from chalicelib.domain.device_flow import DeviceFlow
+    from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
     from chalicelib.domain.github_signin import GitHubSignIn
     from chalicelib.domain.identity_ports import RateLimiter, SessionIssuer, UserRegistry
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
@@ -228,14 +228,14 @@ class Container:
 
     @cached_property
     def session_issuer(self) -> SessionIssuer:
-        # Placeholder until the identity branch (RS256 sessions) is merged: it defines this
-        # property for real; tests and the device-flow e2e install an in-memory issuer instead.
-        raise RuntimeError("no session issuer is wired in this build (the identity part provides it)")
+        # Placeholder until the identity part (RS256 sessions) is merged: it defines this property
+        # for real; tests and the device-flow e2e install an in-memory issuer instead.
+        return cast("SessionIssuer", _NotWired("signing in to a session"))
 
     @cached_property
     def user_registry(self) -> UserRegistry:
-        # Placeholder until the identity branch (users) is merged; see session_issuer.
-        raise RuntimeError("no user registry is wired in this build (the identity part provides it)")
+        # Placeholder until the identity part (users) is merged; see session_issuer.
+        return cast("UserRegistry", _NotWired("the user registry"))
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:
@@ -246,11 +246,15 @@ class Container:
     @cached_property
     def device_flow(self) -> DeviceFlow:
         """`railyard login`'s device authorization grant (RFC 8628)."""
-        from chalicelib.adapters.device_store import DynamoDeviceGrants
         from chalicelib.domain.device_flow import DeviceFlow
 
-        grants = DynamoDeviceGrants(self.settings.table_name)
-        return DeviceFlow(grants, self.session_issuer, self.rate_limiter, self.clock)
+        return DeviceFlow(self.device_grants, self.session_issuer, self.rate_limiter, self.clock)
+
+    @cached_property
+    def device_grants(self) -> DeviceGrants:
+        from chalicelib.adapters.device_store import DynamoDeviceGrants
+
+        return DynamoDeviceGrants(self.settings.table_name)
 
     @cached_property
     def github_signin(self) -> GitHubSignIn:
@@ -276,6 +280,19 @@ class Container:
             self.session_issuer,
             self.clock,
         )
+
+
+class _NotWired:
+    """Stands in for a port another part of issue 10 provides, until it is merged: any use is a
+    404 saying what is missing (never a 500)."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        from chalicelib.domain.errors import NotFound
+
+        raise NotFound(f"{self._what} is not available in this build of Railyard")
 
 
 _container: Container | None = None

@@ -42,12 +42,16 @@ def _source_ip() -> str:
 
 
 def base_url(blueprint: Blueprint) -> str:
-    """This API's scheme and host, as the client reached it."""
-    headers = blueprint.current_request.headers
-    host = headers.get("host", "localhost")
+    """This API's base URL as the client reached it: scheme, host and the stage's path prefix (an
+    API Gateway stage such as /api appears in the request context's path, not in the route's)."""
+    request = blueprint.current_request
+    host = request.headers.get("host", "localhost")
     local = host.split(":")[0] in ("localhost", "127.0.0.1")
-    scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
-    return f"{scheme}://{host}"
+    scheme = request.headers.get("x-forwarded-proto") or ("http" if local else "https")
+    full = str((request.context or {}).get("path") or "")
+    own = request.path  # these routes have no path parameters: the path as requested
+    prefix = full[: -len(own)] if own and full.endswith(own) else ""
+    return f"{scheme}://{host}{prefix}"
 
 
 @route(bp, "/v1/auth/device/code", "POST", status=200, public=True)
