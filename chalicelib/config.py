@@ -27,6 +27,8 @@ RUNTIMES = ("local", "kubernetes")
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60  # an Idempotency-Key's first answer is replayed for a day
 KEEP_RELEASES = 10
 LOG_RETENTION_DAYS = 30
+GITHUB_OAUTH_URL = "https://github.com"  # serves /login/oauth/authorize and /login/oauth/access_token
+GITHUB_API_URL = "https://api.github.com"  # serves /user and /user/emails
 # A DNS name of at least two labels: the services' hosts are `<hostname>.<base domain>`.
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -59,6 +61,12 @@ class Settings:
     # rollback besides the active one, and the age after which other deployments' logs are deleted.
     keep_releases: int = KEEP_RELEASES  # RAILYARD_KEEP_RELEASES
     log_retention_days: int = LOG_RETENTION_DAYS  # RAILYARD_LOG_RETENTION_DAYS
+    # Sign-in with GitHub (chalicelib/domain/github_signin.py): an OAuth app's id and secret (in AWS
+    # the secret comes from Secrets Manager); unset, the GitHub routes answer 404 saying so.
+    github_client_id: str | None = None  # RAILYARD_GITHUB_CLIENT_ID
+    github_client_secret: str | None = None  # RAILYARD_GITHUB_CLIENT_SECRET
+    github_oauth_url: str = GITHUB_OAUTH_URL  # RAILYARD_GITHUB_OAUTH_URL
+    github_api_url: str = GITHUB_API_URL  # RAILYARD_GITHUB_API_URL
 
     def __post_init__(self) -> None:
         if not 0 <= self.keep_releases <= 1000:
@@ -71,6 +79,17 @@ class Settings:
             raise ValueError(
                 f"RAILYARD_IDEMPOTENCY_TTL_SECONDS={self.idempotency_ttl_seconds} must be at least 1"
             )
+        if bool(self.github_client_id) != bool(self.github_client_secret):
+            raise ValueError(
+                "RAILYARD_GITHUB_CLIENT_ID and RAILYARD_GITHUB_CLIENT_SECRET go together: set both "
+                "(GitHub sign-in) or neither"
+            )
+        for name, url in (
+            ("RAILYARD_GITHUB_OAUTH_URL", self.github_oauth_url),
+            ("RAILYARD_GITHUB_API_URL", self.github_api_url),
+        ):
+            if not url.startswith(("https://", "http://")):
+                raise ValueError(f"{name}={url!r} must be an http(s) URL")
         if self.runtime not in RUNTIMES:
             raise ValueError(
                 f"RAILYARD_RUNTIME={self.runtime!r} is not a runtime (use 'local' or 'kubernetes')"
@@ -128,6 +147,10 @@ class Settings:
             idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
             keep_releases=_int(env, "RAILYARD_KEEP_RELEASES", KEEP_RELEASES),
             log_retention_days=_int(env, "RAILYARD_LOG_RETENTION_DAYS", LOG_RETENTION_DAYS),
+            github_client_id=_optional(env.get("RAILYARD_GITHUB_CLIENT_ID")),
+            github_client_secret=_optional(env.get("RAILYARD_GITHUB_CLIENT_SECRET")),
+            github_oauth_url=_optional(env.get("RAILYARD_GITHUB_OAUTH_URL")) or GITHUB_OAUTH_URL,
+            github_api_url=_optional(env.get("RAILYARD_GITHUB_API_URL")) or GITHUB_API_URL,
         )
 
     @cached_property
@@ -207,4 +230,8 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_IDEMPOTENCY_TTL_SECONDS",
     "RAILYARD_KEEP_RELEASES",
     "RAILYARD_LOG_RETENTION_DAYS",
+    "RAILYARD_GITHUB_CLIENT_ID",
+    "RAILYARD_GITHUB_CLIENT_SECRET",
+    "RAILYARD_GITHUB_OAUTH_URL",
+    "RAILYARD_GITHUB_API_URL",
 )

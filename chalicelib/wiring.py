@@ -18,6 +18,9 @@ from chalicelib.domain.ids import IdFactory, new_id, utcnow
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
+    from chalicelib.domain.github_signin import GitHubSignIn
+    from chalicelib.domain.identity_ports import RateLimiter, SessionIssuer, UserRegistry
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
     from chalicelib.domain.ports import (
         BlobStore,
@@ -220,6 +223,76 @@ class Container:
             self.clock,
             artifact_objects=runner.artifact_objects if isinstance(runner, ArtifactObjects) else None,
         )
+
+    # --- sign-in (issue 10) ------------------------------------------------------------------
+
+    @cached_property
+    def session_issuer(self) -> SessionIssuer:
+        # Placeholder until the identity part (RS256 sessions) is merged: it defines this property
+        # for real; tests and the device-flow e2e install an in-memory issuer instead.
+        return cast("SessionIssuer", _NotWired("signing in to a session"))
+
+    @cached_property
+    def user_registry(self) -> UserRegistry:
+        # Placeholder until the identity part (users) is merged; see session_issuer.
+        return cast("UserRegistry", _NotWired("the user registry"))
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        from chalicelib.adapters.rate_limits import DynamoRateLimiter
+
+        return DynamoRateLimiter(self.settings.table_name)
+
+    @cached_property
+    def device_flow(self) -> DeviceFlow:
+        """`railyard login`'s device authorization grant (RFC 8628)."""
+        from chalicelib.domain.device_flow import DeviceFlow
+
+        return DeviceFlow(self.device_grants, self.session_issuer, self.rate_limiter, self.clock)
+
+    @cached_property
+    def device_grants(self) -> DeviceGrants:
+        from chalicelib.adapters.device_store import DynamoDeviceGrants
+
+        return DynamoDeviceGrants(self.settings.table_name)
+
+    @cached_property
+    def github_signin(self) -> GitHubSignIn:
+        """Sign-in with GitHub; NotFound (404) when RAILYARD_GITHUB_CLIENT_ID/SECRET are unset."""
+        from chalicelib.adapters.device_store import DynamoGitHubLinks, DynamoOAuthStates
+        from chalicelib.adapters.github import HttpGitHub
+        from chalicelib.domain.errors import NotFound
+        from chalicelib.domain.github_signin import GitHubSignIn
+
+        s = self.settings
+        if not s.github_client_id or not s.github_client_secret:
+            raise NotFound(
+                "GitHub sign-in is not configured on this Railyard: set RAILYARD_GITHUB_CLIENT_ID "
+                "and RAILYARD_GITHUB_CLIENT_SECRET (a GitHub OAuth app's)"
+            )
+        github = HttpGitHub(s.github_client_id, s.github_client_secret, s.github_oauth_url, s.github_api_url)
+        table = s.table_name
+        return GitHubSignIn(
+            github,
+            DynamoOAuthStates(table),
+            DynamoGitHubLinks(table),
+            self.user_registry,
+            self.session_issuer,
+            self.clock,
+        )
+
+
+class _NotWired:
+    """Stands in for a port another part of issue 10 provides, until it is merged: any use is a
+    404 saying what is missing (never a 500)."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+
+    def __getattr__(self, name: str) -> Any:
+        from chalicelib.domain.errors import NotFound
+
+        raise NotFound(f"{self._what} is not available in this build of Railyard")
 
 
 _container: Container | None = None

@@ -12,7 +12,6 @@ link, nothing to pack, API unreachable).
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import time
@@ -24,6 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from railyard.admin import admin_app
+from railyard.commands import auth as auth_commands
 
 if TYPE_CHECKING:
     from railyard.client import Deployment, RailyardClient
@@ -88,6 +88,7 @@ app.add_typer(variables_app, name="variables")
 cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSchedule).", no_args_is_help=True)
 app.add_typer(cron_app, name="cron")
 app.add_typer(admin_app, name="admin")
+auth_commands.register(app)  # login, whoami, logout
 
 DirOption = Annotated[
     Path,
@@ -125,9 +126,9 @@ def _client() -> RailyardClient:
     if config is None:
         raise CliError(
             f"not logged in (no API URL and token in {config_path()} or RAILYARD_API_URL/RAILYARD_TOKEN): "
-            "start the local platform with `railyard dev`, or run `railyard login --token <token>`"
+            "start the local platform with `railyard dev`, or run `railyard login` (or `--token <token>`)"
         )
-    return RailyardClient(config.api_url, config.token)
+    return RailyardClient.for_config(config)
 
 
 def _link(directory: Path) -> Link:
@@ -361,52 +362,6 @@ def _latest_deployment(client: RailyardClient, service_id: str) -> Deployment | 
 
 
 # -- commands ----------------------------------------------------------------------------------------
-
-
-@app.command()
-def login(
-    token: Annotated[str | None, typer.Option(help="An API token.")] = None,
-    api_url: Annotated[
-        str | None, typer.Option(help=f"The API base URL [default: {DEFAULT_API_URL}].")
-    ] = None,
-) -> None:
-    """Save (and check) the API URL and token the other commands use."""
-    from railyard.client import RailyardClient
-    from railyard.settings import (
-        API_URL_ENV,
-        TOKEN_ENV,
-        Config,
-        config_path,
-        load_config,
-        read_config_file,
-        save_config,
-    )
-
-    stored = read_config_file()
-    if token is None:
-        current = load_config()
-        if current is None:
-            raise CliError(
-                f"no token in {config_path()}: pass --token, or start the local platform "
-                "with `railyard dev` (it writes one)"
-            )
-        config = Config(api_url=(api_url or current.api_url).rstrip("/"), token=current.token)
-    else:
-        config = Config(
-            api_url=(
-                api_url or os.environ.get(API_URL_ENV) or stored.get("api_url") or DEFAULT_API_URL
-            ).rstrip("/"),
-            token=token,
-        )
-    projects = RailyardClient(config.api_url, config.token).list_projects()
-    if stored.get("api_url") != config.api_url or stored.get("token") != config.token:
-        where = save_config(config)
-        typer.echo(f"Saved to {where}")
-    elif token is None:
-        typer.echo(f"Already logged in (token from {config_path()})")
-    typer.secho(f"{_tick(True)} Logged in to {config.api_url} ({len(projects)} projects)", fg="green")
-    if os.environ.get(TOKEN_ENV) and os.environ[TOKEN_ENV] != config.token:
-        typer.echo(f"note: {TOKEN_ENV} is set and overrides the saved token")
 
 
 @app.command()

@@ -12,6 +12,11 @@ cron run) carries an ``Idempotency-Key``: a fresh uuid per call, i.e. per user a
 is retried with the same key when no answer came back or the server asks for a retry (502/503/504,
 or 409 RequestInProgress while an earlier try still runs), so a lost answer never makes a second
 deployment: the server answers the first one again.
+
+A client made from a person's session (``refresh_token`` given) renews an expired access token
+once, transparently: on a 401 it sends the refresh token to ``POST /v1/auth/refresh``, keeps the
+new pair (through ``renew``, which also saves it: ``railyard.settings.renew_session``) and repeats
+the request. A refresh that fails is ``ApiError(401, "SessionExpired", ...)``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 RETRY_STATUSES = frozenset({502, 503, 504})  # a gateway or the API said: not now, try again
 RETRY_CODES = frozenset({"RequestInProgress"})  # the first try with this key has not finished yet
+REFRESH_PATH = "/v1/auth/refresh"
+# renew(refresh token, exchange) -> (access, refresh); exchange posts to REFRESH_PATH.
+Renew = Callable[[str, Callable[[str], dict[str, Any]]], tuple[str, str]]
 
 
 class Project(TypedDict):
@@ -100,6 +108,41 @@ class Upload(TypedDict):
 class VariablesUpdate(TypedDict):
     variables: dict[str, str]
     deployment: Deployment | None
+
+
+class DeviceAuthorization(TypedDict):
+    deviceCode: str
+    userCode: str
+    verificationUri: str
+    verificationUriComplete: str
+    expiresIn: int
+    interval: int
+
+
+class SessionTokens(TypedDict):
+    accessToken: str
+    refreshToken: str
+    tokenType: str
+    expiresIn: int
+    sessionId: str
+
+
+class WhoamiGrant(TypedDict):
+    workspaceId: str
+    projectId: NotRequired[str]
+    environmentId: NotRequired[str]
+    serviceId: NotRequired[str]
+    role: str | None
+    actions: list[str]
+
+
+class Whoami(TypedDict):
+    kind: str
+    name: str
+    userId: str | None
+    tokenId: str | None
+    sessionId: str | None
+    grants: list[WhoamiGrant]
 
 
 class ApiError(Exception):
@@ -171,12 +214,28 @@ class RailyardClient:
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        refresh_token: str | None = None,
+        renew: Renew | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self._sleep = sleep
+        self._refresh_token = refresh_token
+        self._renew = renew
+
+    @classmethod
+    def for_config(cls, config: Any) -> RailyardClient:
+        """The client of a ``railyard.settings.Config``: a session renews itself and saves the pair."""
+        from railyard.settings import renew_session
+
+        return cls(config.api_url, config.token, refresh_token=config.refresh_token, renew=renew_session)
+
+    @property
+    def token(self) -> str:
+        """The bearer token in use (a renewed access token after a refresh)."""
+        return self._token
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -188,9 +247,46 @@ class RailyardClient:
         params: dict[str, Any] | None = None,
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        authenticated: bool = True,
+    ) -> dict[str, Any]:
+        try:
+            return self._send(method, path, params, body, idempotency_key, authenticated)
+        except ApiError as error:
+            if error.status != 401 or not authenticated or self._refresh_token is None:
+                raise
+        self._refresh()
+        return self._send(method, path, params, body, idempotency_key, authenticated)
+
+    def _refresh(self) -> None:
+        assert self._refresh_token is not None
+
+        def exchange(refresh_token: str) -> dict[str, Any]:
+            return self._send("POST", REFRESH_PATH, None, {"refreshToken": refresh_token}, None, False)
+
+        try:
+            if self._renew is not None:
+                self._token, self._refresh_token = self._renew(self._refresh_token, exchange)
+            else:
+                answer = exchange(self._refresh_token)
+                self._token, self._refresh_token = answer["accessToken"], answer["refreshToken"]
+        except ApiError as error:
+            if error.status not in (400, 401, 403, 404):
+                raise
+            raise ApiError(
+                401, "SessionExpired", f"your session ended ({error.message}): run `railyard login`"
+            ) from error
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        body: dict[str, Any] | None,
+        idempotency_key: str | None,
+        authenticated: bool,
     ) -> dict[str, Any]:
         url = f"{self.api_url}{path}"
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {"Authorization": f"Bearer {self._token}"} if authenticated and self._token else {}
         if idempotency_key is not None:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
         try:
@@ -229,6 +325,31 @@ class RailyardClient:
 
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/v1/health")
+
+    # -- signing in -------------------------------------------------------------------------------
+
+    def whoami(self) -> Whoami:
+        return cast(Whoami, self._request("GET", "/v1/whoami")["whoami"])
+
+    def start_device_sign_in(self) -> DeviceAuthorization:
+        return cast(DeviceAuthorization, self._request("POST", "/v1/auth/device/code", authenticated=False))
+
+    def poll_device_sign_in(self, device_code: str) -> SessionTokens:
+        """The session once approved; until then ApiError 400 AuthorizationPending / SlowDown /
+        ExpiredToken / AccessDenied (RFC 8628)."""
+        data = self._request(
+            "POST", "/v1/auth/device/token", body={"deviceCode": device_code}, authenticated=False
+        )
+        return cast(SessionTokens, data)
+
+    def approve_device_sign_in(self, user_code: str, *, approve: bool = True) -> dict[str, Any]:
+        return self._request(
+            "POST", "/v1/auth/device/approve", body={"userCode": user_code, "approve": approve}
+        )
+
+    def logout(self) -> None:
+        """Ends this session on the server (its refresh tokens stop working)."""
+        self._request("POST", "/v1/auth/logout", body={"refreshToken": self._refresh_token})
 
     def list_projects(self) -> list[Project]:
         return cast(list[Project], self._request("GET", "/v1/projects")["projects"])

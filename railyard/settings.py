@@ -2,10 +2,14 @@
 
 Two files, both plain JSON:
 
-- ``$RAILYARD_HOME/config.json`` (``RAILYARD_HOME`` defaults to ``~/.railyard``):
-  ``{"api_url": ..., "token": ...}``. Written by ``railyard login`` and by the local platform
-  (``railyard dev``) when it starts. The environment variables ``RAILYARD_API_URL`` and
-  ``RAILYARD_TOKEN`` override the file, key by key, so CI can run without a file at all.
+- ``$RAILYARD_HOME/config.json`` (``RAILYARD_HOME`` defaults to ``~/.railyard``), mode 0600:
+  ``{"api_url": ..., "token": ...}`` with an API token (written by ``railyard login --token`` and
+  by the local platform, ``railyard dev``, when it starts), and/or ``"session": {"access_token",
+  "refresh_token", "session_id"}``, a person's session from ``railyard login``'s device flow, kept
+  under its own key so the local platform, which re-registers whatever ``token`` holds as its
+  admin token, never mistakes a session's access token for one. A session, when present, is what
+  the CLI sends. The environment variables ``RAILYARD_API_URL`` and ``RAILYARD_TOKEN`` override
+  the file, key by key, so CI can run without a file at all.
 - ``<app dir>/.railyard.json``, the link of one directory to one service:
   ``{"projectId", "environmentId", "serviceId", "project", "environment", "service"}``
   (ids for the API, names for humans). Written by ``railyard init``.
@@ -15,9 +19,11 @@ This module owns only reading and writing those files; it never talks to the API
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ HOME_ENV = "RAILYARD_HOME"
 API_URL_ENV = "RAILYARD_API_URL"
 TOKEN_ENV = "RAILYARD_TOKEN"
 CONFIG_FILE_NAME = "config.json"
+SESSION_KEY = "session"
 LINK_FILE_NAME = ".railyard.json"
 
 
@@ -35,10 +42,16 @@ class SettingsError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    """The API the CLI talks to and the bearer token it sends."""
+    """The API the CLI talks to and the bearer token it sends: an API token, or a session's access
+    token, which then comes with the refresh token that renews it."""
 
     api_url: str
     token: str
+    refresh_token: str | None = None
+
+    @property
+    def is_session(self) -> bool:
+        return self.refresh_token is not None
 
 
 @dataclass(frozen=True)
@@ -110,27 +123,120 @@ def read_config_file() -> dict[str, Any]:
     return _read_json_object(config_path()) or {}
 
 
-def load_config() -> Config | None:
+def load_config(*, environment: bool = True) -> Config | None:
     """The effective config: the file, overridden key by key by the environment.
 
     None when either the API URL or the token is missing from both; the caller decides how to
     tell the user (``railyard dev`` / ``railyard login``).
     """
     stored = read_config_file()
-    api_url = os.environ.get(API_URL_ENV) or stored.get("api_url")
-    token = os.environ.get(TOKEN_ENV) or stored.get("token")
-    if not isinstance(api_url, str) or not api_url or not isinstance(token, str) or not token:
+    env = os.environ if environment else {}
+    api_url = env.get(API_URL_ENV) or stored.get("api_url")
+    if not isinstance(api_url, str) or not api_url:
+        return None
+    if env.get(TOKEN_ENV):
+        return Config(api_url=api_url.rstrip("/"), token=env[TOKEN_ENV])
+    session = _stored_session(stored)
+    if session is not None:
+        return Config(api_url.rstrip("/"), session["access_token"], session["refresh_token"])
+    token = stored.get("token")
+    if not isinstance(token, str) or not token:
         return None
     return Config(api_url=api_url.rstrip("/"), token=token)
 
 
+def _stored_session(stored: dict[str, Any]) -> dict[str, str] | None:
+    session = stored.get(SESSION_KEY)
+    if not isinstance(session, dict):
+        return None
+    if not all(isinstance(session.get(k), str) and session[k] for k in ("access_token", "refresh_token")):
+        return None
+    return session
+
+
 def save_config(config: Config) -> Path:
-    """Store ``config`` in ``config.json``, keeping any other keys the local platform wrote."""
+    """Store ``config``'s API token in ``config.json``, keeping any other keys (a session too: the
+    local platform calls this at every start, and must not sign the person out)."""
     data = read_config_file()
     data.update(api_url=config.api_url.rstrip("/"), token=config.token)
     path = config_path()
     _write_json_private(path, data)
     return path
+
+
+def save_api_token(api_url: str, token: str) -> Path:
+    """``railyard login --token``: this API token becomes the credential; any session is dropped."""
+    data = read_config_file()
+    data.pop(SESSION_KEY, None)
+    data.update(api_url=api_url.rstrip("/"), token=token)
+    path = config_path()
+    _write_json_private(path, data)
+    return path
+
+
+def save_session(api_url: str, access_token: str, refresh_token: str, session_id: str) -> Path:
+    """``railyard login``'s device flow: the person's session becomes the credential. An API token
+    the file held (the local platform's admin token) is dropped: one credential at a time."""
+    data = read_config_file()
+    data.pop("token", None)
+    data.update(api_url=api_url.rstrip("/"))
+    data[SESSION_KEY] = {
+        "access_token": access_token,
+        "refresh_token": refresh_token,
+        "session_id": session_id,
+    }
+    path = config_path()
+    _write_json_private(path, data)
+    return path
+
+
+def clear_credentials() -> Path:
+    """``railyard logout``: forget the session and the API token; keep the API URL."""
+    data = read_config_file()
+    data.pop(SESSION_KEY, None)
+    data.pop("token", None)
+    path = config_path()
+    if path.exists():
+        _write_json_private(path, data)
+    return path
+
+
+@contextlib.contextmanager
+def _config_lock() -> Iterator[None]:
+    """An exclusive lock beside config.json, held while a session is renewed."""
+    path = config_path().with_name(f".{CONFIG_FILE_NAME}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # not on a POSIX system: no lock, the rare race stays possible
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def renew_session(refresh_token: str, exchange: Callable[[str], dict[str, Any]]) -> tuple[str, str]:
+    """A new (access, refresh) pair for the session whose refresh token is ``refresh_token``.
+
+    Refresh tokens are single use and a reused one revokes its whole session (reuse detection), so
+    two commands renewing at once must not both spend it: under a file lock, a command that finds
+    the file already holding a newer pair takes that one; otherwise it calls ``exchange`` (POST
+    /v1/auth/refresh) and saves the answer."""
+    with _config_lock():
+        stored = read_config_file()
+        session = _stored_session(stored)
+        if session is not None and session["refresh_token"] != refresh_token:
+            return session["access_token"], session["refresh_token"]
+        answer = exchange(refresh_token)
+        access, refresh = str(answer["accessToken"]), str(answer["refreshToken"])
+        if session is not None:
+            session.update(access_token=access, refresh_token=refresh)
+            _write_json_private(config_path(), stored)
+        return access, refresh
 
 
 def link_path(directory: Path) -> Path:

@@ -6,7 +6,7 @@ from chalice import Chalice
 
 
 def register(app: Chalice) -> None:
-    from chalicelib.api import deployments, meta, projects
+    from chalicelib.api import deployments, device, github, meta, projects, whoami
 
-    for module in (meta, projects, deployments):
+    for module in (meta, projects, deployments, device, github, whoami):
         app.register_blueprint(module.bp)

@@ -18,9 +18,16 @@ import pytest
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL
 from tests.cdk.conftest import CATALOGUE, REGIONS, Synthesized, exported_logical_id, of, props, rendered
 from tests.fakes import InMemoryRepository
+from tests.support.identity import MemoryDeviceGrants, MemoryRateLimiter
 
 API_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 TOKEN = "ry_http_api_test_token"
+# Public routes that answer an empty request with an error of their own (still their view's answer).
+PUBLIC_NEEDING_INPUT = {
+    "POST /v1/auth/device/token": 400,  # no deviceCode
+    "GET /v1/auth/github/start": 404,  # GitHub sign-in not configured
+    "GET /v1/auth/github/callback": 404,
+}
 
 
 def _chalice_route_keys() -> list[str]:
@@ -164,7 +171,12 @@ def chalice_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any
     }.items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
-    container = wiring.Container(settings, repository=InMemoryRepository())
+    container = wiring.Container(
+        settings,
+        repository=InMemoryRepository(),
+        device_grants=MemoryDeviceGrants(),
+        rate_limiter=MemoryRateLimiter(),
+    )
     container.auth.ensure_token(TOKEN, settings.org_id, "test")
     wiring.use(container)
     yield app
@@ -180,7 +192,8 @@ def test_chalice_answers_an_http_api_event_for_every_route_it_declares(chalice_a
         params = {name.strip("{}"): "x1" for name in route_path.split("/") if name.startswith("{")}
         answer = chalice_app(_event(method, route_path, params or None), None)
         # Dispatched to the view, which asked for a token: not Chalice's 405/500 for a lost route.
-        assert answer["statusCode"] == (200 if key in public else 401), (key, answer["body"])
+        expected = PUBLIC_NEEDING_INPUT.get(key, 200) if key in public else 401
+        assert answer["statusCode"] == expected, (key, answer["body"])
         if key not in public:
             assert json.loads(answer["body"])["Code"] == "Unauthorized"
     openapi = json.loads(chalice_app(_event("GET", "/v1/openapi.json"), None)["body"])
@@ -201,3 +214,10 @@ def test_a_project_created_and_read_through_http_api_events_round_trips(chalice_
         _event("GET", "/v1/projects/{project_id}", {"project_id": "prj_none"}, token=TOKEN), None
     )
     assert missing["statusCode"] == 404
+
+
+def test_the_device_sign_in_page_url_carries_the_stage_path(chalice_app: Any) -> None:
+    answer = chalice_app(_event("POST", "/v1/auth/device/code"), None)
+
+    assert answer["statusCode"] == 200, answer["body"]
+    assert json.loads(answer["body"])["verificationUri"] == f"https://{API_HOST}/api/v1/auth/device"

@@ -202,6 +202,10 @@ class FakeApiHandler(BaseHTTPRequestHandler):
     ) -> tuple[int, Any]:
         segments = path.strip("/").split("/")[1:]  # drop "v1"
         match (method, segments):
+            case ("GET", ["whoami"]):
+                grant = {"workspaceId": "org_default", "role": "admin", "actions": ["read"]}
+                who = {"kind": "token", "name": "local admin", "userId": None, "tokenId": None}
+                return 200, {"whoami": {**who, "sessionId": None, "grants": [grant]}}
             case ("GET", ["projects"]):
                 return 200, {"projects": list(state.projects.values())}
             case ("POST", ["projects"]):
@@ -358,7 +362,7 @@ def test_login_verifies_the_token_and_saves_config(fake_api: FakeState, tmp_path
     config_file = tmp_path / "home" / "config.json"
     assert json.loads(config_file.read_text()) == {"api_url": api_url(fake_api), "token": TOKEN}
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600  # it holds a bearer token
-    assert ("GET", "/v1/projects") in fake_api.requests
+    assert ("GET", "/v1/whoami") in fake_api.requests
 
 
 def test_login_with_a_bad_token_saves_nothing(fake_api: FakeState, tmp_path: Path) -> None:
@@ -376,7 +380,7 @@ def test_login_without_token_checks_the_config_the_platform_wrote(fake_api: Fake
 
     assert result.exit_code == 0, result.output
     assert "Already logged in" in result.output
-    assert fake_api.requests == [("GET", "/v1/projects")]
+    assert fake_api.requests == [("GET", "/v1/whoami")]
 
 
 def test_init_creates_project_and_service_and_links_the_directory(
