@@ -20,7 +20,6 @@ from pydantic import Field, StrictBool
 from chalicelib.api.device_page import PAGE, SECURITY_HEADERS
 from chalicelib.api.routing import ROUTES, Context, RouteInfo, route
 from chalicelib.api.schemas import _Body, parse
-from chalicelib.api.whoami import caller
 from chalicelib.domain.policy import Action
 
 bp = Blueprint(__name__)
@@ -72,7 +71,7 @@ def device_token(ctx: Context) -> tuple[int, Any]:
 def device_approve(ctx: Context) -> tuple[int, Any]:
     """Approve (or deny) the device sign-in showing this user code; people only, not API tokens."""
     body = parse(DeviceApproval, ctx.body)
-    grant = ctx.c.device_flow.decide(caller(ctx.who), body.userCode, body.approve, _source_ip())
+    grant = ctx.c.device_flow.decide(ctx.who.principal, body.userCode, body.approve, _source_ip())
     return 200, {"userCode": body.userCode, "status": grant.status}
 
 

@@ -53,7 +53,8 @@ def test_live_releases_come_back_and_one_that_cannot_is_crashed() -> None:
     crashed = world.repo.get_deployment(first)
     assert crashed.status == DeploymentStatus.CRASHED
     assert crashed.reason is not None and "did not come back after a platform restart" in crashed.reason
-    assert reconciler.live_services(list(WHO.principal.workspace_ids)) == []  # a crashed release is not brought back again
+    # a crashed release is not brought back again
+    assert reconciler.live_services(list(WHO.principal.workspace_ids)) == []
 
 
 def test_nothing_to_do_on_an_empty_platform() -> None:
