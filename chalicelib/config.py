@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from chalicelib.catalogue import Catalogue
+from chalicelib.domain.limits import MAX_UPLOAD_BYTES
 
+MAX_PRESIGNED_POST_BYTES = 5 * 1024**3  # S3: one POST (or PUT) uploads at most 5 GiB
 RUNTIMES = ("local", "kubernetes")
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60  # an Idempotency-Key's first answer is replayed for a day
 KEEP_RELEASES = 10
@@ -59,6 +61,8 @@ class Settings:
     # rollback besides the active one, and the age after which other deployments' logs are deleted.
     keep_releases: int = KEEP_RELEASES  # RAILYARD_KEEP_RELEASES
     log_retention_days: int = LOG_RETENTION_DAYS  # RAILYARD_LOG_RETENTION_DAYS
+    # The largest source upload (compressed) a presigned POST accepts; the build refuses larger.
+    max_upload_bytes: int = MAX_UPLOAD_BYTES  # RAILYARD_MAX_UPLOAD_BYTES
 
     def __post_init__(self) -> None:
         if not 0 <= self.keep_releases <= 1000:
@@ -66,6 +70,11 @@ class Settings:
         if not 1 <= self.log_retention_days <= 3650:
             raise ValueError(
                 f"RAILYARD_LOG_RETENTION_DAYS={self.log_retention_days} must be between 1 and 3650"
+            )
+        if not 1 <= self.max_upload_bytes <= MAX_PRESIGNED_POST_BYTES:
+            raise ValueError(
+                f"RAILYARD_MAX_UPLOAD_BYTES={self.max_upload_bytes} must be between 1 and "
+                f"{MAX_PRESIGNED_POST_BYTES} (5 GiB, S3's largest single upload)"
             )
         if self.idempotency_ttl_seconds < 1:
             raise ValueError(
@@ -128,6 +137,7 @@ class Settings:
             idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
             keep_releases=_int(env, "RAILYARD_KEEP_RELEASES", KEEP_RELEASES),
             log_retention_days=_int(env, "RAILYARD_LOG_RETENTION_DAYS", LOG_RETENTION_DAYS),
+            max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
         )
 
     @cached_property
@@ -207,4 +217,5 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_IDEMPOTENCY_TTL_SECONDS",
     "RAILYARD_KEEP_RELEASES",
     "RAILYARD_LOG_RETENTION_DAYS",
+    "RAILYARD_MAX_UPLOAD_BYTES",
 )
