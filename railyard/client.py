@@ -125,6 +125,10 @@ class ApiConnectionError(Exception):
         self.detail = detail
 
 
+def _size(count: int) -> str:
+    return f"{count} bytes" if count < 1024**2 else f"{count / 1024**2:.1f} MiB"
+
+
 def _origin(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: enough to name a server without leaking a signed query."""
     parts = urlsplit(url)
@@ -277,9 +281,8 @@ class RailyardClient:
         limit = upload.get("maxBytes")
         if limit is not None and len(tarball) > limit:
             raise TarballError(
-                f"the packed source is {len(tarball) / 1024**2:.1f} MiB, over this Railyard's upload "
-                f"limit of {limit / 1024**2:.1f} MiB (RAILYARD_MAX_UPLOAD_BYTES): list large files "
-                "in .railyardignore"
+                f"the packed source is {_size(len(tarball))}, over this Railyard's upload limit of "
+                f"{_size(limit)} (RAILYARD_MAX_UPLOAD_BYTES): list large files in .railyardignore"
             )
         upload_url, fields = upload["uploadUrl"], upload.get("uploadFields")
         try:

@@ -465,12 +465,12 @@ def _item_too_large(code: str | None, message: str | None) -> bool:
     return code in _VALIDATION_CODES and _ITEM_TOO_LARGE_MESSAGE in (message or "")
 
 
-def _too_large(entity: Entity) -> PayloadTooLarge:
+def _too_large(*entities: Entity) -> PayloadTooLarge:
     # The last line of defence: the limits in domain/limits.py keep items far below 400 KB, so
     # reaching this means a field escaped them; the caller gets a 413, not a 500.
+    which = " or ".join(_describe(entity) for entity in entities)
     return PayloadTooLarge(
-        f"{_describe(entity)} would exceed DynamoDB's item size limit (400 KB); "
-        "make variables or settings smaller"
+        f"{which} would exceed DynamoDB's item size limit (400 KB); make variables or settings smaller"
     )
 
 
@@ -554,7 +554,7 @@ class DynamoRepository:
                 if reason is not None and _item_too_large(reason.code, reason.message):
                     raise _too_large(entity) from error
             if _item_too_large(error.cause_response_code, error.cause_response_message):
-                raise _too_large(puts[0][0]) from error  # DynamoDB does not say which item
+                raise _too_large(*(entity for entity, _, _ in puts)) from error  # it says not which
             raise
 
     # -- reads ----------------------------------------------------------------------------------
