@@ -117,7 +117,10 @@ class Api:
             body: dict[str, Any] = {"redeploy": True}
         else:
             upload = self.call("POST", f"/v1/services/{service_id}/uploads")
-            requests.put(upload["uploadUrl"], data=tarball, timeout=30).raise_for_status()
+            files = {"file": ("source.tar.gz", tarball)}  # a presigned POST: the fields, then the file
+            requests.post(
+                upload["uploadUrl"], data=upload["uploadFields"], files=files, timeout=30
+            ).raise_for_status()
             body = {"sourceKey": upload["sourceKey"]}
         deployment = self.call("POST", f"/v1/services/{service_id}/deployments", json=body)["deployment"]
         return deployment["id"], time.perf_counter()

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from chalicelib.catalogue import Catalogue
+from chalicelib.domain.limits import MAX_UPLOAD_BYTES
 
+MAX_PRESIGNED_POST_BYTES = 5 * 1024**3  # S3: one POST (or PUT) uploads at most 5 GiB
 RUNTIMES = ("local", "kubernetes")
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60  # an Idempotency-Key's first answer is replayed for a day
 KEEP_RELEASES = 10
@@ -67,6 +69,8 @@ class Settings:
     github_client_secret: str | None = None  # RAILYARD_GITHUB_CLIENT_SECRET
     github_oauth_url: str = GITHUB_OAUTH_URL  # RAILYARD_GITHUB_OAUTH_URL
     github_api_url: str = GITHUB_API_URL  # RAILYARD_GITHUB_API_URL
+    # The largest source upload (compressed) a presigned POST accepts; the build refuses larger.
+    max_upload_bytes: int = MAX_UPLOAD_BYTES  # RAILYARD_MAX_UPLOAD_BYTES
 
     def __post_init__(self) -> None:
         if not 0 <= self.keep_releases <= 1000:
@@ -74,6 +78,11 @@ class Settings:
         if not 1 <= self.log_retention_days <= 3650:
             raise ValueError(
                 f"RAILYARD_LOG_RETENTION_DAYS={self.log_retention_days} must be between 1 and 3650"
+            )
+        if not 1 <= self.max_upload_bytes <= MAX_PRESIGNED_POST_BYTES:
+            raise ValueError(
+                f"RAILYARD_MAX_UPLOAD_BYTES={self.max_upload_bytes} must be between 1 and "
+                f"{MAX_PRESIGNED_POST_BYTES} (5 GiB, S3's largest single upload)"
             )
         if self.idempotency_ttl_seconds < 1:
             raise ValueError(
@@ -151,6 +160,7 @@ class Settings:
             github_client_secret=_optional(env.get("RAILYARD_GITHUB_CLIENT_SECRET")),
             github_oauth_url=_optional(env.get("RAILYARD_GITHUB_OAUTH_URL")) or GITHUB_OAUTH_URL,
             github_api_url=_optional(env.get("RAILYARD_GITHUB_API_URL")) or GITHUB_API_URL,
+            max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
         )
 
     @cached_property
@@ -234,4 +244,5 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_GITHUB_CLIENT_SECRET",
     "RAILYARD_GITHUB_OAUTH_URL",
     "RAILYARD_GITHUB_API_URL",
+    "RAILYARD_MAX_UPLOAD_BYTES",
 )

@@ -186,7 +186,7 @@ class Container:
         from chalicelib.adapters.sources import TarballSources
         from chalicelib.domain.pipeline import Pipeline
 
-        sources = TarballSources(self.blobs, self.settings.sources_bucket)
+        sources = TarballSources(self.blobs, self.settings.sources_bucket, self.settings.max_upload_bytes)
         return Pipeline(
             self.repository, self.build_runner, self.runtime, self.logs, self.clock, sources=sources
         )

@@ -436,7 +436,7 @@ def up(
         f"({_human_size(tarball.source_bytes)}, {_human_size(len(tarball.data))} compressed)"
     )
     upload = client.create_upload(link.serviceId)
-    client.upload_source(upload["uploadUrl"], tarball.data)
+    client.upload_source(upload, tarball.data)
     deployment = client.create_deployment(link.serviceId, source_key=upload["sourceKey"], no_cache=no_cache)
     typer.echo(f"Deployment {deployment['id']} created for {link.describe()}")
     _follow_and_finish(client, link, deployment, detach)

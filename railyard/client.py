@@ -103,6 +103,10 @@ class Upload(TypedDict):
     uploadUrl: str
     sourceKey: str
     expiresIn: int
+    # A presigned POST: these form fields, then the file. Absent from servers older than the upload
+    # limit, which hand out a presigned PUT URL instead.
+    uploadFields: NotRequired[dict[str, str]]
+    maxBytes: NotRequired[int]  # the largest upload the server accepts
 
 
 class VariablesUpdate(TypedDict):
@@ -162,6 +166,10 @@ class ApiConnectionError(Exception):
         super().__init__(f"cannot reach {url} ({detail})")
         self.url = url
         self.detail = detail
+
+
+def _size(count: int) -> str:
+    return f"{count} bytes" if count < 1024**2 else f"{count / 1024**2:.1f} MiB"
 
 
 def _origin(url: str) -> str:
@@ -381,14 +389,30 @@ class RailyardClient:
     def create_upload(self, service_id: str) -> Upload:
         return cast(Upload, self._request("POST", f"/v1/services/{service_id}/uploads"))
 
-    def upload_source(self, upload_url: str, tarball: bytes) -> None:
-        """PUT the tarball to the presigned URL.
+    def upload_source(self, upload: Upload, tarball: bytes) -> None:
+        """POST the tarball as multipart form data with the presigned fields (a PUT to the URL for
+        an older server that gives no fields). Refuses before sending when the tarball is above
+        the server's ``maxBytes``: S3 would only refuse it after the whole upload.
 
-        A bare ``requests.put`` on purpose: the URL carries its own signature, and an
-        Authorization header (or our session's) would make S3 reject the request.
+        Bare ``requests`` calls on purpose: the fields (or the URL) carry their own signature, and
+        an Authorization header (or our session's) would make S3 reject the request.
         """
+        from railyard.tarball import TarballError
+
+        limit = upload.get("maxBytes")
+        if limit is not None and len(tarball) > limit:
+            raise TarballError(
+                f"the packed source is {_size(len(tarball))}, over this Railyard's upload limit of "
+                f"{_size(limit)} (RAILYARD_MAX_UPLOAD_BYTES): list large files in .railyardignore"
+            )
+        upload_url, fields = upload["uploadUrl"], upload.get("uploadFields")
         try:
-            response = requests.put(upload_url, data=tarball, timeout=UPLOAD_TIMEOUT)
+            if fields is None:
+                response = requests.put(upload_url, data=tarball, timeout=UPLOAD_TIMEOUT)
+            else:
+                # S3 reads the form fields first and the file last; requests sends `data` first.
+                file = {"file": ("source.tar.gz", tarball, "application/gzip")}
+                response = requests.post(upload_url, data=fields, files=file, timeout=UPLOAD_TIMEOUT)
         except requests.RequestException as exc:
             raise ApiConnectionError(_origin(upload_url), _describe_network_error(exc)) from exc
         if response.status_code >= 300:

@@ -22,7 +22,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_SOURCE_BYTES = 200 * 1024 * 1024
+# The platform's own limits (the build refuses a source above them), checked here before packing.
+from chalicelib.domain.limits import MAX_SOURCE_BYTES, MAX_SOURCE_FILES
+
 IGNORE_FILE_NAME = ".railyardignore"
 
 # Matched against the base name of every file and directory, at any depth.
@@ -147,8 +149,11 @@ def _tar_info(relative: str, full: Path) -> tarfile.TarInfo | None:
     return info
 
 
-def pack_directory(directory: Path, *, max_bytes: int = MAX_SOURCE_BYTES) -> Tarball:
-    """Pack ``directory`` (its content at the archive root) into a deterministic .tar.gz."""
+def pack_directory(
+    directory: Path, *, max_bytes: int = MAX_SOURCE_BYTES, max_files: int = MAX_SOURCE_FILES
+) -> Tarball:
+    """Pack ``directory`` (its content at the archive root) into a deterministic .tar.gz; refuse
+    (TarballError) a directory over the platform's source limits before reading any file."""
     root = directory.resolve()
     if not root.is_dir():
         raise TarballError(f"{directory} is not a directory")
@@ -158,11 +163,16 @@ def pack_directory(directory: Path, *, max_bytes: int = MAX_SOURCE_BYTES) -> Tar
     if not files:
         raise TarballError(f"nothing to deploy: {directory} has no files (after exclusions)")
     # Check before reading anything: refusing fast beats compressing 2 GB of data to throw away.
+    if len(infos) > max_files:
+        raise TarballError(
+            f"{directory} holds {len(infos)} files and directories to deploy, over the source limit "
+            f"of {max_files}: list dependencies and build outputs in {IGNORE_FILE_NAME}"
+        )
     source_bytes = sum(info.size for info, _ in infos)
     if source_bytes > max_bytes:
         raise TarballError(
-            f"{directory} holds {source_bytes / 1024 / 1024:.0f} MB to deploy, over the "
-            f"{max_bytes / 1024 / 1024:.0f} MB limit: list large files in {IGNORE_FILE_NAME}"
+            f"{directory} holds {source_bytes / 1024 / 1024:.0f} MiB to deploy, over the source limit "
+            f"of {max_bytes / 1024 / 1024:.0f} MiB: list large files in {IGNORE_FILE_NAME}"
         )
 
     buffer = io.BytesIO()

@@ -25,6 +25,7 @@ from chalicelib.domain.ports import (
     Entity,
     LogLine,
     PendingBuild,
+    PresignedUpload,
     Progress,
     Promotion,
     ReleaseSpec,
@@ -150,8 +151,9 @@ class FakeWorkflow:
 class FakeBlobStore:
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
-        return f"https://uploads.example/{bucket}/{key}?expires={expires_in}"
+    def presign_post(self, bucket: str, key: str, expires_in: int, max_bytes: int) -> PresignedUpload:
+        fields = {"key": key, "policy": f"expires={expires_in};max={max_bytes}"}
+        return PresignedUpload(f"https://uploads.example/{bucket}", fields, max_bytes)
 
     def exists(self, bucket: str, key: str) -> bool:
         return (bucket, key) in self.objects

@@ -101,7 +101,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, PayloadTooLarge
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -143,6 +143,10 @@ TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after i
 
 _CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code in a transaction
 _CONDITIONAL_CHECK_FAILED_EXCEPTION = "ConditionalCheckFailedException"  # the error code of a PutItem
+# An item above DynamoDB's 400 KB: a ValidationException (a cancellation reason "ValidationError" in
+# a transaction) told apart from other validation errors only by AWS's own message.
+_VALIDATION_CODES = frozenset({"ValidationException", "ValidationError"})
+_ITEM_TOO_LARGE_MESSAGE = "Item size has exceeded the maximum allowed size"
 
 E = TypeVar(
     "E",
@@ -458,6 +462,19 @@ def _conflict(entity: Entity) -> Conflict:
     return Conflict(f"{_describe(entity)} was changed concurrently (expected version {entity.version - 1})")
 
 
+def _item_too_large(code: str | None, message: str | None) -> bool:
+    return code in _VALIDATION_CODES and _ITEM_TOO_LARGE_MESSAGE in (message or "")
+
+
+def _too_large(*entities: Entity) -> PayloadTooLarge:
+    # The last line of defence: the limits in domain/limits.py keep items far below 400 KB, so
+    # reaching this means a field escaped them; the caller gets a 413, not a 500.
+    which = " or ".join(_describe(entity) for entity in entities)
+    return PayloadTooLarge(
+        f"{which} would exceed DynamoDB's item size limit (400 KB); make variables or settings smaller"
+    )
+
+
 class DynamoRepository:
     """The `Repository` port on one DynamoDB table (layout and access patterns: module docstring)."""
 
@@ -517,6 +534,8 @@ class DynamoRepository:
         except PutError as error:
             if error.cause_response_code == _CONDITIONAL_CHECK_FAILED_EXCEPTION:
                 raise _conflict(entity) from error
+            if _item_too_large(error.cause_response_code, error.cause_response_message):
+                raise _too_large(entity) from error
             raise
 
     @staticmethod
@@ -533,6 +552,10 @@ class DynamoRepository:
             for (entity, _, _), reason in zip(puts, error.cancellation_reasons or [], strict=False):
                 if reason is not None and reason.code == _CONDITIONAL_CHECK_FAILED:
                     raise _conflict(entity) from error
+                if reason is not None and _item_too_large(reason.code, reason.message):
+                    raise _too_large(entity) from error
+            if _item_too_large(error.cause_response_code, error.cause_response_message):
+                raise _too_large(*(entity for entity, _, _ in puts)) from error  # it says not which
             raise
 
     # -- reads ----------------------------------------------------------------------------------

@@ -3,17 +3,26 @@ config files' watch patterns, read from the `.tar.gz` in S3; manifests kept next
 
 Manifests are stored by the upload's ETag (`manifests/<service>/<etag>.json` in the sources bucket):
 the same bytes have the same manifest, so the live release's manifest is found from its
-deployment's `source_etag` with no extra item in the table, whether or not that source was built."""
+deployment's `source_etag` with no extra item in the table, whether or not that source was built.
+
+Reading an upload here is also where the source limits are enforced (see `inspect`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 import tempfile
 from typing import Any
 
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import BuildFailed, NotFound
+from chalicelib.domain.limits import (
+    MAX_CONFIG_FILE_BYTES,
+    MAX_UPLOAD_BYTES,
+    SourceTally,
+    check_upload_size,
+)
 from chalicelib.domain.ports import BlobStore, SourceSnapshot
 from chalicelib.domain.railway_config import CONFIG_FILES, load_config
 
@@ -34,21 +43,34 @@ class _Files:
 
 
 class TarballSources:
-    def __init__(self, blobs: BlobStore, bucket: str) -> None:
+    def __init__(self, blobs: BlobStore, bucket: str, max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
         self._blobs = blobs
         self._bucket = bucket
+        self._max_upload_bytes = max_upload_bytes
 
     def inspect(self, source_key: str, environment: str) -> SourceSnapshot:
+        """Raises BuildFailed naming the limit when the upload or its content is above one
+        (domain/limits.py): this runs before every build of an upload, so it is where a source
+        over a limit fails its deployment, before any builder extracts it."""
         manifest: dict[str, str] = {}
         configs: dict[str, str] = {}
+        tally = SourceTally()
         with tempfile.NamedTemporaryFile(suffix=".tar.gz") as archive:
             self._blobs.download_file(self._bucket, source_key, archive.name)
+            # S3's presigned POST policy bounds the upload in AWS; moto does not enforce it.
+            check_upload_size(os.path.getsize(archive.name), self._max_upload_bytes)
             try:
                 with tarfile.open(archive.name, "r:*") as tar:
-                    for member in tar:
+                    for member in tar:  # one header at a time: a tar bomb stops at its first big one
+                        tally.add(member.name, member.size if member.isfile() else 0)
                         if not member.isfile():
                             continue
                         path = member.name.removeprefix("./")
+                        if path in CONFIG_FILES and member.size > MAX_CONFIG_FILE_BYTES:
+                            raise BuildFailed(
+                                f"config file limit: {path} is {member.size} bytes; a config file is "
+                                f"at most {MAX_CONFIG_FILE_BYTES} bytes"
+                            )
                         handle = tar.extractfile(member)
                         if handle is None:
                             continue

@@ -1,4 +1,5 @@
-"""S3 adapter for the BlobStore port: sources, artifacts and logs."""
+"""S3 adapter for the BlobStore port: sources (uploaded through a size-bounded presigned POST),
+artifacts and logs."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.domain.errors import NotFound
+from chalicelib.domain.ports import PresignedUpload
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects takes
@@ -21,11 +23,17 @@ class S3BlobStore:
     def _s3(self) -> Any:
         return client("s3", self._region)
 
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str:
-        url: str = self._s3().generate_presigned_url(
-            "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+    def presign_post(self, bucket: str, key: str, expires_in: int, max_bytes: int) -> PresignedUpload:
+        """A presigned POST rather than PUT: only a POST policy can bound the body's size
+        (`content-length-range`); a presigned PUT accepts any size. AWS enforces the policy; moto
+        (5.2.5) does not, so the build step checks the size again (domain/limits.py)."""
+        post = self._s3().generate_presigned_post(
+            bucket,
+            key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
         )
-        return url
+        return PresignedUpload(str(post["url"]), {k: str(v) for k, v in post["fields"].items()}, max_bytes)
 
     def exists(self, bucket: str, key: str) -> bool:
         try:

@@ -29,12 +29,19 @@ def _view(ctx: Context, deployment: Deployment) -> dict[str, Any]:
 
 
 # Not idempotent on purpose: a replayed URL would outlive its 15 minutes, and nothing durable is made
-# until the PUT; the deployment that uses the upload is the request that must not repeat.
+# until the upload; the deployment that uses the upload is the request that must not repeat.
 @route(bp, "/v1/services/{service_id}/uploads", "POST", status=201, action=Action.DEPLOY)
 def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
-    """Get a presigned URL to PUT a source tarball to."""
-    url, key = ctx.c.deployments.presign_upload(ctx.who, service_id, UPLOAD_EXPIRES)
-    return 201, {"uploadUrl": url, "sourceKey": key, "expiresIn": UPLOAD_EXPIRES}
+    """Get a presigned POST (URL and form fields) to upload a source tarball of at most maxBytes."""
+    max_bytes = ctx.c.settings.max_upload_bytes
+    upload, key = ctx.c.deployments.presign_upload(ctx.who, service_id, UPLOAD_EXPIRES, max_bytes)
+    return 201, {
+        "uploadUrl": upload.url,
+        "uploadFields": upload.fields,
+        "sourceKey": key,
+        "expiresIn": UPLOAD_EXPIRES,
+        "maxBytes": upload.max_bytes,
+    }
 
 
 @route(

@@ -14,6 +14,7 @@ again (chalicelib/adapters/idempotency.py). Without the header such a route beha
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import body_for, status_for
-from chalicelib.domain.errors import BadRequest, DomainError, RateLimited
+from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, RateLimited
+from chalicelib.domain.limits import MAX_JSON_DEPTH, MAX_REQUEST_BODY_BYTES
 from chalicelib.domain.policy import ANONYMOUS, Access, Action
 from chalicelib.domain.services import hash_token
 from chalicelib.wiring import Container, container
@@ -165,9 +167,38 @@ def _remaining_ms(bp: Blueprint) -> float | None:
 
 
 def _json(raw: bytes | str | None) -> Any:
+    """The body as JSON, refused before parsing when it is above MAX_REQUEST_BODY_BYTES (413) or
+    nests deeper than MAX_JSON_DEPTH (400): the parser and everything after it recurse on depth."""
     if not raw:
         return None
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_REQUEST_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the request body is {size} bytes; the limit is {MAX_REQUEST_BODY_BYTES} bytes"
+        )
     try:
-        return json.loads(raw)
+        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw))
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(
+                f"the request body nests {depth} levels deep; the limit is {MAX_JSON_DEPTH} levels"
+            )
+        return json.loads(text)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"malformed JSON body: {error}") from None
+
+
+# A JSON string, or the rest of the text after an unterminated quote: always matches from a quote,
+# so stripping strings is one linear pass whatever the input (no retry from every later quote).
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in `text`, without recursion (brackets inside strings do
+    not count). Malformed text gets a number too; the parser then says what is wrong with it."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0  # cannot nest deeper than the limit: skip the scan (every ordinary body)
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate((_DEPTH_STEP[char] for char in brackets), initial=0))

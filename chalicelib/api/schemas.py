@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.domain import limits
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Deployment, Environment, Project, Release, Service, ServiceSettings
 
@@ -29,15 +30,15 @@ class EnvironmentCreate(_Body):
 
 
 class SettingsPatch(_Body):
-    startCommand: str | None = Field(default=None, max_length=4096)
-    healthcheckPath: str | None = Field(default=None, max_length=1024)
+    startCommand: str | None = Field(default=None, max_length=limits.MAX_COMMAND_CHARS)
+    healthcheckPath: str | None = Field(default=None, max_length=limits.MAX_PATH_CHARS)
     healthcheckTimeout: float | None = None
     restartPolicyType: str | None = None
     restartPolicyMaxRetries: int | None = None
     overlapSeconds: float | None = None
     drainingSeconds: float | None = None
     numReplicas: int | None = None
-    cronSchedule: str | None = Field(default=None, max_length=256)
+    cronSchedule: str | None = Field(default=None, max_length=limits.MAX_CRON_CHARS)
     cpuRequestMillis: int | None = None
     cpuLimitMillis: int | None = None
     memoryRequestMb: int | None = None
@@ -46,9 +47,9 @@ class SettingsPatch(_Body):
     autoscaleMaxReplicas: int | None = None
     autoscaleCpuPercent: int | None = None
     autoscaleMemoryPercent: int | None = None
-    customDomains: list[str] | None = Field(default=None, max_length=20)
+    customDomains: list[str] | None = Field(default=None, max_length=limits.MAX_CUSTOM_DOMAINS)
     buildTimeout: float | None = None
-    preDeployCommand: str | None = Field(default=None, max_length=4096)
+    preDeployCommand: str | None = Field(default=None, max_length=limits.MAX_COMMAND_CHARS)
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the caller sent, in the domain's snake_case."""

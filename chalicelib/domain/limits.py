@@ -1,6 +1,18 @@
-"""The time limits of the deploy workflow's task steps, and what a user reads when a step hits one.
+"""Every limit a user can hit: the sizes and counts of what they send (request bodies, variables,
+uploads, sources), and the time limits of the deploy workflow's task steps with what a user reads
+when a step hits one. docs/api.md ("Limits") lists them for users.
 
-One table: the execution input carries every task step's limits for the deployment (the ASL reads
+Sizes and counts: each is declared once below and checked where the thing enters the platform: a
+request body before it is parsed (chalicelib/api/routing.py), variables before they are saved
+(`check_variables`), an upload by S3's presigned POST policy (and again before the build reads it,
+since moto does not enforce the policy), a source tarball member by member before anything is
+extracted (`SourceTally`). Together they keep every DynamoDB item well under its 400 KB limit: a
+deployment or release carries the variables (at most MAX_VARIABLES_BYTES) and the settings, whose
+strings the API and the config files bound (MAX_COMMAND_CHARS ...), so even JSON's worst escaping
+(6 bytes for a control character) stays under ~220 KB; the dynamo adapter maps DynamoDB's own
+refusal to PayloadTooLarge as the last line of defence.
+
+Time: one table: the execution input carries every task step's limits for the deployment (the ASL reads
 them through HeartbeatSecondsPath/TimeoutSecondsPath and holds no number of its own but the events'
 60 s), and docs/reliability.md explains them. A step that has a worker
 beating for it (a local build, every deploy) fails after HEARTBEAT_SECONDS without a beat, so a dead
@@ -10,12 +22,35 @@ CodeBuild build, which reports only its end) has only its timeout, just above th
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.models import ServiceSettings
+from chalicelib.domain.errors import BadRequest, BuildFailed, PayloadTooLarge
+
+if TYPE_CHECKING:  # models imports this module's limits
+    from chalicelib.domain.models import ServiceSettings
+
+# --- sizes and counts ----------------------------------------------------------------------------
+MAX_REQUEST_BODY_BYTES = 256 * 1024  # an API request's body, checked before it is parsed
+MAX_JSON_DEPTH = 32  # nested arrays/objects in a request body
+MAX_VARIABLES = 200  # variables per service (Railway-like)
+MAX_VARIABLE_BYTES = 32 * 1024  # one value, UTF-8
+# All names and values of a service as stored (JSON, non-ASCII escaped): what bounds the variables
+# item and the copy every deployment and release carries. Heroku's config vars have the same 64 KB.
+MAX_VARIABLES_BYTES = 64 * 1024
+MAX_COMMAND_CHARS = 4096  # startCommand, preDeployCommand, buildCommand (API and config files)
+MAX_PATH_CHARS = 1024  # healthcheckPath, dockerfilePath, a watch pattern
+MAX_CRON_CHARS = 256  # cronSchedule
+MAX_WATCH_PATTERNS = 100  # build.watchPatterns entries
+MAX_CUSTOM_DOMAINS = 20  # settings.customDomains entries
+MAX_UPLOAD_BYTES = 500 * 1024**2  # a source upload, compressed: RAILYARD_MAX_UPLOAD_BYTES's default
+MAX_SOURCE_FILES = 50_000  # entries (files, directories, links) in one source tarball
+MAX_SOURCE_BYTES = 2 * 1024**3  # a source tarball's content, uncompressed
+MAX_CONFIG_FILE_BYTES = 256 * 1024  # railway.json / railway.toml / railyard.toml, each
+DYNAMODB_ITEM_BYTES = 400 * 1024  # DynamoDB's own limit on an item; ours keep far below it
 
 HEARTBEAT_EVERY_SECONDS = 20.0  # how often a worker beats while a step runs
 HEARTBEAT_SECONDS = 120  # a step with a beating worker fails after this long without a beat
@@ -149,3 +184,73 @@ def failure_reason(
 def _short(text: str) -> str:
     """Step Functions carries a failure's cause as text; keep it short for the deployment reason."""
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+def stored_size(values: dict[str, str]) -> int:
+    """The bytes `values` take in an item's JSON body (json.dumps escapes non-ASCII and control
+    characters, so this can exceed the UTF-8 size)."""
+    return len(json.dumps(values))
+
+
+def check_variables(values: dict[str, str], before: dict[str, str] | None = None) -> None:
+    """A service's variables after a change: at most MAX_VARIABLES of them, each value at most
+    MAX_VARIABLE_BYTES, all of them at most MAX_VARIABLES_BYTES as stored. A change that does not
+    grow a count or size already over its limit (stored before the limit) is let through, so such
+    a service can always shrink back under it."""
+    before = before or {}
+    for name, value in values.items():
+        size = len(value.encode())
+        if size > MAX_VARIABLE_BYTES:
+            raise PayloadTooLarge(
+                f"variable {name!r} is {size} bytes; a value is at most {MAX_VARIABLE_BYTES} bytes"
+            )
+    if len(values) > MAX_VARIABLES and len(values) > len(before):
+        raise BadRequest(
+            f"a service has at most {MAX_VARIABLES} variables; this change would leave {len(values)}"
+        )
+    total = stored_size(values)
+    if total > MAX_VARIABLES_BYTES and total > stored_size(before):
+        raise PayloadTooLarge(
+            f"a service's variables take at most {MAX_VARIABLES_BYTES} bytes together (names and "
+            f"values, JSON-encoded as stored); this change would make {total}"
+        )
+
+
+@dataclass
+class SourceTally:
+    """Counts a source tarball's entries as they are read, before any is extracted: the first entry
+    past MAX_SOURCE_FILES, or whose declared size takes the total past MAX_SOURCE_BYTES, raises
+    BuildFailed naming the limit. A tar bomb (a small gzip declaring huge members) therefore fails
+    at its first oversized header, before its data is decompressed or written."""
+
+    max_files: int = MAX_SOURCE_FILES
+    max_bytes: int = MAX_SOURCE_BYTES
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, name: str, size: int) -> None:
+        self.files += 1
+        self.bytes += max(0, size)
+        if self.files > self.max_files:
+            raise BuildFailed(
+                f"source limit: the source has more than {self.max_files} files (the limit); "
+                "exclude dependencies and build outputs (.railyardignore)"
+            )
+        if self.bytes > self.max_bytes:
+            raise BuildFailed(
+                f"source limit: the source expands to more than {_mib(self.max_bytes)} (the limit; "
+                f"{name!r} alone is {_mib(size)}); exclude dependencies and build outputs"
+            )
+
+
+def check_upload_size(size: int, max_bytes: int) -> None:
+    """An uploaded source above the upload limit (S3 enforces it in AWS; moto does not)."""
+    if size > max_bytes:
+        raise BuildFailed(
+            f"upload limit: the uploaded source is {_mib(size)}, over the {_mib(max_bytes)} limit "
+            "(RAILYARD_MAX_UPLOAD_BYTES)"
+        )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:.1f} MiB"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self
 
+from chalicelib.domain import limits
 from chalicelib.domain.errors import BadRequest, InvalidTransition
 from chalicelib.domain.schedule import cron_problem
 
@@ -131,9 +132,27 @@ class ServiceSettings:
             raise BadRequest("settings.buildTimeout must be between 0 and 7200 seconds")
         self._check_resources()
         self._check_autoscaling()
+        self._check_lengths()
         for domain in self.custom_domains:
             if not _DOMAIN.match(domain):
                 raise BadRequest(f"settings.customDomains: {domain!r} is not a DNS name like app.example.com")
+
+    def _check_lengths(self) -> None:
+        # The API's schema and the config files give these the same bounds; checked here too so
+        # that whichever sets them, a deployment's item stays far below DynamoDB's item limit.
+        for name, value, limit in (
+            ("startCommand", self.start_command, limits.MAX_COMMAND_CHARS),
+            ("preDeployCommand", self.pre_deploy_command, limits.MAX_COMMAND_CHARS),
+            ("healthcheckPath", self.healthcheck_path, limits.MAX_PATH_CHARS),
+            ("cronSchedule", self.cron_schedule, limits.MAX_CRON_CHARS),
+        ):
+            if value is not None and len(value) > limit:
+                raise BadRequest(f"settings.{name} is {len(value)} characters; the limit is {limit}")
+        if len(self.custom_domains) > limits.MAX_CUSTOM_DOMAINS:
+            raise BadRequest(
+                f"settings.customDomains has {len(self.custom_domains)} entries; "
+                f"the limit is {limits.MAX_CUSTOM_DOMAINS}"
+            )
 
     def _check_resources(self) -> None:
         if not 10 <= self.cpu_request_millis <= self.cpu_limit_millis <= 32000:

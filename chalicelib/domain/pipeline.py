@@ -31,7 +31,13 @@ from chalicelib.domain.errors import (
     TransientError,
 )
 from chalicelib.domain.ids import Clock, iso, parse_iso
-from chalicelib.domain.limits import HEARTBEAT_EVERY_SECONDS, StepFailure, StepLimits, failure_reason
+from chalicelib.domain.limits import (
+    HEARTBEAT_EVERY_SECONDS,
+    MAX_COMMAND_CHARS,
+    StepFailure,
+    StepLimits,
+    failure_reason,
+)
 from chalicelib.domain.models import (
     IN_PROGRESS,
     BuiltSource,
@@ -268,6 +274,11 @@ class Pipeline:
         self, deployment: Deployment, result: BuildResult, config: ConfigSnapshot
     ) -> dict[str, Any]:
         requested_config = deployment.config
+        if len(result.start_command) > MAX_COMMAND_CHARS:  # detected or from a config file
+            raise BuildFailed(
+                f"start command limit: the start command is {len(result.start_command)} characters; "
+                f"the limit is {MAX_COMMAND_CHARS}"
+            )
         built = dict(
             artifact_key=result.artifact_key,
             start_command=result.start_command,

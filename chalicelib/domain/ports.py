@@ -125,10 +125,20 @@ class EventPublisher(Protocol):
     def publish(self, event_name: str, data: dict[str, Any], correlation_id: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class PresignedUpload:
+    """An HTML-form-style upload (S3 presigned POST): send `fields` and then the file, as
+    multipart/form-data, to `url`. The signed policy holds the key and the size range."""
+
+    url: str
+    fields: dict[str, str]
+    max_bytes: int
+
+
 class BlobStore(Protocol):
     """Object storage for sources, artifacts and logs (S3)."""
 
-    def presign_put(self, bucket: str, key: str, expires_in: int) -> str: ...
+    def presign_post(self, bucket: str, key: str, expires_in: int, max_bytes: int) -> PresignedUpload: ...
     def exists(self, bucket: str, key: str) -> bool: ...
     def etag(self, bucket: str, key: str) -> str | None: ...  # None when the object does not exist
     def upload_file(self, bucket: str, key: str, path: str) -> None: ...

@@ -26,6 +26,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.identity_ports import AccessTokenVerifier
 from chalicelib.domain.ids import Clock, IdFactory, iso
+from chalicelib.domain.limits import MAX_UPLOAD_BYTES, check_variables
 from chalicelib.domain.models import (
     TERMINAL,
     ApiToken,
@@ -43,13 +44,20 @@ from chalicelib.domain.models import (
     source_fingerprint,
 )
 from chalicelib.domain.policy import Access, Grant, Principal, parse_actions
-from chalicelib.domain.ports import BlobStore, CronTrigger, LogLine, LogStore, Repository, WorkflowStarter
+from chalicelib.domain.ports import (
+    BlobStore,
+    CronTrigger,
+    LogLine,
+    LogStore,
+    PresignedUpload,
+    Repository,
+    WorkflowStarter,
+)
 from chalicelib.domain.resources import ResourceOf, project_resource, workspace_resource
 from chalicelib.domain.retention import ensure_not_pruned
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-MAX_VARIABLE_BYTES = 32 * 1024
 
 
 def hash_token(token: str) -> str:
@@ -290,10 +298,13 @@ class DeploymentService:
 
     # --- uploads ---------------------------------------------------------------------------
 
-    def presign_upload(self, who: Access, service_id: str, expires_in: int = 900) -> tuple[str, str]:
+    def presign_upload(
+        self, who: Access, service_id: str, expires_in: int = 900, max_bytes: int = MAX_UPLOAD_BYTES
+    ) -> tuple[PresignedUpload, str]:
+        """A presigned POST for one new source key; S3 refuses a body above `max_bytes`."""
         service = self._projects.get_service(who, service_id)
         key = f"sources/{service.id}/{self._ids('src')}.tar.gz"
-        return self._blobs.presign_put(self._sources_bucket, key, expires_in), key
+        return self._blobs.presign_post(self._sources_bucket, key, expires_in, max_bytes), key
 
     # --- creating deployments ------------------------------------------------------------------
 
@@ -306,7 +317,7 @@ class DeploymentService:
         etag = self._blobs.etag(self._sources_bucket, source_key)
         if etag is None:
             raise BadRequest(
-                f"sourceKey {source_key!r} has not been uploaded (PUT it to the uploadUrl first)"
+                f"sourceKey {source_key!r} has not been uploaded (POST it to the uploadUrl first)"
             )
         config = ConfigSnapshot(variables=dict(variables.values), settings=service.settings)
         fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag, "no_cache": no_cache}
@@ -361,14 +372,13 @@ class DeploymentService:
         for key in to_unset:
             if not _VAR_KEY.match(key):
                 raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
-        for key, value in to_set.items():
+        for key in to_set:
             if not _VAR_KEY.match(key):
                 raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
-            if len(value.encode()) > MAX_VARIABLE_BYTES:
-                raise BadRequest(f"variable {key!r} is larger than {MAX_VARIABLE_BYTES} bytes")
         current = self._repo.get_variables(service.id)
         values = {k: v for k, v in current.values.items() if k not in set(to_unset)}
         values.update(to_set)
+        check_variables(values, current.values)  # the count and sizes after it (domain/limits.py)
         variables = current.bumped(values=values)
         if service.active_release_id is None:
             self._repo.save(variables)

@@ -25,8 +25,10 @@ def aws_in_a_secondary_region(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_upload_urls_are_signed_for_the_buckets_region(aws_in_a_secondary_region: None) -> None:
-    url = S3BlobStore(region="eu-west-1").presign_put("railyard-prod-sources", "k.tar.gz", 60)
-    assert "%2Feu-west-1%2Fs3%2Faws4_request" in url  # the signature's credential scope
+    upload = S3BlobStore(region="eu-west-1").presign_post("railyard-prod-sources", "k.tar.gz", 60, 100)
+    assert "/eu-west-1/s3/aws4_request" in upload.fields["x-amz-credential"]  # the signature's scope
 
-    local = S3BlobStore().presign_put("railyard-prod-sources", "k.tar.gz", 60)
-    assert "%2Fap-southeast-2%2Fs3%2Faws4_request" in local  # no region given: the environment's
+    local = S3BlobStore().presign_post("railyard-prod-sources", "k.tar.gz", 60, 100)
+    assert (
+        "/ap-southeast-2/s3/aws4_request" in local.fields["x-amz-credential"]
+    )  # no region: the environment's

@@ -54,6 +54,7 @@ from chalicelib.adapters import process_groups
 from chalicelib.adapters.builds.workdirs import WorkDirs
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.errors import BuildFailed, NotFound
+from chalicelib.domain.limits import MAX_SOURCE_BYTES, SourceTally
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
 
@@ -66,7 +67,6 @@ DEPS_FORMAT = "railyard-deps-v1"
 # gzip level for artifacts and layers: level 9 costs ~3x the time of 6 on node_modules-sized trees
 # for a few percent of size, and packing is on every non-cached build's critical path.
 _GZIP_LEVEL = 6
-MAX_SOURCE_BYTES = 2 * 1024**3  # extracted size; a larger upload is almost surely a mistake
 LOG_TAIL_LINES = 20
 # Builds that run at once on this machine (2 cores): more only make each slower. Steps beyond it
 # wait in the runner, heartbeating, not in the queue, where their Build step would time out.
@@ -1005,9 +1005,16 @@ def _checked_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
 
 
 def _extract(archive: str, dest: str) -> None:
+    """Extracts a source tarball after counting every header against the source limits
+    (SourceTally, domain/limits.py): a tar bomb fails at its first oversized header, before
+    anything is written; a source over a limit fails its build with a line naming the limit."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = _checked_members(tar)
+            tally = SourceTally()
+            members = []
+            for member in tar:  # headers one at a time: stop at the first past a limit
+                tally.add(member.name, member.size if member.isfile() else 0)
+                members.append(member)
             # "data" refuses absolute paths, `..`, links leaving dest and device files.
             tar.extractall(dest, members=members, filter="data")
     except tarfile.FilterError as exc:
