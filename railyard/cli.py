@@ -24,6 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from railyard.admin import admin_app
+from railyard.commands.domain import domain_app
 
 if TYPE_CHECKING:
     from railyard.client import Deployment, RailyardClient
@@ -88,6 +89,7 @@ app.add_typer(variables_app, name="variables")
 cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSchedule).", no_args_is_help=True)
 app.add_typer(cron_app, name="cron")
 app.add_typer(admin_app, name="admin")
+app.add_typer(domain_app, name="domain")
 
 DirOption = Annotated[
     Path,
@@ -497,6 +499,7 @@ def status(directory: DirOption = Path(".")) -> None:
     active = client.get_deployment(active_id) if active_id else None
     latest = _latest_deployment(client, link.serviceId)
     typer.echo(f"Service:  {service['name']} ({link.project}/{link.environment})")
+    typer.echo(f"Hostname: {service.get('hostname') or '-'}")  # reserved platform-wide; may carry a suffix
     # The live release decides what the service is; before one is live, the latest deployment says
     # what it is about to be. A cron service has no route, so a URL would only answer 404.
     current = active or latest

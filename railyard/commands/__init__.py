@@ -1,0 +1,1 @@
+"""`railyard` subcommands, one module per topic, registered in railyard/cli.py."""
