@@ -69,6 +69,8 @@ def test_a_custom_domain_is_served_only_while_it_is_an_alias(routed: tuple[Route
     routes.set_aliases(HOSTNAME, ["www.example.test"])
     assert _get(port, DOMAIN)[0] == 404
     assert _get(port, "www.example.test")[0] == 200
-    # a service's domains never move another service's
+    # a service's domains never move another service's, and a stale list cannot take one back
     routes.set_aliases("other-production-shop", ["shop.example.test"])
     assert _get(port, "www.example.test")[0] == 200
+    routes.set_aliases(HOSTNAME, ["www.example.test", "shop.example.test"])
+    assert routes.resolve("shop.example.test") == "other-production-shop"

@@ -92,11 +92,15 @@ class RouteTable:
         self._replace(hostname, ())
 
     def set_aliases(self, hostname: str, domains: Iterable[str]) -> None:
-        """Make `domains` (and only those) route as `hostname` does; an empty list drops them all."""
+        """Make `domains` (and only those) route as `hostname` does; an empty list drops them all.
+        A domain routed for another hostname stays with it: only a stale release spec (a deploy
+        that read the service before the domain was removed from it) would ask for one, and a
+        domain moves to a new service only after its old one let go of it."""
         hostname = hostname.lower()
         with self._lock:
             aliases = {d: h for d, h in self._aliases.items() if h != hostname}
-            aliases.update({domain.lower(): hostname for domain in domains})
+            for domain in domains:
+                aliases.setdefault(domain.lower(), hostname)
             self._aliases = MappingProxyType(aliases)
 
     def resolve(self, host: str) -> str:
