@@ -74,3 +74,6 @@ def test_a_custom_domain_is_served_only_while_it_is_an_alias(routed: tuple[Route
     assert _get(port, "www.example.test")[0] == 200
     routes.set_aliases(HOSTNAME, ["www.example.test", "shop.example.test"])
     assert routes.resolve("shop.example.test") == "other-production-shop"
+    # ... while a verification (the newest word on who holds it) does move it
+    routes.set_aliases(HOSTNAME, ["www.example.test", "shop.example.test"], take=True)
+    assert routes.resolve("shop.example.test") == HOSTNAME

@@ -357,7 +357,7 @@ class LocalRuntime:
 
     def route_domains(self, hostname: str, domains: tuple[str, ...]) -> None:
         """A custom domain verified or removed since the deploy: the router follows at once."""
-        self._routes.set_aliases(hostname, domains)
+        self._routes.set_aliases(hostname, domains, take=True)
 
     def active_release(self, hostname: str) -> str | None:
         """The release id receiving traffic for `hostname`, for tests and diagnostics."""

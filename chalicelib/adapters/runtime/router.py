@@ -91,16 +91,20 @@ class RouteTable:
         """Keep the host known but answer 503 (the service was stopped or crashed)."""
         self._replace(hostname, ())
 
-    def set_aliases(self, hostname: str, domains: Iterable[str]) -> None:
+    def set_aliases(self, hostname: str, domains: Iterable[str], *, take: bool = False) -> None:
         """Make `domains` (and only those) route as `hostname` does; an empty list drops them all.
-        A domain routed for another hostname stays with it: only a stale release spec (a deploy
-        that read the service before the domain was removed from it) would ask for one, and a
-        domain moves to a new service only after its old one let go of it."""
+
+        A domain routed for another hostname stays with it unless `take`: a release's spec may be
+        stale (its deploy read the service before the domain moved away), while a verification
+        (`take=True`) is the newest word on who holds a domain."""
         hostname = hostname.lower()
         with self._lock:
             aliases = {d: h for d, h in self._aliases.items() if h != hostname}
             for domain in domains:
-                aliases.setdefault(domain.lower(), hostname)
+                if take:
+                    aliases[domain.lower()] = hostname
+                else:
+                    aliases.setdefault(domain.lower(), hostname)
             self._aliases = MappingProxyType(aliases)
 
     def resolve(self, host: str) -> str:
