@@ -195,7 +195,8 @@ class DomainService:
             return domain
         found = self._resolver.txt(domain.challenge_name)
         if domain.token not in (text.strip() for text in found):
-            seen = ", ".join(repr(text) for text in found) if found else "no TXT record"
+            # Sorted: DNS returns a record set in any order, and the message should not flicker.
+            seen = ", ".join(repr(text) for text in sorted(found)) if found else "no TXT record"
             raise VerificationFailed(
                 f"TXT {domain.challenge_name} has {seen}; expected {domain.token!r}. Create the record "
                 "(DNS changes can take minutes to spread) and verify again"
