@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from chalicelib.catalogue import Catalogue
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES
@@ -71,8 +72,13 @@ class Settings:
     github_api_url: str = GITHUB_API_URL  # RAILYARD_GITHUB_API_URL
     # The largest source upload (compressed) a presigned POST accepts; the build refuses larger.
     max_upload_bytes: int = MAX_UPLOAD_BYTES  # RAILYARD_MAX_UPLOAD_BYTES
+    # RAILYARD_DNS_RESOLVER: the DNS server custom-domain verification asks (`127.0.0.1:5353`,
+    # `[::1]:53`, an IP alone means port 53); None: the system's resolver (/etc/resolv.conf).
+    dns_resolver: str | None = None
 
     def __post_init__(self) -> None:
+        if self.dns_resolver is not None:
+            self.dns_nameserver  # noqa: B018 (parsed now, so a bad value fails at start)
         if not 0 <= self.keep_releases <= 1000:
             raise ValueError(f"RAILYARD_KEEP_RELEASES={self.keep_releases} must be between 0 and 1000")
         if not 1 <= self.log_retention_days <= 3650:
@@ -161,6 +167,7 @@ class Settings:
             github_oauth_url=_optional(env.get("RAILYARD_GITHUB_OAUTH_URL")) or GITHUB_OAUTH_URL,
             github_api_url=_optional(env.get("RAILYARD_GITHUB_API_URL")) or GITHUB_API_URL,
             max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
+            dns_resolver=_optional(env.get("RAILYARD_DNS_RESOLVER")),
         )
 
     @cached_property
@@ -187,6 +194,42 @@ class Settings:
     def state_machine_arn(self) -> str:
         name = self.catalogue.state_machines[0].name
         return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}"
+
+    @property
+    def dns_nameserver(self) -> tuple[str, int] | None:
+        """RAILYARD_DNS_RESOLVER as (IP address, port); None for the system's resolver."""
+        if self.dns_resolver is None:
+            return None
+        host, port = self.dns_resolver, "53"
+        if host.startswith("["):
+            host, _, rest = host[1:].partition("]")
+            port = rest.removeprefix(":") or port
+        elif host.count(":") == 1:
+            host, port = host.split(":")
+        try:
+            ipaddress.ip_address(host)
+            number = int(port)
+        except ValueError:
+            number = 0
+        if not 1 <= number <= 65535:
+            raise ValueError(
+                f"RAILYARD_DNS_RESOLVER={self.dns_resolver!r} must be an IP address with an optional "
+                "port, like 127.0.0.1:5353 or [::1]:53"
+            )
+        return host, number
+
+    @property
+    def platform_domains(self) -> tuple[str, ...]:
+        """The domains generated hosts live under (never custom domains): `localhost`, the local
+        router's, the host suffix of RAILYARD_PUBLIC_URL, and RAILYARD_BASE_DOMAIN when set."""
+        template_host = urlsplit(self.public_url_template.replace("{hostname}", "x")).hostname or ""
+        suffix = template_host.removeprefix("x.") if template_host.startswith("x.") else None
+        found = ("localhost", suffix, self.base_domain)
+        return tuple(dict.fromkeys(d.strip(".").lower() for d in found if d))
+
+    def public_host(self, hostname: str) -> str:
+        """The host part of `public_url`: where a custom domain's CNAME points."""
+        return urlsplit(self.public_url(hostname)).hostname or hostname
 
     def public_url(self, hostname: str) -> str:
         """Where a service answers: the runtime's URL for it (KubernetesRuntime.url_for and this
@@ -245,4 +288,5 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_GITHUB_OAUTH_URL",
     "RAILYARD_GITHUB_API_URL",
     "RAILYARD_MAX_UPLOAD_BYTES",
+    "RAILYARD_DNS_RESOLVER",
 )

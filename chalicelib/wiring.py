@@ -19,6 +19,7 @@ from chalicelib.domain.ids import IdFactory, new_id, utcnow
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
+    from chalicelib.domain.domains import DomainService
     from chalicelib.domain.github_signin import GitHubSignIn
     from chalicelib.domain.identity_ports import RateLimiter, SessionIssuer, UserRegistry
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
@@ -164,6 +165,27 @@ class Container:
         from chalicelib.domain.services import ProjectService
 
         return ProjectService(self.repository, self.clock, self.ids)
+
+    @cached_property
+    def domains(self) -> DomainService:
+        """Custom domains: records in the table, TXT checks over DNS (RAILYARD_DNS_RESOLVER), and
+        the local runtime told at once when one starts or stops serving (docs/decisions/0024)."""
+        from chalicelib.adapters.domains import DnsTxtResolver, DynamoDomainStore
+        from chalicelib.domain.domains import DomainRoutes, DomainRules, DomainService
+
+        s = self.settings
+        # Only the local runtime re-routes a live service; Kubernetes applies domains at the next
+        # deploy, and building its client here would cost the API a cluster connection for nothing.
+        live = self.runtime if s.runtime == "local" else None
+        return DomainService(
+            self.repository,
+            DynamoDomainStore(s.table_name),
+            self.projects,
+            DnsTxtResolver(s.dns_nameserver),
+            DomainRules(platform_domains=s.platform_domains, public_host=s.public_host),
+            self.clock,
+            routes=live if isinstance(live, DomainRoutes) else None,
+        )
 
     @cached_property
     def deployments(self) -> DeploymentService:

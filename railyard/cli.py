@@ -24,6 +24,7 @@ from typer.core import TyperGroup
 
 from railyard.admin import admin_app
 from railyard.commands import auth as auth_commands
+from railyard.commands.domain import domain_app
 
 if TYPE_CHECKING:
     from railyard.client import Deployment, RailyardClient
@@ -89,6 +90,7 @@ cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSched
 app.add_typer(cron_app, name="cron")
 app.add_typer(admin_app, name="admin")
 auth_commands.register(app)  # login, whoami, logout
+app.add_typer(domain_app, name="domain")
 
 DirOption = Annotated[
     Path,
@@ -452,6 +454,7 @@ def status(directory: DirOption = Path(".")) -> None:
     active = client.get_deployment(active_id) if active_id else None
     latest = _latest_deployment(client, link.serviceId)
     typer.echo(f"Service:  {service['name']} ({link.project}/{link.environment})")
+    typer.echo(f"Hostname: {service.get('hostname') or '-'}")  # reserved platform-wide; may carry a suffix
     # The live release decides what the service is; before one is live, the latest deployment says
     # what it is about to be. A cron service has no route, so a URL would only answer 404.
     current = active or latest

@@ -21,6 +21,13 @@ never from the body, so each has one source of truth.
 | BuiltSource      | BUILT#<sid>#<fp>   | BUILT        | -                | -                            |
 | PendingBuild     | PENDINGBUILD#<bid> | PENDINGBUILD | DEPLOYMENT#<did> | PENDINGBUILD#<created>#<bid> |
 | idempotency rec. | IDEMPOTENCY#<hash> | IDEMPOTENCY  | -                | -                            |
+| HostnameReserv.  | HOSTNAME#<name>    | HOSTNAME     | -                | -                            |
+| CustomDomain     | DOMAIN#<hostname>  | DOMAIN       | SERVICE#<sid>    | DOMAIN#<hostname>            |
+
+Names (docs/decisions/0024): a HostnameReservation is written with its service, in one transaction,
+on the condition that no item has that key, so no two services ever share a generated hostname,
+whatever their workspaces. A CustomDomain's key is the domain itself, so a domain is held by one
+service platform-wide; removing it (chalicelib/adapters/domains.py) deletes the item and frees it.
 
 A deployment in progress (QUEUED, BUILDING or DEPLOYING) also carries `gsi2pk` = `UNFINISHED` and
 `gsi2sk` = `DEPLOYMENT#<id>`, the keys of the sparse index `gsi2` (ALL projection). Every save is a
@@ -68,6 +75,10 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | builds of a deployment  | list_pending_builds         | gsi1 DEPLOYMENT#<did> / PENDINGBUILD#..., asc      |
 | deployments in progress | list_unfinished_deployments | gsi2 UNFINISHED / DEPLOYMENT#..., asc              |
 | first answer of a key   | DynamoIdempotency.once      | Get/conditional Put/Update/Delete IDEMPOTENCY#<h>  |
+| reserve a hostname      | save(service, reservation)  | conditional Put HOSTNAME#<name> in the transaction |
+| domain by hostname      | DynamoDomainStore.get_domain| Get DOMAIN#<hostname> / DOMAIN                     |
+| domains of a service    | DynamoDomainStore.list_...  | gsi1 SERVICE#<sid> / DOMAIN#..., asc               |
+| remove a domain         | DynamoDomainStore.delete_...| TransactWriteItems: Delete DOMAIN# + Put SERVICE#  |
 | save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
@@ -101,7 +112,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from chalicelib.domain.domains import CustomDomain, DomainStatus
 from chalicelib.domain.errors import Conflict, NotFound, PayloadTooLarge
+from chalicelib.domain.hostnames import HostnameReservation
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -138,6 +151,8 @@ RELEASE = "RELEASE"
 TOKEN = "TOKEN"
 BUILT = "BUILT"
 PENDING_BUILD = "PENDINGBUILD"
+HOSTNAME = "HOSTNAME"
+DOMAIN = "DOMAIN"
 UNFINISHED = "UNFINISHED"  # the one gsi2pk value
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it
 
@@ -159,6 +174,8 @@ E = TypeVar(
     ApiToken,
     BuiltSource,
     PendingBuild,
+    HostnameReservation,
+    CustomDomain,
 )
 
 
@@ -228,6 +245,16 @@ def _keys(entity: Entity) -> _Keys:
                 _key(DEPLOYMENT, entity.deployment_id),
                 _key(PENDING_BUILD, f"{entity.created_at}#{entity.build_id}"),
             )
+        case HostnameReservation():
+            return _Keys(_key(HOSTNAME, entity.hostname), HOSTNAME)
+        case CustomDomain():
+            # Listed under its service beside deployments and releases (another gsi1sk prefix).
+            return _Keys(
+                _key(DOMAIN, entity.hostname),
+                DOMAIN,
+                _key(SERVICE, entity.service_id),
+                _key(DOMAIN, entity.hostname),
+            )
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
@@ -253,6 +280,10 @@ def _describe(entity: Entity) -> str:
             return f"built source {entity.fingerprint[:12]} of service {entity.service_id}"
         case PendingBuild():
             return f"pending build {entity.build_id} of deployment {entity.deployment_id}"
+        case HostnameReservation():
+            return f"hostname {entity.hostname}"
+        case CustomDomain():
+            return f"domain {entity.hostname}"
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
@@ -263,7 +294,7 @@ _TOP_LEVEL = ("version", "status", TTL_ATTRIBUTE)
 
 # How to rebuild the fields JSON cannot carry as-is; every other field is a JSON scalar or a dict.
 _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
-    Service: {"settings": ServiceSettings.from_dict},
+    Service: {"settings": ServiceSettings.from_dict, "domains": tuple},
     Deployment: {
         "kind": DeploymentKind,
         "status": DeploymentStatus,
@@ -271,6 +302,7 @@ _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
     },
     Release: {"config": ConfigSnapshot.from_dict},
     ApiToken: {"scopes": tuple},
+    CustomDomain: {"status": DomainStatus},
 }
 
 
@@ -448,6 +480,21 @@ def _ensure_ttl(table: _Table, table_name: str) -> None:
     table.connection.update_time_to_live(table_name, TTL_ATTRIBUTE)
 
 
+def _item(table: _Table, entity: Entity) -> Model:
+    """The whole item of `entity`, keys included, ready to put."""
+    keys = _keys(entity)
+    return table.item(
+        keys.pk,
+        keys.sk,
+        kind=keys.sk,
+        gsi1pk=keys.gsi1pk,
+        gsi1sk=keys.gsi1sk,
+        gsi2pk=keys.gsi2pk,
+        gsi2sk=keys.gsi2sk,
+        **_attributes(entity),
+    )
+
+
 def _condition(version: int) -> Condition:
     from pynamodb.expressions.operand import Path
 
@@ -508,17 +555,7 @@ class DynamoRepository:
                 # DynamoDB rejects a transaction touching one item twice; say which one.
                 raise ValueError(f"{_describe(entity)} appears twice in one save")
             seen.add((keys.pk, keys.sk))
-            item = table.item(
-                keys.pk,
-                keys.sk,
-                kind=keys.sk,
-                gsi1pk=keys.gsi1pk,
-                gsi1sk=keys.gsi1sk,
-                gsi2pk=keys.gsi2pk,
-                gsi2sk=keys.gsi2sk,
-                **_attributes(entity),
-            )
-            puts.append((entity, item, _condition(entity.version)))
+            puts.append((entity, _item(table, entity), _condition(entity.version)))
         if len(puts) == 1:
             self._put(*puts[0])
         else:

@@ -47,7 +47,10 @@ class SettingsPatch(_Body):
     autoscaleMaxReplicas: int | None = None
     autoscaleCpuPercent: int | None = None
     autoscaleMemoryPercent: int | None = None
-    customDomains: list[str] | None = Field(default=None, max_length=limits.MAX_CUSTOM_DOMAINS)
+    # Retired (docs/decisions/0024): answered with a 400 that points at `railyard domain add`.
+    customDomains: list[str] | None = Field(
+        default=None, max_length=limits.MAX_CUSTOM_DOMAINS, deprecated=True
+    )
     buildTimeout: float | None = None
     preDeployCommand: str | None = Field(default=None, max_length=limits.MAX_COMMAND_CHARS)
 
@@ -57,8 +60,11 @@ class SettingsPatch(_Body):
         for name, value in sent.items():
             if value is None and name not in _CLEARABLE:
                 raise BadRequest(f"field 'settings.{name}' cannot be null")
-        if sent.get("customDomains") is not None:
-            sent["customDomains"] = tuple(d.strip().lower().rstrip(".") for d in sent["customDomains"])
+        if "customDomains" in sent:
+            raise BadRequest(
+                "settings.customDomains is gone: a custom domain must be verified before it serves. "
+                "Add one with `railyard domain add <domain>` (POST /v1/services/{id}/domains)"
+            )
         return {_SNAKE[k]: v for k, v in sent.items()}
 
 
@@ -89,7 +95,6 @@ _SNAKE = {
     "autoscaleMaxReplicas": "autoscale_max_replicas",
     "autoscaleCpuPercent": "autoscale_cpu_percent",
     "autoscaleMemoryPercent": "autoscale_memory_percent",
-    "customDomains": "custom_domains",
     "buildTimeout": "build_timeout",
     "preDeployCommand": "pre_deploy_command",
 }

@@ -76,7 +76,9 @@ class DeploymentKind(StrEnum):
 RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
 MAX_REPLICAS = 50
 _PATH = re.compile(r"^/[\x21-\x7e]*$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# A setting that no longer exists: custom domains are records that must be verified before they
+# serve (chalicelib/domain/domains.py, docs/decisions/0024). Stored items may still carry it.
+RETIRED_SETTINGS = ("custom_domains",)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,6 @@ class ServiceSettings:
     autoscale_max_replicas: int | None = None
     autoscale_cpu_percent: int | None = 70
     autoscale_memory_percent: int | None = None
-    custom_domains: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _PATH.match(self.healthcheck_path):
@@ -133,9 +134,6 @@ class ServiceSettings:
         self._check_resources()
         self._check_autoscaling()
         self._check_lengths()
-        for domain in self.custom_domains:
-            if not _DOMAIN.match(domain):
-                raise BadRequest(f"settings.customDomains: {domain!r} is not a DNS name like app.example.com")
 
     def _check_lengths(self) -> None:
         # The API's schema and the config files give these the same bounds; checked here too so
@@ -148,11 +146,6 @@ class ServiceSettings:
         ):
             if value is not None and len(value) > limit:
                 raise BadRequest(f"settings.{name} is {len(value)} characters; the limit is {limit}")
-        if len(self.custom_domains) > limits.MAX_CUSTOM_DOMAINS:
-            raise BadRequest(
-                f"settings.customDomains has {len(self.custom_domains)} entries; "
-                f"the limit is {limits.MAX_CUSTOM_DOMAINS}"
-            )
 
     def _check_resources(self) -> None:
         if not 10 <= self.cpu_request_millis <= self.cpu_limit_millis <= 32000:
@@ -191,10 +184,8 @@ class ServiceSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceSettings:
-        data = dict(data)
-        if "custom_domains" in data:
-            data["custom_domains"] = tuple(data["custom_domains"])
-        return cls(**data)
+        # Settings written before a setting was retired are read without it (never served again).
+        return cls(**{name: value for name, value in data.items() if name not in RETIRED_SETTINGS})
 
 
 @dataclass(frozen=True)
@@ -226,9 +217,14 @@ class Service(Versioned):
     project_id: str
     environment_id: str
     name: str
-    hostname: str  # `<service>-<environment>-<project>`, the router's Host label
+    # The router's Host label, reserved platform-wide (chalicelib/domain/hostnames.py):
+    # `<service>-<environment>-<project>`, or that with a short suffix when it was taken.
+    hostname: str
     created_at: str
     settings: ServiceSettings = field(default_factory=ServiceSettings)
+    # Its VERIFIED custom domains (chalicelib/domain/domains.py keeps this in step with the domain
+    # records, in the same transactions), so a deploy routes them without reading the records.
+    domains: tuple[str, ...] = ()
     active_deployment_id: str | None = None
     active_release_id: str | None = None
     release_count: int = 0

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from chalicelib.domain.domains import CustomDomain
+from chalicelib.domain.hostnames import HostnameReservation
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -52,6 +54,8 @@ Entity = (
     | ApiToken
     | BuiltSource
     | PendingBuild
+    | HostnameReservation
+    | CustomDomain
 )
 
 
@@ -275,6 +279,9 @@ class ReleaseSpec:
     # The environment's id (globally unique): runtimes that group services name the group by it,
     # never by the user-chosen names above (two projects' "shop"/"production" must not meet).
     environment_id: str = ""
+    # The service's verified custom domains (Service.domains when the deploy read it): the runtime
+    # serves them besides the generated host.
+    domains: tuple[str, ...] = ()
 
 
 class Promotion(Protocol):

@@ -23,4 +23,5 @@ def release_spec(repo: Repository, service: Service, release: Release, deploymen
         environment=repo.get_environment(service.environment_id).name,
         service=service.name,
         environment_id=service.environment_id,
+        domains=service.domains,
     )

@@ -24,6 +24,7 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.domain.hostnames import HostnameReservation, base_hostname, candidates, random_suffix
 from chalicelib.domain.identity_ports import AccessTokenVerifier
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES, check_variables
@@ -170,10 +171,13 @@ class ProjectService:
     """Projects, environments and services. Every method loads the one item it needs and asks the
     policy about it (`who.require`); a list is one query whose items carry their own workspace."""
 
-    def __init__(self, repo: Repository, clock: Clock, ids: IdFactory) -> None:
+    def __init__(
+        self, repo: Repository, clock: Clock, ids: IdFactory, suffixes: Callable[[], str] = random_suffix
+    ) -> None:
         self._repo = repo
         self._clock = clock
         self._ids = ids
+        self._suffixes = suffixes  # of generated hostnames whose plain name is taken
         self.resources = ResourceOf(repo)
 
     def create_project(
@@ -238,18 +242,29 @@ class ProjectService:
         check_name("service", name)
         if any(s.name == name for s in self._repo.list_services(environment_id)):
             raise Conflict(f"service {name!r} already exists in environment {env.name}")
-        service = Service(
-            id=self._ids("svc"),
-            project_id=project.id,
-            environment_id=env.id,
-            name=name,
-            hostname=f"{name}-{env.name}-{project.name}",
-            created_at=iso(self._clock()),
-            settings=ServiceSettings(**dict(settings or {})),
-            workspace_id=project.org_id,
-        )
-        self._repo.save(service)
-        return service
+        now = iso(self._clock())
+        service_id = self._ids("svc")
+        service_settings = ServiceSettings(**dict(settings or {}))
+        # The hostname is reserved platform-wide in the service's own transaction (a conditional
+        # write): a name another service holds, in any workspace, fails it and the next candidate
+        # (the name with a random suffix) is tried. The new service's own item cannot conflict.
+        for hostname in candidates(base_hostname(name, env.name, project.name), self._suffixes):
+            service = Service(
+                id=service_id,
+                project_id=project.id,
+                environment_id=env.id,
+                name=name,
+                hostname=hostname,
+                created_at=now,
+                settings=service_settings,
+                workspace_id=project.org_id,
+            )
+            try:
+                self._repo.save(service, HostnameReservation(hostname, service_id, now))
+            except Conflict:
+                continue
+            return service
+        raise Conflict(f"no free hostname for service {name!r} after several tries; try again")
 
     def list_services(self, who: Access, environment_id: str) -> list[Service]:
         services = self._repo.list_services(environment_id)

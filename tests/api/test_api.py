@@ -51,7 +51,7 @@ def test_malformed_json_and_unknown_fields_are_400_naming_the_problem(api: Api) 
         ({"autoscaleMaxReplicas": 3, "autoscaleMinReplicas": 5}, "autoscaleMinReplicas"),
         ({"autoscaleMaxReplicas": 3, "autoscaleCpuPercent": 0}, "autoscaleCpuPercent"),
         ({"healthcheckPath": "/health check"}, "healthcheckPath"),
-        ({"customDomains": ["not a domain"]}, "customDomains"),
+        ({"customDomains": ["app.example.com"]}, "railyard domain add"),  # retired: domain records now
     ],
 )
 def test_invalid_replicas_resources_schedules_and_probe_paths_are_400_and_change_nothing(
@@ -66,13 +66,12 @@ def test_invalid_replicas_resources_schedules_and_probe_paths_are_400_and_change
     assert after["service"]["settings"] == service["settings"]
 
 
-def test_scaling_and_domain_settings_round_trip(api: Api) -> None:
+def test_scaling_and_schedule_settings_round_trip(api: Api) -> None:
     service = api.service()
     patch = {
         "numReplicas": 3,
         "autoscaleMaxReplicas": 6,
         "autoscaleMinReplicas": 2,
-        "customDomains": ["App.Example.com."],
         "cronSchedule": "*/5 * * * *",
     }
 
@@ -80,7 +79,7 @@ def test_scaling_and_domain_settings_round_trip(api: Api) -> None:
 
     assert status == 200, body
     settings = body["service"]["settings"]
-    assert settings["customDomains"] == ["app.example.com"]
+    assert "customDomains" not in settings  # custom domains are records: /v1/services/{id}/domains
     assert (settings["numReplicas"], settings["autoscaleMaxReplicas"]) == (3, 6)
     _, again = api.call("GET", f"/v1/services/{service['id']}")
     assert again["service"]["settings"] == settings

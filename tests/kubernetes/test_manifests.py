@@ -46,6 +46,7 @@ def make_spec(**settings: Any) -> ReleaseSpec:
     changes = {
         k: settings.pop(k) for k in ("release_id", "deployment_id", "image", "start_command") if k in settings
     }
+    changes["domains"] = settings.pop("custom_domains", ())  # verified domains travel on the spec
     spec = ReleaseSpec(
         service_id="svc_01jc3v7q2m8x4k2p",
         hostname="web-production-shop",

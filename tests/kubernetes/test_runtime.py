@@ -110,6 +110,7 @@ def server(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
 def make_spec(release: int = 1, image: str | None = None, **settings: Any) -> ReleaseSpec:
     settings.setdefault("num_replicas", 2)
     variables = settings.pop("variables", {"GREETING": f"hello {release}"})
+    domains = settings.pop("custom_domains", ())  # verified domains travel on the spec
     return ReleaseSpec(
         service_id="svc_01web",
         hostname="web-production-shop",
@@ -124,6 +125,7 @@ def make_spec(release: int = 1, image: str | None = None, **settings: Any) -> Re
         environment="production",
         service="web",
         environment_id="env_01prod",
+        domains=domains,
     )
 
 

@@ -355,6 +355,10 @@ class LocalRuntime:
     def url_for(self, hostname: str) -> str:
         return f"http://{hostname}.{self.domain_suffix}:{self.router_port}"
 
+    def route_domains(self, hostname: str, domains: tuple[str, ...]) -> None:
+        """A custom domain verified or removed since the deploy: the router follows at once."""
+        self._routes.set_aliases(hostname, domains, take=True)
+
     def active_release(self, hostname: str) -> str | None:
         """The release id receiving traffic for `hostname`, for tests and diagnostics."""
         with self._lock:
@@ -522,6 +526,7 @@ class LocalRuntime:
                 for replica in release.replicas:
                     replica.up, replica.healthy_since = True, now
                 self._publish(release)
+                self._routes.set_aliases(spec.hostname, spec.domains)  # its verified custom domains
         if not release.serving:
             self._discard(release)
             raise TransientError("the local runtime shut down during activation")

@@ -220,6 +220,7 @@ def release_record(spec: ReleaseSpec) -> str:
         "environment": spec.environment,
         "service": spec.service,
         "environmentId": spec.environment_id,
+        "domains": list(spec.domains),
         "variablesSecret": variables_secret_name(spec),
     }
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
@@ -245,6 +246,7 @@ def spec_from_record(record: str, variables: dict[str, str]) -> ReleaseSpec:
         environment=data.get("environment", ""),
         service=data.get("service", ""),
         environment_id=data.get("environmentId", ""),
+        domains=tuple(data.get("domains", ())),
     )
 
 
@@ -480,7 +482,7 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
 
 def ingress(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
     settings = spec.settings
-    hosts = [public_host(spec.hostname, options.base_domain), *settings.custom_domains]
+    hosts = [public_host(spec.hostname, options.base_domain), *spec.domains]  # verified domains only
     annotations = {
         "alb.ingress.kubernetes.io/scheme": options.load_balancer_scheme,
         "alb.ingress.kubernetes.io/target-type": "ip",
@@ -493,7 +495,7 @@ def ingress(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
             f"deregistration_delay.timeout_seconds={_seconds(settings.draining_seconds)}"
         ),
     }
-    if options.certificate_arn and not settings.custom_domains:
+    if options.certificate_arn and not spec.domains:
         # Only for the base domain: the annotation replaces discovery, so on an Ingress with custom
         # domains it would leave them with the base domain's certificate. Without it, the
         # controller discovers ACM certificates for every host of the TLS section (the base

@@ -11,6 +11,12 @@ yet) is skipped: the request was not sent, so the next replica takes it. A repli
 request without answering is probed: if its port now refuses, it died with the request in hand (or
 in its listen queue), and a request that is safe to repeat (RFC 9110 §9.2.1) goes to the next one.
 
+Custom domains are aliases of a generated hostname (`api.example.com` → `web-production-shop`),
+set per service by the runtime from the service's verified domains (chalicelib/domain/domains.py):
+a request for an alias is routed exactly as one for its hostname, and a domain that is not (or no
+longer) verified is an unknown host. Aliases contain a dot and generated hostnames never do, so
+the two never shadow each other.
+
 Answers of the router itself: unknown host → 404; a host with no replica running (stopped, crashed,
 restarting, or every replica died under the request) → 503 naming the service, so a crash loop reads
 as "not running", never as a bad gateway; a replica that is alive but fails the request → 502.
@@ -71,6 +77,7 @@ class RouteTable:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._routes: Mapping[str, tuple[int, ...]] = MappingProxyType({})
+        self._aliases: Mapping[str, str] = MappingProxyType({})  # custom domain -> hostname
         self._turns: dict[str, itertools.count[int]] = {}
 
     def snapshot(self) -> Mapping[str, tuple[int, ...]]:
@@ -83,6 +90,26 @@ class RouteTable:
     def mark_unavailable(self, hostname: str) -> None:
         """Keep the host known but answer 503 (the service was stopped or crashed)."""
         self._replace(hostname, ())
+
+    def set_aliases(self, hostname: str, domains: Iterable[str], *, take: bool = False) -> None:
+        """Make `domains` (and only those) route as `hostname` does; an empty list drops them all.
+
+        A domain routed for another hostname stays with it unless `take`: a release's spec may be
+        stale (its deploy read the service before the domain moved away), while a verification
+        (`take=True`) is the newest word on who holds a domain."""
+        hostname = hostname.lower()
+        with self._lock:
+            aliases = {d: h for d, h in self._aliases.items() if h != hostname}
+            for domain in domains:
+                if take:
+                    aliases[domain.lower()] = hostname
+                else:
+                    aliases.setdefault(domain.lower(), hostname)
+            self._aliases = MappingProxyType(aliases)
+
+    def resolve(self, host: str) -> str:
+        """The hostname a request for `host` is routed as: its own, or the one it is an alias of."""
+        return self._aliases.get(host, host)
 
     def remove(self, hostname: str) -> None:
         """Forget the host entirely (the router then answers 404)."""
@@ -166,6 +193,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._reply(400, "missing Host header")
             return
         hostname = hostname_from_host_header(host_header, self.server.domain_suffix)
+        hostname = self.server.routes.resolve(hostname)  # a verified custom domain: its service's
         routes = self.server.routes.snapshot()
         if hostname not in routes:
             self._reply(404, f"no service is routed for host {hostname!r}")
