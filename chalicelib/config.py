@@ -151,6 +151,16 @@ class Settings:
         return self.catalogue.bucket("logs").name
 
     @property
+    def session_keys_secret(self) -> str:
+        """The Secrets Manager secret holding the session signing keys (docs/decisions/0021)."""
+        return f"railyard/{self.stage}/session-keys"
+
+    @property
+    def token_issuer(self) -> str:
+        """The `iss` of the stage's JWTs: a token of another stage (or install) is refused."""
+        return f"railyard:{self.stage}:{self.account_id}"
+
+    @property
     def state_machine_arn(self) -> str:
         name = self.catalogue.state_machines[0].name
         return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}"

@@ -17,7 +17,13 @@ from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.credentials import Argon2Hasher
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.adapters.identity_store import DynamoIdentityStore, DynamoSessionStore
+    from chalicelib.adapters.session_keys import CachedKeyRing, JwtSigner, SecretsManagerKeyStore
+    from chalicelib.domain.identity import Accounts
+    from chalicelib.domain.identity_ports import RateLimiter
+    from chalicelib.domain.mfa import Mfa
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
     from chalicelib.domain.ports import (
         BlobStore,
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
     )
     from chalicelib.domain.retention import Retention
     from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
+    from chalicelib.domain.sessions import AccessTokens, Sessions
+    from chalicelib.domain.signin import PasswordSignIn
     from chalicelib.domain.sweeper import DeploymentSweeper
 
 
@@ -148,7 +156,98 @@ class Container:
     def auth(self) -> AuthService:
         from chalicelib.domain.services import AuthService
 
-        return AuthService(self.repository, self.clock)
+        return AuthService(self.repository, self.clock, access_tokens=self.access_tokens)
+
+    # --- identity and sessions (docs/decisions/0021) ----------------------------------------------
+
+    @cached_property
+    def identity_store(self) -> DynamoIdentityStore:
+        from chalicelib.adapters.identity_store import DynamoIdentityStore
+
+        return DynamoIdentityStore(self.settings.table_name)
+
+    @cached_property
+    def session_store(self) -> DynamoSessionStore:
+        from chalicelib.adapters.identity_store import DynamoSessionStore
+
+        return DynamoSessionStore(self.settings.table_name)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        from chalicelib.adapters.rate_limits import DynamoRateLimiter
+
+        return DynamoRateLimiter(self.settings.table_name)
+
+    @cached_property
+    def session_keys(self) -> SecretsManagerKeyStore:
+        from chalicelib.adapters.session_keys import SecretsManagerKeyStore
+
+        return SecretsManagerKeyStore(self.settings.session_keys_secret)
+
+    @cached_property
+    def key_ring(self) -> CachedKeyRing:
+        """The signing keys as this container sees them: read once, not per request."""
+        from chalicelib.adapters.session_keys import CachedKeyRing
+
+        return CachedKeyRing(self.session_keys.load)
+
+    @cached_property
+    def signer(self) -> JwtSigner:
+        from chalicelib.adapters.session_keys import JwtSigner
+
+        return JwtSigner(self.key_ring, self.settings.token_issuer)
+
+    @cached_property
+    def password_hasher(self) -> Argon2Hasher:
+        from chalicelib.adapters.credentials import Argon2Hasher
+
+        return Argon2Hasher()
+
+    @cached_property
+    def users(self) -> Accounts:
+        """The UserRegistry every sign-in method makes and finds users through."""
+        from chalicelib.domain.identity import Accounts
+
+        return Accounts(self.identity_store, self.clock, self.ids)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        """The SessionIssuer, and refresh / logout."""
+        from chalicelib.domain.sessions import Sessions
+
+        s = self.session_store
+        return Sessions(s, self.identity_store, self.signer, self.rate_limiter, self.clock, self.ids)
+
+    @cached_property
+    def access_tokens(self) -> AccessTokens:
+        """The AccessTokenVerifier: reads no table, only the cached key ring."""
+        from chalicelib.domain.sessions import AccessTokens
+
+        return AccessTokens(self.signer)
+
+    @cached_property
+    def mfa(self) -> Mfa:
+        from chalicelib.adapters.credentials import AesGcmBox, PyotpTotp
+        from chalicelib.domain.mfa import Mfa
+
+        box = AesGcmBox(lambda: self.key_ring.ring().box_key)
+        return Mfa(self.identity_store, PyotpTotp(), box, self.rate_limiter, self.clock)
+
+    @cached_property
+    def sign_in(self) -> PasswordSignIn:
+        from chalicelib.domain.signin import PasswordSignIn
+
+        return PasswordSignIn(
+            self.users,
+            self.identity_store,
+            self.password_hasher,
+            self.sessions,
+            self.signer,
+            self.mfa,
+            self.rate_limiter,
+            self.clock,
+            self.ids,
+        )
 
     @cached_property
     def cron(self) -> CronJobs:

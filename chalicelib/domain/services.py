@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.domain import policy
 from chalicelib.domain.errors import (
     BadRequest,
     Conflict,
@@ -24,6 +25,7 @@ from chalicelib.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from chalicelib.domain.identity_ports import AccessTokenVerifier
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import (
     TERMINAL,
@@ -74,6 +76,9 @@ class Principal:
     org_id: str
     scopes: tuple[str, ...]
     token_name: str
+    # A signed-in user's policy principal (from an access JWT); None for an API token. A bridge
+    # until routes hand use cases a policy.Access (issue 10).
+    user: policy.Principal | None = None
 
 
 # A token found valid is believed for this long without reading it again (per container: a Lambda
@@ -85,17 +90,27 @@ TOKEN_CACHE_ENTRIES = 1024
 
 class AuthService:
     def __init__(
-        self, repo: Repository, clock: Clock, monotonic: Callable[[], float] = time.monotonic
+        self,
+        repo: Repository,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+        access_tokens: AccessTokenVerifier | None = None,
     ) -> None:
         self._repo = repo
         self._clock = clock
         self._monotonic = monotonic
+        self._access_tokens = access_tokens
         self._known: dict[str, tuple[float, Principal]] = {}  # token hash -> (believed until, who)
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):
             raise Unauthorized("missing 'Authorization: Bearer <token>' header")
-        token_hash = hash_token(authorization.removeprefix("Bearer ").strip())
+        bearer = authorization.removeprefix("Bearer ").strip()
+        if self._access_tokens is not None and bearer.count(".") == 2:  # a JWT: a user's session
+            user = self._access_tokens.verify(bearer)
+            workspaces = user.workspace_ids
+            return Principal(workspaces[0] if workspaces else "", ("*",), user.name, user=user)
+        token_hash = hash_token(bearer)
         now = self._monotonic()
         known = self._known.get(token_hash)
         if known is not None and known[0] > now:
