@@ -152,8 +152,7 @@ class Settings:
 
     @property
     def session_keys_secret(self) -> str:
-        """The Secrets Manager secret holding the session signing keys (docs/decisions/0021)."""
-        return f"railyard/{self.stage}/session-keys"
+        return session_keys_secret(self.stage)
 
     @property
     def token_issuer(self) -> str:
@@ -174,6 +173,11 @@ class Settings:
             assert self.base_domain is not None  # checked in __post_init__
             return f"https://{public_host(hostname, self.base_domain)}"
         return self.public_url_template.format(hostname=hostname)
+
+
+def session_keys_secret(stage: str) -> str:
+    """The Secrets Manager secret holding a stage's session signing keys (docs/decisions/0021)."""
+    return f"railyard/{stage}/session-keys"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

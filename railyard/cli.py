@@ -88,6 +88,7 @@ app.add_typer(variables_app, name="variables")
 cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSchedule).", no_args_is_help=True)
 app.add_typer(cron_app, name="cron")
 app.add_typer(admin_app, name="admin")
+import railyard.commands.keys  # noqa: E402, F401  (registers `admin rotate-keys`)
 
 DirOption = Annotated[
     Path,

@@ -15,7 +15,8 @@ nothing else: no DynamoDB, no network once the ring is cached.
 Verification accepts RS256 only, checked before anything else: `alg: none`, HS256 (including the
 classic confusion of an HMAC keyed with the public key), and every other algorithm are refused by
 name. Then the kid must be a live key, and PyJWT checks the signature, `exp`, `iat` (both with
-CLOCK_SKEW_SECONDS of leeway), `iss` and `aud`. Each refusal is Unauthorized with a message saying which check failed.
+CLOCK_SKEW_SECONDS of leeway), `iss` and `aud`. Each refusal is Unauthorized with a message saying
+which check failed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.errors import NotFound, Unauthorized
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.keyring import CLOCK_SKEW_SECONDS, RING_CACHE_SECONDS, KeyRing, SigningKey
 
@@ -93,9 +94,18 @@ class SecretsManagerKeyStore:
         return ring
 
     def rotate(self) -> KeyRing:
-        """A new current key; the previous one keeps verifying (KeyRing.rotated)."""
+        """A new current key; the previous one keeps verifying (KeyRing.rotated). NotFound when the
+        stage has no keys yet (a mistyped stage must not get a secret made for it)."""
+        from chalicelib.adapters.aws import error_code
+
         now = int(self._clock())
-        ring = self.load().rotated(new_signing_key(now), now)
+        try:
+            current = self._read()
+        except Exception as error:
+            if error_code(error) == "ResourceNotFoundException":
+                raise NotFound(f"no session keys in {self._name}: the first sign-in makes them") from None
+            raise
+        ring = current.rotated(new_signing_key(now), now)
         self._sm.put_secret_value(SecretId=self._name, SecretString=json.dumps(ring.to_document()))
         return ring
 
