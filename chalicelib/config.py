@@ -191,6 +191,15 @@ class Settings:
         return self.catalogue.bucket("logs").name
 
     @property
+    def session_keys_secret(self) -> str:
+        return session_keys_secret(self.stage)
+
+    @property
+    def token_issuer(self) -> str:
+        """The `iss` of the stage's JWTs: a token of another stage (or install) is refused."""
+        return f"railyard:{self.stage}:{self.account_id}"
+
+    @property
     def state_machine_arn(self) -> str:
         name = self.catalogue.state_machines[0].name
         return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{name}"
@@ -240,6 +249,11 @@ class Settings:
             assert self.base_domain is not None  # checked in __post_init__
             return f"https://{public_host(hostname, self.base_domain)}"
         return self.public_url_template.format(hostname=hostname)
+
+
+def session_keys_secret(stage: str) -> str:
+    """The Secrets Manager secret holding a stage's session signing keys (docs/decisions/0021)."""
+    return f"railyard/{stage}/session-keys"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -17,11 +17,16 @@ from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 
 if TYPE_CHECKING:
+    from chalicelib.adapters.credentials import Argon2Hasher
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.adapters.identity_store import DynamoIdentityStore, DynamoSessionStore
+    from chalicelib.adapters.session_keys import CachedKeyRing, JwtSigner, SecretsManagerKeyStore
     from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
     from chalicelib.domain.domains import DomainService
     from chalicelib.domain.github_signin import GitHubSignIn
+    from chalicelib.domain.identity import Accounts
     from chalicelib.domain.identity_ports import RateLimiter, SessionIssuer, UserRegistry
+    from chalicelib.domain.mfa import Mfa
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
     from chalicelib.domain.ports import (
         BlobStore,
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
     )
     from chalicelib.domain.retention import Retention
     from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
+    from chalicelib.domain.sessions import AccessTokens, Sessions
+    from chalicelib.domain.signin import PasswordSignIn
     from chalicelib.domain.sweeper import DeploymentSweeper
 
 
@@ -152,7 +159,98 @@ class Container:
     def auth(self) -> AuthService:
         from chalicelib.domain.services import AuthService
 
-        return AuthService(self.repository, self.clock)
+        return AuthService(self.repository, self.clock, sessions=self.access_tokens)
+
+    # --- identity and sessions (docs/decisions/0021) ----------------------------------------------
+
+    @cached_property
+    def identity_store(self) -> DynamoIdentityStore:
+        from chalicelib.adapters.identity_store import DynamoIdentityStore
+
+        return DynamoIdentityStore(self.settings.table_name)
+
+    @cached_property
+    def session_store(self) -> DynamoSessionStore:
+        from chalicelib.adapters.identity_store import DynamoSessionStore
+
+        return DynamoSessionStore(self.settings.table_name)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        from chalicelib.adapters.rate_limits import DynamoRateLimiter
+
+        return DynamoRateLimiter(self.settings.table_name)
+
+    @cached_property
+    def session_keys(self) -> SecretsManagerKeyStore:
+        from chalicelib.adapters.session_keys import SecretsManagerKeyStore
+
+        return SecretsManagerKeyStore(self.settings.session_keys_secret)
+
+    @cached_property
+    def key_ring(self) -> CachedKeyRing:
+        """The signing keys as this container sees them: read once, not per request."""
+        from chalicelib.adapters.session_keys import CachedKeyRing
+
+        return CachedKeyRing(self.session_keys.load)
+
+    @cached_property
+    def signer(self) -> JwtSigner:
+        from chalicelib.adapters.session_keys import JwtSigner
+
+        return JwtSigner(self.key_ring, self.settings.token_issuer)
+
+    @cached_property
+    def password_hasher(self) -> Argon2Hasher:
+        from chalicelib.adapters.credentials import Argon2Hasher
+
+        return Argon2Hasher()
+
+    @cached_property
+    def users(self) -> Accounts:
+        """The UserRegistry every sign-in method makes and finds users through."""
+        from chalicelib.domain.identity import Accounts
+
+        return Accounts(self.identity_store, self.clock, self.ids)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        """The SessionIssuer, and refresh / logout."""
+        from chalicelib.domain.sessions import Sessions
+
+        s = self.session_store
+        return Sessions(s, self.identity_store, self.signer, self.rate_limiter, self.clock, self.ids)
+
+    @cached_property
+    def access_tokens(self) -> AccessTokens:
+        """The AccessTokenVerifier: reads no table, only the cached key ring."""
+        from chalicelib.domain.sessions import AccessTokens
+
+        return AccessTokens(self.signer)
+
+    @cached_property
+    def mfa(self) -> Mfa:
+        from chalicelib.adapters.credentials import AesGcmBox, PyotpTotp
+        from chalicelib.domain.mfa import Mfa
+
+        box = AesGcmBox(lambda: self.key_ring.ring().box_key)
+        return Mfa(self.identity_store, PyotpTotp(), box, self.rate_limiter, self.clock)
+
+    @cached_property
+    def sign_in(self) -> PasswordSignIn:
+        from chalicelib.domain.signin import PasswordSignIn
+
+        return PasswordSignIn(
+            self.users,
+            self.identity_store,
+            self.password_hasher,
+            self.sessions,
+            self.signer,
+            self.mfa,
+            self.rate_limiter,
+            self.clock,
+            self.ids,
+        )
 
     @cached_property
     def cron(self) -> CronJobs:
@@ -250,20 +348,12 @@ class Container:
 
     @cached_property
     def session_issuer(self) -> SessionIssuer:
-        # Placeholder until the identity part (RS256 sessions) is merged: it defines this property
-        # for real; tests and the device-flow e2e install an in-memory issuer instead.
-        return cast("SessionIssuer", _NotWired("signing in to a session"))
+        """Every sign-in method (password, GitHub, the device flow) ends in a session here."""
+        return self.sessions
 
     @cached_property
     def user_registry(self) -> UserRegistry:
-        # Placeholder until the identity part (users) is merged; see session_issuer.
-        return cast("UserRegistry", _NotWired("the user registry"))
-
-    @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        from chalicelib.adapters.rate_limits import DynamoRateLimiter
-
-        return DynamoRateLimiter(self.settings.table_name)
+        return self.users
 
     @cached_property
     def device_flow(self) -> DeviceFlow:
@@ -302,19 +392,6 @@ class Container:
             self.session_issuer,
             self.clock,
         )
-
-
-class _NotWired:
-    """Stands in for a port another part of issue 10 provides, until it is merged: any use is a
-    404 saying what is missing (never a 500)."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-
-    def __getattr__(self, name: str) -> Any:
-        from chalicelib.domain.errors import NotFound
-
-        raise NotFound(f"{self._what} is not available in this build of Railyard")
 
 
 _container: Container | None = None

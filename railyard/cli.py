@@ -91,6 +91,7 @@ app.add_typer(cron_app, name="cron")
 app.add_typer(admin_app, name="admin")
 auth_commands.register(app)  # login, whoami, logout
 app.add_typer(domain_app, name="domain")
+import railyard.commands.keys  # noqa: E402, F401  (registers `admin rotate-keys`)
 
 DirOption = Annotated[
     Path,

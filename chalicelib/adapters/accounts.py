@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chalicelib.adapters.dynamo import _attributes, _bind, _keys, _Table
 from chalicelib.domain.accounts import (
@@ -82,15 +82,21 @@ class _Row:
 
 def _rows(first: FirstAdmin) -> list[_Row]:
     """Where each record of the first admin lives (the layout table above), Installation first."""
-    user, workspace, membership = first.user, first.workspace, first.membership
+    installation = _Row(
+        "installation",
+        f"{INSTALLATION}#{FIRST_ADMIN}",
+        INSTALLATION,
+        INSTALLATION,
+        _fields(first.installation),
+    )
+    accounts = account_rows(first.user, first.workspace, first.membership)
+    return [installation, *accounts, _token_row(first.token)]
+
+
+def account_rows(user: User, workspace: Workspace, membership: Membership) -> list[_Row]:
+    """A user, their workspace and membership, and their email claim: what every new account writes
+    (the first admin here; every signed-up user in chalicelib/adapters/identity_store.py)."""
     rows = [
-        _Row(
-            "installation",
-            f"{INSTALLATION}#{FIRST_ADMIN}",
-            INSTALLATION,
-            INSTALLATION,
-            _fields(first.installation),
-        ),
         _Row(
             f"workspace {workspace.id}",
             f"{WORKSPACE}#{workspace.id}",
@@ -119,7 +125,6 @@ def _rows(first: FirstAdmin) -> list[_Row]:
                 {"body": {"user_id": user.id}, "version": 1},
             )
         )
-    rows.append(_token_row(first.token))
     return rows
 
 
@@ -208,16 +213,28 @@ class DynamoAccountStore:
         return Conflict(f"{', '.join(taken)} already exists; nothing was written")
 
 
-def _fields(entity: Installation | Workspace | Membership | User) -> dict[str, Any]:
+def _fields(entity: Any) -> dict[str, Any]:
     """An account record's attributes in dynamo.py's item shape: `version` on top, the rest in `body`."""
     body = dataclasses.asdict(entity)
     return {"version": body.pop("version"), "body": body}
 
 
 def _installation(item: Model) -> Installation:
-    """The Installation an item holds; fields this code does not know are dropped (as dynamo._decode
-    does: a newer writer may add some)."""
+    return record(Installation, item)
+
+
+R = TypeVar("R")
+
+
+def record(cls: type[R], item: Model) -> R:
+    """The account record (a dataclass with a `version`) an item holds. Fields this code does not
+    know are dropped (as dynamo._decode does: a newer writer may add some); tuple fields come back
+    as tuples (JSON makes them lists)."""
     values = item.attribute_values
-    known = {field.name for field in dataclasses.fields(Installation)}
-    body = {name: value for name, value in values["body"].items() if name in known}
-    return Installation(**body, version=int(values["version"]))
+    known = {field.name for field in dataclasses.fields(cast(Any, cls))}
+    body = {}
+    for name, value in values["body"].items():
+        if name in known:
+            body[name] = tuple(value) if isinstance(value, list) else value
+    made: R = cast(Any, cls)(**body, version=int(values["version"]))
+    return made

@@ -6,7 +6,7 @@ from chalice import Chalice
 
 
 def register(app: Chalice) -> None:
-    from chalicelib.api import deployments, device, domains, github, meta, projects, whoami
+    from chalicelib.api import auth, deployments, device, domains, github, meta, projects, whoami
 
-    for module in (meta, projects, deployments, domains, device, github, whoami):
+    for module in (meta, projects, deployments, domains, auth, device, github, whoami):
         app.register_blueprint(module.bp)

@@ -67,7 +67,14 @@ def device_token(ctx: Context) -> tuple[int, Any]:
     return 200, ctx.c.device_flow.poll(body.deviceCode, _source_ip()).view()
 
 
-@route(bp, "/v1/auth/device/approve", "POST", request_model=DeviceApproval, action=Action.READ)
+@route(
+    bp,
+    "/v1/auth/device/approve",
+    "POST",
+    request_model=DeviceApproval,
+    action=Action.READ,
+    people_only=True,
+)
 def device_approve(ctx: Context) -> tuple[int, Any]:
     """Approve (or deny) the device sign-in showing this user code; people only, not API tokens."""
     body = parse(DeviceApproval, ctx.body)

@@ -66,6 +66,8 @@ def openapi_document() -> dict[str, Any]:
             # The action the one policy function checks (chalicelib/domain/policy.py): which roles
             # and tokens may call it. The tenant-isolation tests are generated from this.
             operation["x-railyard-action"] = info.action.value if info.action else None
+            if info.people_only:  # a signed-in person's session only: API tokens get 403
+                operation["x-railyard-people-only"] = True
         if info.idempotent:
             operation["parameters"].append({"$ref": "#/components/parameters/IdempotencyKey"})
             operation["responses"]["409"] = {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.errors import body_for, status_for
-from chalicelib.domain.errors import BadRequest, DomainError, PayloadTooLarge, RateLimited
+from chalicelib.domain.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge, RateLimited
 from chalicelib.domain.limits import MAX_JSON_DEPTH, MAX_REQUEST_BODY_BYTES
 from chalicelib.domain.policy import ANONYMOUS, Access, Action
 from chalicelib.domain.services import hash_token
@@ -69,6 +69,7 @@ class RouteInfo:
     public: bool
     idempotent: bool
     action: Action | None = None
+    people_only: bool = False
 
 
 ROUTES: list[RouteInfo] = []
@@ -85,6 +86,7 @@ def route(
     public: bool = False,
     idempotent: bool = False,
     action: Action | None = None,
+    people_only: bool = False,
 ) -> Callable[[View], View]:
     if not public and action is None:
         raise TypeError(f"route {method} {path} needs an action (domain/policy.Action) or public=True")
@@ -98,6 +100,8 @@ def route(
                 c = container()
                 authorization = request.headers.get("authorization")
                 principal = ANONYMOUS if public else c.auth.authenticate(authorization)
+                if people_only and (principal.kind != "user" or principal.user_id is None):
+                    raise Forbidden("only a signed-in person may do this, not an API token")
                 who = Access(principal, route_action, _request_facts(request))
                 ctx = Context(c, who, _json(request.raw_body), dict(request.query_params or {}))
                 key = _idempotency_key(request) if idempotent else None
@@ -121,7 +125,9 @@ def route(
 
         bp.route(path, methods=[method])(handler)
         summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
-        ROUTES.append(RouteInfo(path, method, summary, request_model, status, public, idempotent, action))
+        ROUTES.append(
+            RouteInfo(path, method, summary, request_model, status, public, idempotent, action, people_only)
+        )
         return view
 
     return decorator

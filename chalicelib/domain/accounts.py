@@ -52,13 +52,16 @@ class Workspace(Versioned):
 
 @dataclass(frozen=True)
 class User(Versioned):
-    """A person. Sign-in (password, GitHub, MFA) comes with issue 10; the email, when given, is
-    unique across the install (the adapter reserves it in the same write)."""
+    """A person. The email, when given, is unique across the install (the adapter reserves it in the
+    same write). How they sign in (password, MFA) is their `Credentials` (chalicelib/domain/
+    identity.py), a separate record no view of the user ever reads."""
 
     id: str
     email: str | None
     created_at: str
     version: int = 1
+    name: str = ""  # what people see; defaults to the email's local part
+    email_verified: bool = False  # True when a provider (GitHub) vouched for it
 
 
 @dataclass(frozen=True)

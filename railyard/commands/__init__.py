@@ -1,1 +1,1 @@
-"""CLI commands grouped by topic, each module registering itself on the `railyard` app (railyard/cli.py)."""
+"""`railyard` subcommands, one module per topic, each registered on railyard/cli.py's app."""
