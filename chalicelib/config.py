@@ -59,6 +59,9 @@ class Settings:
     # rollback besides the active one, and the age after which other deployments' logs are deleted.
     keep_releases: int = KEEP_RELEASES  # RAILYARD_KEEP_RELEASES
     log_retention_days: int = LOG_RETENTION_DAYS  # RAILYARD_LOG_RETENTION_DAYS
+    # RAILYARD_KMS_KEY_ID: the KMS key sealed variables are encrypted under (docs/decisions/0023);
+    # None: the catalogue's alias, which the local bootstrap creates.
+    kms_key_id: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.keep_releases <= 1000:
@@ -128,6 +131,7 @@ class Settings:
             idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
             keep_releases=_int(env, "RAILYARD_KEEP_RELEASES", KEEP_RELEASES),
             log_retention_days=_int(env, "RAILYARD_LOG_RETENTION_DAYS", LOG_RETENTION_DAYS),
+            kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
         )
 
     @cached_property
@@ -149,6 +153,10 @@ class Settings:
     @property
     def logs_bucket(self) -> str:
         return self.catalogue.bucket("logs").name
+
+    @property
+    def sealing_key_id(self) -> str:
+        return self.kms_key_id or self.catalogue.variables_key_alias
 
     @property
     def state_machine_arn(self) -> str:
@@ -207,4 +215,5 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_IDEMPOTENCY_TTL_SECONDS",
     "RAILYARD_KEEP_RELEASES",
     "RAILYARD_LOG_RETENTION_DAYS",
+    "RAILYARD_KMS_KEY_ID",
 )
