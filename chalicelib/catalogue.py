@@ -224,6 +224,11 @@ class Catalogue:
         )
 
     @property
+    def variables_key_alias(self) -> str:
+        """The KMS key sealed variables are encrypted under (docs/decisions/0023)."""
+        return f"alias/{self._n('variables')}"
+
+    @property
     def codebuild_project(self) -> str:
         """The CodeBuild project every build runs in (RAILYARD_BUILDER=codebuild)."""
         return self._n("builds")

@@ -75,6 +75,9 @@ class Settings:
     # RAILYARD_DNS_RESOLVER: the DNS server custom-domain verification asks (`127.0.0.1:5353`,
     # `[::1]:53`, an IP alone means port 53); None: the system's resolver (/etc/resolv.conf).
     dns_resolver: str | None = None
+    # RAILYARD_KMS_KEY_ID: the KMS key sealed variables are encrypted under (docs/decisions/0023);
+    # None: the catalogue's alias, which the local bootstrap creates.
+    kms_key_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -168,6 +171,7 @@ class Settings:
             github_api_url=_optional(env.get("RAILYARD_GITHUB_API_URL")) or GITHUB_API_URL,
             max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             dns_resolver=_optional(env.get("RAILYARD_DNS_RESOLVER")),
+            kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
         )
 
     @cached_property
@@ -198,6 +202,10 @@ class Settings:
     def token_issuer(self) -> str:
         """The `iss` of the stage's JWTs: a token of another stage (or install) is refused."""
         return f"railyard:{self.stage}:{self.account_id}"
+
+    @property
+    def sealing_key_id(self) -> str:
+        return self.kms_key_id or self.catalogue.variables_key_alias
 
     @property
     def state_machine_arn(self) -> str:
@@ -303,4 +311,5 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_GITHUB_API_URL",
     "RAILYARD_MAX_UPLOAD_BYTES",
     "RAILYARD_DNS_RESOLVER",
+    "RAILYARD_KMS_KEY_ID",
 )

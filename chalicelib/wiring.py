@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         WorkflowStarter,
     )
     from chalicelib.domain.retention import Retention
+    from chalicelib.domain.sealing import Sealer
     from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
     from chalicelib.domain.sessions import AccessTokens, Sessions
     from chalicelib.domain.signin import PasswordSignIn
@@ -89,6 +90,13 @@ class Container:
         from chalicelib.adapters.idempotency import DynamoIdempotency
 
         return DynamoIdempotency(self.settings.table_name, self.settings.idempotency_ttl_seconds)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """Sealed variables' envelope encryption (docs/decisions/0023); KMS is called on first use."""
+        from chalicelib.adapters.sealing import KmsSealer
+
+        return KmsSealer(self.settings.sealing_key_id)
 
     @cached_property
     def callbacks(self) -> TaskCallbacks:
@@ -299,6 +307,7 @@ class Container:
             self.clock,
             self.ids,
             artifacts_bucket=self.settings.artifacts_bucket,
+            sealer=self.sealer,
         )
 
     @cached_property
@@ -308,7 +317,13 @@ class Container:
 
         sources = TarballSources(self.blobs, self.settings.sources_bucket, self.settings.max_upload_bytes)
         return Pipeline(
-            self.repository, self.build_runner, self.runtime, self.logs, self.clock, sources=sources
+            self.repository,
+            self.build_runner,
+            self.runtime,
+            self.logs,
+            self.clock,
+            sources=sources,
+            sealer=self.sealer,
         )
 
     @cached_property

@@ -585,21 +585,31 @@ def redeploy(detach: DetachOption = False, directory: DirOption = Path(".")) -> 
 
 @variables_app.callback()
 def variables(ctx: typer.Context, directory: DirOption = Path(".")) -> None:
-    """List the service's variables (values shown) as KEY=VALUE lines."""
+    """List the service's variables as KEY=VALUE lines (sealed ones as KEY=<sealed>)."""
     if ctx.invoked_subcommand is not None:
         return
     link = _link(directory)
-    values = _client().list_variables(link.serviceId)
-    if not values:
+    values, sealed = _client().variables(link.serviceId)
+    shown = {**values, **dict.fromkeys(sealed, "<sealed>")}
+    if not shown:
         typer.echo("No variables (set some with `railyard variables set KEY=VALUE`)", err=True)
-    for key in sorted(values):
-        typer.echo(f"{key}={values[key]}")
+    for key in sorted(shown):
+        typer.echo(f"{key}={shown[key]}")
 
 
 def _apply_variables(
-    link: Link, client: RailyardClient, *, set_: dict[str, str] | None, unset: list[str] | None, detach: bool
+    link: Link,
+    client: RailyardClient,
+    *,
+    set_: dict[str, str] | None,
+    unset: list[str] | None,
+    detach: bool,
+    sealed: bool = False,
 ) -> None:
-    result = client.update_variables(link.serviceId, set_=set_, unset=unset)
+    if sealed:
+        result = client.update_variables(link.serviceId, sealed=set_)
+    else:
+        result = client.update_variables(link.serviceId, set_=set_, unset=unset)
     changed = sorted([*(set_ or {}), *(unset or [])])
     typer.echo(f"Updated {', '.join(changed)}")
     deployment = result.get("deployment")
@@ -629,11 +639,15 @@ def variables_set(
     ],
     detach: DetachOption = False,
     directory: DirOption = Path("."),
+    sealed: Annotated[
+        bool,
+        typer.Option("--sealed", help="Store the values encrypted: only the running app can read them."),
+    ] = False,
 ) -> None:
     """Set variables in one change (one deployment), then follow that deployment."""
     assignments = _parse_assignments(pairs)  # before anything else: a typo must cost no request
     link = _link(directory)
-    _apply_variables(link, _client(), set_=assignments, unset=None, detach=detach)
+    _apply_variables(link, _client(), set_=assignments, unset=None, detach=detach, sealed=sealed)
 
 
 @variables_app.command("unset")

@@ -111,6 +111,7 @@ class Upload(TypedDict):
 
 class VariablesUpdate(TypedDict):
     variables: dict[str, str]
+    sealed: list[str]  # names only: a sealed value is never sent back
     deployment: Deployment | None
 
 
@@ -459,8 +460,12 @@ class RailyardClient:
     # -- variables --------------------------------------------------------------------------------
 
     def list_variables(self, service_id: str) -> dict[str, str]:
+        return self.variables(service_id)[0]
+
+    def variables(self, service_id: str) -> tuple[dict[str, str], list[str]]:
+        """Plain variables with their values, and the names of the sealed ones."""
         data = self._request("GET", f"/v1/services/{service_id}/variables")
-        return cast(dict[str, str], data["variables"])
+        return cast(dict[str, str], data["variables"]), cast(list[str], data.get("sealed", []))
 
     def update_variables(
         self,
@@ -468,11 +473,15 @@ class RailyardClient:
         *,
         set_: dict[str, str] | None = None,
         unset: list[str] | None = None,
+        sealed: dict[str, str] | None = None,
     ) -> VariablesUpdate:
-        """One PATCH for every change, so the server makes at most one deployment of them."""
+        """One PATCH for every change, so the server makes at most one deployment of them;
+        `sealed` values are stored encrypted and never shown again."""
         body: dict[str, Any] = {}
         if set_:
             body["set"] = set_
+        if sealed:
+            body["sealed"] = sealed
         if unset:
             body["unset"] = unset
         data = self._create("PATCH", f"/v1/services/{service_id}/variables", body=body)

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from chalicelib.adapters.dynamo import INDEX_NAME, TTL_ATTRIBUTE, UNFINISHED_INDEX_NAME
 from chalicelib.catalogue import OUTPUT_TABLE_NAME, Catalogue
+from stacks.keys import variables_key
 from stacks.stage import StageContext
 
 # The index keys dynamo.py writes: `<index>pk` / `<index>sk`, strings.
@@ -76,6 +77,7 @@ class DataStack(Stack):
             )
             for bucket in catalogue.buckets
         }
+        self.variables_key = variables_key(self, catalogue, retain)
         CfnOutput(self, OUTPUT_TABLE_NAME, value=self.table.table_name)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws
 
+from stacks.keys import variables_key_arn
 from stacks.stage import StageContext
 
 # Lambda's only writable directory; the local build and runtime dirs are never used in AWS, but
@@ -29,6 +30,7 @@ def lambda_environment(stage: StageContext) -> dict[str, str]:
         # repository under the prefix (catalogue.BuildIsolation.ecr_repository).
         "RAILYARD_ECR_REPOSITORY_URI": f"{registry}/{isolation.ecr_repository_prefix}",
         "RAILYARD_RUNTIME": "kubernetes" if stage.eks_cluster_name else "local",
+        "RAILYARD_KMS_KEY_ID": variables_key_arn(stage),  # the primary region's, from every region
     }
     if stage.eks_cluster_name:
         assert stage.base_domain is not None  # StageContext refuses a cluster without a domain

@@ -23,6 +23,7 @@ from chalicelib.catalogue import LAMBDA_MAX_TIMEOUT, Catalogue, Consumer
 from chalicelib.statemachines import STATEMACHINES_DIR, render_definition
 from stacks.environment import lambda_environment
 from stacks.events import EventsStack
+from stacks.keys import grant_open
 from stacks.packaging import dependency_layer_zip, lambda_runtime, worker_code
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
 from stacks.stage import StageContext
@@ -40,13 +41,18 @@ class _Access:
     read: tuple[str, ...] = ()
     answers_tokens: bool = False
     controls: bool = False
+    opens_sealed: bool = False  # decrypts sealed variables for the runtime (the deploy worker only)
 
 
 # Keyed by Consumer.key; a consumer missing here fails the synth.
 _ACCESS: dict[str, _Access] = {
     "build-worker": _Access(read_write=("sources", "artifacts", "logs"), answers_tokens=True, controls=True),
     "deploy-worker": _Access(
-        read_write=("logs",), read=("sources", "artifacts"), answers_tokens=True, controls=True
+        read_write=("logs",),
+        read=("sources", "artifacts"),
+        answers_tokens=True,
+        controls=True,
+        opens_sealed=True,
     ),
     "build-events": _Access(
         read_write=("artifacts", "logs"), read=("sources",), answers_tokens=True, controls=True
@@ -111,6 +117,8 @@ class WorkflowStack(Stack):
                 deploy_machine.grant_task_response(role)
             if access.controls:
                 deploy_machine.grant_control(role)
+            if access.opens_sealed:
+                grant_open(role, stage)
             self.functions[consumer.key] = function
         self.build_worker_role: iam.IRole = self._role_of("build-worker")
         self.deploy_worker_role: iam.IRole = self._role_of("deploy-worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from chalicelib.domain.ports import (
     ReleaseSpec,
     WorkflowRun,
 )
+from chalicelib.domain.sealing import SealedValue, SealedValueUnreadable
 
 
 def _key(entity: Entity) -> tuple[str, str]:
@@ -311,6 +312,42 @@ class FakeRuntime:
 
     def forget_release(self, release_id: str) -> None:
         self.forgotten.append(release_id)
+
+
+@dataclass
+class FakeSealer:
+    """Envelope "encryption" bound to its context, as the KMS sealer is: the ciphertext is the value
+    XORed with a keystream derived from the context, and the "encrypted key" is the context's
+    digest, so opening under another context (another service or name) or a changed byte fails.
+    Not cryptography: only the port's contract, and plaintext never appears in what it returns."""
+
+    key_id: str = "fake-key"
+    opened: list[dict[str, str]] = field(default_factory=list)  # the contexts it opened, in order
+
+    def seal(self, plaintext: bytes, context: Mapping[str, str]) -> SealedValue:
+        digest = _context_digest(context)
+        body = bytes(b ^ k for b, k in zip(plaintext, _keystream(digest, len(plaintext)), strict=True))
+        return SealedValue(body + hashlib.sha256(digest + plaintext).digest()[:8], digest, self.key_id)
+
+    def open(self, sealed: SealedValue, context: Mapping[str, str]) -> bytes:
+        digest = _context_digest(context)
+        if sealed.encrypted_key != digest or sealed.key_id != self.key_id:
+            raise SealedValueUnreadable("not sealed for this context")
+        body, tag = sealed.ciphertext[:-8], sealed.ciphertext[-8:]
+        plaintext = bytes(b ^ k for b, k in zip(body, _keystream(digest, len(body)), strict=True))
+        if hashlib.sha256(digest + plaintext).digest()[:8] != tag:
+            raise SealedValueUnreadable("its ciphertext does not verify")
+        self.opened.append(dict(context))
+        return plaintext
+
+
+def _context_digest(context: Mapping[str, str]) -> bytes:
+    return hashlib.sha256(repr(sorted(context.items())).encode()).digest()
+
+
+def _keystream(seed: bytes, length: int) -> bytes:
+    blocks = (hashlib.sha256(seed + i.to_bytes(8, "big")).digest() for i in range(length // 32 + 1))
+    return b"".join(blocks)[:length]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from chalicelib.api.schemas import (
     deployment_view,
     parse,
     release_view,
+    variables_view,
 )
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import Deployment
@@ -126,8 +127,8 @@ def list_releases(ctx: Context, service_id: str) -> tuple[int, Any]:
 
 @route(bp, "/v1/services/{service_id}/variables", action=Action.READ_VARIABLES)
 def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
-    """Get a service's variables."""
-    return 200, {"variables": ctx.c.deployments.get_variables(ctx.who, service_id)}
+    """Get a service's variables (sealed ones by name only)."""
+    return 200, variables_view(ctx.c.deployments.get_variables(ctx.who, service_id))
 
 
 @route(
@@ -139,7 +140,9 @@ def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     action=Action.WRITE_VARIABLES,
 )
 def patch_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
-    """Set and unset variables; a live service gets exactly one new deployment."""
+    """Set, seal and unset variables; a live service gets exactly one new deployment."""
     body = parse(VariablesPatch, ctx.body)
-    values, deployment = ctx.c.deployments.set_variables(ctx.who, service_id, body.set, body.unset)
-    return 200, {"variables": values, "deployment": _view(ctx, deployment) if deployment else None}
+    listing, deployment = ctx.c.deployments.set_variables(
+        ctx.who, service_id, body.set, body.unset, body.sealed
+    )
+    return 200, {**variables_view(listing), "deployment": _view(ctx, deployment) if deployment else None}

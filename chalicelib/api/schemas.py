@@ -12,7 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.domain import limits
 from chalicelib.domain.errors import BadRequest
-from chalicelib.domain.models import Deployment, Environment, Project, Release, Service, ServiceSettings
+from chalicelib.domain.models import (
+    Deployment,
+    Environment,
+    Project,
+    Release,
+    Service,
+    ServiceSettings,
+    VariableListing,
+)
 
 
 class _Body(BaseModel):
@@ -120,8 +128,12 @@ class RollbackCreate(_Body):
 
 
 class VariablesPatch(_Body):
+    # Values keep their exact bytes (a PEM key ends with a newline): no whitespace stripping here.
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, str_strip_whitespace=False)
+
     set: dict[str, str] = Field(default_factory=dict)
     unset: list[str] = Field(default_factory=list)
+    sealed: dict[str, str] = Field(default_factory=dict)  # stored encrypted, never shown again
 
 
 REQUEST_MODELS: tuple[type[_Body], ...] = (
@@ -212,7 +224,13 @@ def release_view(r: Release) -> dict[str, Any]:
         "deploymentId": r.deployment_id,
         "startCommand": r.start_command,
         "variables": sorted(r.config.variables),  # names only: values stay out of listings
+        "sealedVariables": sorted(r.config.sealed),
         "createdAt": r.created_at,
         "prunedAt": r.pruned_at,  # retention removed its artifact: it cannot be deployed again
         "prunedReason": r.pruned_reason,
     }
+
+
+def variables_view(listing: VariableListing) -> dict[str, Any]:
+    """Plain variables with their values; sealed ones by name only (`sealed`), never a value."""
+    return {"variables": dict(listing.plain), "sealed": list(listing.sealed)}

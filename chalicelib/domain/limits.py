@@ -192,18 +192,25 @@ def stored_size(values: dict[str, str]) -> int:
     return len(json.dumps(values))
 
 
-def check_variables(values: dict[str, str], before: dict[str, str] | None = None) -> None:
+def check_variables(
+    values: dict[str, str],
+    before: dict[str, str] | None = None,
+    sealed: dict[str, str] | None = None,
+    sealed_before: dict[str, str] | None = None,
+) -> None:
     """A service's variables after a change: at most MAX_VARIABLES of them, each value at most
-    MAX_VARIABLE_BYTES, all of them at most MAX_VARIABLES_BYTES as stored. A change that does not
-    grow a count or size already over its limit (stored before the limit) is let through, so such
-    a service can always shrink back under it."""
-    before = before or {}
+    MAX_VARIABLE_BYTES, all of them at most MAX_VARIABLES_BYTES as stored. Sealed ones count in
+    the number and the stored total as their stored (sealed) text; their plaintext is checked by
+    size before sealing. A change that does not grow a count or size already over its limit
+    (stored before the limit) is let through, so such a service can always shrink back under it."""
+    before = {**(before or {}), **(sealed_before or {})}
     for name, value in values.items():
         size = len(value.encode())
         if size > MAX_VARIABLE_BYTES:
             raise PayloadTooLarge(
                 f"variable {name!r} is {size} bytes; a value is at most {MAX_VARIABLE_BYTES} bytes"
             )
+    values = {**values, **(sealed or {})}
     if len(values) > MAX_VARIABLES and len(values) > len(before):
         raise BadRequest(
             f"a service has at most {MAX_VARIABLES} variables; this change would leave {len(values)}"

@@ -234,26 +234,52 @@ class Service(Versioned):
 
 @dataclass(frozen=True)
 class ServiceVariables(Versioned):
-    """All plain variables of a service, one item so N changes are one conditional write."""
+    """All variables of a service, one item so N changes are one conditional write. A name is in
+    `values` (plain, exact bytes) or in `sealed` (name -> SealedValue text: ciphertext only,
+    domain/sealing.py), never in both."""
 
     service_id: str
     values: dict[str, str] = field(default_factory=dict)
     version: int = 0  # 0 = never stored
+    sealed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VariableListing:
+    """What a user may read of a service's variables: plain values, and only the names of the
+    sealed ones (their values never leave the platform except into the running release)."""
+
+    plain: dict[str, str]
+    sealed: tuple[str, ...]
+
+    @classmethod
+    def of(cls, variables: ServiceVariables) -> VariableListing:
+        return cls(dict(variables.values), tuple(sorted(variables.sealed)))
 
 
 @dataclass(frozen=True)
 class ConfigSnapshot:
-    """The configuration a deployment was requested with; copied into its release."""
+    """The configuration a deployment was requested with; copied into its release. `sealed` holds
+    ciphertext (SealedValue text) only: the Deploy step opens it for the runtime."""
 
     variables: dict[str, str]
     settings: ServiceSettings
+    sealed: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"variables": dict(self.variables), "settings": self.settings.to_dict()}
+        return {
+            "variables": dict(self.variables),
+            "settings": self.settings.to_dict(),
+            "sealed": dict(self.sealed),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfigSnapshot:
-        return cls(variables=dict(data["variables"]), settings=ServiceSettings.from_dict(data["settings"]))
+        return cls(
+            variables=dict(data["variables"]),
+            settings=ServiceSettings.from_dict(data["settings"]),
+            sealed=dict(data.get("sealed") or {}),  # absent on items stored before sealed variables
+        )
 
 
 @dataclass(frozen=True)
@@ -359,7 +385,8 @@ class BuiltSource(Versioned):
 
 def source_fingerprint(etag: str, config: ConfigSnapshot) -> str:
     """The build inputs of a source deployment: the upload's bytes (by ETag), the start command
-    override and the variables the build sees. The same inputs always build the same artifact."""
+    override and the variables the build sees (never the sealed ones: builds do not get them). The
+    same inputs always build the same artifact."""
     digest = hashlib.sha256()
     for part in (
         etag,

@@ -77,6 +77,7 @@ from chalicelib.domain.promotion import (
 )
 from chalicelib.domain.release_spec import release_spec
 from chalicelib.domain.retention import ensure_not_pruned
+from chalicelib.domain.sealing import Sealer
 from chalicelib.domain.watch import decide
 
 S = DeploymentStatus
@@ -97,8 +98,10 @@ class Pipeline:
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
         sources: SourceInspector | None = None,  # None: watch patterns are not checked
+        sealer: Sealer | None = None,  # opens sealed variables for the runtime (None: they fail)
     ) -> None:
         self._sources = sources
+        self._sealer = sealer
         self._repo = repo
         self._builds = builds
         self._runtime = runtime
@@ -138,6 +141,9 @@ class Pipeline:
             project_id=deployment.project_id,
         )
         with self._build_log(deployment_id) as log:
+            if deployment.config.sealed:  # never in a build's environment (docs/decisions/0023)
+                withheld = ", ".join(sorted(deployment.config.sealed))
+                log.write(f"build: sealed variables are not given to builds: {withheld}")
             if isinstance(self._builds, AsyncBuildRunner):
                 if task_token is None:
                     raise ValueError("an asynchronous build needs the step's task token")
@@ -379,7 +385,7 @@ class Pipeline:
         promotion = ReleasePromotion(self._repo, self._clock, deployment.id, release, heartbeat)
         try:
             self._runtime.activate(
-                release_spec(self._repo, service, release, deployment.id),
+                release_spec(self._repo, service, release, deployment.id, self._sealer),
                 log,
                 self._progress(deployment.id, heartbeat),
                 promotion,

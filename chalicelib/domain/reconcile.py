@@ -22,6 +22,7 @@ from chalicelib.domain.ids import Clock, iso
 from chalicelib.domain.models import IN_PROGRESS, DeploymentStatus, Service
 from chalicelib.domain.ports import LogStore, Repository, Runtime
 from chalicelib.domain.release_spec import release_spec
+from chalicelib.domain.sealing import Sealer
 
 INTERRUPTED = "interrupted by a platform restart"
 RESTORE_THREADS = 8  # services brought back at once: each mostly waits for its health check
@@ -37,7 +38,10 @@ class Restored:
 
 
 class Reconciler:
-    def __init__(self, repo: Repository, runtime: Runtime, logs: LogStore, clock: Clock) -> None:
+    def __init__(
+        self, repo: Repository, runtime: Runtime, logs: LogStore, clock: Clock, sealer: Sealer | None = None
+    ) -> None:
+        self._sealer = sealer  # opens the live releases' sealed variables
         self._repo = repo
         self._runtime = runtime
         self._logs = logs
@@ -91,7 +95,8 @@ class Reconciler:
         log = self._logs.open(deployment_id, "deploy")
         log.write(f"platform restarted: bringing release v{release.number} back up")
         try:
-            self._runtime.activate(release_spec(self._repo, service, release, deployment_id), log, progress)
+            spec = release_spec(self._repo, service, release, deployment_id, self._sealer)
+            self._runtime.activate(spec, log, progress)
         except DomainError as error:
             reason = f"release v{release.number} did not come back after a platform restart: {error}"
             log.write(reason)

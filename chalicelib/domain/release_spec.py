@@ -1,14 +1,18 @@
 """What a runtime is told to run: a release of a service, for a deployment, with the names the
 runtime shows (the one place a `ReleaseSpec` is assembled: the Deploy step and restart
-reconciliation both use it)."""
+reconciliation both use it). Sealed variables are opened here, and only here: the spec goes
+straight to the runtime, which puts them in the release's environment (domain/sealing.py)."""
 
 from __future__ import annotations
 
 from chalicelib.domain.models import Release, Service
 from chalicelib.domain.ports import ReleaseSpec, Repository
+from chalicelib.domain.sealing import Sealer, open_variables
 
 
-def release_spec(repo: Repository, service: Service, release: Release, deployment_id: str) -> ReleaseSpec:
+def release_spec(
+    repo: Repository, service: Service, release: Release, deployment_id: str, sealer: Sealer | None = None
+) -> ReleaseSpec:
     return ReleaseSpec(
         service_id=service.id,
         hostname=service.hostname,
@@ -16,7 +20,10 @@ def release_spec(repo: Repository, service: Service, release: Release, deploymen
         release_id=release.id,
         artifact_key=release.artifact_key,
         start_command=release.start_command,
-        variables=release.config.variables,
+        variables={
+            **release.config.variables,
+            **open_variables(sealer, service.id, release.config.sealed),
+        },
         settings=release.config.settings,
         image=release.image,
         project=repo.get_project(service.project_id).name,

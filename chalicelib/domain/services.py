@@ -41,6 +41,7 @@ from chalicelib.domain.models import (
     Service,
     ServiceSettings,
     ServiceVariables,
+    VariableListing,
     no_cache_requested,
     source_fingerprint,
 )
@@ -56,6 +57,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.resources import ResourceOf, project_resource, workspace_resource
 from chalicelib.domain.retention import ensure_not_pruned
+from chalicelib.domain.sealing import Sealer, seal_variable
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
@@ -300,7 +302,9 @@ class DeploymentService:
         clock: Clock,
         ids: IdFactory,
         artifacts_bucket: str | None = None,  # set: a reused build's artifact is checked to exist
+        sealer: Sealer | None = None,  # None: sealed variables are refused
     ) -> None:
+        self._sealer = sealer
         self._repo = repo
         self._workflow = workflow
         self._blobs = blobs
@@ -334,7 +338,9 @@ class DeploymentService:
             raise BadRequest(
                 f"sourceKey {source_key!r} has not been uploaded (POST it to the uploadUrl first)"
             )
-        config = ConfigSnapshot(variables=dict(variables.values), settings=service.settings)
+        config = ConfigSnapshot(
+            variables=dict(variables.values), settings=service.settings, sealed=dict(variables.sealed)
+        )
         fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag, "no_cache": no_cache}
         try:  # the same bytes with the same build inputs were built before: skip the Build step
             if no_cache or no_cache_requested(config.variables):
@@ -377,29 +383,46 @@ class DeploymentService:
         return self._start(deployment)
 
     def set_variables(
-        self, who: Access, service_id: str, to_set: Mapping[str, str], to_unset: Sequence[str]
-    ) -> tuple[dict[str, str], Deployment | None]:
+        self,
+        who: Access,
+        service_id: str,
+        to_set: Mapping[str, str],
+        to_unset: Sequence[str],
+        to_seal: Mapping[str, str] | None = None,
+    ) -> tuple[VariableListing, Deployment | None]:
         """Applies every change in one write; if a release is live, exactly one new deployment
-        carries the new values (Railway's "staged changes, one deploy")."""
+        carries the new values (Railway's "staged changes, one deploy"). `to_seal` values are
+        stored sealed (domain/sealing.py); a name set plain or sealed replaces the other kind, so a
+        sealed value is never turned back into a readable one, only replaced or removed."""
         service = self._projects.get_service(who, service_id)
-        if not to_set and not to_unset:
-            raise BadRequest("nothing to change: give 'set' and/or 'unset'")
-        for key in to_unset:
+        to_seal = dict(to_seal or {})
+        if not to_set and not to_unset and not to_seal:
+            raise BadRequest("nothing to change: give 'set', 'sealed' and/or 'unset'")
+        for key in [*to_unset, *to_set, *to_seal]:
             if not _VAR_KEY.match(key):
                 raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
-        for key in to_set:
-            if not _VAR_KEY.match(key):
-                raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
+        check_variables(to_seal)  # each plaintext's size, before it is sealed
+        twice = sorted(set(to_set) & set(to_seal))
+        if twice:
+            raise BadRequest(f"variables {', '.join(twice)} are in both 'set' and 'sealed': give each once")
+        if to_seal and self._sealer is None:
+            raise BadRequest("sealed variables are not available: this platform has no sealing key")
         current = self._repo.get_variables(service.id)
-        values = {k: v for k, v in current.values.items() if k not in set(to_unset)}
+        removed = set(to_unset)
+        values = {k: v for k, v in current.values.items() if k not in removed | set(to_seal)}
         values.update(to_set)
-        check_variables(values, current.values)  # the count and sizes after it (domain/limits.py)
-        variables = current.bumped(values=values)
+        sealed = {k: v for k, v in current.sealed.items() if k not in removed | set(to_set)}
+        for key, value in to_seal.items():
+            assert self._sealer is not None
+            sealed[key] = seal_variable(self._sealer, service.id, key, value)
+        # The count and sizes after it, as stored (domain/limits.py)
+        check_variables(values, current.values, sealed, current.sealed)
+        variables = current.bumped(values=values, sealed=sealed)
         if service.active_release_id is None:
             self._repo.save(variables)
-            return values, None
+            return VariableListing.of(variables), None
         deployment = self._start(self._redeployment(service, variables), variables)
-        return values, deployment
+        return VariableListing.of(variables), deployment
 
     # --- reading and cancelling ----------------------------------------------------------------
 
@@ -428,9 +451,9 @@ class DeploymentService:
             who.require(replace(resource, kind="service", id=service_id))
         return found
 
-    def get_variables(self, who: Access, service_id: str) -> dict[str, str]:
+    def get_variables(self, who: Access, service_id: str) -> VariableListing:
         self._projects.get_service(who, service_id)
-        return dict(self._repo.get_variables(service_id).values)
+        return VariableListing.of(self._repo.get_variables(service_id))
 
     def read_logs(self, who: Access, deployment_id: str, stream: str, after: int, limit: int) -> LogPage:
         """Lines after the cursor; `done` once the stream can get no more lines (the build stream
@@ -474,7 +497,9 @@ class DeploymentService:
         live = self._repo.get_release(service.active_release_id)
         # The artifact's config-file settings still win over the service's, as when it was built.
         settings = replace(service.settings, **live.settings_overrides)
-        config = ConfigSnapshot(variables=dict(variables.values), settings=settings)
+        config = ConfigSnapshot(
+            variables=dict(variables.values), settings=settings, sealed=dict(variables.sealed)
+        )
         return self._new(
             service,
             DeploymentKind.REDEPLOY,

@@ -182,7 +182,9 @@ def _reconcile(container: Any) -> None:
     from chalicelib.domain.reconcile import Reconciler
     from railyard.localdev import console
 
-    reconciler = Reconciler(container.repository, container.runtime, container.logs, container.clock)
+    reconciler = Reconciler(
+        container.repository, container.runtime, container.logs, container.clock, sealer=container.sealer
+    )
     for deployment_id in reconciler.end_interrupted():
         console.event(f"deployment {deployment_id} → FAILED (interrupted by the restart)")
     services = reconciler.live_services([container.settings.org_id])

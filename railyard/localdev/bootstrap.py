@@ -32,6 +32,7 @@ class Bootstrapped:
 def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstrapped:
     done = Bootstrapped()
     create_table(catalogue.table.name)
+    _ensure_key(client("kms"), catalogue.variables_key_alias)
     s3 = client("s3")
     for bucket in catalogue.buckets:
         _create_bucket(s3, bucket.name)
@@ -84,6 +85,17 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
                 name=machine.name, definition=definition, roleArn=STATES_ROLE.format(account=account_id)
             )["stateMachineArn"]
     return done
+
+
+def _ensure_key(kms: Any, alias: str) -> None:
+    """The key sealed variables are encrypted under, found by its alias (docs/decisions/0023)."""
+    try:
+        kms.describe_key(KeyId=alias)
+    except Exception as error:
+        if error_code(error) != "NotFoundException":
+            raise
+        key = kms.create_key(Description="Railyard sealed variables", KeyUsage="ENCRYPT_DECRYPT")
+        kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
 
 
 def _create_bucket(s3: Any, name: str) -> None:

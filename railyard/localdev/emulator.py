@@ -39,6 +39,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
 
+from railyard.localdev import kms_keys
+
 DYNAMODB_TARGET = "DynamoDB_20120810."
 DYNAMODB_WRITES = frozenset(
     {"PutItem", "DeleteItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem", "DeleteTable"}
@@ -139,6 +141,11 @@ class Persisting:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(DYNAMODB_TARGET):
             return self._dynamodb(target.removeprefix(DYNAMODB_TARGET), environ, start_response)
+        if kms_keys.is_key_write(target):  # sealed variables' keys outlive a restart
+            status, response = _call(self._app, environ, start_response)
+            if status < 300:
+                kms_keys.save(self._store, self._account, self._region)
+            return response
         if environ["REQUEST_METHOD"] in ("PUT", "POST", "DELETE") and _service(environ) == "s3":
             return self._s3(environ, start_response)
         return self._app(environ, start_response)
@@ -340,6 +347,7 @@ def serve(data_dir: Path, port: int = 0, region: str = "us-east-1") -> tuple[Any
     from werkzeug.serving import make_server
 
     store = Store(data_dir)
+    kms_keys.restore(store, DEFAULT_ACCOUNT_ID, region)
     dispatcher = DomainDispatcherApplication(create_backend_app)
     app = Persisting(dispatcher, store, DEFAULT_ACCOUNT_ID, region)
     threading.Thread(

@@ -144,10 +144,10 @@ def test_variables_before_a_release_are_stored_without_a_deployment(api: Api) ->
     service = api.service()
     path = f"/v1/services/{service['id']}/variables"
     status, body = api.call("PATCH", path, {"set": {"A": "1", "B": "2"}})
-    assert status == 200 and body == {"variables": {"A": "1", "B": "2"}, "deployment": None}
+    assert status == 200 and body == {"variables": {"A": "1", "B": "2"}, "sealed": [], "deployment": None}
     status, body = api.call("PATCH", path, {"unset": ["A"]})
     assert body["variables"] == {"B": "2"}
-    assert api.call("GET", path)[1] == {"variables": {"B": "2"}}
+    assert api.call("GET", path)[1] == {"variables": {"B": "2"}, "sealed": []}
     status, body = api.call("PATCH", path, {"set": {"bad-name": "x"}})
     assert status == 400 and "bad-name" in body["Message"]
 

@@ -63,7 +63,8 @@ def test_each_bucket_exists_once_in_the_primary_region_locked_down(cloud: Synthe
 def test_prod_keeps_its_data_when_a_stack_is_deleted(cloud: Synthesized) -> None:
     data = cloud.primary["data"]
     kept = {r["Type"] for r in data["Resources"].values() if r.get("DeletionPolicy") == "Retain"}
-    assert kept == {"AWS::DynamoDB::GlobalTable", "AWS::S3::Bucket"}
+    # The key of sealed variables too: without it no sealed value opens again (docs/decisions/0023).
+    assert kept == {"AWS::DynamoDB::GlobalTable", "AWS::S3::Bucket", "AWS::KMS::Key"}
     assert data["Outputs"][OUTPUT_TABLE_NAME]["Value"] == {
         "Ref": logical_id(data, "AWS::DynamoDB::GlobalTable")
     }
@@ -226,6 +227,7 @@ def test_the_settings_built_from_a_function_environment_name_the_catalogue_resou
         .replace('{"Ref": "AWS::AccountId"}', '"210987654321"')
         .replace('{"Ref": "AWS::Region"}', '"eu-west-1"')
         .replace('{"Ref": "AWS::URLSuffix"}', '"amazonaws.com"')
+        .replace('{"Ref": "AWS::Partition"}', '"aws"')
     )
     for name, value in resolved.items():
         monkeypatch.setenv(name, value if isinstance(value, str) else "".join(value["Fn::Join"][1]))
@@ -239,6 +241,8 @@ def test_the_settings_built_from_a_function_environment_name_the_catalogue_resou
         == f"arn:aws:states:eu-west-1:210987654321:stateMachine:{CATALOGUE.deploy_state_machine}"
     )
     assert settings.ecr_repository_uri == "210987654321.dkr.ecr.eu-west-1.amazonaws.com/railyard-prod"
+    # Sealed variables use the primary region's key, by alias, from every region.
+    assert settings.sealing_key_id == f"arn:aws:kms:{REGIONS[0]}:210987654321:{CATALOGUE.variables_key_alias}"
 
 
 # --- IAM -----------------------------------------------------------------------------------------------

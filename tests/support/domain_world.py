@@ -17,6 +17,7 @@ from tests.fakes import (
     FakeCallbacks,
     FakeLogStore,
     FakeRuntime,
+    FakeSealer,
     FakeWorkflow,
     InMemoryRepository,
 )
@@ -38,13 +39,22 @@ class World:
         self.runtime = FakeRuntime()
         self.logs = FakeLogStore()
         self.callbacks = FakeCallbacks()
+        self.sealer = FakeSealer()
         clock = lambda: NOW  # noqa: E731
         ids = lambda prefix: f"{prefix}_{next(counter):06d}"  # noqa: E731
         self.projects = ProjectService(self.repo, clock, ids)
         self.deployments = DeploymentService(
-            self.repo, self.workflow, self.blobs, self.projects, self.logs, "sources", clock, ids
+            self.repo,
+            self.workflow,
+            self.blobs,
+            self.projects,
+            self.logs,
+            "sources",
+            clock,
+            ids,
+            sealer=self.sealer,
         )
-        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock)
+        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock, sealer=self.sealer)
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         _project, envs = self.projects.create_project(WHO, "demo")
         self.service = self.projects.create_service(WHO, envs[0].id, "web", {"healthcheck_path": "/health"})

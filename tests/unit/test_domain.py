@@ -104,20 +104,18 @@ def test_setting_three_variables_creates_exactly_one_deployment_that_carries_the
     world = World()
     world.deploy()
     before = len(world.workflow.started)
-    values, deployment = world.deployments.set_variables(
-        WHO, world.service.id, {"A": "1", "B": "2", "C": "3"}, []
-    )
+    _, deployment = world.deployments.set_variables(WHO, world.service.id, {"A": "1", "B": "2", "C": "3"}, [])
     assert deployment is not None and len(world.workflow.started) == before + 1
     world.run_workflow(deployment.id)
     assert world.runtime.activated[-1].variables == {"A": "1", "B": "2", "C": "3"}
-    values, _ = world.deployments.set_variables(WHO, world.service.id, {}, ["B"])
-    assert values == {"A": "1", "C": "3"}
+    listing, _ = world.deployments.set_variables(WHO, world.service.id, {}, ["B"])
+    assert listing.plain == {"A": "1", "C": "3"}
 
 
 def test_variables_before_any_release_are_saved_without_a_deployment() -> None:
     world = World()
-    values, deployment = world.deployments.set_variables(WHO, world.service.id, {"A": "1"}, [])
-    assert deployment is None and values == {"A": "1"}
+    listing, deployment = world.deployments.set_variables(WHO, world.service.id, {"A": "1"}, [])
+    assert deployment is None and listing.plain == {"A": "1"}
     with pytest.raises(BadRequest):
         world.deployments.set_variables(WHO, world.service.id, {"1BAD": "x"}, [])
 
