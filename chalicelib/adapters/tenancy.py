@@ -133,8 +133,13 @@ class Tenancy:
         return self.root / "builds"
 
     def close(self) -> None:
+        """After every build and app stopped: the guard's table goes, and with isolation the tenant
+        root too (unpacked releases, HOMEs: nothing the next start cannot make again), so no
+        tenant's code or files stay readable in the temporary directory."""
         if self.guard is not None:
             self.guard.close()
+        if self.isolate:
+            remove_tenant_root(self.data_dir)
 
     def identity(self, service_id: str) -> Identity:
         with self._lock:
@@ -226,13 +231,14 @@ def _tenant_root(data_dir: Path) -> Path:
 
 
 def remove_tenant_root(data_dir: Path) -> None:
-    """For `--fresh`: the tenant root recorded in `data_dir`, if any."""
+    """The tenant root recorded in `data_dir`, if any (`--fresh`, a clean stop)."""
     import shutil
 
     with contextlib.suppress(OSError):
         root = Path((data_dir / _ROOT_RECORD).read_text().strip())
         if root.name.startswith("railyard-tenants-") and os.lstat(root).st_uid == os.geteuid():
             shutil.rmtree(root, ignore_errors=True)
+        (data_dir / _ROOT_RECORD).unlink()
 
 
 def _reachable_by_others(path: str) -> bool:
