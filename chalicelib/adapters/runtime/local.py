@@ -1,12 +1,15 @@
 """LocalRuntime: the `Runtime` port on one machine — supervised processes behind one HTTP router.
 
 Owns, for the embedded default platform:
-- unpacking release artifacts into `{data_dir}/releases/{release_id}/app` (once; atomic rename);
+- unpacking release artifacts into `<tenant root>/releases/{release_id}/app` (once; atomic rename;
+  the tenant root is the data dir unless the platform isolates tenants: tenancy.py);
 - replicas (Railway's deploy.numReplicas): a release runs as N processes, each its own process group
-  (`/bin/sh -c <start command>`, own session) on its own free port, with the release's environment
-  plus PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica) and RAILYARD_REPLICA_ID
-  (`n`, 1-based, as in the log lines "replica n/N"); each process's output is copied line by line
-  into the deployment's log sink for the life of the process;
+  (`/bin/sh -c <start command>`, own session) on its own free port, as the service's own uid when
+  the platform isolates tenants (chalicelib/adapters/tenancy.py: the unpacked release, a private
+  HOME and the port are that uid's alone), with an allow-listed environment, never the platform's,
+  plus the release's variables, PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica)
+  and RAILYARD_REPLICA_ID (`n`, 1-based, as in the log lines "replica n/N"); each process's output
+  is copied line by line into the deployment's log sink for the life of the process;
 - health checks (every replica must answer before the switch), the zero-downtime switch of the route
   table, made only once the deployment's promotion committed (checked after the service's lock is
   taken, committed right before the route moves: docs/decisions/0010), and the router's round
@@ -38,7 +41,7 @@ Owns, for the embedded default platform:
 
 Artifact contract (written by the build runner): the tar root is the app's working directory; an
 optional `.railyard/runtime.json` = `{"env": {"NAME": "value"}}` adds environment variables, where
-`{app}` becomes the absolute app directory and `{PATH}` the platform's PATH.
+`{app}` becomes the absolute app directory and `{PATH}` the PATH user code gets.
 
 Threads: `activate` runs in the caller's thread (it calls `progress()` so cancellation and heartbeats
 work); each replica gets an output reader per process and one monitor after activation; the teardown
