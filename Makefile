@@ -10,9 +10,16 @@ LOCALSTACK_STAMP := .venv-localstack/.installed
 WHEELHOUSE_STAMP := build/wheelhouse/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo dev test lint typecheck synth unit bench clean
+.PHONY: install demo dev test lint typecheck synth unit bench clean isolation-tools
 
-install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP)
+install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP) isolation-tools
+
+# nftables for the local platform's network guard (docs/security.md), when root on Debian/Ubuntu.
+isolation-tools:
+	@if command -v nft >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends nftables; \
+	else echo "nft is not installed: local apps can connect to each other's ports (docs/security.md)"; fi
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -2,8 +2,11 @@
 
 Starts, in order: a lock on the data directory (one platform per directory); the reaper, which
 stops the apps and builds if this process dies (railyard/localdev/reaper.py), after stopping any a
-killed previous run left; the AWS emulator, moto in its own process with the table and buckets kept
-on disk (railyard/localdev/emulator.py), or with `--aws localstack` LocalStack and DynamoDB Local
+killed previous run left; the tenancy (as root: each service's builds and apps run as its own uid,
+with a private HOME and an allow-listed environment, and cannot connect to another's port:
+chalicelib/adapters/tenancy.py, docs/security.md); the AWS emulator, moto in its own process with
+the table and buckets kept on disk, answering only the platform's signed requests
+(railyard/localdev/emulator.py), or with `--aws localstack` LocalStack and DynamoDB Local
 (railyard/localdev/targets.py: only the children and the endpoints differ); the bootstrap of every
 catalogue resource; the local runtime and its router; reconciliation (deployments that were in
 flight end FAILED, every live release comes back up); the Chalice app served on 127.0.0.1; the
@@ -66,7 +69,8 @@ class Platform:
 
 def _aws_env(target_env: dict[str, str]) -> None:
     """This process's AWS settings: the target's endpoints and nothing left from another target."""
-    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")] + ["AWS_PROFILE", "MOTO_PORT"]:
+    stale = ["AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_PORT"]
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL_")] + stale:
         os.environ.pop(name, None)
     os.environ.update(target_env)
 
@@ -84,7 +88,7 @@ def start(
     empties it first) against the AWS target `aws` (railyard/localdev/targets.py) and returns once
     every live release is back and the API answers."""
     from chalicelib import wiring
-    from chalicelib.adapters import process_groups
+    from chalicelib.adapters import process_groups, tenancy
     from chalicelib.adapters.aws import reset_clients
     from chalicelib.adapters.runtime.local import LocalRuntime
     from chalicelib.config import Settings
@@ -95,6 +99,7 @@ def start(
     home.mkdir(parents=True, exist_ok=True)
     data = Path(data_dir or os.environ.get("RAILYARD_DATA_DIR") or home / "data").resolve()
     if fresh:
+        tenancy.remove_tenant_root(data)
         shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True, exist_ok=True)
     os.environ["RAILYARD_DATA_DIR"] = str(data)
@@ -108,8 +113,20 @@ def start(
             console.event(f"stopped {len(leftovers)} processes left by the previous run")
         process_groups.configure(data / "run" / "groups")
         platform._stoppers.append(lambda: process_groups.configure(None))
-        reaper = children.start_reaper(data / "run" / "groups", data / "logs" / "reaper.log")
+        isolating = os.geteuid() == 0
+        nft_table = tenancy.guard_table(data) if isolating else None
+        reaper = children.start_reaper(data / "run" / "groups", data / "logs" / "reaper.log", nft_table)
         platform._stoppers.append(reaper.stop)
+        # Builds and apps run as their service's uid, away from the data dir (chalicelib/adapters/
+        # tenancy.py); not root: isolation is off, and the log says so.
+        tenants = tenancy.Tenancy.for_platform(data)
+        tenancy.configure(tenants)
+        platform._stoppers.append(tenants.close)
+        platform._stoppers.append(lambda: tenancy.configure(None))
+        if not tenants.isolate:
+            console.event("tenant isolation is off (not root): apps can read each other's files")
+        elif tenants.guard is None:
+            console.event("network isolation is off (no nft): apps can connect to each other's ports")
         target = targets.start(aws, data, moto_port)
         platform._stoppers.extend(target.stoppers)
         platform.aws = target

@@ -80,5 +80,8 @@ def start_emulator(data_dir: Path, port: int, log_path: Path) -> tuple[Child, in
     return child, int(json.loads(line)["port"])
 
 
-def start_reaper(groups_dir: Path, log_path: Path) -> Child:
-    return Child("reaper", ["-m", "railyard.localdev.reaper", str(groups_dir)], log_path)
+def start_reaper(groups_dir: Path, log_path: Path, nft_table: str | None = None) -> Child:
+    """The reaper of `groups_dir`'s process groups; it also deletes the netfilter table
+    `nft_table` (chalicelib/adapters/netguard.py) when the platform dies."""
+    extra = [nft_table] if nft_table else []
+    return Child("reaper", ["-m", "railyard.localdev.reaper", str(groups_dir), *extra], log_path)

@@ -16,6 +16,8 @@ nothing that was acknowledged (docs/decisions/0009-durable-local-aws.md):
 
 Queues, state machines and executions are not kept: the bootstrap recreates the first two, and the
 platform ends deployments that were in flight when it stopped (railyard/localdev/reconcile.py).
+Every request must be signed with the platform's own credentials (railyard/localdev/emulator_auth.py):
+moto itself authenticates nobody, and user code must not read the table.
 The process exits when its standard input closes (the platform died) or on SIGTERM.
 """
 
@@ -346,10 +348,15 @@ def serve(data_dir: Path, port: int = 0, region: str = "us-east-1") -> tuple[Any
     )
     from werkzeug.serving import make_server
 
+    from railyard.localdev.emulator_auth import Guard, ensure_credentials, sign_internal_clients
+
     store = Store(data_dir)
     kms_keys.restore(store, DEFAULT_ACCOUNT_ID, region)
     dispatcher = DomainDispatcherApplication(create_backend_app)
-    app = Persisting(dispatcher, store, DEFAULT_ACCOUNT_ID, region)
+    key_id, secret = ensure_credentials(data_dir)
+    sign_internal_clients(key_id, secret)
+    # Only the platform's signed requests reach moto (railyard/localdev/emulator_auth.py).
+    app = Guard(Persisting(dispatcher, store, DEFAULT_ACCOUNT_ID, region), key_id, secret)
     threading.Thread(
         target=_warm_up, args=(dispatcher, DEFAULT_ACCOUNT_ID, region), name="warm-up", daemon=True
     ).start()

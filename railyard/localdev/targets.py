@@ -5,7 +5,9 @@ the endpoints it puts in the environment (boto3 and PynamoDB read `AWS_ENDPOINT_
 `AWS_ENDPOINT_URL_<SERVICE>`; docs/decisions/0016-localstack-target.md):
 
 - moto: railyard/localdev/emulator.py (durable table and buckets, docs/decisions/0009), with Step
-  Functions execution switched on through moto's own API, and `MOTO_PORT` for its interpreter.
+  Functions execution switched on through moto's own API, and `MOTO_PORT` for its interpreter;
+  it answers only requests signed with the data directory's own random credentials
+  (railyard/localdev/emulator_auth.py), which only the platform's environment holds.
 - localstack: LocalStack for S3, SQS, EventBridge and Step Functions (its interpreter executes by
   itself) and DynamoDB Local for the table (`AWS_ENDPOINT_URL_DYNAMODB`), both tethered children;
   or, with RAILYARD_LOCALSTACK_URL set, a LocalStack someone else runs (the Docker path), whole.
@@ -61,11 +63,17 @@ def start(name: str, data: Path, port: int = 0) -> AwsTarget:
 def _start_moto(data: Path, port: int) -> AwsTarget:
     import requests
 
+    from railyard.localdev.emulator_auth import ADMIN_HEADER, ensure_credentials
+
+    # The emulator answers only requests signed with these (railyard/localdev/emulator_auth.py).
+    key_id, secret = ensure_credentials(data / "aws")
     emulator, port = children.start_emulator(data / "aws", port, data / "logs" / "aws.log")
     target = AwsTarget("moto", port, f"http://127.0.0.1:{port}", {}, [emulator.stop])
     try:
+        credentials = {**_credentials(), "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+        del credentials["AWS_SESSION_TOKEN"]
         target.env = {
-            **_credentials(),
+            **credentials,
             "AWS_ENDPOINT_URL": target.endpoint_url,
             # moto's Step Functions interpreter calls SQS/EventBridge at localhost:$MOTO_PORT.
             "MOTO_PORT": str(port),
@@ -74,6 +82,7 @@ def _start_moto(data: Path, port: int) -> AwsTarget:
         requests.post(
             f"{target.endpoint_url}/moto-api/config",
             json={"stepfunctions": {"execute_state_machine": True}},
+            headers={ADMIN_HEADER: secret},
             timeout=10,
         ).raise_for_status()
     except BaseException:

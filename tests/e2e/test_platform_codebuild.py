@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.catalogue import Catalogue
+from railyard.localdev.emulator_auth import ensure_credentials
 from tests.support.codebuild_stack import create_build_stack
 from tests.support.platform import RAILYARD, running_dev, write_app
 
@@ -27,11 +28,12 @@ def test_dev_with_the_codebuild_builder_ends_builds_from_codebuild_state_change_
     with running_dev(home, {"RAILYARD_BUILDER": "codebuild"}) as cb:
         # GIVEN the platform with the CodeBuild builder (infrastructure creates the project on AWS;
         # here the test does, on the platform's embedded AWS)
+        key_id, secret = ensure_credentials(cb.data_dir / "aws")  # the only ones it answers
         aws = {
             "endpoint_url": f"http://127.0.0.1:{cb.moto_port}",
             "region_name": "us-east-1",
-            "aws_access_key_id": "testing",
-            "aws_secret_access_key": "testing",
+            "aws_access_key_id": key_id,
+            "aws_secret_access_key": secret,
         }
         # What the build stack creates in AWS (the project, its base role, the per-project policy).
         catalogue = Catalogue("dev", account="123456789012", region="us-east-1")

@@ -14,6 +14,7 @@ import requests
 from chalicelib.adapters.aws import client, reset_clients
 from chalicelib.adapters.dynamo import create_table
 from railyard.localdev.children import Child, start_emulator
+from railyard.localdev.emulator_auth import ensure_credentials
 
 TABLE = "railyard-emulator-test"
 BUCKET = "railyard-emulator-test"
@@ -26,10 +27,11 @@ class Emulator:
         self.child: Child | None = None
 
     def start(self) -> None:
+        key_id, secret = ensure_credentials(self.directory / "aws")  # it answers only these
         self.child, port = start_emulator(self.directory / "aws", 0, self.directory / "aws.log")
         for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         }.items():

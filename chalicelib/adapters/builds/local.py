@@ -20,8 +20,10 @@ Two caches, both in the artifact bucket and both visible in the build log and in
 `NO_CACHE=1` (a build variable) or `no_cache` (the request or the runner) skips both lookups; the
 cold build still writes both caches, so the next build benefits.
 
-It is a convenience sandbox, not a security boundary: commands run as the platform's own user, with
-the platform's AWS_/RAILYARD_ variables removed from their environment.
+Commands run with an allow-listed environment (never the platform's own) and a private HOME; when
+the platform is root they run as the service's own uid, in a source directory only that uid (and
+the platform) can enter, and the platform writes into that directory only through file
+descriptors that follow no symlink (chalicelib/adapters/tenancy.py, docs/security.md).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from chalicelib.adapters import process_groups
+from chalicelib.adapters import process_groups, tenancy
 from chalicelib.adapters.builds.workdirs import WorkDirs
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.errors import BuildFailed, NotFound
@@ -368,7 +370,8 @@ class LocalBuildRunner:
         self._no_cache = no_cache
         self._layers = _LayerStore(os.path.join(data_dir, "layers"), keep=layer_store_entries)
         self._layers.prune_stale()  # what builds that died with the previous process left behind
-        self._work_dirs = WorkDirs(os.path.join(data_dir, "builds"))
+        self._tenancy = tenancy.current(data_dir)  # who build commands run as, and where
+        self._work_dirs = WorkDirs(str(self._tenancy.builds))
         self._work_dirs.prune_stale()
         self.last_report: CacheReport | None = None
         self._running: set[subprocess.Popen[bytes]] = set()
@@ -407,6 +410,9 @@ class LocalBuildRunner:
             # A retried step finds the previous attempt's leftovers; never build on top of them.
             shutil.rmtree(build_dir, ignore_errors=True)
             os.makedirs(src)
+            # The platform's files (archives) sit beside `src`: the build's uid may pass, not write.
+            self._tenancy.private_dir(build_dir)
+            identity = self._tenancy.identity(request.service_id)
             archive = os.path.join(build_dir, "source.tar.gz")
             self._download_source(request.source_key, archive)
             _extract(archive, src)
@@ -438,7 +444,7 @@ class LocalBuildRunner:
                     "Docker; set a start command (settings.startCommand, or deploy.startCommand in "
                     "railway.json) to run the app without its image"
                 )
-            env = _build_env(request.variables)
+            env = _build_env(self._tenancy.user_env(identity), request.variables)
             layer = _deps_layer(plan, src, request.service_id, log, request.variables)
             deps: DepsCache = "none"
             saved = 0.0
@@ -460,10 +466,13 @@ class LocalBuildRunner:
                 installs = tuple(s for s, _ in map(tool_setup, plan.install) if s is not None)
             for command in installs + plan.build:
                 _require_toolchain(command, env)
+            # From here on the build's commands own the tree (the platform wrote it as itself).
+            self._tenancy.hand_over(src, identity)
+            spawn = identity.spawn_kwargs
 
             install_started = self._clock()
             for command in installs:
-                self._run(command, src, env, deadline, request.settings.build_timeout, log, progress)
+                self._run(command, src, env, deadline, request.settings.build_timeout, log, progress, spawn)
             if layer is not None and deps != "hit":
                 # Packed before `build`, which may write into the deps dirs (node_modules/.cache).
                 install_seconds = self._clock() - install_started
@@ -473,11 +482,11 @@ class LocalBuildRunner:
             log.flush()
             before = None if layer is None or entry is None else _fingerprint(src, layer.dirs)
             for command in plan.build:
-                self._run(command, src, env, deadline, request.settings.build_timeout, log, progress)
+                self._run(command, src, env, deadline, request.settings.build_timeout, log, progress, spawn)
 
-            os.makedirs(os.path.join(src, ".railyard"), exist_ok=True)
-            with open(os.path.join(src, ".railyard", "runtime.json"), "w", encoding="utf-8") as handle:
-                json.dump({"env": plan.runtime_env}, handle, sort_keys=True)
+            _write_no_follow(
+                src, (".railyard", "runtime.json"), json.dumps({"env": plan.runtime_env}, sort_keys=True)
+            )
             artifact = os.path.join(build_dir, "artifact.tar.gz")
             self._pack_artifact(src, artifact, layer, entry, before)
             self._blobs.upload_file(self._artifact_bucket, artifact_key, artifact)
@@ -683,6 +692,7 @@ class LocalBuildRunner:
         timeout: float,
         log: LogSink,
         progress: Progress,
+        spawn: Mapping[str, Any] | None = None,
     ) -> None:
         progress()  # a cancelled deployment should not start its next command
         log.write(f"$ {command}")
@@ -695,6 +705,7 @@ class LocalBuildRunner:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **(spawn or {}),  # the service's uid when isolating (Identity.spawn_kwargs)
         )
         process_groups.track(proc)  # so that it cannot outlive the platform
         with self._running_lock:
@@ -781,12 +792,40 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _build_env(variables: Mapping[str, str]) -> dict[str, str]:
-    # The platform's own credentials and settings must not leak into user build scripts.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
-    env.update(variables)
+def _build_env(base: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
+    # `base` is the tenancy's allow-list: the platform's own credentials and settings never reach
+    # user build scripts.
+    env = {**base, **variables}
     env["CI"] = "true"
     return env
+
+
+def _write_no_follow(root: str, parts: tuple[str, ...], text: str) -> None:
+    """Writes root/parts as the platform into a tree the build's uid controlled: no symlink is
+    followed and the file is created anew (a link planted there fails the build, never redirects
+    the write)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd = os.open(root, flags)
+    try:
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                inner = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                raise BuildFailed(f"the build left {part!r} as something other than a directory") from exc
+            os.close(fd)
+            fd = inner
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            os.unlink(parts[-1], dir_fd=fd)
+        try:
+            out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        except OSError as exc:
+            raise BuildFailed(f"cannot write {'/'.join(parts)} into the build: {exc}") from exc
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    finally:
+        os.close(fd)
 
 
 def _require_toolchain(command: str, env: Mapping[str, str]) -> None:

@@ -1,12 +1,15 @@
 """LocalRuntime: the `Runtime` port on one machine — supervised processes behind one HTTP router.
 
 Owns, for the embedded default platform:
-- unpacking release artifacts into `{data_dir}/releases/{release_id}/app` (once; atomic rename);
+- unpacking release artifacts into `<tenant root>/releases/{release_id}/app` (once; atomic rename;
+  the tenant root is the data dir unless the platform isolates tenants: tenancy.py);
 - replicas (Railway's deploy.numReplicas): a release runs as N processes, each its own process group
-  (`/bin/sh -c <start command>`, own session) on its own free port, with the release's environment
-  plus PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica) and RAILYARD_REPLICA_ID
-  (`n`, 1-based, as in the log lines "replica n/N"); each process's output is copied line by line
-  into the deployment's log sink for the life of the process;
+  (`/bin/sh -c <start command>`, own session) on its own free port, as the service's own uid when
+  the platform isolates tenants (chalicelib/adapters/tenancy.py: the unpacked release, a private
+  HOME and the port are that uid's alone), with an allow-listed environment, never the platform's,
+  plus the release's variables, PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica)
+  and RAILYARD_REPLICA_ID (`n`, 1-based, as in the log lines "replica n/N"); each process's output
+  is copied line by line into the deployment's log sink for the life of the process;
 - health checks (every replica must answer before the switch), the zero-downtime switch of the route
   table, made only once the deployment's promotion committed (checked after the service's lock is
   taken, committed right before the route moves: docs/decisions/0010), and the router's round
@@ -38,7 +41,7 @@ Owns, for the embedded default platform:
 
 Artifact contract (written by the build runner): the tar root is the app's working directory; an
 optional `.railyard/runtime.json` = `{"env": {"NAME": "value"}}` adds environment variables, where
-`{app}` becomes the absolute app directory and `{PATH}` the platform's PATH.
+`{app}` becomes the absolute app directory and `{PATH}` the PATH user code gets.
 
 Threads: `activate` runs in the caller's thread (it calls `progress()` so cancellation and heartbeats
 work); each replica gets an output reader per process and one monitor after activation; the teardown
@@ -58,6 +61,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -68,7 +72,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.adapters import process_groups
+from chalicelib.adapters import process_groups, tenancy
 from chalicelib.adapters.runtime.router import Router, RouteTable
 from chalicelib.domain.errors import (
     BadRequest,
@@ -101,8 +105,6 @@ RESTART_BUDGET_RESET_SECONDS = 30.0
 SCHEDULER_MAX_SLEEP_SECONDS = 60.0
 TAIL_LINES = 10
 _LINE_LIMIT = 64 * 1024  # one log line at most; longer output is split, never buffered unbounded
-# The platform's own credentials must never leak into user apps.
-_PRIVATE_ENV_PREFIXES = ("AWS_", "RAILYARD_")
 _RELEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _RUNTIME_JSON = Path(".railyard") / "runtime.json"
 # Release directories being deleted (forget_release); never a release id, which starts alphanumeric.
@@ -160,11 +162,14 @@ class _SharedLog:
 class _Release:
     """One activated release of one web service: its replicas and the fate they share."""
 
-    def __init__(self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog) -> None:
+    def __init__(
+        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, sandbox: _Sandbox
+    ) -> None:
         self.spec = spec
         self.app_dir = app_dir
         self.env = env
         self.log = log
+        self.sandbox = sandbox
         self.stopping = threading.Event()  # set once: no more restarts, no crash report
         self.serving = False  # the route currently belongs to this release
         self.crash_reported = False
@@ -207,13 +212,14 @@ class _Replica:
             if release.stopping.is_set():
                 raise _Stopping
             port = _free_port()
+            release.sandbox.claim_port(port)
             env = {
                 **release.env,
                 "PORT": str(port),
                 "RAILWAY_REPLICA_ID": f"{release.spec.release_id}-{self.number}",
                 "RAILYARD_REPLICA_ID": str(self.number),
             }
-            proc = _start_group(release.spec.start_command, release.app_dir, env)
+            proc = _start_group(release.spec.start_command, release.app_dir, env, release.sandbox)
             # A fresh tail per process: a failure reason quotes the process that failed, not its
             # predecessors (whose reader may still be appending its last lines).
             tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -256,9 +262,16 @@ class _CronJob:
     """The schedule of one cron service: the release whose start command runs, and when next."""
 
     def __init__(
-        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, next_at: datetime
+        self,
+        spec: ReleaseSpec,
+        app_dir: Path,
+        env: dict[str, str],
+        log: _SharedLog,
+        next_at: datetime,
+        sandbox: _Sandbox,
     ) -> None:
         self.spec = spec
+        self.sandbox = sandbox
         self.app_dir = app_dir
         self.env = env
         self.log = log
@@ -299,6 +312,7 @@ class LocalRuntime:
         self.router_port = router_port
         self.domain_suffix = domain_suffix
         self._clock = clock  # cron schedules only; durations and deadlines use time.monotonic
+        self._tenancy = tenancy.current(self.data_dir)  # who user code runs as, and where
         self._routes = RouteTable()
         self._router = Router(self._routes, router_host, router_port, domain_suffix)
         self._lock = threading.RLock()
@@ -458,7 +472,7 @@ class LocalRuntime:
         if spec.settings.cron_schedule:
             self._activate_cron(spec, app_dir, env, log, progress, promotion)
             return
-        release = _Release(spec, app_dir, env, log)
+        release = _Release(spec, app_dir, env, log, self._sandbox(spec))
         self._track(release)
         settings = spec.settings
         count = settings.num_replicas
@@ -555,7 +569,7 @@ class LocalRuntime:
         if settings.pre_deploy_command:
             self._pre_deploy(spec, app_dir, env, log, progress)
         expression = settings.cron_schedule or ""
-        job = _CronJob(spec, app_dir, env, log, next_run(expression, self._clock()))
+        job = _CronJob(spec, app_dir, env, log, next_run(expression, self._clock()), self._sandbox(spec))
         if promotion is not None:
             promotion.commit()  # the commit point: the schedule takes over only once it is recorded
         with self._lock:
@@ -790,7 +804,7 @@ class LocalRuntime:
             if running is None or running.proc.poll() is not None:
                 # Started under the lock so close() either sees the run or refuses to start it.
                 try:
-                    proc = _start_group(job.spec.start_command, job.app_dir, job.env)
+                    proc = _start_group(job.spec.start_command, job.app_dir, job.env, job.sandbox)
                 except OSError as exc:
                     job.log.write(f"cron: run ({why}) could not start: {exc}")
                     return False
@@ -855,22 +869,26 @@ class LocalRuntime:
 
     def _empty_trash(self) -> None:
         """Deletes renamed-away release directories, also those a crash left half-deleted."""
-        for trash in (self.data_dir / "releases").glob(f"{_TRASH_PREFIX}*"):
+        for trash in self._tenancy.releases.glob(f"{_TRASH_PREFIX}*"):
             shutil.rmtree(trash, ignore_errors=True)
 
     def _release_dir(self, release_id: str) -> Path:
         if not _RELEASE_ID.match(release_id):
             raise BadRequest(f"release id {release_id!r} cannot name a directory")
-        return self.data_dir / "releases" / release_id
+        return self._tenancy.releases / release_id
 
     def _ensure_app_dir(self, spec: ReleaseSpec, log: _SharedLog) -> Path:
         """Unpack the artifact once per release; a second activation reuses it."""
         release_dir = self._release_dir(spec.release_id)
         app_dir = release_dir / "app"
+        sandbox = self._sandbox(spec)
         if app_dir.is_dir():
             log.write(f"reusing unpacked release {spec.release_id}")
+            sandbox.take(app_dir)
             return app_dir
         release_dir.mkdir(parents=True, exist_ok=True)
+        # The platform's (others pass through to `app`, never replace it); `app` is the service's.
+        self._tenancy.private_dir(release_dir)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=release_dir))
         try:
             log.write(f"downloading artifact {spec.artifact_key}")
@@ -883,6 +901,7 @@ class LocalRuntime:
                     tar.extractall(unpacked, filter="data")  # refuses absolute paths, escapes, devices
             except (tarfile.TarError, OSError) as exc:
                 raise BadRequest(f"artifact {spec.artifact_key} cannot be unpacked: {exc}") from None
+            sandbox.take(unpacked)
             try:
                 os.rename(unpacked, app_dir)  # atomic: nobody ever sees a half-unpacked app
             except OSError:
@@ -901,7 +920,7 @@ class LocalRuntime:
         command = spec.settings.pre_deploy_command or ""
         timeout = spec.settings.healthcheck_timeout
         log.write(f"pre-deploy: $ {command}")
-        proc = _start_group(command, app_dir, env)
+        proc = _start_group(command, app_dir, env, self._sandbox(spec))
         reader = threading.Thread(target=_copy_output, args=(proc, log, None), daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
@@ -923,11 +942,15 @@ class LocalRuntime:
         log.write("pre-deploy: done")
 
     def _environment(self, spec: ReleaseSpec, app_dir: Path) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_ENV_PREFIXES)}
-        runtime_env = _read_runtime_env(app_dir, path=os.environ.get("PATH", ""))
+        # An allow-list, never the platform's own environment (its endpoints and credentials).
+        base = self._tenancy.user_env(self._sandbox(spec).identity)
+        runtime_env = _read_runtime_env(app_dir, path=base["PATH"])
         # PORT and the replica ids are added per process by spawn(), last, so PORT always names the
         # port we probe and route.
         return {**base, **runtime_env, **spec.variables}
+
+    def _sandbox(self, spec: ReleaseSpec) -> _Sandbox:
+        return _Sandbox(self._tenancy, self._tenancy.identity(spec.service_id))
 
     def _service_lock(self, service_id: str) -> threading.Lock:
         with self._lock:
@@ -964,7 +987,24 @@ class LocalRuntime:
         thread.start()
 
 
-def _start_group(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+class _Sandbox:
+    """One service's identity on this runtime's tenancy (chalicelib/adapters/tenancy.py)."""
+
+    def __init__(self, owner: tenancy.Tenancy, identity: tenancy.Identity) -> None:
+        self.tenancy = owner
+        self.identity = identity
+
+    def claim_port(self, port: int) -> None:
+        self.tenancy.claim_port(self.identity, port)
+
+    def take(self, app_dir: Path) -> None:
+        """The unpacked app becomes the service's (the platform unpacked it as itself)."""
+        uid = self.identity.uid
+        if uid is not None and app_dir.stat().st_uid != uid:
+            self.tenancy.hand_over(app_dir, self.identity)
+
+
+def _start_group(command: str, cwd: Path, env: dict[str, str], sandbox: _Sandbox) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         ["/bin/sh", "-c", command],
         cwd=cwd,
@@ -974,6 +1014,7 @@ def _start_group(command: str, cwd: Path, env: dict[str, str]) -> subprocess.Pop
         stderr=subprocess.STDOUT,
         start_new_session=True,  # own process group: stopping kills the whole tree
         close_fds=True,
+        **sandbox.identity.spawn_kwargs,  # the service's own uid, when isolating
     )
     process_groups.track(proc)  # so that it cannot outlive the platform
     return proc
@@ -994,17 +1035,41 @@ def _copy_output(proc: subprocess.Popen[bytes], log: _SharedLog, keep: Callable[
 
 
 def _read_runtime_env(app_dir: Path, path: str) -> dict[str, str]:
-    file = app_dir / _RUNTIME_JSON
-    if not file.is_file():
+    text = _read_no_follow(app_dir, _RUNTIME_JSON)
+    if text is None:
         return {}
     try:
-        env = json.loads(file.read_text(encoding="utf-8")).get("env", {})
+        env = json.loads(text).get("env", {})
     except (ValueError, AttributeError) as exc:
         raise BadRequest(f"artifact {_RUNTIME_JSON} is malformed: {exc}") from None
     well_formed = isinstance(env, dict) and all(isinstance(v, str) for v in env.values())
     if not well_formed:
         raise BadRequest(f'artifact {_RUNTIME_JSON} must be {{"env": {{"NAME": "value"}}}}')
     return {name: value.replace("{app}", str(app_dir)).replace("{PATH}", path) for name, value in env.items()}
+
+
+def _read_no_follow(root: Path, relative: Path) -> str | None:
+    """A regular file below `root` without following a symlink on the way: the app (its own
+    uid) may have replaced any of it, and the platform must not read another file for it."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in relative.parts[:-1]:
+            try:
+                inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                return None
+            os.close(fd)
+            fd = inner
+        try:
+            file_fd = os.open(relative.parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        except OSError:
+            return None
+        with open(file_fd, encoding="utf-8") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
+            return file.read(_LINE_LIMIT * 16)
+    finally:
+        os.close(fd)
 
 
 def _free_port() -> int:

@@ -1,0 +1,262 @@
+"""Who a local build or app runs as, in which directories, with which environment (the local
+platform's tenant isolation: docs/decisions/0019-local-tenant-isolation.md, docs/security.md).
+
+`Tenancy` owns, for `railyard dev`:
+- the tenant root: the directories user code works in (`releases/`, `builds/`, `homes/`). With
+  isolation on it lies outside the data directory (a fresh `mkdtemp` whose path is recorded in the
+  data dir), because the data dir's parents (`/root/.railyard`, pytest's tmp) are 0700 and a
+  process of another uid cannot even reach a path below them; the data dir itself is 0700;
+- one identity per service: a uid (= gid) in [UID_BASE, UID_BASE + UID_SPAN), derived from the
+  service id and recorded in `<data dir>/uids.json` (0600) so that it never changes, and a private
+  HOME (`homes/<service id>`, 0700, owned by that uid). With isolation off (the platform is not
+  root) the identity is the platform's own user and only HOME and the environment change;
+- the environment user code starts from: an allow-list (`user_env`), never the platform's own;
+- handing a tree the platform wrote (an unpacked release, an extracted source) over to a uid;
+- the network guard (netguard.py) that stops one service's processes from connecting to the
+  port of another's.
+
+Process-wide, like process_groups: `configure` once in the composition of the local platform;
+without it the local runtime and builder use `Tenancy.shared(data_dir)` (no isolation, the tenant
+root is the data dir itself), which is what their own tests want.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import stat
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chalicelib.adapters.netguard import TABLE_PREFIX, NetGuard
+
+logger = logging.getLogger(__name__)
+
+UID_BASE = 200_000
+UID_SPAN = 1_000_000
+# Host settings user code may see (toolchain and locale configuration, proxies, CA bundles). The
+# platform's own variables (AWS_*, RAILYARD_*, MOTO_PORT, PYTHONPATH ...) are not among them.
+_HOST_NAMES = frozenset(
+    {
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+    }
+)
+_HOST_PREFIXES = ("LC_", "PIP_", "NPM_CONFIG_", "npm_config_")
+_ROOT_RECORD = "tenant-root"  # in the data dir: the path of the tenant root
+_UIDS_RECORD = "uids.json"
+
+_current: Tenancy | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What one service's builds and processes run as."""
+
+    service_id: str
+    uid: int | None  # None: the platform's own user (isolation off)
+    home: Path
+
+    @property
+    def spawn_kwargs(self) -> dict[str, Any]:
+        """subprocess.Popen arguments: the uid, its own group and no other, a private umask."""
+        if self.uid is None:
+            return {}
+        return {"user": self.uid, "group": self.uid, "extra_groups": [], "umask": 0o077}
+
+
+def configure(tenancy: Tenancy | None) -> None:
+    global _current
+    _current = tenancy
+
+
+def current(data_dir: str | Path) -> Tenancy:
+    """The configured tenancy, or a non-isolating one over `data_dir`."""
+    return _current if _current is not None else Tenancy.shared(Path(data_dir))
+
+
+class Tenancy:
+    def __init__(self, root: Path, data_dir: Path, isolate: bool, guard: NetGuard | None = None) -> None:
+        self.root = root
+        self.data_dir = data_dir
+        self.isolate = isolate
+        self.guard = guard
+        self._lock = threading.Lock()
+        self._identities: dict[str, Identity] = {}
+        for name in ("releases", "builds", "homes"):
+            path = root / name
+            path.mkdir(parents=True, exist_ok=True)
+            if isolate:
+                os.chmod(path, 0o711)  # others may pass through to their own subdirectory, not list
+
+    @classmethod
+    def shared(cls, data_dir: Path) -> Tenancy:
+        return cls(data_dir, data_dir, isolate=False)
+
+    @classmethod
+    def for_platform(cls, data_dir: Path) -> Tenancy:
+        """Isolating when this process is root; otherwise says, once, that isolation is off."""
+        if os.geteuid() != 0:
+            logger.warning(
+                "tenant isolation is OFF: the platform is not root, so builds and apps run as this "
+                "user and can read each other's files and processes (docs/security.md)"
+            )
+            return cls.shared(data_dir)
+        os.chmod(data_dir, 0o700)
+        guard = NetGuard.start(guard_table(data_dir), UID_BASE)
+        return cls(_tenant_root(data_dir), data_dir, isolate=True, guard=guard)
+
+    @property
+    def releases(self) -> Path:
+        return self.root / "releases"
+
+    @property
+    def builds(self) -> Path:
+        return self.root / "builds"
+
+    def close(self) -> None:
+        """After every build and app stopped: the guard's table goes, and with isolation the tenant
+        root too (unpacked releases, HOMEs: nothing the next start cannot make again), so no
+        tenant's code or files stay readable in the temporary directory."""
+        if self.guard is not None:
+            self.guard.close()
+        if self.isolate:
+            remove_tenant_root(self.data_dir)
+
+    def identity(self, service_id: str) -> Identity:
+        with self._lock:
+            found = self._identities.get(service_id)
+            if found is None:
+                uid = self._uid(service_id) if self.isolate else None
+                home = self.root / "homes" / _safe_name(service_id)
+                home.mkdir(mode=0o700, exist_ok=True)
+                if uid is not None:
+                    os.chown(home, uid, uid)
+                    os.chmod(home, 0o700)
+                found = self._identities[service_id] = Identity(service_id, uid, home)
+            return found
+
+    def _uid(self, service_id: str) -> int:
+        """The service's recorded uid, or a new one: derived from the id, the next free on a clash."""
+        record = self.data_dir / _UIDS_RECORD
+        uids: dict[str, int] = json.loads(record.read_text()) if record.exists() else {}
+        if service_id in uids:
+            return int(uids[service_id])
+        taken = set(uids.values())
+        offset = int(hashlib.sha256(service_id.encode()).hexdigest(), 16) % UID_SPAN
+        while UID_BASE + offset in taken:
+            offset = (offset + 1) % UID_SPAN
+        uids[service_id] = UID_BASE + offset
+        partial = record.with_suffix(".partial")
+        partial.write_text(json.dumps(uids, indent=1, sort_keys=True))
+        os.chmod(partial, 0o600)
+        os.replace(partial, record)
+        return uids[service_id]
+
+    def user_env(self, identity: Identity) -> dict[str, str]:
+        """The environment user code starts from; callers add PORT, the plan's and the user's."""
+        env = {k: v for k, v in os.environ.items() if k in _HOST_NAMES or k.startswith(_HOST_PREFIXES)}
+        env["PATH"] = self.user_path()
+        env["HOME"] = str(identity.home)
+        return env
+
+    def user_path(self) -> str:
+        """The platform's PATH; with isolation, only the directories another uid can reach."""
+        entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if self.isolate:
+            entries = [entry for entry in entries if _reachable_by_others(entry)]
+        return os.pathsep.join(entries)
+
+    def hand_over(self, path: Path | str, identity: Identity) -> None:
+        """Gives a tree the platform wrote to the service's uid, top directory 0700."""
+        if identity.uid is None:
+            return
+        uid = identity.uid
+        os.chown(path, uid, uid)
+        os.chmod(path, 0o700)
+        for parent, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.lchown(os.path.join(parent, name), uid, uid)
+
+    def private_dir(self, path: Path | str) -> None:
+        """A directory of the platform's under the tenant root that uids may pass but not list."""
+        if self.isolate:
+            os.chmod(path, 0o711)
+
+    def claim_port(self, identity: Identity, port: int) -> None:
+        """Only `identity`'s processes may connect to `port` (besides the platform itself)."""
+        if self.guard is not None and identity.uid is not None:
+            self.guard.claim(port, identity.uid)
+
+
+def guard_table(data_dir: Path) -> str:
+    """The name of the platform's netfilter table (netguard.py): one per data directory."""
+    return TABLE_PREFIX + hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+
+def _tenant_root(data_dir: Path) -> Path:
+    """The recorded tenant root if it is still ours (a real directory, root's, 0711), else a new one:
+    a fixed, guessable name under /tmp could be taken first by another user."""
+    record = data_dir / _ROOT_RECORD
+    with contextlib.suppress(OSError):
+        root = Path(record.read_text().strip())
+        info = os.lstat(root)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and stat.S_IMODE(info.st_mode) == 0o711:
+            return root
+    parent = Path(tempfile.gettempdir())
+    if not _reachable_by_others(str(parent)):
+        raise RuntimeError(f"tenant isolation: {parent} (TMPDIR) must be reachable by other users")
+    root = Path(tempfile.mkdtemp(prefix="railyard-tenants-", dir=parent))
+    os.chmod(root, 0o711)
+    record.write_text(str(root))
+    return root
+
+
+def remove_tenant_root(data_dir: Path) -> None:
+    """The tenant root recorded in `data_dir`, if any (`--fresh`, a clean stop)."""
+    import shutil
+
+    with contextlib.suppress(OSError):
+        root = Path((data_dir / _ROOT_RECORD).read_text().strip())
+        if root.name.startswith("railyard-tenants-") and os.lstat(root).st_uid == os.geteuid():
+            shutil.rmtree(root, ignore_errors=True)
+        (data_dir / _ROOT_RECORD).unlink()
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Every directory from / to `path` lets others search it (o+x)."""
+    current_path = Path(path)
+    if not current_path.is_absolute():
+        return False
+    for part in [current_path, *current_path.parents]:
+        try:
+            mode = os.stat(part).st_mode
+        except OSError:
+            return False
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+def _safe_name(service_id: str) -> str:
+    if not service_id or "/" in service_id or service_id in (".", ".."):
+        return hashlib.sha256(service_id.encode()).hexdigest()[:32]
+    return service_id
