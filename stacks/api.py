@@ -26,7 +26,7 @@ from constructs import Construct
 
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL, Catalogue
 from stacks.environment import lambda_environment
-from stacks.keys import grant_seal
+from stacks.keys import grant_seal, grant_session_keys
 from stacks.packaging import REPO, require_offline_cache
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
 from stacks.stage import StageContext
@@ -85,6 +85,7 @@ class ApiStack(Stack):
         grant_data(role, data, read_write=("sources",), read=("artifacts", "logs"))
         StateMachineRefs.of(self, catalogue.deploy_state_machine).grant_control(role)
         grant_seal(role, stage)  # sealed variables: encrypt only, never decrypt
+        grant_session_keys(role, stage)  # session signing keys (JWTs) and the MFA sealing key
 
         self.api_name = catalogue.stack_name("api")
         self.http_api = apigwv2.HttpApi(

@@ -65,3 +65,24 @@ def _statement(action: str, stage: StageContext) -> iam.PolicyStatement:
             },
         },
     )
+
+
+def grant_session_keys(role: iam.IRole, stage: StageContext) -> None:
+    """The API signs sessions and seals MFA secrets with keys it keeps in one Secrets Manager secret
+    per stage, created on first use (docs/decisions/0021): read, create and rotate that one only.
+    The `-??????` is the random suffix Secrets Manager adds to a secret's ARN."""
+    from chalicelib.config import session_keys_secret
+
+    name = session_keys_secret(stage.catalogue.stage)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+            ],
+            resources=[
+                f"arn:{Aws.PARTITION}:secretsmanager:{Aws.REGION}:{Aws.ACCOUNT_ID}:secret:{name}-??????"
+            ],
+        )
+    )

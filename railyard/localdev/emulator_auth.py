@@ -100,6 +100,10 @@ class Guard:
             return self._check_header(environ, header, query)
         if dict(query).get("X-Amz-Algorithm") == _ALGORITHM:
             return self._check_presigned(environ, query)
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("CONTENT_TYPE", "").startswith(
+            "multipart/form-data"
+        ):
+            return self._check_presigned_post(environ)
         return "requests to the platform's AWS must be signed (SigV4) with the platform's credentials"
 
     def _check_header(self, environ: dict[str, Any], header: str, query: list[tuple[str, str]]) -> str | None:
@@ -136,6 +140,42 @@ class Guard:
             "UNSIGNED-PAYLOAD",
             params.get("X-Amz-Signature", ""),
         )
+
+    def _check_presigned_post(self, environ: dict[str, Any]) -> str | None:
+        """A browser-style S3 upload (boto3's generate_presigned_post, what the CLI's upload is):
+        the form carries a base64 policy signed with the platform's key. Its expiry is checked, and
+        its content-length-range too, which moto itself does not enforce."""
+        import base64
+
+        fields, file_size = _form(environ)
+        if fields.get("x-amz-algorithm") != _ALGORITHM:
+            return "requests to the platform's AWS must be signed (SigV4) with the platform's credentials"
+        policy = fields.get("policy", "")
+        key_id, _, scope = fields.get("x-amz-credential", "").partition("/")
+        if not hmac.compare_digest(key_id.encode(), self._key_id.encode()):
+            return "unknown access key id: only the platform may call its AWS"
+        parts = scope.split("/")
+        if len(parts) != 4 or parts[3] != "aws4_request":
+            return "malformed credential scope"
+        key = ("AWS4" + self._secret).encode()
+        for part in parts:
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), fields.get("x-amz-signature", "").encode()):
+            return "the upload policy's signature does not match the platform's credentials"
+        try:
+            document = json.loads(base64.b64decode(policy))
+            expires = datetime.strptime(document["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        except (ValueError, KeyError):
+            return "malformed upload policy"
+        if time.time() > expires.timestamp():
+            return "the upload policy has expired"
+        for condition in document.get("conditions", []):
+            if isinstance(condition, list) and condition[:1] == ["content-length-range"]:
+                low, high = int(condition[1]), int(condition[2])
+                if not low <= file_size <= high:
+                    return f"EntityTooLarge: the upload is {file_size} bytes; this policy allows {low}-{high}"
+        return None
 
     def _verify(
         self,
@@ -208,6 +248,19 @@ def _header(environ: dict[str, Any], name: str) -> str:
     else:
         value = environ.get("HTTP_" + name.upper().replace("-", "_"), "")
     return " ".join(str(value).split())
+
+
+def _form(environ: dict[str, Any]) -> tuple[dict[str, str], int]:
+    """A multipart form's fields (names lower-cased) and its file's size; the body is put back."""
+    import io
+
+    from werkzeug.formparser import parse_form_data
+
+    body = _body(environ)
+    copy = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+    _, form, files = parse_form_data(copy)
+    size = sum(len(f.read()) for f in files.values())
+    return {k.lower(): v for k, v in form.items()}, size
 
 
 def _body(environ: dict[str, Any]) -> bytes:

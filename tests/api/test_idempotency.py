@@ -216,5 +216,6 @@ def test_openapi_documents_the_header_on_every_creating_route_and_only_there(api
         ("POST", "/v1/services/{service_id}/rollback"),
         ("PATCH", "/v1/services/{service_id}/variables"),
         ("POST", "/v1/services/{service_id}/cron/run"),
+        ("POST", "/v1/services/{service_id}/domains"),
     }
     assert doc["components"]["parameters"]["IdempotencyKey"]["in"] == "header"

@@ -26,6 +26,7 @@ TOKEN = "ry_http_api_test_token"
 # Public routes that answer an empty request with an error of their own (still their view's answer).
 PUBLIC_NEEDING_INPUT = {
     "POST /v1/auth/device/token": 400,  # no deviceCode
+    "POST /v1/auth/device/code": 200,  # needs no input
     "GET /v1/auth/github/start": 404,  # GitHub sign-in not configured
     "GET /v1/auth/github/callback": 404,
 }

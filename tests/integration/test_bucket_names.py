@@ -13,6 +13,7 @@ from chalicelib.adapters.aws import client, error_code, reset_clients
 from chalicelib.config import Settings
 from railyard.localdev.bootstrap import bootstrap
 from railyard.localdev.children import Child, start_emulator
+from railyard.localdev.emulator_auth import ensure_credentials
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -21,9 +22,10 @@ pytestmark = pytest.mark.timeout(90)
 def local_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Child]]:
     """Starts the emulator on `tmp_path/aws` (again, for each item appended); stops them all."""
     started: list[Child] = []
+    key_id, secret = ensure_credentials(tmp_path / "aws")  # the only ones the emulator answers
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
         "AWS_DEFAULT_REGION": "eu-west-1",
         "RAILYARD_STAGE": "dev",
         "RAILYARD_DATA_DIR": str(tmp_path / "data"),

@@ -18,6 +18,7 @@ from chalicelib.domain.models import ServiceVariables
 from chalicelib.domain.sealing import SealedValue, SealedValueUnreadable, open_variables, sealing_context
 from railyard.localdev.bootstrap import _ensure_key
 from railyard.localdev.children import start_emulator
+from railyard.localdev.emulator_auth import ensure_credentials
 
 PEM = (
     "-----BEGIN PRIVATE KEY-----\n"
@@ -94,8 +95,9 @@ def test_sealed_variables_are_stored_and_read_back_as_ciphertext(sealer: KmsSeal
 
 @pytest.fixture
 def emulator_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    key_id, secret = ensure_credentials(tmp_path / "aws")  # the only ones the emulator answers
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     yield tmp_path

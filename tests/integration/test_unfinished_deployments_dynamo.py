@@ -100,10 +100,8 @@ def test_a_deployment_leaves_the_list_when_it_ends_and_not_before(repo: DynamoRe
 
 def test_the_list_reads_past_one_page(repo: DynamoRepository) -> None:
     # GIVEN more unfinished deployments than one 1 MB page holds (each item is ~1 KB with its body)
-    big = ServiceSettings(start_command="x" * 8000)
-    many = [
-        dataclasses.replace(deployment(f"dep_{n:04d}"), config=ConfigSnapshot({}, big)) for n in range(150)
-    ]
+    big = ConfigSnapshot({"PADDING": "x" * 8000}, ServiceSettings())
+    many = [dataclasses.replace(deployment(f"dep_{n:04d}"), config=big) for n in range(150)]
     for start in range(0, len(many), 100):
         repo.save(*many[start : start + 100])
 

@@ -27,7 +27,7 @@ from chalicelib.domain.limits import (
 from chalicelib.domain.models import DeploymentStatus
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
 from chalicelib.domain.ports import BuildRequest, BuildResult, Progress
-from chalicelib.domain.services import DeploymentService, Principal, ProjectService
+from chalicelib.domain.services import DeploymentService, ProjectService
 from railyard.tarball import TarballError, pack_directory
 from tests.fakes import (
     FakeBlobStore,
@@ -38,9 +38,10 @@ from tests.fakes import (
     FakeWorkflow,
     InMemoryRepository,
 )
+from tests.support.principals import admin_access
 from tests.support.tarballs import many_files, small_source, tar_bomb
 
-WHO = Principal("org_1", ("*",), "test")
+WHO = admin_access("org_1")
 THREE_GIB = 3 * 1024**3
 
 

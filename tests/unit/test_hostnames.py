@@ -13,8 +13,10 @@ from chalicelib.domain.domains import normalize_domain
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.hostnames import MAX_LABEL, candidates
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.services import Principal, ProjectService
+from chalicelib.domain.policy import Access
+from chalicelib.domain.services import ProjectService
 from tests.fakes import InMemoryRepository
+from tests.support.principals import admin_access
 
 
 def _projects(repo: InMemoryRepository, suffixes: list[str]) -> ProjectService:
@@ -22,7 +24,7 @@ def _projects(repo: InMemoryRepository, suffixes: list[str]) -> ProjectService:
     return ProjectService(repo, clock, new_id, suffixes=iter(suffixes).__next__)
 
 
-def _service(projects: ProjectService, who: Principal, project: str, environment: str, name: str) -> str:
+def _service(projects: ProjectService, who: Access, project: str, environment: str, name: str) -> str:
     created, envs = projects.create_project(who, project)
     env = (
         envs[0] if environment == "production" else projects.create_environment(who, created.id, environment)
@@ -34,7 +36,7 @@ def test_names_that_spell_the_same_host_get_different_hostnames() -> None:
     # GIVEN service `a` in environment `b-c` of project `p` (hostname a-b-c-p)
     repo = InMemoryRepository()
     projects = _projects(repo, ["k7tq"])
-    who = Principal("org_1", ("*",), "t")
+    who = admin_access("org_1")
     project, _ = projects.create_project(who, "p")
     b_c = projects.create_environment(who, project.id, "b-c")
     c = projects.create_environment(who, project.id, "c")
@@ -49,8 +51,8 @@ def test_names_that_spell_the_same_host_get_different_hostnames() -> None:
 def test_two_workspaces_with_the_same_names_get_different_hostnames() -> None:
     repo = InMemoryRepository()
     projects = _projects(repo, ["x2aa", "x2ab"])
-    mine = _service(projects, Principal("org_1", ("*",), "t"), "shop", "production", "web")
-    theirs = _service(projects, Principal("org_2", ("*",), "t"), "shop", "production", "web")
+    mine = _service(projects, admin_access("org_1"), "shop", "production", "web")
+    theirs = _service(projects, admin_access("org_2"), "shop", "production", "web")
     assert mine == "web-production-shop"
     assert theirs == "web-production-shop-x2aa"
 
@@ -58,9 +60,7 @@ def test_two_workspaces_with_the_same_names_get_different_hostnames() -> None:
 def test_a_taken_suffix_is_skipped_for_the_next_one() -> None:
     repo = InMemoryRepository()
     projects = _projects(repo, ["aaaa", "aaaa", "bbbb"])
-    names = [
-        _service(projects, Principal(f"org_{i}", ("*",), "t"), "shop", "production", "web") for i in range(3)
-    ]
+    names = [_service(projects, admin_access(f"org_{i}"), "shop", "production", "web") for i in range(3)]
     assert names == ["web-production-shop", "web-production-shop-aaaa", "web-production-shop-bbbb"]
 
 

@@ -87,7 +87,7 @@ def test_a_name_is_plain_or_sealed_never_both_and_a_sealed_one_is_never_unsealed
         world.deployments.set_variables(WHO, world.service.id, {"A": "1"}, [], {"A": "2"})
     with pytest.raises(BadRequest, match="must match"):
         world.deployments.set_variables(WHO, world.service.id, {}, [], {"1BAD": "x"})
-    with pytest.raises(BadRequest, match="larger than"):
+    with pytest.raises(BadRequest, match="a value is at most"):
         world.deployments.set_variables(WHO, world.service.id, {}, [], {"BIG": "x" * 40_000})
 
 
