@@ -18,6 +18,9 @@ from chalicelib.domain.ids import IdFactory, new_id, utcnow
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.domain.api_tokens import ApiTokenService
+    from chalicelib.domain.audit import Auditor
+    from chalicelib.domain.identity_ports import RateLimiter
     from chalicelib.domain.pipeline import Pipeline, TaskRunner
     from chalicelib.domain.ports import (
         BlobStore,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.retention import Retention
     from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
     from chalicelib.domain.sweeper import DeploymentSweeper
+    from chalicelib.domain.workspaces import WorkspaceService
 
 
 class Container:
@@ -220,6 +224,41 @@ class Container:
             self.clock,
             artifact_objects=runner.artifact_objects if isinstance(runner, ArtifactObjects) else None,
         )
+
+    # --- workspaces, API tokens, the audit log (docs/decisions/0025) ---------------------------
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Per container only; the identity work's table-backed limiter replaces it when merged."""
+        from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
+
+        return InMemoryRateLimiter()
+
+    @cached_property
+    def workspaces(self) -> WorkspaceService:
+        from chalicelib.adapters.workspaces_store import DynamoWorkspaceStore
+        from chalicelib.domain.workspaces import WorkspaceService
+
+        return WorkspaceService(
+            DynamoWorkspaceStore(self.settings.table_name), self.api_tokens, self.clock, self.ids
+        )
+
+    @cached_property
+    def api_tokens(self) -> ApiTokenService:
+        from chalicelib.adapters.tokens_store import DynamoTokenStore
+        from chalicelib.domain.api_tokens import ApiTokenService
+
+        store = DynamoTokenStore(self.settings.table_name)
+        return ApiTokenService(store, self.repository, self.auth, self.rate_limiter, self.clock, self.ids)
+
+    @cached_property
+    def audit(self) -> Auditor:
+        from chalicelib.adapters.audit_store import DynamoAuditStore, EventBridgeAuditEvents
+        from chalicelib.domain.audit import Auditor
+
+        s = self.settings
+        events = EventBridgeAuditEvents(s.catalogue.event_bus, s.region)
+        return Auditor(DynamoAuditStore(s.table_name), events, self.clock, self.ids)
 
 
 _container: Container | None = None

@@ -6,7 +6,7 @@ from chalice import Chalice
 
 
 def register(app: Chalice) -> None:
-    from chalicelib.api import deployments, meta, projects
+    from chalicelib.api import audit, deployments, meta, projects, tokens, workspaces
 
-    for module in (meta, projects, deployments):
+    for module in (meta, projects, deployments, workspaces, tokens, audit):
         app.register_blueprint(module.bp)
