@@ -97,23 +97,27 @@ def decode(cls: type[Any], item: Model) -> Any:
 
 
 def transact(table: _Table, ops: list[Op]) -> list[str | None]:
-    """Writes every op or none; returns [] or, when cancelled, each op's cancellation reason."""
+    """Writes every op or none; returns [] or, when cancelled, each op's cancellation reason in the
+    order of `ops`. (PynamoDB sends a transaction's deletes before its puts, and DynamoDB answers
+    reasons in the order sent, so they are mapped back.)"""
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
 
+    sent = [op for op in ops if op.attributes is None] + [op for op in ops if op.attributes is not None]
     try:
         with TransactWrite(connection=table.connection) as transaction:
-            for op in ops:
+            for op in sent:
                 if op.attributes is None:
                     item = table.item(op.pk, op.sk)
                     transaction.delete(item, condition=op.condition, add_version_condition=False)
                 else:
                     transaction.save(table.item(op.pk, op.sk, **op.attributes), condition=op.condition)
     except TransactWriteError as error:
-        reasons = [reason.code if reason else None for reason in error.cancellation_reasons or []]
-        if not reasons:
+        codes = [reason.code if reason else None for reason in error.cancellation_reasons or []]
+        if not codes:
             raise
-        return reasons
+        by_op = {id(op): code for op, code in zip(sent, codes, strict=False)}
+        return [by_op.get(id(op)) for op in ops]
     return []
 
 
