@@ -24,6 +24,7 @@ import typer
 from typer.core import TyperGroup
 
 from railyard.admin import admin_app
+from railyard.commands import audit, token, workspace
 
 if TYPE_CHECKING:
     from railyard.client import Deployment, RailyardClient
@@ -88,6 +89,9 @@ app.add_typer(variables_app, name="variables")
 cron_app = typer.Typer(cls=_RailyardGroup, help="Cron services (deploy.cronSchedule).", no_args_is_help=True)
 app.add_typer(cron_app, name="cron")
 app.add_typer(admin_app, name="admin")
+app.add_typer(workspace.app, name="workspace")
+app.add_typer(token.app, name="token")
+audit.register(app)
 
 DirOption = Annotated[
     Path,

@@ -3,9 +3,11 @@
 Two files, both plain JSON:
 
 - ``$RAILYARD_HOME/config.json`` (``RAILYARD_HOME`` defaults to ``~/.railyard``):
-  ``{"api_url": ..., "token": ...}``. Written by ``railyard login`` and by the local platform
-  (``railyard dev``) when it starts. The environment variables ``RAILYARD_API_URL`` and
-  ``RAILYARD_TOKEN`` override the file, key by key, so CI can run without a file at all.
+  ``{"api_url": ..., "token": ..., "workspace_id": ...}``. Written by ``railyard login`` and by the
+  local platform (``railyard dev``) when it starts; ``workspace_id`` by ``railyard workspace use``
+  (or ``create``): the workspace commands act on when none is named. The environment variables
+  ``RAILYARD_API_URL``, ``RAILYARD_TOKEN`` and ``RAILYARD_WORKSPACE`` override the file, key by key,
+  so CI can run without a file at all.
 - ``<app dir>/.railyard.json``, the link of one directory to one service:
   ``{"projectId", "environmentId", "serviceId", "project", "environment", "service"}``
   (ids for the API, names for humans). Written by ``railyard init``.
@@ -25,6 +27,7 @@ from typing import Any
 HOME_ENV = "RAILYARD_HOME"
 API_URL_ENV = "RAILYARD_API_URL"
 TOKEN_ENV = "RAILYARD_TOKEN"
+WORKSPACE_ENV = "RAILYARD_WORKSPACE"
 CONFIG_FILE_NAME = "config.json"
 LINK_FILE_NAME = ".railyard.json"
 
@@ -128,6 +131,21 @@ def save_config(config: Config) -> Path:
     """Store ``config`` in ``config.json``, keeping any other keys the local platform wrote."""
     data = read_config_file()
     data.update(api_url=config.api_url.rstrip("/"), token=config.token)
+    path = config_path()
+    _write_json_private(path, data)
+    return path
+
+
+def selected_workspace() -> str | None:
+    """The workspace id ``railyard workspace use`` chose (RAILYARD_WORKSPACE overrides), if any."""
+    chosen = os.environ.get(WORKSPACE_ENV) or read_config_file().get("workspace_id")
+    return chosen if isinstance(chosen, str) and chosen else None
+
+
+def save_workspace(workspace_id: str) -> Path:
+    """Remember ``workspace_id`` in ``config.json``, keeping every other key."""
+    data = read_config_file()
+    data["workspace_id"] = workspace_id
     path = config_path()
     _write_json_private(path, data)
     return path
