@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.adapters.dynamo import _Table, _table
+from chalicelib.adapters.workspaces_store import OnTable
 from chalicelib.catalogue import EVENT_SOURCE
 from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry
 
@@ -25,17 +25,7 @@ AUDIT = "AUDIT"
 _END = "~"  # sorts after every ISO time
 
 
-class DynamoAuditStore:
-    def __init__(self, table_name: str) -> None:
-        self._table_name = table_name
-        self._bound: _Table | None = None
-
-    @property
-    def _t(self) -> _Table:
-        if self._bound is None:
-            self._bound = _table(self._table_name)
-        return self._bound
-
+class DynamoAuditStore(OnTable):
     def add(self, entry: AuditEntry, expires_at: int) -> None:
         assert entry.workspace_id is not None, "an entry without a workspace is only emitted"
         self._t.item(
@@ -43,7 +33,7 @@ class DynamoAuditStore:
             f"{AUDIT}#{entry.at}#{entry.id}",
             kind=AUDIT,
             version=1,
-            body=entry.to_dict(),
+            body=entry.model_dump(),
             expires_at=expires_at,
         ).save()
 
@@ -62,7 +52,7 @@ class DynamoAuditStore:
             scan_index_forward=False,
             limit=limit,  # also the page size: one Query
         )
-        return [AuditEntry(**item.attribute_values["body"]) for item in found]
+        return [AuditEntry.model_validate(item.attribute_values["body"]) for item in found]
 
 
 class EventBridgeAuditEvents:
@@ -76,7 +66,7 @@ class EventBridgeAuditEvents:
         from chalicelib.adapters import aws
 
         detail: dict[str, Any] = {
-            "data": entry.to_dict(),
+            "data": entry.model_dump(),
             "metadata": {
                 "event_name": EVENT_DETAIL_TYPE,
                 "event_source": "railyard.api",

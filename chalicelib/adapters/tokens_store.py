@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import TOKEN, TTL_ATTRIBUTE, _attributes, _keys, _Table, _table
-from chalicelib.adapters.workspaces_store import Op, new_item, transact
+from chalicelib.adapters.dynamo import TOKEN, TTL_ATTRIBUTE, _attributes, _keys
+from chalicelib.adapters.workspaces_store import OnTable, Op, new_item, transact
 from chalicelib.domain.api_tokens import IssuedToken
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.models import ApiToken
@@ -29,17 +29,7 @@ TOKEN_ID = "TOKENID"
 ORG = "ORG"
 
 
-class DynamoTokenStore:
-    def __init__(self, table_name: str) -> None:
-        self._table_name = table_name
-        self._bound: _Table | None = None
-
-    @property
-    def _t(self) -> _Table:
-        if self._bound is None:
-            self._bound = _table(self._table_name)
-        return self._bound
-
+class DynamoTokenStore(OnTable):
     def add(self, token: ApiToken) -> None:
         keys = _keys(token)
         attributes = _attributes(token)

@@ -152,7 +152,9 @@ def _roster_op(workspace_id: str, expected: int) -> Op:
     return Op("roster", f"{WORKSPACE}#{workspace_id}", ROSTER, attributes, at_version(expected))
 
 
-class DynamoWorkspaceStore:
+class OnTable:
+    """A store on the platform's table, bound on first use (constructing it costs no import or I/O)."""
+
     def __init__(self, table_name: str) -> None:
         self._table_name = table_name
         self._bound: _Table | None = None
@@ -163,6 +165,8 @@ class DynamoWorkspaceStore:
             self._bound = _table(self._table_name)
         return self._bound
 
+
+class DynamoWorkspaceStore(OnTable):
     def create(self, workspace: Workspace, admin: Member) -> None:
         ops = [_workspace_op(workspace), _member_op(admin, new_item()), _roster_op(workspace.id, 0)]
         if transact(self._t, ops):

@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.routing import Context, route
-from chalicelib.domain.audit import DEFAULT_QUERY_LIMIT
+from chalicelib.domain.audit import DEFAULT_QUERY_LIMIT, entry_view
 from chalicelib.domain.policy import Action
 
 bp = Blueprint(__name__)
@@ -18,4 +18,4 @@ def audit_log(ctx: Context, workspace_id: str) -> tuple[int, Any]:
     """The workspace's audit log, newest first (`since`: 1h, 7d or an ISO time; `limit` <= 500)."""
     since, limit = ctx.query.get("since"), ctx.query_int("limit", DEFAULT_QUERY_LIMIT)
     entries = ctx.c.audit.query(ctx.who, workspace_id, since, limit)
-    return 200, {"entries": [e.view() for e in entries]}
+    return 200, {"entries": [entry_view(e) for e in entries]}

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.api_tokens import parse_duration
 from chalicelib.domain.errors import BadRequest
+from chalicelib.domain.events import AuditRecorded as AuditEntry  # one contract: stored, shown, emitted
 from chalicelib.domain.ids import Clock, IdFactory, iso, parse_iso
 from chalicelib.domain.policy import Access, Resource
 from chalicelib.domain.resources import workspace_resource
@@ -42,58 +42,33 @@ SAFE_VALUES = frozenset(
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    id: str
-    workspace_id: str | None
-    at: str
-    actor: str  # "user", "token" or "anonymous"
-    user_id: str | None
-    email: str | None
-    token_id: str | None
-    action: str
-    method: str
-    path: str
-    status: int
-    code: str | None  # the error's Code, None on success
-    resource_kind: str | None
-    resource_id: str | None
-    project_id: str | None
-    environment_id: str | None
-    service_id: str | None
-    source_ip: str
-    user_agent: str
-    request: dict[str, Any]  # field names, and values of SAFE_VALUES only
-
-    def view(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "workspaceId": self.workspace_id,
-            "at": self.at,
-            "actor": {
-                "kind": self.actor,
-                "userId": self.user_id,
-                "email": self.email,
-                "tokenId": self.token_id,
-            },
-            "action": self.action,
-            "method": self.method,
-            "path": self.path,
-            "result": {"status": self.status, "code": self.code},
-            "resource": {
-                "kind": self.resource_kind,
-                "id": self.resource_id,
-                "projectId": self.project_id,
-                "environmentId": self.environment_id,
-                "serviceId": self.service_id,
-            },
-            "sourceIp": self.source_ip,
-            "userAgent": self.user_agent,
-            "request": self.request,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def entry_view(entry: AuditEntry) -> dict[str, Any]:
+    """An entry as the API shows it (camelCase, grouped)."""
+    return {
+        "id": entry.id,
+        "workspaceId": entry.workspace_id,
+        "at": entry.at,
+        "actor": {
+            "kind": entry.actor,
+            "userId": entry.user_id,
+            "email": entry.email,
+            "tokenId": entry.token_id,
+        },
+        "action": entry.action,
+        "method": entry.method,
+        "path": entry.path,
+        "result": {"status": entry.status, "code": entry.code},
+        "resource": {
+            "kind": entry.resource_kind,
+            "id": entry.resource_id,
+            "projectId": entry.project_id,
+            "environmentId": entry.environment_id,
+            "serviceId": entry.service_id,
+        },
+        "sourceIp": entry.source_ip,
+        "userAgent": entry.user_agent,
+        "request": entry.request,
+    }
 
 
 class AuditStore(Protocol):
