@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.adapters.identity_store import DynamoIdentityStore, DynamoSessionStore
     from chalicelib.adapters.session_keys import CachedKeyRing, JwtSigner, SecretsManagerKeyStore
+    from chalicelib.domain.api_tokens import ApiTokenService
+    from chalicelib.domain.audit import Auditor
     from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
     from chalicelib.domain.domains import DomainService
     from chalicelib.domain.github_signin import GitHubSignIn
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.sessions import AccessTokens, Sessions
     from chalicelib.domain.signin import PasswordSignIn
     from chalicelib.domain.sweeper import DeploymentSweeper
+    from chalicelib.domain.workspaces import WorkspaceService
 
 
 class Container:
@@ -407,6 +410,34 @@ class Container:
             self.session_issuer,
             self.clock,
         )
+
+    # --- workspaces, API tokens, the audit log (docs/decisions/0025) ---------------------------
+
+    @cached_property
+    def workspaces(self) -> WorkspaceService:
+        from chalicelib.adapters.workspaces_store import DynamoWorkspaceStore
+        from chalicelib.domain.workspaces import WorkspaceService
+
+        return WorkspaceService(
+            DynamoWorkspaceStore(self.settings.table_name), self.api_tokens, self.clock, self.ids
+        )
+
+    @cached_property
+    def api_tokens(self) -> ApiTokenService:
+        from chalicelib.adapters.tokens_store import DynamoTokenStore
+        from chalicelib.domain.api_tokens import ApiTokenService
+
+        store = DynamoTokenStore(self.settings.table_name)
+        return ApiTokenService(store, self.repository, self.auth, self.rate_limiter, self.clock, self.ids)
+
+    @cached_property
+    def audit(self) -> Auditor:
+        from chalicelib.adapters.audit_store import DynamoAuditStore, EventBridgeAuditEvents
+        from chalicelib.domain.audit import Auditor
+
+        s = self.settings
+        events = EventBridgeAuditEvents(s.catalogue.event_bus, s.region)
+        return Auditor(DynamoAuditStore(s.table_name), events, self.clock, self.ids)
 
 
 _container: Container | None = None

@@ -23,6 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from railyard.admin import admin_app
+from railyard.commands import audit, token, workspace
 from railyard.commands import auth as auth_commands
 from railyard.commands.domain import domain_app
 
@@ -92,6 +93,10 @@ app.add_typer(admin_app, name="admin")
 auth_commands.register(app)  # login, whoami, logout
 app.add_typer(domain_app, name="domain")
 import railyard.commands.keys  # noqa: E402, F401  (registers `admin rotate-keys`)
+
+app.add_typer(workspace.app, name="workspace")
+app.add_typer(token.app, name="token")
+audit.register(app)
 
 DirOption = Annotated[
     Path,

@@ -9,7 +9,9 @@ Two files, both plain JSON:
   under its own key so the local platform, which re-registers whatever ``token`` holds as its
   admin token, never mistakes a session's access token for one. A session, when present, is what
   the CLI sends. The environment variables ``RAILYARD_API_URL`` and ``RAILYARD_TOKEN`` override
-  the file, key by key, so CI can run without a file at all.
+  the file, key by key, so CI can run without a file at all. ``"workspace_id"`` is the workspace
+  ``railyard workspace use`` (or ``create``) chose, the one commands act on when none is named
+  (``RAILYARD_WORKSPACE`` overrides it).
 - ``<app dir>/.railyard.json``, the link of one directory to one service:
   ``{"projectId", "environmentId", "serviceId", "project", "environment", "service"}``
   (ids for the API, names for humans). Written by ``railyard init``.
@@ -31,6 +33,7 @@ from typing import Any
 HOME_ENV = "RAILYARD_HOME"
 API_URL_ENV = "RAILYARD_API_URL"
 TOKEN_ENV = "RAILYARD_TOKEN"
+WORKSPACE_ENV = "RAILYARD_WORKSPACE"
 CONFIG_FILE_NAME = "config.json"
 SESSION_KEY = "session"
 LINK_FILE_NAME = ".railyard.json"
@@ -169,6 +172,21 @@ def save_api_token(api_url: str, token: str) -> Path:
     data = read_config_file()
     data.pop(SESSION_KEY, None)
     data.update(api_url=api_url.rstrip("/"), token=token)
+    path = config_path()
+    _write_json_private(path, data)
+    return path
+
+
+def selected_workspace() -> str | None:
+    """The workspace id ``railyard workspace use`` chose (RAILYARD_WORKSPACE overrides), if any."""
+    chosen = os.environ.get(WORKSPACE_ENV) or read_config_file().get("workspace_id")
+    return chosen if isinstance(chosen, str) and chosen else None
+
+
+def save_workspace(workspace_id: str) -> Path:
+    """Remember ``workspace_id`` in ``config.json``, keeping every other key."""
+    data = read_config_file()
+    data["workspace_id"] = workspace_id
     path = config_path()
     _write_json_private(path, data)
     return path

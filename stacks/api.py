@@ -20,6 +20,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
@@ -86,6 +87,8 @@ class ApiStack(Stack):
         StateMachineRefs.of(self, catalogue.deploy_state_machine).grant_control(role)
         grant_seal(role, stage)  # sealed variables: encrypt only, never decrypt
         grant_session_keys(role, stage)  # session signing keys (JWTs) and the MFA sealing key
+        # Every change is audited: an entry in the table and an event on the stage's bus.
+        events.EventBus.from_event_bus_name(self, "Bus", catalogue.event_bus).grant_put_events_to(role)
 
         self.api_name = catalogue.stack_name("api")
         self.http_api = apigwv2.HttpApi(

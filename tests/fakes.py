@@ -51,6 +51,7 @@ class InMemoryRepository:
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Any] = {}
+        self.tokens_used: list[tuple[str, str]] = []  # mark_token_used calls
         self._lock = threading.Lock()
 
     def save(self, *entities: Entity) -> None:
@@ -74,6 +75,9 @@ class InMemoryRepository:
 
     def get_token(self, token_hash: str) -> ApiToken:
         return self._get("token", token_hash)  # type: ignore[no-any-return]
+
+    def mark_token_used(self, token_hash: str, at: str) -> None:
+        self.tokens_used.append((token_hash, at))
 
     def get_project(self, project_id: str) -> Project:
         return self._get("Project", project_id)  # type: ignore[no-any-return]

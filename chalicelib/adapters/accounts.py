@@ -42,6 +42,7 @@ import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from chalicelib.adapters.dynamo import _attributes, _bind, _keys, _Table
+from chalicelib.adapters.workspaces_store import WORKSPACES
 from chalicelib.domain.accounts import (
     AlreadyBootstrapped,
     FirstAdmin,
@@ -103,6 +104,10 @@ def account_rows(user: User, workspace: Workspace, membership: Membership) -> li
             WORKSPACE,
             WORKSPACE,
             _fields(workspace),
+            # Listed with every workspace (adapters/workspaces_store.py), so a restart of the local
+            # platform brings back the live services of workspaces made by sign-up or bootstrap.
+            gsi1pk=WORKSPACES,
+            gsi1sk=f"{WORKSPACE}#{workspace.id}",
         ),
         _Row(
             f"membership of {membership.user_id} in {membership.workspace_id}",

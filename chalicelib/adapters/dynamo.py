@@ -18,6 +18,7 @@ never from the body, so each has one source of truth.
 | Deployment       | DEPLOYMENT#<id>    | DEPLOYMENT   | SERVICE#<sid>    | DEPLOYMENT#<id>              |
 | Release          | RELEASE#<id>       | RELEASE      | SERVICE#<sid>    | RELEASE#<number:010d>        |
 | ApiToken         | TOKEN#<sha256>     | TOKEN        | ORG#<org_id>     | TOKEN#<sha256>               |
+| token id pointer | TOKENID#<id>       | TOKENID      | -                | -                            |
 | BuiltSource      | BUILT#<sid>#<fp>   | BUILT        | -                | -                            |
 | PendingBuild     | PENDINGBUILD#<bid> | PENDINGBUILD | DEPLOYMENT#<did> | PENDINGBUILD#<created>#<bid> |
 | idempotency rec. | IDEMPOTENCY#<hash> | IDEMPOTENCY  | -                | -                            |
@@ -41,6 +42,15 @@ CodeBuild build id `<project>:<uuid>`) also carry `expires_at`, epoch seconds, t
 attribute: DynamoDB deletes them a week after the build started (create_table enables the TTL).
 Listing them by deployment goes through the (eventually consistent) index; a retried Build step that
 misses a just-written item still gets the same build back from CodeBuild's idempotency token.
+
+An ApiToken keeps its `expires_at` (ISO time, what AuthService checks) in the body; its item's TTL
+attribute is that moment plus TOKEN_TTL_GRACE_DAYS, so DynamoDB deletes expired tokens some time
+after they stop working. Its top-level `last_used_at` (ISO) is set in place by mark_token_used, at
+most once per AuthService cache window per container; a MemberToken's `user_id` (who made it) is
+kept when it is read back. Tokens made through the API (chalicelib/adapters/tokens_store.py) also
+get a `TOKENID#<id>` pointer written in the same transaction, so a revocation by id finds the hash.
+Workspaces, members, invitations and the audit log: chalicelib/adapters/workspaces_store.py and
+audit_store.py.
 
 Idempotency records (the first answer of an API request sent with an Idempotency-Key; `<hash>` is
 `api#sha256(caller, method and path, key)`) are written by chalicelib/adapters/idempotency.py in
@@ -69,7 +79,9 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | deployments of service  | list_deployments            | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
 | release by id           | get_release                 | Get RELEASE#<id> / RELEASE                         |
 | releases of a service   | list_releases               | gsi1 SERVICE#<sid> / RELEASE#..., desc, Limit      |
-| tokens of an org        | (no port yet)               | gsi1 ORG#<org> / TOKEN#...                         |
+| tokens of an org        | DynamoTokenStore.tokens_of  | gsi1 ORG#<org> / TOKEN#...                         |
+| token by id (revoke)    | DynamoTokenStore.by_id      | Get TOKENID#<id> / TOKENID, then Get TOKEN#<hash>  |
+| token last used         | mark_token_used             | UpdateItem TOKEN#<hash> SET last_used_at (exists)  |
 | earlier build of source | get_built_source            | Get BUILT#<sid>#<fingerprint> / BUILT              |
 | waiting step of a build | get_pending_build           | Get PENDINGBUILD#<build id> / PENDINGBUILD         |
 | builds of a deployment  | list_pending_builds         | gsi1 DEPLOYMENT#<did> / PENDINGBUILD#..., asc      |
@@ -106,6 +118,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,6 +168,7 @@ HOSTNAME = "HOSTNAME"
 DOMAIN = "DOMAIN"
 UNFINISHED = "UNFINISHED"  # the one gsi2pk value
 TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB deletes the item after it
+TOKEN_TTL_GRACE_DAYS = 30  # an expired token's item stays this long (lists show it as expired)
 
 _CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code in a transaction
 _CONDITIONAL_CHECK_FAILED_EXCEPTION = "ConditionalCheckFailedException"  # the error code of a PutItem
@@ -316,19 +330,36 @@ def _encode(value: Any) -> Any:
     return value
 
 
+def _top_level(cls: type) -> tuple[str, ...]:
+    # A token's `expires_at` is an ISO time in its body; its TTL attribute is derived (_token_ttl).
+    return ("version",) if issubclass(cls, ApiToken) else _TOP_LEVEL
+
+
 def _attributes(entity: Entity) -> dict[str, Any]:
     """The item's non-key attributes: the top-level ones, and the rest of the entity as `body`."""
     names = [field.name for field in dataclasses.fields(entity)]
-    attributes = {name: _encode(getattr(entity, name)) for name in names if name in _TOP_LEVEL}
-    attributes["body"] = {name: _encode(getattr(entity, name)) for name in names if name not in _TOP_LEVEL}
+    top = _top_level(type(entity))
+    attributes = {name: _encode(getattr(entity, name)) for name in names if name in top}
+    attributes["body"] = {name: _encode(getattr(entity, name)) for name in names if name not in top}
+    if isinstance(entity, ApiToken):
+        attributes[TTL_ATTRIBUTE] = _token_ttl(entity.expires_at)
     return attributes
+
+
+def _token_ttl(expires_at: str | None) -> int | None:
+    from datetime import timedelta
+
+    from chalicelib.domain.ids import parse_iso
+
+    moment = parse_iso(expires_at) if expires_at else None
+    return int((moment + timedelta(days=TOKEN_TTL_GRACE_DAYS)).timestamp()) if moment else None
 
 
 def _decode(cls: type[E], item: Model) -> E:
     values = item.attribute_values
     data = dict(values["body"])
-    data.update({name: values[name] for name in _TOP_LEVEL if values.get(name) is not None})
-    decoders = _DECODERS.get(cls, {})
+    data.update({name: values[name] for name in _top_level(cls) if values.get(name) is not None})
+    decoders = next((d for kind, d in _DECODERS.items() if issubclass(cls, kind)), {})
     # Fields this code does not know are dropped: during a rolling deploy a newer writer may already
     # store an additive field that an older reader has no use for.
     known = {field.name for field in dataclasses.fields(cls)}
@@ -390,6 +421,7 @@ def _bind(name: str, region_name: str | None, endpoint: str | None) -> _Table:
         body = JSONAttribute()
         status = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)  # TTL_ATTRIBUTE
+        last_used_at = UnicodeAttribute(null=True)  # tokens only: set in place by mark_token_used
         gsi1pk = UnicodeAttribute(null=True)
         gsi1sk = UnicodeAttribute(null=True)
         gsi1 = ByParent()
@@ -628,7 +660,28 @@ class DynamoRepository:
         return [_decode(cls, found) for found in results]
 
     def get_token(self, token_hash: str) -> ApiToken:
-        return self._get(ApiToken, _key(TOKEN, token_hash), TOKEN, "token not found")
+        from chalicelib.domain.accounts import MemberToken
+
+        found = self._find(_key(TOKEN, token_hash), TOKEN)
+        if found is None:
+            raise NotFound("token not found")
+        # A token made by a member names them: the audit log says whose token acted.
+        if found.attribute_values["body"].get("user_id"):
+            return _decode(MemberToken, found)
+        return _decode(ApiToken, found)
+
+    def mark_token_used(self, token_hash: str, at: str) -> None:
+        """Sets the token's `last_used_at` in place (nothing when it was deleted meanwhile)."""
+        from pynamodb.exceptions import UpdateError
+        from pynamodb.expressions.operand import Path
+
+        try:
+            item = self._t.item(_key(TOKEN, token_hash), TOKEN)
+            item.update(actions=[Path("last_used_at").set(at)], condition=Path("pk").exists())
+        except UpdateError as error:
+            # Bookkeeping: a throttled or failed update must not fail the request it authenticates.
+            if error.cause_response_code != _CONDITIONAL_CHECK_FAILED_EXCEPTION:
+                logging.getLogger(__name__).warning("last-used time of a token not recorded: %s", error)
 
     def get_project(self, project_id: str) -> Project:
         return self._get(Project, _key(PROJECT, project_id), PROJECT, f"project {project_id} not found")

@@ -6,7 +6,31 @@ from chalice import Chalice
 
 
 def register(app: Chalice) -> None:
-    from chalicelib.api import auth, deployments, device, domains, github, meta, projects, whoami
+    from chalicelib.api import (
+        audit,
+        auth,
+        deployments,
+        device,
+        domains,
+        github,
+        meta,
+        projects,
+        tokens,
+        whoami,
+        workspaces,
+    )
 
-    for module in (meta, projects, deployments, domains, auth, device, github, whoami):
+    for module in (
+        meta,
+        projects,
+        deployments,
+        domains,
+        auth,
+        device,
+        github,
+        whoami,
+        workspaces,
+        tokens,
+        audit,
+    ):
         app.register_blueprint(module.bp)

@@ -9,6 +9,11 @@ A route declared `idempotent=True` (every request that creates something) honour
 `Idempotency-Key` header: the first answer of a (caller, method and path, key) is kept for a day
 and a repeat with the same body gets it back (`Idempotent-Replayed: true`) without running the view
 again (chalicelib/adapters/idempotency.py). Without the header such a route behaves as any other.
+
+Every request but a GET is recorded in the audit log once its answer is decided, successful or
+refused (chalicelib/domain/audit.py): the caller, the route's action, the resource its use case
+checked last, the status and error code, source IP and user agent, and the names (not values) of
+what its body sent.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,14 +102,22 @@ def route(
         @functools.wraps(view)
         def handler(**params: str) -> Response:
             request = bp.current_request
+            trail = _Trail(Access(ANONYMOUS, route_action, _request_facts(request)))
+            response = serve(request, trail, **params)
+            if method != "GET":
+                _audit(trail, method, path.format(**params), params, response)
+            return response
+
+        def serve(request: Request, trail: _Trail, **params: str) -> Response:
             try:
                 c = container()
                 authorization = request.headers.get("authorization")
                 principal = ANONYMOUS if public else c.auth.authenticate(authorization)
                 if people_only and (principal.kind != "user" or principal.user_id is None):
                     raise Forbidden("only a signed-in person may do this, not an API token")
-                who = Access(principal, route_action, _request_facts(request))
+                who = trail.who = Access(principal, route_action, trail.who.extra)
                 ctx = Context(c, who, _json(request.raw_body), dict(request.query_params or {}))
+                trail.body = ctx.body
                 key = _idempotency_key(request) if idempotent else None
                 if key is None:
                     code, body = view(ctx, **params)
@@ -117,6 +131,7 @@ def route(
                     remaining_ms=_remaining_ms(bp),
                 )
             except DomainError as error:
+                trail.code = type(error).__name__
                 return _error_response(error)
             headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
             if answer.replayed:
@@ -131,6 +146,26 @@ def route(
         return view
 
     return decorator
+
+
+@dataclass
+class _Trail:
+    """What the audit log needs of a request, gathered as it is served (docs/decisions/0025)."""
+
+    who: Access  # the anonymous caller until the bearer token is checked
+    body: Any = None
+    code: str | None = None  # the domain error's Code when it failed
+
+
+def _audit(trail: _Trail, method: str, path: str, params: dict[str, str], response: Response) -> None:
+    """Records a change (any method but GET), successful or refused. The answer is already decided:
+    a failing audit write is logged, never turned into an error for a change that happened."""
+    try:
+        container().audit.record(
+            trail.who, method, path, params, response.status_code, trail.code, trail.body
+        )
+    except Exception:
+        logging.getLogger(__name__).exception("audit entry of %s %s not recorded", method, path)
 
 
 def _request_facts(request: Request) -> dict[str, str]:

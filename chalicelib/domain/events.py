@@ -48,11 +48,37 @@ class DeploymentCompleted(_Frozen):
     status: str  # a DeploymentStatus value
 
 
+class AuditRecorded(_Frozen):
+    """A change made through the API (chalicelib/domain/audit.py AuditEntry); the API puts it."""
+
+    id: str
+    workspace_id: str | None
+    at: str
+    actor: str
+    user_id: str | None
+    email: str | None
+    token_id: str | None
+    action: str
+    method: str
+    path: str
+    status: int
+    code: str | None
+    resource_kind: str | None
+    resource_id: str | None
+    project_id: str | None
+    environment_id: str | None
+    service_id: str | None
+    source_ip: str
+    user_agent: str
+    request: dict[str, object]  # field names; values only of fields that name things, never secrets
+
+
 DATA_MODELS: dict[str, type[_Frozen]] = {
     "deployment.requested": DeploymentRequested,
     "build.started": BuildStarted,
     "build.completed": BuildCompleted,
     "deployment.completed": DeploymentCompleted,
+    "railyard.audit": AuditRecorded,
 }
 
 

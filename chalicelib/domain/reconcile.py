@@ -5,7 +5,8 @@ match it.
 - Deployments that were in flight cannot continue: their workflow executions, queues and workers
   died with the platform. They end FAILED with the reason INTERRUPTED, a line in their deploy log
   saying so, and the previous release keeps (or goes back to) serving.
-- Every service whose active deployment is SUCCESS gets its active release back from the runtime,
+- Every service whose active deployment is SUCCESS, in every workspace (`every_workspace`: one
+  Query of the workspace directory, no Scan), gets its active release back from the runtime,
   in parallel, before the platform says it is ready. A release that does not come back healthy
   makes that deployment CRASHED with the runtime's reason, as a crash would.
 """
@@ -16,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ids import Clock, iso
@@ -27,6 +29,15 @@ from chalicelib.domain.sealing import Sealer
 INTERRUPTED = "interrupted by a platform restart"
 RESTORE_THREADS = 8  # services brought back at once: each mostly waits for its health check
 _log = logging.getLogger(__name__)
+
+
+class WorkspaceDirectory(Protocol):
+    def all_workspace_ids(self) -> list[str]: ...
+
+
+def every_workspace(directory: WorkspaceDirectory, *also: str) -> list[str]:
+    """Every workspace with a record, and `also` (the local platform's default workspace has none)."""
+    return list(dict.fromkeys([*also, *directory.all_workspace_ids()]))
 
 
 @dataclass(frozen=True)

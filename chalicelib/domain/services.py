@@ -146,6 +146,9 @@ class AuthService:
         except NotFound:
             raise Unauthorized("the bearer token is not valid") from None
         self._check_expiry(token.expires_at)
+        # "Last used" costs one UpdateItem per token per cache window (per container), not one per
+        # request: a token used all day shows a time at most TOKEN_CACHE_SECONDS old per container.
+        self._repo.mark_token_used(token_hash, iso(self._clock()))
         who = token_principal(token)
         if len(self._known) >= TOKEN_CACHE_ENTRIES:
             self._known.clear()  # simpler than LRU, and a refill costs one read per token

@@ -196,7 +196,7 @@ def _lock_data_dir(data: Path) -> Any:
 def _reconcile(container: Any) -> None:
     """Ends what was in flight when the platform stopped and brings every live release back, before
     the API or any worker starts (chalicelib/domain/reconcile.py)."""
-    from chalicelib.domain.reconcile import Reconciler
+    from chalicelib.domain.reconcile import Reconciler, every_workspace
     from railyard.localdev import console
 
     reconciler = Reconciler(
@@ -204,7 +204,9 @@ def _reconcile(container: Any) -> None:
     )
     for deployment_id in reconciler.end_interrupted():
         console.event(f"deployment {deployment_id} → FAILED (interrupted by the restart)")
-    services = reconciler.live_services([container.settings.org_id])
+    services = reconciler.live_services(
+        every_workspace(container.workspaces.store, container.settings.org_id)
+    )
     if not services:
         return
     started = time.monotonic()

@@ -1,0 +1,89 @@
+"""Where audit entries go (chalicelib/domain/audit.py): the platform's table, and Railyard's bus.
+
+| entity      | pk             | sk                       | TTL                          |
+|-------------|----------------|--------------------------|------------------------------|
+| AuditEntry  | AUDIT#<ws>     | AUDIT#<at ISO>#<id>      | at + AUDIT_RETENTION_DAYS    |
+
+Each workspace's log is one partition sorted by time, so "newest first since T" is one Query
+(ScanIndexForward false, sk >= AUDIT#<T>, Limit). An entry is a few hundred bytes; a busy workspace
+writes a handful per minute, far below a partition's 1,000 writes/s.
+
+Each entry is also put on the bus (source `railyard`, detail-type `railyard.audit`) as the envelope
+`{data, metadata}` of chalicelib/domain/events.py (AuditRecorded).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.adapters.workspaces_store import OnTable
+from chalicelib.catalogue import EVENT_SOURCE
+from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry
+
+AUDIT = "AUDIT"
+_END = "~"  # sorts after every ISO time
+
+
+class DynamoAuditStore(OnTable):
+    def add(self, entry: AuditEntry, expires_at: int) -> None:
+        assert entry.workspace_id is not None, "an entry without a workspace is only emitted"
+        self._t.item(
+            f"{AUDIT}#{entry.workspace_id}",
+            f"{AUDIT}#{entry.at}#{entry.id}",
+            kind=AUDIT,
+            version=1,
+            body=entry.model_dump(),
+            expires_at=expires_at,
+        ).save()
+
+    def newest(self, workspace_id: str, since: str | None, limit: int) -> list[AuditEntry]:
+        from pynamodb.expressions.operand import Path
+
+        sort_key = Path("sk")
+        condition = (
+            sort_key.between(f"{AUDIT}#{since}", f"{AUDIT}#{_END}")
+            if since
+            else sort_key.startswith(f"{AUDIT}#")
+        )
+        found = self._t.item.query(
+            f"{AUDIT}#{workspace_id}",
+            range_key_condition=condition,
+            scan_index_forward=False,
+            limit=limit,  # also the page size: one Query
+        )
+        return [AuditEntry.model_validate(item.attribute_values["body"]) for item in found]
+
+
+class EventBridgeAuditEvents:
+    """Puts each entry on Railyard's bus (rules may route `railyard.audit` anywhere: a SIEM, a queue)."""
+
+    def __init__(self, bus_name: str, region: str | None = None) -> None:
+        self._bus = bus_name
+        self._region = region
+
+    def emit(self, entry: AuditEntry) -> None:
+        from chalicelib.adapters import aws
+
+        detail: dict[str, Any] = {
+            "data": entry.model_dump(),
+            "metadata": {
+                "event_name": EVENT_DETAIL_TYPE,
+                "event_source": "railyard.api",
+                "event_version": "1",
+                "correlation_id": entry.id,
+                "created_at": entry.at,
+            },
+        }
+        answer = aws.client("events", self._region).put_events(
+            Entries=[
+                {
+                    "EventBusName": self._bus,
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps(detail),
+                }
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"the audit event was not accepted: {answer['Entries']}")
