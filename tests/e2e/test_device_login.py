@@ -1,18 +1,12 @@
 """`railyard login`'s device flow end to end on the real local platform: the CLI (a subprocess, on
 a machine with no config) prints a URL and a code; another signed-in person approves the code
-through the API; the CLI saves that person's session and `railyard whoami` names them.
-
-Until the identity part (passwords, RS256 sessions) is merged, the platform's users and sessions
-are the in-memory stand-ins of tests/support/identity.py, installed in the `railyard dev` process
-by tests/support/identity_site/sitecustomize.py; the approver is signed in with a known token.
-After the merge: sign the approver in through POST /v1/auth/register + /v1/auth/login and drop the
-sitecustomize (the lead's follow-up).
+through the API; the CLI saves that person's session and `railyard whoami` names them. The
+approver signs up through POST /v1/auth/register: real users, real RS256 sessions.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import stat
@@ -28,18 +22,26 @@ from tests.support.platform import RAILYARD, Dev, running_dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SITE = Path(__file__).resolve().parents[1] / "support" / "identity_site"
 APPROVER = "approver@example.com"
-APPROVER_TOKEN = "sess_e2e_" + secrets.token_hex(8)
 CODE_LINE = re.compile(r"code: ([A-Z]{4}-[A-Z]{4})")
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    path = os.pathsep.join(p for p in (str(SITE), os.environ.get("PYTHONPATH", "")) if p)
-    extra = {"PYTHONPATH": path, "E2E_IDENTITY_APPROVER": f"{APPROVER}:{APPROVER_TOKEN}"}
-    with running_dev(tmp_path_factory.mktemp("railyard-home"), extra_env=extra) as dev:
+    with running_dev(tmp_path_factory.mktemp("railyard-home")) as dev:
         yield dev
+
+
+def _sign_up(dev: Dev) -> str:
+    """The approver's access token: a new person, signed up (and so signed in) through the API."""
+    password = secrets.token_urlsafe(16)
+    answer = requests.post(
+        f"{dev.api_url}/v1/auth/register",
+        json={"email": APPROVER, "password": password, "name": "Approver"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["accessToken"])
 
 
 def _approve(dev: Dev, user_code: str, token: str) -> requests.Response:
@@ -78,7 +80,7 @@ def test_login_on_a_new_machine_is_approved_by_another_person_and_whoami_names_t
         assert f"{platform.api_url}/v1/auth/device?user_code={user_code}" in "".join(lines)
 
         by_api_token = _approve(platform, user_code, platform.token)  # the platform's admin token
-        by_person = _approve(platform, user_code, APPROVER_TOKEN)
+        by_person = _approve(platform, user_code, _sign_up(platform))
         rest = login.stdout.read()
         code = login.wait()
     finally:
