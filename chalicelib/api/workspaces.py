@@ -63,7 +63,15 @@ def member_view(member: Member) -> dict[str, Any]:
     }
 
 
-@route(bp, "/v1/workspaces", "POST", request_model=WorkspaceCreate, status=201, action=Action.READ)
+@route(
+    bp,
+    "/v1/workspaces",
+    "POST",
+    request_model=WorkspaceCreate,
+    status=201,
+    action=Action.READ,
+    people_only=True,
+)
 def create_workspace(ctx: Context) -> tuple[int, Any]:
     """Create a workspace; the signed-in caller becomes its admin (API tokens cannot)."""
     workspace, admin = ctx.c.workspaces.create(ctx.who, parse(WorkspaceCreate, ctx.body).name)
@@ -137,7 +145,14 @@ def invite(ctx: Context, workspace_id: str) -> tuple[int, Any]:
     return 201, {"invitation": view, "token": secret, "accept": "railyard workspace join <token>"}
 
 
-@route(bp, "/v1/invitations/accept", "POST", request_model=InvitationAccept, action=Action.READ)
+@route(
+    bp,
+    "/v1/invitations/accept",
+    "POST",
+    request_model=InvitationAccept,
+    action=Action.READ,
+    people_only=True,
+)
 def accept_invitation(ctx: Context) -> tuple[int, Any]:
     """Join the workspace of an invitation sent to your email (your session shows it after a refresh)."""
     member = ctx.c.workspaces.accept(ctx.who, parse(InvitationAccept, ctx.body).token)

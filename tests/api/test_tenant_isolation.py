@@ -46,6 +46,12 @@ SAMPLE_BODIES: dict[str, Any] = {
     "MfaCode": lambda: {"code": "123456"},
     "MfaDisable": lambda: {"code": "123456"},
     "DomainCreate": lambda: {"hostname": f"{next(_names)}.example.com"},
+    "WorkspaceCreate": lambda: {"name": next(_names)},
+    "InvitationCreate": lambda: {"email": f"{next(_names)}@example.com", "role": "viewer"},
+    "InvitationAccept": lambda: {"token": "ry_inv_not_a_real_invitation"},
+    "MemberPatch": lambda: {"role": "viewer"},
+    "OwnershipTransfer": lambda: {"userId": "usr_nobody"},
+    "TokenCreate": lambda: {"name": next(_names), "actions": ["read"]},
 }
 
 
@@ -67,8 +73,15 @@ def _owner_world(api: Api) -> dict[str, str]:
     domain = "owner.example.com"
     status, _ = api.call("POST", f"/v1/services/{deployment.service_id}/domains", {"hostname": domain})
     assert status == 201
+    member = _member(api, project.org_id)
+    status, token = api.call(
+        "POST", f"/v1/workspaces/{project.org_id}/tokens", {"name": "t", "actions": ["read"]}
+    )
+    assert status == 201, token
     return {
         "hostname": domain,
+        "user_id": member,
+        "token_id": token["token"]["id"],
         "project_id": deployment.project_id,
         "environment_id": deployment.environment_id,
         "service_id": deployment.service_id,
@@ -77,15 +90,35 @@ def _owner_world(api: Api) -> dict[str, str]:
     }
 
 
+def _member(api: Api, workspace_id: str) -> str:
+    """A person who signed up and joined the owner's workspace (as a viewer) by invitation."""
+    email = "member@example.com"
+    status, invited = api.call(
+        "POST", f"/v1/workspaces/{workspace_id}/invitations", {"email": email, "role": "viewer"}
+    )
+    assert status == 201, invited
+    status, signed_up = api.call(
+        "POST", "/v1/auth/register", {"email": email, "password": "correct horse battery"}, token=None
+    )
+    assert status == 201, signed_up
+    status, joined = api.call(
+        "POST", "/v1/invitations/accept", {"token": invited["token"]}, token=signed_up["accessToken"]
+    )
+    assert status == 200, joined
+    return str(signed_up["userId"])
+
+
 def _operations(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
     status, document = api.call("GET", "/v1/openapi.json", token=None)
     assert status == 200
-    return [
+    found = [
         (path, method.upper(), operation)
         for path, methods in document["paths"].items()
         for method, operation in methods.items()
         if operation.get("security")
     ]
+    # Deletions last, so what one removes is still there for the routes that read or change it.
+    return sorted(found, key=lambda item: item[1] == "DELETE")
 
 
 def _body(operation: dict[str, Any]) -> Any:
