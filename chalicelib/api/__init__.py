@@ -6,7 +6,8 @@ from chalice import Chalice
 
 
 def register(app: Chalice) -> None:
-    from chalicelib.api import deployments, device, github, meta, projects, whoami
+    from chalicelib.api import authorizer, deployments, device, github, meta, projects, whoami
 
-    for module in (meta, projects, deployments, device, github, whoami):
+    # The authorizer first: routes name it, and registering it is what makes it a Lambda.
+    for module in (authorizer, meta, projects, deployments, device, github, whoami):
         app.register_blueprint(module.bp)
