@@ -1,8 +1,9 @@
 """ApiStack: the Chalice app (app.py + chalicelib) on Lambda, packaged by `chalice.cdk.Chalice`, behind
 an API Gateway HTTP API (docs/decisions/0018): one route per route of the Chalice app, each a
-payload-format-1.0 proxy to the Chalice handler, throttled on its `api` stage; the settings
-chalicelib/config.py reads and the grants the routes need. Output OUTPUT_API_URL: the base URL the
-CLI takes as --api-url (`https://<id>.execute-api.<region>.amazonaws.com/api`).
+payload-format-1.0 proxy to the Chalice handler, every non-public one behind the Lambda authorizer
+Chalice packages for the app's built-in authorizer (docs/decisions/0026), throttled on its `api`
+stage; the settings chalicelib/config.py reads and the grants the routes need. Output OUTPUT_API_URL:
+the base URL the CLI takes as --api-url (`https://<id>.execute-api.<region>.amazonaws.com/api`).
 
 Chalice names its stage after the construct path of the stack (`scope.to_string()`), so the stack's
 construct id is the Railyard stage (`prod-<region>` in a replica region); its whole configuration is
@@ -18,13 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk.aws_apigatewayv2_authorizers import HttpLambdaAuthorizer, HttpLambdaResponseType
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
+from chalice.utils import to_cfn_resource_name
 from constructs import Construct
 
+from chalicelib.api.authorizer import AUTHORIZER_CACHE_SECONDS, AUTHORIZER_HEADER, authenticate
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL, Catalogue
 from stacks.environment import lambda_environment
 from stacks.keys import grant_seal, grant_session_keys
@@ -35,9 +39,14 @@ from stacks.stage import StageContext
 API_STAGE = "api"  # the URL's path prefix: https://<id>.execute-api.<region>.amazonaws.com/api
 API_FUNCTION = "APIHandler"  # the logical ids `chalice package` gives
 API_ROLE = "DefaultRole"
-# What `chalice package` adds for its REST API: the API and its invoke permission (resources of the
+# Chalice makes one function per built-in authorizer, named after it (chalicelib/api/authorizer.py).
+AUTHORIZER_FUNCTION = to_cfn_resource_name(authenticate.name)
+# What `chalice package` adds for its REST API: the API and its invoke permissions (resources of the
 # included template), and the outputs that name it (under the include's "$Outputs").
-CHALICE_REST_API = {".": ("RestAPI", "APIHandlerInvokePermission"), "$Outputs": ("RestAPIId", "EndpointURL")}
+CHALICE_REST_API = {
+    ".": ("RestAPI", "APIHandlerInvokePermission", f"{AUTHORIZER_FUNCTION}InvokePermission"),
+    "$Outputs": ("RestAPIId", "EndpointURL"),
+}
 # The handler waits on DynamoDB and S3; memory buys CPU it barely uses (bench/cost.py prints the
 # per-request cost by memory size: less is cheaper), and 512 MB leaves room for botocore,
 # PynamoDB and Powertools and a cold start's imports.
@@ -50,11 +59,15 @@ def http_api_id_export(catalogue: Catalogue) -> str:
     return f"{catalogue.stack_name('api')}:{HTTP_API_ID_OUTPUT}"
 
 
-def chalice_routes() -> dict[str, list[str]]:
-    """The Chalice app's own route table: path template -> methods (importing app.py is cheap)."""
+def chalice_routes() -> dict[str, dict[str, bool]]:
+    """The Chalice app's own route table: path template -> method -> whether the route is declared
+    with the authorizer (every non-public route is). Importing app.py is cheap."""
     from app import app
 
-    return {path: sorted(methods) for path, methods in app.routes.items()}
+    return {
+        path: {method: entry.authorizer is not None for method, entry in sorted(methods.items())}
+        for path, methods in app.routes.items()
+    }
 
 
 class ApiStack(Stack):
@@ -79,7 +92,8 @@ class ApiStack(Stack):
             self.chalice = Chalice(self, "Chalice", source_dir=str(REPO), stage_config=stage_config)
         self._remove_chalice_rest_api()
         for name, value in lambda_environment(stage).items():
-            self.chalice.add_environment_variable(name, value, API_FUNCTION)
+            for function in (API_FUNCTION, AUTHORIZER_FUNCTION):
+                self.chalice.add_environment_variable(name, value, function)
         role = self.chalice.get_role(API_ROLE)
         data = DataRefs.imported(self, stage.catalogue)
         # Presigned uploads to sources; logs and artifacts are read (a log tail, an artifact check).
@@ -122,10 +136,15 @@ class ApiStack(Stack):
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_1_0,
             scope_permission_to_route=False,
         )
+        authorizer = self._authorizer()
         for path, methods in chalice_routes().items():
-            self.http_api.add_routes(
-                path=path, methods=[apigwv2.HttpMethod(m) for m in methods], integration=integration
-            )
+            for authorized in sorted(set(methods.values())):
+                self.http_api.add_routes(
+                    path=path,
+                    methods=[apigwv2.HttpMethod(m) for m, a in methods.items() if a is authorized],
+                    integration=integration,
+                    authorizer=authorizer if authorized else None,
+                )
         self.function_name = handler.function_name
         self.api_url = Fn.sub(
             f"https://${{Api}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{API_STAGE}",
@@ -137,6 +156,28 @@ class ApiStack(Stack):
             HTTP_API_ID_OUTPUT,
             value=self.http_api.api_id,
             export_name=http_api_id_export(catalogue),
+        )
+
+    def _authorizer(self) -> HttpLambdaAuthorizer:
+        """The front door's authenticator (docs/decisions/0026): the function Chalice made for the
+        app's built-in authorizer, as a REQUEST authorizer on the Authorization header. An IAM-policy
+        response means payload format 1.0, the REST shape Chalice's AuthResponse answers in; its
+        answer is cached per header value for AUTHORIZER_CACHE_SECONDS (the revocation bound)."""
+        function = lambda_.Function.from_function_attributes(
+            self,
+            "AuthorizerFunction",
+            function_arn=self.chalice.sam_template.get_resource(AUTHORIZER_FUNCTION)
+            .get_att("Arn")
+            .to_string(),
+            same_environment=True,  # so the authorizer may add the API's invoke permission to it
+        )
+        return HttpLambdaAuthorizer(
+            "Authenticate",
+            function,
+            authorizer_name=authenticate.name,
+            identity_source=[f"$request.header.{AUTHORIZER_HEADER}"],
+            response_types=[HttpLambdaResponseType.IAM],
+            results_cache_ttl=Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
 
     def _remove_chalice_rest_api(self) -> None:

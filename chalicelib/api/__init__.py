@@ -9,6 +9,7 @@ def register(app: Chalice) -> None:
     from chalicelib.api import (
         audit,
         auth,
+        authorizer,
         deployments,
         device,
         domains,
@@ -20,7 +21,9 @@ def register(app: Chalice) -> None:
         workspaces,
     )
 
+    # The authorizer first: routes name it, and registering it is what makes it a Lambda.
     for module in (
+        authorizer,
         meta,
         projects,
         deployments,

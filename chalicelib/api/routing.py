@@ -1,7 +1,8 @@
 """How a blueprint route becomes an HTTP handler: auth, JSON parsing, the error map, the route table.
 
-`route()` wraps a view `(ctx, **path_params) -> (status, body)` so views stay a few lines: the
-bearer token is checked (except for public routes), the body is parsed as JSON with a clear error,
+`route()` wraps a view `(ctx, **path_params) -> (status, body)` so views stay a few lines: a
+non-public route is declared with the authorizer and takes its caller from the authorizer's answer
+(chalicelib/api/authorizer.py), the body is parsed as JSON with a clear error,
 domain errors become `{"Code","Message"}` responses through chalicelib/api/errors.py, and the route
 is recorded for the OpenAPI document.
 
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 
+from chalicelib.api.authorizer import authenticate, principal_of
 from chalicelib.api.errors import body_for, status_for
 from chalicelib.domain.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge, RateLimited
 from chalicelib.domain.limits import MAX_JSON_DEPTH, MAX_REQUEST_BODY_BYTES
@@ -112,7 +114,7 @@ def route(
             try:
                 c = container()
                 authorization = request.headers.get("authorization")
-                principal = ANONYMOUS if public else c.auth.authenticate(authorization)
+                principal = ANONYMOUS if public else principal_of(request, authorization)
                 if people_only and (principal.kind != "user" or principal.user_id is None):
                     raise Forbidden("only a signed-in person may do this, not an API token")
                 who = trail.who = Access(principal, route_action, trail.who.extra)
@@ -138,7 +140,8 @@ def route(
                 headers["Idempotent-Replayed"] = "true"
             return Response(body=answer.body, status_code=answer.status, headers=headers)
 
-        bp.route(path, methods=[method])(handler)
+        # Every non-public route is behind the front door's authorizer (chalicelib/api/authorizer.py).
+        bp.route(path, methods=[method], authorizer=None if public else authenticate)(handler)
         summary = (view.__doc__ or view.__name__).strip().splitlines()[0]
         ROUTES.append(
             RouteInfo(path, method, summary, request_model, status, public, idempotent, action, people_only)

@@ -210,7 +210,7 @@ def test_every_function_gets_only_settings_config_reads_and_the_ones_the_cloud_n
         assert env["RAILYARD_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, where
         assert env["RAILYARD_DATA_DIR"].startswith("/tmp/"), where  # Lambda's only writable place
         seen += 1
-    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + 1)  # + the API
+    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + 2)  # + the API's handler and authorizer
 
 
 def test_the_settings_built_from_a_function_environment_name_the_catalogue_resources(

@@ -1,15 +1,13 @@
-"""The API's front door (stacks/api.py, docs/decisions/0018): an HTTP API whose routes are the Chalice
-app's own, each a payload-format-1.0 proxy to the Chalice handler, throttled on its `api` stage,
-with the URL the CLI takes as output, no REST API left, and its 5xx alarmed on. And the proof that
-Chalice answers the events such an API sends: HTTP API v1.0 events, shaped as AWS documents them
-(https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html),
-given to the app in-process."""
+"""The API's front door (stacks/api.py, docs/decisions/0018 and 0026): an HTTP API whose routes are
+the Chalice app's own, each a payload-format-1.0 proxy to the Chalice handler, every route the OpenAPI
+document secures behind the Lambda authorizer Chalice packages (cached at most as long as the
+revocation bound allows), throttled on its `api` stage, with the URL the CLI takes as output, no REST
+API left, and its 5xx alarmed on. And the proof that Chalice answers the events such an API sends:
+HTTP API v1.0 events (tests/support/http_api.py) given to the app in-process."""
 
 from __future__ import annotations
 
-import base64
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,8 @@ import pytest
 
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL
 from tests.cdk.conftest import CATALOGUE, REGIONS, Synthesized, exported_logical_id, of, props, rendered
-from tests.fakes import InMemoryRepository
-from tests.support.identity import MemoryDeviceGrants, MemoryRateLimiter
+from tests.support.http_api import API_HOST, in_memory_app, v1_event
 
-API_HOST = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
 TOKEN = "ry_http_api_test_token"
 # Public routes that answer an empty request with an error of their own (still their view's answer).
 PUBLIC_NEEDING_INPUT = {
@@ -52,12 +48,68 @@ def test_every_chalice_route_is_one_http_api_route_proxied_to_the_handler_with_p
         handler = [k for k, r in functions.items() if r["Properties"]["Handler"] == "app.app"]
         for route in routes:
             assert route["ApiId"] == {"Ref": api_id}
-            assert route.get("AuthorizationType", "NONE") == "NONE"  # the app checks its bearer tokens
             integration_id = rendered(route["Target"]).removeprefix("integrations/${").removesuffix("}")
             integration = api["Resources"][integration_id]["Properties"]
             assert integration["IntegrationType"] == "AWS_PROXY"
             assert integration["PayloadFormatVersion"] == "1.0"  # what Chalice dispatches on
             assert integration["IntegrationUri"] == {"Fn::GetAtt": [*handler, "Arn"]}
+
+
+def _secured_route_keys() -> set[str]:
+    """The routes the OpenAPI document says need a bearer token."""
+    import app  # noqa: F401  (fills the route table the document is made from)
+    from chalicelib.api.meta import openapi_document
+
+    paths = openapi_document()["paths"]
+    return {f"{m.upper()} {p}" for p, ops in paths.items() for m, op in ops.items() if op.get("security")}
+
+
+def test_every_secured_route_is_behind_the_authorizer_and_no_public_one_is(cloud: Synthesized) -> None:
+    secured = _secured_route_keys()
+    public = set(_chalice_route_keys()) - secured
+    assert "GET /v1/projects" in secured and "GET /v1/health" in public  # the document was really read
+    for region in REGIONS:
+        api = cloud.by_region[region]["api"]
+        (authorizer_id,) = of(api, "AWS::ApiGatewayV2::Authorizer")
+        routes = {r["RouteKey"]: r for r in props(api, "AWS::ApiGatewayV2::Route")}
+        for key in secured:
+            assert routes[key]["AuthorizationType"] == "CUSTOM", (region, key)
+            assert routes[key]["AuthorizerId"] == {"Ref": authorizer_id}, (region, key)
+        for key in public:
+            assert routes[key].get("AuthorizationType", "NONE") == "NONE", (region, key)
+            assert "AuthorizerId" not in routes[key], (region, key)
+
+
+def test_the_authorizer_is_chalices_authorizer_function_on_the_authorization_header(
+    cloud: Synthesized,
+) -> None:
+    from chalicelib.api.authorizer import REVOKED_TOKEN_STOPS_WITHIN_SECONDS
+    from chalicelib.domain.services import TOKEN_CACHE_SECONDS
+
+    for region in REGIONS:
+        api = cloud.by_region[region]["api"]
+        (api_id,) = of(api, "AWS::ApiGatewayV2::Api")
+        (authorizer,) = props(api, "AWS::ApiGatewayV2::Authorizer")
+        functions = of(api, "AWS::Serverless::Function")
+        (function_id,) = [
+            k
+            for k, r in functions.items()
+            if r["Properties"]["Handler"] == "chalicelib.api.authorizer.authenticate"
+        ]
+        assert authorizer["ApiId"] == {"Ref": api_id}
+        assert authorizer["AuthorizerType"] == "REQUEST"
+        assert authorizer["IdentitySource"] == ["$request.header.Authorization"]
+        # 1.0 with an IAM policy answer: what Chalice's AuthResponse is (no simple responses).
+        assert authorizer["AuthorizerPayloadFormatVersion"] == "1.0"
+        assert not authorizer.get("EnableSimpleResponses")
+        assert function_id in json.dumps(authorizer["AuthorizerUri"])
+        # A revoked token: the gateway's cached answer, then the authorizer's own token cache.
+        ttl = authorizer["AuthorizerResultTtlInSeconds"]
+        assert ttl > 0 and ttl + TOKEN_CACHE_SECONDS <= REVOKED_TOKEN_STOPS_WITHIN_SECONDS == 60
+        # The authorizer function gets the same settings as the handler.
+        handler = next(r for r in functions.values() if r["Properties"]["Handler"] == "app.app")
+        variables = functions[function_id]["Properties"]["Environment"]["Variables"]
+        assert variables == handler["Properties"]["Environment"]["Variables"]
 
 
 def test_the_api_stage_is_throttled_and_the_url_output_is_the_base_the_cli_takes(cloud: Synthesized) -> None:
@@ -85,9 +137,14 @@ def test_the_rest_api_chalice_generates_is_gone_and_only_the_http_api_may_invoke
         assert not {k for k in kinds if k.startswith("AWS::ApiGateway::") or k == "AWS::Serverless::Api"}
         assert "RestAPI" not in json.dumps(api)  # no output or reference names it either
         (api_id,) = of(api, "AWS::ApiGatewayV2::Api")
-        (permission,) = props(api, "AWS::Lambda::Permission")  # one for the API, not one per route
-        assert permission["Principal"] == "apigateway.amazonaws.com"
-        assert rendered(permission["SourceArn"]).endswith(f":${{{api_id}}}/*/*/*")
+        (authorizer_id,) = of(api, "AWS::ApiGatewayV2::Authorizer")
+        # One for the handler (the whole API, not one per route) and one for the authorizer.
+        permissions = props(api, "AWS::Lambda::Permission")
+        assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
+        assert {p["Action"] for p in permissions} == {"lambda:InvokeFunction"}
+        assert sorted(rendered(p["SourceArn"]).rsplit(":", 1)[1] for p in permissions) == sorted(
+            [f"${{{api_id}}}/*/*/*", f"${{{api_id}}}/authorizers/${{{authorizer_id}}}"]
+        )
 
 
 def test_the_api_5xx_alarm_and_graph_watch_the_http_api_stage(cloud: Synthesized) -> None:
@@ -111,82 +168,10 @@ def test_the_api_5xx_alarm_and_graph_watch_the_http_api_stage(cloud: Synthesized
 # --- Chalice answers HTTP API v1.0 events -----------------------------------------------------------
 
 
-def _event(
-    method: str,
-    route_path: str,
-    params: dict[str, str] | None = None,
-    body: bytes | None = None,
-    token: str | None = None,
-) -> dict[str, Any]:
-    """An HTTP API payload-1.0 event for `method route_path` on the `api` stage (header names as
-    HTTP/2 clients send them; a body API Gateway base64-encodes, as it may for any content type)."""
-    path = route_path.format(**(params or {}))
-    headers = {"host": API_HOST, "user-agent": "railyard-cli", "content-type": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    return {
-        "version": "1.0",
-        "resource": route_path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": API_HOST.split(".")[0],
-            "domainName": API_HOST,
-            "domainPrefix": API_HOST.split(".")[0],
-            "extendedRequestId": "request-id",
-            "httpMethod": method,
-            "identity": {"sourceIp": "192.0.2.1", "userAgent": "railyard-cli"},
-            "path": f"/api{path}",
-            "protocol": "HTTP/1.1",
-            "requestId": "request-id",
-            "requestTime": "03/Dec/2026:20:00:00 +0000",
-            "requestTimeEpoch": 1796328000000,
-            "resourceId": None,
-            "resourcePath": route_path,
-            "stage": "api",
-        },
-        "pathParameters": params,
-        "stageVariables": None,
-        "body": base64.b64encode(body).decode() if body is not None else None,
-        "isBase64Encoded": body is not None,
-    }
-
-
 @pytest.fixture
 def chalice_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    """app.app with an in-memory repository holding one token (nothing reaches AWS)."""
-    from app import app
-    from chalicelib import wiring
-    from chalicelib.adapters.session_keys import CachedKeyRing, new_ring
-    from chalicelib.config import Settings
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "RAILYARD_STAGE": "test",
-        "RAILYARD_DATA_DIR": str(tmp_path),
-    }.items():
-        monkeypatch.setenv(name, value)
-    settings = Settings.from_env()
-    # The session signing keys in memory, not in Secrets Manager (GET /.well-known/jwks.json).
-    keys = CachedKeyRing(lambda: new_ring(int(time.time())))
-    container = wiring.Container(
-        settings,
-        repository=InMemoryRepository(),
-        device_grants=MemoryDeviceGrants(),
-        rate_limiter=MemoryRateLimiter(),
-        key_ring=keys,
-    )
-    container.auth.ensure_token(TOKEN, settings.org_id, "test")
-    wiring.use(container)
-    yield app
-    wiring.use(None)
+    with in_memory_app(monkeypatch, tmp_path, TOKEN) as app:
+        yield app
 
 
 def test_chalice_answers_an_http_api_event_for_every_route_it_declares(chalice_app: Any) -> None:
@@ -196,7 +181,7 @@ def test_chalice_answers_an_http_api_event_for_every_route_it_declares(chalice_a
     for key in _chalice_route_keys():
         method, route_path = key.split(" ", 1)
         params = {name.strip("{}"): "x1" for name in route_path.split("/") if name.startswith("{")}
-        answer = chalice_app(_event(method, route_path, params or None), None)
+        answer = chalice_app(v1_event(method, route_path, params or None), None)
         # Dispatched to the view, which asked for a token: not Chalice's 405/500 for a lost route.
         # Dispatched to the view, which asked for a token (or, on a public POST such as sign-in,
         # for a body): not Chalice's 405/500 for a lost route.
@@ -206,28 +191,28 @@ def test_chalice_answers_an_http_api_event_for_every_route_it_declares(chalice_a
         assert answer["statusCode"] == expected, (key, answer["body"])
         if key not in public:
             assert json.loads(answer["body"])["Code"] == "Unauthorized"
-    openapi = json.loads(chalice_app(_event("GET", "/v1/openapi.json"), None)["body"])
+    openapi = json.loads(chalice_app(v1_event("GET", "/v1/openapi.json"), None)["body"])
     assert "/v1/projects/{project_id}" in openapi["paths"]
 
 
 def test_a_project_created_and_read_through_http_api_events_round_trips(chalice_app: Any) -> None:
-    created = chalice_app(_event("POST", "/v1/projects", body=b'{"name": "demo"}', token=TOKEN), None)
+    created = chalice_app(v1_event("POST", "/v1/projects", body=b'{"name": "demo"}', token=TOKEN), None)
     assert created["statusCode"] == 201, created["body"]
     project = json.loads(created["body"])["project"]
     assert project["name"] == "demo"
     read = chalice_app(
-        _event("GET", "/v1/projects/{project_id}", {"project_id": project["id"]}, token=TOKEN), None
+        v1_event("GET", "/v1/projects/{project_id}", {"project_id": project["id"]}, token=TOKEN), None
     )
     assert read["statusCode"] == 200
     assert json.loads(read["body"])["project"] == project
     missing = chalice_app(
-        _event("GET", "/v1/projects/{project_id}", {"project_id": "prj_none"}, token=TOKEN), None
+        v1_event("GET", "/v1/projects/{project_id}", {"project_id": "prj_none"}, token=TOKEN), None
     )
     assert missing["statusCode"] == 404
 
 
 def test_the_device_sign_in_page_url_carries_the_stage_path(chalice_app: Any) -> None:
-    answer = chalice_app(_event("POST", "/v1/auth/device/code"), None)
+    answer = chalice_app(v1_event("POST", "/v1/auth/device/code"), None)
 
     assert answer["statusCode"] == 200, answer["body"]
     assert json.loads(answer["body"])["verificationUri"] == f"https://{API_HOST}/api/v1/auth/device"
