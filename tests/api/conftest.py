@@ -7,6 +7,7 @@ that can hold a start open, so a test can send a second request while the first 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.models import Deployment
 from railyard.localdev.bootstrap import bootstrap
 from tests.fakes import FakeWorkflow
+from tests.support.leaks import LeakScan, recording_events
 
 TOKEN = "ry_test_token"
 OTHER_ORG_TOKEN = "ry_other_org_token"
@@ -51,10 +53,13 @@ class Reply:
 
 
 class Api:
-    def __init__(self, client: Client, container: wiring.Container, workflow: GatedWorkflow) -> None:
+    def __init__(
+        self, client: Client, container: wiring.Container, workflow: GatedWorkflow, scan: LeakScan
+    ) -> None:
         self.client = client
         self.container = container
         self.workflow = workflow
+        self.scan = scan
 
     def send(
         self,
@@ -72,8 +77,10 @@ class Api:
         if key is not None:
             headers["Idempotency-Key"] = key
         payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        self.scan.request(body, headers.get("Authorization"))
         response = getattr(self.client.http, method.lower())(path, headers=headers, body=payload)
         text = response.body.decode() if isinstance(response.body, bytes) else str(response.body or "")
+        self.scan.answer(f"{method} {path}", response.status_code, text)
         return Reply(response.status_code, json.loads(text) if text else None, text, response.headers)
 
     def call(
@@ -111,7 +118,11 @@ def idempotency_ttl() -> int | None:
 
 
 @pytest.fixture
-def api(aws: int, idempotency_ttl: int | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+def api(
+    aws: int, idempotency_ttl: int | None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> Iterator[Api]:
+    """The API; when the test is over, every answer, the process's output and every event it put
+    are scanned for the passwords, tokens and sealed values the test used (tests/support/leaks.py)."""
     from app import app
 
     if idempotency_ttl is not None:
@@ -124,6 +135,13 @@ def api(aws: int, idempotency_ttl: int | None, monkeypatch: pytest.MonkeyPatch) 
     container.auth.ensure_token(TOKEN, settings.org_id, "test")
     container.auth.ensure_token(OTHER_ORG_TOKEN, OTHER_ORG, "other")
     wiring.use(container)
-    with Client(app) as client:
-        yield Api(client, container, workflow)
+    scan = LeakScan()
+    with recording_events(scan), Client(app) as client:
+        yield Api(client, container, workflow, scan)
     wiring.use(None)
+    out, err = capfd.readouterr()
+    sys.stdout.write(out)  # still shown by pytest when the test fails
+    sys.stderr.write(err)
+    scan.secrets.discard(TOKEN)  # the fixture's own admin token is written by the test itself
+    leaks = scan.leaks(out + err)
+    assert not leaks, "secrets where they must not be:\n" + "\n".join(leaks)

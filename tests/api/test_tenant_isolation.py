@@ -34,24 +34,24 @@ ROLES = ("admin", "member", "deployer", "viewer")
 # A valid body per request model, so a refusal is the policy's and not the body's.
 _names = (f"n{i}" for i in itertools.count())
 SAMPLE_BODIES: dict[str, Any] = {
-    "ProjectCreate": lambda: {"name": next(_names)},
-    "EnvironmentCreate": lambda: {"name": next(_names)},
-    "ServiceCreate": lambda: {"name": next(_names)},
-    "ServicePatch": lambda: {"settings": {"numReplicas": 1}},
-    "DeploymentCreate": lambda: {"redeploy": True},
-    "RollbackCreate": lambda: {},
-    "VariablesPatch": lambda: {"set": {"ISOLATION_PROBE": "1"}},
-    "DeviceApproval": lambda: {"userCode": "BCDF-GHJK", "approve": True},
-    "ProfilePatch": lambda: {"name": "someone"},
-    "MfaCode": lambda: {"code": "123456"},
-    "MfaDisable": lambda: {"code": "123456"},
-    "DomainCreate": lambda: {"hostname": f"{next(_names)}.example.com"},
-    "WorkspaceCreate": lambda: {"name": next(_names)},
-    "InvitationCreate": lambda: {"email": f"{next(_names)}@example.com", "role": "viewer"},
-    "InvitationAccept": lambda: {"token": "ry_inv_not_a_real_invitation"},
-    "MemberPatch": lambda: {"role": "viewer"},
-    "OwnershipTransfer": lambda: {"userId": "usr_nobody"},
-    "TokenCreate": lambda: {"name": next(_names), "actions": ["read"]},
+    "ProjectCreate": lambda world: {"name": next(_names)},
+    "EnvironmentCreate": lambda world: {"name": next(_names)},
+    "ServiceCreate": lambda world: {"name": next(_names)},
+    "ServicePatch": lambda world: {"settings": {"numReplicas": 1}},
+    "DeploymentCreate": lambda world: {"redeploy": True},
+    "RollbackCreate": lambda world: {},
+    "VariablesPatch": lambda world: {"set": {"ISOLATION_PROBE": "1"}},
+    "DeviceApproval": lambda world: {"userCode": "BCDF-GHJK", "approve": True},
+    "ProfilePatch": lambda world: {"name": "someone"},
+    "MfaCode": lambda world: {"code": "123456"},
+    "MfaDisable": lambda world: {"code": "123456"},
+    "DomainCreate": lambda world: {"hostname": f"{next(_names)}.example.com"},
+    "WorkspaceCreate": lambda world: {"name": next(_names)},
+    "InvitationCreate": lambda world: {"email": f"{next(_names)}@example.com", "role": "viewer"},
+    "InvitationAccept": lambda world: {"token": "ry_inv_not_a_real_invitation"},
+    "MemberPatch": lambda world: {"role": "viewer"},
+    "OwnershipTransfer": lambda world: {"userId": world["user_id"]},
+    "TokenCreate": lambda world: {"name": next(_names), "actions": ["read"]},
 }
 
 
@@ -121,14 +121,14 @@ def _operations(api: Api) -> list[tuple[str, str, dict[str, Any]]]:
     return sorted(found, key=lambda item: item[1] == "DELETE")
 
 
-def _body(operation: dict[str, Any]) -> Any:
+def _body(operation: dict[str, Any], world: dict[str, str]) -> Any:
     content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
     ref = content.get("schema", {}).get("$ref")
     if ref is None:
         return None
     model = ref.rsplit("/", 1)[-1]
     assert model in SAMPLE_BODIES, f"add a sample body for {model} to SAMPLE_BODIES"
-    return SAMPLE_BODIES[model]()
+    return SAMPLE_BODIES[model](world)
 
 
 def test_every_route_answers_other_workspaces_and_lower_roles_as_the_matrix_says(api: Api) -> None:
@@ -146,7 +146,7 @@ def test_every_route_answers_other_workspaces_and_lower_roles_as_the_matrix_says
         assert not missing, f"{method} {path}: map path parameter(s) {missing} in _owner_world"
         url = path.format(**world)
 
-        status, body = api.call(method, url, _body(operation), token=OTHER_ORG_TOKEN)
+        status, body = api.call(method, url, _body(operation, world), token=OTHER_ORG_TOKEN)
         if params and status != 404:
             wrong.append(f"{method} {path} by another workspace: {status}, expected 404")
         # Echoing the id the caller sent ("service svc_x not found") tells it nothing new.
@@ -156,7 +156,7 @@ def test_every_route_answers_other_workspaces_and_lower_roles_as_the_matrix_says
 
         deleted = False
         for role in ROLES:
-            status, body = api.call(method, url, _body(operation), token=tokens[role])
+            status, body = api.call(method, url, _body(operation, world), token=tokens[role])
             if deleted and status == 404:
                 continue  # an earlier role deleted it: gone is the right answer now
             # A people-only route (a session's profile, MFA, approving a device) refuses every token.

@@ -76,9 +76,9 @@ def test_workspace_commands_and_the_audit_log_on_the_local_platform(dev: Dev, tm
     assert dev.cli("workspace", "members", cwd=tmp_path).stdout.strip() == ""  # nobody joined yet
 
     create = dev.cli("workspace", "create", "acme", cwd=tmp_path, check=False)
-    assert create.returncode == 1 and "Forbidden" in create.stderr and "signed-in user" in create.stderr
+    assert create.returncode == 1 and "Forbidden" in create.stderr and "signed-in person" in create.stderr
     join = dev.cli("workspace", "join", invitation, cwd=tmp_path, check=False)
-    assert join.returncode == 1 and "signed-in user" in join.stderr
+    assert join.returncode == 1 and "signed-in person" in join.stderr
 
     log = dev.cli("audit", "--since", "1h", cwd=tmp_path).stdout.splitlines()
     assert "/v1/invitations/accept" in log[0] and "Forbidden" in log[0]  # newest first, refusals too

@@ -18,7 +18,7 @@ def test_a_signed_in_user_creates_a_workspace_and_is_its_admin_but_an_api_token_
 
     assert made["workspace"]["role"] == "admin" and made["workspace"]["ownerUserId"] == alice.id
     assert teams.ok("GET", "/v1/workspaces", who=alice)["workspaces"] == [made["workspace"]]
-    assert refused.status == 403 and "signed-in user" in refused.body["Message"]
+    assert refused.status == 403 and "signed-in person" in refused.body["Message"]
     mine = teams.ok("GET", "/v1/workspaces", who=TOKEN)["workspaces"]
     assert [(w["id"], w["role"]) for w in mine] == [("org_default", None)]
 
