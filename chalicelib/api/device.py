@@ -90,6 +90,13 @@ def device_page() -> Response:
 
 ROUTES.append(
     RouteInfo(
-        PAGE_PATH, "GET", "The page where a person approves a device sign-in (HTML).", None, 200, True, False
+        PAGE_PATH,
+        "GET",
+        "The page where a person approves a device sign-in (HTML).",
+        None,
+        200,
+        True,
+        False,
+        media_type="text/html",
     )
 )

@@ -50,7 +50,7 @@ def openapi_document() -> dict[str, Any]:
         operation: dict[str, Any] = {
             "summary": info.summary,
             "responses": {
-                str(info.status): {"description": "OK", "content": {"application/json": {}}},
+                str(info.status): {"description": "OK", "content": {info.media_type: {}}},
                 "default": {
                     "description": "Error",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

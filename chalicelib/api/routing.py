@@ -78,6 +78,7 @@ class RouteInfo:
     idempotent: bool
     action: Action | None = None
     people_only: bool = False
+    media_type: str = "application/json"  # of a successful answer (the OpenAPI document says it)
 
 
 ROUTES: list[RouteInfo] = []
@@ -115,9 +116,9 @@ def route(
                 c = container()
                 authorization = request.headers.get("authorization")
                 principal = ANONYMOUS if public else principal_of(request, authorization)
+                who = trail.who = Access(principal, route_action, trail.who.extra)
                 if people_only and (principal.kind != "user" or principal.user_id is None):
                     raise Forbidden("only a signed-in person may do this, not an API token")
-                who = trail.who = Access(principal, route_action, trail.who.extra)
                 ctx = Context(c, who, _json(request.raw_body), dict(request.query_params or {}))
                 trail.body = ctx.body
                 key = _idempotency_key(request) if idempotent else None

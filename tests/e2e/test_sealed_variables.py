@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from railyard.localdev.emulator_auth import ensure_credentials
 from tests.support.platform import Dev, DevProcess, write_app
 
 pytestmark = pytest.mark.e2e
@@ -83,12 +84,13 @@ def _everything_the_api_says(dev: Dev, service_id: str) -> str:
 
 def _events(dev: Dev) -> str:
     """The deployment events the bus delivered to the metrics queue (no local consumer drains it)."""
+    key_id, secret = ensure_credentials(dev.data_dir / "aws")  # the only ones the emulator answers
     sqs = boto3.client(
         "sqs",
         endpoint_url=f"http://127.0.0.1:{dev.moto_port}",
         region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
     )
     url = sqs.get_queue_url(QueueName="railyard-dev-metrics")["QueueUrl"]
     bodies = []
