@@ -49,3 +49,20 @@ def test_creating_a_deployment_reads_once_writes_once_and_audits_once(api: Api) 
         "events.PutEvents",  # ... and its event
     ]  # then StartExecution: the workflow here is a fake (tests/api/conftest.py)
     assert len(api.workflow.started) == 1
+
+
+def test_a_signed_in_persons_request_reads_no_token_item(api: Api) -> None:
+    """An access JWT is verified from its signature and claims alone (the keys are cached per
+    container), so a list costs its one Query and nothing for who is asking."""
+    _, session = api.call(
+        "POST",
+        "/v1/auth/register",
+        {"email": "reader@example.com", "password": "a long pass phrase"},
+        token=None,
+    )
+    access = session["accessToken"]
+    assert api.call("GET", "/v1/projects", token=access)[0] == 200  # the signing keys are now cached
+    with count_aws_calls() as calls:
+        status, _ = api.call("GET", "/v1/projects", token=access)
+    assert status == 200
+    assert calls == ["dynamodb.Query"]
