@@ -21,6 +21,7 @@ import http.client
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -208,6 +209,7 @@ def main() -> int:
     }
     print(json.dumps(results, indent=2))
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(home, ignore_errors=True)  # kept when a step above failed: its logs say why
     checks = {
         f"redeploy overhead median <= {TARGET_MS} ms": results["redeploy"]["overhead_ms_median"] <= TARGET_MS,  # type: ignore[index]
         f"unchanged-up overhead median <= {TARGET_MS} ms": results["unchanged_up"]["overhead_ms_median"]
