@@ -65,6 +65,7 @@ bench: install
 	$(PY) bench/run.py
 	$(PY) bench/builds.py
 	$(PY) bench/api_latency.py
+	$(PY) bench/api_calls.py
 	$(PY) bench/cost.py
 
 clean:

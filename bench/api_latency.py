@@ -24,8 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from dev_platform import aws_client, start_platform, stop_platform
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = int(os.environ.get("BENCH_WARMUP", "50"))
@@ -48,47 +47,11 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def start_platform(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
-    env["RAILYARD_HOME"] = str(home)
-    railyard = str(Path(sys.executable).parent / "railyard")
-    with open(home / "dev.out", "wb") as out:
-        dev = subprocess.Popen(
-            [railyard, "dev", "--api-port", "0", "--router-port", "0"], env=env, stdout=out, stderr=out
-        )
-    deadline = time.monotonic() + 90
-    while not (home / "dev.json").exists():
-        if dev.poll() is not None or time.monotonic() > deadline:
-            dev.kill()
-            raise SystemExit(f"railyard dev did not start; see {home / 'dev.out'}")
-        time.sleep(0.1)
-    return dev, json.loads((home / "dev.json").read_text())
-
-
-def stop_platform(dev: subprocess.Popen[bytes]) -> None:
-    dev.send_signal(signal.SIGTERM)
-    try:
-        dev.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        dev.kill()
-        dev.wait()
-
-
-def dynamodb_get_item(endpoint: str, project_id: str) -> Callable[[], None]:
+def dynamodb_get_item(state: dict[str, Any], project_id: str) -> Callable[[], None]:
     """One raw GetItem of the project's item, as the dynamo adapter reads it (consistent)."""
-    import boto3
-
     from chalicelib.catalogue import Catalogue
 
-    # A session per client: boto3's default session must not create clients from several threads.
-    client = boto3.session.Session().client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",  # the credentials and region `railyard dev` uses
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        aws_session_token="testing",
-    )
+    client = aws_client(state, "dynamodb")
     table = Catalogue("dev").table.name
     key = {"pk": {"S": f"PROJECT#{project_id}"}, "sk": {"S": "PROJECT"}}
 
@@ -98,14 +61,14 @@ def dynamodb_get_item(endpoint: str, project_id: str) -> Callable[[], None]:
     return get_item
 
 
-def client_rounds(api_url: str, token: str, project_id: str, endpoint: str) -> dict[str, list[float]]:
+def client_rounds(state: dict[str, Any], token: str, project_id: str) -> dict[str, list[float]]:
     """One client: its own Session and boto3 client, WARMUP + REQUESTS rounds of every kind."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
 
     def getter(path: str) -> Callable[[], None]:
         def get() -> None:
-            response = session.get(api_url + path, timeout=30)
+            response = session.get(state["api_url"] + path, timeout=30)
             response.raise_for_status()
 
         return get
@@ -114,7 +77,7 @@ def client_rounds(api_url: str, token: str, project_id: str, endpoint: str) -> d
         "bare": getter("/v1/health"),
         "1-read": getter("/v1/projects"),
         "2-read": getter(f"/v1/projects/{project_id}"),
-        "GetItem": dynamodb_get_item(endpoint, project_id),
+        "GetItem": dynamodb_get_item(state, project_id),
     }
     samples: dict[str, list[float]] = {kind: [] for kind in KINDS}
     for index in range(WARMUP + REQUESTS):
@@ -127,7 +90,7 @@ def client_rounds(api_url: str, token: str, project_id: str, endpoint: str) -> d
     return samples
 
 
-def measure(clients: int, api_url: str, token: str, project_id: str, endpoint: str) -> dict[str, Any]:
+def measure(clients: int, state: dict[str, Any], token: str, project_id: str) -> dict[str, Any]:
     results: list[dict[str, list[float]]] = []
     errors: list[BaseException] = []
     start = threading.Barrier(clients)
@@ -135,7 +98,7 @@ def measure(clients: int, api_url: str, token: str, project_id: str, endpoint: s
     def run() -> None:
         try:
             start.wait()
-            results.append(client_rounds(api_url, token, project_id, endpoint))
+            results.append(client_rounds(state, token, project_id))
         except BaseException as error:  # reported below; a client's failure must not hang the bench
             errors.append(error)
 
@@ -170,7 +133,7 @@ def main() -> int:
         )
         created.raise_for_status()
         project_id = created.json()["project"]["id"]
-        runs = [measure(n, state["api_url"], token, project_id, endpoint) for n in CLIENTS]
+        runs = [measure(n, state, token, project_id) for n in CLIENTS]
     finally:
         stop_platform(dev)
 

@@ -32,12 +32,11 @@ sys.path.insert(0, str(BENCH.parent))
 
 import cost_analysis as analysis  # noqa: E402
 import cost_model as model  # noqa: E402
-from api_latency import start_platform, stop_platform  # noqa: E402
+from dev_platform import aws_client, read_probe, start_platform, stop_platform  # noqa: E402
 
 from chalicelib.catalogue import Catalogue  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_COST_ROUNDS", "3"))
-PROBE = BENCH / "cost_probe"
 QUIET_SECONDS = 1.0  # a phase ends when the platform made no billable call for this long
 IDLE_THREADS = ("sweeper",)  # a local stand-in for an EventBridge rule: not in AWS
 ASSUMED_MEMORY_MB = 512
@@ -105,7 +104,7 @@ class Run:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             time.sleep(QUIET_SECONDS)
-            last = max((c["t"] for c in billable(read_probe(self.home)[0])), default=0.0)
+            last = max((c["t"] for c in billable(read_probe(self.home / "probe")[0])), default=0.0)
             if time.time() - last >= QUIET_SECONDS:
                 return
 
@@ -122,17 +121,6 @@ class Run:
         self.windows.append(("reads", started, time.time()))
 
 
-def read_probe(home: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    calls: list[dict[str, Any]] = []
-    invocations: list[dict[str, Any]] = []
-    for path in (home / "probe").glob("*.jsonl"):
-        for line in path.read_text().splitlines():
-            if line.endswith("}"):
-                record = json.loads(line)
-                (calls if record["k"] == "call" else invocations).append(record)
-    return calls, invocations
-
-
 def billable(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Leaves out the local pollers' empty receives (idle cost, modelled) and local-only threads."""
     return [
@@ -142,17 +130,9 @@ def billable(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def executions(moto_port: int) -> list[dict[str, Any]]:
+def executions(state: dict[str, Any]) -> list[dict[str, Any]]:
     """Every deploy execution: start time, transitions, and its service integrations' requests."""
-    import boto3
-
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=f"http://127.0.0.1:{moto_port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sfn = aws_client(state, "stepfunctions")
     machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
     found = []
     for execution in sfn.list_executions(stateMachineArn=machine, maxResults=1000)["executions"]:
@@ -178,20 +158,12 @@ def executions(moto_port: int) -> list[dict[str, Any]]:
     return found
 
 
-def final_items(moto_port: int) -> tuple[dict[str, int], dict[str, int]]:
+def final_items(state: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
     """Each item's size at the end of the run, and how many global secondary indexes it is in."""
-    import boto3
-
-    sys.path.insert(0, str(PROBE))
+    sys.path.insert(0, str(BENCH / "cost_probe"))
     from cost_probe_recorder import item_size
 
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{moto_port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    dynamodb = aws_client(state, "dynamodb")
     table = Catalogue("dev").table.name
     index_keys = [f"{index}pk" for index in Catalogue("dev").table.gsis]
     sizes: dict[str, int] = {}
@@ -209,9 +181,7 @@ def final_items(moto_port: int) -> tuple[dict[str, int], dict[str, int]]:
 
 def measure() -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="railyard-bench-cost-"))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROBE), os.environ.get("PYTHONPATH")]))
-    os.environ["BENCH_COST_PROBE_DIR"] = str(home / "probe")
-    dev, state = start_platform(home)
+    dev, state = start_platform(home, probe=home / "probe")
     try:
         run = Run(home, state)
         run.phase("init", ("init", "--name", "app", "--project", "costbench"))
@@ -221,12 +191,11 @@ def measure() -> dict[str, Any]:
             run.phase(f"redeploy-{index}", ("redeploy",))
         run.phase("queries", ("status",), ("logs",), ("deployments",))
         run.api_reads()
-        history = executions(state["moto_port"])
-        sizes, indexes = final_items(state["moto_port"])
+        history = executions(state)
+        sizes, indexes = final_items(state)
     finally:
         stop_platform(dev)
-        os.environ.pop("BENCH_COST_PROBE_DIR")
-    calls, invocations = read_probe(home)
+    calls, invocations = read_probe(home / "probe")
     shutil.rmtree(home, ignore_errors=True)
     return {
         "windows": run.windows,

@@ -21,6 +21,7 @@ import http.client
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from dev_platform import aws_client, start_platform, stop_platform
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "bench" / "app"
@@ -154,16 +156,8 @@ def push_to_healthy(
     return times
 
 
-def transitions(moto_port: int, deployment_id: str) -> int:
-    import boto3
-
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=f"http://127.0.0.1:{moto_port}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def transitions(state: dict[str, Any], deployment_id: str) -> int:
+    sfn = aws_client(state, "stepfunctions")
     machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
     arn = machine.replace(":stateMachine:", ":execution:") + ":" + deployment_id
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
@@ -172,21 +166,9 @@ def transitions(moto_port: int, deployment_id: str) -> int:
 
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="railyard-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
-    env["RAILYARD_HOME"] = str(home)
     spawn = app_spawn_to_200(RUNS)
-    railyard = str(Path(sys.executable).parent / "railyard")
-    log = open(home / "dev.log", "w")  # noqa: SIM115
-    dev = subprocess.Popen(
-        [railyard, "dev", "--api-port", "0", "--router-port", "0"], env=env, stdout=log, stderr=log
-    )
+    dev, state = start_platform(home)
     try:
-        deadline = time.monotonic() + 60
-        while not (home / "dev.json").exists():
-            if dev.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("railyard dev did not start; see " + str(home / "dev.log"))
-            time.sleep(0.1)
-        state = json.loads((home / "dev.json").read_text())
         token = json.loads((home / "config.json").read_text())["token"]
         api = Api(state["api_url"], token)
         service = api.service("bench")
@@ -202,13 +184,9 @@ def main() -> int:
         slow_build = json.dumps({"name": "slow", "scripts": {"build": "sleep 3", "start": "python3 main.py"}})
         slow_id, _ = api.deploy(slow_service["id"], pack(APP, {"package.json": slow_build}))
         slow_status = api.wait(slow_id)["status"]
-        counts = {
-            label: transitions(state["moto_port"], d) for label, d in (("fast", fast_id), ("slow", slow_id))
-        }
+        counts = {label: transitions(state, d) for label, d in (("fast", fast_id), ("slow", slow_id))}
     finally:
-        dev.send_signal(signal.SIGTERM)
-        dev.wait(timeout=30)
-        log.close()
+        stop_platform(dev)
 
     spawn_ms = statistics.median(spawn) * 1000
 
@@ -231,6 +209,7 @@ def main() -> int:
     }
     print(json.dumps(results, indent=2))
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(home, ignore_errors=True)  # kept when a step above failed: its logs say why
     checks = {
         f"redeploy overhead median <= {TARGET_MS} ms": results["redeploy"]["overhead_ms_median"] <= TARGET_MS,  # type: ignore[index]
         f"unchanged-up overhead median <= {TARGET_MS} ms": results["unchanged_up"]["overhead_ms_median"]
