@@ -397,7 +397,7 @@ class DeploymentService:
         carries the new values (Railway's "staged changes, one deploy"). `to_seal` values are
         stored sealed (domain/sealing.py); a name set plain or sealed replaces the other kind, so a
         sealed value is never turned back into a readable one, only replaced or removed."""
-        service = self._projects.get_service(who, service_id)
+        service, current = self._service_with_variables(who, service_id)
         to_seal = dict(to_seal or {})
         if not to_set and not to_unset and not to_seal:
             raise BadRequest("nothing to change: give 'set', 'sealed' and/or 'unset'")
@@ -410,7 +410,6 @@ class DeploymentService:
             raise BadRequest(f"variables {', '.join(twice)} are in both 'set' and 'sealed': give each once")
         if to_seal and self._sealer is None:
             raise BadRequest("sealed variables are not available: this platform has no sealing key")
-        current = self._repo.get_variables(service.id)
         removed = set(to_unset)
         values = {k: v for k, v in current.values.items() if k not in removed | set(to_seal)}
         values.update(to_set)
@@ -455,8 +454,7 @@ class DeploymentService:
         return found
 
     def get_variables(self, who: Access, service_id: str) -> VariableListing:
-        self._projects.get_service(who, service_id)
-        return VariableListing.of(self._repo.get_variables(service_id))
+        return VariableListing.of(self._service_with_variables(who, service_id)[1])
 
     def read_logs(self, who: Access, deployment_id: str, stream: str, after: int, limit: int) -> LogPage:
         """Lines after the cursor; `done` once the stream can get no more lines (the build stream

@@ -30,6 +30,8 @@ def test_one_item_is_one_read_and_a_list_is_one_query(api: Api) -> None:
     assert _calls(api, "GET", "/v1/projects") == ["dynamodb.Query"]
     assert _calls(api, "GET", f"/v1/environments/{env}/services") == ["dynamodb.Query"]
     assert _calls(api, "GET", f"/v1/services/{service}/deployments") == ["dynamodb.Query"]
+    # a service's variables share its partition: one Query reads both, the check included
+    assert _calls(api, "GET", f"/v1/services/{service}/variables") == ["dynamodb.Query"]
     logs = _calls(api, "GET", f"/v1/deployments/{deployment_id}/logs")
     # the deployment (the check, and whether its logs are done), then the log blocks (ADR 0004)
     assert [c for c in logs if c.startswith("dynamodb.")] == ["dynamodb.GetItem"], logs
