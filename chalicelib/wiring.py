@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.session_keys import CachedKeyRing, JwtSigner, SecretsManagerKeyStore
     from chalicelib.domain.api_tokens import ApiTokenService
     from chalicelib.domain.audit import Auditor
+    from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
     from chalicelib.domain.domains import DomainService
     from chalicelib.domain.github_signin import GitHubSignIn
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
         TaskCallbacks,
         WorkflowStarter,
     )
+    from chalicelib.domain.projects import ProjectService
     from chalicelib.domain.retention import Retention
     from chalicelib.domain.sealing import Sealer
-    from chalicelib.domain.services import AuthService, CronJobs, DeploymentService, ProjectService
+    from chalicelib.domain.services import CronJobs, DeploymentService
     from chalicelib.domain.sessions import AccessTokens, Sessions
     from chalicelib.domain.signin import PasswordSignIn
     from chalicelib.domain.sweeper import DeploymentSweeper
@@ -168,7 +170,7 @@ class Container:
 
     @cached_property
     def auth(self) -> AuthService:
-        from chalicelib.domain.services import AuthService
+        from chalicelib.domain.authentication import AuthService
 
         return AuthService(self.repository, self.clock, sessions=self.access_tokens)
 
@@ -271,7 +273,7 @@ class Container:
 
     @cached_property
     def projects(self) -> ProjectService:
-        from chalicelib.domain.services import ProjectService
+        from chalicelib.domain.projects import ProjectService
 
         return ProjectService(self.repository, self.clock, self.ids)
 

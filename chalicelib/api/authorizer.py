@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import AuthResponse, Blueprint
 
+from chalicelib.domain.authentication import TOKEN_CACHE_SECONDS
 from chalicelib.domain.errors import BadRequest, Unauthorized
 from chalicelib.domain.policy import Grant, Principal, parse_actions
-from chalicelib.domain.services import TOKEN_CACHE_SECONDS
 from chalicelib.wiring import container
 
 if TYPE_CHECKING:

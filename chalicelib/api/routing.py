@@ -32,10 +32,10 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.authorizer import authenticate, principal_of
 from chalicelib.api.errors import body_for, status_for
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge, RateLimited
 from chalicelib.domain.limits import MAX_JSON_DEPTH, MAX_REQUEST_BODY_BYTES
 from chalicelib.domain.policy import ANONYMOUS, Access, Action
-from chalicelib.domain.services import hash_token
 from chalicelib.wiring import Container, container
 
 if TYPE_CHECKING:

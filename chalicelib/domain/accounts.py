@@ -23,10 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import ApiToken, Versioned
-from chalicelib.domain.services import check_name, hash_token
+from chalicelib.domain.projects import check_name
 
 # Issue 10's roles, most powerful first. The first admin is an "admin" and the workspace's owner.
 ROLES = ("admin", "member", "deployer", "viewer")

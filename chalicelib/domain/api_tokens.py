@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from chalicelib.domain.accounts import MemberToken, new_token
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import BadRequest, NotFound
 from chalicelib.domain.identity_ports import RateLimiter
 from chalicelib.domain.ids import Clock, IdFactory, iso
@@ -31,7 +32,6 @@ from chalicelib.domain.models import ApiToken
 from chalicelib.domain.policy import ALL_ACTIONS, Access, Action, Decision, Resource, decide, parse_actions
 from chalicelib.domain.ports import Repository
 from chalicelib.domain.resources import ResourceOf, project_resource, workspace_resource
-from chalicelib.domain.services import hash_token
 
 DEFAULT_TOKEN_SECONDS = 90 * 86400  # a token without `expiresIn` lasts 90 days
 MAX_TOKEN_SECONDS = 366 * 86400

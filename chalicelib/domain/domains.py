@@ -31,7 +31,7 @@ from chalicelib.domain.models import Service, Versioned
 if TYPE_CHECKING:
     from chalicelib.domain.policy import Access
     from chalicelib.domain.ports import Repository
-    from chalicelib.domain.services import ProjectService
+    from chalicelib.domain.projects import ProjectService
 
 CHALLENGE_LABEL = "_railyard-challenge"
 MAX_DOMAINS_PER_SERVICE = MAX_CUSTOM_DOMAINS  # declared with the other limits

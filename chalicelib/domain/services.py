@@ -1,51 +1,33 @@
-"""Use cases of the control plane: what the API and the workers call.
-
-`AuthService` checks bearer tokens; `ProjectService` owns projects, environments and services;
-`DeploymentService` turns user requests (upload, deploy, redeploy, rollback, variables, cancel) into
-Deployment records and workflow executions; `CronJobs` runs a cron service now. Worker-side steps
-live in domain/pipeline.py.
+"""Use cases of deployments: what the API calls to deploy, redeploy, roll back, change variables,
+read logs and cancel, and `CronJobs` to run a cron service now. Authentication lives in
+domain/authentication.py, projects and services in domain/projects.py; worker-side steps in
+domain/pipeline.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib.domain.errors import (
-    BadRequest,
-    Conflict,
-    InvalidTransition,
-    NotFound,
-    TransientError,
-    Unauthorized,
-)
-from chalicelib.domain.hostnames import HostnameReservation, base_hostname, candidates, random_suffix
-from chalicelib.domain.identity_ports import AccessTokenVerifier
+from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, TransientError
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES, check_variables
 from chalicelib.domain.models import (
     TERMINAL,
-    ApiToken,
     ConfigSnapshot,
     Deployment,
     DeploymentKind,
     DeploymentStatus,
-    Environment,
-    Project,
     Release,
     Service,
-    ServiceSettings,
     ServiceVariables,
     VariableListing,
     no_cache_requested,
     source_fingerprint,
 )
-from chalicelib.domain.policy import Access, Grant, Principal, parse_actions
+from chalicelib.domain.policy import Access
 from chalicelib.domain.ports import (
     BlobStore,
     CronTrigger,
@@ -55,25 +37,11 @@ from chalicelib.domain.ports import (
     Repository,
     WorkflowStarter,
 )
-from chalicelib.domain.resources import ResourceOf, project_resource, workspace_resource
+from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.retention import ensure_not_pruned
 from chalicelib.domain.sealing import Sealer, seal_variable
 
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
 _VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def check_name(kind: str, name: str) -> str:
-    if not _NAME.match(name):
-        raise BadRequest(
-            f"{kind} name {name!r} must be 1-32 lowercase letters, digits or '-', "
-            "starting and ending with a letter or digit"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -81,213 +49,6 @@ class LogPage:
     lines: list[LogLine]
     next: int  # the cursor for the next read
     done: bool
-
-
-# A token found valid is believed for this long without reading it again (per container: a Lambda
-# container, the local API server): every authenticated request skips a GetItem. Unknown tokens are
-# never cached, so a new token works at once; a revoked one stops within this bound (issue 10 asks
-# for 60 s at most). Expiry is checked on every request, cached or not.
-TOKEN_CACHE_SECONDS = 30.0
-TOKEN_CACHE_ENTRIES = 1024
-
-
-def token_principal(token: ApiToken) -> Principal:
-    """What an API token may do: its actions, on its workspace or the resource it is narrowed to."""
-    grant = Grant(
-        token.org_id,
-        parse_actions(token.scopes),
-        token.project_id,
-        token.environment_id,
-        token.service_id,
-    )
-    token_id = token.id or f"tok_{token.token_hash[:12]}"
-    return Principal(
-        kind="token",
-        subject=token_id,
-        grants=(grant,),
-        name=token.name,
-        user_id=getattr(token, "user_id", None),
-        token_id=token_id,
-    )
-
-
-class AuthService:
-    """Turns an Authorization header into a Principal: a session's access JWT (verified from its
-    signature alone) or an API token (one read, then cached per container)."""
-
-    def __init__(
-        self,
-        repo: Repository,
-        clock: Clock,
-        monotonic: Callable[[], float] = time.monotonic,
-        sessions: AccessTokenVerifier | None = None,
-    ) -> None:
-        self._repo = repo
-        self._clock = clock
-        self._monotonic = monotonic
-        self._sessions = sessions
-        # token hash -> (believed until, expires at or None, who)
-        self._known: dict[str, tuple[float, str | None, Principal]] = {}
-
-    def authenticate(self, authorization: str | None) -> Principal:
-        if not authorization or not authorization.startswith("Bearer "):
-            raise Unauthorized("missing 'Authorization: Bearer <token>' header")
-        raw = authorization.removeprefix("Bearer ").strip()
-        if raw.count(".") == 2 and self._sessions is not None:  # a JWT: header.payload.signature
-            return self._sessions.verify(raw)
-        token_hash = hash_token(raw)
-        now = self._monotonic()
-        known = self._known.get(token_hash)
-        if known is not None and known[0] > now:
-            self._check_expiry(known[1])
-            return known[2]
-        try:
-            token = self._repo.get_token(token_hash)
-        except NotFound:
-            raise Unauthorized("the bearer token is not valid") from None
-        self._check_expiry(token.expires_at)
-        # "Last used" costs one UpdateItem per token per cache window (per container), not one per
-        # request: a token used all day shows a time at most TOKEN_CACHE_SECONDS old per container.
-        self._repo.mark_token_used(token_hash, iso(self._clock()))
-        who = token_principal(token)
-        if len(self._known) >= TOKEN_CACHE_ENTRIES:
-            self._known.clear()  # simpler than LRU, and a refill costs one read per token
-        self._known[token_hash] = (now + TOKEN_CACHE_SECONDS, token.expires_at, who)
-        return who
-
-    def _check_expiry(self, expires_at: str | None) -> None:
-        if expires_at is not None and expires_at <= iso(self._clock()):
-            raise Unauthorized(f"the API token expired at {expires_at}")
-
-    def forget(self, token_hash: str) -> None:
-        """Drop a cached token at once (this container revoked it)."""
-        self._known.pop(token_hash, None)
-
-    def ensure_token(self, token: str, org_id: str, name: str, scopes: Sequence[str] = ("*",)) -> None:
-        """Registers `token` (idempotent): the local platform re-registers the admin token it wrote
-        to the CLI's config at every start."""
-        with contextlib.suppress(Conflict):
-            self._repo.save(
-                ApiToken(hash_token(token), org_id, name, tuple(scopes), iso(self._clock())),
-            )
-
-
-class ProjectService:
-    """Projects, environments and services. Every method loads the one item it needs and asks the
-    policy about it (`who.require`); a list is one query whose items carry their own workspace."""
-
-    def __init__(
-        self, repo: Repository, clock: Clock, ids: IdFactory, suffixes: Callable[[], str] = random_suffix
-    ) -> None:
-        self._repo = repo
-        self._clock = clock
-        self._ids = ids
-        self._suffixes = suffixes  # of generated hostnames whose plain name is taken
-        self.resources = ResourceOf(repo)
-
-    def create_project(
-        self, who: Access, name: str, workspace_id: str | None = None
-    ) -> tuple[Project, list[Environment]]:
-        workspace = workspace_id or who.principal.default_workspace()
-        who.require(workspace_resource(workspace))
-        now = iso(self._clock())
-        project = Project(self._ids("prj"), workspace, check_name("project", name), now)
-        # Names are unique per workspace: they are part of every service's hostname.
-        if any(p.name == name for p in self._repo.list_projects(workspace)):
-            raise Conflict(f"project {name!r} already exists")
-        production = Environment(self._ids("env"), project.id, "production", now, workspace_id=workspace)
-        self._repo.save(project, production)
-        return project, [production]
-
-    def get_project(self, who: Access, project_id: str) -> Project:
-        project = self._repo.get_project(project_id)
-        who.require(project_resource(project))
-        return project
-
-    def list_projects(self, who: Access, workspace_id: str | None = None) -> list[Project]:
-        """The projects of a workspace the caller may see (a project-scoped token sees its own)."""
-        workspaces = [workspace_id] if workspace_id else list(who.principal.workspace_ids)
-        projects = [p for w in workspaces for p in self._repo.list_projects(w)]
-        return [p for p in projects if who.sees(project_resource(p))]
-
-    def list_environments(self, who: Access, project_id: str) -> list[Environment]:
-        environments = self._repo.list_environments(project_id)
-        visible = [e for e in environments if who.sees(self.resources.environment(e))]
-        if not visible:  # none to show: 404 unless the caller may see the (empty) project itself
-            self.get_project(who, project_id)
-        return visible
-
-    def get_project_with_environments(
-        self, who: Access, project_id: str
-    ) -> tuple[Project, list[Environment]]:
-        """One read of the project (its access check included) and one query of its environments."""
-        project = self.get_project(who, project_id)
-        environments = self._repo.list_environments(project_id)
-        return project, [e for e in environments if who.sees(self.resources.environment(e))]
-
-    def create_environment(self, who: Access, project_id: str, name: str) -> Environment:
-        project = self.get_project(who, project_id)
-        check_name("environment", name)
-        if any(e.name == name for e in self._repo.list_environments(project_id)):
-            raise Conflict(f"environment {name!r} already exists in project {project_id}")
-        env = Environment(self._ids("env"), project_id, name, iso(self._clock()), workspace_id=project.org_id)
-        self._repo.save(env)
-        return env
-
-    def get_environment(self, who: Access, environment_id: str) -> Environment:
-        env = self._repo.get_environment(environment_id)
-        who.require(self.resources.environment(env))
-        return env
-
-    def create_service(
-        self, who: Access, environment_id: str, name: str, settings: Mapping[str, Any] | None
-    ) -> Service:
-        env = self.get_environment(who, environment_id)
-        project = self._repo.get_project(env.project_id)
-        check_name("service", name)
-        if any(s.name == name for s in self._repo.list_services(environment_id)):
-            raise Conflict(f"service {name!r} already exists in environment {env.name}")
-        now = iso(self._clock())
-        service_id = self._ids("svc")
-        service_settings = ServiceSettings(**dict(settings or {}))
-        # The hostname is reserved platform-wide in the service's own transaction (a conditional
-        # write): a name another service holds, in any workspace, fails it and the next candidate
-        # (the name with a random suffix) is tried. The new service's own item cannot conflict.
-        for hostname in candidates(base_hostname(name, env.name, project.name), self._suffixes):
-            service = Service(
-                id=service_id,
-                project_id=project.id,
-                environment_id=env.id,
-                name=name,
-                hostname=hostname,
-                created_at=now,
-                settings=service_settings,
-                workspace_id=project.org_id,
-            )
-            try:
-                self._repo.save(service, HostnameReservation(hostname, service_id, now))
-            except Conflict:
-                continue
-            return service
-        raise Conflict(f"no free hostname for service {name!r} after several tries; try again")
-
-    def list_services(self, who: Access, environment_id: str) -> list[Service]:
-        services = self._repo.list_services(environment_id)
-        visible = [s for s in services if who.sees(self.resources.service(s))]
-        if not visible:  # as list_environments
-            self.get_environment(who, environment_id)
-        return visible
-
-    def get_service(self, who: Access, service_id: str) -> Service:
-        service = self._repo.get_service(service_id)
-        who.require(self.resources.service(service))
-        return service
-
-    def update_settings(self, who: Access, service_id: str, changes: Mapping[str, Any]) -> Service:
-        service = self.get_service(who, service_id)
-        updated = service.bumped(settings=replace(service.settings, **dict(changes)))
-        self._repo.save(updated)
-        return updated
 
 
 class DeploymentService:

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.identity import IdentityStore
 from chalicelib.domain.identity_ports import RateLimiter, SessionTokens
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import Versioned
 from chalicelib.domain.policy import ROLE_ACTIONS, Grant, Principal
-from chalicelib.domain.services import hash_token
 from chalicelib.domain.signin_limits import REFRESH_PER_FAMILY
 
 _log = logging.getLogger(__name__)

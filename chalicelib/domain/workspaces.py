@@ -25,11 +25,12 @@ from datetime import timedelta
 from typing import Protocol
 
 from chalicelib.domain.accounts import ROLES, Workspace, check_email, new_token
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.domain.ids import Clock, IdFactory, iso, parse_iso
 from chalicelib.domain.policy import Access, Action, Principal
+from chalicelib.domain.projects import check_name
 from chalicelib.domain.resources import workspace_resource
-from chalicelib.domain.services import check_name, hash_token
 
 ADMIN = "admin"
 INVITATION_DAYS = 7

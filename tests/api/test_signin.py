@@ -20,8 +20,8 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import create_table
 from chalicelib.config import Settings
+from chalicelib.domain.authentication import AuthService
 from chalicelib.domain.device_flow import LIMITS
-from chalicelib.domain.services import AuthService
 from tests.support.fake_github import CLIENT_ID, CLIENT_SECRET, FakeGitHub, running_fake_github
 from tests.support.identity import MemorySessions, MemoryUsers, SessionAwareAuth
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.models import ApiToken
-from chalicelib.domain.services import hash_token
 from tests.api.conftest import OTHER_ORG_TOKEN, Api
 
 # action -> roles allowed to perform it (Railway's roles; the policy's ROLE_ACTIONS must agree).

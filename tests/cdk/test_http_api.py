@@ -84,7 +84,7 @@ def test_the_authorizer_is_chalices_authorizer_function_on_the_authorization_hea
     cloud: Synthesized,
 ) -> None:
     from chalicelib.api.authorizer import REVOKED_TOKEN_STOPS_WITHIN_SECONDS
-    from chalicelib.domain.services import TOKEN_CACHE_SECONDS
+    from chalicelib.domain.authentication import TOKEN_CACHE_SECONDS
 
     for region in REGIONS:
         api = cloud.by_region[region]["api"]

@@ -25,8 +25,8 @@ from chalicelib.adapters.accounts import DynamoAccountStore
 from chalicelib.adapters.dynamo import DynamoRepository
 from chalicelib.config import Settings
 from chalicelib.domain.accounts import AlreadyBootstrapped, Bootstrapped, FirstAdminBootstrap, Installation
+from chalicelib.domain.authentication import AuthService
 from chalicelib.domain.ids import new_id, utcnow
-from chalicelib.domain.services import AuthService
 from railyard import cli
 from tests.fakes import FakeWorkflow
 from tests.support.deployed_stage import API_URL, REGION, deploy_stage, table_items

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
-from chalicelib.domain.services import DeploymentService, ProjectService
+from chalicelib.domain.projects import ProjectService
+from chalicelib.domain.services import DeploymentService
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,

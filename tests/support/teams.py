@@ -15,10 +15,10 @@ from typing import Any
 
 from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
 from chalicelib.adapters.workspaces_store import DynamoWorkspaceStore
+from chalicelib.domain.authentication import AuthService
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.policy import Principal
-from chalicelib.domain.services import AuthService
 from tests.api.conftest import Api, Reply
 from tests.support.principals import member_principal
 

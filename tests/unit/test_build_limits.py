@@ -27,7 +27,8 @@ from chalicelib.domain.limits import (
 from chalicelib.domain.models import DeploymentStatus
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
 from chalicelib.domain.ports import BuildRequest, BuildResult, Progress
-from chalicelib.domain.services import DeploymentService, ProjectService
+from chalicelib.domain.projects import ProjectService
+from chalicelib.domain.services import DeploymentService
 from railyard.tarball import TarballError, pack_directory
 from tests.fakes import (
     FakeBlobStore,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from chalicelib.domain.authentication import TOKEN_CACHE_SECONDS, AuthService
 from chalicelib.domain.errors import (
     BadRequest,
     BuildFailed,
@@ -16,7 +17,6 @@ from chalicelib.domain.errors import (
     Unauthorized,
 )
 from chalicelib.domain.models import DeploymentKind, DeploymentStatus, ServiceSettings, check_transition
-from chalicelib.domain.services import TOKEN_CACHE_SECONDS, AuthService
 from tests.support.domain_world import WHO, World
 from tests.support.principals import admin_access
 

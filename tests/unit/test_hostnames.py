@@ -14,7 +14,7 @@ from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.hostnames import MAX_LABEL, candidates
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.policy import Access
-from chalicelib.domain.services import ProjectService
+from chalicelib.domain.projects import ProjectService
 from tests.fakes import InMemoryRepository
 from tests.support.principals import admin_access
 

@@ -11,7 +11,8 @@ from chalicelib.domain.errors import NothingToBuild
 from chalicelib.domain.models import DeploymentStatus, source_fingerprint
 from chalicelib.domain.pipeline import PENDING_BUILD_TTL, Pipeline, TaskRunner
 from chalicelib.domain.ports import BuildStateChange, PendingBuild
-from chalicelib.domain.services import DeploymentService, ProjectService
+from chalicelib.domain.projects import ProjectService
+from chalicelib.domain.services import DeploymentService
 from tests.fakes import (
     FakeAsyncBuildRunner,
     FakeBlobStore,

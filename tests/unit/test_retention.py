@@ -12,8 +12,9 @@ from chalicelib.api.errors import body_for, status_for
 from chalicelib.domain.errors import Conflict, ReleasePruned
 from chalicelib.domain.models import DeploymentStatus, Release
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
+from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.retention import Retention, RetentionPolicy
-from chalicelib.domain.services import DeploymentService, ProjectService
+from chalicelib.domain.services import DeploymentService
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,

@@ -16,11 +16,11 @@ import pytest
 
 from chalicelib.adapters.session_keys import CachedKeyRing, JwtSigner, new_ring, new_signing_key
 from chalicelib.domain.accounts import Membership
+from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import RateLimited, Unauthorized
 from chalicelib.domain.identity import Accounts
 from chalicelib.domain.keyring import RETIRED_KEY_SECONDS, KeyRing
 from chalicelib.domain.policy import ROLE_ACTIONS, Action
-from chalicelib.domain.services import hash_token
 from chalicelib.domain.sessions import (
     ACCESS_TOKEN_SECONDS,
     REFRESH_TOKEN_SECONDS,

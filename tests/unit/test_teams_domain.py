@@ -9,11 +9,11 @@ import pytest
 from chalicelib.adapters.memory_rate_limiter import InMemoryRateLimiter
 from chalicelib.domain.api_tokens import parse_duration
 from chalicelib.domain.audit import describe_request, filed_under
+from chalicelib.domain.authentication import TOKEN_CACHE_SECONDS, AuthService, hash_token
 from chalicelib.domain.errors import BadRequest, RateLimited
 from chalicelib.domain.ids import utcnow
 from chalicelib.domain.models import ApiToken
 from chalicelib.domain.policy import Access, Action, Resource
-from chalicelib.domain.services import TOKEN_CACHE_SECONDS, AuthService, hash_token
 from chalicelib.domain.workspaces import LastAdmin, Member, Roster, RosterChange, guard_last_admin
 from tests.fakes import InMemoryRepository
 from tests.support.principals import member_principal

@@ -3,7 +3,7 @@ the cache bound, last-used time and the creation rate limit."""
 
 from __future__ import annotations
 
-from chalicelib.domain.services import TOKEN_CACHE_SECONDS, AuthService
+from chalicelib.domain.authentication import TOKEN_CACHE_SECONDS, AuthService
 from tests.api.conftest import TOKEN
 from tests.support.teams import Acme, Teams
 
