@@ -56,6 +56,11 @@ class Settings:
     base_domain: str | None = None  # RAILYARD_BASE_DOMAIN: services answer on https://<host>.<it>
     certificate_arn: str | None = None  # RAILYARD_ACM_CERTIFICATE_ARN; None: the ALB controller discovers
     load_balancer_cidrs: tuple[str, ...] = ()  # RAILYARD_K8S_LB_CIDRS: the ALB's subnets (NetworkPolicy)
+    # RAILYARD_K8S_BLOCKED_EGRESS_CIDRS: what apps may not reach (None: every private, CGNAT and
+    # link-local range, manifests_security.DEFAULT_BLOCKED_EGRESS_CIDRS); the metadata endpoints
+    # stay blocked whatever it says. RAILYARD_K8S_ALLOWED_EGRESS_CIDRS: holes in it (a database subnet).
+    blocked_egress_cidrs: tuple[str, ...] | None = None
+    allowed_egress_cidrs: tuple[str, ...] = ()
     load_balancer_group: str = "railyard"  # RAILYARD_ALB_GROUP: the ALB every service's Ingress shares
     idempotency_ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS  # RAILYARD_IDEMPOTENCY_TTL_SECONDS
     # RAILYARD_PRIMARY_REGION: where the stage's buckets are (docs/multi-region.md); None: `region`.
@@ -129,13 +134,16 @@ class Settings:
                 f"RAILYARD_BASE_DOMAIN={self.base_domain!r} is not a domain name "
                 "(lowercase, like apps.example.com, without a scheme or path)"
             )
-        for cidr in self.load_balancer_cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ValueError(
-                    f"RAILYARD_K8S_LB_CIDRS: {cidr!r} is not a CIDR block (like 10.0.0.0/24)"
-                ) from None
+        for name, cidrs in (
+            ("RAILYARD_K8S_LB_CIDRS", self.load_balancer_cidrs),
+            ("RAILYARD_K8S_BLOCKED_EGRESS_CIDRS", self.blocked_egress_cidrs or ()),
+            ("RAILYARD_K8S_ALLOWED_EGRESS_CIDRS", self.allowed_egress_cidrs),
+        ):
+            for cidr in cidrs:
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    raise ValueError(f"{name}: {cidr!r} is not a CIDR block (like 10.0.0.0/24)") from None
         if not self.load_balancer_group:
             raise ValueError("RAILYARD_ALB_GROUP must not be empty")
 
@@ -158,9 +166,9 @@ class Settings:
             kube_context=_optional(env.get("RAILYARD_K8S_CONTEXT")),
             base_domain=_optional(env.get("RAILYARD_BASE_DOMAIN"), lower=True),
             certificate_arn=_optional(env.get("RAILYARD_ACM_CERTIFICATE_ARN")),
-            load_balancer_cidrs=tuple(
-                part.strip() for part in env.get("RAILYARD_K8S_LB_CIDRS", "").split(",") if part.strip()
-            ),
+            load_balancer_cidrs=_list(env, "RAILYARD_K8S_LB_CIDRS"),
+            blocked_egress_cidrs=_list(env, "RAILYARD_K8S_BLOCKED_EGRESS_CIDRS") or None,
+            allowed_egress_cidrs=_list(env, "RAILYARD_K8S_ALLOWED_EGRESS_CIDRS"),
             load_balancer_group=(env.get("RAILYARD_ALB_GROUP") or "railyard").strip(),
             idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
             keep_releases=_int(env, "RAILYARD_KEEP_RELEASES", KEEP_RELEASES),
@@ -264,6 +272,11 @@ def session_keys_secret(stage: str) -> str:
     return f"railyard/{stage}/session-keys"
 
 
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated setting, blanks dropped."""
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -301,6 +314,8 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_BASE_DOMAIN",
     "RAILYARD_ACM_CERTIFICATE_ARN",
     "RAILYARD_K8S_LB_CIDRS",
+    "RAILYARD_K8S_BLOCKED_EGRESS_CIDRS",
+    "RAILYARD_K8S_ALLOWED_EGRESS_CIDRS",
     "RAILYARD_ALB_GROUP",
     "RAILYARD_IDEMPOTENCY_TTL_SECONDS",
     "RAILYARD_KEEP_RELEASES",

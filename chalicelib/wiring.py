@@ -150,6 +150,8 @@ class Container:
     def _kubernetes_runtime(self) -> Runtime:
         # This module and manifests import no kubernetes: the client (and, for EKS, the cluster's
         # endpoint and a token) is built on the runtime's first request, not here.
+        from dataclasses import replace
+
         from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
         from chalicelib.adapters.runtime.manifests import ManifestOptions
 
@@ -160,7 +162,10 @@ class Container:
             certificate_arn=s.certificate_arn,
             load_balancer_group=s.load_balancer_group,
             load_balancer_cidrs=s.load_balancer_cidrs,
+            allowed_egress_cidrs=s.allowed_egress_cidrs,
         )
+        if s.blocked_egress_cidrs is not None:  # unset: the runtime's default (every private range)
+            options = replace(options, blocked_egress_cidrs=s.blocked_egress_cidrs)
         if s.kubeconfig:  # an explicit file wins: a local cluster, CI, or an operator's override
             return KubernetesRuntime.for_kubeconfig(s.kubeconfig, options, context=s.kube_context)
         assert s.eks_cluster is not None  # Settings refuses kubernetes without either

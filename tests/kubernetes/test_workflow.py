@@ -10,6 +10,7 @@ fake: it "pushes" the image the test chose.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import threading
 import time
@@ -158,6 +159,9 @@ def platform(
         "RAILYARD_K8S_KUBECONFIG": str(kubeconfig),
         "RAILYARD_BASE_DOMAIN": BASE_DOMAIN,
         "RAILYARD_K8S_LB_CIDRS": "10.0.0.0/24,10.0.1.0/24",
+        # the cluster's own ranges, one hole (a database subnet)
+        "RAILYARD_K8S_BLOCKED_EGRESS_CIDRS": "10.100.0.0/16,172.20.0.0/16",
+        "RAILYARD_K8S_ALLOWED_EGRESS_CIDRS": "10.100.8.0/24",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("RAILYARD_EKS_CLUSTER", raising=False)
@@ -206,6 +210,9 @@ def test_a_deployment_rolls_out_its_image_and_the_service_answers_on_the_runtime
         p["ipBlock"]["cidr"] for rule in policy["spec"]["ingress"] for p in rule["from"] if "ipBlock" in p
     ]
     assert blocks == ["10.0.0.0/24", "10.0.1.0/24"]  # RAILYARD_K8S_LB_CIDRS
+    egress = json.dumps(policy["spec"]["egress"])
+    for cidr in ("10.100.0.0/16", "172.20.0.0/16", "10.100.8.0/24", "169.254.169.254/32"):
+        assert cidr in egress  # the operator's blocked ranges and hole; the metadata endpoint always
     # AND the API tells the same URL the Ingress serves
     assert platform.container.settings.public_url(service.hostname) == f"https://{host}"
 

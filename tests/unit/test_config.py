@@ -43,6 +43,8 @@ def test_kubernetes_settings_are_read_from_the_environment(env: pytest.MonkeyPat
         RAILYARD_ACM_CERTIFICATE_ARN="arn:aws:acm:us-east-1:123456789012:certificate/abc",
         RAILYARD_K8S_LB_CIDRS=" 10.0.0.0/24, 10.0.1.0/24 ,,",
         RAILYARD_ALB_GROUP="shared",
+        RAILYARD_K8S_BLOCKED_EGRESS_CIDRS="10.100.0.0/16, 172.20.0.0/16",
+        RAILYARD_K8S_ALLOWED_EGRESS_CIDRS="10.100.8.0/24",
     )
 
     settings = Settings.from_env()
@@ -55,6 +57,14 @@ def test_kubernetes_settings_are_read_from_the_environment(env: pytest.MonkeyPat
     assert settings.certificate_arn == "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     assert settings.load_balancer_cidrs == ("10.0.0.0/24", "10.0.1.0/24")
     assert settings.load_balancer_group == "shared"
+    assert settings.blocked_egress_cidrs == ("10.100.0.0/16", "172.20.0.0/16")
+    assert settings.allowed_egress_cidrs == ("10.100.8.0/24",)
+
+
+def test_apps_egress_defaults_to_every_private_range(env: pytest.MonkeyPatch) -> None:
+    kubernetes_env(env)
+    settings = Settings.from_env()
+    assert (settings.blocked_egress_cidrs, settings.allowed_egress_cidrs) == (None, ())
 
 
 def test_the_alb_group_defaults_to_railyard(env: pytest.MonkeyPatch) -> None:
@@ -90,6 +100,12 @@ def test_kubernetes_without_a_cluster_or_a_base_domain_fails_the_container_namin
         ("RAILYARD_BASE_DOMAIN", "https://apps.example.com/", "RAILYARD_BASE_DOMAIN"),
         ("RAILYARD_BASE_DOMAIN", "localhost", "RAILYARD_BASE_DOMAIN"),
         ("RAILYARD_K8S_LB_CIDRS", "10.0.0.0/24,public-subnets", "RAILYARD_K8S_LB_CIDRS: 'public-subnets'"),
+        ("RAILYARD_K8S_BLOCKED_EGRESS_CIDRS", "vpc", "RAILYARD_K8S_BLOCKED_EGRESS_CIDRS: 'vpc'"),
+        (
+            "RAILYARD_K8S_ALLOWED_EGRESS_CIDRS",
+            "10.1.2.3/99",
+            "RAILYARD_K8S_ALLOWED_EGRESS_CIDRS: '10.1.2.3/99'",
+        ),
     ],
 )
 def test_invalid_values_are_refused_naming_the_variable(
