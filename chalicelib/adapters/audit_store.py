@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.adapters.workspaces_store import OnTable
+from chalicelib.adapters.dynamo import OnTable
 from chalicelib.catalogue import EVENT_SOURCE
 from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry
 

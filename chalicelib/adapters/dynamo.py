@@ -554,8 +554,9 @@ def _too_large(*entities: Entity) -> PayloadTooLarge:
     )
 
 
-class DynamoRepository:
-    """The `Repository` port on one DynamoDB table (layout and access patterns: module docstring)."""
+class OnTable:
+    """A store on the platform's table, bound on first use (constructing it costs no import or I/O).
+    The repository below and the accounts, tokens and audit stores all start from it."""
 
     def __init__(self, table_name: str) -> None:
         self._table_name = table_name
@@ -563,10 +564,13 @@ class DynamoRepository:
 
     @property
     def _t(self) -> _Table:
-        # Bound on first use so that constructing the repository stays free of imports and I/O.
         if self._bound is None:
             self._bound = _table(self._table_name)
         return self._bound
+
+
+class DynamoRepository(OnTable):
+    """The `Repository` port on one DynamoDB table (layout and access patterns: module docstring)."""
 
     # -- writes ---------------------------------------------------------------------------------
 

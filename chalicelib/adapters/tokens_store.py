@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import TOKEN, TTL_ATTRIBUTE, _attributes, _keys
-from chalicelib.adapters.workspaces_store import OnTable, Op, new_item, transact
+from chalicelib.adapters.dynamo import TOKEN, TTL_ATTRIBUTE, OnTable, _attributes, _keys
+from chalicelib.adapters.workspaces_store import Op, new_item, transact
 from chalicelib.domain.api_tokens import IssuedToken
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.models import ApiToken

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import _Table, _table
+from chalicelib.adapters.dynamo import OnTable, _Table
 from chalicelib.domain.accounts import Workspace
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import parse_iso
@@ -150,20 +150,6 @@ def _workspace_op(workspace: Workspace) -> Op:
 def _roster_op(workspace_id: str, expected: int) -> Op:
     attributes = {"kind": ROSTER, "version": expected + 1, "body": {}}
     return Op("roster", f"{WORKSPACE}#{workspace_id}", ROSTER, attributes, at_version(expected))
-
-
-class OnTable:
-    """A store on the platform's table, bound on first use (constructing it costs no import or I/O)."""
-
-    def __init__(self, table_name: str) -> None:
-        self._table_name = table_name
-        self._bound: _Table | None = None
-
-    @property
-    def _t(self) -> _Table:
-        if self._bound is None:
-            self._bound = _table(self._table_name)
-        return self._bound
 
 
 class DynamoWorkspaceStore(OnTable):
