@@ -29,6 +29,7 @@ Access patterns
 | refresh token by hash      | get_refresh          | Get REFRESH#<hash> / REFRESH                    |
 | rotate                     | rotate               | TransactWriteItems: spend old, add new, touch family |
 | revoke (logout, reuse)     | revoke               | UpdateItem SESSION#<id> SET status = revoked    |
+| live sessions of a user    | live_sessions_of     | gsi1 USER#<uid> / SESSION#..., status = live    |
 """
 
 from __future__ import annotations
@@ -221,6 +222,17 @@ class DynamoSessionStore(DynamoIdentityStore):
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise NotFound(f"session {family_id} not found") from error
             raise
+
+    def live_sessions_of(self, user_id: str) -> list[str]:
+        from pynamodb.expressions.operand import Path
+
+        query = self._t.item.query(
+            f"{USER}#{user_id}",
+            range_key_condition=Path("gsi1sk").startswith(f"{SESSION}#"),
+            filter_condition=Path("status") == LIVE,
+            index_name=INDEX_NAME,
+        )
+        return [record(SessionFamily, found).id for found in query]
 
     @staticmethod
     def _family_row(family: SessionFamily, expires_at: int) -> _Row:

@@ -86,13 +86,14 @@ def get_profile(ctx: Context) -> tuple[int, Any]:
 
 @route(bp, "/v1/auth/profile", "PATCH", request_model=ProfilePatch, action=Action.READ, people_only=True)
 def patch_profile(ctx: Context) -> tuple[int, Any]:
-    """Change the name, or the password (with the current one)."""
-    body = parse(ProfilePatch, ctx.body)
+    """Change the name, or the password (with the current one; it ends the user's other sessions)."""
+    body, user = parse(ProfilePatch, ctx.body), _user(ctx)
     profile = ctx.c.sign_in.update_profile(
-        str(_user(ctx).user_id),
+        str(user.user_id),
         name=body.name,
         password=body.password,
         current_password=body.currentPassword,
+        session_id=user.session_id,
     )
     return 200, profile_view(profile)
 

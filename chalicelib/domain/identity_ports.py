@@ -39,6 +39,10 @@ class SessionIssuer(Protocol):
         ("password", "github", "device", "mfa")."""
         ...
 
+    def end_other_sessions(self, user_id: str, keep: str | None) -> int:
+        """Revoke every session of `user_id` except `keep`; answers how many."""
+        ...
+
 
 class AccessTokenVerifier(Protocol):
     def verify(self, token: str) -> Principal:

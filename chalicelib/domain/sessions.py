@@ -6,7 +6,8 @@ a new refresh token of the same family, one generation further. Presenting a spe
 again means two parties hold it (a copy leaked): the whole family is revoked (reuse detection), so
 the thief's and the user's next refresh both fail and the user signs in again. Logout revokes the
 family too. A revoked family's access tokens are not recalled: verifying one reads nothing, so they
-work until they expire, at most ACCESS_TOKEN_SECONDS later (docs/decisions/0021).
+work until they expire, at most ACCESS_TOKEN_SECONDS later (docs/decisions/0021). Changing the
+password revokes every other session of the user the same way.
 
 The access token's `ws` claim ({workspace id: role}) is read from the user's memberships when the
 session starts and at every refresh; a role change reaches a session at its next refresh.
@@ -105,6 +106,10 @@ class SessionStore(Protocol):
         """NotFound when there is no such session."""
         ...
 
+    def live_sessions_of(self, user_id: str) -> list[str]:
+        """The ids of `user_id`'s sessions that are not revoked (one Query)."""
+        ...
+
 
 def new_refresh_token() -> str:
     return REFRESH_PREFIX + secrets.token_urlsafe(32)
@@ -170,6 +175,14 @@ class Sessions:
 
     def logout(self, session_id: str) -> None:
         self._revoke(session_id, "signed out")
+
+    def end_other_sessions(self, user_id: str, keep: str | None) -> int:
+        """Revoke every session of `user_id` but `keep` (a password change: whoever signed in with
+        the old password is signed out at their next refresh); answers how many ended."""
+        ended = [sid for sid in self._store.live_sessions_of(user_id) if sid != keep]
+        for family_id in ended:
+            self._revoke(family_id, "the password changed")
+        return len(ended)
 
     def _revoke(self, family_id: str, reason: str) -> None:
         self._store.revoke(family_id)

@@ -121,7 +121,9 @@ class PasswordSignIn:
         name: str | None = None,
         password: str | None = None,
         current_password: str | None = None,
+        session_id: str | None = None,
     ) -> Profile:
+        """A password change needs the current password and ends every session but `session_id`."""
         user = self._store.get_user(user_id)
         if password is not None:
             LOGIN_PER_EMAIL.hit(self._limiter, user.email or user.id)  # guessing it is signing in
@@ -132,6 +134,7 @@ class PasswordSignIn:
                 raise Forbidden("changing the password needs the current one, as 'currentPassword'")
             check_password(password, user.email)
             self._store.save_credentials(credentials.bumped(password_hash=self._hasher.hash(password)))
+            self._sessions.end_other_sessions(user_id, keep=session_id)
         if name is not None:
             self._store.save_user(user.bumped(name=check_display_name(name)))
         return self.profile(user_id)

@@ -87,6 +87,26 @@ def test_register_login_profile_refresh_reuse_and_logout(users: Api) -> None:
     assert status == 401 and ended["Code"] == "SessionRevoked"
 
 
+def test_changing_the_password_signs_out_every_other_session(users: Api) -> None:
+    register(users)
+    _, laptop = login(users)
+    _, phone = login(users)
+    status, body = users.call(
+        "PATCH",
+        "/v1/auth/profile",
+        {"password": "a brand new passphrase", "currentPassword": PASSWORD},
+        token=laptop["accessToken"],
+    )
+    assert status == 200, body
+    # The phone signed in with the old password: its next refresh fails; the laptop's goes on.
+    status, ended = refresh(users, phone["refreshToken"])
+    assert status == 401 and ended["Code"] == "SessionRevoked", ended
+    status, kept = refresh(users, laptop["refreshToken"])
+    assert status == 200 and kept["sessionId"] == laptop["sessionId"], kept
+    assert login(users)[0] == 401
+    assert login(users, password="a brand new passphrase")[0] == 200
+
+
 def test_wrong_email_and_wrong_password_answer_alike(users: Api) -> None:
     register(users)
     wrong_password = login(users, password="not the password")

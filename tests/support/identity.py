@@ -71,6 +71,16 @@ class MemorySessions:
         self.started.append((user_id, method))
         return SessionTokens(access, "refresh_" + secrets.token_urlsafe(16), 900, session_id)
 
+    def end_other_sessions(self, user_id: str, keep: str | None) -> int:
+        ended = [
+            token
+            for token, principal in self.sessions.items()
+            if principal.user_id == user_id and principal.session_id != keep
+        ]
+        for token in ended:
+            del self.sessions[token]
+        return len(ended)
+
     def sign_in(self, email: str, display_name: str = "Someone", token: str | None = None) -> str:
         """A verified user with a session; returns its access token (`token` when given)."""
         user_id = self.users.find_by_email(email) or self.users.create_user(

@@ -125,6 +125,9 @@ class InMemorySessionStore:
             raise NotFound(f"session {family_id} not found")
         self.families[family_id] = dataclasses.replace(self.families[family_id], status=REVOKED)
 
+    def live_sessions_of(self, user_id: str) -> list[str]:
+        return [f.id for f in self.families.values() if f.user_id == user_id and f.status == LIVE]
+
 
 class WindowLimiter:
     """The DynamoRateLimiter's fixed windows, in memory."""
