@@ -38,6 +38,11 @@ def lambda_environment(stage: StageContext) -> dict[str, str]:
         env["RAILYARD_BASE_DOMAIN"] = stage.base_domain
         if stage.certificate_arn:  # none: the ALB controller discovers a certificate by host
             env["RAILYARD_ACM_CERTIFICATE_ARN"] = stage.certificate_arn
-        if stage.load_balancer_cidrs:  # none: the ALB cannot reach the pods (docs/kubernetes.md)
-            env["RAILYARD_K8S_LB_CIDRS"] = ",".join(stage.load_balancer_cidrs)
+        for name, cidrs in (
+            ("RAILYARD_K8S_LB_CIDRS", stage.load_balancer_cidrs),  # none: the ALB cannot reach the pods
+            ("RAILYARD_K8S_BLOCKED_EGRESS_CIDRS", stage.blocked_egress_cidrs),  # none: the defaults
+            ("RAILYARD_K8S_ALLOWED_EGRESS_CIDRS", stage.allowed_egress_cidrs),
+        ):
+            if cidrs:
+                env[name] = ",".join(cidrs)
     return env

@@ -4,7 +4,8 @@ synthesized.
 
 Context keys: `stage` (required), `account`, `region`, `regions`, and with a cluster `eksCluster`,
 `baseDomain` (required with it), `certificateArn` (ACM certificates are regional: one per region of
-the stage, comma-separated) and `loadBalancerCidrs` (comma-separated CIDRs of the ALB's subnets).
+the stage, comma-separated), `loadBalancerCidrs` (comma-separated CIDRs of the ALB's subnets), and
+`blockedEgressCidrs` / `allowedEgressCidrs` (what apps may not reach, and holes in it: docs/security.md).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class StageContext:
     base_domain: str | None = None  # services answer on https://<host>.<base domain> (with a cluster)
     certificate_arns: tuple[str, ...] = ()  # ACM certificates for the ALB, one per region (or none)
     load_balancer_cidrs: tuple[str, ...] = ()  # the ALB's subnets, admitted by the NetworkPolicy
+    blocked_egress_cidrs: tuple[str, ...] = ()  # () : the runtime's default ranges are blocked
+    allowed_egress_cidrs: tuple[str, ...] = ()  # holes in them (a database subnet)
 
     @property
     def is_prod(self) -> bool:
@@ -114,26 +117,43 @@ class StageContext:
             )
         primary = regions[0] if regions else region
         certificates = _listed(get, "certificateArn")
-        cidrs = _listed(get, "loadBalancerCidrs")
-        for name, given in (("certificateArn", certificates), ("loadBalancerCidrs", cidrs)):
+        listed = {name: _listed(get, name) for name in ("certificateArn", *_CIDR_KEYS)}
+        for name, given in listed.items():
             if given and not cluster:
                 raise ContextError(
-                    f"context {name!r} configures the cluster's load balancer: it needs -c eksCluster=<name>"
+                    f"context {name!r} configures the cluster's network: it needs -c eksCluster=<name>"
                 )
+        certificates = listed["certificateArn"]
         _check_certificates(certificates, regions or (primary,), account)
-        for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError:
-                raise ContextError(
-                    f"context 'loadBalancerCidrs': {cidr!r} is not a CIDR block (like 10.0.0.0/24)"
-                ) from None
+        for name in _CIDR_KEYS:
+            for cidr in listed[name]:
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    raise ContextError(
+                        f"context {name!r}: {cidr!r} is not a CIDR block (like 10.0.0.0/24)"
+                    ) from None
         try:  # bucket names carry stage, account and primary region: S3 caps them at 63 characters
             for key in BUCKET_KEYS:
                 bucket_name(stage, key, account or "0" * ACCOUNT_ID_LENGTH, primary)
         except ValueError as error:
             raise ContextError(f"context 'stage'={stage!r} with region {primary!r}: {error}") from None
-        return cls(stage, account, primary, cluster, regions or (primary,), domain, certificates, cidrs)
+        return cls(
+            stage,
+            account,
+            primary,
+            cluster,
+            regions or (primary,),
+            domain,
+            certificates,
+            load_balancer_cidrs=listed["loadBalancerCidrs"],
+            blocked_egress_cidrs=listed["blockedEgressCidrs"],
+            allowed_egress_cidrs=listed["allowedEgressCidrs"],
+        )
+
+
+# The context keys holding comma-separated CIDR blocks for the cluster's NetworkPolicy.
+_CIDR_KEYS = ("loadBalancerCidrs", "blockedEgressCidrs", "allowedEgressCidrs")
 
 
 def _text(get: Callable[[str], Any], name: str) -> str | None:

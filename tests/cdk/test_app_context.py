@@ -52,6 +52,8 @@ def _context(**values: Any) -> StageContext:
         ),
         ({**CLUSTER, "certificateArn": f"{CERT_US},{CERT_EU}"}, "outside the stage's regions"),
         ({**CLUSTER, "loadBalancerCidrs": "10.0.0.0/24,10.0.1/33"}, "'10.0.1/33' is not a CIDR block"),
+        ({**CLUSTER, "allowedEgressCidrs": "db-subnet"}, "'allowedEgressCidrs': 'db-subnet' is not a CIDR"),
+        ({"stage": "prod", "blockedEgressCidrs": "10.0.0.0/8"}, "needs -c eksCluster"),
         ({"stage": "prod", "eksCluster": "apps", "baseDomain": "https://x"}, "'baseDomain'"),
     ],
 )
@@ -86,6 +88,8 @@ def test_the_kubernetes_context_reaches_each_regions_workers_as_the_settings_con
         regions="us-east-1,eu-west-1",
         certificateArn=f" {CERT_EU} , {CERT_US} ",
         loadBalancerCidrs="10.0.0.0/24, 10.0.1.0/24",
+        blockedEgressCidrs="10.0.0.0/8",
+        allowedEgressCidrs="10.20.0.0/16",
     )
     for region, certificate in (("us-east-1", CERT_US), ("eu-west-1", CERT_EU)):
         for name in ENVIRONMENT_VARIABLES:
@@ -101,6 +105,8 @@ def test_the_kubernetes_context_reaches_each_regions_workers_as_the_settings_con
         )
         assert settings.certificate_arn == certificate  # the ALB's own region's
         assert settings.load_balancer_cidrs == ("10.0.0.0/24", "10.0.1.0/24")
+        assert settings.blocked_egress_cidrs == ("10.0.0.0/8",)
+        assert settings.allowed_egress_cidrs == ("10.20.0.0/16",)
     # Without them the workers get neither (the ALB controller discovers a certificate by host).
     bare = lambda_environment(_context(**CLUSTER))
     assert "RAILYARD_ACM_CERTIFICATE_ARN" not in bare and "RAILYARD_K8S_LB_CIDRS" not in bare
