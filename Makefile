@@ -67,6 +67,7 @@ bench: install
 	$(PY) bench/api_latency.py
 	$(PY) bench/api_calls.py
 	$(PY) bench/cost.py
+	$(PY) bench/real_apps.py
 
 clean:
 	rm -rf $(VENV) .venv-localstack node_modules cdk.out build .mypy_cache .ruff_cache .pytest_cache

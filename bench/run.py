@@ -17,8 +17,6 @@ Prints the figures and writes bench/results.json. Everything runs on 127.0.0.1 a
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import os
 import shutil
@@ -27,14 +25,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
 from dev_platform import aws_client, start_platform, stop_platform
+from platform_api import Api, get, pack
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "bench" / "app"
@@ -42,36 +39,10 @@ RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 TARGET_MS = 150
 
 
-def pack(directory: Path, extra: dict[str, str] | None = None) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                tar.add(path, arcname=str(path.relative_to(directory)))
-        for name, text in (extra or {}).items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def get(port: int, host: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/", headers={"Host": host})
-        response = conn.getresponse()
-        return response.status, response.read()
-    except OSError:
-        return 0, b""
-    finally:
-        conn.close()
 
 
 def app_spawn_to_200(runs: int) -> list[float]:
@@ -95,46 +66,6 @@ def app_spawn_to_200(runs: int) -> list[float]:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait()
     return times
-
-
-class Api:
-    def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.session.request(method, self.url + path, timeout=30, **kwargs)
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
-
-    def service(self, project: str) -> dict[str, Any]:
-        env = self.call("POST", "/v1/projects", json={"name": project})["environments"][0]["id"]
-        body = {"name": "app", "settings": {"drainingSeconds": 0}}
-        return self.call("POST", f"/v1/environments/{env}/services", json=body)["service"]  # type: ignore[no-any-return]
-
-    def deploy(self, service_id: str, tarball: bytes | None) -> tuple[str, float]:
-        """Returns the deployment id and the moment the API accepted it."""
-        if tarball is None:
-            body: dict[str, Any] = {"redeploy": True}
-        else:
-            upload = self.call("POST", f"/v1/services/{service_id}/uploads")
-            files = {"file": ("source.tar.gz", tarball)}  # a presigned POST: the fields, then the file
-            requests.post(
-                upload["uploadUrl"], data=upload["uploadFields"], files=files, timeout=30
-            ).raise_for_status()
-            body = {"sourceKey": upload["sourceKey"]}
-        deployment = self.call("POST", f"/v1/services/{service_id}/deployments", json=body)["deployment"]
-        return deployment["id"], time.perf_counter()
-
-    def wait(self, deployment_id: str, timeout: float = 120) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            deployment = self.call("GET", f"/v1/deployments/{deployment_id}")["deployment"]
-            if deployment["status"] not in ("QUEUED", "BUILDING", "DEPLOYING"):
-                return deployment  # type: ignore[no-any-return]
-            time.sleep(0.05)
-        raise TimeoutError(deployment_id)
 
 
 def push_to_healthy(
