@@ -4,7 +4,8 @@ Every directory `bench/real_apps/<language>/<app>/` is a small app written the w
 (Flask with requirements.txt, FastAPI with pyproject.toml, Express with a lockfile, pnpm, Yarn
 Berry and bun through `packageManager`, a Node version in `engines`, a Staticfile, a start.sh, a
 worker that never opens a port, a job that exits 0). An app's optional `bench.json` says what it
-is: {"kind": "web"} (the default), "worker" or "job".
+is: {"kind": "web"} (the default), "worker" or "job", and for a web app what its answer must contain
+({"expect": "node v22."}: the toolchain it asked for, not the host's).
 
 The platform runs as `railyard dev` (bench/dev_platform.py); each app gets a project and:
 1. a cold deployment (`noCache`): time from the API's 201 to the deployment's end;
@@ -43,9 +44,9 @@ def apps() -> list[tuple[str, str, Path]]:
     ]
 
 
-def kind_of(app: Path) -> str:
-    declared = app / "bench.json"
-    return str(json.loads(declared.read_text())["kind"]) if declared.exists() else "web"
+def declared(app: Path) -> dict[str, str]:
+    path = app / "bench.json"
+    return {"kind": "web", **(json.loads(path.read_text()) if path.exists() else {})}
 
 
 def timed_deploy(
@@ -56,13 +57,16 @@ def timed_deploy(
     return done, time.perf_counter() - accepted
 
 
-def serves(router_port: int, hostname: str) -> bool:
+def serves(router_port: int, hostname: str, expect: str) -> str | None:
+    """None when the router answers 200 with `expect` in the body; else what it answered."""
+    status, body = 0, b""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if get(router_port, f"{hostname}.localhost")[0] == 200:
-            return True
+        status, body = get(router_port, f"{hostname}.localhost")
+        if status == 200 and expect.encode() in body:
+            return None
         time.sleep(0.2)
-    return False
+    return f"the router answered {status}: {body[:200]!r}"
 
 
 def log_tail(api: Api, deployment_id: str, lines: int = 8) -> list[str]:
@@ -75,15 +79,18 @@ def log_tail(api: Api, deployment_id: str, lines: int = 8) -> list[str]:
 
 
 def run_app(api: Api, router_port: int, language: str, name: str, app: Path) -> dict[str, Any]:
-    kind = kind_of(app)
+    expected = declared(app)
+    kind = expected["kind"]
     service = api.service(f"{language}-{name}"[:40], name="app")
     result: dict[str, Any] = {"language": language, "app": name, "kind": kind}
     cold, cold_seconds = timed_deploy(api, service["id"], pack(app), no_cache=True)
     result["cold_status"], result["cold_seconds"] = cold["status"], round(cold_seconds, 2)
-    live = cold["status"] in LIVE[kind] and (kind != "web" or serves(router_port, service["hostname"]))
-    result["live"] = live
+    miss = None
+    if kind == "web" and cold["status"] in LIVE[kind]:
+        miss = serves(router_port, service["hostname"], expected.get("expect", ""))
+    result["live"] = live = cold["status"] in LIVE[kind] and miss is None
     if not live:
-        result["log_tail"] = log_tail(api, cold["id"])
+        result["log_tail"] = [miss] if miss else log_tail(api, cold["id"])
         return result
     changed = pack(app, {"BENCH_TOUCH.txt": str(time.time())})  # a source-only change
     warm, warm_seconds = timed_deploy(api, service["id"], changed, no_cache=False)
