@@ -227,7 +227,9 @@ def unsupported_reason(key_path: str) -> str:
 
 def json_schema() -> dict[str, Any]:
     """The table as a JSON Schema (docs/railway.schema.json), for editors. It describes Railyard's
-    reading but stays stricter about unknown keys: an editor should flag what Railyard ignores."""
+    reading but stays stricter about unknown keys: an editor should flag what Railyard ignores.
+    Regenerate the file with `python -c "import json; from chalicelib.domain.railway_schema import
+    json_schema; print(json.dumps(json_schema(), indent=2))" > docs/railway.schema.json`."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://railyard.dev/railway.schema.json",
