@@ -77,8 +77,8 @@ def test_the_local_build_log_has_a_line_per_ignored_key_and_warning(tmp_path: Pa
 
 
 def test_railyard_plan_prints_the_notes_and_its_json_carries_them(tmp_path: Path) -> None:
-    for name, text in FILES.items():
-        (tmp_path / name).write_text(text)
+    for name, content in FILES.items():
+        (tmp_path / name).write_text(content)
 
     text = CliRunner().invoke(cli.app, ["plan", str(tmp_path)])
     as_json = CliRunner().invoke(cli.app, ["plan", str(tmp_path), "--json"])
