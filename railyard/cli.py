@@ -683,6 +683,7 @@ def plan(
     from chalicelib.adapters.builds.local import DirectorySourceTree
     from chalicelib.domain.buildplan import plan_build
     from chalicelib.domain.errors import BuildFailed, NothingToBuild
+    from chalicelib.domain.railway_config import config_log_lines
 
     root = directory.resolve()
     if not root.is_dir():
@@ -714,6 +715,8 @@ def plan(
         row("Dependency layer", [f"{', '.join(build_plan.deps_dirs)} (keyed by {inputs})"], "-")
     row("Config files", build_plan.config_files, "none")
     row("Files read", [", ".join(build_plan.files_read)] if build_plan.files_read else [], "none")
+    for line in config_log_lines(build_plan.deploy):  # ignored keys and warnings, as the build log says
+        typer.echo(line)
 
 
 @app.command()

@@ -52,6 +52,15 @@ MAX_SOURCE_BYTES = 2 * 1024**3  # a source tarball's content, uncompressed
 MAX_CONFIG_FILE_BYTES = 256 * 1024  # railway.json / railway.toml / railyard.toml, each
 DYNAMODB_ITEM_BYTES = 400 * 1024  # DynamoDB's own limit on an item; ours keep far below it
 
+# --- deploy settings: one range each, for the API's service settings and for config files ------
+# Railway's own limit where it has one; where Railway sets none (its timeouts), what Railyard's
+# Deploy step can wait for. A config file asking for more is applied at the limit with a warning
+# (railway_config); the API refuses it (models.ServiceSettings).
+MAX_REPLICAS = 200  # numReplicas, a multiRegionConfig's total, autoscaleMaxReplicas (Railway: 200)
+MAX_HEALTHCHECK_TIMEOUT_SECONDS = 3600  # healthcheckTimeout
+MAX_TEARDOWN_SECONDS = 3600  # overlapSeconds and drainingSeconds, each
+MAX_RESTART_RETRIES = 100  # restartPolicyMaxRetries
+
 HEARTBEAT_EVERY_SECONDS = 20.0  # how often a worker beats while a step runs
 HEARTBEAT_SECONDS = 120  # a step with a beating worker fails after this long without a beat
 # The Build step's timeout over the app's buildTimeout: downloading the source, uploading the
@@ -60,7 +69,7 @@ BUILD_MARGIN_SECONDS = 300
 # A build runner that cannot beat (CodeBuild) enforces buildTimeout itself, in whole minutes and at
 # least five; the step waits that long plus the margin for the build's end event.
 UNBEATEN_BUILD_MINIMUM_SECONDS = 300
-DEPLOY_TIMEOUT_SECONDS = 3900  # the longest healthcheckTimeout (3600 s) or rollout, plus 300 s
+DEPLOY_TIMEOUT_SECONDS = MAX_HEALTHCHECK_TIMEOUT_SECONDS + 300  # the longest health check or rollout
 MARK_FAILED_TIMEOUT_SECONDS = 300  # a free deploy worker records the end in well under a second
 EVENT_TIMEOUT_SECONDS = 60  # each events:putEvents state (a request/response call)
 

@@ -74,7 +74,7 @@ class DeploymentKind(StrEnum):
 
 
 RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
-MAX_REPLICAS = 50
+MAX_REPLICAS = limits.MAX_REPLICAS  # declared in limits; kept here for its importers
 _PATH = re.compile(r"^/[\x21-\x7e]*$")
 # A setting that no longer exists: custom domains are records that must be verified before they
 # serve (chalicelib/domain/domains.py, docs/decisions/0024). Stored items may still carry it.
@@ -113,16 +113,23 @@ class ServiceSettings:
     def __post_init__(self) -> None:
         if not _PATH.match(self.healthcheck_path):
             raise BadRequest("settings.healthcheckPath must start with '/' and contain no spaces")
-        if not 0 < self.healthcheck_timeout <= 3600:
-            raise BadRequest("settings.healthcheckTimeout must be between 0 and 3600 seconds")
+        if not 0 < self.healthcheck_timeout <= limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS:
+            raise BadRequest(
+                "settings.healthcheckTimeout must be between 0 and "
+                f"{limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS} seconds"
+            )
         if self.restart_policy_type not in RESTART_POLICIES:
             raise BadRequest(f"settings.restartPolicyType must be one of {', '.join(RESTART_POLICIES)}")
-        if not 0 <= self.restart_policy_max_retries <= 100:
-            raise BadRequest("settings.restartPolicyMaxRetries must be between 0 and 100")
-        if not 0 <= self.overlap_seconds <= 3600:
-            raise BadRequest("settings.overlapSeconds must be between 0 and 3600")
-        if not 0 <= self.draining_seconds <= 3600:
-            raise BadRequest("settings.drainingSeconds must be between 0 and 3600")
+        if not 0 <= self.restart_policy_max_retries <= limits.MAX_RESTART_RETRIES:
+            raise BadRequest(
+                f"settings.restartPolicyMaxRetries must be between 0 and {limits.MAX_RESTART_RETRIES}"
+            )
+        for name, seconds in (
+            ("overlapSeconds", self.overlap_seconds),
+            ("drainingSeconds", self.draining_seconds),
+        ):
+            if not 0 <= seconds <= limits.MAX_TEARDOWN_SECONDS:
+                raise BadRequest(f"settings.{name} must be between 0 and {limits.MAX_TEARDOWN_SECONDS}")
         if not 1 <= self.num_replicas <= MAX_REPLICAS:
             raise BadRequest(f"settings.numReplicas must be between 1 and {MAX_REPLICAS}")
         if self.cron_schedule is not None:

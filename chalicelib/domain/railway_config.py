@@ -1,21 +1,22 @@
-"""Config as code: railway.json / railway.toml / railyard.toml, validated and resolved.
+"""Config as code: railway.json / railway.toml / railyard.toml, read as Railway reads them.
 
 Railway reads a service's build and deploy settings from `railway.json` or `railway.toml` next to
 the code; Railyard reads the same keys from those files and from `railyard.toml`, so an app moves
-over unchanged and can still say something Railyard-specific. This module parses the files,
-validates them against `RAILWAY_SCHEMA` (a JSON Schema shipped as a Python dict, so no validator
-dependency is needed and the lead can publish it as docs/railway.schema.json with
-`json.dumps(RAILWAY_SCHEMA, indent=2)`), applies the `environments.<name>` overrides and returns a
-typed `RailwayConfig`.
+over unchanged and can still say something Railyard-specific. This module parses the files, reads
+them against the key table in railway_schema.py, applies the `environments.<name>` overrides and
+returns a typed `RailwayConfig`.
 
 Rules:
 - Files are read in `CONFIG_FILES` order and merged key by key, later files winning: railyard.toml
   beats railway.toml beats railway.json. Inside each file, `environments.<name>` (the deploying
   environment, "production" by default) is merged over the top-level `build`/`deploy` first.
 - A key set to null means "not set" (Railway lets a file or an environment clear a value).
-- Keys Railway knows but Railyard does not act on (region, sleepApplication, nixpacksPlan …) are
-  accepted, so a real railway.json never fails here, and listed in `RailwayConfig.ignored_keys`.
-- An unknown or mistyped key, or a malformed file, raises BuildFailed naming the file and the key
+- Whatever Railway accepts is accepted: every key of its schema (the ones Railyard cannot act on
+  are listed in `ignored_keys`), enum values in any case, numbers as numeric strings, Railway's
+  ranges. A value above a limit only Railyard has is applied at that limit, with a warning.
+- A key no table knows is ignored with a warning (a foreign top-level table such as Railway
+  templates' `[variables]`, or a key newer than the table), unless it looks like a typo of a known
+  key: that, an invalid value or a malformed file raises BuildFailed naming the file and the key
   path (or the line), e.g. `railway.json: deploy.healthcheckTimeout must be a number, got "soon"`.
 
 Pure: the tree is read only through `ConfigSource`; only the standard library is used.
@@ -23,112 +24,26 @@ Pure: the tree is read only through `ConfigSource`; only the standard library is
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chalicelib.domain import limits
 from chalicelib.domain.errors import BuildFailed
+from chalicelib.domain.railway_schema import (
+    DEPLOY,
+    RETIRED_BUILDERS,
+    SECTIONS,
+    json_schema,
+    read_document,
+    unsupported_reason,
+)
 from chalicelib.domain.schedule import cron_problem
 
 CONFIG_FILES = ("railway.json", "railway.toml", "railyard.toml")
-BUILDERS = ("RAILPACK", "NIXPACKS", "DOCKERFILE")
-RESTART_POLICY_TYPES = ("ON_FAILURE", "ALWAYS", "NEVER")
-
-_NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
-
-# Keys Railway's own schema accepts that Railyard reads but does not act on. Listed so users see
-# them in `RailwayConfig.ignored_keys` instead of a silent no-op, and so real files validate.
-_IGNORED_BUILD_KEYS = ("nixpacksConfigPath", "nixpacksPlan", "nixpacksVersion", "railpackVersion")
-_IGNORED_DEPLOY_KEYS = (
-    "sleepApplication",
-    "region",
-    "multiRegionConfig",
-    "runtime",
-    "requiredMountPath",
-    "limitOverride",
-    "ipv6EgressEnabled",
-)
-
-RAILWAY_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://railyard.dev/railway.schema.json",
-    "title": "Railyard config as code",
-    "description": (
-        "railway.json, railway.toml and railyard.toml: the build and deploy settings of one service. "
-        "Compatible with Railway's config-as-code keys."
-    ),
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "$schema": {"type": "string", "description": "URL of this schema, for editors."},
-        "build": {"$ref": "#/$defs/build"},
-        "deploy": {"$ref": "#/$defs/deploy"},
-        "environments": {
-            "type": "object",
-            "description": "Per-environment overrides, keyed by environment name.",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "build": {"$ref": "#/$defs/build"},
-                    "deploy": {"$ref": "#/$defs/deploy"},
-                },
-            },
-        },
-    },
-    "$defs": {
-        "build": {
-            "type": ["object", "null"],
-            "additionalProperties": False,
-            "properties": {
-                "builder": {
-                    "type": ["string", "null"],
-                    "enum": [*BUILDERS, None],
-                    "description": "RAILPACK or NIXPACKS: detect from the source; DOCKERFILE: build the "
-                    "Dockerfile (also chosen whenever a Dockerfile is present and no builder is set).",
-                },
-                "buildCommand": {**_NULLABLE_STRING, "description": "Replaces the detected build step."},
-                "watchPatterns": {
-                    "type": ["array", "null"],
-                    "items": {"type": "string"},
-                    "description": "Gitignore-style patterns; only changes matching them trigger a deploy.",
-                },
-                "dockerfilePath": {**_NULLABLE_STRING, "description": "Dockerfile to build, from the root."},
-                **{
-                    key: {"description": "Accepted for Railway compatibility; ignored."}
-                    for key in _IGNORED_BUILD_KEYS
-                },
-            },
-        },
-        "deploy": {
-            "type": ["object", "null"],
-            "additionalProperties": False,
-            "properties": {
-                "startCommand": {**_NULLABLE_STRING, "description": "Overrides the detected start command."},
-                "preDeployCommand": {
-                    "type": ["string", "array", "null"],
-                    "items": {"type": "string"},
-                    "description": "Run once before the new release starts; a list runs in order.",
-                },
-                "healthcheckPath": {"type": ["string", "null"], "pattern": "^/"},
-                "healthcheckTimeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 3600},
-                "restartPolicyType": {"type": ["string", "null"], "enum": [*RESTART_POLICY_TYPES, None]},
-                "restartPolicyMaxRetries": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
-                "numReplicas": {"type": ["integer", "null"], "minimum": 1, "maximum": 50},
-                "cronSchedule": _NULLABLE_STRING,
-                "overlapSeconds": {"type": ["number", "null"], "minimum": 0, "maximum": 3600},
-                "drainingSeconds": {"type": ["number", "null"], "minimum": 0, "maximum": 3600},
-                **{
-                    key: {"description": "Accepted for Railway compatibility; ignored."}
-                    for key in _IGNORED_DEPLOY_KEYS
-                },
-            },
-        },
-    },
-}
+RAILWAY_SCHEMA = json_schema()  # published as docs/railway.schema.json
 
 
 class ConfigSource(Protocol):
@@ -145,7 +60,9 @@ class DeployConfig:
     overrides), in the service settings' snake_case. None = not set in the file.
 
     Defined here rather than in buildplan so this module does not import the planner that imports
-    it; buildplan re-exports it as part of the BuildPlan contract."""
+    it; buildplan re-exports it as part of the BuildPlan contract. It also carries what the files
+    said that Railyard does not apply (`ignored_keys`, `warnings`), because the BuildPlan carries
+    this object to `railyard plan` and to both build runners' logs (`config_log_lines`)."""
 
     start_command: str | None = None
     pre_deploy_command: str | None = None
@@ -157,6 +74,8 @@ class DeployConfig:
     cron_schedule: str | None = None
     overlap_seconds: float | None = None
     draining_seconds: float | None = None
+    ignored_keys: tuple[str, ...] = ()  # key paths of every file's schema keys Railyard cannot act on
+    warnings: tuple[str, ...] = ()  # each names its file and key
 
     def settings_overrides(self) -> dict[str, Any]:
         """The keys that map onto ServiceSettings fields, only those set."""
@@ -194,12 +113,25 @@ class RailwayConfig:
     deploy: DeployConfig = field(default_factory=DeployConfig)
     # Key path -> the file its final value came from, for errors about a value ("railway.toml").
     sources: dict[str, str] = field(default_factory=dict)
-    # Key paths Railway knows that Railyard accepts but does not act on ("deploy.region").
-    ignored_keys: tuple[str, ...] = ()
+
+    @property
+    def ignored_keys(self) -> tuple[str, ...]:
+        return self.deploy.ignored_keys
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.deploy.warnings
 
     def source_of(self, key_path: str) -> str:
         """The file that set `key_path` ("build.dockerfilePath"), for error messages."""
         return self.sources.get(key_path, "config")
+
+
+def config_log_lines(deploy: DeployConfig) -> list[str]:
+    """What the build log and `railyard plan` say about the config files beyond the plan: one
+    line per ignored key with the reason, then one per warning."""
+    lines = [f"config: ignoring {key} ({unsupported_reason(key)})" for key in deploy.ignored_keys]
+    return lines + [f"config: {warning}" for warning in deploy.warnings]
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -234,133 +166,21 @@ def parse_toml(text: str, filename: str) -> dict[str, Any]:
         raise BuildFailed(f"{filename} is not valid TOML: {where}: {match['reason']}") from None
 
 
-def parse_config_file(filename: str, text: str) -> dict[str, Any]:
-    """One config file parsed (JSON for .json, TOML otherwise) and validated against the schema."""
+@dataclass(frozen=True)
+class ConfigFile:
+    """One config file as read: only the keys of the table, values normalised (enum values upper
+    case, numeric strings as numbers, null kept as "not set"), and what was ignored."""
+
+    filename: str
+    document: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+
+def parse_config_file(filename: str, text: str) -> ConfigFile:
+    """One config file parsed (JSON for .json, TOML otherwise) and read against the key table."""
     document = parse_json(text, filename) if filename.endswith(".json") else parse_toml(text, filename)
-    validate(document, filename)
-    return document  # type: ignore[no-any-return]
-
-
-# --- validation ---------------------------------------------------------------------------------
-
-
-def validate(document: Any, filename: str, schema: dict[str, Any] | None = None) -> None:
-    """Checks `document` against `schema` (RAILWAY_SCHEMA by default); BuildFailed on the first
-    problem, naming `filename` and the key path.
-
-    Supports the subset of JSON Schema RAILWAY_SCHEMA uses: $ref (local), type, enum, pattern,
-    minimum, maximum, exclusiveMinimum, properties, additionalProperties, items. Written here so the
-    domain needs no validator dependency; the messages are also friendlier than a generic one's."""
-    root = RAILWAY_SCHEMA if schema is None else schema
-    _check(document, root, root, (), filename)
-
-
-_TYPE_NAMES = {
-    "object": "an object",
-    "array": "an array",
-    "string": "a string",
-    "number": "a number",
-    "integer": "an integer",
-    "boolean": "a boolean",
-    "null": "null",
-}
-
-
-def _check(
-    value: Any, schema: dict[str, Any], root: dict[str, Any], path: tuple[str, ...], filename: str
-) -> None:
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        schema = _resolve_ref(root, ref)
-    where = _key_path(path)
-    types = schema.get("type")
-    if types is not None:
-        allowed = [types] if isinstance(types, str) else list(types)
-        if not any(_is_type(value, t) for t in allowed):
-            wanted = " or ".join(_TYPE_NAMES[t] for t in allowed if t != "null")
-            if not path:
-                raise BuildFailed(f"{filename}: the top level must be {wanted}, got {_describe(value)}")
-            raise BuildFailed(f"{filename}: {where} must be {wanted}, got {_describe(value)}")
-    if value is None:
-        return
-    if "enum" in schema and value not in schema["enum"]:
-        choices = ", ".join(json.dumps(v) for v in schema["enum"] if v is not None)
-        raise BuildFailed(f"{filename}: {where} must be one of {choices}, got {_describe(value)}")
-    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
-        raise BuildFailed(f"{filename}: {where} must match {schema['pattern']}, got {_describe(value)}")
-    if _is_type(value, "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise BuildFailed(f"{filename}: {where} must be at least {schema['minimum']}, got {value}")
-        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            raise BuildFailed(
-                f"{filename}: {where} must be greater than {schema['exclusiveMinimum']}, got {value}"
-            )
-        if "maximum" in schema and value > schema["maximum"]:
-            raise BuildFailed(f"{filename}: {where} must be at most {schema['maximum']}, got {value}")
-    if isinstance(value, dict):
-        properties: dict[str, Any] = schema.get("properties", {})
-        additional = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            if key in properties:
-                _check(item, properties[key], root, (*path, key), filename)
-            elif additional is False:
-                raise BuildFailed(
-                    f"{filename}: unknown key {_key_path((*path, key))}{_suggest(key, properties)}"
-                )
-            elif isinstance(additional, dict):
-                _check(item, additional, root, (*path, key), filename)
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for index, item in enumerate(value):
-            _check(item, schema["items"], root, (*path, f"[{index}]"), filename)
-
-
-def _resolve_ref(root: dict[str, Any], ref: str) -> dict[str, Any]:
-    if not ref.startswith("#/"):
-        raise ValueError(f"only local $refs are supported, not {ref}")
-    node: Any = root
-    for part in ref[2:].split("/"):
-        node = node[part]
-    return node  # type: ignore[no-any-return]
-
-
-def _is_type(value: Any, name: str) -> bool:
-    # bool is an int in Python but never a number in JSON Schema.
-    if name == "null":
-        return value is None
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if name == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if name == "string":
-        return isinstance(value, str)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "object":
-        return isinstance(value, dict)
-    raise ValueError(f"unknown JSON Schema type {name}")
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    try:
-        return json.dumps(value)
-    except TypeError:  # TOML dates and times have no JSON form
-        return f"{type(value).__name__} {value}"
-
-
-def _key_path(path: tuple[str, ...]) -> str:
-    # ("build", "watchPatterns", "[0]") -> build.watchPatterns[0]
-    return "".join(p if p.startswith("[") or i == 0 else f".{p}" for i, p in enumerate(path))
-
-
-def _suggest(key: str, properties: dict[str, Any]) -> str:
-    close = difflib.get_close_matches(key, list(properties), n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
+    read, warnings = read_document(document, filename)
+    return ConfigFile(filename, read, tuple(warnings))
 
 
 # --- resolving ----------------------------------------------------------------------------------
@@ -368,65 +188,87 @@ def _suggest(key: str, properties: dict[str, Any]) -> str:
 
 def load_config(tree: ConfigSource, environment: str = "production") -> RailwayConfig:
     """The config for `environment` from whichever of CONFIG_FILES exist in `tree`."""
-    documents = [
-        (filename, parse_config_file(filename, tree.read_text(filename)))
+    files = [
+        parse_config_file(filename, tree.read_text(filename))
         for filename in CONFIG_FILES
         if tree.exists(filename)
     ]
-    return resolve_documents(documents, environment)
+    return resolve_files(files, environment)
 
 
-def resolve_documents(
-    documents: list[tuple[str, dict[str, Any]]], environment: str = "production"
-) -> RailwayConfig:
-    """The config for `environment` from parsed and validated (filename, document) pairs, merged
-    in order (later wins). Each file's environment override applies before the next file."""
+def resolve_files(files: list[ConfigFile], environment: str = "production") -> RailwayConfig:
+    """The config for `environment` from read files, merged in order (later wins). Each file's
+    environment override applies before the next file."""
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for filename, document in documents:
-        effective = {k: v for k, v in document.items() if k in ("build", "deploy")}
+    for config_file in files:
+        document = config_file.document
+        effective = {k: v for k, v in document.items() if k in SECTIONS}
         override = (document.get("environments") or {}).get(environment)
         if override:
             effective = _merge(effective, override)
         for key_path in _leaf_paths(effective):
-            sources[key_path] = filename
+            sources[key_path] = config_file.filename
         merged = _merge(merged, effective)
-    return _typed(merged, tuple(name for name, _ in documents), environment, sources)
+    warnings = [warning for config_file in files for warning in config_file.warnings]
+    return _typed(merged, tuple(f.filename for f in files), environment, sources, warnings)
 
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """`overlay` over `base`, recursively for objects; an overlay value of None removes the key."""
+    """`overlay` over `base`, recursively for the sections; an overlay value of None removes the
+    key. A key's own object value (multiRegionConfig, nixpacksPlan) is replaced whole."""
     result = dict(base)
     for key, value in overlay.items():
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+        elif key in SECTIONS and isinstance(result.get(key), dict):
             result[key] = _merge(result[key], value)
         else:
             result[key] = value
     return result
 
 
-def _leaf_paths(document: dict[str, Any], prefix: str = "") -> list[str]:
+def _leaf_paths(document: dict[str, Any]) -> list[str]:
     paths: list[str] = []
-    for key, value in document.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict) and path in ("build", "deploy"):
-            paths.extend(_leaf_paths(value, path + "."))
-        else:
-            paths.append(path)
+    for section, values in document.items():
+        if isinstance(values, dict):
+            paths.extend(f"{section}.{key}" for key in values)
     return paths
 
 
 def _typed(
-    merged: dict[str, Any], files: tuple[str, ...], environment: str, sources: dict[str, str]
+    merged: dict[str, Any],
+    files: tuple[str, ...],
+    environment: str,
+    sources: dict[str, str],
+    warnings: list[str],
 ) -> RailwayConfig:
-    build: dict[str, Any] = merged.get("build") or {}
-    deploy: dict[str, Any] = merged.get("deploy") or {}
-    ignored = [f"build.{k}" for k in _IGNORED_BUILD_KEYS if build.get(k) is not None]
-    ignored += [f"deploy.{k}" for k in _IGNORED_DEPLOY_KEYS if deploy.get(k) is not None]
+    build: dict[str, Any] = {k: v for k, v in (merged.get("build") or {}).items() if v is not None}
+    deploy: dict[str, Any] = {k: v for k, v in (merged.get("deploy") or {}).items() if v is not None}
+    ignored = [
+        f"{name}.{key}"
+        for name, values in (("build", build), ("deploy", deploy))
+        for key in values
+        if SECTIONS[name].keys[key].setting is None
+    ]
+    for key, railway_key in DEPLOY.keys.items():
+        limit = railway_key.railyard_maximum
+        if limit is not None and deploy.get(key, 0) > limit:
+            warnings.append(
+                f"{sources.get(f'deploy.{key}', 'config')}: deploy.{key} is {deploy[key]:g}, above "
+                f"Railyard's limit of {limit:g}; using {limit:g}"
+            )
+            deploy[key] = limit
+    _apply_regions(deploy, sources, ignored, warnings)
+    builder = build.get("builder")
+    if builder in RETIRED_BUILDERS:
+        warnings.append(
+            f"{sources.get('build.builder', 'config')}: build.builder {builder} is retired on Railway; "
+            "detecting the app as for RAILPACK"
+        )
+        builder = "RAILPACK"
     pre_deploy = deploy.get("preDeployCommand")
-    if isinstance(pre_deploy, list):
+    if isinstance(pre_deploy, tuple):
         # Railway runs a list in order and stops at the first failure, which is what && does. Each
         # part is grouped so `a || b` stays one step; the newlines keep a trailing `# comment` from
         # swallowing the closing parenthesis.
@@ -440,7 +282,7 @@ def _typed(
         files=files,
         environment=environment,
         build=BuildConfig(
-            builder=build.get("builder"),
+            builder=builder,
             build_command=_blank_is_none(build.get("buildCommand")),
             watch_patterns=tuple(build.get("watchPatterns") or ()),
             dockerfile_path=_blank_is_none(build.get("dockerfilePath")),
@@ -456,10 +298,44 @@ def _typed(
             cron_schedule=cron,
             overlap_seconds=_float(deploy.get("overlapSeconds")),
             draining_seconds=_float(deploy.get("drainingSeconds")),
+            ignored_keys=tuple(ignored),
+            warnings=tuple(warnings),
         ),
         sources=sources,
-        ignored_keys=tuple(ignored),
     )
+
+
+def _apply_regions(
+    deploy: dict[str, Any], sources: dict[str, str], ignored: list[str], warnings: list[str]
+) -> None:
+    """multiRegionConfig's replica counts are the service's replicas (Railyard runs them all in
+    its one region); it wins over numReplicas, as on Railway, where dashboard exports carry both."""
+    regions: dict[str, Any] = deploy.get("multiRegionConfig") or {}
+    counts = {name: (entry or {}).get("numReplicas") for name, entry in regions.items()}
+    for name, entry in regions.items():
+        if (entry or {}).get("stackerAssignment") is not None:
+            ignored.append(f"deploy.multiRegionConfig.{name}.stackerAssignment")
+    if not any(count is not None for count in counts.values()):
+        return
+    total = sum(count or 0 for count in counts.values())
+    where = sources.get("deploy.multiRegionConfig", "config")
+    if not 1 <= total <= limits.MAX_REPLICAS:
+        raise BuildFailed(
+            f"{where}: deploy.multiRegionConfig asks for {total} replicas in total; "
+            f"a service has 1 to {limits.MAX_REPLICAS}"
+        )
+    asked = deploy.get("numReplicas")
+    if asked is not None and asked != total:
+        warnings.append(
+            f"{where}: deploy.multiRegionConfig asks for {total} replicas and deploy.numReplicas for "
+            f"{asked}; using multiRegionConfig's {total}"
+        )
+    if len([count for count in counts.values() if count]) > 1:
+        warnings.append(
+            f"{where}: deploy.multiRegionConfig spreads {total} replicas over regions "
+            f"{', '.join(sorted(counts))}; Railyard runs them all in its one region"
+        )
+    deploy["numReplicas"] = total
 
 
 def _blank_is_none(value: str | None) -> str | None:

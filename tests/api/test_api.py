@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain import limits
 from tests.api.conftest import Api
 
 
@@ -45,7 +46,7 @@ def test_malformed_json_and_unknown_fields_are_400_naming_the_problem(api: Api) 
     ("settings", "named"),
     [
         ({"numReplicas": 0}, "numReplicas"),
-        ({"numReplicas": 51}, "numReplicas"),
+        ({"numReplicas": limits.MAX_REPLICAS + 1}, "numReplicas"),
         ({"cronSchedule": "every minute"}, "cronSchedule"),
         ({"cpuRequestMillis": 2000, "cpuLimitMillis": 1000}, "cpuRequestMillis"),
         ({"memoryLimitMb": 8}, "memoryRequestMb"),

@@ -506,6 +506,18 @@ def test_start_without_a_registry_builds_no_image(start_build_calls: list[dict[s
     assert boto3.client("ecr").describe_repositories()["repositories"] == []
 
 
+def test_the_build_log_names_each_config_key_railyard_ignores(
+    start_build_calls: list[dict[str, Any]],
+) -> None:
+    exported = {"build": {"builder": "nixpacks"}, "deploy": {"useLegacyStacker": False}}
+    _upload(files={**NODE_APP, "railway.json": (json.dumps(exported), 0o644)})
+    log = Log()
+
+    _runner(registry=None).start(_request("dep_03"), log)
+
+    assert "config: ignoring deploy.useLegacyStacker (Railyard has no equivalent)" in log.lines
+
+
 def test_missing_source_is_a_build_failure(start_build_calls: list[dict[str, Any]]) -> None:
     with pytest.raises(BuildFailed, match="was not found"):
         _runner().start(_request(), Log())

@@ -1,5 +1,6 @@
-"""Unit tests of config as code: parsing, schema validation, environment overrides, merging, and
-how plan_build reports malformed files."""
+"""Unit tests of config as code: parsing, reading against Railway's key table (what fails, what is
+ignored with a warning), environment overrides and merging. Real files users wrote are in
+test_railway_config_fixtures.py; the planner's use of the config in test_railway_config_plan.py."""
 
 from __future__ import annotations
 
@@ -8,16 +9,15 @@ import re
 
 import pytest
 
-from chalicelib.domain.buildplan import plan_build
-from chalicelib.domain.errors import BuildFailed, NothingToBuild
+from chalicelib.domain import limits
+from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.railway_config import (
-    RAILWAY_SCHEMA,
     BuildConfig,
     DeployConfig,
+    config_log_lines,
     load_config,
     parse_config_file,
-    validate,
 )
 from tests.fakes import DictTree
 
@@ -75,14 +75,51 @@ def test_json_top_level_must_be_an_object() -> None:
         ("railway.json", '{"deploi": {}}', "railway.json: unknown key deploi (did you mean deploy?)"),
         (
             "railway.json",
-            '{"build": {"builder": "HEROKU"}}',
-            'railway.json: build.builder must be one of "RAILPACK", "NIXPACKS", "DOCKERFILE", got "HEROKU"',
+            '{"build": {"builder": "buildpacks"}}',
+            'railway.json: build.builder must be one of "RAILPACK", "NIXPACKS", "DOCKERFILE", "HEROKU", '
+            '"PAKETO" (in any case), got "buildpacks"',
         ),
         (
             "railway.json",
-            '{"deploy": {"restartPolicyType": "on_failure"}}',
-            'railway.json: deploy.restartPolicyType must be one of "ON_FAILURE", "ALWAYS", "NEVER", '
-            'got "on_failure"',
+            '{"deploy": {"restartPolicyType": "sometimes"}}',
+            'railway.json: deploy.restartPolicyType must be one of "ON_FAILURE", "ALWAYS", "NEVER" (in any '
+            'case), got "sometimes"',
+        ),
+        (
+            "railway.json",
+            '{"deploy": {"overlapSeconds": "a minute"}}',
+            'railway.json: deploy.overlapSeconds must be a number, got "a minute"',
+        ),
+        (
+            "railway.json",
+            '{"deploy": {"numReplicas": "2.5"}}',
+            'railway.json: deploy.numReplicas must be an integer, got "2.5"',
+        ),
+        (
+            "railway.json",
+            '{"deploy": {"sleepApplication": "sometimes"}}',
+            'railway.json: deploy.sleepApplication must be true or false, got "sometimes"',
+        ),
+        (
+            "railway.json",
+            '{"deploy": {"multiRegionConfig": {"us-west2": {"numReplicas": -1}}}}',
+            "railway.json: deploy.multiRegionConfig.us-west2.numReplicas must be at least 0, got -1",
+        ),
+        (
+            "railway.json",
+            '{"deploy": {"multiRegionConfig": {"us-west2": {"numReplica": 2}}}}',
+            "railway.json: unknown key deploy.multiRegionConfig.us-west2.numReplica (did you mean "
+            "numReplicas?)",
+        ),
+        (
+            "railway.toml",
+            "[deploy]\nhealthcheckTimeout = nan\n",
+            "railway.toml: deploy.healthcheckTimeout must be a number, got NaN",
+        ),
+        (
+            "railway.json",
+            '{"environment": {"staging": {}}}',
+            "railway.json: unknown key environment (did you mean environments?)",
         ),
         (
             "railway.json",
@@ -125,11 +162,6 @@ def test_json_top_level_must_be_an_object() -> None:
             'railyard.toml: environments.staging.deploy.numReplicas must be an integer, got "two"',
         ),
         (
-            "railyard.toml",
-            "[environments.staging]\nvariables = {}\n",
-            "railyard.toml: unknown key environments.staging.variables",
-        ),
-        (
             "railway.toml",
             "[deploy]\ncronSchedule = 1979-05-27\n",
             "railway.toml: deploy.cronSchedule must be a string, got date 1979-05-27",
@@ -140,7 +172,7 @@ def test_invalid_values_name_the_file_and_key_path(filename: str, text: str, exp
     assert failure(filename, text) == expected
 
 
-def test_a_full_railway_file_validates_including_keys_railyard_ignores() -> None:
+def test_a_full_railway_file_is_read_with_the_keys_railyard_ignores_listed() -> None:
     document = {
         "$schema": "https://railway.com/railway.schema.json",
         "build": {
@@ -167,33 +199,30 @@ def test_a_full_railway_file_validates_including_keys_railyard_ignores() -> None
         "environments": {"pr": {"deploy": {"numReplicas": 1}}},
     }
 
-    validate(document, "railway.json")
     config = load_config(DictTree({"railway.json": json.dumps(document)}))
 
     assert config.ignored_keys == ("build.nixpacksPlan", "deploy.sleepApplication", "deploy.region")
+    assert config.warnings == ()
     assert config.build.builder == "NIXPACKS"
     assert config.deploy.overlap_seconds == 30.0
-
-
-def test_schema_is_valid_json_schema_and_agrees_with_the_walker() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    jsonschema.Draft202012Validator.check_schema(RAILWAY_SCHEMA)
-    validator = jsonschema.Draft202012Validator(RAILWAY_SCHEMA)
-    good = {"build": {"builder": "DOCKERFILE"}, "deploy": {"numReplicas": 2, "preDeployCommand": "x"}}
-    bad = [
-        {"deploy": {"healthcheckTimeout": "soon"}},
-        {"build": {"buildComand": "make"}},
-        {"deploy": {"numReplicas": 0}},
-        {"environments": {"staging": {"deploy": {"restartPolicyType": "SOMETIMES"}}}},
+    assert config_log_lines(config.deploy) == [
+        "config: ignoring build.nixpacksPlan (Railyard plans the build itself; Nixpacks is not used)",
+        "config: ignoring deploy.sleepApplication (Railyard does not sleep services)",
+        "config: ignoring deploy.region (Railyard runs in one region)",
     ]
 
-    assert list(validator.iter_errors(good)) == []
-    validate(good, "railway.json")
-    for document in bad:
-        assert list(validator.iter_errors(document)) != []
-        with pytest.raises(BuildFailed):
-            validate(document, "railway.json")
-    json.dumps(RAILWAY_SCHEMA)  # publishable as docs/railway.schema.json
+
+def test_unknown_keys_unlike_any_known_one_are_ignored_with_a_warning_naming_them() -> None:
+    text = "[environments.staging]\nvariables = {}\n[deploy]\nreplicas = 2\n[plugins]\nredis = true\n"
+
+    read = parse_config_file("railyard.toml", text)
+
+    assert read.document == {"environments": {"staging": {}}, "deploy": {}}
+    assert read.warnings == (
+        "railyard.toml: ignoring environments.staging.variables (not a key of Railway's config schema)",
+        "railyard.toml: ignoring deploy.replicas (not a key of Railway's config schema)",
+        "railyard.toml: ignoring the top-level table [plugins] (not part of Railway's config schema)",
+    )
 
 
 # --- resolving ----------------------------------------------------------------------------------
@@ -315,104 +344,33 @@ def test_an_invalid_cron_schedule_names_the_file_and_key() -> None:
 
 
 def test_too_many_replicas_is_refused_with_the_key_path() -> None:
-    tree = DictTree({"railway.json": '{"deploy": {"numReplicas": 51}}'})
+    tree = DictTree({"railway.json": json.dumps({"deploy": {"numReplicas": limits.MAX_REPLICAS + 1}})})
 
-    with pytest.raises(BuildFailed, match=re.escape("railway.json: deploy.numReplicas must be at most 50")):
+    with pytest.raises(
+        BuildFailed,
+        match=re.escape(f"railway.json: deploy.numReplicas must be at most {limits.MAX_REPLICAS}"),
+    ):
         load_config(tree)
 
 
-# --- through plan_build -------------------------------------------------------------------------
+def test_railway_allows_200_replicas_and_so_do_the_service_settings() -> None:
+    deploy = load_config(DictTree({"railway.toml": "[deploy]\nnumReplicas = 200\n"})).deploy
+
+    assert ServiceSettings(**deploy.settings_overrides()).num_replicas == 200 == limits.MAX_REPLICAS
 
 
-def test_plan_build_reports_an_invalid_config_file() -> None:
-    files = {"railway.json": '{"deploy": {"healthcheckTimeout": "soon"}}', "main.py": ""}
-
-    with pytest.raises(
-        BuildFailed, match=re.escape("railway.json: deploy.healthcheckTimeout must be a number")
-    ):
-        plan_build(DictTree(files), None)
-
-
-def test_config_start_command_alone_is_enough_to_deploy() -> None:
-    plan = plan_build(DictTree({"railyard.toml": '[deploy]\nstartCommand = "./serve"\n', "serve": ""}), None)
-
-    assert (plan.provider, plan.start_command, plan.config_files) == (
-        "command",
-        "./serve",
-        ("railyard.toml",),
+def test_a_later_file_and_an_environment_can_lift_what_an_earlier_one_clamped() -> None:
+    tree = DictTree(
+        {
+            "railway.json": json.dumps({"deploy": {"healthcheckTimeout": 9000}}),
+            "railyard.toml": "[environments.staging.deploy]\nhealthcheckTimeout = 120\n",
+        }
     )
 
+    production, staging = load_config(tree), load_config(tree, "staging")
 
-def test_config_build_command_replaces_the_detected_build_but_not_the_install() -> None:
-    files = {
-        "package.json": json.dumps(
-            {"dependencies": {"a": "1"}, "scripts": {"build": "tsc", "start": "node ."}}
-        ),
-        "railway.toml": '[build]\nbuildCommand = "make assets"\n',
-    }
-
-    plan = plan_build(DictTree(files), None)
-
-    assert (plan.install, plan.build) == (("npm install --no-audit --no-fund",), ("make assets",))
-
-
-def test_dockerfile_path_that_does_not_exist_names_the_config_file() -> None:
-    files = {"railway.toml": '[build]\ndockerfilePath = "./docker/Dockerfile"\n', "main.py": ""}
-
-    with pytest.raises(BuildFailed) as raised:
-        plan_build(DictTree(files), None)
-
-    assert str(raised.value) == (
-        "railway.toml: build.dockerfilePath is 'docker/Dockerfile', which is not in the source"
+    assert production.deploy.healthcheck_timeout == limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS
+    assert production.warnings == (
+        "railway.json: deploy.healthcheckTimeout is 9000, above Railyard's limit of 3600; using 3600",
     )
-
-
-def test_dockerfile_builder_without_a_dockerfile_fails() -> None:
-    files = {"railway.json": '{"build": {"builder": "DOCKERFILE"}}', "main.py": ""}
-
-    with pytest.raises(
-        BuildFailed, match=r"^railway.json: build.builder is DOCKERFILE but there is no Dockerfile"
-    ):
-        plan_build(DictTree(files), None)
-
-
-def test_railpack_builder_ignores_a_dockerfile() -> None:
-    files = {"railway.json": '{"build": {"builder": "RAILPACK"}}', "Dockerfile": "FROM x", "main.py": ""}
-
-    assert plan_build(DictTree(files), None).provider == "python"
-
-
-def test_malformed_pyproject_names_file_line_and_reason() -> None:
-    with pytest.raises(BuildFailed) as raised:
-        plan_build(DictTree({"pyproject.toml": '[project]\nname = "x\n', "main.py": ""}), None)
-
-    assert not isinstance(raised.value, NothingToBuild)
-    assert str(raised.value).startswith("pyproject.toml is not valid TOML: line 2, column ")
-
-
-def test_malformed_composer_json_names_file_and_line() -> None:
-    with pytest.raises(BuildFailed, match=r"^composer.json is not valid JSON: line 1, column 2: "):
-        plan_build(DictTree({"composer.json": "{,}"}), None)
-
-
-def test_nothing_detected_mentions_config_as_code() -> None:
-    with pytest.raises(NothingToBuild) as raised:
-        plan_build(DictTree({"README.md": ""}), None)
-
-    message = str(raised.value)
-    for name in ("go.mod", "Cargo.toml", "Gemfile", "composer.json", "Staticfile", "start.sh", "Dockerfile"):
-        assert name in message
-    assert "railway.json, railway.toml, railyard.toml (config as code: deploy.startCommand)" in message
-    assert "deploy.startCommand in railway.json / railway.toml / railyard.toml" in message
-
-
-def test_rust_workspace_version_from_workspace_package() -> None:
-    files = {
-        "Cargo.toml": '[workspace]\nmembers = ["app"]\n[workspace.package]\nrust-version = "1.80"\n',
-        "app/Cargo.toml": '[package]\nname = "app"\n',
-        "app/src/main.rs": "",
-    }
-
-    plan = plan_build(DictTree(files), None)
-
-    assert (plan.language_version, plan.start_command) == ("1.80", "./target/release/app")
+    assert (staging.deploy.healthcheck_timeout, staging.warnings) == (120.0, ())

@@ -49,6 +49,7 @@ from chalicelib.domain.ports import (
     LogSink,
     Progress,
 )
+from chalicelib.domain.railway_config import config_log_lines
 from chalicelib.domain.renderings import (
     ARTIFACT_NAME,
     VARIABLES_DIGEST_ENV,
@@ -413,3 +414,5 @@ def _log_plan(log: LogSink, plan: BuildPlan) -> None:
     log.write(f"build: install: {'; '.join(plan.install) or '(nothing to install)'}")
     log.write(f"build: build: {'; '.join(plan.build) or '(no build step)'}")
     log.write(f"build: start command: {plan.start_command}")
+    for line in config_log_lines(plan.deploy):  # what the config files say that is not applied
+        log.write(line)

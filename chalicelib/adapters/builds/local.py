@@ -59,6 +59,7 @@ from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.limits import MAX_SOURCE_BYTES, SourceTally
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
+from chalicelib.domain.railway_config import config_log_lines
 
 # Part of the cache key: bump it when planning or packing changes so old artifacts are not reused.
 CACHE_FORMAT = "railyard-build-v2"
@@ -852,6 +853,8 @@ def _log_plan(log: LogSink, plan: BuildPlan) -> None:
     log.write(f"build: install: {'; '.join(plan.install) or '(nothing to install)'}")
     log.write(f"build: build: {'; '.join(plan.build) or '(no build step)'}")
     log.write(f"build: start command: {plan.start_command}")
+    for line in config_log_lines(plan.deploy):  # what the config files say that is not applied
+        log.write(line)
 
 
 def _summary(report: CacheReport) -> str:
