@@ -32,6 +32,7 @@ KEEP_RELEASES = 10
 LOG_RETENTION_DAYS = 30
 GITHUB_OAUTH_URL = "https://github.com"  # serves /login/oauth/authorize and /login/oauth/access_token
 GITHUB_API_URL = "https://api.github.com"  # serves /user and /user/emails
+NPM_REGISTRY = "https://registry.npmjs.org"  # where local builds get node, pnpm, yarn and bun
 # A DNS name of at least two labels: the services' hosts are `<hostname>.<base domain>`.
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
@@ -83,6 +84,9 @@ class Settings:
     # RAILYARD_KMS_KEY_ID: the KMS key sealed variables are encrypted under (docs/decisions/0023);
     # None: the catalogue's alias, which the local bootstrap creates.
     kms_key_id: str | None = None
+    # RAILYARD_NPM_REGISTRY (else npm's own NPM_CONFIG_REGISTRY): the registry local builds take
+    # requested node, npm, pnpm, yarn and bun versions from (docs/decisions/0031).
+    npm_registry: str = NPM_REGISTRY
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -110,6 +114,7 @@ class Settings:
         for name, url in (
             ("RAILYARD_GITHUB_OAUTH_URL", self.github_oauth_url),
             ("RAILYARD_GITHUB_API_URL", self.github_api_url),
+            ("RAILYARD_NPM_REGISTRY", self.npm_registry),
         ):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"{name}={url!r} must be an http(s) URL")
@@ -180,6 +185,8 @@ class Settings:
             max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             dns_resolver=_optional(env.get("RAILYARD_DNS_RESOLVER")),
             kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
+            npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
+            or NPM_REGISTRY,
         )
 
     @cached_property
@@ -287,6 +294,12 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not a whole number") from None
 
 
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    """The first of these settings that is set (each one is read: tests/cdk holds from_env to it)."""
+    values = [_optional(env.get(name)) for name in names]
+    return next((value for value in values if value), None)
+
+
 def _optional(value: str | None, lower: bool = False) -> str | None:
     value = (value or "").strip()
     if lower:
@@ -327,4 +340,7 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_MAX_UPLOAD_BYTES",
     "RAILYARD_DNS_RESOLVER",
     "RAILYARD_KMS_KEY_ID",
+    "RAILYARD_NPM_REGISTRY",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_registry",
 )

@@ -122,7 +122,9 @@ class Container(AccountParts):
             raise ValueError(f"RAILYARD_BUILDER={s.builder!r} is not a builder (use 'local' or 'codebuild')")
         from chalicelib.adapters.builds.local import LocalBuildRunner
 
-        return LocalBuildRunner(s.data_dir, self.blobs, s.sources_bucket, s.artifacts_bucket)
+        return LocalBuildRunner(
+            s.data_dir, self.blobs, s.sources_bucket, s.artifacts_bucket, npm_registry=s.npm_registry
+        )
 
     @cached_property
     def runtime(self) -> Runtime:

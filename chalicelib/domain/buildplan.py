@@ -152,6 +152,7 @@ class BuildPlan:
     deps_dirs: tuple[str, ...] = ()
     dockerfile: str | None = None  # path of the Dockerfile when provider == "dockerfile"
     deploy: DeployConfig = field(default_factory=DeployConfig)
+    tools: dict[str, str] = field(default_factory=dict)  # tool -> version spec as the app wrote it
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -174,6 +175,7 @@ class BuildPlan:
             "deps_dirs": list(self.deps_dirs),
             "dockerfile": self.dockerfile,
             "deploy": {k: v for k, v in self.deploy.__dict__.items() if v is not None},
+            "tools": dict(self.tools),
         }
 
 

@@ -53,6 +53,8 @@ from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from chalicelib.adapters import process_groups, tenancy
+from chalicelib.adapters.builds.npm_registry import DEFAULT_REGISTRY, NpmRegistry
+from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 from chalicelib.adapters.builds.workdirs import WorkDirs
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.errors import BuildFailed, NotFound
@@ -357,6 +359,7 @@ class LocalBuildRunner:
         no_cache: bool = False,
         layer_store_entries: int = 8,
         max_concurrent_builds: int = MAX_CONCURRENT_BUILDS,
+        npm_registry: str = DEFAULT_REGISTRY,  # where node, pnpm, yarn and bun come from
     ) -> None:
         self._data_dir = data_dir
         self._slots = threading.BoundedSemaphore(max_concurrent_builds)
@@ -374,6 +377,10 @@ class LocalBuildRunner:
         self._tenancy = tenancy.current(data_dir)  # who build commands run as, and where
         self._work_dirs = WorkDirs(str(self._tenancy.builds))
         self._work_dirs.prune_stale()
+        # Under the tenant root: the services' uids run their toolchains from there.
+        toolchain_store = _LayerStore(os.path.join(self._tenancy.root, "toolchains"), keep=TOOLCHAINS_KEPT)
+        toolchain_store.prune_stale()
+        self._toolchains = Toolchains(toolchain_store, NpmRegistry(npm_registry))
         self.last_report: CacheReport | None = None
         self._running: set[subprocess.Popen[bytes]] = set()
         self._running_lock = threading.Lock()
@@ -446,6 +453,9 @@ class LocalBuildRunner:
                     "railway.json) to run the app without its image"
                 )
             env = _build_env(self._tenancy.user_env(identity), request.variables)
+            # Before anything is installed: a version that cannot be had fails the build now.
+            toolchain = self._toolchains.provide(plan.provider, plan.tools, env, build_dir, log)
+            env["PATH"] = toolchain.path(env["PATH"])
             layer = _deps_layer(plan, src, request.service_id, log, request.variables)
             deps: DepsCache = "none"
             saved = 0.0
@@ -486,7 +496,9 @@ class LocalBuildRunner:
                 self._run(command, src, env, deadline, request.settings.build_timeout, log, progress, spawn)
 
             _write_no_follow(
-                src, (".railyard", "runtime.json"), json.dumps({"env": plan.runtime_env}, sort_keys=True)
+                src,
+                (".railyard", "runtime.json"),
+                json.dumps({"env": toolchain.runtime_env(plan.runtime_env)}, sort_keys=True),
             )
             artifact = os.path.join(build_dir, "artifact.tar.gz")
             self._pack_artifact(src, artifact, layer, entry, before)
