@@ -35,6 +35,8 @@ _DEV_SERVER = re.compile(
     r"^\s*(vite(\s+(dev|serve|preview))?|react-scripts\s+start|ng\s+(serve|s)|astro\s+(dev|preview)"
     r"|next\s+dev|nuxi?\s+dev|remix\s+dev|webpack(-dev-server|\s+serve))(\s|$)"
 )
+# `next start` refuses an app built with `output: "export"`: its output is served as files instead.
+_EXPORT_REFUSING_SERVER = re.compile(r"^\s*next\s+start(\s|$)")
 # Entry files started when there is no start script and no `main`.
 _ENTRY_FILES = ("index.js", "server.js")
 _BUN_ENTRY_FILES = ("index.ts", "index.js", "server.ts", "server.js")
@@ -80,6 +82,8 @@ class NodeProvider:
             # A single-page app or a static export: build it, then serve the output as files.
             if not build and framework.build is not None:
                 build = (framework.build,)
+            if start_script is not None and _EXPORT_REFUSING_SERVER.match(start_script):
+                usable_start_script = False
             default_start = manager.start if usable_start_script else static_server(framework.static_dir)
         elif framework is not None:
             default_start = manager.start if usable_start_script else framework.start or ""
