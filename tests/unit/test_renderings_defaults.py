@@ -1,5 +1,6 @@
 """One default version per language: the renderings build on the version the planner chose, or on
-its provider's default when a plan names none (no table of their own to disagree with)."""
+its provider's default when a plan names none (no table of their own to disagree with), and an
+image carries what the provider's start command needs."""
 
 from __future__ import annotations
 
@@ -60,3 +61,15 @@ def test_a_static_site_is_served_from_the_python_image_the_planner_defaults_to()
 
     assert dockerfile is not None
     assert f"FROM python:{DEFAULT_PYTHON_VERSION}-slim AS runtime" in dockerfile
+
+
+def test_a_zsh_start_script_gets_zsh_in_the_image() -> None:
+    zsh = plan_build(DictTree({"start.sh": "#!/bin/zsh\necho hi\n"}), None)
+    bash = plan_build(DictTree({"start.sh": "#!/bin/bash\necho hi\n"}), None)
+
+    zsh_image, bash_image = render_dockerfile(zsh), render_dockerfile(bash)
+
+    assert zsh_image is not None and bash_image is not None
+    runtime_stage = zsh_image.split("AS runtime", 1)[1]
+    assert "apt-get install -y --no-install-recommends zsh" in runtime_stage
+    assert "apt-get" not in bash_image  # bash is in the plain image

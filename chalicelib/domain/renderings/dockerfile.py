@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Iterable
 
 from chalicelib.domain.buildplan import BuildPlan, runtime_for
-from chalicelib.domain.buildplan.providers import rust
+from chalicelib.domain.buildplan.providers import rust, shell
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.renderings.common import (
     APP_DIR,
@@ -101,6 +101,7 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
 
     owner = f"{RUNTIME_UID}:{RUNTIME_UID}"
     lines += ["", f"FROM {runtime_image} AS runtime", f"WORKDIR {APP_DIR}"]
+    lines += _shell_packages(plan)
     lines += [f"COPY --from=build {path} {path}" for path in _EXTRA_RUNTIME_COPIES.get(plan.provider, ())]
     lines.append(f"COPY --from=build --chown={owner} {APP_DIR} {APP_DIR}")
     # HOME: tools (npm, pip, bundler) write caches there, and the uid has no passwd entry.
@@ -117,6 +118,20 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
         f"CMD {json.dumps(['/bin/sh', '-c', container_command(plan.start_command)])}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _shell_packages(plan: BuildPlan) -> list[str]:
+    """The RUN that installs the shell a shell plan's start command needs, if the image lacks it."""
+    words = plan.start_command.split()
+    package = shell.SHELL_PACKAGES.get(words[0]) if plan.provider == shell.NAME and words else None
+    if package is None:
+        return []
+    return [
+        _run(
+            f"apt-get update && apt-get install -y --no-install-recommends {package} "
+            "&& rm -rf /var/lib/apt/lists/*"
+        )
+    ]
 
 
 def _images(plan: BuildPlan) -> tuple[str, str]:

@@ -8,12 +8,16 @@ from chalicelib.domain.buildplan.plan import BuildPlan
 from chalicelib.domain.buildplan.provider import PLAIN_RUNTIME, detects_any
 from chalicelib.domain.buildplan.reader import Reader
 
+NAME = "shell"
 SCRIPT = "start.sh"
 # Shells a shebang may name and the one that runs it. `sh` may be dash, which a bash script
 # (arrays, [[ ]]) breaks under, so a bash or zsh script runs with its own shell. Other shells (fish,
 # ksh, mksh ...) fall back to bash, as Railway's builder does; no shebang means sh.
 _SHELLS = {"sh": "sh", "dash": "sh", "bash": "bash", "zsh": "zsh"}
 _FALLBACK_SHELL = "bash"
+# Debian packages a shell needs on the plain image, which has sh and bash only (Railway's builder
+# installs zsh the same way). A local build runs the script with the host's shell.
+SHELL_PACKAGES = {"zsh": "zsh"}
 _SHEBANG = re.compile(r"^#!\s*(\S+)(?:\s+(\S+))?")
 
 
@@ -29,7 +33,7 @@ def shebang_shell(first_line: str) -> str:
 
 
 class ShellProvider:
-    name = "shell"
+    name = NAME
     label = "shell"
     detect_files = (SCRIPT,)
     start_help = SCRIPT
