@@ -706,6 +706,7 @@ def plan(
 
     row("Provider", [build_plan.provider], "-")
     row("Language version", [build_plan.language_version or "-"], "-")
+    row("Tools", [f"{tool} {spec}" for tool, spec in build_plan.tools.items()], "-")
     row("Install", build_plan.install, "(nothing to install)")
     row("Build", build_plan.build, "(no build step)")
     row("Start command", [build_plan.start_command], "-")
@@ -714,6 +715,10 @@ def plan(
         inputs = ", ".join(build_plan.deps_inputs) or "-"
         row("Dependency layer", [f"{', '.join(build_plan.deps_dirs)} (keyed by {inputs})"], "-")
     row("Config files", build_plan.config_files, "none")
+    if build_plan.ignored_keys:
+        row("Ignored", build_plan.ignored_keys, "-")
+    if build_plan.notes:
+        row("Notes", build_plan.notes, "-")
     row("Files read", [", ".join(build_plan.files_read)] if build_plan.files_read else [], "none")
     for line in config_log_lines(build_plan.deploy):  # ignored keys and warnings, as the build log says
         typer.echo(line)

@@ -2,19 +2,15 @@
 sources (only the files detection reads; lockfiles are placeholders because plans are inspected,
 never run).
 
-Each test names the fixture it plans; `test_every_fixture_has_a_test` keeps the two in step.
+Each test names the fixture it plans; `test_every_fixture_has_a_test` keeps the fixtures and the
+tests of every test_buildplan_fixtures*.py module in step.
 """
 
 from __future__ import annotations
 
-import inspect
-import sys
-from pathlib import Path
+from chalicelib.domain.buildplan import DeployConfig
+from tests.support.build_fixtures import plan, untested_fixtures
 
-from chalicelib.adapters.builds.local import DirectorySourceTree
-from chalicelib.domain.buildplan import BuildPlan, DeployConfig, plan_build
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "builds"
 PIP = "python3 -m pip install --disable-pip-version-check --no-input -q"
 NODE_PATH = {"PATH": "{app}/node_modules/.bin:{PATH}"}
 PYTHON_PATH = {"PYTHONPATH": "{app}/.railyard/deps"}
@@ -22,15 +18,8 @@ SERVE = "python3 -m http.server $PORT --bind 127.0.0.1"
 GO_CACHES = ("~/go/pkg/mod", "~/.cache/go-build")
 
 
-def plan(fixture: str, override: str | None = None, environment: str = "production") -> BuildPlan:
-    return plan_build(DirectorySourceTree(str(FIXTURES / fixture)), override, environment=environment)
-
-
 def test_every_fixture_has_a_test() -> None:
-    source = inspect.getsource(sys.modules[__name__])
-    fixtures = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
-    untested = sorted(name for name in fixtures if f'plan("{name}"' not in source)
-    assert untested == []
+    assert untested_fixtures() == []
 
 
 # --- node ---------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from chalicelib.domain.buildplan import BuildPlan, plan_build
+from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION, DEFAULT_PYTHON_VERSION, BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.renderings import (
     VARIABLES_DIGEST_ENV,
@@ -370,7 +370,7 @@ def test_without_deps_inputs_install_runs_after_the_whole_source_is_copied() -> 
     dockerfile = render_dockerfile(plan)
     assert dockerfile is not None
     lines = _instructions(dockerfile)
-    assert lines[0] == "FROM python:3.12-slim AS build"  # the default version
+    assert lines[0] == f"FROM python:{DEFAULT_PYTHON_VERSION}-slim AS build"  # the provider's default
     install = next(i for i, line in enumerate(lines) if "pip install" in line)
     assert lines.index("COPY . .") < install
 
@@ -403,7 +403,11 @@ def test_start_command_with_quotes_and_comment_survives_cmd() -> None:
 
 @pytest.mark.parametrize(
     ("version", "image"),
-    [("20.x", "node:20-slim"), ("v18.19.0", "node:18.19.0-slim"), ("latest", "node:22-slim")],
+    [
+        ("20.x", "node:20-slim"),
+        ("v18.19.0", "node:18.19.0-slim"),
+        ("latest", f"node:{DEFAULT_NODE_VERSION}-slim"),  # the planner's default, not one of its own
+    ],
 )
 def test_loose_versions_are_normalised(version: str, image: str) -> None:
     plan = BuildPlan(

@@ -1,0 +1,112 @@
+"""Which Node package manager a project uses (npm, pnpm, yarn 1, yarn berry, bun) and how each
+one installs, runs a script, starts the app and runs a binary."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.domain.buildplan.reader import Reader
+
+# Lockfiles by manager, in the order Railway's builder checks them.
+LOCKFILES = {
+    "pnpm": ("pnpm-lock.yaml",),
+    "bun": ("bun.lockb", "bun.lock"),
+    "yarn": ("yarn.lock",),
+    "npm": ("package-lock.json", "npm-shrinkwrap.json"),
+}
+PACKAGE_MANAGER_FIELD = re.compile(r"^\s*(npm|pnpm|yarn|bun)@([^\s+]+)")
+# Managers `engines` may name, checked when neither packageManager nor a lockfile decides.
+_ENGINE_MANAGERS = ("pnpm", "bun", "yarn")
+
+
+@dataclass(frozen=True)
+class NodeManager:
+    name: str  # npm, pnpm, yarn (1), yarn-berry, bun
+    lockfile: str | None
+    install: str
+    run_prefix: str  # + script name
+    start: str
+    exec_prefix: str  # runs a binary from node_modules/.bin
+    cache_dir: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, script: str) -> str:
+        return f"{self.run_prefix}{script}"
+
+    @property
+    def tool(self) -> str:
+        """The tool name the manager is provided as (yarn berry is still `yarn`)."""
+        return "yarn" if self.name == "yarn-berry" else self.name
+
+
+def declared_manager(manifest: dict[str, Any]) -> tuple[str, str] | None:
+    """(manager, version) of the `packageManager` field ("pnpm@9.1.0+sha512..." -> pnpm, 9.1.0)."""
+    declared = manifest.get("packageManager")
+    match = PACKAGE_MANAGER_FIELD.match(declared) if isinstance(declared, str) else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def node_manager(reader: Reader, manifest: dict[str, Any], fallback: str = "npm") -> NodeManager:
+    """The `packageManager` field when it names one, else the lockfile present (pnpm, bun, yarn,
+    npm in that order, as Railpack checks), else `engines` naming pnpm, bun or yarn, else
+    `fallback` (npm; pnpm for a package.json5, which only pnpm reads)."""
+    name: str | None = None
+    berry = False
+    declared = declared_manager(manifest)
+    if declared is not None:
+        name = declared[0]
+        major = re.match(r"\d+", declared[1])
+        berry = name == "yarn" and major is not None and int(major.group(0)) >= 2
+    if name is None:
+        name = next(
+            (candidate for candidate, files in LOCKFILES.items() if any(reader.exists(f) for f in files)),
+            None,
+        )
+    if name is None:
+        engines = manifest.get("engines")
+        engines = engines if isinstance(engines, dict) else {}
+        name = next(
+            (candidate for candidate in _ENGINE_MANAGERS if isinstance(engines.get(candidate), str)), fallback
+        )
+    lockfile = next((f for f in LOCKFILES[name] if reader.exists(f)), None)
+    if name == "yarn" and not berry:
+        lock_text = reader.peek("yarn.lock") or ""
+        # Berry lockfiles carry a __metadata block; yarn 1's never do.
+        berry = reader.exists(".yarnrc.yml") or reader.exists(".yarnrc.yaml") or "__metadata:" in lock_text
+    return _manager(name, berry, lockfile)
+
+
+def _manager(name: str, berry: bool, lockfile: str | None) -> NodeManager:
+    if name == "pnpm":
+        install = "corepack enable && pnpm install" + (" --frozen-lockfile" if lockfile else "")
+        return NodeManager(
+            "pnpm", lockfile, install, "pnpm run ", "pnpm start", "pnpm exec ", "~/.local/share/pnpm/store"
+        )
+    if name == "bun":
+        install = "bun install" + (" --frozen-lockfile" if lockfile else "")
+        return NodeManager(
+            "bun", lockfile, install, "bun run ", "bun run start", "bunx ", "~/.bun/install/cache"
+        )
+    if name == "yarn" and berry:
+        # Corepack fetches the yarn version the project pins (a global yarn is usually 1.x, which
+        # refuses a berry project). node-modules linker: one dependency layer shape for every
+        # manager, and a runtime that needs no Plug'n'Play loader.
+        install = "corepack enable && yarn install" + (" --immutable" if lockfile else "")
+        return NodeManager(
+            "yarn-berry",
+            lockfile,
+            install,
+            "yarn ",
+            "yarn start",
+            "yarn ",
+            "~/.yarn/berry/cache",
+            {"YARN_NODE_LINKER": "node-modules"},
+        )
+    if name == "yarn":
+        install = "yarn install" + (" --frozen-lockfile" if lockfile else "")
+        return NodeManager("yarn", lockfile, install, "yarn ", "yarn start", "yarn ", "~/.cache/yarn")
+    # `npm ci` is reproducible but refuses to run without a lockfile.
+    install = "npm ci --no-audit --no-fund" if lockfile else "npm install --no-audit --no-fund"
+    return NodeManager("npm", lockfile, install, "npm run ", "npm start", "npx ", "~/.npm")
