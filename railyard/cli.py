@@ -682,8 +682,8 @@ def plan(
     # Local and API-free: the same pure planner the build runner uses, over the directory.
     from chalicelib.adapters.builds.local import DirectorySourceTree
     from chalicelib.domain.buildplan import plan_build
+    from chalicelib.domain.buildplan.report import notes_lines
     from chalicelib.domain.errors import BuildFailed, NothingToBuild
-    from chalicelib.domain.railway_config import config_log_lines
 
     root = directory.resolve()
     if not root.is_dir():
@@ -715,12 +715,8 @@ def plan(
         inputs = ", ".join(build_plan.deps_inputs) or "-"
         row("Dependency layer", [f"{', '.join(build_plan.deps_dirs)} (keyed by {inputs})"], "-")
     row("Config files", build_plan.config_files, "none")
-    if build_plan.ignored_keys:
-        row("Ignored", build_plan.ignored_keys, "-")
-    if build_plan.notes:
-        row("Notes", build_plan.notes, "-")
     row("Files read", [", ".join(build_plan.files_read)] if build_plan.files_read else [], "none")
-    for line in config_log_lines(build_plan.deploy):  # ignored keys and warnings, as the build log says
+    for line in notes_lines(build_plan):  # ignored keys, warnings and choices, as the build log says
         typer.echo(line)
 
 

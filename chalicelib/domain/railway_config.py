@@ -38,7 +38,6 @@ from chalicelib.domain.railway_schema import (
     SECTIONS,
     json_schema,
     read_document,
-    unsupported_reason,
 )
 from chalicelib.domain.schedule import cron_problem
 
@@ -62,7 +61,7 @@ class DeployConfig:
     Defined here rather than in buildplan so this module does not import the planner that imports
     it; buildplan re-exports it as part of the BuildPlan contract. It also carries what the files
     said that Railyard does not apply (`ignored_keys`, `warnings`), because the BuildPlan carries
-    this object to `railyard plan` and to both build runners' logs (`config_log_lines`)."""
+    this object to `railyard plan` and to both build runners' logs (buildplan/report.py)."""
 
     start_command: str | None = None
     pre_deploy_command: str | None = None
@@ -125,13 +124,6 @@ class RailwayConfig:
     def source_of(self, key_path: str) -> str:
         """The file that set `key_path` ("build.dockerfilePath"), for error messages."""
         return self.sources.get(key_path, "config")
-
-
-def config_log_lines(deploy: DeployConfig) -> list[str]:
-    """What the build log and `railyard plan` say about the config files beyond the plan: one
-    line per ignored key with the reason, then one per warning."""
-    lines = [f"config: ignoring {key} ({unsupported_reason(key)})" for key in deploy.ignored_keys]
-    return lines + [f"config: {warning}" for warning in deploy.warnings]
 
 
 # --- parsing ------------------------------------------------------------------------------------

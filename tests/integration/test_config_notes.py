@@ -85,7 +85,8 @@ def test_railyard_plan_prints_the_notes_and_its_json_carries_them(tmp_path: Path
 
     assert text.exit_code == 0 and as_json.exit_code == 0, text.output + as_json.output
     assert text.stdout.splitlines()[-len(NOTES) :] == NOTES
-    deploy = json.loads(as_json.stdout)["deploy"]
-    assert deploy["ignored_keys"] == [note.split()[2] for note in NOTES[:-1]]
-    assert deploy["warnings"] == [NOTES[-1].removeprefix("config: ")]
+    plan = json.loads(as_json.stdout)
+    assert plan["ignored_keys"] == [note.split()[2] for note in NOTES[:-1]]
+    assert plan["warnings"] == [NOTES[-1].removeprefix("config: ")]
+    deploy = plan["deploy"]
     assert deploy["num_replicas"] == 1 and deploy["restart_policy_type"] == "ON_FAILURE"

@@ -162,9 +162,9 @@ def test_railyard_plan_shows_tools_ignored_keys_and_notes() -> None:
     assert all(result.exit_code == 0 for result in shown.values()), shown
     railpack = shown["railpack-json"].stdout.splitlines()
     assert "Tools:            node 22" in railpack
-    assert "Ignored:          railpack.json: buildAptPackages" in railpack
-    assert "                  railpack.json: packages.ffmpeg" in railpack
+    assert "config: ignoring railpack.json: buildAptPackages" in railpack
+    assert "config: ignoring railpack.json: packages.ffmpeg" in railpack
     assert any(
-        line.startswith("Notes:            rust: workspace members")
+        line.startswith("plan: rust: workspace members")
         for line in shown["rust-workspace-bins"].stdout.splitlines()
     )

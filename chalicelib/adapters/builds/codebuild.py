@@ -39,7 +39,7 @@ from urllib.parse import quote
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.builds.isolation import ProjectBuildAccess
 from chalicelib.adapters.builds.local import Planner, _extract, plan_source
-from chalicelib.domain.buildplan import BuildPlan
+from chalicelib.domain.buildplan.report import log_lines
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.ports import (
     BlobStore,
@@ -49,7 +49,6 @@ from chalicelib.domain.ports import (
     LogSink,
     Progress,
 )
-from chalicelib.domain.railway_config import config_log_lines
 from chalicelib.domain.renderings import (
     ARTIFACT_NAME,
     VARIABLES_DIGEST_ENV,
@@ -145,7 +144,8 @@ class CodeBuildRunner:
             image_uri = f"{self._image_registry}/{self._access.repository(project_id)}:{deployment_id}"
         cache_path = self._deps_cache_path(project_id, request.service_id)
         buildspec = render_buildspec(plan, image_uri=image_uri, cache_bucket_path=cache_path)
-        _log_plan(log, plan)
+        for line in log_lines(plan):
+            log.write(line)
 
         variables = [
             {"name": "RAILYARD_DEPLOYMENT_ID", "value": deployment_id, "type": "PLAINTEXT"},
@@ -407,12 +407,3 @@ def _zip_tree(root: str, path: str) -> None:
                 archive.writestr(info, os.readlink(full))
             else:
                 archive.write(full, rel)  # ZipInfo.from_file keeps the file's mode
-
-
-def _log_plan(log: LogSink, plan: BuildPlan) -> None:
-    log.write(f"build: provider {plan.provider} (files read: {', '.join(plan.files_read) or 'none'})")
-    log.write(f"build: install: {'; '.join(plan.install) or '(nothing to install)'}")
-    log.write(f"build: build: {'; '.join(plan.build) or '(no build step)'}")
-    log.write(f"build: start command: {plan.start_command}")
-    for line in config_log_lines(plan.deploy):  # what the config files say that is not applied
-        log.write(line)

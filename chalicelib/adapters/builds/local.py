@@ -57,11 +57,11 @@ from chalicelib.adapters.builds.npm_registry import DEFAULT_REGISTRY, NpmRegistr
 from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 from chalicelib.adapters.builds.workdirs import WorkDirs
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
+from chalicelib.domain.buildplan.report import log_lines
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.limits import MAX_SOURCE_BYTES, SourceTally
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
 from chalicelib.domain.ports import BlobStore, BuildRequest, BuildResult, LogSink, Progress
-from chalicelib.domain.railway_config import config_log_lines
 
 # Part of the cache key: bump it when planning or packing changes so old artifacts are not reused.
 CACHE_FORMAT = "railyard-build-v2"
@@ -443,7 +443,8 @@ class LocalBuildRunner:
                     return self._reuse_artifact(artifact_key, digest, cached, log)
 
             plan = plan_source(src, request, self._planner)
-            _log_plan(log, plan)
+            for line in log_lines(plan):
+                log.write(line)
             if plan.provider == "dockerfile" and not plan.start_command.strip():
                 # No Docker engine here: the image's CMD cannot be run, and an empty start command
                 # would only fail later, at the health check, with no explanation.
@@ -858,15 +859,6 @@ def _require_toolchain(command: str, env: Mapping[str, str]) -> None:
             f"`{program}` is not installed on the build host (needed for `{command}`); "
             f"install it or set a different start command"
         )
-
-
-def _log_plan(log: LogSink, plan: BuildPlan) -> None:
-    log.write(f"build: provider {plan.provider} (files read: {', '.join(plan.files_read) or 'none'})")
-    log.write(f"build: install: {'; '.join(plan.install) or '(nothing to install)'}")
-    log.write(f"build: build: {'; '.join(plan.build) or '(no build step)'}")
-    log.write(f"build: start command: {plan.start_command}")
-    for line in config_log_lines(plan.deploy):  # what the config files say that is not applied
-        log.write(line)
 
 
 def _summary(report: CacheReport) -> str:

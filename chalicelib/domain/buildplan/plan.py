@@ -103,5 +103,11 @@ class BuildPlan:
             "deps_inputs": list(self.deps_inputs),
             "deps_dirs": list(self.deps_dirs),
             "dockerfile": self.dockerfile,
-            "deploy": {k: v for k, v in self.deploy.__dict__.items() if v is not None},
+            "warnings": list(self.deploy.warnings),
+            # The deploy settings only: the config's ignored keys are in `ignored_keys` above.
+            "deploy": {
+                k: v
+                for k, v in self.deploy.__dict__.items()
+                if v is not None and k not in ("ignored_keys", "warnings")
+            },
         }
