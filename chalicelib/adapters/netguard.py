@@ -62,7 +62,11 @@ table inet {table} {{
   map exposed_to {{ typeof th dport : ip daddr; }}
   chain guard {{
     type filter hook output priority 0; policy accept;
-    meta skuid < {min_uid} accept
+    # Only packets of a service uid's socket: the platform's, and the resets and ICMP errors the
+    # kernel sends for it (no socket), pass untouched.
+    meta skuid >= {min_uid} jump service_uid
+  }}
+  chain service_uid {{
     ip daddr {{ {_NEVER_FORWARDED} }} reject with icmpx type admin-prohibited
     fib daddr type != local accept
     ct state established,related accept

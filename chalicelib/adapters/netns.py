@@ -2,7 +2,8 @@
 
 An enclosure is one network namespace with a veth pair to the host on a private /30 of
 198.18.0.0/15 (RFC 2544's benchmarking range: not a LAN's, not the cloud metadata's). The app
-binds 0.0.0.0:$PORT inside; the router and the health checks reach it at the namespace's address.
+binds $PORT inside (on 0.0.0.0, or 127.0.0.1: what arrives from the host is rewritten to the
+namespace's loopback); the router and the health checks reach it at the namespace's address.
 Its loopback, its abstract unix sockets and its ports are its own, so no other tenant reaches them.
 From inside, 127.0.0.1 on an *exposed* port (the router, loopback package registries, a loopback
 DNS resolver) is rewritten to the host end of the veth, where the platform's table
@@ -178,8 +179,6 @@ class Enclosure:
                 f"route add default via {self.host_address}\n"
             ),
         )
-        if not exposed:
-            return
         # Sysctls under /proc/sys/net are the reading process's namespace's: set from inside.
         script = (
             "echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && "
@@ -196,11 +195,19 @@ class Enclosure:
 
     def _ruleset(self, exposed: list[int]) -> str:
         ports = ", ".join(str(port) for port in exposed)
+        loopback = "ip daddr 127.0.0.0/8 meta l4proto { tcp, udp }"
+        to_host = f"{loopback} th dport {{ {ports} }} dnat ip to {self.host_address}" if exposed else ""
         return f"""
 table ip railyard {{
+  chain prerouting {{
+    type nat hook prerouting priority -100;
+    # Only the host connects in (the router, health checks): to the app's loopback, so an app that
+    # listens on 127.0.0.1:$PORT, as it could before namespaces, still serves.
+    iifname "{INSIDE_INTERFACE}" meta l4proto tcp dnat ip to 127.0.0.1
+  }}
   chain output {{
     type nat hook output priority -100;
-    ip daddr 127.0.0.0/8 meta l4proto {{ tcp, udp }} th dport {{ {ports} }} dnat ip to {self.host_address}
+    {to_host}
   }}
   chain postrouting {{
     type nat hook postrouting priority 100;
