@@ -223,8 +223,11 @@ class _Replica:
                 "RAILWAY_REPLICA_ID": f"{release.spec.release_id}-{self.number}",
                 "RAILYARD_REPLICA_ID": str(self.number),
             }
-            with release.sandbox.tenancy.launch(release.sandbox.identity) as launch:
-                proc = _start_group(release.spec.start_command, release.app_dir, env, launch)
+            try:
+                with release.sandbox.tenancy.launch(release.sandbox.identity) as launch:
+                    proc = _start_group(release.spec.start_command, release.app_dir, env, launch)
+            except RuntimeError as refused:  # the host would not make the replica's network
+                raise _NeverHealthy(f"{self.prefix}could not start: {refused}") from None
             # A fresh tail per process: a failure reason quotes the process that failed, not its
             # predecessors (whose reader may still be appending its last lines).
             tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
