@@ -12,8 +12,15 @@ platform's tenant isolation: docs/decisions/0019-local-tenant-isolation.md, docs
   root) the identity is the platform's own user and only HOME and the environment change;
 - the environment user code starts from: an allow-list (`user_env`), never the platform's own;
 - handing a tree the platform wrote (an unpacked release, an extracted source) over to a uid;
-- the network guard (netguard.py) that stops one service's processes from connecting to the
-  port of another's.
+- the network each process group starts in (`launch`): with isolation and where the host allows,
+  an app's replicas, pre-deploy and cron commands each get their own network namespace
+  (netns.py), reached by the router at its address and reaching nothing of the host but the
+  exposed ports (the router's, loopback package registries and DNS resolver: `expose`); builds,
+  and everything where namespaces are refused, run in the host's namespace under the network
+  guard (netguard.py), which then keeps service uids off every other local port (namespaces) or
+  off each other's PORT (the fallback);
+- a private TMPDIR per service (inside its HOME), so unix sockets and temporary files are not in
+  a directory every tenant shares.
 
 Process-wide, like process_groups: `configure` once in the composition of the local platform;
 without it the local runtime and builder use `Tenancy.shared(data_dir)` (no isolation, the tenant
@@ -24,17 +31,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import os
 import stat
 import tempfile
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib.adapters.netguard import TABLE_PREFIX, NetGuard
+from chalicelib.adapters.netns import Enclosures, Launch
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +72,11 @@ _HOST_NAMES = frozenset(
     }
 )
 _HOST_PREFIXES = ("LC_", "PIP_", "NPM_CONFIG_", "npm_config_")
+# Platform settings naming package registries builds use (besides the PIP_*/NPM_CONFIG_* above).
+_REGISTRY_SETTING_SUFFIXES = ("_REGISTRY", "_REGISTRY_URL", "_INDEX_URL")
+_UMASK = 0o077  # what user code creates is its own
+_DNS_PORT = 53
+_ENCLOSURE_PREFIX = "ry"  # + the platform key: the platform's app interfaces (netns.py)
 _ROOT_RECORD = "tenant-root"  # in the data dir: the path of the tenant root
 _UIDS_RECORD = "uids.json"
 
@@ -80,7 +96,11 @@ class Identity:
         """subprocess.Popen arguments: the uid, its own group and no other, a private umask."""
         if self.uid is None:
             return {}
-        return {"user": self.uid, "group": self.uid, "extra_groups": [], "umask": 0o077}
+        return {"user": self.uid, "group": self.uid, "extra_groups": [], "umask": _UMASK}
+
+    @property
+    def tmp(self) -> Path:
+        return self.home / "tmp"
 
 
 def configure(tenancy: Tenancy | None) -> None:
@@ -94,11 +114,19 @@ def current(data_dir: str | Path) -> Tenancy:
 
 
 class Tenancy:
-    def __init__(self, root: Path, data_dir: Path, isolate: bool, guard: NetGuard | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        data_dir: Path,
+        isolate: bool,
+        guard: NetGuard | None = None,
+        enclosures: Enclosures | None = None,
+    ) -> None:
         self.root = root
         self.data_dir = data_dir
         self.isolate = isolate
         self.guard = guard
+        self.enclosures = enclosures  # None: every process in the host's network namespace
         self._lock = threading.Lock()
         self._identities: dict[str, Identity] = {}
         for name in ("releases", "builds", "homes"):
@@ -121,8 +149,22 @@ class Tenancy:
             )
             return cls.shared(data_dir)
         os.chmod(data_dir, 0o700)
-        guard = NetGuard.start(guard_table(data_dir), UID_BASE)
-        return cls(_tenant_root(data_dir), data_dir, isolate=True, guard=guard)
+        enclosures, why_not = Enclosures.start(enclosure_prefix(data_dir))
+        prefix = enclosures.prefix if enclosures is not None else None
+        guard = NetGuard.start(guard_table(data_dir), UID_BASE, prefix)
+        if enclosures is not None and guard is None:
+            enclosures, why_not = None, "nft refused the enclosing table"
+        if enclosures is None:
+            logger.warning(
+                "app network namespaces are OFF (%s): only the port the platform gives an app is "
+                "guarded; its other ports, UDP and abstract unix sockets are reachable by other "
+                "tenants (docs/security.md)",
+                why_not,
+            )
+        tenancy = cls(_tenant_root(data_dir), data_dir, isolate=True, guard=guard, enclosures=enclosures)
+        for port, address in _loopback_endpoints(os.environ, Path("/etc/resolv.conf")).items():
+            tenancy.expose(port, address)
+        return tenancy
 
     @property
     def releases(self) -> Path:
@@ -147,11 +189,13 @@ class Tenancy:
             if found is None:
                 uid = self._uid(service_id) if self.isolate else None
                 home = self.root / "homes" / _safe_name(service_id)
-                home.mkdir(mode=0o700, exist_ok=True)
-                if uid is not None:
-                    os.chown(home, uid, uid)
-                    os.chmod(home, 0o700)
-                found = self._identities[service_id] = Identity(service_id, uid, home)
+                found = Identity(service_id, uid, home)
+                for private in (home, found.tmp):
+                    private.mkdir(mode=0o700, exist_ok=True)
+                    if uid is not None:
+                        os.chown(private, uid, uid)
+                        os.chmod(private, 0o700)
+                self._identities[service_id] = found
             return found
 
     def _uid(self, service_id: str) -> int:
@@ -176,6 +220,7 @@ class Tenancy:
         env = {k: v for k, v in os.environ.items() if k in _HOST_NAMES or k.startswith(_HOST_PREFIXES)}
         env["PATH"] = self.user_path()
         env["HOME"] = str(identity.home)
+        env["TMPDIR"] = str(identity.tmp)  # not the /tmp every tenant shares
         return env
 
     def user_path(self) -> str:
@@ -206,10 +251,71 @@ class Tenancy:
         if self.guard is not None and identity.uid is not None:
             self.guard.claim(port, identity.uid)
 
+    def expose(self, port: int, address: str = "127.0.0.1") -> None:
+        """User code may reach the host's `address`:`port` (a loopback address): the router, a
+        registry, a DNS resolver. Namespaces opened from now on see it at their own 127.0.0.1."""
+        if self.guard is not None:
+            self.guard.expose(port, address)
+        if self.enclosures is not None:
+            self.enclosures.expose([port])
+
+    @contextlib.contextmanager
+    def launch(self, identity: Identity) -> Iterator[Launch]:
+        """How to start one of `identity`'s app process groups: in a namespace of its own when
+        the platform encloses apps (start it inside the block), else in the host's."""
+        if self.enclosures is None or identity.uid is None:
+            yield Launch(popen=identity.spawn_kwargs)
+            return
+        with self.enclosures.open() as enclosure:
+            yield enclosure.launch(identity.uid, _UMASK)
+
 
 def guard_table(data_dir: Path) -> str:
     """The name of the platform's netfilter table (netguard.py): one per data directory."""
-    return TABLE_PREFIX + hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    return TABLE_PREFIX + _platform_key(data_dir)
+
+
+def enclosure_prefix(data_dir: Path) -> str:
+    """The name prefix of the platform's app interfaces (netns.py): one per data directory."""
+    return _ENCLOSURE_PREFIX + _platform_key(data_dir)[:8]
+
+
+def _platform_key(data_dir: Path) -> str:
+    return hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+
+def _loopback_endpoints(environ: Mapping[str, str], resolv_conf: Path) -> dict[int, str]:
+    """port -> loopback address user code legitimately needs: package registries and proxies on
+    this host named by the settings builds see (or a platform registry setting), and a DNS
+    resolver on loopback (systemd-resolved's 127.0.0.53)."""
+    found: dict[int, str] = {}
+    for name, value in environ.items():
+        passed = name in _HOST_NAMES or name.startswith(_HOST_PREFIXES)
+        if not (passed or (name.startswith("RAILYARD_") and name.endswith(_REGISTRY_SETTING_SUFFIXES))):
+            continue
+        for word in value.split():
+            with contextlib.suppress(ValueError):
+                url = urlsplit(word)
+                if url.hostname and _is_loopback(url.hostname):
+                    port = url.port or (443 if url.scheme == "https" else 80)
+                    found.setdefault(port, "127.0.0.1" if url.hostname == "localhost" else url.hostname)
+    with contextlib.suppress(OSError):
+        for line in resolv_conf.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver" and _is_loopback(parts[1]):
+                found.setdefault(_DNS_PORT, parts[1])
+                break
+    return found
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.version == 4 and address.is_loopback
 
 
 def _tenant_root(data_dir: Path) -> Path:

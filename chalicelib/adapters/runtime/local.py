@@ -4,7 +4,9 @@ Owns, for the embedded default platform:
 - unpacking release artifacts into `<tenant root>/releases/{release_id}/app` (once; atomic rename;
   the tenant root is the data dir unless the platform isolates tenants: tenancy.py);
 - replicas (Railway's deploy.numReplicas): a release runs as N processes, each its own process group
-  (`/bin/sh -c <start command>`, own session) on its own free port, as the service's own uid when
+  (`/bin/sh -c <start command>`, own session) on its own free port, in a network namespace of its
+  own when the platform encloses apps (tenancy.py `launch`: reached at that namespace's address,
+  127.0.0.1 otherwise), as the service's own uid when
   the platform isolates tenants (chalicelib/adapters/tenancy.py: the unpacked release, a private
   HOME and the port are that uid's alone), with an allow-listed environment, never the platform's,
   plus the release's variables, PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica)
@@ -73,6 +75,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.adapters import process_groups, tenancy
+from chalicelib.adapters.netns import Launch
 from chalicelib.adapters.runtime.router import Router, RouteTable
 from chalicelib.domain.errors import (
     BadRequest,
@@ -197,6 +200,7 @@ class _Replica:
         self.prefix = "" if count == 1 else f"replica {number}/{count}: "
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.host = "127.0.0.1"  # where the platform reaches the port: the replica's namespace
         self.restarts = 0
         self.up = False  # in the route: passed its health check and its process has not exited since
         self.gave_up = False  # exhausted its restarts; stays down until the next deploy
@@ -219,11 +223,15 @@ class _Replica:
                 "RAILWAY_REPLICA_ID": f"{release.spec.release_id}-{self.number}",
                 "RAILYARD_REPLICA_ID": str(self.number),
             }
-            proc = _start_group(release.spec.start_command, release.app_dir, env, release.sandbox)
+            try:
+                with release.sandbox.tenancy.launch(release.sandbox.identity) as launch:
+                    proc = _start_group(release.spec.start_command, release.app_dir, env, launch)
+            except RuntimeError as refused:  # the host would not make the replica's network
+                raise _NeverHealthy(f"{self.prefix}could not start: {refused}") from None
             # A fresh tail per process: a failure reason quotes the process that failed, not its
             # predecessors (whose reader may still be appending its last lines).
             tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-            self.proc, self.port, self._tail = proc, port, tail
+            self.proc, self.port, self.host, self._tail = proc, port, launch.address, tail
             self._reader = threading.Thread(
                 target=self._pump, args=(proc, tail), name=f"railyard-app-output:{proc.pid}", daemon=True
             )
@@ -332,6 +340,7 @@ class LocalRuntime:
 
     def start(self) -> None:
         self.router_port = self._router.start()
+        self._tenancy.expose(self.router_port)  # apps reach each other through the router only
 
     def close(self) -> None:
         with self._lock:
@@ -668,7 +677,7 @@ class LocalRuntime:
                         )
                     )
                 timeout = min(HEALTHCHECK_REQUEST_TIMEOUT_SECONDS, max(0.05, deadline - now))
-                if _answers_200(replica.port, settings.healthcheck_path, timeout):
+                if _answers_200(replica.host, replica.port, settings.healthcheck_path, timeout):
                     pending.remove(replica)
             if pending:
                 time.sleep(HEALTHCHECK_INTERVAL_SECONDS)
@@ -771,7 +780,7 @@ class LocalRuntime:
     def _publish(self, release: _Release) -> None:
         """Point the route at the replicas that are up. Call with self._lock held."""
         if release.serving and self._active.get(release.spec.service_id) is release:
-            self._routes.set(release.spec.hostname, [r.port for r in release.replicas if r.up])
+            self._routes.set(release.spec.hostname, [(r.host, r.port) for r in release.replicas if r.up])
 
     # the cron scheduler
 
@@ -804,8 +813,9 @@ class LocalRuntime:
             if running is None or running.proc.poll() is not None:
                 # Started under the lock so close() either sees the run or refuses to start it.
                 try:
-                    proc = _start_group(job.spec.start_command, job.app_dir, job.env, job.sandbox)
-                except OSError as exc:
+                    with job.sandbox.tenancy.launch(job.sandbox.identity) as launch:
+                        proc = _start_group(job.spec.start_command, job.app_dir, job.env, launch)
+                except (OSError, RuntimeError) as exc:
                     job.log.write(f"cron: run ({why}) could not start: {exc}")
                     return False
                 run = _CronRun(job, proc, self._clock())
@@ -920,7 +930,9 @@ class LocalRuntime:
         command = spec.settings.pre_deploy_command or ""
         timeout = spec.settings.healthcheck_timeout
         log.write(f"pre-deploy: $ {command}")
-        proc = _start_group(command, app_dir, env, self._sandbox(spec))
+        sandbox = self._sandbox(spec)
+        with sandbox.tenancy.launch(sandbox.identity) as launch:
+            proc = _start_group(command, app_dir, env, launch)
         reader = threading.Thread(target=_copy_output, args=(proc, log, None), daemon=True)
         reader.start()
         deadline = time.monotonic() + timeout
@@ -1004,9 +1016,9 @@ class _Sandbox:
             self.tenancy.hand_over(app_dir, self.identity)
 
 
-def _start_group(command: str, cwd: Path, env: dict[str, str], sandbox: _Sandbox) -> subprocess.Popen[bytes]:
+def _start_group(command: str, cwd: Path, env: dict[str, str], launch: Launch) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
+        launch.argv(["/bin/sh", "-c", command]),
         cwd=cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -1014,7 +1026,7 @@ def _start_group(command: str, cwd: Path, env: dict[str, str], sandbox: _Sandbox
         stderr=subprocess.STDOUT,
         start_new_session=True,  # own process group: stopping kills the whole tree
         close_fds=True,
-        **sandbox.identity.spawn_kwargs,  # the service's own uid, when isolating
+        **launch.popen,  # the service's own uid and network namespace, when isolating
     )
     process_groups.track(proc)  # so that it cannot outlive the platform
     return proc
@@ -1080,8 +1092,8 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _answers_200(port: int, path: str, timeout: float) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def _answers_200(host: str, port: int, path: str, timeout: float) -> bool:
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path, headers={"User-Agent": "railyard-healthcheck", "Connection": "close"})
         return connection.getresponse().status == 200

@@ -1,6 +1,7 @@
 """The local runtime's HTTP router: one port in front of every running service, routed by Host.
 
-Owns the route table (hostname → the upstream ports on 127.0.0.1, one per replica that is up), the
+Owns the route table (hostname → the upstream addresses, one per replica that is up: a port on
+127.0.0.1, or the address of the replica's own network namespace, chalicelib/adapters/netns.py), the
 round-robin choice among them and the reverse proxy that serves it. `LocalRuntime` owns one
 `RouteTable` and swaps entries in it; the router only reads snapshots, so a switch to a new release
 is atomic for every request: a request is proxied to a port that was routed when it arrived, and
@@ -64,11 +65,13 @@ _CHUNK = 64 * 1024
 # Methods a proxy may send again after the upstream dropped them (RFC 9110 §9.2.1, safe methods).
 _SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "OPTIONS"})
 _PROBE_TIMEOUT_SECONDS = 0.5
+LOOPBACK = "127.0.0.1"
+Upstream = tuple[str, int]  # (host, port) of one replica
 
 
 class RouteTable:
-    """hostname → upstream ports (one per replica that is up); an empty tuple is a known host that
-    must answer 503.
+    """hostname → upstreams (one per replica that is up); an empty tuple is a known host that
+    must answer 503. An upstream given as a bare port is on 127.0.0.1.
 
     Writers copy the mapping and swap the reference under a lock; readers take `snapshot()` without
     locking and see either the whole old table or the whole new one.
@@ -76,16 +79,17 @@ class RouteTable:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._routes: Mapping[str, tuple[int, ...]] = MappingProxyType({})
+        self._routes: Mapping[str, tuple[Upstream, ...]] = MappingProxyType({})
         self._aliases: Mapping[str, str] = MappingProxyType({})  # custom domain -> hostname
         self._turns: dict[str, itertools.count[int]] = {}
 
-    def snapshot(self) -> Mapping[str, tuple[int, ...]]:
+    def snapshot(self) -> Mapping[str, tuple[Upstream, ...]]:
         return self._routes
 
-    def set(self, hostname: str, ports: int | Iterable[int]) -> None:
-        """Route `hostname` to one port or to several (round robin); no port at all means 503."""
-        self._replace(hostname, (ports,) if isinstance(ports, int) else tuple(ports))
+    def set(self, hostname: str, upstreams: int | Iterable[int | Upstream]) -> None:
+        """Route `hostname` to one upstream or to several (round robin); none at all means 503."""
+        listed = [upstreams] if isinstance(upstreams, int) else upstreams
+        self._replace(hostname, tuple((LOOPBACK, u) if isinstance(u, int) else u for u in listed))
 
     def mark_unavailable(self, hostname: str) -> None:
         """Keep the host known but answer 503 (the service was stopped or crashed)."""
@@ -128,9 +132,9 @@ class RouteTable:
         # next() on itertools.count is atomic under the GIL: concurrent requests get distinct turns.
         return next(counter)
 
-    def _replace(self, hostname: str, ports: tuple[int, ...]) -> None:
+    def _replace(self, hostname: str, upstreams: tuple[Upstream, ...]) -> None:
         with self._lock:
-            self._routes = MappingProxyType({**self._routes, hostname.lower(): ports})
+            self._routes = MappingProxyType({**self._routes, hostname.lower(): upstreams})
 
 
 def hostname_from_host_header(host: str, domain_suffix: str) -> str:
@@ -198,11 +202,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if hostname not in routes:
             self._reply(404, f"no service is routed for host {hostname!r}")
             return
-        ports = routes[hostname]
-        first = self.server.routes.turn(hostname) if ports else 0
-        for attempt in range(len(ports)):
-            port = ports[(first + attempt) % len(ports)]
-            upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT_SECONDS)
+        upstreams = routes[hostname]
+        first = self.server.routes.turn(hostname) if upstreams else 0
+        for attempt in range(len(upstreams)):
+            host, port = upstreams[(first + attempt) % len(upstreams)]
+            upstream = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT_SECONDS)
             try:
                 try:
                     upstream.connect()
@@ -213,7 +217,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 try:
                     response = self._send(upstream, host_header, body)
                 except (OSError, http.client.HTTPException) as exc:
-                    if _listening(port):
+                    if _listening(host, port):
                         self._reply(502, f"the service behind {host_header!r} did not answer: {exc}")
                         return
                     if self.command in _SAFE_TO_REPEAT:
@@ -349,10 +353,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def _listening(port: int) -> bool:
+def _listening(host: str, port: int) -> bool:
     """Whether a process still listens on the replica's port (a slow answer counts as yes)."""
     try:
-        socket.create_connection(("127.0.0.1", port), timeout=_PROBE_TIMEOUT_SECONDS).close()
+        socket.create_connection((host, port), timeout=_PROBE_TIMEOUT_SECONDS).close()
     except ConnectionRefusedError:
         return False
     except OSError:
