@@ -14,12 +14,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP) isolation-tools
 
-# nftables for the local platform's network guard (docs/security.md), when root on Debian/Ubuntu.
+# nftables, iproute2 and nsenter for the local platform's per-app network namespaces and guard
+# (docs/security.md), when root on Debian/Ubuntu.
 isolation-tools:
-	@if command -v nft >/dev/null; then :; \
+	@if command -v nft >/dev/null && command -v ip >/dev/null && command -v nsenter >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -q && apt-get install -y -q --no-install-recommends nftables; \
-	else echo "nft is not installed: local apps can connect to each other's ports (docs/security.md)"; fi
+	  apt-get update -q && apt-get install -y -q --no-install-recommends nftables iproute2 util-linux; \
+	else echo "nft, ip or nsenter is missing: local apps are not isolated from each other's ports (docs/security.md)"; fi
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

@@ -3,8 +3,9 @@
 The local platform gives every replica its port (PORT) and every service its uid (tenancy.py).
 With netfilter (the `nft` tool, installed by `make install` as root), one table per platform,
 `inet railyard_<key>`, holds the ports handed out (`app_ports`) and which uid owns each
-(`owners`); its output-hook rule rejects (TCP reset) a connection that a process of a service uid
-(`min_uid` and up) opens to a local address on a port in `app_ports` it does not own. The platform
+(`owners`); its output-hook rule rejects (TCP reset) a connection that a process of one of its
+services' uids (`tenant_uids`, added by `admit`) opens to a local address on a port in
+`app_ports` it does not own. The platform
 (root: the router, health checks) and the host's other users are not affected, nor is traffic
 leaving the machine. Without `nft` (or without netfilter in the kernel) the guard is off and the
 platform says so; nothing else depends on it.
@@ -38,14 +39,20 @@ TABLE_PREFIX = "railyard_"
 _NEVER_FORWARDED = "198.18.0.0/15, 169.254.0.0/16"
 
 
-def ruleset(table: str, min_uid: int) -> str:
+# The uids of this platform's services (`NetGuard.admit`): the rules apply to them alone, so two
+# platforms on one host (pytest workers) never filter each other's builds and apps.
+_TENANTS = "set tenant_uids { typeof meta skuid; }"
+
+
+def ruleset(table: str) -> str:
     return f"""
 table inet {table} {{
+  {_TENANTS}
   set app_ports {{ typeof tcp dport; }}
   set owners {{ typeof tcp dport . meta skuid; }}
   chain guard {{
     type filter hook output priority 0; policy accept;
-    meta skuid < {min_uid} accept
+    meta skuid != @tenant_uids accept
     fib daddr type != local accept
     tcp flags & (syn | ack) == syn tcp dport @app_ports \
       tcp dport . meta skuid != @owners reject with tcp reset
@@ -54,17 +61,18 @@ table inet {table} {{
 """
 
 
-def enclosing_ruleset(table: str, min_uid: int, prefix: str) -> str:
+def enclosing_ruleset(table: str, prefix: str) -> str:
     apps = f'iifname "{prefix}*"'
     return f"""
 table inet {table} {{
+  {_TENANTS}
   set exposed_ports {{ typeof th dport; }}
   map exposed_to {{ typeof th dport : ip daddr; }}
   chain guard {{
     type filter hook output priority 0; policy accept;
     # Only packets of a service uid's socket: the platform's, and the resets and ICMP errors the
     # kernel sends for it (no socket), pass untouched.
-    meta skuid >= {min_uid} jump service_uid
+    meta skuid @tenant_uids jump service_uid
   }}
   chain service_uid {{
     ip daddr {{ {_NEVER_FORWARDED} }} reject with icmpx type admin-prohibited
@@ -115,7 +123,7 @@ class NetGuard:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, table: str, min_uid: int, enclosure_prefix: str | None = None) -> NetGuard | None:
+    def start(cls, table: str, enclosure_prefix: str | None = None) -> NetGuard | None:
         """The guard whose table is `table`, made fresh; None (logged) when netfilter is not
         available here. With `enclosure_prefix` (the app interfaces' prefix), the enclosing table."""
         nft = shutil.which("nft")
@@ -123,16 +131,21 @@ class NetGuard:
             logger.warning("network isolation is OFF: `nft` is not installed (make install installs it)")
             return None
         delete_table(table)  # a killed run's, with its stale ports
-        rules = (
-            ruleset(table, min_uid)
-            if enclosure_prefix is None
-            else enclosing_ruleset(table, min_uid, enclosure_prefix)
-        )
+        rules = ruleset(table) if enclosure_prefix is None else enclosing_ruleset(table, enclosure_prefix)
         made = subprocess.run([nft, "-f", "-"], input=rules, capture_output=True, text=True)
         if made.returncode != 0:
             logger.warning("network isolation is OFF: nft refused the table: %s", made.stderr.strip())
             return None
         return cls(table, nft, enclosing=enclosure_prefix is not None)
+
+    def admit(self, uid: int) -> None:
+        """`uid` is one of this platform's services: the rules now apply to its processes."""
+        self._run(f"add element inet {self.table} tenant_uids {{ {uid} }}\n", f"admit uid {uid}")
+
+    def _run(self, script: str, what: str) -> None:
+        done = subprocess.run([self._nft, "-f", "-"], input=script, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"nft could not {what}: {done.stderr.strip()}")
 
     def claim(self, port: int, uid: int) -> None:
         if self.enclosing:
@@ -146,9 +159,7 @@ class NetGuard:
                 script += f"delete element inet {self.table} owners {{ {port} . {previous} }}\n"
             script += f"add element inet {self.table} app_ports {{ {port} }}\n"
             script += f"add element inet {self.table} owners {{ {port} . {uid} }}\n"
-            done = subprocess.run([self._nft, "-f", "-"], input=script, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise RuntimeError(f"nft could not claim port {port}: {done.stderr.strip()}")
+            self._run(script, f"claim port {port}")
             self._owners[port] = uid
 
     def expose(self, port: int, address: str = "127.0.0.1") -> None:
@@ -159,9 +170,7 @@ class NetGuard:
             f"add element inet {self.table} exposed_ports {{ {port} }}\n"
             f"add element inet {self.table} exposed_to {{ {port} : {address} }}\n"
         )
-        done = subprocess.run([self._nft, "-f", "-"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"nft could not expose port {port}: {done.stderr.strip()}")
+        self._run(script, f"expose port {port}")
 
     def close(self) -> None:
         delete_table(self.table)

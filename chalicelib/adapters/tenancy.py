@@ -151,7 +151,7 @@ class Tenancy:
         os.chmod(data_dir, 0o700)
         enclosures, why_not = Enclosures.start(enclosure_prefix(data_dir))
         prefix = enclosures.prefix if enclosures is not None else None
-        guard = NetGuard.start(guard_table(data_dir), UID_BASE, prefix)
+        guard = NetGuard.start(guard_table(data_dir), prefix)
         if enclosures is not None and guard is None:
             enclosures, why_not = None, "nft refused the enclosing table"
         if enclosures is None:
@@ -188,6 +188,8 @@ class Tenancy:
             found = self._identities.get(service_id)
             if found is None:
                 uid = self._uid(service_id) if self.isolate else None
+                if uid is not None and self.guard is not None:
+                    self.guard.admit(uid)
                 home = self.root / "homes" / _safe_name(service_id)
                 found = Identity(service_id, uid, home)
                 for private in (home, found.tmp):

@@ -67,8 +67,9 @@ def network() -> Iterator[tuple[Enclosures, NetGuard]]:
     prefix = "ryt" + uuid.uuid4().hex[:7]
     enclosures, why = Enclosures.start(prefix)
     assert enclosures is not None, why
-    guard = NetGuard.start(f"railyard_test_{prefix}", 200_000, prefix)
+    guard = NetGuard.start(f"railyard_test_{prefix}", prefix)
     assert guard is not None
+    guard.admit(SERVICE_UID)
     yield enclosures, guard
     guard.close()
     enclosures.sweep()
