@@ -215,16 +215,18 @@ class Container(AccountParts):
             self.settings.sources_bucket,
             self.clock,
             self.ids,
-            artifacts_bucket=self.settings.artifacts_bucket,
             sealer=self.sealer,
         )
 
     @cached_property
     def pipeline(self) -> Pipeline:
         from chalicelib.adapters.sources import TarballSources
+        from chalicelib.domain.intake import SourceIntake
         from chalicelib.domain.pipeline import Pipeline
 
-        sources = TarballSources(self.blobs, self.settings.sources_bucket, self.settings.max_upload_bytes)
+        s = self.settings
+        sources = TarballSources(self.blobs, s.sources_bucket, s.max_upload_bytes)
+        intake = SourceIntake(self.repository, self.blobs, self.clock, s.sources_bucket, s.artifacts_bucket)
         return Pipeline(
             self.repository,
             self.build_runner,
@@ -233,6 +235,7 @@ class Container(AccountParts):
             self.clock,
             sources=sources,
             sealer=self.sealer,
+            intake=intake,
         )
 
     @cached_property

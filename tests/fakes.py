@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
+from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -139,11 +140,14 @@ class FakeWorkflow:
     stopped: list[str] = field(default_factory=list)
     error: Exception | None = None
     runs: dict[str, WorkflowRun] = field(default_factory=dict)  # what describe() says, by deployment id
+    audits: list[AuditRecorded] = field(default_factory=list)  # entries whose events a start emits
 
-    def start(self, deployment: Deployment) -> None:
+    def start(self, deployment: Deployment, audit: AuditRecorded | None = None) -> None:
         if self.error:
             raise self.error
         self.started.append(deployment)
+        if audit is not None:
+            self.audits.append(audit)
 
     def stop(self, deployment_id: str, cause: str) -> None:
         self.stopped.append(deployment_id)

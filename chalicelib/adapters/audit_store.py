@@ -8,6 +8,9 @@ Each workspace's log is one partition sorted by time, so "newest first since T" 
 (ScanIndexForward false, sk >= AUDIT#<T>, Limit). An entry is a few hundred bytes; a busy workspace
 writes a handful per minute, far below a partition's 1,000 writes/s.
 
+An entry written with the change it records (a deployment's, docs/decisions/0027) is put by the
+repository's transaction (chalicelib/adapters/dynamo.py), in the same item shape (`audit_item`).
+
 Each entry is also put on the bus (source `railyard`, detail-type `railyard.audit`) as the envelope
 `{data, metadata}` of chalicelib/domain/events.py (AuditRecorded).
 """
@@ -15,27 +18,37 @@ Each entry is also put on the bus (source `railyard`, detail-type `railyard.audi
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo import OnTable
 from chalicelib.catalogue import EVENT_SOURCE
-from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry
+from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry, event_detail
+from chalicelib.domain.ports import AuditRecord
+
+if TYPE_CHECKING:
+    from pynamodb.models import Model
 
 AUDIT = "AUDIT"
 _END = "~"  # sorts after every ISO time
 
 
+def audit_item(item_class: type[Model], record: AuditRecord) -> Model:
+    """The item of one kept entry (the layout table above)."""
+    entry = record.entry
+    assert entry.workspace_id is not None, "an entry without a workspace is only emitted"
+    return item_class(
+        f"{AUDIT}#{entry.workspace_id}",
+        f"{AUDIT}#{entry.at}#{entry.id}",
+        kind=AUDIT,
+        version=record.version,
+        body=entry.model_dump(),
+        expires_at=record.expires_at,
+    )
+
+
 class DynamoAuditStore(OnTable):
     def add(self, entry: AuditEntry, expires_at: int) -> None:
-        assert entry.workspace_id is not None, "an entry without a workspace is only emitted"
-        self._t.item(
-            f"{AUDIT}#{entry.workspace_id}",
-            f"{AUDIT}#{entry.at}#{entry.id}",
-            kind=AUDIT,
-            version=1,
-            body=entry.model_dump(),
-            expires_at=expires_at,
-        ).save()
+        audit_item(self._t.item, AuditRecord(entry, expires_at)).save()
 
     def newest(self, workspace_id: str, since: str | None, limit: int) -> list[AuditEntry]:
         from pynamodb.expressions.operand import Path
@@ -65,16 +78,7 @@ class EventBridgeAuditEvents:
     def emit(self, entry: AuditEntry) -> None:
         from chalicelib.adapters import aws
 
-        detail: dict[str, Any] = {
-            "data": entry.model_dump(),
-            "metadata": {
-                "event_name": EVENT_DETAIL_TYPE,
-                "event_source": "railyard.api",
-                "event_version": "1",
-                "correlation_id": entry.id,
-                "created_at": entry.at,
-            },
-        }
+        detail: dict[str, Any] = event_detail(entry)
         answer = aws.client("events", self._region).put_events(
             Entries=[
                 {

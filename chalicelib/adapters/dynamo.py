@@ -91,6 +91,7 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | domain by hostname      | DynamoDomainStore.get_domain| Get DOMAIN#<hostname> / DOMAIN                     |
 | domains of a service    | DynamoDomainStore.list_...  | gsi1 SERVICE#<sid> / DOMAIN#..., asc               |
 | remove a domain         | DynamoDomainStore.delete_...| TransactWriteItems: Delete DOMAIN# + Put SERVICE#  |
+| create a deployment     | save(deployment, audit, ...)| TransactWriteItems: Put DEPLOYMENT# + Put AUDIT#   |
 | save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
@@ -142,7 +143,7 @@ from chalicelib.domain.models import (
     ServiceSettings,
     ServiceVariables,
 )
-from chalicelib.domain.ports import Entity, PendingBuild
+from chalicelib.domain.ports import AuditRecord, Entity, PendingBuild
 
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
@@ -298,6 +299,8 @@ def _describe(entity: Entity) -> str:
             return f"hostname {entity.hostname}"
         case CustomDomain():
             return f"domain {entity.hostname}"
+        case AuditRecord():
+            return f"audit entry {entity.id}"
     raise TypeError(f"not a storable entity: {type(entity).__name__}")
 
 
@@ -514,6 +517,10 @@ def _ensure_ttl(table: _Table, table_name: str) -> None:
 
 def _item(table: _Table, entity: Entity) -> Model:
     """The whole item of `entity`, keys included, ready to put."""
+    if isinstance(entity, AuditRecord):  # written with the change it records; its layout:
+        from chalicelib.adapters.audit_store import audit_item
+
+        return audit_item(table.item, entity)
     keys = _keys(entity)
     return table.item(
         keys.pk,
@@ -586,12 +593,13 @@ class DynamoRepository(OnTable):
         for entity in entities:
             if entity.version < 1:
                 raise ValueError(f"{_describe(entity)} has version {entity.version}; bump it before saving")
-            keys = _keys(entity)
-            if (keys.pk, keys.sk) in seen:
+            item = _item(table, entity)
+            key = (item.attribute_values["pk"], item.attribute_values["sk"])
+            if key in seen:
                 # DynamoDB rejects a transaction touching one item twice; say which one.
                 raise ValueError(f"{_describe(entity)} appears twice in one save")
-            seen.add((keys.pk, keys.sk))
-            puts.append((entity, _item(table, entity), _condition(entity.version)))
+            seen.add(key)
+            puts.append((entity, item, _condition(entity.version)))
         if len(puts) == 1:
             self._put(*puts[0])
         else:

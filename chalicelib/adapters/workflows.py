@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.adapters.aws import client, error_code
+from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry, event_detail
 from chalicelib.domain.errors import TaskExpired
 from chalicelib.domain.limits import StepLimits, step_limits
 from chalicelib.domain.models import Deployment, ServiceSettings
@@ -45,12 +46,15 @@ class StepFunctionsWorkflow:
         self._builds_beat = builds_beat
         self._limits = limits
 
-    def start(self, deployment: Deployment) -> None:
+    def start(self, deployment: Deployment, audit: AuditEntry | None = None) -> None:
+        """`needsBuild`: no artifact yet, so the Prepare step looks for the upload and an earlier
+        build; `audit`: the creating request's entry, whose event the AuditRecorded state emits."""
         body = {
             "deploymentId": deployment.id,
             "serviceId": deployment.service_id,
             "needsBuild": deployment.artifact_key is None,
             "limits": self._limits(deployment.config.settings, self._builds_beat).workflow_input(),
+            "audit": {"detailType": EVENT_DETAIL_TYPE, "detail": event_detail(audit)} if audit else None,
         }
         try:
             client("stepfunctions").start_execution(

@@ -56,13 +56,16 @@ def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
 )
 def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Deploy an uploaded source, or redeploy the live release with the current variables."""
+    # One read, one transaction (with this request's audit entry), one StartExecution: whether the
+    # upload arrived is the workflow's Prepare step (docs/decisions/0027).
     body = parse(DeploymentCreate, ctx.body)
     if (body.sourceKey is None) == (not body.redeploy):
         raise BadRequest("give exactly one of 'sourceKey' or 'redeploy': true")
     if body.sourceKey is not None:
-        deployment = ctx.c.deployments.deploy_source(ctx.who, service_id, body.sourceKey, body.noCache)
+        deployments = ctx.c.deployments
+        deployment = deployments.deploy_source(ctx.who, service_id, body.sourceKey, body.noCache, ctx.audit)
     else:
-        deployment = ctx.c.deployments.redeploy(ctx.who, service_id)
+        deployment = ctx.c.deployments.redeploy(ctx.who, service_id, ctx.audit)
     return 201, {"deployment": _view(ctx, deployment)}
 
 
@@ -114,7 +117,7 @@ def get_logs(ctx: Context, deployment_id: str) -> tuple[int, Any]:
 def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Re-activate an earlier release (the previous one by default) as a new deployment."""
     body = parse(RollbackCreate, ctx.body)
-    deployment = ctx.c.deployments.rollback(ctx.who, service_id, body.deploymentId)
+    deployment = ctx.c.deployments.rollback(ctx.who, service_id, body.deploymentId, ctx.audit)
     return 201, {"deployment": _view(ctx, deployment)}
 
 
@@ -143,6 +146,6 @@ def patch_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Set, seal and unset variables; a live service gets exactly one new deployment."""
     body = parse(VariablesPatch, ctx.body)
     listing, deployment = ctx.c.deployments.set_variables(
-        ctx.who, service_id, body.set, body.unset, body.sealed
+        ctx.who, service_id, body.set, body.unset, body.sealed, ctx.audit
     )
     return 200, {**variables_view(listing), "deployment": _view(ctx, deployment) if deployment else None}

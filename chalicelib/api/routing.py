@@ -14,7 +14,8 @@ again (chalicelib/adapters/idempotency.py). Without the header such a route beha
 Every request but a GET is recorded in the audit log once its answer is decided, successful or
 refused (chalicelib/domain/audit.py): the caller, the route's action, the resource its use case
 checked last, the status and error code, source IP and user agent, and the names (not values) of
-what its body sent.
+what its body sent. A use case that creates a deployment writes that entry itself, in the same
+transaction (`Context.audit`, docs/decisions/0027); the entry is then not written again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.authorizer import authenticate, principal_of
 from chalicelib.api.errors import body_for, status_for
+from chalicelib.domain.audit import RequestAudit
 from chalicelib.domain.authentication import hash_token
 from chalicelib.domain.errors import BadRequest, DomainError, Forbidden, PayloadTooLarge, RateLimited
 from chalicelib.domain.limits import MAX_JSON_DEPTH, MAX_REQUEST_BODY_BYTES
@@ -49,13 +51,15 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 @dataclass(frozen=True)
 class Context:
-    """What a view gets: the container, the caller with the route's action, the JSON body and the
-    query string."""
+    """What a view gets: the container, the caller with the route's action, the JSON body, the
+    query string, and (any method but GET) the request's audit entry for a use case that writes it
+    with its change."""
 
     c: Container
     who: Access
     body: Any
     query: dict[str, str]
+    audit: RequestAudit | None = None
 
     def query_int(self, name: str, default: int) -> int:
         raw = self.query.get(name)
@@ -119,8 +123,11 @@ def route(
                 who = trail.who = Access(principal, route_action, trail.who.extra)
                 if people_only and (principal.kind != "user" or principal.user_id is None):
                     raise Forbidden("only a signed-in person may do this, not an API token")
-                ctx = Context(c, who, _json(request.raw_body), dict(request.query_params or {}))
-                trail.body = ctx.body
+                body = trail.body = _json(request.raw_body)
+                if method != "GET":
+                    concrete = path.format(**params)
+                    trail.audit = RequestAudit(c.audit, who, method, concrete, params, status, body)
+                ctx = Context(c, who, body, dict(request.query_params or {}), trail.audit)
                 key = _idempotency_key(request) if idempotent else None
                 if key is None:
                     code, body = view(ctx, **params)
@@ -159,12 +166,20 @@ class _Trail:
     who: Access  # the anonymous caller until the bearer token is checked
     body: Any = None
     code: str | None = None  # the domain error's Code when it failed
+    audit: RequestAudit | None = None  # `written` when the use case wrote the entry with its change
 
 
 def _audit(trail: _Trail, method: str, path: str, params: dict[str, str], response: Response) -> None:
     """Records a change (any method but GET), successful or refused. The answer is already decided:
     a failing audit write is logged, never turned into an error for a change that happened."""
     try:
+        written = trail.audit.written if trail.audit else None
+        if written is not None:
+            if written.status == response.status_code:
+                return  # stored with the change; the workflow it started emits the event
+            # The answer changed after the write (the workflow could not start): that entry's
+            # event has no workflow to emit it, and this answer gets its own entry below.
+            container().audit.emit(written)
         container().audit.record(
             trail.who, method, path, params, response.status_code, trail.code, trail.body
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,12 +29,14 @@ from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.events import AuditRecorded as AuditEntry  # one contract: stored, shown, emitted
 from chalicelib.domain.ids import Clock, IdFactory, iso, parse_iso
 from chalicelib.domain.policy import Access, Resource
+from chalicelib.domain.ports import AuditRecord
 from chalicelib.domain.resources import workspace_resource
 
 AUDIT_RETENTION_DAYS = 400
 DEFAULT_QUERY_LIMIT = 50
 MAX_QUERY_LIMIT = 500
 EVENT_DETAIL_TYPE = "railyard.audit"
+EVENT_SOURCE_NAME = "railyard.api"  # the envelope's metadata.event_source: the API made the change
 # Request fields whose values are recorded (they name what was changed, never a secret).
 SAFE_VALUES = frozenset(
     {"name", "role", "email", "userId", "actions", "projectId", "environmentId", "serviceId"}
@@ -68,6 +71,21 @@ def entry_view(entry: AuditEntry) -> dict[str, Any]:
         "sourceIp": entry.source_ip,
         "userAgent": entry.user_agent,
         "request": entry.request,
+    }
+
+
+def event_detail(entry: AuditEntry) -> dict[str, Any]:
+    """The entry as its event's detail: the versioned envelope `{data, metadata}` (domain/events.py),
+    whether the API puts it on the bus or the deploy workflow does."""
+    return {
+        "data": entry.model_dump(),
+        "metadata": {
+            "event_name": EVENT_DETAIL_TYPE,
+            "event_source": EVENT_SOURCE_NAME,
+            "event_version": "1",
+            "correlation_id": entry.id,
+            "created_at": entry.at,
+        },
     }
 
 
@@ -124,7 +142,7 @@ class Auditor:
         self._clock = clock
         self._ids = ids
 
-    def record(
+    def entry(
         self,
         who: Access,
         method: str,
@@ -134,16 +152,16 @@ class Auditor:
         code: str | None,
         body: Any,
     ) -> AuditEntry:
-        now = self._clock()
+        """The entry of one answered request (nothing stored or emitted)."""
         principal = who.principal
         resource: Resource | None = who.checked[-1] if who.checked else None
         workspace = filed_under(who, status, params)
         if resource is None and params.get("workspace_id"):
             resource = workspace_resource(params["workspace_id"])
-        entry = AuditEntry(
+        return AuditEntry(
             id=self._ids("aud"),
             workspace_id=workspace,
-            at=iso(now),
+            at=iso(self._clock()),
             actor=principal.kind,
             user_id=principal.user_id,
             email=principal.name if principal.kind == "user" else None,
@@ -162,10 +180,35 @@ class Auditor:
             user_agent=who.extra.get("userAgent", "")[:512],
             request=describe_request(body),
         )
-        if workspace is not None:
-            self._store.add(entry, _epoch(now + timedelta(days=AUDIT_RETENTION_DAYS)))
+
+    def record(
+        self,
+        who: Access,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        status: int,
+        code: str | None,
+        body: Any,
+    ) -> AuditEntry:
+        """Stores the request's entry under its workspace (if it has one) and emits its event."""
+        entry = self.entry(who, method, path, params, status, code, body)
+        stored = self.stored(entry)
+        if stored is not None:
+            self._store.add(entry, stored.expires_at)
         self._events.emit(entry)
         return entry
+
+    def stored(self, entry: AuditEntry) -> AuditRecord | None:
+        """The entry as it is kept (until AUDIT_RETENTION_DAYS after it); None when it has no
+        workspace to be kept under (it is only emitted)."""
+        if entry.workspace_id is None:
+            return None
+        expires = (parse_iso(entry.at) or self._clock()) + timedelta(days=AUDIT_RETENTION_DAYS)
+        return AuditRecord(entry, _epoch(expires))
+
+    def emit(self, entry: AuditEntry) -> None:
+        self._events.emit(entry)
 
     def query(self, who: Access, workspace_id: str, since: str | None, limit: int) -> list[AuditEntry]:
         """The workspace's log, newest first (READ_AUDIT: its admins)."""
@@ -186,3 +229,27 @@ class Auditor:
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+@dataclass
+class RequestAudit:
+    """The audit entry of the request being served, for a use case that writes it in the same
+    transaction as its change (see the module docstring). The route makes one per request with the
+    status it answers on success; `written` is the entry once that transaction succeeded."""
+
+    auditor: Auditor
+    who: Access
+    method: str
+    path: str
+    params: Mapping[str, str]
+    status: int
+    body: Any
+    written: AuditEntry | None = field(default=None)
+
+    def record(self) -> AuditRecord | None:
+        """The entry of this request answered with its success status, as it is kept; None when it
+        would have no workspace (the route records it after the answer, as any other)."""
+        entry = self.auditor.entry(
+            self.who, self.method, self.path, self.params, self.status, None, self.body
+        )
+        return self.auditor.stored(entry)

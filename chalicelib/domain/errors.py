@@ -69,6 +69,10 @@ class NothingToBuild(BuildFailed):
     """No provider recognised the source tree."""
 
 
+class SourceNotUploaded(BuildFailed):
+    """A source deployment's upload was not found when its workflow began (domain/intake.py)."""
+
+
 class HealthCheckFailed(DomainError):
     """The new release never answered its health check in time. Not retried."""
 

@@ -71,6 +71,7 @@ BUILD_MARGIN_SECONDS = 300
 UNBEATEN_BUILD_MINIMUM_SECONDS = 300
 DEPLOY_TIMEOUT_SECONDS = MAX_HEALTHCHECK_TIMEOUT_SECONDS + 300  # the longest health check or rollout
 MARK_FAILED_TIMEOUT_SECONDS = 300  # a free deploy worker records the end in well under a second
+PREPARE_TIMEOUT_SECONDS = 300  # likewise: a deploy worker finds the upload and an earlier build
 EVENT_TIMEOUT_SECONDS = 60  # each events:putEvents state (a request/response call)
 
 STATES_TIMEOUT = "States.Timeout"  # a task's timeout; moto reports a missed heartbeat as this too
@@ -91,6 +92,7 @@ class StepLimits:
     deploy_timeout_seconds: int = DEPLOY_TIMEOUT_SECONDS
     deploy_heartbeat_seconds: int = HEARTBEAT_SECONDS
     mark_failed_timeout_seconds: int = MARK_FAILED_TIMEOUT_SECONDS
+    prepare_timeout_seconds: int = PREPARE_TIMEOUT_SECONDS
 
     def workflow_input(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ class StepLimits:
             "deployTimeoutSeconds": self.deploy_timeout_seconds,
             "deployHeartbeatSeconds": self.deploy_heartbeat_seconds,
             "markFailedTimeoutSeconds": self.mark_failed_timeout_seconds,
+            "prepareTimeoutSeconds": self.prepare_timeout_seconds,
         }
 
     @classmethod
@@ -117,6 +120,8 @@ class StepLimits:
                 deploy_timeout_seconds=int(limits["deployTimeoutSeconds"]),
                 deploy_heartbeat_seconds=int(limits["deployHeartbeatSeconds"]),
                 mark_failed_timeout_seconds=int(limits["markFailedTimeoutSeconds"]),
+                # absent from executions started before the Prepare step existed
+                prepare_timeout_seconds=int(limits.get("prepareTimeoutSeconds", PREPARE_TIMEOUT_SECONDS)),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -174,6 +179,9 @@ def failure_reason(
     elif step == "MarkFailed":
         seconds = limits.mark_failed_timeout_seconds
         return f"MarkFailed step timed out after {seconds} s: no worker recorded the end"
+    elif step == "Prepare":
+        seconds = limits.prepare_timeout_seconds
+        return f"Prepare step timed out after {seconds} s: no worker looked for the source upload"
     else:
         return f"{step} step timed out" if step else "A step timed out"
     if heartbeat is None:

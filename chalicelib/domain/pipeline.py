@@ -31,6 +31,7 @@ from chalicelib.domain.errors import (
     TransientError,
 )
 from chalicelib.domain.ids import Clock, iso, parse_iso
+from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.limits import (
     HEARTBEAT_EVERY_SECONDS,
     MAX_COMMAND_CHARS,
@@ -99,7 +100,9 @@ class Pipeline:
         monotonic: Callable[[], float] = time.monotonic,
         sources: SourceInspector | None = None,  # None: watch patterns are not checked
         sealer: Sealer | None = None,  # opens sealed variables for the runtime (None: they fail)
+        intake: SourceIntake | None = None,  # the Prepare step (None: this worker cannot run it)
     ) -> None:
+        self._intake = intake
         self._sources = sources
         self._sealer = sealer
         self._repo = repo
@@ -108,6 +111,13 @@ class Pipeline:
         self._logs = logs
         self._clock = clock
         self._monotonic = monotonic
+
+    # --- Prepare (domain/intake.py) ------------------------------------------------------------
+
+    def prepare(self, deployment_id: str) -> dict[str, Any]:
+        if self._intake is None:
+            raise TypeError("this worker was built without a source intake for the Prepare step")
+        return self._intake.prepare(deployment_id)
 
     # --- Build ---------------------------------------------------------------------------------
 
@@ -541,7 +551,10 @@ class TaskRunner:
         lease = TaskLease(lambda: self._callbacks.heartbeat(token), limit, self._monotonic, queued_seconds)
         output: dict[str, Any] | None
         try:
-            if action == "build":
+            if action == "prepare":
+                lease.check()  # given up while its message waited: not worked on
+                output = self._pipeline.prepare(deployment_id)
+            elif action == "build":
                 lease.beat()  # a task given up while its message waited is not worked on
                 output = self._pipeline.build(deployment_id, lease.beat, token)
             elif action == "deploy":
@@ -634,7 +647,7 @@ def _build_failure(change: BuildStateChange) -> str:
 
 
 # The ASL's state for each work-queue action, as reasons name it.
-_STEPS = {"build": "Build", "deploy": "Deploy", "fail": "MarkFailed"}
+_STEPS = {"prepare": "Prepare", "build": "Build", "deploy": "Deploy", "fail": "MarkFailed"}
 
 
 def _caught(message: dict[str, Any]) -> StepFailure:

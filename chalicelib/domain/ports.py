@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.domains import CustomDomain
+from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.hostnames import HostnameReservation
 from chalicelib.domain.models import (
     ApiToken,
@@ -44,6 +45,21 @@ class PendingBuild(Versioned):
     version: int = 1
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """An audit entry saved in the same transaction as the change it records, kept until
+    `expires_at` (epoch seconds): a use case that creates a deployment writes its request's entry
+    with it (docs/decisions/0027-one-write-per-deployment.md)."""
+
+    entry: AuditRecorded
+    expires_at: int
+    version: int = 1  # written once, on the condition that it does not exist
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+
 Entity = (
     Project
     | Environment
@@ -56,6 +72,7 @@ Entity = (
     | PendingBuild
     | HostnameReservation
     | CustomDomain
+    | AuditRecord
 )
 
 
@@ -109,9 +126,11 @@ class WorkflowRun:
 
 class WorkflowStarter(Protocol):
     """Starts/stops the deploy state machine; execution name = deployment id (idempotent).
-    `describe` is None for a deployment whose workflow never started."""
+    `start`'s `audit`: the entry of the request that created the deployment, whose event the
+    workflow emits (the request path does not). `describe` is None for a deployment whose workflow
+    never started."""
 
-    def start(self, deployment: Deployment) -> None: ...
+    def start(self, deployment: Deployment, audit: AuditRecorded | None = None) -> None: ...
     def stop(self, deployment_id: str, cause: str) -> None: ...
     def describe(self, deployment_id: str) -> WorkflowRun | None: ...
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.domain.audit import AuditEntry, RequestAudit
 from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, TransientError
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES, check_variables
@@ -24,13 +25,12 @@ from chalicelib.domain.models import (
     Service,
     ServiceVariables,
     VariableListing,
-    no_cache_requested,
-    source_fingerprint,
 )
 from chalicelib.domain.policy import Access
 from chalicelib.domain.ports import (
     BlobStore,
     CronTrigger,
+    Entity,
     LogLine,
     LogStore,
     PresignedUpload,
@@ -65,7 +65,6 @@ class DeploymentService:
         sources_bucket: str,
         clock: Clock,
         ids: IdFactory,
-        artifacts_bucket: str | None = None,  # set: a reused build's artifact is checked to exist
         sealer: Sealer | None = None,  # None: sealed variables are refused
     ) -> None:
         self._sealer = sealer
@@ -75,7 +74,6 @@ class DeploymentService:
         self._projects = projects
         self._logs = logs
         self._sources_bucket = sources_bucket
-        self._artifacts_bucket = artifacts_bucket
         self._clock = clock
         self._ids = ids
 
@@ -92,45 +90,34 @@ class DeploymentService:
     # --- creating deployments ------------------------------------------------------------------
 
     def deploy_source(
-        self, who: Access, service_id: str, source_key: str, no_cache: bool = False
+        self,
+        who: Access,
+        service_id: str,
+        source_key: str,
+        no_cache: bool = False,
+        audit: RequestAudit | None = None,
     ) -> Deployment:
+        """A deployment of an uploaded source: one read (the service and its variables, the check
+        included), one transaction, one StartExecution. Whether the upload arrived and whether the
+        same source was built before are the workflow's Prepare step (domain/intake.py)."""
         service, variables = self._service_with_variables(who, service_id)
         if not source_key.startswith(f"sources/{service.id}/"):
             raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
-        etag = self._blobs.etag(self._sources_bucket, source_key)
-        if etag is None:
-            raise BadRequest(
-                f"sourceKey {source_key!r} has not been uploaded (POST it to the uploadUrl first)"
-            )
         config = ConfigSnapshot(
             variables=dict(variables.values), settings=service.settings, sealed=dict(variables.sealed)
         )
-        fields: dict[str, Any] = {"source_key": source_key, "source_etag": etag, "no_cache": no_cache}
-        try:  # the same bytes with the same build inputs were built before: skip the Build step
-            if no_cache or no_cache_requested(config.variables):
-                raise NotFound("a cold build was asked for")
-            built = self._repo.get_built_source(service.id, source_fingerprint(etag, config))
-            if self._artifacts_bucket and not self._blobs.exists(self._artifacts_bucket, built.artifact_key):
-                raise NotFound("retention pruned the artifact of that build")  # so build it again
-            fields.update(
-                artifact_key=built.artifact_key,
-                start_command=built.start_command,
-                build_cached=True,
-                build_cache={"artifact": "hit", "deps": "none", "skippedBuild": True},
-                image=built.image,
-            )
-            if built.settings_overrides:
-                config = replace(config, settings=replace(config.settings, **built.settings_overrides))
-                fields["settings_overrides"] = dict(built.settings_overrides)
-        except NotFound:
-            pass
-        return self._start(self._new(service, DeploymentKind.SOURCE, config, **fields))
+        deployment = self._new(
+            service, DeploymentKind.SOURCE, config, source_key=source_key, no_cache=no_cache
+        )
+        return self._start(deployment, audit=audit)
 
-    def redeploy(self, who: Access, service_id: str) -> Deployment:
+    def redeploy(self, who: Access, service_id: str, audit: RequestAudit | None = None) -> Deployment:
         service, variables = self._service_with_variables(who, service_id)
-        return self._start(self._redeployment(service, variables))
+        return self._start(self._redeployment(service, variables), audit=audit)
 
-    def rollback(self, who: Access, service_id: str, deployment_id: str | None) -> Deployment:
+    def rollback(
+        self, who: Access, service_id: str, deployment_id: str | None, audit: RequestAudit | None = None
+    ) -> Deployment:
         service = self._projects.get_service(who, service_id)
         release = self._rollback_target(service, deployment_id)
         ensure_not_pruned(release)
@@ -144,7 +131,7 @@ class DeploymentService:
             release_id=release.id,
             release_number=release.number,
         )
-        return self._start(deployment)
+        return self._start(deployment, audit=audit)
 
     def set_variables(
         self,
@@ -153,6 +140,7 @@ class DeploymentService:
         to_set: Mapping[str, str],
         to_unset: Sequence[str],
         to_seal: Mapping[str, str] | None = None,
+        audit: RequestAudit | None = None,
     ) -> tuple[VariableListing, Deployment | None]:
         """Applies every change in one write; if a release is live, exactly one new deployment
         carries the new values (Railway's "staged changes, one deploy"). `to_seal` values are
@@ -184,7 +172,7 @@ class DeploymentService:
         if service.active_release_id is None:
             self._repo.save(variables)
             return VariableListing.of(variables), None
-        deployment = self._start(self._redeployment(service, variables), variables)
+        deployment = self._start(self._redeployment(service, variables), variables, audit=audit)
         return VariableListing.of(variables), deployment
 
     # --- reading and cancelling ----------------------------------------------------------------
@@ -318,16 +306,21 @@ class DeploymentService:
             **fields,
         )
 
-    def _start(self, deployment: Deployment, *also: Any) -> Deployment:
-        self._repo.save(deployment, *also)
-        self._launch(deployment)
+    def _start(self, deployment: Deployment, *also: Entity, audit: RequestAudit | None = None) -> Deployment:
+        """One transaction (the deployment, `also`, and the request's audit entry), then one
+        StartExecution whose workflow emits the entry's event (docs/decisions/0027)."""
+        record = audit.record() if audit is not None else None
+        self._repo.save(deployment, *also, *([record] if record else []))
+        if audit is not None and record is not None:
+            audit.written = record.entry
+        self._launch(deployment, record.entry if record else None)
         return deployment
 
-    def _launch(self, deployment: Deployment) -> None:
+    def _launch(self, deployment: Deployment, audit: AuditEntry | None) -> None:
         """Starts the workflow; if that fails the deployment ends FAILED (nothing else would ever
         move it on) and the caller gets a TransientError to retry."""
         try:
-            self._workflow.start(deployment)
+            self._workflow.start(deployment, audit)
         except Exception as error:
             failed = deployment.moved_to(
                 DeploymentStatus.FAILED, iso(self._clock()), reason=f"the workflow could not start: {error}"

@@ -19,6 +19,7 @@ from chalice.test import Client
 from chalicelib import wiring
 from chalicelib.adapters.dynamo import create_table
 from chalicelib.config import Settings
+from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.models import Deployment
 from railyard.localdev.bootstrap import bootstrap
 from tests.fakes import FakeWorkflow
@@ -37,11 +38,11 @@ class GatedWorkflow(FakeWorkflow):
     entered: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
 
-    def start(self, deployment: Deployment) -> None:
+    def start(self, deployment: Deployment, audit: AuditRecorded | None = None) -> None:
         if self.hold:
             self.entered.set()
             assert self.release.wait(10), "the test never released the held workflow start"
-        super().start(deployment)
+        super().start(deployment, audit)
 
 
 @dataclass(frozen=True)

@@ -108,14 +108,13 @@ def test_unknown_ids_are_404(api: Api) -> None:
         assert body["Code"] == "NotFound"
 
 
-def test_deploy_needs_an_uploaded_source(api: Api) -> None:
+def test_a_deployment_is_accepted_before_its_upload_is_looked_for(api: Api) -> None:
+    """Whether the upload arrived is the workflow's Prepare step's to find (docs/decisions/0027):
+    a never-uploaded source ends FAILED saying so (tests/integration/test_workflow.py)."""
     service = api.service()
     status, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
     assert status == 201 and upload["uploadUrl"].startswith("http://127.0.0.1:")
     path = f"/v1/services/{service['id']}/deployments"
-    status, body = api.call("POST", path, {"sourceKey": upload["sourceKey"]})
-    assert status == 400 and "has not been uploaded" in body["Message"]
-    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
     status, body = api.call("POST", path, {"sourceKey": upload["sourceKey"]})
     assert status == 201 and body["deployment"]["status"] == "QUEUED"
     assert [d.id for d in api.workflow.started] == [body["deployment"]["id"]]

@@ -113,18 +113,18 @@ def test_one_key_on_two_services_is_two_requests(api: Api) -> None:
 
 
 def test_a_failed_request_keeps_nothing_so_its_retry_with_the_key_runs(api: Api) -> None:
-    service = api.service()
-    path = f"/v1/services/{service['id']}/deployments"
-    _, upload = api.call("POST", f"/v1/services/{service['id']}/uploads")
-    body = {"sourceKey": upload["sourceKey"]}
+    path, source_key = deployments_path(api)
+    body = {"sourceKey": source_key}
 
-    early = api.send("POST", path, body, key="k1")  # before the PUT of the tarball
-    api.container.blobs.put_bytes(api.container.settings.sources_bucket, upload["sourceKey"], b"x")
+    api.workflow.error = ConnectionError("states endpoint unreachable")  # the workflow cannot start
+    early = api.send("POST", path, body, key="k1")
+    api.workflow.error = None
     retried = api.send("POST", path, body, key="k1")
 
-    assert early.status == 400 and "has not been uploaded" in early.body["Message"]
+    assert early.status == 503 and early.body["Code"] == "TransientError"
     assert retried.status == 201 and "Idempotent-Replayed" not in retried.headers
-    assert listed(api, path) == [retried.body["deployment"]["id"]]
+    assert listed(api, path)[0] == retried.body["deployment"]["id"]  # newest first; the first FAILED
+    assert [d.id for d in api.workflow.started] == [retried.body["deployment"]["id"]]
 
 
 def test_a_repeat_while_the_first_request_still_runs_is_409_request_in_progress(api: Api) -> None:

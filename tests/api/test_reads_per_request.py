@@ -1,5 +1,6 @@
 """What each request costs in AWS calls, authorization included (issue 10 part 11): getting one item
-is one DynamoDB read, a list is one Query, and the caller's API token is read once per container
+is one DynamoDB read, a list is one Query, creating a deployment is one read, one transaction and
+one StartExecution (docs/decisions/0027), and the caller's API token is read once per container
 cache window, not per request."""
 
 from __future__ import annotations
@@ -40,17 +41,23 @@ def test_one_item_is_one_read_and_a_list_is_one_query(api: Api) -> None:
 def test_creating_a_deployment_reads_once_writes_once_and_audits_once(api: Api) -> None:
     service = api.service()
     source_key = api.uploaded_source(service["id"])
+    path = f"/v1/services/{service['id']}/deployments"
     _calls(api, "GET", "/v1/projects")
-    calls = _calls(api, "POST", f"/v1/services/{service['id']}/deployments", {"sourceKey": source_key})
+
+    calls = _calls(api, "POST", path, {"sourceKey": source_key})
+
     assert calls == [
         "dynamodb.Query",  # the service and its variables (one partition), the check included
-        "s3.HeadObject",  # the upload exists (its ETag is the source's fingerprint)
-        "dynamodb.GetItem",  # was this exact source built before (then the Build step is skipped)
-        "dynamodb.PutItem",  # the deployment
-        "dynamodb.PutItem",  # the audit entry (chalicelib/domain/audit.py)
-        "events.PutEvents",  # ... and its event
+        "dynamodb.TransactWriteItems",  # the deployment and this request's audit entry
     ]  # then StartExecution: the workflow here is a fake (tests/api/conftest.py)
-    assert len(api.workflow.started) == 1
+    (started,) = api.workflow.started
+    (audited,) = api.workflow.audits  # the workflow emits the entry's event, not the request
+    assert (audited.path, audited.status, audited.resource_id) == (path, 201, service["id"])
+    # the upload's ETag and an earlier build are the workflow's Prepare step's to find
+    assert started.source_key == source_key and started.source_etag is None
+    status, log = api.call("GET", f"/v1/workspaces/{api.container.settings.org_id}/audit")
+    assert status == 200, log
+    assert [e["id"] for e in log["entries"] if e["path"] == path] == [audited.id]  # written once
 
 
 def test_a_signed_in_persons_request_reads_no_token_item(api: Api) -> None:

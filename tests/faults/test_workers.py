@@ -31,9 +31,7 @@ def test_with_the_workers_killed_a_deployment_ends_failed_naming_the_step_and_no
     platform: Callable[..., Platform],
 ) -> None:
     # GIVEN a live deployment, with the short limits
-    p = platform(
-        limits=shrunk(build_heartbeat_seconds=1, build_timeout_seconds=30, mark_failed_timeout_seconds=1)
-    )
+    p = platform(limits=shrunk(prepare_timeout_seconds=1, mark_failed_timeout_seconds=1))
     live = p.deploy()
     assert p.wait(live)["status"] == "SUCCEEDED"
 
@@ -43,7 +41,7 @@ def test_with_the_workers_killed_a_deployment_ends_failed_naming_the_step_and_no
     orphan = p.deploy()
     execution = p.wait(orphan)
     assert execution["status"] == "FAILED"
-    assert execution["entered"][-3:] == ["Build", "MarkFailed", "EndNotRecorded"]
+    assert execution["entered"][-3:] == ["Prepare", "MarkFailed", "EndNotRecorded"]
     ended = p.container.sweeper.sweep()  # what the local platform runs every 30 s
     bound = time.monotonic() - started
     print(f"\n[faults] workers down: the deployment ended FAILED {bound:.1f}s after it was made (1 s limits)")
@@ -53,14 +51,14 @@ def test_with_the_workers_killed_a_deployment_ends_failed_naming_the_step_and_no
     repo = p.container.repository
     assert repo.get_deployment(orphan).status == DeploymentStatus.FAILED
     assert repo.get_deployment(orphan).reason == (
-        "Build step timed out: no heartbeat for 1 s (its worker stopped or lost contact)"
+        "Prepare step timed out after 1 s: no worker looked for the source upload"
     )
     assert repo.get_deployment(live).status == DeploymentStatus.SUCCESS
     assert repo.get_service(p.service.id).active_deployment_id == live
     assert [spec.deployment_id for spec in p.runtime.activated] == [live]
 
-    # WHEN the workers come back, the dead step's message is still queued
-    assert _queued(p, "build") == 1
+    # WHEN the workers come back, the dead steps' messages (Prepare, MarkFailed) are still queued
+    assert _queued(p, "deploy") == 2
     p.start_workers()
 
     # THEN they drop it without touching the ended deployment, and take new work
@@ -70,7 +68,7 @@ def test_with_the_workers_killed_a_deployment_ends_failed_naming_the_step_and_no
     assert repo.get_service(p.service.id).active_deployment_id == after
     assert [spec.deployment_id for spec in p.runtime.activated] == [live, after]
     deadline = time.monotonic() + 10
-    while _queued(p, "build"):
+    while _queued(p, "deploy"):
         assert time.monotonic() < deadline, "the dead step's message was never dropped"
         time.sleep(0.2)
 

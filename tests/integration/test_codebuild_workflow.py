@@ -243,7 +243,10 @@ def test_a_codebuild_build_completes_through_its_state_change_event(platform: Pl
     execution = platform.wait(deployment_id)
     assert execution["status"] == "SUCCEEDED"
     assert execution["entered"] == [
+        "Audited",
         "NeedsBuild",
+        "Prepare",
+        "Cached",
         "RequestedBuildStarted",
         "Build",
         "Built",
@@ -300,8 +303,8 @@ def test_a_duplicate_event_completes_the_step_once(platform: Platform) -> None:
     assert platform.wait(deployment_id)["status"] == "SUCCEEDED"
     _until(lambda: len(platform.build_events) == 2 or None, 10)
     _until(lambda: platform.queue_depth("build-events") == 0 or None, 10)
-    # Build and Deploy, once each
-    assert len(platform.execution(deployment_id)["token_successes"]) == 2
+    # Prepare, Build and Deploy, once each
+    assert len(platform.execution(deployment_id)["token_successes"]) == 3
     assert (
         platform.build_log(deployment_id).count(f"build: CodeBuild build {pending.build_id} SUCCEEDED") == 1
     )

@@ -30,9 +30,7 @@ pytestmark = pytest.mark.timeout(60)
 
 def short(settings: ServiceSettings, beats: bool) -> Any:
     limits = step_limits(settings, beats)
-    return dataclasses.replace(
-        limits, build_heartbeat_seconds=1, build_timeout_seconds=30, mark_failed_timeout_seconds=1
-    )
+    return dataclasses.replace(limits, prepare_timeout_seconds=1, mark_failed_timeout_seconds=1)
 
 
 @pytest.fixture
@@ -60,7 +58,7 @@ def wait_ended(execution_arn: str, timeout: float = 20) -> dict[str, Any]:
 def test_a_failed_execution_event_ends_the_deployment_its_workers_left_behind(container: Any) -> None:
     from functions.execution_events import handler
 
-    # GIVEN a deployment whose Build timed out and whose MarkFailed found no worker (none runs)
+    # GIVEN a deployment whose Prepare timed out and whose MarkFailed found no worker (none runs)
     _, envs = container.projects.create_project(WHO, "demo")
     service = container.projects.create_service(WHO, envs[0].id, "web", None)
     _, key = container.deployments.presign_upload(WHO, service.id)
@@ -101,7 +99,7 @@ def test_a_failed_execution_event_ends_the_deployment_its_workers_left_behind(co
     assert result == {"batchItemFailures": []}
     failed = container.repository.get_deployment(deployment.id)
     assert failed.status == DeploymentStatus.FAILED
-    assert failed.reason == "Build step timed out: no heartbeat for 1 s (its worker stopped or lost contact)"
+    assert failed.reason == "Prepare step timed out after 1 s: no worker looked for the source upload"
 
 
 def test_the_rule_ignores_other_state_machines_and_successful_executions(container: Any) -> None:

@@ -43,7 +43,10 @@ def test_a_deployment_runs_build_then_deploy_and_succeeds(platform: Any) -> None
     execution = p.wait(deployment_id)
     assert execution["status"] == "SUCCEEDED"
     assert execution["entered"] == [
+        "Audited",  # no request's audit entry to emit: started without one
         "NeedsBuild",
+        "Prepare",
+        "Cached",
         "RequestedBuildStarted",
         "Build",
         "Built",
@@ -129,6 +132,8 @@ def test_every_step_has_a_bound_and_every_failure_path_records_the_end() -> None
         (catch,) = state.get("Catch", [{}])
         if name == "MarkFailed":
             assert states[catch["Next"]]["Type"] == "Fail"
+        elif name == "AuditRecorded":  # a lost audit event never fails the deployment
+            assert (catch["Next"], state["Next"]) == ("NeedsBuild", "NeedsBuild")
         elif name not in ("Completed", "SkippedEvent", "FailedEvent"):  # the end is recorded then
             assert (catch["Next"], catch["ResultPath"]) == ("MarkFailed", f"$.failure.{name}")
     for step in ("Build", "Deploy"):  # the worker's lease uses the limit the state uses
@@ -214,29 +219,29 @@ def test_with_its_workers_down_a_deployment_still_ends_failed_naming_the_step(pl
     from chalicelib.adapters.workflows import StepFunctionsCallbacks
     from chalicelib.domain.errors import TaskExpired
 
-    # GIVEN no worker at all, and short limits for the Build step and MarkFailed
-    p = platform(
-        limits=shrunk(build_heartbeat_seconds=1, build_timeout_seconds=30, mark_failed_timeout_seconds=1),
-        workers=False,
-    )
+    # GIVEN no worker at all, and short limits for the Prepare step and MarkFailed
+    p = platform(limits=shrunk(prepare_timeout_seconds=1, mark_failed_timeout_seconds=1), workers=False)
 
-    # WHEN a deployment's Build times out and nobody runs MarkFailed either
+    # WHEN a deployment's Prepare times out and nobody runs MarkFailed either
     deployment_id = p.deploy()
     execution = p.wait(deployment_id)
-    assert execution["entered"][-3:] == ["Build", "MarkFailed", "EndNotRecorded"]
+    assert execution["entered"][-3:] == ["Prepare", "MarkFailed", "EndNotRecorded"]
     assert execution["status"] == "FAILED"
     assert p.container.repository.get_deployment(deployment_id).status == DeploymentStatus.QUEUED
 
-    # THEN a worker that picks the Build message up later is told its task is gone
-    (message,) = client("sqs").receive_message(QueueUrl=p.resources.queue_urls["build"])["Messages"]
+    # THEN a worker that picks the Prepare message up later is told its task is gone
+    messages = client("sqs").receive_message(
+        QueueUrl=p.resources.queue_urls["deploy"], MaxNumberOfMessages=10
+    )
+    (prepare,) = [json.loads(m["Body"]) for m in messages["Messages"] if '"prepare"' in m["Body"]]
     with pytest.raises(TaskExpired):
-        StepFunctionsCallbacks().heartbeat(json.loads(message["Body"])["taskToken"])
+        StepFunctionsCallbacks().heartbeat(prepare["taskToken"])
     # AND the sweep ends the deployment with the reason MarkFailed would have recorded
     ended = p.container.sweeper.sweep()
     assert [d.id for d in ended] == [deployment_id]
     failed = p.container.repository.get_deployment(deployment_id)
     assert failed.status == DeploymentStatus.FAILED
-    assert failed.reason == "Build step timed out: no heartbeat for 1 s (its worker stopped or lost contact)"
+    assert failed.reason == "Prepare step timed out after 1 s: no worker looked for the source upload"
     assert p.container.sweeper.sweep() == []
 
 

@@ -1,12 +1,14 @@
 """A whole domain on fakes, for unit tests: services, pipeline and task runner wired as the
 composition root wires them, with a fixed clock and counting ids; `run_workflow` plays the state
-machine's steps in order (Build, Deploy; MarkFailed with the failed step on an error)."""
+machine's steps in order (Prepare and Build for a source, Deploy; MarkFailed with the failed step
+on an error)."""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
 
+from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
@@ -26,7 +28,7 @@ from tests.support.principals import admin_access
 
 WHO = admin_access("org_1")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-STEPS = {"build": "Build", "deploy": "Deploy"}
+STEPS = {"prepare": "Prepare", "build": "Build", "deploy": "Deploy"}
 LIMITS = step_limits(ServiceSettings(), builds_beat=True).workflow_input()
 
 
@@ -55,7 +57,10 @@ class World:
             ids,
             sealer=self.sealer,
         )
-        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock, sealer=self.sealer)
+        intake = SourceIntake(self.repo, self.blobs, clock, "sources")
+        self.pipeline = Pipeline(
+            self.repo, self.builds, self.runtime, self.logs, clock, sealer=self.sealer, intake=intake
+        )
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         _project, envs = self.projects.create_project(WHO, "demo")
         self.service = self.projects.create_service(WHO, envs[0].id, "web", {"healthcheck_path": "/health"})
@@ -66,15 +71,17 @@ class World:
         return key
 
     def run_workflow(self, deployment_id: str) -> None:
-        """What the state machine does: Build (for sources), Deploy, MarkFailed on error."""
+        """What the state machine does: Prepare and Build (for sources), Deploy, MarkFailed on error."""
         deployment = self.repo.get_deployment(deployment_id)
-        # as the ASL's NeedsBuild: only a deployment without an artifact builds
-        steps = ["build", "deploy"] if deployment.artifact_key is None else ["deploy"]
+        # as the ASL's NeedsBuild: only a deployment without an artifact is prepared and built
+        steps = ["prepare", "build", "deploy"] if deployment.artifact_key is None else ["deploy"]
         for action in steps:
             self.runner.run({"taskToken": action, "deploymentId": deployment_id, "action": action})
             outcome = self.callbacks.outcomes[-1]
             if outcome[0] == "success" and outcome[2].get("skipped"):  # as the ASL's Built choice
                 return
+            if action == "prepare" and outcome[0] == "success" and not outcome[2]["needsBuild"]:
+                steps.remove("build")  # as the ASL's Cached choice
             if outcome[0] == "failure":
                 error, cause = outcome[2]
                 self.mark_failed(deployment_id, STEPS[action], error, cause)

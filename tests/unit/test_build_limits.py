@@ -18,6 +18,7 @@ import pytest
 from chalicelib.adapters.builds.local import _extract
 from chalicelib.adapters.sources import TarballSources
 from chalicelib.domain.errors import BuildFailed
+from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.limits import (
     MAX_COMMAND_CHARS,
     MAX_CONFIG_FILE_BYTES,
@@ -99,7 +100,10 @@ class World:
             self.repo, FakeWorkflow(), self.blobs, projects, self.logs, "sources", clock, ids
         )
         sources = TarballSources(self.blobs, "sources", max_upload_bytes)
-        pipeline = Pipeline(self.repo, self.builds, FakeRuntime(), self.logs, clock, sources=sources)
+        intake = SourceIntake(self.repo, self.blobs, clock, "sources")
+        pipeline = Pipeline(
+            self.repo, self.builds, FakeRuntime(), self.logs, clock, sources=sources, intake=intake
+        )
         self.runner = TaskRunner(pipeline, self.callbacks)
         _, envs = projects.create_project(WHO, "demo")
         self.service = projects.create_service(WHO, envs[0].id, "web", None)
@@ -108,6 +112,7 @@ class World:
         _, key = self.deployments.presign_upload(WHO, self.service.id)
         self.blobs.put_bytes("sources", key, tarball)
         deployment_id = self.deployments.deploy_source(WHO, self.service.id, key).id
+        self.runner.run({"taskToken": "p", "deploymentId": deployment_id, "action": "prepare"})
         self.runner.run({"taskToken": "t", "deploymentId": deployment_id, "action": "build"})
         return deployment_id
 

@@ -136,8 +136,22 @@ def test_source_keys_are_checked() -> None:
     world = World()
     with pytest.raises(BadRequest, match="not issued"):
         world.deployments.deploy_source(WHO, world.service.id, "sources/svc_other/x.tar.gz")
-    with pytest.raises(BadRequest, match="not been uploaded"):
-        world.deployments.deploy_source(WHO, world.service.id, f"sources/{world.service.id}/missing.tar.gz")
+
+
+def test_a_source_that_was_never_uploaded_fails_in_the_prepare_step_saying_so() -> None:
+    world = World()
+    missing = f"sources/{world.service.id}/missing.tar.gz"
+    deployment = world.deployments.deploy_source(WHO, world.service.id, missing)  # accepted: no read of S3
+    world.run_workflow(deployment.id)
+    failed = world.repo.get_deployment(deployment.id)
+    assert failed.status == S.FAILED
+    assert failed.reason is not None and failed.reason.startswith(
+        "SourceNotUploaded: the source upload was not found"
+    )
+    assert any(
+        "source upload was not found" in line for line in world.logs.streams[(deployment.id, "deploy")].lines
+    )
+    assert world.builds.calls == []
 
 
 def test_other_workspaces_see_nothing() -> None:
@@ -245,7 +259,10 @@ def test_the_same_source_with_the_same_inputs_skips_the_build() -> None:
     first = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
     world.run_workflow(first.id)
     again = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
-    assert again.artifact_key == world.repo.get_deployment(first.id).artifact_key and again.build_cached
+    world.runner.run({"taskToken": "p", "deploymentId": again.id, "action": "prepare"})
+    assert world.callbacks.outcomes[-1] == ("success", "p", {"needsBuild": False})  # Build is skipped
+    prepared = world.repo.get_deployment(again.id)
+    assert prepared.artifact_key == world.repo.get_deployment(first.id).artifact_key and prepared.build_cached
     world.runner.run({"taskToken": "d", "deploymentId": again.id, "action": "deploy"})
     assert world.repo.get_deployment(again.id).status == S.SUCCESS
     assert len(world.builds.calls) == 1
@@ -253,7 +270,8 @@ def test_the_same_source_with_the_same_inputs_skips_the_build() -> None:
     # a variable the build would see is a different input: build again
     world.deployments.set_variables(WHO, world.service.id, {"NEXT_PUBLIC_URL": "x"}, [])
     third = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"same bytes"))
-    assert third.artifact_key is None
+    world.run_workflow(third.id)
+    assert len(world.builds.calls) == 2
 
 
 def test_config_file_deploy_settings_win_for_the_release_and_survive_a_skipped_build() -> None:

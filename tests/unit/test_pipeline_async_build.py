@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.errors import NothingToBuild
+from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.models import DeploymentStatus, source_fingerprint
 from chalicelib.domain.pipeline import PENDING_BUILD_TTL, Pipeline, TaskRunner
 from chalicelib.domain.ports import BuildStateChange, PendingBuild
@@ -45,7 +46,8 @@ class World:
         self.deployments = DeploymentService(
             self.repo, FakeWorkflow(), self.blobs, self.projects, self.logs, "sources", clock, ids
         )
-        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock)
+        intake = SourceIntake(self.repo, self.blobs, clock, "sources")
+        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock, intake=intake)
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         _, envs = self.projects.create_project(WHO, "demo")
         self.service = self.projects.create_service(WHO, envs[0].id, "web", None)
@@ -53,7 +55,10 @@ class World:
     def deployment(self) -> str:
         _, key = self.deployments.presign_upload(WHO, self.service.id)
         self.blobs.put_bytes("sources", key, key.encode())
-        return self.deployments.deploy_source(WHO, self.service.id, key).id
+        deployment_id = self.deployments.deploy_source(WHO, self.service.id, key).id
+        self.runner.run({"taskToken": "prepare", "deploymentId": deployment_id, "action": "prepare"})
+        self.callbacks.outcomes.clear()  # the Prepare step's; the tests look at the Build step's
+        return deployment_id
 
     def build_step(self, deployment_id: str, token: str = "build-token") -> None:
         self.runner.run({"taskToken": token, "deploymentId": deployment_id, "action": "build"})

@@ -33,7 +33,10 @@ class WatchWorld(World):
         super().__init__()
         self.sources = Sources()
         clock = self.pipeline._clock
-        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, clock, sources=self.sources)
+        intake = self.pipeline._intake
+        self.pipeline = Pipeline(
+            self.repo, self.builds, self.runtime, self.logs, clock, sources=self.sources, intake=intake
+        )
         self.runner = TaskRunner(self.pipeline, self.callbacks)
 
     def push(self, files: dict[str, str], patterns: tuple[str, ...] = ("/api/**",), **kw: bool) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from chalicelib.api.errors import body_for, status_for
 from chalicelib.domain.errors import Conflict, ReleasePruned
+from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.models import DeploymentStatus, Release
 from chalicelib.domain.pipeline import Pipeline, TaskRunner
 from chalicelib.domain.projects import ProjectService
@@ -54,10 +55,10 @@ class World:
         ids = lambda prefix: f"{prefix}_{next(counter):06d}"  # noqa: E731
         self.projects = ProjectService(self.repo, self.clock, ids)
         self.deployments = DeploymentService(
-            self.repo, FakeWorkflow(), self.blobs, self.projects, self.logs, "sources", self.clock, ids,
-            artifacts_bucket=ARTIFACTS,
-        )  # fmt: skip
-        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, self.clock)
+            self.repo, FakeWorkflow(), self.blobs, self.projects, self.logs, "sources", self.clock, ids
+        )
+        intake = SourceIntake(self.repo, self.blobs, self.clock, "sources", ARTIFACTS)
+        self.pipeline = Pipeline(self.repo, self.builds, self.runtime, self.logs, self.clock, intake=intake)
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         self.policy = RetentionPolicy(keep, timedelta(days=log_days))
         self.retention = Retention(
@@ -78,6 +79,8 @@ class World:
         return self.run(deployment.id)
 
     def run(self, deployment_id: str) -> str:
+        if self.repo.get_deployment(deployment_id).artifact_key is None:
+            self.runner.run({"taskToken": "p", "deploymentId": deployment_id, "action": "prepare"})
         if self.repo.get_deployment(deployment_id).artifact_key is None:
             self.runner.run({"taskToken": "b", "deploymentId": deployment_id, "action": "build"})
             artifact = self.repo.get_deployment(deployment_id).artifact_key

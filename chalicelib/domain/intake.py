@@ -1,0 +1,109 @@
+"""The deploy workflow's Prepare step: what creating a source deployment used to check while the
+client waited, done by a worker right after the one write that created it
+(docs/decisions/0027-one-write-per-deployment.md).
+
+It finds the upload (its ETag is the source's fingerprint; a missing upload fails the deployment
+with a reason that says so) and whether these exact bytes were built before with the same build
+inputs: then the deployment takes that build's artifact and the workflow skips its Build step, as
+it did when the API decided it. Idempotent: a redelivered message finds the ETag recorded and
+answers from the stored deployment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from chalicelib.domain.errors import Conflict, NotFound, SourceNotUploaded
+from chalicelib.domain.ids import Clock, iso
+from chalicelib.domain.models import (
+    BuiltSource,
+    Deployment,
+    no_cache_requested,
+    source_fingerprint,
+)
+from chalicelib.domain.ports import BlobStore, Repository
+from chalicelib.domain.promotion import ensure_running
+
+# How a deployment that reuses an earlier build says so (the deployment view's buildCache).
+REUSED_BUILD_CACHE = {"artifact": "hit", "deps": "none", "skippedBuild": True}
+
+
+class SourceIntake:
+    def __init__(
+        self,
+        repo: Repository,
+        blobs: BlobStore,
+        clock: Clock,
+        sources_bucket: str,
+        artifacts_bucket: str | None = None,  # set: a reused build's artifact is checked to exist
+    ) -> None:
+        self._repo = repo
+        self._blobs = blobs
+        self._clock = clock
+        self._sources_bucket = sources_bucket
+        self._artifacts_bucket = artifacts_bucket
+
+    def prepare(self, deployment_id: str) -> dict[str, Any]:
+        """The step's output: `needsBuild`, False when an earlier build's artifact was taken."""
+        deployment = self._repo.get_deployment(deployment_id)
+        for attempt in (1, 2):
+            ensure_running(deployment)  # a cancelled deployment is not worked on
+            if deployment.source_etag is not None or deployment.source_key is None:
+                return _output(deployment)  # prepared by an earlier delivery, or nothing to find
+            etag = self._blobs.etag(self._sources_bucket, deployment.source_key)
+            if etag is None:
+                raise SourceNotUploaded(
+                    f"the source upload was not found: {deployment.source_key!r} was never uploaded "
+                    "(POST the tarball to the uploadUrl before creating the deployment)"
+                )
+            prepared = _with_build(deployment, self._earlier_build(deployment, etag))
+            prepared = prepared.bumped(source_etag=etag, updated_at=iso(self._clock()))
+            try:
+                self._repo.save(prepared)
+                return _output(prepared)
+            except Conflict:  # changed meanwhile (a cancel?): decide on the stored version
+                if attempt == 2:
+                    raise
+                deployment = self._repo.get_deployment(deployment_id)
+        raise AssertionError("unreachable")
+
+    def _earlier_build(self, deployment: Deployment, etag: str) -> BuiltSource | None:
+        """The build of these bytes with these build inputs, unless a cold build was asked for or
+        retention pruned its artifact (then it is built again)."""
+        if deployment.no_cache or no_cache_requested(deployment.config.variables):
+            return None
+        try:
+            built = self._repo.get_built_source(
+                deployment.service_id, source_fingerprint(etag, deployment.config)
+            )
+        except NotFound:
+            return None
+        if self._artifacts_bucket and not self._blobs.exists(self._artifacts_bucket, built.artifact_key):
+            return None
+        return built
+
+
+def _with_build(deployment: Deployment, built: BuiltSource | None) -> Deployment:
+    """The deployment carrying an earlier build's artifact; its config-file settings win, as they
+    did for that build's own deployment."""
+    if built is None:
+        return deployment
+    config = deployment.config
+    if built.settings_overrides:
+        settings = dataclasses.replace(config.settings, **built.settings_overrides)
+        config = dataclasses.replace(config, settings=settings)
+    return dataclasses.replace(
+        deployment,
+        artifact_key=built.artifact_key,
+        start_command=built.start_command,
+        build_cached=True,
+        build_cache=dict(REUSED_BUILD_CACHE),
+        image=built.image,
+        settings_overrides=dict(built.settings_overrides),
+        config=config,
+    )
+
+
+def _output(deployment: Deployment) -> dict[str, Any]:
+    return {"needsBuild": deployment.artifact_key is None}
