@@ -132,7 +132,11 @@ class Container(AccountParts):
         from chalicelib.adapters.runtime.local import LocalRuntime
 
         return LocalRuntime(
-            s.data_dir, self.blobs, s.artifacts_bucket, on_crash=lambda d, r: self.pipeline.mark_crashed(d, r)
+            s.data_dir,
+            self.blobs,
+            s.artifacts_bucket,
+            on_crash=lambda d, r, completed=False: self.pipeline.mark_crashed(d, r, completed),
+            worker_settle_seconds=s.worker_settle_seconds,
         )
 
     def _kubernetes_runtime(self) -> Runtime:
