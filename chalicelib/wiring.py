@@ -155,6 +155,7 @@ class Container(AccountParts):
             load_balancer_group=s.load_balancer_group,
             load_balancer_cidrs=s.load_balancer_cidrs,
             allowed_egress_cidrs=s.allowed_egress_cidrs,
+            worker_settle_seconds=s.worker_settle_seconds,
         )
         if s.blocked_egress_cidrs is not None:  # unset: the runtime's default (every private range)
             options = replace(options, blocked_egress_cidrs=s.blocked_egress_cidrs)
