@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.catalogue import Catalogue
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES
+from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS, MAX_WORKER_SETTLE_SECONDS
 
 MAX_PRESIGNED_POST_BYTES = 5 * 1024**3  # S3: one POST (or PUT) uploads at most 5 GiB
 RUNTIMES = ("local", "kubernetes")
@@ -69,6 +70,9 @@ class Settings:
     # Retention (chalicelib/domain/retention.py, docs/decisions/0008): the newest releases kept for
     # rollback besides the active one, and the age after which other deployments' logs are deleted.
     keep_releases: int = KEEP_RELEASES  # RAILYARD_KEEP_RELEASES
+    # RAILYARD_WORKER_SETTLE_SECONDS: how long a release without a health-check path must stay up,
+    # without opening $PORT, to be declared a worker (domain/workloads.py).
+    worker_settle_seconds: float = DEFAULT_WORKER_SETTLE_SECONDS
     log_retention_days: int = LOG_RETENTION_DAYS  # RAILYARD_LOG_RETENTION_DAYS
     # Sign-in with GitHub (chalicelib/domain/github_signin.py): an OAuth app's id and secret (in AWS
     # the secret comes from Secrets Manager); unset, the GitHub routes answer 404 saying so.
@@ -91,6 +95,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
             self.dns_nameserver  # noqa: B018 (parsed now, so a bad value fails at start)
+        if not 0 < self.worker_settle_seconds <= MAX_WORKER_SETTLE_SECONDS:
+            raise ValueError(
+                f"RAILYARD_WORKER_SETTLE_SECONDS={self.worker_settle_seconds:g} must be above 0 and at "
+                f"most {MAX_WORKER_SETTLE_SECONDS:g}"
+            )
         if not 0 <= self.keep_releases <= 1000:
             raise ValueError(f"RAILYARD_KEEP_RELEASES={self.keep_releases} must be between 0 and 1000")
         if not 1 <= self.log_retention_days <= 3650:
@@ -177,6 +186,9 @@ class Settings:
             load_balancer_group=(env.get("RAILYARD_ALB_GROUP") or "railyard").strip(),
             idempotency_ttl_seconds=_int(env, "RAILYARD_IDEMPOTENCY_TTL_SECONDS", IDEMPOTENCY_TTL_SECONDS),
             keep_releases=_int(env, "RAILYARD_KEEP_RELEASES", KEEP_RELEASES),
+            worker_settle_seconds=_float(
+                env, "RAILYARD_WORKER_SETTLE_SECONDS", DEFAULT_WORKER_SETTLE_SECONDS
+            ),
             log_retention_days=_int(env, "RAILYARD_LOG_RETENTION_DAYS", LOG_RETENTION_DAYS),
             github_client_id=_optional(env.get("RAILYARD_GITHUB_CLIENT_ID")),
             github_client_secret=_optional(env.get("RAILYARD_GITHUB_CLIENT_SECRET")),
@@ -298,6 +310,16 @@ def _first(env: Mapping[str, str], *names: str) -> str | None:
     """The first of these settings that is set (each one is read: tests/cdk holds from_env to it)."""
     values = [_optional(env.get(name)) for name in names]
     return next((value for value in values if value), None)
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
 def _optional(value: str | None, lower: bool = False) -> str | None:

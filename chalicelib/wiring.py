@@ -134,7 +134,11 @@ class Container(AccountParts):
         from chalicelib.adapters.runtime.local import LocalRuntime
 
         return LocalRuntime(
-            s.data_dir, self.blobs, s.artifacts_bucket, on_crash=lambda d, r: self.pipeline.mark_crashed(d, r)
+            s.data_dir,
+            self.blobs,
+            s.artifacts_bucket,
+            on_crash=lambda d, r, completed=False: self.pipeline.mark_crashed(d, r, completed),
+            worker_settle_seconds=s.worker_settle_seconds,
         )
 
     def _kubernetes_runtime(self) -> Runtime:
@@ -153,6 +157,7 @@ class Container(AccountParts):
             load_balancer_group=s.load_balancer_group,
             load_balancer_cidrs=s.load_balancer_cidrs,
             allowed_egress_cidrs=s.allowed_egress_cidrs,
+            worker_settle_seconds=s.worker_settle_seconds,
         )
         if s.blocked_egress_cidrs is not None:  # unset: the runtime's default (every private range)
             options = replace(options, blocked_egress_cidrs=s.blocked_egress_cidrs)

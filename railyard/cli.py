@@ -40,7 +40,6 @@ ROUTER_CHECK_SECONDS = 10.0
 MAX_POLL_FAILURES = 20
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
-END_STATUSES = frozenset({"SUCCESS", "FAILED", "CRASHED", "CANCELLED", "REMOVED", "SKIPPED"})
 BEFORE_DEPLOY_STATUSES = frozenset({"QUEUED", "BUILDING"})
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by SIGINT"
@@ -162,12 +161,19 @@ def _human_size(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def _end_statuses() -> frozenset[str]:
+    """The domain's terminal statuses (its one list), imported only by the commands that need it."""
+    from chalicelib.domain.models import TERMINAL
+
+    return frozenset(str(status) for status in TERMINAL)
+
+
 def _status_colour(status: str) -> str:
-    if status == "SUCCESS":
+    if status in ("SUCCESS", "COMPLETED"):  # COMPLETED: a job that ran to completion
         return "green"
     if status == "SKIPPED":
         return "yellow"
-    if status in END_STATUSES:
+    if status in _end_statuses():
         return "red"
     return "yellow"
 
@@ -266,7 +272,7 @@ def _follow(client: RailyardClient, deployment_id: str) -> Deployment:
                 raise
             _sleep(POLL_INTERVAL_SECONDS)
             continue
-        if status in END_STATUSES:
+        if status in _end_statuses():
             # Drain what was logged before the end, bounded: a chatty app keeps the deploy
             # stream growing after SUCCESS and we must still return.
             for _ in range(20):
@@ -321,10 +327,24 @@ def _finish(client: RailyardClient, link: Link, deployment: Deployment) -> int:
         reason = deployment.get("reason") or "nothing to deploy"
         typer.secho(f"{_tick(True)} Deployment {deployment['id']} SKIPPED: {reason}", fg="yellow")
         return 0
+    if status == "COMPLETED":  # a job (docs: "Web services, workers and jobs")
+        typer.secho(
+            f"{_tick(True)} Completed: the job ran to completion (exit code 0); "
+            "`railyard logs` shows its output",
+            fg="green",
+        )
+        return 0
     if status != "SUCCESS":
         reason = deployment.get("reason") or "no reason given"
         typer.secho(f"{_tick(False)} Deployment {deployment['id']} {status}: {reason}", fg="red")
         return 1
+    if deployment.get("workload") == "worker":
+        typer.secho(
+            f"{_tick(True)} Running as a worker: it opened no port, so it has no URL; "
+            "`railyard logs` shows its output",
+            fg="green",
+        )
+        return 0
     service = client.get_service(link.serviceId)
     schedule = deployment.get("cronSchedule")
     if schedule:  # a cron job has no route to answer: being scheduled is success
@@ -467,6 +487,8 @@ def status(directory: DirOption = Path(".")) -> None:
     schedule = current.get("cronSchedule") if current is not None else None
     if schedule:
         typer.echo(f"Schedule: `{schedule}` (UTC; a cron service, no URL; `railyard cron run` runs it now)")
+    elif service.get("workload") in ("worker", "job"):
+        typer.echo(f"URL:      - (a {service['workload']}: it serves no HTTP)")
     else:
         typer.echo(f"URL:      {service.get('url') or '-'}")
     if active is not None:
@@ -477,7 +499,7 @@ def status(directory: DirOption = Path(".")) -> None:
         typer.echo("Latest:   - (run `railyard up`)")
     else:
         _echo_status("Latest:   ", latest)
-        if latest["status"] in END_STATUSES - {"SUCCESS"} and latest.get("reason"):
+        if latest["status"] in _end_statuses() - {"SUCCESS"} and latest.get("reason"):
             typer.echo(f"          {latest['reason']}")
 
 
@@ -518,8 +540,9 @@ def logs(
             status = client.get_deployment(deployment_id)["status"]
             # Build logs end with the build. Deploy logs go on while the app runs, so only a
             # deployment whose app is gone (failed, crashed, cancelled, replaced) ends them.
-            if (build and (cursor.done or status in END_STATUSES)) or (
-                status in END_STATUSES - {"SUCCESS"} and cursor.done
+            ended = _end_statuses()
+            if (build and (cursor.done or status in ended)) or (
+                status in ended - {"SUCCESS"} and cursor.done
             ):
                 if _pump(client, deployment_id, cursor, header=False) == 0:
                     return

@@ -63,7 +63,8 @@ class Service(TypedDict):
     environmentId: str
     name: str
     hostname: str
-    url: str | None
+    url: str | None  # None for a worker or a job
+    workload: NotRequired[str]  # web | worker | job: what its active release is
     settings: dict[str, Any]
     activeDeploymentId: str | None
     activeReleaseId: str | None
@@ -82,6 +83,7 @@ class Deployment(TypedDict):
     releaseNumber: NotRequired[int | None]
     buildCached: NotRequired[bool | None]
     url: NotRequired[str | None]
+    workload: NotRequired[str]  # web | worker | job, once it went live
     cronSchedule: NotRequired[str | None]
     createdAt: str
     updatedAt: NotRequired[str]

@@ -33,6 +33,7 @@ from chalicelib.domain.ports import (
     WorkflowRun,
 )
 from chalicelib.domain.sealing import SealedValue, SealedValueUnreadable
+from chalicelib.domain.workloads import Workload
 
 
 def _key(entity: Entity) -> tuple[str, str]:
@@ -297,6 +298,7 @@ class FakeRuntime:
     activated: list[ReleaseSpec] = field(default_factory=list)
     before_commit: Callable[[ReleaseSpec], None] | None = None
     forgotten: list[str] = field(default_factory=list)  # release ids, in the order retention forgot them
+    workload: Workload = Workload.WEB  # what every release "turns out" to be (a JOB commits COMPLETED)
 
     def activate(
         self, spec: ReleaseSpec, log: Any, progress: Progress, promotion: Promotion | None = None
@@ -309,7 +311,7 @@ class FakeRuntime:
         if self.before_commit is not None:
             self.before_commit(spec)
         if promotion is not None:
-            promotion.commit()
+            promotion.commit(self.workload)
         self.activated.append(spec)
 
     def url_for(self, hostname: str) -> str:

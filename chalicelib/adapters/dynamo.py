@@ -144,6 +144,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
 )
 from chalicelib.domain.ports import AuditRecord, Entity, PendingBuild
+from chalicelib.domain.workloads import Workload
 
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
@@ -311,9 +312,10 @@ _TOP_LEVEL = ("version", "status", TTL_ATTRIBUTE)
 
 # How to rebuild the fields JSON cannot carry as-is; every other field is a JSON scalar or a dict.
 _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
-    Service: {"settings": ServiceSettings.from_dict, "domains": tuple},
+    Service: {"settings": ServiceSettings.from_dict, "domains": tuple, "workload": Workload},
     Deployment: {
         "kind": DeploymentKind,
+        "workload": Workload,
         "status": DeploymentStatus,
         "config": ConfigSnapshot.from_dict,
     },

@@ -78,6 +78,7 @@ class SettingsPatch(_Body):
 
 _CLEARABLE = (
     "startCommand",
+    "healthcheckPath",  # null: no HTTP check (domain/workloads.py)
     "preDeployCommand",
     "cronSchedule",
     "autoscaleMaxReplicas",
@@ -186,7 +187,9 @@ def service_view(service: Service, url: str) -> dict[str, Any]:
         "environmentId": service.environment_id,
         "name": service.name,
         "hostname": service.hostname,
-        "url": url,
+        # A worker or a job serves no HTTP: its hostname is reserved but nothing answers on it.
+        "url": url if service.workload.serves_http else None,
+        "workload": str(service.workload),
         "settings": settings_view(service.settings),
         "activeDeploymentId": service.active_deployment_id,
         "activeReleaseId": service.active_release_id,
@@ -210,7 +213,8 @@ def deployment_view(d: Deployment, url: str) -> dict[str, Any]:
         "noCache": d.no_cache,
         # The schedule this deployment runs on (config file included): a cron job has no URL to probe.
         "cronSchedule": d.config.settings.cron_schedule,
-        "url": url,
+        "workload": str(d.workload),  # web | worker | job, once it went live
+        "url": url if d.workload.serves_http else None,
         "createdAt": d.created_at,
         "updatedAt": d.updated_at,
     }

@@ -18,6 +18,7 @@ from typing import Any, Self
 from chalicelib.domain import limits
 from chalicelib.domain.errors import BadRequest, InvalidTransition
 from chalicelib.domain.schedule import cron_problem
+from chalicelib.domain.workloads import Workload
 
 
 class Versioned:
@@ -40,26 +41,32 @@ class DeploymentStatus(StrEnum):
     # Nothing of it went live and the live release keeps serving: watch patterns matched no changed
     # file, or a newer deployment of the service went live first (superseded).
     SKIPPED = "SKIPPED"
+    # Its process exited 0 on its own and is not restarted (a job; Railway's "Completed"). It is
+    # the service's active deployment, as SUCCESS is: domain/workloads.py.
+    COMPLETED = "COMPLETED"
 
 
 S = DeploymentStatus
 
-# The one transition table. SUCCESS and CRASHED are "live" ends: a later deployment replaces them
-# (REMOVED); a crash after success is CRASHED.
+# The one transition table. SUCCESS, CRASHED and COMPLETED are "live" ends: a later deployment
+# replaces them (REMOVED); a crash after success is CRASHED, a clean exit after success COMPLETED.
 TRANSITIONS: dict[DeploymentStatus, frozenset[DeploymentStatus]] = {
     S.QUEUED: frozenset({S.BUILDING, S.DEPLOYING, S.FAILED, S.CANCELLED, S.SKIPPED}),
     S.BUILDING: frozenset({S.DEPLOYING, S.FAILED, S.CANCELLED, S.SKIPPED}),
-    S.DEPLOYING: frozenset({S.SUCCESS, S.FAILED, S.CANCELLED, S.SKIPPED}),
-    S.SUCCESS: frozenset({S.REMOVED, S.CRASHED}),
+    S.DEPLOYING: frozenset({S.SUCCESS, S.COMPLETED, S.FAILED, S.CANCELLED, S.SKIPPED}),
+    S.SUCCESS: frozenset({S.REMOVED, S.CRASHED, S.COMPLETED}),
     S.CRASHED: frozenset({S.REMOVED}),
+    S.COMPLETED: frozenset({S.REMOVED}),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
     S.REMOVED: frozenset(),
     S.SKIPPED: frozenset(),
 }
 
-TERMINAL = frozenset({S.SUCCESS, S.FAILED, S.CRASHED, S.CANCELLED, S.REMOVED, S.SKIPPED})
 IN_PROGRESS = frozenset({S.QUEUED, S.BUILDING, S.DEPLOYING})
+TERMINAL = frozenset(DeploymentStatus) - IN_PROGRESS
+# Ends a deployment of the service's active release reaches; the next deployment REMOVES them.
+LIVE_ENDS = frozenset(status for status, nexts in TRANSITIONS.items() if S.REMOVED in nexts)
 
 
 def check_transition(current: DeploymentStatus, target: DeploymentStatus) -> None:
@@ -86,7 +93,8 @@ class ServiceSettings:
     """What a user configures per service (Railway's deploy settings, camelCase in the API)."""
 
     start_command: str | None = None
-    healthcheck_path: str = "/"
+    # None: no HTTP check; live once the process opened $PORT or stayed up (domain/workloads.py).
+    healthcheck_path: str | None = None
     healthcheck_timeout: float = 60.0
     restart_policy_type: str = "ON_FAILURE"
     restart_policy_max_retries: int = 3
@@ -111,7 +119,7 @@ class ServiceSettings:
     autoscale_memory_percent: int | None = None
 
     def __post_init__(self) -> None:
-        if not _PATH.match(self.healthcheck_path):
+        if self.healthcheck_path is not None and not _PATH.match(self.healthcheck_path):
             raise BadRequest("settings.healthcheckPath must start with '/' and contain no spaces")
         if not 0 < self.healthcheck_timeout <= limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS:
             raise BadRequest(
@@ -237,6 +245,8 @@ class Service(Versioned):
     release_count: int = 0
     version: int = 1
     workspace_id: str = ""  # as Environment.workspace_id
+    # What its active release is (set with the active pointers): a URL is shown for WEB only.
+    workload: Workload = Workload.WEB
 
 
 @dataclass(frozen=True)
@@ -346,6 +356,7 @@ class Deployment(Versioned):
     version: int = 1
     workspace_id: str = ""  # as Environment.workspace_id
     hostname: str = ""  # the service's, for the view's URL without reading the service
+    workload: Workload = Workload.WEB  # what its release turned out to be once it went live
 
     def moved_to(self, status: DeploymentStatus, at: str, **changes: Any) -> Deployment:
         check_transition(self.status, status)

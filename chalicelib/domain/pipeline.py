@@ -372,7 +372,7 @@ class Pipeline:
         write that makes it the service's active release) right before it moves the traffic. A
         deployment that a newer one superseded ends SKIPPED, never FAILED."""
         deployment = self._repo.get_deployment(deployment_id)
-        if deployment.status in (S.SUCCESS, S.SKIPPED):  # decided by an earlier delivery
+        if deployment.status in (S.SUCCESS, S.COMPLETED, S.SKIPPED):  # decided by an earlier delivery
             return _deploy_output(deployment)
         ensure_running(deployment)
         try:
@@ -409,9 +409,10 @@ class Pipeline:
             log.write(f"deploy failed: {error}")
             log.flush()
             raise
-        log.write(f"deploy: v{release.number} is live")
+        ran = "ran to completion (COMPLETED)" if promotion.status == S.COMPLETED else "is live"
+        log.write(f"deploy: v{release.number} {ran}")
         log.flush()
-        return {"status": str(S.SUCCESS), "releaseId": release.id}
+        return {"status": str(promotion.status), "releaseId": release.id}
 
     def _end_superseded(self, deployment_id: str, reason: str) -> dict[str, Any]:
         """SKIPPED with the reason: a newer deployment is live, nothing of this one ever served."""
@@ -497,10 +498,13 @@ class Pipeline:
                     return {"status": str(deployment.status)}
         raise TransientError(f"could not record deployment {deployment_id} as failed")
 
-    def mark_crashed(self, deployment_id: str, reason: str) -> None:
+    def mark_crashed(self, deployment_id: str, reason: str, completed: bool = False) -> None:
+        """The live release stopped for good: CRASHED, or COMPLETED when its processes exited 0
+        and are not restarted (a job: domain/workloads.py)."""
         deployment = self._repo.get_deployment(deployment_id)
         if deployment.status == S.SUCCESS:
-            self._repo.save(deployment.moved_to(S.CRASHED, iso(self._clock()), reason=reason))
+            end = S.COMPLETED if completed else S.CRASHED
+            self._repo.save(deployment.moved_to(end, iso(self._clock()), reason=reason))
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -665,6 +669,6 @@ def _seconds(value: object) -> float | None:
 
 
 def _deploy_output(deployment: Deployment) -> dict[str, Any]:
-    """The Deploy step's output for a deployment it already decided: SUCCESS or SKIPPED."""
-    live = deployment.status == S.SUCCESS
+    """The Deploy step's output for a deployment it already decided: SUCCESS, COMPLETED or SKIPPED."""
+    live = deployment.status in (S.SUCCESS, S.COMPLETED)
     return {"status": str(deployment.status), "releaseId": deployment.release_id if live else None}

@@ -25,6 +25,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
     Versioned,
 )
+from chalicelib.domain.workloads import Workload
 
 
 @dataclass(frozen=True)
@@ -316,13 +317,15 @@ class Promotion(Protocol):
     keeps serving. Both are idempotent (a committed promotion commits again as a no-op)."""
 
     def check(self) -> None: ...
-    def commit(self) -> None: ...
+    # `workload`: what the release turned out to be (domain/workloads.py); a JOB commits COMPLETED.
+    def commit(self, workload: Workload = Workload.WEB) -> None: ...
 
 
 class Runtime(Protocol):
-    """Runs releases. `activate` returns once the new release is healthy and receiving traffic
-    (the previous one drains in the background); it raises HealthCheckFailed, leaving the previous
-    release serving. With a `promotion` it calls `promotion.check()` before starting the release
+    """Runs releases. `activate` returns once the new release is live (domain/workloads.py: healthy
+    and receiving traffic, a worker that stayed up, or a job that ran to completion; the previous
+    one drains in the background); it raises HealthCheckFailed, leaving the previous release
+    serving. With a `promotion` it calls `promotion.check()` before starting the release
     and `promotion.commit()` right before moving the traffic (None: the caller already made this
     release the active one, as a restart restoring it does)."""
 
@@ -337,9 +340,10 @@ class Runtime(Protocol):
 
 
 class CrashListener(Protocol):
-    """The runtime tells the domain when a live release exhausted its restarts."""
+    """The runtime tells the domain when a live release stopped for good: it exhausted its restarts
+    (CRASHED), or `completed`: its processes exited 0 and are not restarted (COMPLETED, a job)."""
 
-    def __call__(self, deployment_id: str, reason: str) -> None: ...
+    def __call__(self, deployment_id: str, reason: str, completed: bool = False) -> None: ...
 
 
 class CronTrigger(Protocol):

@@ -2,8 +2,9 @@
 
 `ReleasePromotion` is what the Deploy step hands the runtime: the runtime checks it once it holds the
 service's activation lock, and commits it right before it moves the traffic. The commit is one
-transaction conditioned on the versions it read: the deployment SUCCESS, the service's active
-pointers moved, the replaced deployment REMOVED. So of two deployments racing for one service only
+transaction conditioned on the versions it read: the deployment SUCCESS (COMPLETED for a job that
+already ran to completion), the service's active pointers and its workload moved, the replaced
+deployment REMOVED. So of two deployments racing for one service only
 the newest can ever commit, whatever the interleaving, and a deployment that was ended meanwhile
 (cancelled, or FAILED by the workflow after its step timed out) cannot.
 
@@ -25,13 +26,16 @@ from chalicelib.domain.errors import (
     TransientError,
 )
 from chalicelib.domain.ids import Clock, iso
-from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus, Release
+from chalicelib.domain.models import IN_PROGRESS, LIVE_ENDS, Deployment, DeploymentStatus, Release
 from chalicelib.domain.ports import Repository
+from chalicelib.domain.workloads import Workload
 
 S = DeploymentStatus
 # Writes that lose to a concurrent change re-read and try again: other deployments of the service
 # bump its release counter while this one waits, which is no reason to fail it.
 COMMIT_ATTEMPTS = 20
+# A deployment in one of these was committed (by an earlier delivery of its step).
+COMMITTED = frozenset({S.SUCCESS, S.COMPLETED})
 
 
 def ensure_running(deployment: Deployment) -> None:
@@ -67,10 +71,11 @@ class ReleasePromotion:
         self._release = release
         self._heartbeat = heartbeat
         self.committed = False
+        self.status = S.SUCCESS  # what the commit recorded (COMPLETED for a job)
 
     def check(self) -> None:
         deployment = self._repo.get_deployment(self._deployment_id)
-        if deployment.status == S.SUCCESS:  # committed by an earlier delivery of this step
+        if deployment.status in COMMITTED:  # committed by an earlier delivery of this step
             return
         ensure_running(deployment)
         ensure_not_superseded(deployment, self._repo.get_service(deployment.service_id).active_deployment_id)
@@ -81,34 +86,38 @@ class ReleasePromotion:
         if newest and newest[0].id > deployment.id and newest[0].status in IN_PROGRESS | {S.SUCCESS}:
             raise Superseded(f"superseded by {newest[0].id} (created later), which is {newest[0].status}")
 
-    def commit(self) -> None:
+    def commit(self, workload: Workload = Workload.WEB) -> None:
         if self.committed:
             return
         # The task must still be the workflow's: a step that timed out never switches traffic.
         self._heartbeat()
+        # A job that ran to completion is the service's active deployment all the same (Railway).
+        status = S.COMPLETED if workload is Workload.JOB else S.SUCCESS
         for _ in range(COMMIT_ATTEMPTS):
             deployment = self._repo.get_deployment(self._deployment_id)
-            if deployment.status == S.SUCCESS:
-                self.committed = True
+            if deployment.status in COMMITTED:
+                self.committed, self.status = True, deployment.status
                 return
             ensure_running(deployment)
             service = self._repo.get_service(deployment.service_id)
             ensure_not_superseded(deployment, service.active_deployment_id)
             now = iso(self._clock())
             changes: list[Any] = [
-                deployment.moved_to(S.SUCCESS, now),
-                service.bumped(active_deployment_id=deployment.id, active_release_id=self._release.id),
+                deployment.moved_to(status, now, workload=workload),
+                service.bumped(
+                    active_deployment_id=deployment.id, active_release_id=self._release.id, workload=workload
+                ),
             ]
             previous_id = service.active_deployment_id
             if previous_id and previous_id != deployment.id:
                 previous = self._repo.get_deployment(previous_id)
-                if previous.status in (S.SUCCESS, S.CRASHED):
+                if previous.status in LIVE_ENDS:
                     changes.append(previous.moved_to(S.REMOVED, now, reason=f"replaced by {deployment.id}"))
             try:
                 self._repo.save(*changes)
             except Conflict:
                 continue  # the service or a deployment changed since the reads: decide again
-            self.committed = True
+            self.committed, self.status = True, status
             return
         raise TransientError(
             f"could not record deployment {self._deployment_id} as live: too many concurrent changes"

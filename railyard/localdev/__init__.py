@@ -143,8 +143,11 @@ def start(
             settings.data_dir,
             _blobs(),
             settings.artifacts_bucket,
-            on_crash=lambda deployment_id, reason: holder["c"].pipeline.mark_crashed(deployment_id, reason),
+            on_crash=lambda deployment_id, reason, completed=False: holder["c"].pipeline.mark_crashed(
+                deployment_id, reason, completed
+            ),
             router_port=router_port,
+            worker_settle_seconds=settings.worker_settle_seconds,
         )
         runtime.start()
         platform._stoppers.append(runtime.close)

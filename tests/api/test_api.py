@@ -25,7 +25,7 @@ def test_project_comes_with_production_and_services_get_a_url(api: Api) -> None:
     service = api.service()
     assert service["hostname"] == "web-production-demo"
     assert service["url"] == "http://web-production-demo.localhost:8080"
-    assert service["settings"]["healthcheckPath"] == "/"
+    assert service["settings"]["healthcheckPath"] is None  # no HTTP check unless asked for
 
 
 def test_malformed_json_and_unknown_fields_are_400_naming_the_problem(api: Api) -> None:

@@ -43,7 +43,9 @@ def test_an_app_that_never_gets_healthy_fails_and_the_previous_release_keeps_ser
     (app / "main.py").write_text(UNHEALTHY_WHEN_FLAGGED)
     dev.cli("init", "--project", "sick", "--name", "web", cwd=app)
     service_id = dev.link(app)["serviceId"]
-    dev.api("PATCH", f"/v1/services/{service_id}", json={"settings": {"healthcheckTimeout": 2}})
+    # An explicit path keeps the strict check (without one, an app that opened its port is live)
+    settings = {"healthcheckPath": "/", "healthcheckTimeout": 2}
+    dev.api("PATCH", f"/v1/services/{service_id}", json={"settings": settings})
     dev.cli("up", cwd=app)
     assert dev.get("web-production-sick") == (200, "good")
     (app / "BROKEN").write_text("")

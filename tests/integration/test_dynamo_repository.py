@@ -28,6 +28,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
 )
 from chalicelib.domain.ports import Entity
+from chalicelib.domain.workloads import Workload
 from tests.support.moto_inprocess import in_process_aws
 
 NOW = "2026-11-22T10:00:00.000Z"
@@ -74,6 +75,7 @@ def service(sid: str = "svc_01", eid: str = "env_01", **changes: Any) -> Service
         "name": "web",
         "hostname": "web-production-shop",
         "created_at": NOW,
+        "workload": Workload.WORKER,
     }
     return Service(**{**fields, **changes})
 
@@ -102,6 +104,7 @@ def deployment(did: str = "dep_01", sid: str = "svc_01", **changes: Any) -> Depl
         "created_at": NOW,
         "updated_at": NOW,
         "source_key": "sources/svc_01/abc.tar.gz",
+        "workload": Workload.JOB,
     }
     return Deployment(**{**fields, **changes})
 
@@ -186,8 +189,10 @@ def test_every_entity_kind_round_trips(
     if isinstance(got, Deployment):
         assert type(got.status) is DeploymentStatus
         assert type(got.kind) is DeploymentKind
+        assert type(got.workload) is Workload
     if isinstance(got, Service):
         assert type(got.settings.healthcheck_timeout) is float
+        assert type(got.workload) is Workload
 
 
 def test_deployment_status_and_version_are_top_level_attributes(

@@ -14,6 +14,7 @@ from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.errors import Superseded, TaskExpired
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
+from chalicelib.domain.workloads import Workload
 from tests.fakes import FakeBlobStore, FakeLog
 from tests.support.tiny_app import START_COMMAND, pack
 
@@ -42,7 +43,7 @@ class RecordingPromotion:
         if self.refuse_check is not None:
             raise self.refuse_check
 
-    def commit(self) -> None:
+    def commit(self, workload: Workload = Workload.WEB) -> None:
         self.calls.append(("commit", self.runtime.active_release(HOST)))
         if self.refuse_commit is not None:
             raise self.refuse_commit
@@ -121,7 +122,7 @@ def test_a_release_whose_commit_is_refused_never_serves_and_the_previous_one_kee
     # THEN release 1 still answers, release 2's process is gone, and its log says why
     assert runtime.active_release(HOST) == "rel_1"
     assert served(runtime) == "v1"
-    assert any(line.startswith("healthcheck: passed") for line in log.lines)
+    assert any(line.startswith("readiness: accepting connections on $PORT") for line in log.lines)
     assert f"release rel_2 not switched: {superseded}" in log.lines
     assert not any(line.startswith("traffic for") for line in log.lines)
 

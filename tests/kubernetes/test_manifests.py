@@ -55,7 +55,7 @@ def make_spec(**settings: Any) -> ReleaseSpec:
         artifact_key="artifacts/web.tar.gz",
         start_command="gunicorn --bind 127.0.0.1:$PORT app:app",
         variables=variables,
-        settings=ServiceSettings(**settings),
+        settings=ServiceSettings(**{"healthcheck_path": "/", **settings}),
         image="123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard/web:rel_1",
         project="shop",
         environment="production",

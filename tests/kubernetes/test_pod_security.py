@@ -59,7 +59,7 @@ def make_spec(release: int) -> ReleaseSpec:
         artifact_key=f"artifacts/web-{release}.tar.gz",
         start_command="python app.py",
         variables={"GREETING": f"hello {release}"},
-        settings=ServiceSettings(num_replicas=2),
+        settings=ServiceSettings(num_replicas=2, healthcheck_path="/"),
         image=f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{release}",
         project="shop",
         environment="production",

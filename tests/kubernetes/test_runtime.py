@@ -119,7 +119,7 @@ def make_spec(release: int = 1, image: str | None = None, **settings: Any) -> Re
         artifact_key=f"artifacts/web-{release}.tar.gz",
         start_command="python app.py",
         variables=variables,
-        settings=ServiceSettings(**settings),
+        settings=ServiceSettings(**{"healthcheck_path": "/", **settings}),
         image=image or f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{release}",
         project="shop",
         environment="production",

@@ -14,6 +14,7 @@ from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
 from chalicelib.domain.errors import Superseded, TaskExpired
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
+from chalicelib.domain.workloads import Workload
 from tests.kubernetes.apiserver import KubeApiServer
 
 pytestmark = pytest.mark.timeout(20)
@@ -49,7 +50,7 @@ class RecordingPromotion:
         if self.refuse_check:
             raise TaskExpired("the workflow gave the step up")
 
-    def commit(self) -> None:
+    def commit(self, workload: Workload = Workload.WEB) -> None:
         self.calls.append(("commit", running_image(self.server)))
         if self.refuse_commit:
             raise Superseded("superseded by dep_9 (created later), which is live")
@@ -80,7 +81,7 @@ def spec(release: int) -> ReleaseSpec:
         artifact_key=f"artifacts/web-{release}.tar.gz",
         start_command="python app.py",
         variables={"GREETING": f"hello {release}"},
-        settings=ServiceSettings(num_replicas=1),
+        settings=ServiceSettings(num_replicas=1, healthcheck_path="/"),
         image=f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{release}",
         project="shop",
         environment="production",

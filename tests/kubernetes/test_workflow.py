@@ -95,7 +95,9 @@ class Platform:
                 self.stop,
             ).start()
         _, envs = self.container.projects.create_project(WHO, "demo")
-        self.service = self.container.projects.create_service(WHO, envs[0].id, NAME, None)
+        self.service = self.container.projects.create_service(
+            WHO, envs[0].id, NAME, {"healthcheck_path": "/"}
+        )
         # Named by the environment's id, never by the project's and environment's names.
         self.ns = "ry-" + envs[0].id.lower().replace("_", "-")
         self._uploads = 0

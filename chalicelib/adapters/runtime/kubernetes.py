@@ -655,7 +655,8 @@ class KubernetesRuntime:
                 elif state is not None and state.terminated is not None:
                     reasons.append(f"exited {state.terminated.exit_code}")
                 elif not status.ready:
-                    reasons.append(f"not ready (health check {spec.settings.healthcheck_path})")
+                    path = spec.settings.healthcheck_path
+                    reasons.append(f"not ready (health check {path})" if path else "not ready")
                 if status.restart_count:
                     reasons.append(f"{status.restart_count} restarts")
             if reasons:

@@ -12,8 +12,11 @@ Owns, for the embedded default platform:
   plus the release's variables, PORT, RAILWAY_REPLICA_ID (`<release id>-<n>`, unique per replica)
   and RAILYARD_REPLICA_ID (`n`, 1-based, as in the log lines "replica n/N"); each process's output
   is copied line by line into the deployment's log sink for the life of the process;
-- health checks (every replica must answer before the switch), the zero-downtime switch of the route
-  table, made only once the deployment's promotion committed (checked after the service's lock is
+- readiness (runtime/readiness.py: every replica must pass the health check, or without a
+  health-check path open $PORT or stay up the worker settle time, before the switch; a release
+  whose processes exit 0 ran to completion, a job: domain/workloads.py), the zero-downtime switch
+  of the route table (a worker or a job gets no route: its host answers 404 saying so), made only
+  once the deployment's promotion committed (checked after the service's lock is
   taken, committed right before the route moves: docs/decisions/0010), and the router's round
   robin over the replicas that are up;
 - the teardown of the previous release, with Railway's meaning of the two settings: after the new
@@ -55,7 +58,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import http.client
 import json
 import logging
 import os
@@ -76,6 +78,7 @@ from typing import Any
 
 from chalicelib.adapters import process_groups, tenancy
 from chalicelib.adapters.netns import Launch
+from chalicelib.adapters.runtime.readiness import ReadinessRule
 from chalicelib.adapters.runtime.router import Router, RouteTable
 from chalicelib.domain.errors import (
     BadRequest,
@@ -88,6 +91,7 @@ from chalicelib.domain.ids import Clock, utcnow
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BlobStore, CrashListener, LogSink, Progress, Promotion, ReleaseSpec
 from chalicelib.domain.schedule import next_run
+from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS, Workload, of_replicas
 
 logger = logging.getLogger(__name__)
 
@@ -166,15 +170,23 @@ class _Release:
     """One activated release of one web service: its replicas and the fate they share."""
 
     def __init__(
-        self, spec: ReleaseSpec, app_dir: Path, env: dict[str, str], log: _SharedLog, sandbox: _Sandbox
+        self,
+        spec: ReleaseSpec,
+        app_dir: Path,
+        env: dict[str, str],
+        log: _SharedLog,
+        sandbox: _Sandbox,
+        readiness: ReadinessRule,
     ) -> None:
         self.spec = spec
         self.app_dir = app_dir
         self.env = env
         self.log = log
         self.sandbox = sandbox
+        self.readiness = readiness
+        self.workload = Workload.WEB  # what it turned out to be, set when it goes live
         self.stopping = threading.Event()  # set once: no more restarts, no crash report
-        self.serving = False  # the route currently belongs to this release
+        self.serving = False  # the route (or, for a worker or job, the host) belongs to this release
         self.crash_reported = False
         count = spec.settings.num_replicas
         self.replicas = [_Replica(self, number, count) for number in range(1, count + 1)]
@@ -204,6 +216,7 @@ class _Replica:
         self.restarts = 0
         self.up = False  # in the route: passed its health check and its process has not exited since
         self.gave_up = False  # exhausted its restarts; stays down until the next deploy
+        self.completed = False  # its process exited 0 and is not restarted: it ran to completion
         self.healthy_since: float | None = None
         self._lock = threading.Lock()  # guards spawn against a concurrent stop
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -311,6 +324,7 @@ class LocalRuntime:
         router_port: int = 0,
         domain_suffix: str = "localhost",
         clock: Clock = utcnow,
+        worker_settle_seconds: float = DEFAULT_WORKER_SETTLE_SECONDS,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.blobs = blobs
@@ -320,6 +334,7 @@ class LocalRuntime:
         self.router_port = router_port
         self.domain_suffix = domain_suffix
         self._clock = clock  # cron schedules only; durations and deadlines use time.monotonic
+        self.worker_settle_seconds = worker_settle_seconds
         self._tenancy = tenancy.current(self.data_dir)  # who user code runs as, and where
         self._routes = RouteTable()
         self._router = Router(self._routes, router_host, router_port, domain_suffix)
@@ -481,9 +496,12 @@ class LocalRuntime:
         if spec.settings.cron_schedule:
             self._activate_cron(spec, app_dir, env, log, progress, promotion)
             return
-        release = _Release(spec, app_dir, env, log, self._sandbox(spec))
-        self._track(release)
         settings = spec.settings
+        readiness = ReadinessRule(
+            settings.healthcheck_path, settings.healthcheck_timeout, self.worker_settle_seconds
+        )
+        release = _Release(spec, app_dir, env, log, self._sandbox(spec), readiness)
+        self._track(release)
         count = settings.num_replicas
         try:
             if settings.pre_deploy_command:
@@ -495,14 +513,10 @@ class LocalRuntime:
             )
             for replica in release.replicas:
                 replica.spawn()
-            replicas = "" if count == 1 else f" from {count} replicas"
-            log.write(
-                f"healthcheck: waiting for 200 on {settings.healthcheck_path}{replicas} "
-                f"(timeout {settings.healthcheck_timeout:g}s)"
-            )
-            waited = self._wait_healthy(release, release.replicas, progress)
+            log.write(readiness.waiting("" if count == 1 else f" from {count} replicas"))
+            workload, waited = self._wait_healthy(release, release.replicas, progress)
         except _NeverHealthy as failed:
-            log.write(f"healthcheck: failed: {failed.reason}")
+            log.write(f"{'healthcheck' if readiness.strict else 'readiness'}: failed: {failed.reason}")
             self._discard(release)
             raise HealthCheckFailed(failed.reason) from None
         except _Stopping:
@@ -513,10 +527,11 @@ class LocalRuntime:
             # the previous one keeps serving.
             self._discard(release)
             raise
-        log.write(f"healthcheck: passed after {waited:.2f}s")
-        self._switch(release, promotion)
+        if workload is not Workload.JOB:
+            log.write(readiness.passed(workload, waited))
+        self._switch(release, promotion, workload)
 
-    def _switch(self, release: _Release, promotion: Promotion | None) -> None:
+    def _switch(self, release: _Release, promotion: Promotion | None, workload: Workload) -> None:
         """The commit point, then the route: the release goes live only if its promotion commits
         (docs/decisions/0010); if it does not, the new release is discarded and the previous one,
         never touched, keeps serving."""
@@ -526,7 +541,7 @@ class LocalRuntime:
                 if self._closed:  # not worth committing a release that can no longer serve
                     raise TransientError("the local runtime shut down during activation")
             if promotion is not None:
-                promotion.commit()
+                promotion.commit(workload)
         except BaseException as refused:
             release.log.write(f"release {spec.release_id} not switched: {refused}")
             self._discard(release)
@@ -544,26 +559,49 @@ class LocalRuntime:
                     previous.serving = False
                     if previous.spec.hostname != spec.hostname:
                         self._routes.remove(previous.spec.hostname)
-                release.serving = True
+                release.serving, release.workload = True, workload
                 now = time.monotonic()
                 for replica in release.replicas:
-                    replica.up, replica.healthy_since = True, now
-                self._publish(release)
+                    if replica.completed:  # ran to completion during the wait: nothing to route
+                        replica.gave_up = True
+                    else:
+                        replica.up, replica.healthy_since = True, now
+                if workload.serves_http:
+                    self._publish(release)
+                else:
+                    self._routes.withhold(spec.hostname, _no_http(spec.hostname, workload))
                 self._routes.set_aliases(spec.hostname, spec.domains)  # its verified custom domains
         if not release.serving:
             self._discard(release)
             raise TransientError("the local runtime shut down during activation")
         count = len(release.replicas)
         balanced = "" if count == 1 else f" ({count} replicas, round robin)"
-        release.log.write(f"traffic for {spec.hostname} now goes to release {spec.release_id}{balanced}")
+        if workload.serves_http:
+            release.log.write(f"traffic for {spec.hostname} now goes to release {spec.release_id}{balanced}")
+        else:
+            release.log.write(f"release {spec.release_id} is live; {_no_http(spec.hostname, workload)}")
         for replica in release.replicas:
-            name = f"railyard-monitor:{spec.release_id}:{replica.number}"
-            self._spawn_thread(self._supervise, replica, name=name)
+            if not replica.gave_up:
+                name = f"railyard-monitor:{spec.release_id}:{replica.number}"
+                self._spawn_thread(self._supervise, replica, name=name)
         if job is not None:
             release.log.write(f"cron: schedule {job.expression} of release {job.spec.release_id} removed")
             self._wakeup.set()
         if previous is not None:
             self._retire_in_background(previous, release.spec.settings, release.log, spec.release_id)
+        if workload is Workload.JOB:
+            self._completed_at_start(release, promotion)
+
+    def _completed_at_start(self, release: _Release, promotion: Promotion | None) -> None:
+        """Every replica ran to completion before the release went live: the commit recorded it
+        COMPLETED; a release brought back without a commit (a platform restart) is reported."""
+        self._forget(release)  # no process left
+        tails = [line for replica in release.replicas for line in replica.output_tail(5)]
+        reason = _with_tail("the process exited with code 0: it ran to completion (a job)", tails)
+        release.log.write(f"completed: {reason}")
+        release.log.flush()
+        if promotion is None:
+            self._report_end(release, reason, completed=True)
 
     def _activate_cron(
         self,
@@ -636,13 +674,19 @@ class LocalRuntime:
         self._forget(previous)
         previous.log.write(f"release {old} stopped: replaced by release {replaced_by}")
 
-    def _wait_healthy(self, release: _Release, replicas: list[_Replica], progress: Progress) -> float:
-        """Poll until every replica answers 200, restarting exited processes per policy. Returns the
-        seconds it took."""
-        settings = release.spec.settings
+    def _wait_healthy(
+        self, release: _Release, replicas: list[_Replica], progress: Progress
+    ) -> tuple[Workload, float]:
+        """Poll until every replica is live by the release's readiness rule, restarting exited
+        processes per policy. Returns what the replicas turned out to be, and the seconds it took.
+        A replica whose process exits 0 and is not restarted, without a health-check path, ran to
+        completion (`completed`); with one, that is a failed health check as before."""
+        rule = release.readiness
         started = last_progress = time.monotonic()
-        deadline = started + settings.healthcheck_timeout
+        deadline = started + rule.healthcheck_timeout  # the strict rule's; the settle time ends the other
         exits = dict.fromkeys(replicas, 0)
+        spawned = dict.fromkeys(replicas, started)
+        outcomes: dict[_Replica, Workload] = {}
         pending = list(replicas)
         while pending:
             for replica in list(pending):
@@ -657,31 +701,38 @@ class LocalRuntime:
                 code = proc.poll()
                 if code is not None:
                     exits[replica] += 1
-                    if not self._may_restart(replica, code):
-                        times = "once" if exits[replica] == 1 else f"{exits[replica]} times"
-                        raise _NeverHealthy(
-                            _with_tail(
-                                f"{replica.prefix}the process {_describe_exit(code)} ({times})",
-                                replica.output_tail(),
-                            )
+                    if self._may_restart(replica, code):
+                        self._note_restart(replica, code)
+                        replica.spawn()
+                        spawned[replica] = time.monotonic()
+                        continue
+                    if code == 0 and not rule.strict:
+                        replica.completed = True
+                        release.log.write(
+                            f"{replica.prefix}the process {_describe_exit(code)} after "
+                            f"{now - spawned[replica]:.2f}s: it ran to completion"
                         )
-                    self._note_restart(replica, code)
-                    replica.spawn()
-                    continue
-                if now >= deadline:
+                        outcomes[replica] = Workload.JOB
+                        pending.remove(replica)
+                        continue
+                    times = "once" if exits[replica] == 1 else f"{exits[replica]} times"
                     raise _NeverHealthy(
                         _with_tail(
-                            f"{replica.prefix}timeout after {settings.healthcheck_timeout:g}s "
-                            f"waiting for 200 on {settings.healthcheck_path}",
+                            f"{replica.prefix}the process {_describe_exit(code)} ({times})",
                             replica.output_tail(),
                         )
                     )
+                if rule.strict and now >= deadline:
+                    tail = replica.output_tail()
+                    raise _NeverHealthy(_with_tail(f"{replica.prefix}{rule.timed_out()}", tail))
                 timeout = min(HEALTHCHECK_REQUEST_TIMEOUT_SECONDS, max(0.05, deadline - now))
-                if _answers_200(replica.host, replica.port, settings.healthcheck_path, timeout):
+                outcome = rule.probe(replica.host, replica.port, now - spawned[replica], timeout)
+                if outcome is not None:
+                    outcomes[replica] = outcome
                     pending.remove(replica)
             if pending:
                 time.sleep(HEALTHCHECK_INTERVAL_SECONDS)
-        return time.monotonic() - started
+        return of_replicas(outcomes.values()), time.monotonic() - started
 
     # supervision after activation
 
@@ -702,16 +753,20 @@ class LocalRuntime:
             if healthy_since is not None and time.monotonic() - healthy_since >= RESTART_BUDGET_RESET_SECONDS:
                 replica.restarts = 0
             if not self._may_restart(replica, code):
+                replica.completed = code == 0  # a clean exit is the end of a job, not a crash
                 self._gave_up(replica, _crash_reason(replica, code))
                 return
             self._note_restart(replica, code)
             try:
                 replica.spawn()
-                waited = self._wait_healthy(release, [replica], _no_progress)
+                workload, waited = self._wait_healthy(release, [replica], _no_progress)
             except _Stopping:
                 return
             except _NeverHealthy as failed:
                 self._gave_up(replica, failed.reason)
+                return
+            if workload is Workload.JOB:  # the restarted process ran to completion
+                self._gave_up(replica, f"{replica.prefix}the process exited with code 0 after a restart")
                 return
             with self._lock:
                 if release.stopping.is_set():
@@ -719,7 +774,8 @@ class LocalRuntime:
                 replica.healthy_since = time.monotonic()
                 replica.up = True
                 self._publish(release)
-            release.log.write(f"{replica.prefix}healthcheck: passed after {waited:.2f}s; traffic restored")
+            restored = "traffic restored" if release.workload.serves_http else "running again"
+            release.log.write(f"{replica.prefix}{release.readiness.passed(workload, waited)}; {restored}")
 
     def _may_restart(self, replica: _Replica, code: int) -> bool:
         settings = replica.release.spec.settings
@@ -735,7 +791,9 @@ class LocalRuntime:
         )
 
     def _gave_up(self, replica: _Replica, reason: str) -> None:
-        """The replica exhausted its restarts: it stays down; the release crashed when none is left."""
+        """The replica exhausted its restarts, or ran to completion (`completed`): it stays down.
+        When none is left the release ended: COMPLETED if every replica ran to completion, else
+        CRASHED."""
         release = replica.release
         spec = release.spec
         with self._lock:
@@ -750,14 +808,16 @@ class LocalRuntime:
                 release.crash_reported = True
                 release.stopping.set()
                 release.serving = False
-                if self._active.get(spec.service_id) is release:
+                if self._active.get(spec.service_id) is release and release.workload.serves_http:
                     self._routes.mark_unavailable(spec.hostname)
         proc = replica.current_proc()
         if proc is not None:
             _stop_groups([proc], 0)  # a restart that never got healthy may still be running
         count = len(release.replicas)
+        completed = all(r.completed for r in release.replicas)
         if count > 1:
-            release.log.write(f"replica {replica.number}/{count} crashed: {reason}")
+            ended = "finished" if replica.completed else "crashed"
+            release.log.write(f"replica {replica.number}/{count} {ended}: {reason}")
         if not crashed:
             release.log.write(
                 f"{left} of {count} replicas of release {spec.release_id} still running; "
@@ -765,21 +825,35 @@ class LocalRuntime:
             )
             return
         self._forget(release)
-        if count > 1:
-            reason = f"all {count} replicas crashed; the last: {reason}"
-        release.log.write(
-            f"crashed: {reason}" if count == 1 else f"crashed: all {count} replicas exhausted their restarts"
-        )
-        release.log.write(f"route for {spec.hostname} removed; requests get 503 until the next deploy")
+        if completed:
+            if count > 1:
+                reason = f"all {count} replicas ran to completion; the last: {reason}"
+            release.log.write(f"completed: {reason}")
+        else:
+            if count > 1:
+                reason = f"all {count} replicas crashed; the last: {reason}"
+            every = f"all {count} replicas exhausted their restarts"
+            release.log.write(f"crashed: {reason}" if count == 1 else f"crashed: {every}")
+        if release.workload.serves_http:
+            release.log.write(f"route for {spec.hostname} removed; requests get 503 until the next deploy")
         release.log.flush()
+        self._report_end(release, reason, completed)
+
+    def _report_end(self, release: _Release, reason: str, completed: bool) -> None:
+        """Tells the domain the live release stopped for good (CRASHED, or COMPLETED)."""
+        deployment_id = release.spec.deployment_id
         try:
-            self.on_crash(spec.deployment_id, reason)
+            if completed:
+                self.on_crash(deployment_id, reason, completed=True)
+            else:
+                self.on_crash(deployment_id, reason)
         except Exception:
-            logger.exception("on_crash failed for deployment %s", spec.deployment_id)
+            logger.exception("on_crash failed for deployment %s", deployment_id)
 
     def _publish(self, release: _Release) -> None:
         """Point the route at the replicas that are up. Call with self._lock held."""
-        if release.serving and self._active.get(release.spec.service_id) is release:
+        live = release.serving and self._active.get(release.spec.service_id) is release
+        if live and release.workload.serves_http:
             self._routes.set(release.spec.hostname, [(r.host, r.port) for r in release.replicas if r.up])
 
     # the cron scheduler
@@ -1092,15 +1166,10 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _answers_200(host: str, port: int, path: str, timeout: float) -> bool:
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        connection.request("GET", path, headers={"User-Agent": "railyard-healthcheck", "Connection": "close"})
-        return connection.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        connection.close()
+def _no_http(hostname: str, workload: Workload) -> str:
+    """What the router answers for the host of a worker or a job (and the log line saying so)."""
+    what = "a worker (it opened no port)" if workload is Workload.WORKER else "a job (it ran to completion)"
+    return f"service {hostname!r} is {what}: it serves no HTTP and has no URL"
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

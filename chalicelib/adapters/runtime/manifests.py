@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib.adapters.runtime import manifests_security as security
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
+from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS
 
 Manifest = dict[str, Any]
 
@@ -99,6 +100,9 @@ class ManifestOptions:
     pod_security_version: str = "latest"  # or "v1.33": the Pod Security standard's version
     run_as_user: int = security.DEFAULT_RUN_AS_USER  # also the group and fsGroup
     tmp_size_limit: str = "1Gi"  # the writable /tmp (an emptyDir on the node's disk)
+    # Without a health-check path a pod counts as available once it has run this long (the
+    # Deployment's minReadySeconds): the local runtime's worker settle time (domain/workloads.py).
+    worker_settle_seconds: float = DEFAULT_WORKER_SETTLE_SECONDS
 
     def __post_init__(self) -> None:
         security.check_cidrs("load_balancer_cidrs", self.load_balancer_cidrs)
@@ -416,6 +420,10 @@ def deployment(spec: ReleaseSpec, options: ManifestOptions, previous_record: str
     }
     if not settings.autoscaling:  # otherwise the HPA owns the replica count
         deployment_spec["replicas"] = settings.num_replicas
+    if settings.healthcheck_path is None:
+        # No HTTP check: live once started and still up after the settle time (a crash loop never
+        # becomes available, so such a rollout still fails).
+        deployment_spec["minReadySeconds"] = math.ceil(options.worker_settle_seconds)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -427,8 +435,6 @@ def deployment(spec: ReleaseSpec, options: ManifestOptions, previous_record: str
 def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
     settings = spec.settings
     port = container_port(spec, options)
-    probe_timeout = max(1, min(MAX_PROBE_TIMEOUT_SECONDS, _seconds(settings.healthcheck_timeout)))
-    http_get = {"path": settings.healthcheck_path, "port": PORT_NAME}
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": spec.image,
@@ -443,23 +449,7 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
             },
             "limits": {"cpu": f"{settings.cpu_limit_millis}m", "memory": f"{settings.memory_limit_mb}Mi"},
         },
-        "readinessProbe": {
-            "httpGet": http_get,
-            "periodSeconds": READINESS_PERIOD_SECONDS,
-            "timeoutSeconds": probe_timeout,
-            "successThreshold": 1,
-            "failureThreshold": READINESS_FAILURES,
-        },
-        # Lenient: it only restarts a hung app, and never before the app had its whole health-check
-        # timeout to come up.
-        "livenessProbe": {
-            "httpGet": http_get,
-            "initialDelaySeconds": _seconds(settings.healthcheck_timeout),
-            "periodSeconds": LIVENESS_PERIOD_SECONDS,
-            "timeoutSeconds": MAX_PROBE_TIMEOUT_SECONDS,
-            "successThreshold": 1,
-            "failureThreshold": LIVENESS_FAILURES,
-        },
+        **_probes(settings),
     }
     if spec.start_command:
         # The image build's rule for CMD (local plans bind loopback, containers must not); imported
@@ -480,6 +470,33 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
     return security.restrict_pod_spec(pod_spec, options)
 
 
+def _probes(settings: ServiceSettings) -> dict[str, Any]:
+    """The HTTP probes of a service with a health-check path; none without one (a worker needs
+    none, and the control plane cannot tell it from a web app before it runs: domain/workloads.py)."""
+    if settings.healthcheck_path is None:
+        return {}
+    http_get = {"path": settings.healthcheck_path, "port": PORT_NAME}
+    return {
+        "readinessProbe": {
+            "httpGet": http_get,
+            "periodSeconds": READINESS_PERIOD_SECONDS,
+            "timeoutSeconds": max(1, min(MAX_PROBE_TIMEOUT_SECONDS, _seconds(settings.healthcheck_timeout))),
+            "successThreshold": 1,
+            "failureThreshold": READINESS_FAILURES,
+        },
+        # Lenient: it only restarts a hung app, and never before the app had its whole health-check
+        # timeout to come up.
+        "livenessProbe": {
+            "httpGet": http_get,
+            "initialDelaySeconds": _seconds(settings.healthcheck_timeout),
+            "periodSeconds": LIVENESS_PERIOD_SECONDS,
+            "timeoutSeconds": MAX_PROBE_TIMEOUT_SECONDS,
+            "successThreshold": 1,
+            "failureThreshold": LIVENESS_FAILURES,
+        },
+    }
+
+
 def ingress(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
     settings = spec.settings
     hosts = [public_host(spec.hostname, options.base_domain), *spec.domains]  # verified domains only
@@ -489,7 +506,9 @@ def ingress(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
         "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
         "alb.ingress.kubernetes.io/ssl-redirect": "443",
         "alb.ingress.kubernetes.io/group.name": options.load_balancer_group,
-        "alb.ingress.kubernetes.io/healthcheck-path": settings.healthcheck_path,
+        # Without a path any HTTP answer on / means the target is up (as "it accepts connections").
+        "alb.ingress.kubernetes.io/healthcheck-path": settings.healthcheck_path or "/",
+        "alb.ingress.kubernetes.io/success-codes": "200" if settings.healthcheck_path else "200-499",
         # In-flight requests to a deregistered pod get drainingSeconds, like the local router.
         "alb.ingress.kubernetes.io/target-group-attributes": (
             f"deregistration_delay.timeout_seconds={_seconds(settings.draining_seconds)}"

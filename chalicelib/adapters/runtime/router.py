@@ -18,9 +18,10 @@ a request for an alias is routed exactly as one for its hostname, and a domain t
 longer) verified is an unknown host. Aliases contain a dot and generated hostnames never do, so
 the two never shadow each other.
 
-Answers of the router itself: unknown host → 404; a host with no replica running (stopped, crashed,
-restarting, or every replica died under the request) → 503 naming the service, so a crash loop reads
-as "not running", never as a bad gateway; a replica that is alive but fails the request → 502.
+Answers of the router itself: unknown host → 404 (a worker's or a job's host: a 404 saying so); a
+host with no replica running (stopped, crashed, restarting, or every replica died under the
+request) → 503 naming the service, so a crash loop reads as "not running", never as a bad gateway;
+a replica that is alive but fails the request → 502.
 Stdlib only, so importing it stays cheap.
 """
 
@@ -81,6 +82,8 @@ class RouteTable:
         self._lock = threading.Lock()
         self._routes: Mapping[str, tuple[Upstream, ...]] = MappingProxyType({})
         self._aliases: Mapping[str, str] = MappingProxyType({})  # custom domain -> hostname
+        # Hosts of services that serve no HTTP (a worker, a job) -> why: the 404 says so.
+        self._withheld: Mapping[str, str] = MappingProxyType({})
         self._turns: dict[str, itertools.count[int]] = {}
 
     def snapshot(self) -> Mapping[str, tuple[Upstream, ...]]:
@@ -90,6 +93,15 @@ class RouteTable:
         """Route `hostname` to one upstream or to several (round robin); none at all means 503."""
         listed = [upstreams] if isinstance(upstreams, int) else upstreams
         self._replace(hostname, tuple((LOOPBACK, u) if isinstance(u, int) else u for u in listed))
+
+    def withhold(self, hostname: str, why: str) -> None:
+        """The host's service serves no HTTP: no route, and the 404 answers `why`."""
+        self.remove(hostname)
+        with self._lock:
+            self._withheld = MappingProxyType({**self._withheld, hostname.lower(): why})
+
+    def why_not_routed(self, hostname: str) -> str | None:
+        return self._withheld.get(hostname)
 
     def mark_unavailable(self, hostname: str) -> None:
         """Keep the host known but answer 503 (the service was stopped or crashed)."""
@@ -135,6 +147,10 @@ class RouteTable:
     def _replace(self, hostname: str, upstreams: tuple[Upstream, ...]) -> None:
         with self._lock:
             self._routes = MappingProxyType({**self._routes, hostname.lower(): upstreams})
+            if hostname.lower() in self._withheld:
+                self._withheld = MappingProxyType(
+                    {h: why for h, why in self._withheld.items() if h != hostname.lower()}
+                )
 
 
 def hostname_from_host_header(host: str, domain_suffix: str) -> str:
@@ -200,7 +216,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         hostname = self.server.routes.resolve(hostname)  # a verified custom domain: its service's
         routes = self.server.routes.snapshot()
         if hostname not in routes:
-            self._reply(404, f"no service is routed for host {hostname!r}")
+            why = self.server.routes.why_not_routed(hostname)
+            self._reply(404, why or f"no service is routed for host {hostname!r}")
             return
         upstreams = routes[hostname]
         first = self.server.routes.turn(hostname) if upstreams else 0
