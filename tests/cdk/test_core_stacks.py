@@ -277,7 +277,7 @@ def test_no_policy_anywhere_grants_every_action_or_every_data_resource(cloud: Sy
 
 
 def test_the_state_machine_is_filled_with_this_regions_queues_and_bus(cloud: Synthesized) -> None:
-    queue_of_action = {"build": "build", "deploy": "deploy", "fail": "deploy"}
+    queue_of_action = {"build": "build", "prepare": "deploy", "deploy": "deploy", "fail": "deploy"}
     for region in REGIONS:
         workflow, events = cloud.by_region[region]["workflow"], cloud.by_region[region]["events"]
         (machine,) = props(workflow, "AWS::StepFunctions::StateMachine")
@@ -301,7 +301,7 @@ def test_the_state_machine_is_filled_with_this_regions_queues_and_bus(cloud: Syn
             else:
                 assert field.group(1) == "EventBusName" and made["Name"] == CATALOGUE.event_bus
             seen[field.group(1)] += 1
-        assert seen == {"QueueUrl": 3, "EventBusName": text.count('"EventBusName": "<ref>"')}
+        assert seen == {"QueueUrl": 4, "EventBusName": text.count('"EventBusName": "<ref>"')}
         assert seen["EventBusName"] >= 5
 
 
