@@ -11,7 +11,7 @@ from __future__ import annotations
 from chalicelib.domain.buildplan import DeployConfig
 from tests.support.build_fixtures import plan, untested_fixtures
 
-VENV = "python3 -m venv .venv"
+VENV = "python3 -m venv --copies .venv"
 PIP = ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q"
 NODE_PATH = {"PATH": "{app}/node_modules/.bin:{PATH}"}
 PYTHON_PATH = {"PATH": "{app}/.venv/bin:{PATH}", "VIRTUAL_ENV": "{app}/.venv"}

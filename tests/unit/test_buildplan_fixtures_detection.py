@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from railyard import cli
 from tests.support.build_fixtures import FIXTURES, plan
 
-VENV = "python3 -m venv .venv"
+VENV = "python3 -m venv --copies .venv"
 PIP = ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q"
 SERVE = "python3 -m http.server $PORT --bind 127.0.0.1"
 

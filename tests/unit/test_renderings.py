@@ -49,7 +49,7 @@ NODE_SPA = BuildPlan(
 PYTHON_GUNICORN = BuildPlan(
     provider="python",
     install=(
-        "python3 -m venv .venv",
+        "python3 -m venv --copies .venv",
         ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q -r requirements.txt",
     ),
     build=(),
@@ -366,7 +366,7 @@ def test_nested_deps_inputs_keep_their_directories() -> None:
 def test_without_deps_inputs_install_runs_after_the_whole_source_is_copied() -> None:
     plan = BuildPlan(
         provider="python",
-        install=("python3 -m venv .venv", ".venv/bin/python -m pip install ."),
+        install=("python3 -m venv --copies .venv", ".venv/bin/python -m pip install ."),
         build=(),
         start_command="python3 main.py",
     )

@@ -210,8 +210,12 @@ class _LayerStore:
         self._keep = max(keep, 1)
         self._wall_clock = wall_clock
 
+    def path(self, key: str) -> str:
+        """Where the entry for `key` is once added (a tree that names its own path needs it)."""
+        return os.path.join(self._root, key)
+
     def get(self, key: str) -> str | None:
-        path = os.path.join(self._root, key)
+        path = self.path(key)
         if not os.path.isdir(path):
             return None
         with contextlib.suppress(OSError):

@@ -36,18 +36,19 @@ _PATCHELF_TIMEOUT_SECONDS = 30.0
 _LIB_DIR = re.compile(r"^lib/python\d+\.\d+$")
 
 
-def copy_python(source_prefix: str, tree: str) -> None:
+def copy_python(source_prefix: str, tree: str, final_tree: str) -> None:
     """Copies the CPython installed at `source_prefix` (a pyenv version dir: bin/, lib/, include/)
-    to `tree`, runnable from there by any uid without reading `source_prefix`."""
+    to `tree`, which will be renamed to `final_tree`, runnable from there by any uid without
+    reading `source_prefix`."""
     source_prefix = os.path.realpath(source_prefix)
     shutil.copytree(source_prefix, tree, symlinks=True, ignore=_left_out(source_prefix))
     for stdlib in _stdlib_dirs(tree):
         os.mkdir(os.path.join(stdlib, "site-packages"))  # the base's, empty: venvs expect it
     patchelf = _patchelf()
     for path in _elf_files(tree):
-        _relink(patchelf, path, source_prefix, tree)
+        _relink(patchelf, path, source_prefix, tree, final_tree)
     for path in _files_naming_the_prefix(tree):
-        _replace_text(path, source_prefix, tree)
+        _replace_text(path, source_prefix, final_tree)
 
 
 def _left_out(source_prefix: str) -> Callable[[str, list[str]], set[str]]:
@@ -56,7 +57,7 @@ def _left_out(source_prefix: str) -> Callable[[str, list[str]], set[str]]:
         if _LIB_DIR.match(relative):
             return {name for name in names if name in _STDLIB_LEFT_OUT}
         if relative.startswith("lib/python") and "/config-" in relative:
-            return {name for name in names if name.endswith(".a")}
+            return {name for name in names if name.endswith((".a", ".o"))}
         if relative == "bin":
             # pip's scripts: the copy has no base pip (each venv gets its own).
             return {name for name in names if name.startswith("pip")}
@@ -82,13 +83,17 @@ def _elf_files(tree: str) -> list[str]:
             if os.path.islink(path):
                 continue
             with open(path, "rb") as handle:
-                if handle.read(4) == _ELF_MAGIC:
-                    found.append(path)
+                header = handle.read(18)
+            # Executables and shared objects (e_type 2, 3) carry a RUNPATH; object files do not.
+            if header[:4] == _ELF_MAGIC and int.from_bytes(header[16:18], "little") in (2, 3):
+                found.append(path)
     return found
 
 
-def _relink(patchelf: str, path: str, source_prefix: str, tree: str) -> None:
-    """Rewrites an absolute RUNPATH entry into `source_prefix` as `$ORIGIN`-relative."""
+def _relink(patchelf: str, path: str, source_prefix: str, tree: str, final_tree: str) -> None:
+    """Rewrites an absolute RUNPATH entry into `source_prefix` as the same directory relative to
+    `$ORIGIN`, then absolute in `final_tree`: a venv made with `--copies` (whose executables are
+    copies of these, elsewhere) finds libpython through the second."""
     current = _run(patchelf, "--print-rpath", path).strip()
     if source_prefix not in current:
         return
@@ -96,9 +101,11 @@ def _relink(patchelf: str, path: str, source_prefix: str, tree: str) -> None:
     entries = []
     for entry in current.split(":"):
         if entry == source_prefix or entry.startswith(source_prefix + "/"):
-            target = os.path.join(tree, os.path.relpath(entry, source_prefix))
-            entry = "$ORIGIN/" + os.path.relpath(target, origin)
-        entries.append(entry)
+            inside = os.path.relpath(entry, source_prefix)
+            entries.append("$ORIGIN/" + os.path.relpath(os.path.join(tree, inside), origin))
+            entries.append(os.path.normpath(os.path.join(final_tree, inside)))
+        else:
+            entries.append(entry)
     mode = os.stat(path).st_mode
     os.chmod(path, mode | 0o200)  # pyenv installs libpython read-only
     _run(patchelf, "--set-rpath", ":".join(entries), path)

@@ -67,6 +67,8 @@ class ToolchainStore(Protocol):
 
     def get(self, key: str) -> str | None: ...
 
+    def path(self, key: str) -> str: ...
+
     def add(self, key: str, tarball: str | None, fill: Callable[[str], None]) -> str | None: ...
 
 
@@ -210,7 +212,9 @@ class Toolchains:
             return self._bin_dir(entry)
         started = self._clock()
         prefix = os.path.dirname(found[choice.version])
-        entry = self._store.add(key, None, lambda tree: _copied_python(prefix, tree)) or self._store.get(key)
+        final = os.path.join(self._store.path(key), self._store.TREE)  # the copy names where it ends up
+        entry = self._store.add(key, None, lambda tree: _copied_python(prefix, tree, final))
+        entry = entry or self._store.get(key)
         if entry is None:
             raise BuildFailed(f"the toolchain store could not keep python {choice.version}")
         size = _tree_bytes(os.path.join(entry, self._store.TREE))
@@ -238,8 +242,8 @@ def host_pythons(pyenv_root: str) -> dict[str, str]:
     return found
 
 
-def _copied_python(prefix: str, tree: str) -> None:
-    copy_python(prefix, tree)
+def _copied_python(prefix: str, tree: str, final: str) -> None:
+    copy_python(prefix, tree, final)
     _open_up(tree)
 
 

@@ -20,7 +20,10 @@ from chalicelib.domain.buildplan.reader import Reader, string_list, table
 
 VENV_DIR = ".venv"
 # `python3` is the toolchain's (first on the build's PATH); the image renderings' is the image's.
-CREATE_VENV = f"python3 -m venv {VENV_DIR}"
+# --copies: the venv's python is a file, not a link to an absolute path outside the app, which an
+# artifact must not hold (the runtime refuses to unpack one); it finds its stdlib through
+# pyvenv.cfg's `home` and libpython through the toolchain copy's RUNPATH (adapters/builds/pythons.py).
+CREATE_VENV = f"python3 -m venv --copies {VENV_DIR}"
 PIP_INSTALL = f"{VENV_DIR}/bin/python -m pip install --disable-pip-version-check --no-input -q"
 TOOLS_DIR = ".railyard/tools"
 _LOCKED_REQUIREMENTS = f"{TOOLS_DIR}/requirements.txt"
