@@ -266,7 +266,8 @@ def test_python_pipenv_flask_without_gunicorn_adds_it() -> None:
 
     assert result.language_version == "3.11"  # [requires] python_version
     assert result.install[2] == (
-        "PYTHONPATH=.railyard/tools .venv/bin/python -m pipenv requirements > .railyard/tools/requirements.txt"
+        "PYTHONPATH=.railyard/tools .venv/bin/python -m pipenv requirements "
+        "> .railyard/tools/requirements.txt"
     )
     assert result.install[3] == f"{PIP} -r .railyard/tools/requirements.txt gunicorn"
     assert result.start_command == "python3 -m gunicorn main:app --bind 0.0.0.0:$PORT"
