@@ -43,9 +43,9 @@ def mark(app_dir: str) -> bool:
 
 def relocate(tree: str, app_dir: str) -> bool:
     """Rewrites the venv in `tree` (which will be, or is, at `app_dir`) to name `app_dir` instead
-    of the directory recorded by `mark`. False when the venv's interpreter no longer exists (the
-    toolchain it was made from is gone): such a venv cannot run anywhere. True otherwise,
-    including when there is no venv or nothing to change."""
+    of the directory recorded by `mark`. False when the base interpreter it was made from (the
+    toolchain store's copy, pyvenv.cfg's `home`) is gone: such a venv cannot run anywhere. True
+    otherwise, including when there is no venv or nothing to change."""
     with _venv(tree) as venv:
         if venv is None:
             return True
@@ -63,7 +63,16 @@ def relocate(tree: str, app_dir: str) -> bool:
                 if directory != venv:
                     os.close(directory)
             _write(venv, MARKER, new)
-    return os.path.exists(os.path.join(tree, VENV_DIR, "bin", "python"))
+        return _base_exists(_read(venv, "pyvenv.cfg") or b"")
+
+
+def _base_exists(config: bytes) -> bool:
+    """Whether the interpreter pyvenv.cfg's `home` names is there (a venv's stdlib is its)."""
+    for line in config.decode("utf-8", errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            return os.path.isdir(value.strip())
+    return True
 
 
 @contextlib.contextmanager
