@@ -507,3 +507,30 @@ def test_go_local_replacements_are_dependency_inputs() -> None:
 
     # `go mod download` reads them; an image build that copies only the inputs needs them.
     assert result.deps_inputs == ("go.mod", "go.sum", "lib/go.mod", "y/go.mod")
+
+
+def test_python_uv_workspace_members_key_the_layer_and_are_installed() -> None:
+    # GIVEN a uv workspace whose members live under packages/
+    files = {
+        "pyproject.toml": (
+            '[project]\nname = "app"\nversion = "0.1.0"\ndependencies = ["shared"]\n'
+            '[tool.uv.workspace]\nmembers = ["packages/*"]\n'
+            "[tool.uv.sources]\nshared = { workspace = true }\n"
+        ),
+        "uv.lock": "version = 1\n",
+        "packages/shared/pyproject.toml": '[project]\nname = "shared"\nversion = "0.1.0"\n',
+        "packages/shared/shared/__init__.py": "X = 1\n",
+        "main.py": "import shared\n",
+    }
+    result = plan(files)
+
+    # THEN uv syncs them into the venv (not editable: nothing points back into the build dir), and
+    # a change to a member's files misses the dependency layer
+    assert "--no-editable" in result.install[-1] and "--no-install-project" in result.install[-1]
+    assert result.deps_inputs == (
+        "pyproject.toml",
+        "uv.lock",
+        "packages/shared/pyproject.toml",
+        "packages/shared/shared/__init__.py",
+    )
+    assert result.deps_dirs == (".venv",)
