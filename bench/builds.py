@@ -66,7 +66,7 @@ SOURCES, ARTIFACTS = "sources", "artifacts"
 # today, so this only matters if a planner change drops them): the files that decide the installed
 # dependencies and the directory `install` writes. A plan that already has them is left alone.
 LAYER_SHIM = {
-    "python": (("requirements.txt", "pyproject.toml", ".python-version", "runtime.txt"), (".railyard/deps",)),
+    "python": (("requirements.txt", "pyproject.toml", ".python-version", "runtime.txt"), (".venv",)),
     "node": (("package.json", "package-lock.json", "npm-shrinkwrap.json", ".nvmrc"), ("node_modules",)),
 }
 

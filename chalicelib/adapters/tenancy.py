@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -226,8 +227,13 @@ class Tenancy:
         return env
 
     def user_path(self) -> str:
-        """The platform's PATH; with isolation, only the directories another uid can reach."""
+        """The platform's PATH without its own virtualenv's bin (an app must never run the
+        platform's python or its packages' scripts); with isolation, only the directories another
+        uid can reach."""
         entries = os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if sys.prefix != sys.base_prefix:
+            own = os.path.realpath(os.path.join(sys.prefix, "bin"))
+            entries = [entry for entry in entries if os.path.realpath(entry or ".") != own]
         if self.isolate:
             entries = [entry for entry in entries if _reachable_by_others(entry)]
         return os.pathsep.join(entries)

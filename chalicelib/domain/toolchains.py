@@ -266,10 +266,14 @@ def toolchain_install_commands(tools: Mapping[str, str], arch: str = "x64") -> t
 
 def requested_tools(provider: str, tools: Mapping[str, str]) -> dict[str, tuple[str, bool]]:
     """tool -> (spec, asked for): the plan's tools, plus node at the provider's default version for
-    a node plan that names none (not asked for: the host's node serves when it satisfies it)."""
+    a node plan that names none (not asked for: the host's node serves when it satisfies it), and
+    python at the provider's default for a python plan that names none (always provided: an app's
+    virtualenv is made from the toolchain's python, never from the platform's own interpreter)."""
     wanted = {tool: (spec, True) for tool, spec in tools.items()}
     if provider == "node" and "node" not in wanted:
         wanted["node"] = (DEFAULT_NODE_VERSION, False)
+    if provider == "python" and "python" not in wanted:
+        wanted["python"] = (DEFAULT_PYTHON_VERSION, False)
     return wanted
 
 

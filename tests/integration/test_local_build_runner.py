@@ -148,7 +148,11 @@ def test_python_app_builds_an_artifact_with_the_app_and_runtime_json(
     files = artifact_files(blobs, result.artifact_key)
     assert files["main.py"] == b"print('hello')\n"
     assert files["lib/util.py"] == b"X = 1\n"
-    assert json.loads(files[".railyard/runtime.json"]) == {"env": {"PYTHONPATH": "{app}/.railyard/deps"}}
+    # Nothing to install, so no venv: the app runs on the toolchain's python (a copy in the store),
+    # never the platform's.
+    runtime_env = json.loads(files[".railyard/runtime.json"])["env"]
+    assert list(runtime_env) == ["PATH"]
+    assert re.fullmatch(rf"{data_dir}/toolchains/cpython@3\.11\.\d+/tree/bin:\{{PATH\}}", runtime_env["PATH"])
     meta_key = result.artifact_key.removesuffix(".tar.gz") + ".json"
     meta = json.loads(blobs.get_bytes(ARTIFACTS, meta_key))
     assert meta == {

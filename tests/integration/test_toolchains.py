@@ -229,9 +229,10 @@ def test_a_missing_python_is_replaced_by_the_default_and_the_log_says_which(
         "python", {"python": "3.9"}, os.environ, str(tmp_path), log
     )
 
-    assert log.lines == [
+    assert log.lines[0] == (
         "toolchain: python 3.9 requested; not available on this host (have 3.10, 3.11, 3.12); using 3.11"
-    ]
+    )
+    assert log.lines[1].startswith("toolchain: python 3.11.7 (requested '3.9') copied from the host's pyenv")
     assert run(["python3"], provided) == "Python 3.11.7"
     assert registry.requests == []
 
@@ -242,8 +243,11 @@ def test_a_python_the_host_has_is_used(registry: RegistryServer, store_root: Pat
     provided = toolchains(store_root, registry.url, pyenv).provide(
         "python", {"python": "3.12"}, os.environ, str(tmp_path), log
     )
-    assert log.lines == ["toolchain: python 3.12.1 (requested '3.12') from the host's pyenv"]
+    assert log.lines[0].startswith(
+        "toolchain: python 3.12.1 (requested '3.12') copied from the host's pyenv into the toolchain store"
+    )
     assert run(["python3"], provided) == "Python 3.12.1"
+    assert provided.bin_dirs[0].startswith(str(store_root))  # a copy, never pyenv's own directory
 
 
 def test_the_runtime_env_puts_the_tools_before_the_runtimes_path_and_after_the_apps() -> None:

@@ -12,7 +12,8 @@ from chalicelib.domain.buildplan import LOOKED_FOR, BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
 from tests.fakes import DictTree
 
-PIP = "python3 -m pip install --disable-pip-version-check --no-input -q"
+VENV = "python3 -m venv --copies .venv"
+PIP = ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q"
 
 
 def plan(files: dict[str, str], override: str | None = None) -> BuildPlan:
@@ -30,10 +31,10 @@ def test_python_requirements_installs_into_deps_and_starts_main() -> None:
     result = plan({"requirements.txt": "flask==3.0.0\n", "main.py": "", "app.py": ""})
 
     assert result.provider == "python"
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
     assert result.build == ()
     assert result.start_command == "python3 main.py"
-    assert result.runtime_env == {"PYTHONPATH": "{app}/.railyard/deps"}
+    assert result.runtime_env == {"PATH": "{app}/.venv/bin:{PATH}", "VIRTUAL_ENV": "{app}/.venv"}
     assert result.files_read == ("requirements.txt", "main.py")
 
 
@@ -49,13 +50,13 @@ def test_python_requirements_without_requirement_lines_skips_pip() -> None:
 def test_python_requirements_include_counts_as_requirement() -> None:
     result = plan({"requirements.txt": "-r base.txt\n", "main.py": ""})
 
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
 
 
 def test_pyproject_without_requirements_installs_the_project() -> None:
     result = plan({"pyproject.toml": "[project]\nname='x'\n", "main.py": ""})
 
-    assert result.install == (f"{PIP} --target .railyard/deps .",)
+    assert result.install == (VENV, f"{PIP} .")
     assert result.provider == "python"
 
 
@@ -468,7 +469,7 @@ def test_python_local_path_requirements_are_dependency_inputs(
 ) -> None:
     result = plan({**files, "main.py": ""})
 
-    assert result.deps_dirs == (".railyard/deps",)
+    assert result.deps_dirs == (".venv",)
     for path in extra_inputs:
         assert path in result.deps_inputs
     assert not any("__pycache__" in p for p in result.deps_inputs)
@@ -477,9 +478,9 @@ def test_python_local_path_requirements_are_dependency_inputs(
 def test_a_python_requirement_on_the_app_itself_turns_the_layer_off() -> None:
     result = plan({"requirements.txt": "-e .\n", "main.py": ""})
 
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
     assert result.deps_inputs == ()
-    assert result.deps_dirs == (".railyard/deps",)
+    assert result.deps_dirs == (".venv",)
 
 
 def test_frameworks_in_included_requirements_are_detected() -> None:
@@ -506,3 +507,30 @@ def test_go_local_replacements_are_dependency_inputs() -> None:
 
     # `go mod download` reads them; an image build that copies only the inputs needs them.
     assert result.deps_inputs == ("go.mod", "go.sum", "lib/go.mod", "y/go.mod")
+
+
+def test_python_uv_workspace_members_key_the_layer_and_are_installed() -> None:
+    # GIVEN a uv workspace whose members live under packages/
+    files = {
+        "pyproject.toml": (
+            '[project]\nname = "app"\nversion = "0.1.0"\ndependencies = ["shared"]\n'
+            '[tool.uv.workspace]\nmembers = ["packages/*"]\n'
+            "[tool.uv.sources]\nshared = { workspace = true }\n"
+        ),
+        "uv.lock": "version = 1\n",
+        "packages/shared/pyproject.toml": '[project]\nname = "shared"\nversion = "0.1.0"\n',
+        "packages/shared/shared/__init__.py": "X = 1\n",
+        "main.py": "import shared\n",
+    }
+    result = plan(files)
+
+    # THEN uv syncs them into the venv (not editable: nothing points back into the build dir), and
+    # a change to a member's files misses the dependency layer
+    assert "--no-editable" in result.install[-1] and "--no-install-project" in result.install[-1]
+    assert result.deps_inputs == (
+        "pyproject.toml",
+        "uv.lock",
+        "packages/shared/pyproject.toml",
+        "packages/shared/shared/__init__.py",
+    )
+    assert result.deps_dirs == (".venv",)

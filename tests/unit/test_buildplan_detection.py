@@ -198,7 +198,7 @@ def test_a_project_script_in_a_flat_layout_needs_no_extra_import_path() -> None:
     result = plan({"pyproject.toml": pyproject, "svc/__init__.py": ""})
 
     assert result.start_command == "python3 -c 'import sys; from svc import main; sys.exit(main())'"
-    assert result.runtime_env == {"PYTHONPATH": "{app}/.railyard/deps"}
+    assert result.runtime_env == {}  # nothing to install: no venv, and no import path either
 
 
 def test_a_project_script_that_is_not_an_entry_point_is_not_run() -> None:

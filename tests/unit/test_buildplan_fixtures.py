@@ -11,9 +11,10 @@ from __future__ import annotations
 from chalicelib.domain.buildplan import DeployConfig
 from tests.support.build_fixtures import plan, untested_fixtures
 
-PIP = "python3 -m pip install --disable-pip-version-check --no-input -q"
+VENV = "python3 -m venv --copies .venv"
+PIP = ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q"
 NODE_PATH = {"PATH": "{app}/node_modules/.bin:{PATH}"}
-PYTHON_PATH = {"PYTHONPATH": "{app}/.railyard/deps"}
+PYTHON_PATH = {"PATH": "{app}/.venv/bin:{PATH}", "VIRTUAL_ENV": "{app}/.venv"}
 SERVE = "python3 -m http.server $PORT --bind 127.0.0.1"
 GO_CACHES = ("~/go/pkg/mod", "~/.cache/go-build")
 
@@ -191,10 +192,10 @@ def test_python_pip_flask_with_runtime_txt_and_included_requirements() -> None:
     result = plan("python-pip-flask")
 
     assert (result.provider, result.language_version) == ("python", "3.12.3")
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
     assert result.start_command == "python3 -m gunicorn app:application --bind 0.0.0.0:$PORT"
     assert result.deps_inputs == ("requirements.txt", "requirements-base.txt", "runtime.txt")
-    assert result.deps_dirs == (".railyard/deps",)
+    assert result.deps_dirs == (".venv",)
     assert result.cache_dirs == ("~/.cache/pip",)
     assert result.runtime_env == PYTHON_PATH
 
@@ -202,7 +203,7 @@ def test_python_pip_flask_with_runtime_txt_and_included_requirements() -> None:
 def test_python_local_editable_package_and_nested_requirements() -> None:
     result = plan("python-local-packages")
 
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
     # flask comes from the included requirements/base.txt
     assert result.start_command == "python3 -m gunicorn app:app --bind 0.0.0.0:$PORT"
     assert result.deps_inputs == (
@@ -211,7 +212,7 @@ def test_python_local_editable_package_and_nested_requirements() -> None:
         "libs/billing/billing/__init__.py",
         "libs/billing/pyproject.toml",
     )
-    assert result.deps_dirs == (".railyard/deps",)
+    assert result.deps_dirs == (".venv",)
 
 
 def test_python_poetry_fastapi() -> None:
@@ -219,12 +220,14 @@ def test_python_poetry_fastapi() -> None:
 
     assert result.language_version == "3.11"  # python = "^3.10"
     assert result.install == (
+        VENV,
         f"{PIP} --target .railyard/tools poetry poetry-plugin-export",
-        "PYTHONPATH=.railyard/tools python3 -m poetry export --without-hashes --format requirements.txt "
-        "--output .railyard/tools/requirements.txt",
-        f"{PIP} -r .railyard/tools/requirements.txt --target .railyard/deps",
+        "PYTHONPATH=.railyard/tools .venv/bin/python -m poetry export --without-hashes --format "
+        "requirements.txt --output .railyard/tools/requirements.txt",
+        f"{PIP} -r .railyard/tools/requirements.txt",
         "rm -rf .railyard/tools",
     )
+    assert result.runtime_env == PYTHON_PATH
     assert result.start_command == "python3 -m uvicorn main:app --host 0.0.0.0 --port $PORT"
     assert result.deps_inputs == ("pyproject.toml", "poetry.lock")
 
@@ -233,12 +236,16 @@ def test_python_uv_with_python_version_file() -> None:
     result = plan("python-uv")
 
     assert result.language_version == "3.12"
-    assert result.install[1] == (
-        "PYTHONPATH=.railyard/tools python3 -m uv export --frozen --no-dev --no-hashes "
-        "--no-emit-workspace --output-file .railyard/tools/requirements.txt"
-    )
+    # uv itself goes into the venv (apps call `uv run`), then syncs the venv from the lockfile;
     # fastapi[standard] brings uvicorn, so nothing is added to the install.
-    assert result.install[2] == f"{PIP} -r .railyard/tools/requirements.txt --target .railyard/deps"
+    assert result.install == (
+        VENV,
+        f"{PIP} uv",
+        "UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy .venv/bin/uv sync "
+        "--frozen --no-dev --inexact --no-editable --no-install-project",
+    )
+    assert result.runtime_env == {**PYTHON_PATH, "UV_NO_SYNC": "1"}
+    assert result.cache_dirs == ("~/.cache/uv",)
     assert result.start_command == "python3 -m uvicorn main:app --host 0.0.0.0 --port $PORT"
     assert result.deps_inputs == ("pyproject.toml", "uv.lock", ".python-version")
 
@@ -247,8 +254,9 @@ def test_python_pdm_version_from_requires_python_upper_bound() -> None:
     result = plan("python-pdm")
 
     assert result.language_version == "3.10"  # >=3.9,<3.11
-    assert result.install[0] == f"{PIP} --target .railyard/tools pdm"
-    assert "python3 -m pdm export --prod --without-hashes" in result.install[1]
+    assert result.install[:2] == (VENV, f"{PIP} --target .railyard/tools pdm")
+    assert ".venv/bin/python -m pdm export --prod --without-hashes" in result.install[2]
+    assert result.install[3] == f"{PIP} -r .railyard/tools/requirements.txt"
     assert result.start_command == "python3 main.py"
     assert result.deps_inputs == ("pyproject.toml", "pdm.lock")
 
@@ -257,10 +265,11 @@ def test_python_pipenv_flask_without_gunicorn_adds_it() -> None:
     result = plan("python-pipenv")
 
     assert result.language_version == "3.11"  # [requires] python_version
-    assert result.install[1] == (
-        "PYTHONPATH=.railyard/tools python3 -m pipenv requirements > .railyard/tools/requirements.txt"
+    assert result.install[2] == (
+        "PYTHONPATH=.railyard/tools .venv/bin/python -m pipenv requirements "
+        "> .railyard/tools/requirements.txt"
     )
-    assert result.install[2] == f"{PIP} -r .railyard/tools/requirements.txt gunicorn --target .railyard/deps"
+    assert result.install[3] == f"{PIP} -r .railyard/tools/requirements.txt gunicorn"
     assert result.start_command == "python3 -m gunicorn main:app --bind 0.0.0.0:$PORT"
     assert result.deps_inputs == ("Pipfile", "Pipfile.lock")
 
@@ -268,7 +277,7 @@ def test_python_pipenv_flask_without_gunicorn_adds_it() -> None:
 def test_python_plain_pyproject_installs_declared_dependencies() -> None:
     result = plan("python-pyproject")
 
-    assert result.install == (f"{PIP} --target .railyard/deps 'discord.py>=2.3' python-dotenv",)
+    assert result.install == (VENV, f"{PIP} 'discord.py>=2.3' python-dotenv")
     assert result.start_command == "python3 main.py"
     assert result.deps_inputs == ("pyproject.toml",)
 
@@ -276,7 +285,7 @@ def test_python_plain_pyproject_installs_declared_dependencies() -> None:
 def test_python_django_migrates_then_serves_wsgi() -> None:
     result = plan("python-django")
 
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
     assert result.start_command == (
         "python3 manage.py migrate --noinput && python3 -m gunicorn mysite.wsgi --bind 0.0.0.0:$PORT"
     )
@@ -288,7 +297,7 @@ def test_python_procfile_web_line_wins() -> None:
 
     assert result.provider == "python"
     assert result.start_command == "python3 -m http.server $PORT"
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
 
 
 # --- go -----------------------------------------------------------------------------------------

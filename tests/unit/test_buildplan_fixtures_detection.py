@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from railyard import cli
 from tests.support.build_fixtures import FIXTURES, plan
 
-PIP = "python3 -m pip install --disable-pip-version-check --no-input -q"
+VENV = "python3 -m venv --copies .venv"
+PIP = ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q"
 SERVE = "python3 -m http.server $PORT --bind 127.0.0.1"
 
 # --- railpack.json ------------------------------------------------------------------------------
@@ -103,7 +104,12 @@ def test_python_uv_packaged_app_starts_its_project_script() -> None:
     assert words[:2] == ["python3", "-c"]
     assert words[2] == "import sys; from hello_api.main import run; sys.exit(run())"
     # the src/ layout package is importable without installing the project
-    assert result.runtime_env == {"PYTHONPATH": "{app}/.railyard/deps:{app}/src"}
+    assert result.runtime_env == {
+        "PATH": "{app}/.venv/bin:{PATH}",
+        "VIRTUAL_ENV": "{app}/.venv",
+        "UV_NO_SYNC": "1",
+        "PYTHONPATH": "{app}/src",
+    }
     assert result.notes == (
         "python: [project.scripts] hello-api, hello-migrate; starting hello-api (hello_api.main:run)",
     )
@@ -114,14 +120,14 @@ def test_python_fasthtml_is_served_by_uvicorn() -> None:
 
     assert result.start_command == "python3 -m uvicorn main:app --host 0.0.0.0 --port $PORT"
     # python-fasthtml brings uvicorn: nothing added to the install
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
 
 
 def test_python_uvicorn_only_app_is_served_by_uvicorn() -> None:
     result = plan("python-uvicorn-only")
 
     assert result.start_command == "python3 -m uvicorn main:app --host 0.0.0.0 --port $PORT"
-    assert result.install == (f"{PIP} -r requirements.txt --target .railyard/deps",)
+    assert result.install == (VENV, f"{PIP} -r requirements.txt")
 
 
 # --- rust and shell -----------------------------------------------------------------------------

@@ -49,18 +49,18 @@ NODE_SPA = BuildPlan(
 PYTHON_GUNICORN = BuildPlan(
     provider="python",
     install=(
-        "python3 -m pip install --disable-pip-version-check --no-input -q -r requirements.txt "
-        "--target .railyard/deps",
+        "python3 -m venv --copies .venv",
+        ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q -r requirements.txt",
     ),
     build=(),
     start_command="python3 -m gunicorn --bind 0.0.0.0:$PORT app:app",
-    runtime_env={"PYTHONPATH": "{app}/.railyard/deps"},
+    runtime_env={"PATH": "{app}/.venv/bin:{PATH}", "VIRTUAL_ENV": "{app}/.venv"},
     files_read=("requirements.txt", "app.py"),
     language_version="3.11",
     cache_dirs=("~/.cache/pip",),
     env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     deps_inputs=("requirements.txt", ".python-version"),
-    deps_dirs=(".railyard/deps",),
+    deps_dirs=(".venv",),
 )
 
 GO = BuildPlan(
@@ -326,8 +326,11 @@ def test_python_gunicorn_dockerfile() -> None:
     assert lines[0] == "FROM python:3.11-slim AS build"
     assert "FROM python:3.11-slim AS runtime" in lines
     assert 'COPY ["requirements.txt", ".python-version", "./"]' in lines
-    assert 'ENV PYTHONPATH="/app/.railyard/deps"' in lines
-    assert "COPY --from=build /usr/local /usr/local" in lines  # console scripts of a global install
+    # The venv is made in /app by the image's python and runs there: nothing outside /app is copied.
+    assert _run_commands(dockerfile)[:2] == list(PYTHON_GUNICORN.install)
+    assert 'ENV PATH="/app/.venv/bin:${PATH}"' in lines
+    assert 'ENV VIRTUAL_ENV="/app/.venv"' in lines
+    assert "COPY --from=build /usr/local /usr/local" not in lines
 
 
 def test_go_dockerfile_runs_the_binary_on_a_slim_base() -> None:
@@ -363,7 +366,7 @@ def test_nested_deps_inputs_keep_their_directories() -> None:
 def test_without_deps_inputs_install_runs_after_the_whole_source_is_copied() -> None:
     plan = BuildPlan(
         provider="python",
-        install=("python3 -m pip install --target .railyard/deps .",),
+        install=("python3 -m venv --copies .venv", ".venv/bin/python -m pip install ."),
         build=(),
         start_command="python3 main.py",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION
+from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION, DEFAULT_PYTHON_VERSION
 from chalicelib.domain.toolchains import (
     CODEBUILD_TOOLCHAIN_DIR,
     ToolchainUnavailable,
@@ -166,7 +166,8 @@ def test_without_the_default_the_newest_python_3_is_used() -> None:
 def test_a_node_plan_without_a_node_request_gets_the_providers_default_not_as_a_request() -> None:
     assert requested_tools("node", {}) == {"node": (DEFAULT_NODE_VERSION, False)}
     assert requested_tools("node", {"node": "22", "pnpm": "9"}) == {"node": ("22", True), "pnpm": ("9", True)}
-    assert requested_tools("python", {}) == {}
+    # python is always provided (the venv is made from it), at the default when none is asked for.
+    assert requested_tools("python", {}) == {"python": (DEFAULT_PYTHON_VERSION, False)}
 
 
 def test_codebuild_installs_the_same_packages_with_npm() -> None:

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
-from chalicelib.adapters import process_groups, tenancy
+from chalicelib.adapters import process_groups, tenancy, venvs
 from chalicelib.adapters.builds.npm_registry import DEFAULT_REGISTRY, NpmRegistry
 from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 from chalicelib.adapters.builds.workdirs import WorkDirs
@@ -210,23 +210,29 @@ class _LayerStore:
         self._keep = max(keep, 1)
         self._wall_clock = wall_clock
 
+    def path(self, key: str) -> str:
+        """Where the entry for `key` is once added (a tree that names its own path needs it)."""
+        return os.path.join(self._root, key)
+
     def get(self, key: str) -> str | None:
-        path = os.path.join(self._root, key)
+        path = self.path(key)
         if not os.path.isdir(path):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # most recently used: pruned last
         return path
 
-    def add(self, key: str, tarball: str, fill: Callable[[str], None]) -> str | None:
-        """A new entry for `key` holding `tarball` (moved in) and a tree written by `fill(dir)`,
-        replacing any entry for `key`. None when a concurrent build replaced it first."""
+    def add(self, key: str, tarball: str | None, fill: Callable[[str], None]) -> str | None:
+        """A new entry for `key` holding `tarball` (moved in; None for a tree with no compressed
+        copy, such as an interpreter) and a tree written by `fill(dir)`, replacing any entry for
+        `key`. None when a concurrent build replaced it first."""
         os.makedirs(self._root, exist_ok=True)
         self.prune_stale()
         final = os.path.join(self._root, key)
         with self._staging(key) as staging:
             fill(os.path.join(staging, self.TREE))
-            os.replace(tarball, os.path.join(staging, self.TARBALL))
+            if tarball is not None:
+                os.replace(tarball, os.path.join(staging, self.TARBALL))
             self.evict(key)
             try:
                 os.rename(staging, final)
@@ -485,6 +491,8 @@ class LocalBuildRunner:
             install_started = self._clock()
             for command in installs:
                 self._run(command, src, env, deadline, request.settings.build_timeout, log, progress, spawn)
+            if deps != "hit":
+                venvs.mark(src)  # the app dir its paths name, for whoever moves it (venvs.py)
             if layer is not None and deps != "hit":
                 # Packed before `build`, which may write into the deps dirs (node_modules/.cache).
                 install_seconds = self._clock() - install_started
@@ -615,6 +623,9 @@ class LocalBuildRunner:
                     raise BuildFailed("the layer store could not keep it")
             _remove_paths(src, layer.dirs)  # exactly the cached result, not a merge with uploaded files
             _link_tree(os.path.join(entry, _LayerStore.TREE), layer.dirs, src)
+            # A virtualenv names the build dir it was installed in; this build's is another.
+            if not venvs.relocate(src, src):
+                raise BuildFailed("its virtualenv's python is no longer in the toolchain store")
         except (NotFound, BuildFailed, OSError) as exc:
             _remove_paths(src, layer.dirs)  # half-restored: let `install` start clean
             log.write(f"deps: cached layer for {layer.label} is unusable ({exc}); installing again")

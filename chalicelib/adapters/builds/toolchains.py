@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import semantic_version
 
 from chalicelib.adapters.builds.npm_registry import NpmRegistry
+from chalicelib.adapters.builds.pythons import copy_python
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.ports import LogSink
 from chalicelib.domain.toolchains import (
@@ -66,7 +67,9 @@ class ToolchainStore(Protocol):
 
     def get(self, key: str) -> str | None: ...
 
-    def add(self, key: str, tarball: str, fill: Callable[[str], None]) -> str | None: ...
+    def path(self, key: str) -> str: ...
+
+    def add(self, key: str, tarball: str | None, fill: Callable[[str], None]) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,7 @@ class Toolchains:
         for tool in sorted(wanted, key=lambda t: (t != "node", t)):  # node's errors first
             spec, asked = wanted[tool]
             if tool == "python":
-                dirs.append(self._python(spec, log))
+                dirs.append(self._python(spec, asked, log))
                 continue
             if not asked:
                 host = self._host_version(tool, env)
@@ -194,14 +197,32 @@ class Toolchains:
 
     # --- python ----------------------------------------------------------------------------------
 
-    def _python(self, spec: str, log: LogSink) -> str:
+    def _python(self, spec: str, asked: bool, log: LogSink) -> str:
+        """The bin dir of the interpreter for `spec`: the host's pyenv version, copied once into
+        the store, because pyenv itself is out of the services' uids' reach (pythons.py)."""
         found = host_pythons(self._pyenv_root)
         choice = choose_python(spec, list(found))
+        key = f"cpython@{choice.version}"
         if choice.note is not None:
             log.write(f"toolchain: {choice.note}")
-        else:
-            log.write(f"toolchain: python {choice.version} (requested {spec!r}) from the host's pyenv")
-        return found[choice.version]
+        requested = f"(requested {spec!r})" if asked else f"({spec}, the default)"
+        entry = self._store.get(key)
+        if entry is not None:
+            log.write(f"toolchain: python {choice.version} {requested} from the toolchain store")
+            return self._bin_dir(entry)
+        started = self._clock()
+        prefix = os.path.dirname(found[choice.version])
+        final = os.path.join(self._store.path(key), self._store.TREE)  # the copy names where it ends up
+        entry = self._store.add(key, None, lambda tree: _copied_python(prefix, tree, final))
+        entry = entry or self._store.get(key)
+        if entry is None:
+            raise BuildFailed(f"the toolchain store could not keep python {choice.version}")
+        size = _tree_bytes(os.path.join(entry, self._store.TREE))
+        log.write(
+            f"toolchain: python {choice.version} {requested} copied from the host's pyenv into the "
+            f"toolchain store ({size / 1e6:.0f} MB) in {self._clock() - started:.1f} s"
+        )
+        return self._bin_dir(entry)
 
 
 def host_pythons(pyenv_root: str) -> dict[str, str]:
@@ -219,6 +240,18 @@ def host_pythons(pyenv_root: str) -> dict[str, str]:
         ):
             found[name] = bin_dir
     return found
+
+
+def _copied_python(prefix: str, tree: str, final: str) -> None:
+    copy_python(prefix, tree, final)
+    _open_up(tree)
+
+
+def _tree_bytes(root: str) -> int:
+    total = 0
+    for parent, _, files in os.walk(root):
+        total += sum(os.lstat(os.path.join(parent, name)).st_size for name in files)
+    return total
 
 
 def _key(package: str, version: str) -> str:

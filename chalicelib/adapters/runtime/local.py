@@ -46,7 +46,8 @@ Owns, for the embedded default platform:
 
 Artifact contract (written by the build runner): the tar root is the app's working directory; an
 optional `.railyard/runtime.json` = `{"env": {"NAME": "value"}}` adds environment variables, where
-`{app}` becomes the absolute app directory and `{PATH}` the PATH user code gets.
+`{app}` becomes the absolute app directory and `{PATH}` the PATH user code gets. A `.venv` in it
+is moved to the app directory's path when unpacked (chalicelib/adapters/venvs.py).
 
 Threads: `activate` runs in the caller's thread (it calls `progress()` so cancellation and heartbeats
 work); each replica gets an output reader per process and one monitor after activation; the teardown
@@ -76,7 +77,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.adapters import process_groups, tenancy
+from chalicelib.adapters import process_groups, tenancy, venvs
 from chalicelib.adapters.netns import Launch
 from chalicelib.adapters.runtime.readiness import ReadinessRule
 from chalicelib.adapters.runtime.router import Router, RouteTable
@@ -985,6 +986,8 @@ class LocalRuntime:
                     tar.extractall(unpacked, filter="data")  # refuses absolute paths, escapes, devices
             except (tarfile.TarError, OSError) as exc:
                 raise BadRequest(f"artifact {spec.artifact_key} cannot be unpacked: {exc}") from None
+            # Its virtualenv names the build's directory; fixed while the tree is still the platform's.
+            venvs.relocate(str(unpacked), str(app_dir))
             sandbox.take(unpacked)
             try:
                 os.rename(unpacked, app_dir)  # atomic: nobody ever sees a half-unpacked app

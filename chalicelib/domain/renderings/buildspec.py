@@ -35,7 +35,7 @@ from chalicelib.domain.renderings.dockerfile import render_dockerfile
 
 # Tool caches that hold only what a package manager downloaded, addressed by package name +
 # version + checksum: safe to share through CodeBuild's project cache (one S3 location for every
-# service of the project). Dependency dirs (node_modules, .railyard/deps, vendor, target) and
+# service of the project). Dependency dirs (node_modules, .venv, vendor, target) and
 # in-app caches (.next/cache) are the service's own build output: they never go there (the
 # dependency layer, keyed and stored per service, restores those). Compile caches
 # (~/.cache/go-build) hold objects compiled from a service's own code, so they are not shared

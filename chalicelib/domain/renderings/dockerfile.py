@@ -34,9 +34,10 @@ from chalicelib.domain.renderings.common import (
 _INSTALL_NEEDS_SOURCE = frozenset({"rust", "php"})
 # More directories of deps inputs than this (local packages) are not copied one COPY each.
 _MAX_INPUT_COPIES = 16
-# Directories outside /app that a provider's installer writes and the runtime stage needs.
+# Directories outside /app that a provider's installer writes and the runtime stage needs. Not
+# python's: its dependencies are in /app/.venv, made from the image's own python, which the runtime
+# image (the same python image) has at the same path.
 _EXTRA_RUNTIME_COPIES = {
-    "python": ("/usr/local",),  # a plain `pip install` (console scripts such as gunicorn) lands here
     "ruby": ("/usr/local/bundle",),  # Bundler's default BUNDLE_PATH in the official images
     # debian-slim has no CA bundle, and a Go or Rust binary calling any HTTPS API needs one.
     "go": ("/etc/ssl/certs/ca-certificates.crt",),

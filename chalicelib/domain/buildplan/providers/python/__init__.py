@@ -1,6 +1,8 @@
 """The Python provider: requirements.txt, pyproject.toml (poetry, uv, pdm or plain) or a Pipfile,
-or a loose main file. Dependencies are installed with pip into `.railyard/deps` inside the app, so
-the artifact is self-contained; the dependency manager is in managers.py, the start command in
+or a loose main file. Dependencies are installed into the app's own virtualenv, `.venv`, made from
+the toolchain's python, so the artifact is self-contained and the app imports nothing of the
+platform's; at run time `.venv/bin` is first on PATH and VIRTUAL_ENV names it (docs/decisions/
+0032-a-virtualenv-per-release.md). The dependency manager is in managers.py, the start command in
 start.py, the version in version.py."""
 
 from __future__ import annotations
@@ -9,10 +11,9 @@ from chalicelib.domain.buildplan.inputs import Uncacheable, inputs_under, local_
 from chalicelib.domain.buildplan.plan import BuildPlan
 from chalicelib.domain.buildplan.provider import detects_any
 from chalicelib.domain.buildplan.providers.python.managers import (
-    DEPS_DIR,
-    TOOLS_DIR,
+    VENV_DIR,
     dependencies,
-    pip_install,
+    install_commands,
 )
 from chalicelib.domain.buildplan.providers.python.start import LOOKED_FOR, MAIN_FILES, python_start
 from chalicelib.domain.buildplan.providers.python.version import (
@@ -54,10 +55,8 @@ class PythonProvider:
         start = python_start(reader, found.names, project)
 
         install: tuple[str, ...] = ()
-        if found.source is not None or (start.extra and found.deps_inputs):
-            install = (*found.bootstrap, pip_install(found.source, start.extra))
-            if found.bootstrap:
-                install += (f"rm -rf {TOOLS_DIR}",)
+        if found.source is not None or found.sync is not None or (start.extra and found.deps_inputs):
+            install = install_commands(found, start.extra)
         deps_inputs = found.deps_inputs
         try:
             paths = [p for p in (local_path(".", path) for path in found.local) if p]
@@ -66,21 +65,28 @@ class PythonProvider:
             # e.g. `-e .`: the install reads the whole source, so no key short of the source is right.
             deps_inputs, local_inputs = [], []
         has_layer = bool(install) and bool(deps_inputs)
-        import_path = "{app}/" + DEPS_DIR
+        runtime_env = {}
+        if install:
+            # The venv's bin first: `python3`, `gunicorn`, `uv` are the app's own.
+            runtime_env = {"PATH": "{app}/" + VENV_DIR + "/bin:{PATH}", "VIRTUAL_ENV": "{app}/" + VENV_DIR}
+            if found.sync is not None:
+                # `uv run` at start must not re-sync (dev groups, the project itself): the
+                # release's environment is the one its build made.
+                runtime_env["UV_NO_SYNC"] = "1"
         if start.import_dir is not None:
-            import_path += ":{app}/" + start.import_dir
+            runtime_env["PYTHONPATH"] = "{app}/" + start.import_dir
         requested = requested_python(reader, project, table(table(pyproject, "tool"), "poetry"), pipfile)
         return BuildPlan(
             provider=self.name,
             install=install,
             build=(),
             start_command=start.command,
-            runtime_env={"PYTHONPATH": import_path},
+            runtime_env=runtime_env,
             language_version=language_version(requested),
-            cache_dirs=("~/.cache/pip",) if install else (),
+            cache_dirs=(found.cache_dir,) if install else (),
             deps_inputs=(*deps_inputs, *local_inputs, *version_files) if has_layer else (),
             # Named even when not cached: renderings keep the build host's copy out of an image build.
-            deps_dirs=(DEPS_DIR,) if install else (),
+            deps_dirs=(VENV_DIR,) if install else (),
             tools={"python": requested.spec} if requested is not None else {},
             notes=(start.note,) if start.note else (),
         )

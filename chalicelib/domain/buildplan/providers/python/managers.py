@@ -1,10 +1,12 @@
 """Which Python dependency manager a project uses, and what installing its dependencies takes.
 
 requirements.txt first (Railpack's order), then the lockfile tools (poetry, uv, pdm, pipenv), then
-a bare pyproject.toml. Each ends in one requirements source that pip installs into
-`.railyard/deps`: package-manager tools are bootstrapped with pip into `.railyard/tools`, used only
-to export the lockfile to a requirements file, and removed, so the build host needs nothing but
-python3 and every Python plan installs the same way.
+a bare pyproject.toml. Every install goes into the app's own virtualenv, `.venv`, made from the
+python the toolchain step put first on PATH (never the platform's interpreter): pip installs into
+it; uv syncs it (`uv sync --frozen`, with uv itself installed into the venv, because apps call
+`uv run`); poetry, pdm and pipenv are bootstrapped with pip into `.railyard/tools`, used only to
+export the lockfile to a requirements file that the venv's pip installs, and removed. So the build
+host needs nothing but the toolchain's python, and the dependency layer is `.venv` alone.
 """
 
 from __future__ import annotations
@@ -16,10 +18,25 @@ from typing import Any
 from chalicelib.domain.buildplan.providers.python import requirements as reqs
 from chalicelib.domain.buildplan.reader import Reader, string_list, table
 
-PIP_INSTALL = "python3 -m pip install --disable-pip-version-check --no-input -q"
-DEPS_DIR = ".railyard/deps"
+VENV_DIR = ".venv"
+# `python3` is the toolchain's (first on the build's PATH); the image renderings' is the image's.
+# --copies: the venv's python is a file, not a link to an absolute path outside the app, which an
+# artifact must not hold (the runtime refuses to unpack one); it finds its stdlib through
+# pyvenv.cfg's `home` and libpython through the toolchain copy's RUNPATH (adapters/builds/pythons.py).
+CREATE_VENV = f"python3 -m venv --copies {VENV_DIR}"
+PIP_INSTALL = f"{VENV_DIR}/bin/python -m pip install --disable-pip-version-check --no-input -q"
 TOOLS_DIR = ".railyard/tools"
 _LOCKED_REQUIREMENTS = f"{TOOLS_DIR}/requirements.txt"
+# uv syncs the venv the build made: from the lockfile exactly (--frozen), without dev groups,
+# keeping what the venv already holds (pip, uv itself: --inexact), with workspace members and path
+# dependencies installed as copies (--no-editable: nothing points back into the build directory)
+# and without the project itself, which runs from its source (so a source-only change keeps the
+# dependency layer). Never a downloaded interpreter; files copied, not linked, out of uv's cache in
+# HOME, so the venv stands alone.
+UV_SYNC = (
+    f"UV_PROJECT_ENVIRONMENT={VENV_DIR} UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy "
+    f"{VENV_DIR}/bin/uv sync --frozen --no-dev --inexact --no-editable --no-install-project"
+)
 
 
 @dataclass
@@ -33,6 +50,9 @@ class Dependencies:
     local: list[str] = field(default_factory=list)
     bootstrap: tuple[str, ...] = ()
     source: str | None = None
+    # The command that installs the locked dependencies itself (uv sync) instead of pip from `source`.
+    sync: str | None = None
+    cache_dir: str = "~/.cache/pip"
 
 
 def dependencies(reader: Reader, pyproject: dict[str, Any], pipfile: dict[str, Any]) -> Dependencies:
@@ -65,13 +85,14 @@ def dependencies(reader: Reader, pyproject: dict[str, Any], pipfile: dict[str, A
             found.source = "."
     elif reader.exists("uv.lock"):
         found.names |= reqs.requirement_names(declared)
-        _locked(
-            found,
-            "uv.lock",
-            "uv",
-            "uv export --frozen --no-dev --no-hashes --no-emit-workspace --output-file",
-        )
-        found.local += reqs.path_sources([table(table(tool, "uv"), "sources")])
+        found.bootstrap = (f"{PIP_INSTALL} uv",)
+        found.sync = UV_SYNC
+        found.cache_dir = "~/.cache/uv"
+        found.deps_inputs += ["pyproject.toml", "uv.lock"]
+        uv = table(tool, "uv")
+        found.local += reqs.path_sources([table(uv, "sources")])
+        # Workspace members are installed too: their files decide the layer as much as the lock.
+        found.local += [_glob_root(m) for m in string_list(table(uv, "workspace").get("members"))]
     elif reader.exists("pdm.lock") or table(tool, "pdm"):
         found.names |= reqs.requirement_names(declared)
         if reader.exists("pdm.lock"):
@@ -97,11 +118,21 @@ def dependencies(reader: Reader, pyproject: dict[str, Any], pipfile: dict[str, A
     return found
 
 
+def _glob_root(pattern: str) -> str:
+    """The directory a member glob ("packages/*") lies under; "." for a glob at the root."""
+    literal: list[str] = []
+    for part in pattern.split("/"):
+        if set(part) & set("*?["):
+            break
+        literal.append(part)
+    return "/".join(literal) or "."
+
+
 def _locked(found: Dependencies, lockfile: str, packages: str, export: str) -> None:
     """Install from `lockfile`, exported to requirements by the tool in `packages`."""
     found.bootstrap = (
         f"{PIP_INSTALL} --target {TOOLS_DIR} {packages}",
-        f"PYTHONPATH={TOOLS_DIR} python3 -m {export} {_LOCKED_REQUIREMENTS}",
+        f"PYTHONPATH={TOOLS_DIR} {VENV_DIR}/bin/python -m {export} {_LOCKED_REQUIREMENTS}",
     )
     found.source = f"-r {_LOCKED_REQUIREMENTS}"
     found.deps_inputs += ["pyproject.toml", lockfile]
@@ -113,7 +144,7 @@ def _pipenv(reader: Reader, found: Dependencies, pipfile: dict[str, Any]) -> Non
     if reader.exists("Pipfile.lock"):
         found.bootstrap = (
             f"{PIP_INSTALL} --target {TOOLS_DIR} pipenv",
-            f"PYTHONPATH={TOOLS_DIR} python3 -m pipenv requirements > {_LOCKED_REQUIREMENTS}",
+            f"PYTHONPATH={TOOLS_DIR} {VENV_DIR}/bin/python -m pipenv requirements > {_LOCKED_REQUIREMENTS}",
         )
         found.source = f"-r {_LOCKED_REQUIREMENTS}"
         found.deps_inputs += ["Pipfile", "Pipfile.lock"]
@@ -123,10 +154,18 @@ def _pipenv(reader: Reader, found: Dependencies, pipfile: dict[str, Any]) -> Non
         found.deps_inputs += ["Pipfile"]
 
 
+def install_commands(found: Dependencies, extra: tuple[str, ...]) -> tuple[str, ...]:
+    """Everything `install` runs: the venv, the tool bootstrap, the install itself (plus the server
+    packages the start command needs), and the removal of the export tools."""
+    if found.sync is not None:
+        commands = (CREATE_VENV, *found.bootstrap, found.sync)
+        return commands + ((pip_install(None, extra),) if extra else ())
+    commands = (CREATE_VENV, *found.bootstrap, pip_install(found.source, extra))
+    return commands + ((f"rm -rf {TOOLS_DIR}",) if found.bootstrap else ())
+
+
 def pip_install(source: str | None, extra: tuple[str, ...]) -> str:
     extras = "".join(f" {e}" for e in extra)
     if source is None:
-        return f"{PIP_INSTALL} --target {DEPS_DIR}{extras}"
-    if source.startswith("-r "):
-        return f"{PIP_INSTALL} {source}{extras} --target {DEPS_DIR}"
-    return f"{PIP_INSTALL} --target {DEPS_DIR} {source}{extras}"
+        return f"{PIP_INSTALL}{extras}"
+    return f"{PIP_INSTALL} {source}{extras}"
