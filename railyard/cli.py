@@ -17,14 +17,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from railyard.admin import admin_app
-from railyard.commands import audit, token, workspace
+from railyard.commands import audit, local, token, workspace
 from railyard.commands import auth as auth_commands
+from railyard.commands.common import fail as _fail
 from railyard.commands.domain import domain_app
 
 if TYPE_CHECKING:
@@ -67,11 +68,6 @@ class _RailyardGroup(TyperGroup):
             _fail(str(exc))
 
 
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg="red", err=True)
-    raise typer.Exit(1)
-
-
 app = typer.Typer(
     cls=_RailyardGroup,
     name="railyard",
@@ -96,6 +92,7 @@ import railyard.commands.keys  # noqa: E402, F401  (registers `admin rotate-keys
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(token.app, name="token")
 audit.register(app)
+local.register(app)  # plan, dev: no API involved
 
 DirOption = Annotated[
     Path,
@@ -690,110 +687,6 @@ def variables_unset(
             raise typer.BadParameter(f"{key!r} is not a variable name", param_hint="KEY")
     link = _link(directory)
     _apply_variables(link, _client(), set_=None, unset=list(dict.fromkeys(keys)), detach=detach)
-
-
-@app.command()
-def plan(
-    directory: Annotated[Path, typer.Argument(help="The app directory to plan.", file_okay=False)] = Path(
-        "."
-    ),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
-) -> None:
-    """Show how Railyard would build and start this directory, without building or deploying."""
-    import json
-
-    # Local and API-free: the same pure planner the build runner uses, over the directory.
-    from chalicelib.adapters.builds.local import DirectorySourceTree
-    from chalicelib.domain.buildplan import plan_build
-    from chalicelib.domain.buildplan.report import notes_lines
-    from chalicelib.domain.errors import BuildFailed, NothingToBuild
-
-    root = directory.resolve()
-    if not root.is_dir():
-        raise CliError(f"{root} is not a directory")
-    try:
-        # No start command override: it is a service setting, which only the API knows.
-        build_plan = plan_build(DirectorySourceTree(str(root)), None)
-    except (BuildFailed, NothingToBuild) as exc:
-        raise CliError(str(exc)) from None
-    if as_json:
-        typer.echo(json.dumps(build_plan.to_json(), indent=2))
-        return
-
-    def row(label: str, values: list[str] | tuple[str, ...], empty: str) -> None:
-        # One command per line: install/build steps are long and read best stacked.
-        items = list(values) or [empty]
-        typer.echo(f"{label + ':':<18}{items[0]}")
-        for item in items[1:]:
-            typer.echo(f"{'':<18}{item}")
-
-    row("Provider", [build_plan.provider], "-")
-    row("Language version", [build_plan.language_version or "-"], "-")
-    row("Tools", [f"{tool} {spec}" for tool, spec in build_plan.tools.items()], "-")
-    row("Install", build_plan.install, "(nothing to install)")
-    row("Build", build_plan.build, "(no build step)")
-    row("Start command", [build_plan.start_command], "-")
-    row("Cache dirs", build_plan.cache_dirs, "-")
-    if build_plan.deps_dirs:
-        inputs = ", ".join(build_plan.deps_inputs) or "-"
-        row("Dependency layer", [f"{', '.join(build_plan.deps_dirs)} (keyed by {inputs})"], "-")
-    row("Config files", build_plan.config_files, "none")
-    row("Files read", [", ".join(build_plan.files_read)] if build_plan.files_read else [], "none")
-    for line in notes_lines(build_plan):  # ignored keys, warnings and choices, as the build log says
-        typer.echo(line)
-
-
-@app.command()
-def dev(
-    demo: Annotated[bool, typer.Option(help="Deploy the bundled demo app once the platform is up.")] = False,
-    exit_after_demo: Annotated[
-        bool, typer.Option("--exit", help="With --demo: stop the platform after the demo deployment.")
-    ] = False,
-    api_port: Annotated[int, typer.Option(help="Port of the local API.")] = 8000,
-    router_port: Annotated[int, typer.Option(help="Port of the router serving *.localhost apps.")] = 8080,
-    moto_port: Annotated[int, typer.Option(help="Port of the AWS emulator (0: a free port).")] = 0,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(help="Where the platform keeps its state (default: $RAILYARD_HOME/data)."),
-    ] = None,
-    fresh: Annotated[
-        bool, typer.Option(help="Start empty: delete the data directory's state first.")
-    ] = False,
-    aws: Annotated[
-        str,
-        typer.Option(
-            help="Where AWS runs: 'moto' (embedded) or 'localstack' (LocalStack and DynamoDB Local on "
-            "this host; docs/localstack.md). Same code, other endpoints."
-        ),
-    ] = "moto",
-) -> None:
-    """Run the whole platform on this machine (AWS emulator, API, workers, router); a restart keeps
-    every project, deployment, log and live app."""
-    from railyard.localdev.targets import TARGETS  # light: no AWS library
-
-    if aws not in TARGETS:
-        _fail(f"--aws {aws!r} is not a target (use one of: {', '.join(TARGETS)})")
-    if aws == "localstack":
-        from railyard.localdev.localstack import missing_reason
-
-        reason = missing_reason()
-        if reason is not None:
-            _fail(f"--aws localstack: {reason}")
-    # Imported here: the local platform pulls in moto, boto3 and chalice, which no other command needs.
-    from railyard.localdev import run_dev
-
-    raise typer.Exit(
-        run_dev(
-            api_port=api_port,
-            router_port=router_port,
-            moto_port=moto_port,
-            demo=demo,
-            exit_after_demo=exit_after_demo,
-            data_dir=data_dir,
-            fresh=fresh,
-            aws=aws,
-        )
-    )
 
 
 def main() -> None:
