@@ -11,6 +11,8 @@ Owns, for clusters Railyard deploys to (docs/decisions/0005):
 - refusing to write into a namespace Railyard does not manage (no managed-by label), and, before
   anything else in a namespace, binding itself the tenant ClusterRole there (its only rights in
   namespaces, Secrets included: docs/kubernetes-rbac.yaml, docs/decisions/0020);
+- finding out what a release without a health-check path is (web, worker or job: ADR 0030, with
+  kubernetes_workloads and manifests_workloads) and committing it as that;
 - restart, scale, stop (remove) of a service, and its public URL;
 - translating the API's failures into domain errors: bounded retries for an unreachable or failing
   API then RuntimeUnavailable, RuntimeRefused for RBAC (naming the verb and resource) and rejects.

@@ -14,7 +14,10 @@ waits in CrashLoopBackOff or runs again). As on the local runtime (`_may_restart
 A pod whose process runs, unready (it does not listen), since at least the settle time is a
 WORKER. The release is what its pods are (`of_replicas`); undecided while any pod is neither.
 
-Pure: reads the client's V1Pod objects, imports nothing from kubernetes.
+Also owns the Deployment's record of what its live release (and the one before) turned out to
+be, so a rollback re-renders it in that form (manifests_workloads.LIVE_WORKLOAD_ANNOTATION).
+
+Pure: reads the client's V1Pod objects and annotation dicts, imports nothing from kubernetes.
 """
 
 from __future__ import annotations
