@@ -24,6 +24,11 @@ Fixture contract (``tests/kubernetes/conftest.py``)
   but never become Ready (so a rollout stalls and hits ProgressDeadlineExceeded after
   ``clock.advance(deadline + 1)`` and a step). ``.pods_ready_per_step`` (default 1) limits how
   many pods of each ReplicaSet become Ready per step.
+* ``.portless_images`` / ``no-port`` in an image: the process never listens, so a ``tcpSocket``
+  readiness probe never passes (without a probe the pod is Ready once it runs).
+  ``.container_exit_codes`` / ``exits-<code>`` in an image: the process exits at once with that
+  code and crash-loops (``apiserver_kubelet``: terminated, then ``CrashLoopBackOff`` with
+  ``lastState.terminated``, restarted after 10 s, 20 s, ... of ``clock``).
 * ``.forbid(verb, resource, namespace=None)``: later requests get a real 403 Forbidden Status, e.g.
   ``deployments.apps "web" is forbidden: User "test-user" cannot patch resource "deployments" in
   API group "apps" in the namespace "ns"``. ``resource`` may be ``"deployments/scale"``; ``verb``
@@ -73,14 +78,14 @@ ReplicaSet the Progressing reason still says NewReplicaSetAvailable until progre
 a Deployment whose template violates Pod Security is stored, only its pods are refused.
 
 Known gaps: no schema validation (unknown fields are accepted even with fieldValidation=Strict,
-field types are not checked; only the validations in ``apiserver_resources.validate``); OpenAPI
-has no component schemas (``kubectl explain`` fails) and ``/openapi/v2`` is 404; JSON only (no
-protobuf/CBOR); pods are deleted at once (no Terminating phase), probes are not evaluated and
-containers never crash; one node; proportional scaling during a rollout is approximate;
-ReplicaFailure only for pods refused by admission; no terminatingReplicas; no core/v1 Events;
-list ``resourceVersion`` /
-``resourceVersionMatch`` always serve the current state; client-supplied managedFields are
-ignored; the SSA list semantics cover the types above (other lists are atomic).
+field types are not checked; only the validations in ``apiserver_resources.validate``); OpenAPI has
+no component schemas (``kubectl explain`` fails) and ``/openapi/v2`` is 404; JSON only (no
+protobuf/CBOR); pods are deleted at once (no Terminating phase), probes are only evaluated as the
+image markers above say (no liveness or startup probes); one node; proportional scaling during a
+rollout is approximate; ReplicaFailure only for pods refused by admission; no terminatingReplicas;
+no core/v1 Events; list ``resourceVersion`` / ``resourceVersionMatch`` always serve the current
+state; client-supplied managedFields are ignored; the SSA list semantics cover the types above
+(other lists are atomic).
 """
 
 from __future__ import annotations
@@ -280,6 +285,9 @@ class KubeApiServer:
         self.require_auth = False
         self.clock = Clock()
         self.never_ready_images: set[str] = set()
+        # How processes behave (apiserver_kubelet): images that never listen, and exit codes.
+        self.portless_images: set[str] = set()
+        self.container_exit_codes: dict[str, int] = {}
         self.pods_ready_per_step = 1
         self.bookmark_interval = 1.0
         self.watch_history_limit = 2000

@@ -24,6 +24,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from tests.kubernetes import apiserver_kubelet as kubelet
 from tests.kubernetes.apiserver_resources import (
     BY_GROUP_PLURAL,
     ResourceType,
@@ -916,7 +917,8 @@ def _kubelet(server: KubeApiServer) -> None:
             p = copy.deepcopy(bound)
             spec, status = p["spec"], p.setdefault("status", {})
         containers = spec.get("containers") or []
-        healthy = all(server.image_ready(c.get("image", "")) for c in containers)
+        healthy = all(kubelet.passes_readiness(server, c) for c in containers)
+        exiting = [c for c in containers if kubelet.exit_code(server, c.get("image", "")) is not None]
         owner = (_controller_of(p) or {}).get("uid") or p["metadata"]["uid"]
         already_ready = _pod_ready(p)
         becomes_ready = already_ready
@@ -924,7 +926,15 @@ def _kubelet(server: KubeApiServer) -> None:
             budget[owner] = budget.get(owner, server.pods_ready_per_step) - 1
             becomes_ready = True
         started = status.get("startTime") or now
-        if status.get("phase") == "Running" and already_ready == becomes_ready:
+        previous = {c.get("name"): c for c in status.get("containerStatuses") or []}
+        statuses = [
+            kubelet.exiting_status(server, c, previous.get(c.get("name")), server.clock.now())
+            if c in exiting
+            else _container_status(server, c, becomes_ready, started)
+            for c in containers
+        ]
+        unchanged = not exiting or statuses == status.get("containerStatuses")
+        if status.get("phase") == "Running" and already_ready == becomes_ready and unchanged:
             continue
         ready_cond = get_condition(status, "Ready")
         ready_since = (
@@ -949,7 +959,7 @@ def _kubelet(server: KubeApiServer) -> None:
             "hostIPs": [{"ip": NODE_IP}],
             "podIP": status.get("podIP") or server.next_ip("10.244"),
             "startTime": started,
-            "containerStatuses": [_container_status(server, c, becomes_ready, started) for c in containers],
+            "containerStatuses": statuses,
             "qosClass": status.get("qosClass", "BestEffort"),
         }
         new_status["podIPs"] = [{"ip": new_status["podIP"]}]

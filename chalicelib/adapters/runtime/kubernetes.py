@@ -11,6 +11,8 @@ Owns, for clusters Railyard deploys to (docs/decisions/0005):
 - refusing to write into a namespace Railyard does not manage (no managed-by label), and, before
   anything else in a namespace, binding itself the tenant ClusterRole there (its only rights in
   namespaces, Secrets included: docs/kubernetes-rbac.yaml, docs/decisions/0020);
+- finding out what a release without a health-check path is (web, worker or job: ADR 0030, with
+  kubernetes_workloads and manifests_workloads) and committing it as that;
 - restart, scale, stop (remove) of a service, and its public URL;
 - translating the API's failures into domain errors: bounded retries for an unreachable or failing
   API then RuntimeUnavailable, RuntimeRefused for RBAC (naming the verb and resource) and rejects.
@@ -31,8 +33,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.adapters.runtime import kubernetes_workloads as pod_verdicts
 from chalicelib.adapters.runtime import manifests as m
 from chalicelib.adapters.runtime import manifests_security as security
+from chalicelib.adapters.runtime import manifests_workloads as workloads
 from chalicelib.adapters.runtime.manifests import ManifestOptions
 from chalicelib.domain.errors import (
     BadRequest,
@@ -46,6 +50,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.models import MAX_REPLICAS
 from chalicelib.domain.ports import LogSink, Progress, Promotion, ReleaseSpec
+from chalicelib.domain.workloads import Workload
 
 logger = logging.getLogger(__name__)
 
@@ -254,15 +259,16 @@ class KubernetesRuntime:
         try:
             if promotion is not None:
                 promotion.check()  # superseded or given up while waiting: apply nothing
-            self._activate(spec, log, progress)
+            workload = self._activate(spec, log, progress)
             if promotion is not None:
                 try:
-                    promotion.commit()
+                    promotion.commit(workload)
                 except BaseException as refused:
                     log.write(f"kubernetes: release {spec.release_id} lost at the commit point: {refused}")
                     live = self._read("Deployment", m.namespace_name(spec), m.service_name(spec))
                     self._restore(spec, self._previous_record(live, spec), True, log)
                     raise
+            self._settle_workload(spec, workload, log)
         finally:
             self._progress.fn = None
             lock.release()
@@ -339,7 +345,10 @@ class KubernetesRuntime:
 
     # --- activation ----------------------------------------------------------------------------
 
-    def _activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> None:
+    def _activate(self, spec: ReleaseSpec, log: LogSink, progress: Progress) -> Workload:
+        """Roll the release out; returns what it turned out to be (always WEB with a health-check
+        path). A worker is rolled out a second time in its own form (no port probe) before this
+        returns; what a worker or a job must not keep goes after the commit (_settle_workload)."""
         namespace, name = m.namespace_name(spec), m.service_name(spec)
         where = f"{namespace}/{name}"
         self._check_namespace(namespace)
@@ -351,8 +360,17 @@ class KubernetesRuntime:
         try:
             deployment = self._apply_release(spec, live, previous, log, written)
             progress()
-            self._wait_for_rollout(spec, deployment, log, progress)
-            self._mark_live(spec, deployment, log)
+            workload = Workload.WEB
+            if workloads.detects(spec.settings):
+                workload = self._wait_for_workload(spec, deployment, log, progress)
+            else:
+                self._wait_for_rollout(spec, deployment, log, progress)
+            if workload is Workload.WORKER:
+                log.write("kubernetes: rolling the worker out without the port probe")
+                deployment = self._apply(m.deployment(spec, self.options, previous, workload))
+                written.append("Deployment")
+                self._wait_for_rollout(spec, deployment, log, progress)
+            self._mark_live(spec, deployment, log, workload)
         except Exception as failure:
             if not written:  # nothing changed in the cluster: nothing to undo
                 raise
@@ -367,6 +385,7 @@ class KubernetesRuntime:
                 raise type(failure)(f"{reason}; {restored}") from None
             raise
         self._collect_secrets(spec, previous, log)
+        return workload
 
     @staticmethod
     def _previous_record(live: Any, spec: ReleaseSpec) -> str | None:
@@ -432,7 +451,9 @@ class KubernetesRuntime:
         with self._lock:
             self._bound.add(namespace)
 
-    def _mark_live(self, spec: ReleaseSpec, deployment: Any, log: LogSink) -> None:
+    def _mark_live(
+        self, spec: ReleaseSpec, deployment: Any, log: LogSink, workload: Workload = Workload.WEB
+    ) -> None:
         """Record the release whose rollout just completed, under its own field manager so the
         next apply leaves it in place, and return once the controller has observed the write.
 
@@ -446,7 +467,11 @@ class KubernetesRuntime:
         as complete. A label would make no generation, but cannot hold the record (63 characters).
         """
         meta = deployment.metadata
-        body = {"metadata": {"annotations": {m.LIVE_RELEASE_ANNOTATION: m.release_record(spec)}}}
+        annotations = {
+            m.LIVE_RELEASE_ANNOTATION: m.release_record(spec),
+            **pod_verdicts.live_workload_annotations(meta.annotations or {}, spec.release_id, workload),
+        }
+        body = {"metadata": {"annotations": annotations}}
         api = self._api("apps")
         try:
             marked = self._call(
@@ -492,20 +517,22 @@ class KubernetesRuntime:
         log: LogSink,
         written: list[str] | None = None,
         with_deployment: bool = True,
+        workload: Workload | None = None,
     ) -> Any:
         """Apply every object of the release in the order rendered (the Deployment last); returns
         the Deployment as the server stored it (None without it). `written` collects what was
-        changed, for the caller's rollback decision."""
+        changed, for the caller's rollback decision. `workload`: the form of a release without a
+        health-check path (manifests_workloads), None while it is being found out."""
         written = [] if written is None else written
-        objects = m.render(spec, self.options, previous_record=previous)
+        objects = m.render(spec, self.options, previous_record=previous, workload=workload)
         namespace = m.namespace_name(spec)
         # Before the Deployment: an autoscaler being turned off must not scale it back meanwhile.
         # Background: neither an HPA nor a PDB has dependants to wait for.
-        for ref in m.absent_objects(spec):
+        for ref in m.absent_objects(spec, workload):
             if self._delete(ref.kind, namespace, ref.name, propagation="Background"):
                 written.append(ref.kind)
                 log.write(f"deleted {ref.kind} {namespace}/{ref.name} (not in this release's settings)")
-        if spec.settings.autoscaling and live is not None:
+        if spec.settings.autoscaling and live is not None and workloads.keeps_running(workload):
             minimum = spec.settings.autoscale_min_replicas
             if _applier_owns_replicas(live) or (live.spec.replicas or 0) < minimum:
                 self._hand_replicas_to_autoscaler(live, minimum)
@@ -577,6 +604,63 @@ class KubernetesRuntime:
                 raise _RolloutFailed(self._with_pod_problems(f"{message} ({state.message})", spec))
             deployment = self._next_version(deployment, deadline - self._monotonic())
 
+    def _wait_for_workload(
+        self, spec: ReleaseSpec, deployment: Any, log: LogSink, progress: Progress
+    ) -> Workload:
+        """The rollout of a release without a health-check path (kubernetes_workloads): WEB once it
+        completes (its pods passed the port probe), WORKER or JOB as soon as its pods say so, and
+        a failed rollout for a crash its restart policy gives up on or the progress deadline."""
+        settle = self.options.worker_settle_seconds
+        timeout = self._rollout_timeout
+        if timeout is None:
+            timeout = rollout_backstop_seconds(spec.settings)
+        started = self._monotonic()
+        deadline = started + timeout
+        meta = deployment.metadata
+        log.write(
+            f"readiness: no healthcheckPath: live once the pods of {meta.namespace}/{meta.name} accept "
+            f"connections on $PORT (a web service) or stay up {settle:g}s without (a worker)"
+        )
+        reported = ""
+        while True:
+            state = rollout_state(deployment)
+            if state.failed:
+                raise _RolloutFailed(self._with_pod_problems(state.message, spec))
+            verdict = pod_verdicts.PodsVerdict(workload=Workload.WEB) if state.done else None
+            if verdict is None:
+                verdict = pod_verdicts.judge(self._release_pods(spec), spec.settings, self._now(), settle)
+            if verdict.failure is not None:
+                raise _RolloutFailed(verdict.failure)
+            if verdict.workload is not None:
+                log.write(pod_verdicts.describe(verdict.workload, self._monotonic() - started, settle))
+                return verdict.workload
+            if state.message != reported:
+                reported = state.message
+                log.write(f"rollout: {state.message}")
+            progress()
+            if self._monotonic() >= deadline:
+                message = f"deployment {meta.namespace}/{meta.name} did not go live in {timeout:g}s"
+                raise _RolloutFailed(self._with_pod_problems(f"{message} ({state.message})", spec))
+            deployment = self._next_version(deployment, deadline - self._monotonic())
+
+    def _settle_workload(self, spec: ReleaseSpec, workload: Workload, log: LogSink) -> None:
+        """After the commit: a worker or a job keeps no Service and no Ingress (the previous web
+        release served through them until now), and a job's Deployment goes to 0 replicas, since
+        it would restart its finished pods for ever. The release is live either way: a failure
+        here is logged, and the next deploy or `stop` removes what is left."""
+        if workload is Workload.WEB:
+            return
+        namespace, name = m.namespace_name(spec), m.service_name(spec)
+        try:
+            live = self._read("Deployment", namespace, name)
+            previous = (live.metadata.annotations or {}).get(m.PREVIOUS_RELEASE_ANNOTATION) if live else None
+            self._apply_release(spec, live, previous, log, workload=workload)
+        except (RuntimeRefused, RuntimeUnavailable) as error:
+            log.write(f"kubernetes: could not remove what a {workload} does not keep: {error}")
+            return
+        if workload is Workload.JOB:
+            log.write(f"kubernetes: {namespace}/{name} scaled to 0: the job ran to completion")
+
     def _next_version(self, deployment: Any, remaining: float) -> Any:
         """The Deployment after its next change, or as it is after `watch_seconds` (or what remains
         of the rollout's time, if less) without one."""
@@ -635,18 +719,24 @@ class KubernetesRuntime:
             return message
         return f"{message}; {problems}" if problems else message
 
-    def _pod_problems(self, spec: ReleaseSpec) -> str:
+    def _release_pods(self, spec: ReleaseSpec) -> list[Any]:
+        """The pods of this release of the service (not those of the release it replaces)."""
         namespace = m.namespace_name(spec)
         selector = ",".join(f"{k}={v}" for k, v in m.selector_labels(spec).items())
         core = self._api("core")
         pods = self._call(
             "list", "pods", namespace, core.list_namespaced_pod, namespace, label_selector=selector
         )
+        return [
+            pod
+            for pod in pods.items or []
+            if (pod.metadata.annotations or {}).get(m.RELEASE_ID_ANNOTATION) == spec.release_id
+            and pod.metadata.deletion_timestamp is None
+        ]
+
+    def _pod_problems(self, spec: ReleaseSpec) -> str:
         found = []
-        for pod in pods.items or []:
-            annotations = pod.metadata.annotations or {}
-            if annotations.get(m.RELEASE_ID_ANNOTATION) != spec.release_id:
-                continue
+        for pod in self._release_pods(spec):
             reasons = []
             for status in (pod.status.container_statuses if pod.status else None) or []:
                 state = status.state
@@ -681,7 +771,10 @@ class KubernetesRuntime:
             variables = self._read_variables(namespace, m.record_secret_name(previous))
             restored = m.spec_from_record(previous, variables)
             live = self._read("Deployment", namespace, name)
-            self._apply_release(restored, live, None, log, with_deployment=deployment_changed)
+            workload = pod_verdicts.workload_of(live.metadata.annotations or {} if live else {}, previous)
+            self._apply_release(
+                restored, live, None, log, with_deployment=deployment_changed, workload=workload
+            )
         except Exception as error:  # the original failure matters more; say the rollback failed too
             log.write(f"rollback: failed: {error}")
             logger.warning("rollback of %s/%s failed", namespace, name, exc_info=True)

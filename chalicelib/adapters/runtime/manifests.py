@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.adapters.runtime import manifests_security as security
+from chalicelib.adapters.runtime import manifests_workloads as workloads
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
-from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS
+from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS, Workload
 
 Manifest = dict[str, Any]
 
@@ -289,26 +290,33 @@ def rolling_update(settings: ServiceSettings) -> dict[str, Any]:
     return {"maxUnavailable": 0, "maxSurge": surge}
 
 
-def absent_objects(spec: ReleaseSpec) -> list[ObjectRef]:
+def absent_objects(spec: ReleaseSpec, workload: Workload | None = None) -> list[ObjectRef]:
     """Objects of a previous release that this release must not have (autoscaling turned off,
-    replicas down to one)."""
+    replicas down to one; no Service and Ingress for a worker or a job: manifests_workloads)."""
     name = service_name(spec)
-    absent = []
+    kinds = workloads.absent_kinds(spec.settings, workload)
     if not spec.settings.autoscaling:
-        absent.append(ObjectRef("HorizontalPodAutoscaler", name))
+        kinds.append("HorizontalPodAutoscaler")
     if not pdb_wanted(spec.settings):
-        absent.append(ObjectRef("PodDisruptionBudget", name))
-    return absent
+        kinds.append("PodDisruptionBudget")
+    return [ObjectRef(kind, name) for kind in dict.fromkeys(kinds)]
 
 
 # --- rendering -------------------------------------------------------------------------------------
 
 
-def render(spec: ReleaseSpec, options: ManifestOptions, previous_record: str | None = None) -> list[Manifest]:
+def render(
+    spec: ReleaseSpec,
+    options: ManifestOptions,
+    previous_record: str | None = None,
+    workload: Workload | None = None,
+) -> list[Manifest]:
     """Every object of the release, in apply order: the namespace first, the Deployment last (what
     it references exists before its pods start, and a refusal on the way leaves the serving pods
     untouched). `previous_record` is the release this one replaces, kept on the Deployment so a
-    retried activation can still roll back to it. Requires spec.image."""
+    retried activation can still roll back to it. `workload`: what a release without a
+    health-check path turned out to be, None while unknown (manifests_workloads). Requires
+    spec.image."""
     if not spec.image:
         raise ValueError("render needs a container image (the runtime checks this first)")
     objects = [
@@ -316,14 +324,15 @@ def render(spec: ReleaseSpec, options: ManifestOptions, previous_record: str | N
         security.role_binding(namespace_name(spec)),  # before anything needing the runtime's rights
         network_policy(spec, options),
         variables_secret(spec),
-        service(spec, options),
-        ingress(spec, options),
     ]
-    if spec.settings.autoscaling:
-        objects.append(autoscaler(spec))
-    if pdb_wanted(spec.settings):
-        objects.append(disruption_budget(spec))
-    objects.append(deployment(spec, options, previous_record))
+    if workloads.serves_http(spec.settings, workload):
+        objects += [service(spec, options), ingress(spec, options)]
+    if workloads.keeps_running(workload):
+        if spec.settings.autoscaling:
+            objects.append(autoscaler(spec))
+        if pdb_wanted(spec.settings):
+            objects.append(disruption_budget(spec))
+    objects.append(deployment(spec, options, previous_record, workload))
     return objects
 
 
@@ -399,7 +408,12 @@ def service(spec: ReleaseSpec, options: ManifestOptions) -> Manifest:
     }
 
 
-def deployment(spec: ReleaseSpec, options: ManifestOptions, previous_record: str | None = None) -> Manifest:
+def deployment(
+    spec: ReleaseSpec,
+    options: ManifestOptions,
+    previous_record: str | None = None,
+    workload: Workload | None = None,
+) -> Manifest:
     settings = spec.settings
     annotations = {RELEASE_ANNOTATION: release_record(spec), DEPLOYMENT_ID_ANNOTATION: spec.deployment_id}
     if previous_record is not None:
@@ -415,15 +429,15 @@ def deployment(spec: ReleaseSpec, options: ManifestOptions, previous_record: str
                 "labels": {**_service_labels(spec), **selector_labels(spec)},
                 "annotations": {RELEASE_ID_ANNOTATION: spec.release_id},
             },
-            "spec": _pod_spec(spec, options),
+            "spec": _pod_spec(spec, options, workload),
         },
     }
-    if not settings.autoscaling:  # otherwise the HPA owns the replica count
-        deployment_spec["replicas"] = settings.num_replicas
-    if settings.healthcheck_path is None:
-        # No HTTP check: live once started and still up after the settle time (a crash loop never
-        # becomes available, so such a rollout still fails).
-        deployment_spec["minReadySeconds"] = math.ceil(options.worker_settle_seconds)
+    replicas = workloads.replicas(settings, workload)
+    if replicas is not None:  # None: the HPA owns the replica count
+        deployment_spec["replicas"] = replicas
+    min_ready = workloads.min_ready_seconds(settings, workload, options.worker_settle_seconds)
+    if min_ready:
+        deployment_spec["minReadySeconds"] = min_ready
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -432,7 +446,7 @@ def deployment(spec: ReleaseSpec, options: ManifestOptions, previous_record: str
     }
 
 
-def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
+def _pod_spec(spec: ReleaseSpec, options: ManifestOptions, workload: Workload | None) -> dict[str, Any]:
     settings = spec.settings
     port = container_port(spec, options)
     container: dict[str, Any] = {
@@ -449,7 +463,7 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
             },
             "limits": {"cpu": f"{settings.cpu_limit_millis}m", "memory": f"{settings.memory_limit_mb}Mi"},
         },
-        **_probes(settings),
+        **_probes(settings, workload),
     }
     if spec.start_command:
         # The image build's rule for CMD (local plans bind loopback, containers must not); imported
@@ -470,11 +484,11 @@ def _pod_spec(spec: ReleaseSpec, options: ManifestOptions) -> dict[str, Any]:
     return security.restrict_pod_spec(pod_spec, options)
 
 
-def _probes(settings: ServiceSettings) -> dict[str, Any]:
-    """The HTTP probes of a service with a health-check path; none without one (a worker needs
-    none, and the control plane cannot tell it from a web app before it runs: domain/workloads.py)."""
+def _probes(settings: ServiceSettings, workload: Workload | None) -> dict[str, Any]:
+    """The HTTP probes of a service with a health-check path; without one, a TCP readiness probe on
+    the port while it may be web, none for a worker (manifests_workloads)."""
     if settings.healthcheck_path is None:
-        return {}
+        return workloads.probes(workload, PORT_NAME)
     http_get = {"path": settings.healthcheck_path, "port": PORT_NAME}
     return {
         "readinessProbe": {
