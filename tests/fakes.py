@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
 from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.models import (
@@ -233,7 +234,7 @@ class FakeLogStore:
 class FakeBuildRunner:
     error: Exception | None = None
     calls: list[BuildRequest] = field(default_factory=list)
-    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    deploy_settings: dict[str, Any] = field(default_factory=dict)  # the config file's
     image: str | None = None  # the container image the build "pushed" (None: a local build, no image)
 
     def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
@@ -242,14 +243,11 @@ class FakeBuildRunner:
         if self.error:
             raise self.error
         log.write("built")
+        built = BuiltRelease(
+            f"artifacts/{request.source_key}.tar.gz", "python3 main.py", self.image, self.deploy_settings
+        )
         return BuildResult(
-            f"artifacts/{request.source_key}.tar.gz",
-            "python3 main.py",
-            False,
-            "python",
-            cache={"artifact": "miss", "deps": "none", "savedSeconds": 0.0},
-            settings_overrides=dict(self.settings_overrides),
-            image=self.image,
+            built, False, "python", cache={"artifact": "miss", "deps": "none", "savedSeconds": 0.0}
         )
 
 
@@ -261,7 +259,7 @@ class FakeAsyncBuildRunner:
 
     started: list[BuildRequest] = field(default_factory=list)
     image: str | None = "123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard:dep"
-    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    deploy_settings: dict[str, Any] = field(default_factory=dict)  # the config file's
     error: Exception | None = None
     idempotent: bool = False
 
@@ -279,13 +277,9 @@ class FakeAsyncBuildRunner:
     def result(self, deployment_id: str) -> BuildResult:
         if not any(r.deployment_id == deployment_id for r in self.started):
             raise NotFound(f"no build record for {deployment_id}")
+        artifact_key = f"artifacts/codebuild/{deployment_id}/artifact.tar.gz"
         return BuildResult(
-            f"artifacts/codebuild/{deployment_id}/artifact.tar.gz",
-            "node server.js",
-            False,
-            "node",
-            settings_overrides=dict(self.settings_overrides),
-            image=self.image,
+            BuiltRelease(artifact_key, "node server.js", self.image, self.deploy_settings), False, "node"
         )
 
 

@@ -126,6 +126,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from chalicelib.domain.built_release import BuiltRelease, fold_legacy_fields
 from chalicelib.domain.domains import CustomDomain, DomainStatus
 from chalicelib.domain.errors import Conflict, NotFound, PayloadTooLarge
 from chalicelib.domain.hostnames import HostnameReservation
@@ -318,15 +319,17 @@ _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "workload": Workload,
         "status": DeploymentStatus,
         "config": ConfigSnapshot.from_dict,
+        "built": lambda data: None if data is None else BuiltRelease.from_dict(data),
     },
-    Release: {"config": ConfigSnapshot.from_dict},
+    Release: {"config": ConfigSnapshot.from_dict, "built": BuiltRelease.from_dict},
+    BuiltSource: {"built": BuiltRelease.from_dict},
     ApiToken: {"scopes": tuple},
     CustomDomain: {"status": DomainStatus},
 }
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, ServiceSettings | ConfigSnapshot):
+    if isinstance(value, ServiceSettings | ConfigSnapshot | BuiltRelease):
         return value.to_dict()
     if isinstance(value, Enum):
         return value.value
@@ -365,6 +368,8 @@ def _decode(cls: type[E], item: Model) -> E:
     data = dict(values["body"])
     data.update({name: values[name] for name in _top_level(cls) if values.get(name) is not None})
     decoders = next((d for kind, d in _DECODERS.items() if issubclass(cls, kind)), {})
+    if "built" in decoders:  # items written before BuiltRelease carry its fields flat
+        fold_legacy_fields(data)
     # Fields this code does not know are dropped: during a rolling deploy a newer writer may already
     # store an additive field that an older reader has no use for.
     known = {field.name for field in dataclasses.fields(cls)}

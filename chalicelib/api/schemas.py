@@ -6,9 +6,9 @@ the `*_view` functions from domain entities. docs/api.md and /v1/openapi.json de
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from chalicelib.domain import limits
 from chalicelib.domain.errors import BadRequest
@@ -21,6 +21,7 @@ from chalicelib.domain.models import (
     ServiceSettings,
     VariableListing,
 )
+from chalicelib.domain.service_settings import SETTINGS, Setting
 
 
 class _Body(BaseModel):
@@ -37,30 +38,14 @@ class EnvironmentCreate(_Body):
     name: str = Field(min_length=1, max_length=32)
 
 
-class SettingsPatch(_Body):
-    startCommand: str | None = Field(default=None, max_length=limits.MAX_COMMAND_CHARS)
-    healthcheckPath: str | None = Field(default=None, max_length=limits.MAX_PATH_CHARS)
-    healthcheckTimeout: float | None = None
-    restartPolicyType: str | None = None
-    restartPolicyMaxRetries: int | None = None
-    overlapSeconds: float | None = None
-    drainingSeconds: float | None = None
-    numReplicas: int | None = None
-    cronSchedule: str | None = Field(default=None, max_length=limits.MAX_CRON_CHARS)
-    cpuRequestMillis: int | None = None
-    cpuLimitMillis: int | None = None
-    memoryRequestMb: int | None = None
-    memoryLimitMb: int | None = None
-    autoscaleMinReplicas: int | None = None
-    autoscaleMaxReplicas: int | None = None
-    autoscaleCpuPercent: int | None = None
-    autoscaleMemoryPercent: int | None = None
+class _SettingsPatchBody(_Body):
+    """The settings a request may change, all optional; the fields come from the settings table
+    (domain/service_settings.py), so adding a setting there adds it here."""
+
     # Retired (docs/decisions/0024): answered with a 400 that points at `railyard domain add`.
     customDomains: list[str] | None = Field(
         default=None, max_length=limits.MAX_CUSTOM_DOMAINS, deprecated=True
     )
-    buildTimeout: float | None = None
-    preDeployCommand: str | None = Field(default=None, max_length=limits.MAX_COMMAND_CHARS)
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the caller sent, in the domain's snake_case."""
@@ -76,37 +61,22 @@ class SettingsPatch(_Body):
         return {_SNAKE[k]: v for k, v in sent.items()}
 
 
-_CLEARABLE = (
-    "startCommand",
-    "healthcheckPath",  # null: no HTTP check (domain/workloads.py)
-    "preDeployCommand",
-    "cronSchedule",
-    "autoscaleMaxReplicas",
-    "autoscaleCpuPercent",
-    "autoscaleMemoryPercent",
-)  # null means "unset"
+def _patch_field(row: Setting) -> tuple[Any, Any]:
+    # None is "not sent" for every setting; `changes` refuses it for the ones that cannot be unset.
+    return (row.kind | None, Field(default=None, max_length=row.max_chars))
 
-_SNAKE = {
-    "startCommand": "start_command",
-    "healthcheckPath": "healthcheck_path",
-    "healthcheckTimeout": "healthcheck_timeout",
-    "restartPolicyType": "restart_policy_type",
-    "restartPolicyMaxRetries": "restart_policy_max_retries",
-    "overlapSeconds": "overlap_seconds",
-    "drainingSeconds": "draining_seconds",
-    "numReplicas": "num_replicas",
-    "cronSchedule": "cron_schedule",
-    "cpuRequestMillis": "cpu_request_millis",
-    "cpuLimitMillis": "cpu_limit_millis",
-    "memoryRequestMb": "memory_request_mb",
-    "memoryLimitMb": "memory_limit_mb",
-    "autoscaleMinReplicas": "autoscale_min_replicas",
-    "autoscaleMaxReplicas": "autoscale_max_replicas",
-    "autoscaleCpuPercent": "autoscale_cpu_percent",
-    "autoscaleMemoryPercent": "autoscale_memory_percent",
-    "buildTimeout": "build_timeout",
-    "preDeployCommand": "pre_deploy_command",
-}
+
+if TYPE_CHECKING:
+    SettingsPatch = _SettingsPatchBody
+else:
+    SettingsPatch = create_model(
+        "SettingsPatch",
+        __base__=_SettingsPatchBody,
+        **{row.api_name: _patch_field(row) for row in SETTINGS},
+    )
+
+_CLEARABLE = tuple(row.api_name for row in SETTINGS if row.clearable)  # null means "unset"
+_SNAKE = {row.api_name: row.name for row in SETTINGS}
 
 
 class ServiceCreate(_Body):

@@ -89,19 +89,13 @@ def _with_build(deployment: Deployment, built: BuiltSource | None) -> Deployment
     did for that build's own deployment."""
     if built is None:
         return deployment
-    config = deployment.config
-    if built.settings_overrides:
-        settings = dataclasses.replace(config.settings, **built.settings_overrides)
-        config = dataclasses.replace(config, settings=settings)
+    settings = built.built.effective_settings(deployment.config.settings)
     return dataclasses.replace(
         deployment,
-        artifact_key=built.artifact_key,
-        start_command=built.start_command,
+        built=built.built,
         build_cached=True,
         build_cache=dict(REUSED_BUILD_CACHE),
-        image=built.image,
-        settings_overrides=dict(built.settings_overrides),
-        config=config,
+        config=dataclasses.replace(deployment.config, settings=settings),
     )
 
 

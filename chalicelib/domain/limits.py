@@ -55,11 +55,12 @@ DYNAMODB_ITEM_BYTES = 400 * 1024  # DynamoDB's own limit on an item; ours keep f
 # --- deploy settings: one range each, for the API's service settings and for config files ------
 # Railway's own limit where it has one; where Railway sets none (its timeouts), what Railyard's
 # Deploy step can wait for. A config file asking for more is applied at the limit with a warning
-# (railway_config); the API refuses it (models.ServiceSettings).
+# (railway_config); the API refuses it (domain/service_settings.py).
 MAX_REPLICAS = 200  # numReplicas, a multiRegionConfig's total, autoscaleMaxReplicas (Railway: 200)
 MAX_HEALTHCHECK_TIMEOUT_SECONDS = 3600  # healthcheckTimeout
 MAX_TEARDOWN_SECONDS = 3600  # overlapSeconds and drainingSeconds, each
 MAX_RESTART_RETRIES = 100  # restartPolicyMaxRetries
+MAX_BUILD_TIMEOUT_SECONDS = 7200  # buildTimeout (the build's Step Functions timeout adds a margin)
 
 HEARTBEAT_EVERY_SECONDS = 20.0  # how often a worker beats while a step runs
 HEARTBEAT_SECONDS = 120  # a step with a beating worker fails after this long without a beat

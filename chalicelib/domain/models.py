@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self
 
 from chalicelib.domain import limits
-from chalicelib.domain.errors import BadRequest, InvalidTransition
-from chalicelib.domain.schedule import cron_problem
+from chalicelib.domain.built_release import BuiltRelease
+from chalicelib.domain.errors import InvalidTransition
+
+# Re-exported: ServiceSettings and its table live in domain/service_settings.py.
+from chalicelib.domain.service_settings import RESTART_POLICIES, RETIRED_SETTINGS, ServiceSettings
 from chalicelib.domain.workloads import Workload
+
+__all__ = ["RESTART_POLICIES", "RETIRED_SETTINGS", "BuiltRelease", "ServiceSettings"]
 
 
 class Versioned:
@@ -80,127 +84,7 @@ class DeploymentKind(StrEnum):
     ROLLBACK = "rollback"  # re-activate an existing release unchanged
 
 
-RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
 MAX_REPLICAS = limits.MAX_REPLICAS  # declared in limits; kept here for its importers
-_PATH = re.compile(r"^/[\x21-\x7e]*$")
-# A setting that no longer exists: custom domains are records that must be verified before they
-# serve (chalicelib/domain/domains.py, docs/decisions/0024). Stored items may still carry it.
-RETIRED_SETTINGS = ("custom_domains",)
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """What a user configures per service (Railway's deploy settings, camelCase in the API)."""
-
-    start_command: str | None = None
-    # None: no HTTP check; live once the process opened $PORT or stayed up (domain/workloads.py).
-    healthcheck_path: str | None = None
-    healthcheck_timeout: float = 60.0
-    restart_policy_type: str = "ON_FAILURE"
-    restart_policy_max_retries: int = 3
-    # Railway's teardown: the old release keeps serving `overlap_seconds` after the new one is live,
-    # then gets SIGTERM and `draining_seconds` to exit before SIGKILL.
-    overlap_seconds: float = 2.0
-    draining_seconds: float = 5.0
-    build_timeout: float = 900.0
-    pre_deploy_command: str | None = None  # run once before a release starts (migrations)
-    num_replicas: int = 1
-    # A cron service runs its start command on this schedule (UTC) instead of serving traffic.
-    cron_schedule: str | None = None
-    # Resources per replica (Kubernetes requests/limits): CPU in millicores, memory in MiB.
-    cpu_request_millis: int = 250
-    cpu_limit_millis: int = 1000
-    memory_request_mb: int = 256
-    memory_limit_mb: int = 512
-    # Autoscaling is on when autoscale_max_replicas is set; it then owns the replica count.
-    autoscale_min_replicas: int = 1
-    autoscale_max_replicas: int | None = None
-    autoscale_cpu_percent: int | None = 70
-    autoscale_memory_percent: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.healthcheck_path is not None and not _PATH.match(self.healthcheck_path):
-            raise BadRequest("settings.healthcheckPath must start with '/' and contain no spaces")
-        if not 0 < self.healthcheck_timeout <= limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS:
-            raise BadRequest(
-                "settings.healthcheckTimeout must be between 0 and "
-                f"{limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS} seconds"
-            )
-        if self.restart_policy_type not in RESTART_POLICIES:
-            raise BadRequest(f"settings.restartPolicyType must be one of {', '.join(RESTART_POLICIES)}")
-        if not 0 <= self.restart_policy_max_retries <= limits.MAX_RESTART_RETRIES:
-            raise BadRequest(
-                f"settings.restartPolicyMaxRetries must be between 0 and {limits.MAX_RESTART_RETRIES}"
-            )
-        for name, seconds in (
-            ("overlapSeconds", self.overlap_seconds),
-            ("drainingSeconds", self.draining_seconds),
-        ):
-            if not 0 <= seconds <= limits.MAX_TEARDOWN_SECONDS:
-                raise BadRequest(f"settings.{name} must be between 0 and {limits.MAX_TEARDOWN_SECONDS}")
-        if not 1 <= self.num_replicas <= MAX_REPLICAS:
-            raise BadRequest(f"settings.numReplicas must be between 1 and {MAX_REPLICAS}")
-        if self.cron_schedule is not None:
-            problem = cron_problem(self.cron_schedule)
-            if problem:
-                raise BadRequest(f"settings.cronSchedule {self.cron_schedule!r} is not valid: {problem}")
-        if not 0 < self.build_timeout <= 7200:
-            raise BadRequest("settings.buildTimeout must be between 0 and 7200 seconds")
-        self._check_resources()
-        self._check_autoscaling()
-        self._check_lengths()
-
-    def _check_lengths(self) -> None:
-        # The API's schema and the config files give these the same bounds; checked here too so
-        # that whichever sets them, a deployment's item stays far below DynamoDB's item limit.
-        for name, value, limit in (
-            ("startCommand", self.start_command, limits.MAX_COMMAND_CHARS),
-            ("preDeployCommand", self.pre_deploy_command, limits.MAX_COMMAND_CHARS),
-            ("healthcheckPath", self.healthcheck_path, limits.MAX_PATH_CHARS),
-            ("cronSchedule", self.cron_schedule, limits.MAX_CRON_CHARS),
-        ):
-            if value is not None and len(value) > limit:
-                raise BadRequest(f"settings.{name} is {len(value)} characters; the limit is {limit}")
-
-    def _check_resources(self) -> None:
-        if not 10 <= self.cpu_request_millis <= self.cpu_limit_millis <= 32000:
-            raise BadRequest(
-                "settings.cpuRequestMillis and cpuLimitMillis must satisfy 10 <= request <= limit <= 32000"
-            )
-        if not 16 <= self.memory_request_mb <= self.memory_limit_mb <= 65536:
-            raise BadRequest(
-                "settings.memoryRequestMb and memoryLimitMb must satisfy 16 <= request <= limit <= 65536"
-            )
-
-    def _check_autoscaling(self) -> None:
-        if self.autoscale_max_replicas is None:
-            return
-        if not 1 <= self.autoscale_min_replicas <= self.autoscale_max_replicas <= MAX_REPLICAS:
-            raise BadRequest(
-                "settings.autoscaleMinReplicas and autoscaleMaxReplicas must satisfy "
-                f"1 <= min <= max <= {MAX_REPLICAS}"
-            )
-        targets = (self.autoscale_cpu_percent, self.autoscale_memory_percent)
-        if all(t is None for t in targets):
-            raise BadRequest(
-                "settings.autoscaleCpuPercent or autoscaleMemoryPercent must be set to autoscale"
-            )
-        if any(t is not None and not 1 <= t <= 100 for t in targets):
-            raise BadRequest(
-                "settings.autoscaleCpuPercent and autoscaleMemoryPercent must be between 1 and 100"
-            )
-
-    @property
-    def autoscaling(self) -> bool:
-        return self.autoscale_max_replicas is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ServiceSettings:
-        # Settings written before a setting was retired are read without it (never served again).
-        return cls(**{name: value for name, value in data.items() if name not in RETIRED_SETTINGS})
 
 
 @dataclass(frozen=True)
@@ -301,18 +185,16 @@ class ConfigSnapshot:
 
 @dataclass(frozen=True)
 class Release(Versioned):
-    """Immutable: artifact + start command + config snapshot, numbered per service."""
+    """Immutable: a build's output + config snapshot, numbered per service. `config.settings` are
+    the effective ones (the build's config-file settings applied)."""
 
     id: str
     service_id: str
     number: int
-    artifact_key: str
-    start_command: str
+    built: BuiltRelease
     config: ConfigSnapshot
     deployment_id: str
     created_at: str
-    settings_overrides: dict[str, Any] = field(default_factory=dict)  # see Deployment
-    image: str | None = None  # the container image, when the build pushed one
     # Set once retention removed the artifact (docs/decisions/0008): the release can no longer run,
     # and deploying it again is refused with the reason, e.g. "pruned by retention (keep 10)".
     pruned_at: str | None = None
@@ -326,6 +208,18 @@ class Release(Versioned):
     @property
     def pruned(self) -> bool:
         return self.pruned_at is not None
+
+    @property
+    def artifact_key(self) -> str:
+        return self.built.artifact_key
+
+    @property
+    def start_command(self) -> str:
+        return self.built.start_command
+
+    @property
+    def image(self) -> str | None:
+        return self.built.image
 
 
 @dataclass(frozen=True)
@@ -341,18 +235,15 @@ class Deployment(Versioned):
     updated_at: str
     source_key: str | None = None
     source_etag: str | None = None  # the uploaded object's ETag: identical bytes, identical etag
-    artifact_key: str | None = None
-    start_command: str | None = None
+    # What its build produced (or the earlier build it reuses, or the release it redeploys); None
+    # until then. Its config-file settings travel with it, so a redeploy of it keeps them.
+    built: BuiltRelease | None = None
     release_id: str | None = None
     release_number: int | None = None
     build_cached: bool | None = None
     build_cache: dict[str, Any] | None = None  # the build's cache report (hits, misses, time saved)
-    # Settings the source's config file set (railway.json deploy.*): they travel with the artifact,
-    # so a redeploy of it (a variable change) keeps them.
-    settings_overrides: dict[str, Any] = field(default_factory=dict)
     no_cache: bool = False
     reason: str | None = None
-    image: str | None = None  # the container image the build pushed (AWS builds)
     version: int = 1
     workspace_id: str = ""  # as Environment.workspace_id
     hostname: str = ""  # the service's, for the view's URL without reading the service
@@ -365,6 +256,18 @@ class Deployment(Versioned):
     @property
     def in_progress(self) -> bool:
         return self.status in IN_PROGRESS
+
+    @property
+    def artifact_key(self) -> str | None:
+        return None if self.built is None else self.built.artifact_key
+
+    @property
+    def start_command(self) -> str | None:
+        return None if self.built is None else self.built.start_command
+
+    @property
+    def image(self) -> str | None:
+        return None if self.built is None else self.built.image
 
 
 @dataclass(frozen=True)
@@ -393,12 +296,13 @@ class BuiltSource(Versioned):
 
     service_id: str
     fingerprint: str
-    artifact_key: str
-    start_command: str
+    built: BuiltRelease
     created_at: str
-    settings_overrides: dict[str, Any] = field(default_factory=dict)  # from the source's config file
-    image: str | None = None
     version: int = 1
+
+    @property
+    def artifact_key(self) -> str:
+        return self.built.artifact_key
 
 
 def source_fingerprint(etag: str, config: ConfigSnapshot) -> str:

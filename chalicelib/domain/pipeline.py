@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import (
     BuildFailed,
     Conflict,
@@ -160,7 +161,7 @@ class Pipeline:
                 self._start_build(self._builds, request, task_token, log)
                 return None
             result = self._builds.build(request, log, self._progress(deployment_id, heartbeat))
-            config = self._with_overrides(deployment.config, result.settings_overrides, log)
+            config = _with_config_file_settings(deployment.config, result.built, log)
         return self._record_build(deployment, result, config)
 
     @contextlib.contextmanager
@@ -270,9 +271,9 @@ class Pipeline:
             except NotFound as error:
                 raise BuildFailed(f"CodeBuild build {change.build_id} succeeded, but {error}") from None
             log.write(f"build: CodeBuild build {change.build_id} SUCCEEDED")
-            if result.image:
-                log.write(f"build: image {result.image}")
-            config = self._with_overrides(deployment.config, result.settings_overrides, log)
+            if result.built.image:
+                log.write(f"build: image {result.built.image}")
+            config = _with_config_file_settings(deployment.config, result.built, log)
         return self._record_build(deployment, result, config)
 
     def close_pending_build(self, pending: PendingBuild, status: str) -> PendingBuild | None:
@@ -290,18 +291,16 @@ class Pipeline:
         self, deployment: Deployment, result: BuildResult, config: ConfigSnapshot
     ) -> dict[str, Any]:
         requested_config = deployment.config
-        if len(result.start_command) > MAX_COMMAND_CHARS:  # detected or from a config file
+        start_command = result.built.start_command
+        if len(start_command) > MAX_COMMAND_CHARS:  # detected or from a config file
             raise BuildFailed(
-                f"start command limit: the start command is {len(result.start_command)} characters; "
+                f"start command limit: the start command is {len(start_command)} characters; "
                 f"the limit is {MAX_COMMAND_CHARS}"
             )
         built = dict(
-            artifact_key=result.artifact_key,
-            start_command=result.start_command,
+            built=result.built,
             build_cached=result.cached,
             build_cache=result.cache,
-            settings_overrides=dict(result.settings_overrides),
-            image=result.image,
             config=config,
             updated_at=iso(self._clock()),
         )
@@ -313,49 +312,20 @@ class Pipeline:
             ensure_running(deployment)
             deployment = deployment.bumped(**built)
             self._repo.save(deployment)
-        self._remember_build(deployment, requested_config, result.settings_overrides)
+        self._remember_build(deployment, requested_config)
         return self._build_output(deployment)
 
-    def _remember_build(
-        self, deployment: Deployment, requested: ConfigSnapshot, overrides: dict[str, Any]
-    ) -> None:
+    def _remember_build(self, deployment: Deployment, requested: ConfigSnapshot) -> None:
         """So that deploying the same bytes with the same inputs again skips the Build step. The
         fingerprint is over the config the deployment was requested with: the API computes it
         before any config file was read."""
-        if (
-            deployment.source_etag is None
-            or deployment.artifact_key is None
-            or deployment.start_command is None
-        ):
+        if deployment.source_etag is None or deployment.built is None:
             return
         fingerprint = source_fingerprint(deployment.source_etag, requested)
         with contextlib.suppress(Conflict):  # an identical build recorded it first
             self._repo.save(
-                BuiltSource(
-                    deployment.service_id,
-                    fingerprint,
-                    deployment.artifact_key,
-                    deployment.start_command,
-                    iso(self._clock()),
-                    settings_overrides=overrides,
-                    image=deployment.image,
-                )
+                BuiltSource(deployment.service_id, fingerprint, deployment.built, iso(self._clock()))
             )
-
-    @staticmethod
-    def _with_overrides(config: ConfigSnapshot, overrides: dict[str, Any], log: Any) -> ConfigSnapshot:
-        """The source's config file (railway.json deploy.*) wins over the service's settings."""
-        if not overrides:
-            return config
-        try:
-            settings = dataclasses.replace(config.settings, **overrides)
-        except (TypeError, DomainError) as error:  # validated like an API PATCH
-            raise BuildFailed(f"config file deploy settings: {error}") from None
-        log.write(
-            "config: deploy settings from the config file: "
-            + ", ".join(f"{k}={v}" for k, v in overrides.items())
-        )
-        return dataclasses.replace(config, settings=settings)
 
     @staticmethod
     def _build_output(deployment: Deployment) -> dict[str, Any]:
@@ -440,20 +410,17 @@ class Pipeline:
                 if deployment.status != S.DEPLOYING:
                     deployment = self._move(deployment, S.DEPLOYING)
                 return deployment, release
-            if deployment.artifact_key is None or deployment.start_command is None:
+            if deployment.built is None:
                 raise BuildFailed(f"deployment {deployment.id} has no artifact to deploy")
             now = iso(self._clock())
             release = Release(
                 id="rel_" + deployment.id.removeprefix("dep_"),  # deterministic: retries reuse it
                 service_id=service.id,
                 number=service.release_count + 1,
-                artifact_key=deployment.artifact_key,
-                start_command=deployment.start_command,
+                built=deployment.built,
                 config=deployment.config,
                 deployment_id=deployment.id,
                 created_at=now,
-                settings_overrides=dict(deployment.settings_overrides),
-                image=deployment.image,
                 workspace_id=deployment.workspace_id or service.workspace_id,
                 project_id=service.project_id,
                 environment_id=service.environment_id,
@@ -672,3 +639,16 @@ def _deploy_output(deployment: Deployment) -> dict[str, Any]:
     """The Deploy step's output for a deployment it already decided: SUCCESS, COMPLETED or SKIPPED."""
     live = deployment.status in (S.SUCCESS, S.COMPLETED)
     return {"status": str(deployment.status), "releaseId": deployment.release_id if live else None}
+
+
+def _with_config_file_settings(config: ConfigSnapshot, built: BuiltRelease, log: LogSink) -> ConfigSnapshot:
+    """The deployment's config with the build's config-file settings applied (they win)."""
+    if not built.deploy_settings:
+        return config
+    try:
+        settings = built.effective_settings(config.settings)
+    except DomainError as error:
+        raise BuildFailed(f"config file deploy settings: {error}") from None
+    applied = ", ".join(f"{k}={v}" for k, v in built.deploy_settings.items())
+    log.write(f"config: deploy settings from the config file: {applied}")
+    return dataclasses.replace(config, settings=settings)

@@ -15,6 +15,7 @@ from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.hostnames import HostnameReservation
 from chalicelib.domain.models import (
     ApiToken,
+    BuiltRelease,
     BuiltSource,
     Deployment,
     Environment,
@@ -216,17 +217,26 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class BuildResult:
-    artifact_key: str
-    start_command: str
+    # The artifact, its start command, image and the config file's deploy settings (which win
+    # over the service's settings for this release, as config as code does on Railway).
+    built: BuiltRelease
     cached: bool  # True when an identical source was built before and its artifact reused
     provider: str
     # What the build cache did, for users: {"artifact": "hit"|"miss"|"disabled", "deps": ...,
     # "savedSeconds": float}; None when the runner does not report it.
     cache: dict[str, Any] | None = None
-    # ServiceSettings fields set by the source's config file (railway.json deploy section); they
-    # win over the service's settings for this release, as config-as-code does on Railway.
-    settings_overrides: dict[str, Any] = field(default_factory=dict)
-    image: str | None = None  # the pushed container image (ECR URI), when the runner builds one
+
+    @property
+    def artifact_key(self) -> str:
+        return self.built.artifact_key
+
+    @property
+    def start_command(self) -> str:
+        return self.built.start_command
+
+    @property
+    def image(self) -> str | None:
+        return self.built.image
 
 
 # Called by long steps now and then: sends a heartbeat and raises DeploymentCancelled if the
@@ -303,6 +313,13 @@ class ReleaseSpec:
     # The service's verified custom domains (Service.domains when the deploy read it): the runtime
     # serves them besides the generated host.
     domains: tuple[str, ...] = ()
+
+    # The runtime's contract stays flat (runtimes and their tests read and build these fields);
+    # it is filled from the release's BuiltRelease (release_spec.py) and gives one back for the
+    # stored release record, whose settings are already the effective ones.
+    @property
+    def built(self) -> BuiltRelease:
+        return BuiltRelease(self.artifact_key, self.start_command, self.image)
 
 
 class Promotion(Protocol):

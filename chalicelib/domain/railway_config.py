@@ -40,6 +40,7 @@ from chalicelib.domain.railway_schema import (
     read_document,
 )
 from chalicelib.domain.schedule import cron_problem
+from chalicelib.domain.service_settings import config_file_setting_names
 
 CONFIG_FILES = ("railway.json", "railway.toml", "railyard.toml")
 RAILWAY_SCHEMA = json_schema()  # published as docs/railway.schema.json
@@ -77,19 +78,9 @@ class DeployConfig:
     warnings: tuple[str, ...] = ()  # each names its file and key
 
     def settings_overrides(self) -> dict[str, Any]:
-        """The keys that map onto ServiceSettings fields, only those set."""
-        keys = (
-            "healthcheck_path",
-            "healthcheck_timeout",
-            "restart_policy_type",
-            "restart_policy_max_retries",
-            "overlap_seconds",
-            "draining_seconds",
-            "pre_deploy_command",
-            "num_replicas",
-            "cron_schedule",
-        )
-        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        """The ServiceSettings a config file may set (the settings table's `config_file` rows),
+        only those set. They win over the service's own (built_release.effective_settings)."""
+        return {k: getattr(self, k) for k in config_file_setting_names() if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True)

@@ -125,9 +125,7 @@ class DeploymentService:
             service,
             DeploymentKind.ROLLBACK,
             release.config,
-            artifact_key=release.artifact_key,
-            start_command=release.start_command,
-            image=release.image,
+            built=release.built,
             release_id=release.id,
             release_number=release.number,
         )
@@ -246,7 +244,7 @@ class DeploymentService:
             raise Conflict(f"service {service.name} has no live release to redeploy; run `railyard up` first")
         live = self._repo.get_release(service.active_release_id)
         # The artifact's config-file settings still win over the service's, as when it was built.
-        settings = replace(service.settings, **live.settings_overrides)
+        settings = live.built.effective_settings(service.settings)
         config = ConfigSnapshot(
             variables=dict(variables.values), settings=settings, sealed=dict(variables.sealed)
         )
@@ -254,10 +252,7 @@ class DeploymentService:
             service,
             DeploymentKind.REDEPLOY,
             config,
-            artifact_key=live.artifact_key,
-            start_command=live.start_command,
-            settings_overrides=dict(live.settings_overrides),
-            image=live.image,
+            built=live.built,
         )
 
     def _rollback_target(self, service: Service, deployment_id: str | None) -> Release:

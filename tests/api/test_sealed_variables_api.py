@@ -4,6 +4,7 @@ back in any response, stored only as ciphertext; plain values keep their exact b
 from __future__ import annotations
 
 from chalicelib.adapters.aws import client
+from chalicelib.domain.built_release import BuiltRelease
 from tests.api.conftest import Api
 
 SECRET = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
@@ -57,7 +58,13 @@ def test_a_live_service_redeploys_with_the_sealed_value_and_no_view_shows_it(api
 
     repo.save(
         Release(
-            "rel_1", service_id, 1, "a.tgz", "run", deployment.config, deployment_id, deployment.created_at
+            "rel_1",
+            service_id,
+            1,
+            BuiltRelease("a.tgz", "run"),
+            deployment.config,
+            deployment_id,
+            deployment.created_at,
         )
     )
     reply = api.send("PATCH", f"/v1/services/{service_id}/variables", {"sealed": {"API_KEY": SECRET}})

@@ -6,6 +6,7 @@ cannot see each other's items.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.dynamo import DynamoRepository, create_table
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.models import (
     ApiToken,
@@ -114,8 +116,7 @@ def release(rid: str = "rel_01", number: int = 1, sid: str = "svc_01") -> Releas
         id=rid,
         service_id=sid,
         number=number,
-        artifact_key=f"artifacts/{sid}/{number}.tar.gz",
-        start_command="python app.py",
+        built=BuiltRelease(f"artifacts/{sid}/{number}.tar.gz", "python app.py"),
         config=CONFIG,
         deployment_id=f"dep_for_{rid}",
         created_at=NOW,
@@ -131,8 +132,7 @@ def token(token_hash: str = "ab" * 32, org: str = "org_1") -> ApiToken:
 FULL_DEPLOYMENT = deployment(
     status=DeploymentStatus.SUCCESS,
     kind=DeploymentKind.ROLLBACK,
-    artifact_key="artifacts/svc_01/1.tar.gz",
-    start_command="python app.py",
+    built=BuiltRelease("artifacts/svc_01/1.tar.gz", "python app.py", None, {"num_replicas": 2}),
     release_id="rel_01",
     release_number=1,
     build_cached=False,
@@ -212,6 +212,34 @@ def test_deployment_status_and_version_are_top_level_attributes(
     assert item["version"] == {"N": "2"}
     assert item["kind"] == {"S": "DEPLOYMENT"}
     assert item["gsi1pk"] == {"S": "SERVICE#svc_01"}
+
+
+@pytest.mark.parametrize(
+    "entity", [FULL_DEPLOYMENT, deployment(), release()], ids=["built", "queued", "release"]
+)
+def test_items_written_before_built_release_still_read(
+    repo: DynamoRepository, table_name: str, entity: Deployment | Release
+) -> None:
+    # GIVEN an item as the code before BuiltRelease wrote it: the artifact's fields flat in the body
+    repo.save(entity)
+    dynamo = boto3.client("dynamodb")
+    prefix = "DEPLOYMENT" if isinstance(entity, Deployment) else "RELEASE"
+    key = {"pk": {"S": f"{prefix}#{entity.id}"}, "sk": {"S": prefix}}
+    item = dynamo.get_item(TableName=table_name, Key=key)["Item"]
+    body = json.loads(item["body"]["S"])
+    built = body.pop("built") or {}
+    body.update(
+        artifact_key=built.get("artifactKey"),
+        start_command=built.get("startCommand"),
+        image=built.get("image"),
+        settings_overrides=built.get("deploySettings", {}),
+    )
+    item["body"] = {"S": json.dumps(body)}
+    dynamo.put_item(TableName=table_name, Item=item)
+
+    # WHEN it is read THEN it is the entity that was saved
+    read = repo.get_deployment(entity.id) if isinstance(entity, Deployment) else repo.get_release(entity.id)
+    assert read == entity
 
 
 # -- optimistic concurrency -----------------------------------------------------------------------
@@ -448,7 +476,7 @@ def test_a_built_source_is_found_by_service_and_fingerprint_only(repo: DynamoRep
     from chalicelib.domain.models import BuiltSource
 
     built = BuiltSource(
-        "svc_1", "f" * 64, "artifacts/abc.tar.gz", "python3 main.py", "2026-01-01T00:00:00.000Z"
+        "svc_1", "f" * 64, BuiltRelease("artifacts/abc.tar.gz", "python3 main.py"), "2026-01-01T00:00:00.000Z"
     )
     repo.save(built)
     assert repo.get_built_source("svc_1", "f" * 64) == built

@@ -156,10 +156,12 @@ def test_python_app_builds_an_artifact_with_the_app_and_runtime_json(
     meta_key = result.artifact_key.removesuffix(".tar.gz") + ".json"
     meta = json.loads(blobs.get_bytes(ARTIFACTS, meta_key))
     assert meta == {
-        "start_command": "python3 main.py",
+        "artifactKey": result.built.artifact_key,
+        "startCommand": "python3 main.py",
+        "image": None,
+        "deploySettings": {},
         "provider": "python",
         "build_seconds": ANY,
-        "settings_overrides": {},
     }
     assert 0 < meta["build_seconds"] < 30
     assert "build: provider python (files read: requirements.txt, main.py)" in log.lines
@@ -757,8 +759,8 @@ def test_config_file_deploy_settings_are_returned_by_a_build_and_by_a_cache_hit(
     reused, _ = world.build(NODE_APP)
 
     expected = {"healthcheck_path": "/ready", "healthcheck_timeout": 5.0}  # ServiceSettings keys only
-    assert built.settings_overrides == expected
-    assert (reused.cached, reused.settings_overrides) == (True, expected)
+    assert built.built.deploy_settings == expected
+    assert (reused.cached, reused.built.deploy_settings) == (True, expected)
 
 
 def test_source_paths_never_leave_the_source_tree(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from chalicelib.adapters.aws import client
 from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.adapters.storage import S3BlobStore
 from chalicelib.config import Settings
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import ReleasePruned
 from chalicelib.domain.ids import iso, new_id
 from chalicelib.domain.models import (
@@ -96,8 +97,7 @@ class Platform:
             config=ConfigSnapshot({}, self.service.settings),
             created_at=now,
             updated_at=now,
-            artifact_key=key,
-            start_command=tiny_app.START_COMMAND,
+            built=BuiltRelease(key, tiny_app.START_COMMAND),
         )
         self.container.repository.save(deployment)
         self.container.pipeline.deploy(deployment.id, heartbeat=lambda: None)

@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.dynamo import DynamoRepository, create_table
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.models import (
     ConfigSnapshot,
     Deployment,
@@ -63,7 +64,15 @@ def test_every_deployment_in_progress_of_every_service_is_listed_oldest_first(
         *(deployment(f"dep_1{n}", "svc_01", status) for n, status in enumerate(ended)),
     )
     repo.save(
-        Release("rel_01", "svc_01", 1, "a.tgz", "run", ConfigSnapshot({}, ServiceSettings()), "dep_05", NOW)
+        Release(
+            "rel_01",
+            "svc_01",
+            1,
+            BuiltRelease("a.tgz", "run"),
+            ConfigSnapshot({}, ServiceSettings()),
+            "dep_05",
+            NOW,
+        )
     )
 
     # WHEN the unfinished deployments are listed

@@ -377,6 +377,14 @@ def test_release_record_round_trips_without_variables() -> None:
     assert deployment["metadata"]["annotations"][m.PREVIOUS_RELEASE_ANNOTATION] == "{}"
 
 
+def test_a_release_record_written_by_the_old_code_still_reads() -> None:
+    # The record before BuiltRelease: the same camelCase keys, without deploySettings.
+    spec = make_spec()
+    old = json.loads(m.release_record(spec))
+    del old["deploySettings"]
+    assert m.spec_from_record(json.dumps(old), dict(spec.variables)) == spec
+
+
 def test_ingress_serves_generated_and_custom_hosts_on_a_shared_alb() -> None:
     spec = make_spec(custom_domains=("shop.example.org",), healthcheck_path="/up")
     options = dataclasses.replace(

@@ -17,6 +17,7 @@ import pytest
 
 from chalicelib.adapters.builds.local import _extract
 from chalicelib.adapters.sources import TarballSources
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.limits import (
@@ -170,7 +171,9 @@ class LongStartCommand(FakeBuildRunner):
 
     def build(self, request: BuildRequest, log: Any, progress: Progress) -> BuildResult:
         result = super().build(request, log, progress)
-        return BuildResult(result.artifact_key, "x" * (MAX_COMMAND_CHARS + 1), False, "node")
+        return BuildResult(
+            BuiltRelease(result.built.artifact_key, "x" * (MAX_COMMAND_CHARS + 1)), False, "node"
+        )
 
 
 def test_a_start_command_over_the_limit_fails_the_build_instead_of_overflowing_the_item() -> None:
@@ -188,7 +191,7 @@ def test_a_start_command_over_the_limit_fails_the_build_instead_of_overflowing_t
 
 def test_a_config_file_setting_over_its_limit_fails_the_build() -> None:
     too_long = "x" * (MAX_COMMAND_CHARS + 1)
-    world = World(builds=FakeBuildRunner(settings_overrides={"pre_deploy_command": too_long}))
+    world = World(builds=FakeBuildRunner(deploy_settings={"pre_deploy_command": too_long}))
 
     deployment_id = world.build(small_source())
 

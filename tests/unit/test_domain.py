@@ -276,7 +276,7 @@ def test_the_same_source_with_the_same_inputs_skips_the_build() -> None:
 
 def test_config_file_deploy_settings_win_for_the_release_and_survive_a_skipped_build() -> None:
     world = World()
-    world.builds.settings_overrides = {"healthcheck_path": "/ready", "healthcheck_timeout": 5.0}
+    world.builds.deploy_settings = {"healthcheck_path": "/ready", "healthcheck_timeout": 5.0}
     first = world.deployments.deploy_source(WHO, world.service.id, world.upload(b"with config"))
     world.run_workflow(first.id)
     assert world.runtime.activated[-1].settings.healthcheck_path == "/ready"
@@ -301,7 +301,7 @@ def test_no_cache_always_builds() -> None:
 
 def test_config_file_settings_survive_a_variable_change() -> None:
     world = World()
-    world.builds.settings_overrides = {"healthcheck_path": "/ready", "pre_deploy_command": "./migrate"}
+    world.builds.deploy_settings = {"healthcheck_path": "/ready", "pre_deploy_command": "./migrate"}
     world.deploy()
     _, redeploy = world.deployments.set_variables(WHO, world.service.id, {"A": "1"}, [])
     assert redeploy is not None

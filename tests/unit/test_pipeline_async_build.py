@@ -108,7 +108,7 @@ def test_a_redelivered_or_retried_step_starts_no_second_build() -> None:
 
 
 def test_a_succeeded_build_records_artifact_and_image_and_completes_the_step() -> None:
-    world = World(FakeAsyncBuildRunner(settings_overrides={"healthcheck_path": "/ready"}))
+    world = World(FakeAsyncBuildRunner(deploy_settings={"healthcheck_path": "/ready"}))
     deployment_id = world.deployment()
     world.build_step(deployment_id)
     (pending,) = world.pending(deployment_id)
@@ -133,7 +133,7 @@ def test_a_succeeded_build_records_artifact_and_image_and_completes_the_step() -
     built = world.repo.get_built_source(
         world.service.id, source_fingerprint(deployment.source_etag, deployment.config)
     )
-    assert built.image == world.builds.image and built.artifact_key == artifact
+    assert built.built.image == world.builds.image and built.artifact_key == artifact
 
     world.runner.run({"taskToken": "deploy-token", "deploymentId": deployment_id, "action": "deploy"})
     assert world.callbacks.outcomes[-1][0] == "success"

@@ -40,6 +40,7 @@ from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.builds.isolation import ProjectBuildAccess
 from chalicelib.adapters.builds.local import Planner, _extract, plan_source
 from chalicelib.domain.buildplan.report import log_lines
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.ports import (
     BlobStore,
@@ -182,15 +183,13 @@ class CodeBuildRunner:
         build_id = str(response["build"]["id"])
         # Written now, read by result() when the success event arrives: the event carries neither
         # the start command nor the provider.
-        meta = {
-            "build_id": build_id,
-            "project_id": project_id,
-            "artifact_key": self.artifact_key(project_id, deployment_id),
-            "start_command": plan.start_command,
-            "provider": plan.provider,
-            "image_uri": image_uri,
-            "settings_overrides": plan.deploy.settings_overrides(),
-        }
+        built = BuiltRelease(
+            self.artifact_key(project_id, deployment_id),
+            plan.start_command,
+            image_uri,  # what the buildspec pushes, so releases carry it
+            plan.deploy.settings_overrides(),
+        )
+        meta = {"build_id": build_id, "project_id": project_id, "provider": plan.provider, **built.to_dict()}
         self._blobs.put_bytes(
             self._artifact_bucket, self._result_key(deployment_id), json.dumps(meta, sort_keys=True).encode()
         )
@@ -205,14 +204,7 @@ class CodeBuildRunner:
         """The BuildResult of a deployment whose build has SUCCEEDED (the worker calls it after
         `build_outcome()`). Raises NotFound when start() never ran for it."""
         meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, self._result_key(deployment_id)))
-        return BuildResult(
-            artifact_key=str(meta["artifact_key"]),
-            start_command=str(meta["start_command"]),
-            cached=False,
-            provider=str(meta["provider"]),
-            settings_overrides=dict(meta.get("settings_overrides") or {}),
-            image=meta.get("image_uri") or None,  # what the buildspec pushed, so releases carry it
-        )
+        return BuildResult(BuiltRelease.from_dict(meta), cached=False, provider=str(meta["provider"]))
 
     def artifact_key(self, project_id: str, deployment_id: str) -> str:
         """Where CodeBuild uploads a deployment's artifact in the artifact bucket (see

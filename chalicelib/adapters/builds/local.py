@@ -58,6 +58,7 @@ from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 from chalicelib.adapters.builds.workdirs import WorkDirs
 from chalicelib.domain.buildplan import BuildPlan, SourceTree, plan_build, tool_setup
 from chalicelib.domain.buildplan.report import log_lines
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import BuildFailed, NotFound
 from chalicelib.domain.limits import MAX_SOURCE_BYTES, SourceTally
 from chalicelib.domain.models import NO_CACHE_VARIABLE, no_cache_requested
@@ -513,15 +514,10 @@ class LocalBuildRunner:
             self._pack_artifact(src, artifact, layer, entry, before)
             self._blobs.upload_file(self._artifact_bucket, artifact_key, artifact)
             build_seconds = self._clock() - started
-            overrides = plan.deploy.settings_overrides()
+            built = BuiltRelease(artifact_key, plan.start_command, None, plan.deploy.settings_overrides())
             # Metadata last: its presence is what marks the artifact as complete for the cache check.
             # The config file's deploy settings are kept too: a cache hit must apply them as well.
-            meta = {
-                "start_command": plan.start_command,
-                "provider": plan.provider,
-                "build_seconds": round(build_seconds, 3),
-                "settings_overrides": overrides,
-            }
+            meta = {"provider": plan.provider, "build_seconds": round(build_seconds, 3), **built.to_dict()}
             self._blobs.put_bytes(self._artifact_bucket, meta_key, json.dumps(meta).encode())
             report = CacheReport(
                 artifact="disabled" if disabled_by is not None else "miss",
@@ -533,14 +529,7 @@ class LocalBuildRunner:
             log.write(f"build: done in {build_seconds:.2f}s, artifact sha256 {digest[:12]}…")
             log.flush()
             self.last_report = report
-            return BuildResult(
-                artifact_key=artifact_key,
-                start_command=plan.start_command,
-                cached=False,
-                provider=plan.provider,
-                cache=report.to_json(),
-                settings_overrides=overrides,
-            )
+            return BuildResult(built, cached=False, provider=plan.provider, cache=report.to_json())
         finally:
             self._work_dirs.release(request.deployment_id, owner)
 
@@ -583,14 +572,7 @@ class LocalBuildRunner:
         log.flush()
         report = CacheReport("hit", "none", saved if isinstance(saved, float) else 0.0, None)
         self.last_report = report
-        return BuildResult(
-            artifact_key=artifact_key,
-            start_command=cached["start_command"],
-            cached=True,
-            provider=cached["provider"],
-            cache=report.to_json(),
-            settings_overrides=cached["settings_overrides"],
-        )
+        return BuildResult(cached["built"], cached=True, provider=cached["provider"], cache=report.to_json())
 
     def _restore_deps(
         self, layer: _DepsLayer, src: str, build_dir: str, log: LogSink
@@ -694,16 +676,13 @@ class LocalBuildRunner:
         except NotFound:
             return None
         try:
+            # Metadata written before BuiltRelease has no artifact key (it is this object's).
             cached: dict[str, Any] = {
-                "start_command": str(meta["start_command"]),
+                "built": BuiltRelease.from_dict({"artifactKey": artifact_key, **meta}),
                 "provider": str(meta["provider"]),
             }
             if isinstance(meta.get("build_seconds"), int | float):
                 cached["build_seconds"] = float(meta["build_seconds"])
-            overrides = meta.get("settings_overrides", {})  # absent in artifacts built before it
-            if not isinstance(overrides, dict):
-                return None
-            cached["settings_overrides"] = overrides
             return cached
         except (ValueError, KeyError, TypeError):
             return None  # unreadable metadata: rebuild, which rewrites it

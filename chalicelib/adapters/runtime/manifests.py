@@ -27,6 +27,7 @@ from typing import Any
 
 from chalicelib.adapters.runtime import manifests_security as security
 from chalicelib.adapters.runtime import manifests_workloads as workloads
+from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS, Workload
@@ -217,10 +218,8 @@ def release_record(spec: ReleaseSpec) -> str:
         "hostname": spec.hostname,
         "deploymentId": spec.deployment_id,
         "releaseId": spec.release_id,
-        "artifactKey": spec.artifact_key,
-        "startCommand": spec.start_command,
+        **spec.built.to_dict(),  # artifactKey, startCommand, image: BuiltRelease's one encoding
         "settings": spec.settings.to_dict(),
-        "image": spec.image,
         "project": spec.project,
         "environment": spec.environment,
         "service": spec.service,
@@ -237,16 +236,17 @@ def record_secret_name(record: str) -> str:
 
 def spec_from_record(record: str, variables: dict[str, str]) -> ReleaseSpec:
     data = json.loads(record)
+    built = BuiltRelease.from_dict(data)
     return ReleaseSpec(
         service_id=data["serviceId"],
         hostname=data["hostname"],
         deployment_id=data["deploymentId"],
         release_id=data["releaseId"],
-        artifact_key=data["artifactKey"],
-        start_command=data["startCommand"],
+        artifact_key=built.artifact_key,
+        start_command=built.start_command,
         variables=dict(variables),
         settings=ServiceSettings.from_dict(data["settings"]),
-        image=data.get("image"),
+        image=built.image,
         project=data.get("project", ""),
         environment=data.get("environment", ""),
         service=data.get("service", ""),
