@@ -9,6 +9,7 @@ tests of every test_buildplan_fixtures*.py module in step.
 from __future__ import annotations
 
 from chalicelib.domain.buildplan import DeployConfig
+from chalicelib.domain.buildplan.providers.python.managers import UV_VERSION
 from tests.support.build_fixtures import plan, untested_fixtures
 
 VENV = "python3 -m venv --copies .venv"
@@ -240,7 +241,7 @@ def test_python_uv_with_python_version_file() -> None:
     # fastapi[standard] brings uvicorn, so nothing is added to the install.
     assert result.install == (
         VENV,
-        f"{PIP} uv",
+        f"{PIP} uv=={UV_VERSION}",  # pinned: one declared version
         "UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy .venv/bin/uv sync "
         "--frozen --no-dev --inexact --no-editable --no-install-project",
     )
@@ -298,6 +299,15 @@ def test_python_procfile_web_line_wins() -> None:
     assert result.provider == "python"
     assert result.start_command == "python3 -m http.server $PORT"
     assert result.install == (VENV, f"{PIP} -r requirements.txt")
+
+
+def test_procfile_worker_alone_starts_the_worker() -> None:
+    # A Discord-bot-style service: no manifest, no web process; `release` is never the service.
+    result = plan("procfile-worker")
+
+    assert result.provider == "procfile"
+    assert result.start_command == "python3 discord_bot.py"  # worker beats clock; release never
+    assert result.install == ()
 
 
 # --- go -----------------------------------------------------------------------------------------
