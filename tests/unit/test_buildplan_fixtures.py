@@ -44,7 +44,7 @@ def test_node_pnpm_from_package_manager_field_and_nvmrc() -> None:
     result = plan("node-pnpm")
 
     assert (result.provider, result.language_version) == ("node", "22.2.0")
-    assert result.install == ("corepack enable && pnpm install --frozen-lockfile",)
+    assert result.install == ("pnpm install --frozen-lockfile",)  # no corepack: pnpm is provided
     assert result.build == ()
     assert result.start_command == "pnpm start"
     assert result.deps_inputs == ("package.json", "pnpm-lock.yaml", ".nvmrc")
@@ -65,7 +65,7 @@ def test_node_yarn1_with_node_version_file() -> None:
 def test_node_yarn_berry() -> None:
     result = plan("node-yarn-berry")
 
-    assert result.install == ("corepack enable && yarn install --immutable",)
+    assert result.install == ("yarn install --immutable",)  # no corepack: yarn is provided
     assert result.start_command == "yarn start"
     assert result.env == {"YARN_NODE_LINKER": "node-modules"}
     assert result.deps_inputs == ("package.json", "yarn.lock", ".yarnrc.yml")
@@ -132,7 +132,7 @@ def test_node_astro_static() -> None:
 def test_node_astro_server_with_node_adapter() -> None:
     result = plan("node-astro-server")
 
-    assert result.install == ("corepack enable && pnpm install --frozen-lockfile",)
+    assert result.install == ("pnpm install --frozen-lockfile",)  # no corepack: pnpm is provided
     assert result.build == ("pnpm run build",)
     assert result.start_command == "node ./dist/server/entry.mjs"
 
@@ -143,6 +143,9 @@ def test_node_next_without_start_script() -> None:
     assert result.build == ("pnpm run build",)
     assert result.start_command == "pnpm exec next start -p $PORT"
     assert result.cache_dirs == ("~/.local/share/pnpm/store", ".next/cache")
+    # No version asked for: the toolchain step provides the default pnpm (corepack is not used).
+    assert result.tools["pnpm"] == "9"
+    assert "pnpm: no version asked for; providing pnpm 9" in result.notes
 
 
 def test_node_nuxt() -> None:

@@ -95,9 +95,15 @@ class NodeProvider:
         tools: dict[str, str] = {}
         if requested_node is not None:
             tools["node"] = requested_node.spec
+        notes: tuple[str, ...] = ()
         requested_manager = version.requested_manager(reader, manifest, manager)
         if requested_manager is not None:
             tools[manager.tool] = requested_manager.spec
+        elif manager.default_version is not None:
+            # Provided by the toolchain step, never by corepack: at the default when not asked.
+            tool, default = manager.tool, manager.default_version
+            tools[tool] = default
+            notes = (f"{tool}: no version asked for; providing {tool} {default}",)
         return BuildPlan(
             provider=self.name,
             install=install,
@@ -110,6 +116,7 @@ class NodeProvider:
             deps_inputs=_deps_inputs(reader, path, manifest, manager, members) if install else (),
             deps_dirs=("node_modules",) if install else (),
             tools=tools,
+            notes=notes,
         )
 
 
