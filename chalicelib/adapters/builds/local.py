@@ -463,7 +463,7 @@ class LocalBuildRunner:
             # Before anything is installed: a version that cannot be had fails the build now.
             toolchain = self._toolchains.provide(plan.provider, plan.tools, env, build_dir, log)
             env["PATH"] = toolchain.path(env["PATH"])
-            layer = _deps_layer(plan, src, request.service_id, log, request.variables)
+            layer = _deps_layer(plan, src, request.service_id, log, request.variables, toolchain.versions)
             deps: DepsCache = "none"
             saved = 0.0
             entry: str | None = None  # this host's layer store entry the deps dirs came from
@@ -900,7 +900,12 @@ def _safe_relpath(path: str) -> str | None:
 
 
 def _deps_layer(
-    plan: BuildPlan, src: str, scope: str, log: LogSink, variables: Mapping[str, str] | None = None
+    plan: BuildPlan,
+    src: str,
+    scope: str,
+    log: LogSink,
+    variables: Mapping[str, str] | None = None,
+    tool_versions: tuple[tuple[str, str], ...] = (),
 ) -> _DepsLayer | None:
     """The plan's dependency layer with its key, or None (logged) when there is nothing to cache.
 
@@ -939,6 +944,10 @@ def _deps_layer(
     put(scope.encode())
     put(plan.provider.encode())
     put((plan.language_version or "").encode())
+    # The exact versions the toolchain step provided, not only the plan's spec: a spec such as "22"
+    # resolves to a newer node over time, and native modules built for one do not load in another.
+    for tool, version in tool_versions:
+        put(f"{tool}@{version}".encode())
     inputs: list[tuple[str, str]] = []
     for raw in plan.deps_inputs:
         path = _safe_relpath(raw)

@@ -77,6 +77,9 @@ class ProvidedToolchain:
     """The directories a build's tools are in, in PATH order."""
 
     bin_dirs: tuple[str, ...] = ()
+    # (tool, the exact version provided), sorted by tool: what the build's dependencies were
+    # installed with, part of the dependency layer's key (node 22.3 -> 22.4 installs again).
+    versions: tuple[tuple[str, str], ...] = ()
 
     def path(self, base: str) -> str:
         """The build's PATH: the tools first."""
@@ -121,29 +124,34 @@ class Toolchains:
         the build's environment (its PATH is where the host's tools are looked for)."""
         wanted = requested_tools(provider, tools)
         dirs: list[str] = []
+        versions: dict[str, str] = {}
         for tool in sorted(wanted, key=lambda t: (t != "node", t)):  # node's errors first
             spec, asked = wanted[tool]
             if tool == "python":
-                dirs.append(self._python(spec, asked, log))
+                versions[tool], bin_dir = self._python(spec, asked, log)
+                dirs.append(bin_dir)
                 continue
             if not asked:
                 host = self._host_version(tool, env)
                 if host is not None and _satisfies(host, npm_range(tool, spec)):
                     log.write(f"toolchain: {tool} {spec} (the default): the host's {tool} {host}")
+                    versions[tool] = host
                     continue
-            dirs.append(self._from_registry(tool, spec, scratch, log))
-        return ProvidedToolchain(tuple(dict.fromkeys(dirs)))
+            versions[tool], bin_dir = self._from_registry(tool, spec, scratch, log)
+            dirs.append(bin_dir)
+        return ProvidedToolchain(tuple(dict.fromkeys(dirs)), tuple(sorted(versions.items())))
 
     # --- the npm registry's tools ----------------------------------------------------------------
 
-    def _from_registry(self, tool: str, spec: str, scratch: str, log: LogSink) -> str:
+    def _from_registry(self, tool: str, spec: str, scratch: str, log: LogSink) -> tuple[str, str]:
+        """(the version provided, its bin dir)."""
         arch = node_arch(self._machine)
         exact = exact_version(spec)
         if exact is not None:  # no registry needed when the store has it
             entry = self._store.get(_key(carrier_of(tool, exact, arch).package, exact))
             if entry is not None:
                 log.write(f"toolchain: {tool} {exact} from the toolchain store")
-                return self._bin_dir(entry)
+                return exact, self._bin_dir(entry)
         started = self._clock()
         published = {c.package: self._registry.published(c.package) for c in carriers(tool, arch)}
         resolved = resolve(
@@ -159,7 +167,7 @@ class Toolchains:
         entry = self._store.get(key)
         if entry is not None:
             log.write(f"toolchain: {tool} {resolved.version}{asked} from the toolchain store")
-            return self._bin_dir(entry)
+            return resolved.version, self._bin_dir(entry)
         manifest = published[resolved.carrier.package].versions[resolved.version]
         os.makedirs(scratch, exist_ok=True)
         tarball = os.path.join(scratch, f"toolchain-{uuid.uuid4().hex}.tgz")
@@ -178,7 +186,7 @@ class Toolchains:
             f"toolchain: {tool} {resolved.version}{asked} downloaded from {url} "
             f"({size / 1e6:.1f} MB, integrity verified) in {self._clock() - started:.1f} s"
         )
-        return self._bin_dir(entry)
+        return resolved.version, self._bin_dir(entry)
 
     def _bin_dir(self, entry: str) -> str:
         return os.path.join(entry, self._store.TREE, "bin")
@@ -197,8 +205,8 @@ class Toolchains:
 
     # --- python ----------------------------------------------------------------------------------
 
-    def _python(self, spec: str, asked: bool, log: LogSink) -> str:
-        """The bin dir of the interpreter for `spec`: the host's pyenv version, copied once into
+    def _python(self, spec: str, asked: bool, log: LogSink) -> tuple[str, str]:
+        """The version and bin dir of the interpreter for `spec`: the host's pyenv version, copied once into
         the store, because pyenv itself is out of the services' uids' reach (pythons.py)."""
         found = host_pythons(self._pyenv_root)
         choice = choose_python(spec, list(found))
@@ -209,7 +217,7 @@ class Toolchains:
         entry = self._store.get(key)
         if entry is not None:
             log.write(f"toolchain: python {choice.version} {requested} from the toolchain store")
-            return self._bin_dir(entry)
+            return choice.version, self._bin_dir(entry)
         started = self._clock()
         prefix = os.path.dirname(found[choice.version])
         final = os.path.join(self._store.path(key), self._store.TREE)  # the copy names where it ends up
@@ -222,7 +230,7 @@ class Toolchains:
             f"toolchain: python {choice.version} {requested} copied from the host's pyenv into the "
             f"toolchain store ({size / 1e6:.0f} MB) in {self._clock() - started:.1f} s"
         )
-        return self._bin_dir(entry)
+        return choice.version, self._bin_dir(entry)
 
 
 def host_pythons(pyenv_root: str) -> dict[str, str]:
