@@ -27,7 +27,9 @@ from chalicelib.domain.buildplan.providers.node.version import DEFAULT_VERSION, 
 from chalicelib.domain.buildplan.providers.staticfile import static_server
 from chalicelib.domain.buildplan.reader import Reader
 
-__all__ = ["DEFAULT_VERSION", "RUNTIME", "NodeProvider"]
+__all__ = ["DEFAULT_VERSION", "NAME", "RUNTIME", "NodeProvider"]
+
+NAME = "node"
 
 # A `start` script that runs a development server is not how to serve a build in production:
 # CRA's `react-scripts start`, Angular's `ng serve`, Astro's `astro dev`, a bare `vite` …
@@ -43,7 +45,7 @@ _BUN_ENTRY_FILES = ("index.ts", "index.js", "server.ts", "server.js")
 
 
 class NodeProvider:
-    name = "node"
+    name = NAME
     label = "Node.js"
     detect_files = MANIFESTS
     start_help = "package.json scripts.start, package.json main (for bun also module), index.js, server.js"
