@@ -15,10 +15,11 @@ versions it was built with:
 A version that cannot be had fails the build before anything is installed, naming the version,
 the registry it looked in and what that registry has.
 
-The store is the runner's `_LayerStore` (local.py) over `<tenant root>/toolchains`: entries are
-`<key>/tree/{package,bin}` with `bin/<command>` relative links into the package, readable by the
-services' uids (the tenant root is reachable by them; the data dir is not). A release's runtime
-env points into that store, so it keeps TOOLCHAINS_KEPT versions, the most recently used.
+The store is the runner's `_LayerStore` (local.py) at a stable path that a clean stop keeps
+(toolchain_store.py): entries are `<key>/tree/{package,bin}` with `bin/<command>` relative links
+into the package, readable by the services' uids and writable only by the platform. A release's
+runtime env points into that store, so it keeps TOOLCHAINS_KEPT versions, the most recently used,
+and never evicts one that a live release still names.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from chalicelib.domain.toolchains import (
     resolve,
 )
 
-# Versions kept in the store. Each is a release's runtime dependency too, so generously many.
+# Versions kept in the store besides those live releases use (which are never evicted).
 TOOLCHAINS_KEPT = 16
 HOST_PROBE_TIMEOUT_SECONDS = 10.0
 _PYENV_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
