@@ -64,12 +64,11 @@ def registry() -> Iterator[RegistryServer]:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory, registry: RegistryServer) -> Iterator[DevProcess]:
     process = DevProcess(tmp_path_factory.mktemp("railyard-home"), {"RAILYARD_NPM_REGISTRY": registry.url})
-    dev = process.start()
+    process.start()
     try:
         yield process
     finally:
-        process.stop()
-        toolchain_store.remove_store(dev.data_dir)  # it outlives clean stops: not this test's
+        process.close()  # and the toolchain store, which outlives clean stops
 
 
 def _deploy(platform: DevProcess, directory: Path, files: dict[str, str], project: str) -> str:
