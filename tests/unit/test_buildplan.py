@@ -207,6 +207,16 @@ def test_blank_override_is_ignored() -> None:
     assert plan({"index.html": ""}, override="   ").provider == "staticfile"
 
 
+def test_yarn_berry_without_a_lockfile_may_write_one() -> None:
+    # Berry turns --immutable on under CI=true, which builds set: it would refuse to create the lock.
+    files = {"package.json": package(packageManager="yarn@4.5.3", scripts={"start": "node s.js"})}
+
+    result = plan({**files, ".yarnrc.yml": "nodeLinker: node-modules\n"})
+
+    assert result.install == ("yarn install --no-immutable",)
+    assert result.tools == {"yarn": "4.5.3"}
+
+
 @pytest.mark.parametrize(
     ("procfile", "start"),
     [

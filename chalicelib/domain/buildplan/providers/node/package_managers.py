@@ -117,7 +117,9 @@ def _manager(name: str, berry: bool, lockfile: str | None) -> NodeManager:
         # The toolchain step provides the Berry version the project pins (a yarn 1 would refuse a
         # berry project). node-modules linker: one dependency layer shape for every manager, and
         # a runtime that needs no Plug'n'Play loader.
-        install = "yarn install" + (" --immutable" if lockfile else "")
+        # Berry turns --immutable on by itself under CI=true (which builds set): without a lockfile
+        # to keep, that refuses to write one, so the install must say --no-immutable.
+        install = "yarn install " + ("--immutable" if lockfile else "--no-immutable")
         return NodeManager(
             "yarn-berry",
             lockfile,
