@@ -209,7 +209,10 @@ def test_blank_override_is_ignored() -> None:
 
 def test_yarn_berry_without_a_lockfile_may_write_one() -> None:
     # Berry turns --immutable on under CI=true, which builds set: it would refuse to create the lock.
-    files = {"package.json": package(packageManager="yarn@4.5.3", scripts={"start": "node s.js"})}
+    manifest = package(
+        packageManager="yarn@4.5.3", dependencies={"ms": "2.1.3"}, scripts={"start": "node s.js"}
+    )
+    files = {"package.json": manifest}
 
     result = plan({**files, ".yarnrc.yml": "nodeLinker: node-modules\n"})
 
