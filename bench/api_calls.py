@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from dev_platform import read_probe, start_platform, stop_platform
+from dev_platform import forget_platform, read_probe, start_platform, stop_platform
 from run import APP, pack
 
 BENCH = Path(__file__).resolve().parent
@@ -189,6 +189,7 @@ def main() -> int:
         stop_platform(dev)
     show(bench.rows)
     (BENCH / "api_calls.json").write_text(json.dumps({"requests": bench.rows}, indent=2) + "\n")
+    forget_platform(home)
     shutil.rmtree(home, ignore_errors=True)  # kept when a step above failed: its logs say why
     return 0 if all(row["pass"] is not False for row in bench.rows) else 1
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from dev_platform import aws_client, start_platform, stop_platform
+from dev_platform import aws_client, forget_platform, start_platform, stop_platform
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = int(os.environ.get("BENCH_WARMUP", "50"))
@@ -150,6 +150,7 @@ def main() -> int:
         )
     results = {"dynamodb_backend": "dynamodb_url" if state.get("dynamodb_url") else "moto", "runs": runs}
     (ROOT / "bench" / "api_latency.json").write_text(json.dumps(results, indent=2) + "\n")
+    forget_platform(home)
     shutil.rmtree(home, ignore_errors=True)  # kept when a step above failed: its logs say why
     return 0 if all(run["pass"] for run in runs) else 1
 

@@ -61,6 +61,14 @@ def stop_platform(dev: subprocess.Popen[bytes]) -> None:
         dev.wait()
 
 
+def forget_platform(home: Path) -> None:
+    """What a stopped bench platform leaves outside its home: the toolchain store, which outlives
+    clean stops by design (chalicelib/adapters/builds/toolchain_store.py). Call before removing home."""
+    from chalicelib.adapters.builds import toolchain_store
+
+    toolchain_store.remove_store((home / "data").resolve())
+
+
 def aws_client(state: dict[str, Any], service: str) -> Any:
     """A boto3 client of the running platform's AWS, signed with its data directory's credentials
     (the only ones the emulator answers). DynamoDB goes where the platform's table is served."""

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dev_platform import start_platform, stop_platform
+from dev_platform import forget_platform, start_platform, stop_platform
 from platform_api import Api, get, pack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +135,7 @@ def main() -> int:
         )
     report = {"languages": table, "apps": results}
     (ROOT / "bench" / "real_apps.json").write_text(json.dumps(report, indent=2) + "\n")
+    forget_platform(home)
     shutil.rmtree(home, ignore_errors=True)
     return 0
 

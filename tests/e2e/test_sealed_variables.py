@@ -152,7 +152,7 @@ def test_a_sealed_value_reaches_only_the_running_app(tmp_path: Path) -> None:
         dev = platform.start()  # the live release comes back with its sealed value opened again
         assert _seen(dev, "STRIPE_KEY") == _digest(OLD_SECRET)
     finally:
-        platform.stop()
+        platform.close()
     for secret in (SECRET, OLD_SECRET):
         assert [text for text in said if secret in text] == []
     # The platform's own files: its terminal output, request/worker/emulator logs, the table and

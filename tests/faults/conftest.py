@@ -25,4 +25,4 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     try:
         yield process
     finally:
-        process.stop()
+        process.close()

@@ -23,7 +23,7 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from chalicelib.domain.toolchains import node_arch
 from tests.fakes import FakeBlobStore
-from tests.support.npm_registry import RegistryServer, toolchain_registry
+from tests.support.npm_registry import RegistryServer, publish_node, toolchain_registry
 
 SOURCES, ARTIFACTS = "sources", "artifacts"
 pytestmark = pytest.mark.skipif(
@@ -167,3 +167,42 @@ def test_a_version_that_cannot_be_had_fails_the_build_before_any_command(
     )
     assert not any(line.startswith("$ ") for line in log.lines)
     assert registry.tarball_requests == []
+
+
+def test_a_newer_node_for_the_same_spec_installs_the_dependencies_again(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    # GIVEN an app asking for node "22" whose dependency layer was installed on node 22.12.0
+    def planner(tree: SourceTree, override: str | None) -> BuildPlan:
+        return BuildPlan(
+            "node",
+            ("mkdir -p node_modules && node --version > node_modules/built-with.txt",),
+            (),
+            "node index.js",
+            tools={"node": "22"},
+            deps_inputs=("index.js.lock",),
+            deps_dirs=("node_modules",),
+        )
+
+    def build(key: str, text: str, deployment_id: str) -> tuple[dict[str, bytes], Log]:
+        runner = LocalBuildRunner(  # a new runner: a restarted platform, no metadata remembered
+            str(tmp_path / "data"), blobs, SOURCES, ARTIFACTS, planner=planner, npm_registry=registry.url
+        )
+        log = Log()
+        result = runner.build(request(source(blobs, key, text), deployment_id, "svc_a"), log, lambda: None)
+        return artifact(blobs, result.artifact_key), log
+
+    blobs = FakeBlobStore()
+    first, _ = build("a.tgz", "1", "dep_a")
+    assert first["node_modules/built-with.txt"] == b"v22.12.0\n"
+
+    # WHEN node 22.13.0 is published and a source-only change is built
+    publish_node(registry, "22.13.0")
+    second, log = build("b.tgz", "2", "dep_b")
+
+    # THEN its dependencies are installed again, on the node the app now runs on
+    assert second["node_modules/built-with.txt"] == b"v22.13.0\n"
+    assert any(line.startswith("deps: cache miss") for line in log.lines), log.lines
+    # and the next source-only change on the same node reuses that layer
+    _, third = build("c.tgz", "3", "dep_c")
+    assert any(line.startswith("deps: cache hit") for line in third.lines), third.lines

@@ -58,4 +58,4 @@ def running_localstack_dev(home: Path) -> Iterator[LocalStackDev]:
         assert state["aws"] == "localstack", state
         yield LocalStackDev(dev, process, state["aws_endpoint_url"], state["dynamodb_url"])
     finally:
-        process.stop()
+        process.close()

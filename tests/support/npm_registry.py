@@ -145,24 +145,33 @@ def _node_script(tool: str, version: str) -> str:
     )
 
 
+def publish_node(
+    registry: RegistryServer, version: str, machine: str | None = None, tampered: bool = False
+) -> None:
+    """One version of Node's binary package: `bin/node` answers `--version` with `version` and
+    otherwise runs the host's node."""
+    arch = node_arch(machine or platform.machine())
+    host_node = shutil.which("node") or "/usr/bin/node"
+    script = (
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--version" ] || [ "$1" = "-v" ]; then echo v{version}; exit 0; fi\n'
+        f'exec {host_node} "$@"\n'
+    )
+    registry.publish(
+        f"node-linux-{arch}",
+        version,
+        {"bin/node": (script, 0o755), "package.json": ("{}", 0o644)},
+        bin={"node": "bin/node"},
+        tampered=tampered,
+    )
+
+
 def publish_toolchains(registry: RegistryServer, machine: str | None = None, **tampered: str) -> None:
     """Every tool's versions (above) for this machine; `tampered={"node": "22.12.0"}` serves that
     version's tarball altered."""
     arch = node_arch(machine or platform.machine())
-    host_node = shutil.which("node") or "/usr/bin/node"
     for version in NODE_VERSIONS:
-        script = (
-            "#!/bin/sh\n"
-            f'if [ "$1" = "--version" ] || [ "$1" = "-v" ]; then echo v{version}; exit 0; fi\n'
-            f'exec {host_node} "$@"\n'
-        )
-        registry.publish(
-            f"node-linux-{arch}",
-            version,
-            {"bin/node": (script, 0o755), "package.json": ("{}", 0o644)},
-            bin={"node": "bin/node"},
-            tampered=tampered.get("node") == version,
-        )
+        publish_node(registry, version, machine, tampered=tampered.get("node") == version)
     node_tools = (
         ("pnpm", "pnpm", PNPM_VERSIONS, "bin/pnpm.cjs"),
         ("yarn", "yarn", YARN_CLASSIC_VERSIONS, "bin/yarn.js"),

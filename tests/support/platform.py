@@ -22,6 +22,8 @@ from pathlib import Path
 
 import requests
 
+from chalicelib.adapters.builds import toolchain_store
+
 ROOT = Path(__file__).resolve().parents[2]
 RAILYARD = [str(Path(sys.executable).parent / "railyard")]
 START_SECONDS = 90
@@ -144,6 +146,14 @@ class DevProcess:
         if self.proc is not None:
             self.proc.wait()
 
+    def close(self) -> int:
+        """`stop`, then remove what outlives a clean stop by design: the toolchain store, which
+        with isolation lies outside the test's directories (toolchain_store.py)."""
+        code = self.stop()
+        if self.dev is not None:
+            toolchain_store.remove_store(self.dev.data_dir)
+        return code
+
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM, as Ctrl-C would; SIGKILL if it does not stop in time. Returns the exit code."""
         assert self.proc is not None
@@ -165,7 +175,7 @@ def running_dev(
     try:
         yield process.start()
     finally:
-        process.stop()
+        process.close()
 
 
 def write_app(directory: Path, files: dict[str, str]) -> Path:

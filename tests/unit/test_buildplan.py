@@ -207,6 +207,43 @@ def test_blank_override_is_ignored() -> None:
     assert plan({"index.html": ""}, override="   ").provider == "staticfile"
 
 
+def test_yarn_berry_without_a_lockfile_may_write_one() -> None:
+    # Berry turns --immutable on under CI=true, which builds set: it would refuse to create the lock.
+    manifest = package(
+        packageManager="yarn@4.5.3", dependencies={"ms": "2.1.3"}, scripts={"start": "node s.js"}
+    )
+    files = {"package.json": manifest}
+
+    result = plan({**files, ".yarnrc.yml": "nodeLinker: node-modules\n"})
+
+    assert result.install == ("yarn install --no-immutable",)
+    assert result.tools == {"yarn": "4.5.3"}
+
+
+@pytest.mark.parametrize(
+    ("procfile", "start"),
+    [
+        ("release: ./migrate\nworker: ./bot\nweb: ./serve\n", "./serve"),  # web first
+        ("release: ./migrate\nclock: ./tick\nworker: ./bot\n", "./bot"),  # else worker
+        ("release: ./migrate\nzeta: ./z\nalpha: ./a\n", "./a"),  # else the first by name
+    ],
+)
+def test_procfile_process_is_chosen_as_railway_does(procfile: str, start: str) -> None:
+    result = plan({"Procfile": procfile})
+
+    assert (result.provider, result.start_command) == ("procfile", start)
+
+
+def test_procfile_with_only_a_release_process_is_nothing_to_build() -> None:
+    with pytest.raises(NothingToBuild, match="names no process"):
+        plan({"Procfile": "release: ./migrate\n"})
+
+
+def test_procfile_chosen_process_without_command_fails() -> None:
+    with pytest.raises(BuildFailed, match="Procfile line 2: `worker:` has no command"):
+        plan({"Procfile": "clock: ./tick\nworker:\n"})
+
+
 def test_procfile_web_without_command_fails() -> None:
     with pytest.raises(BuildFailed, match="Procfile line 1"):
         plan({"Procfile": "web:\n", "main.py": ""})
@@ -217,14 +254,14 @@ def test_procfile_web_without_command_fails() -> None:
 
 def test_nothing_detected_lists_every_file_looked_for_and_the_fix() -> None:
     with pytest.raises(NothingToBuild) as raised:
-        plan({"README.md": "", "src/lib.rs": "", "Procfile": "worker: ./w\n"})
+        plan({"README.md": "", "src/lib.rs": "", "Procfile": "release: ./w\n"})
 
     message = str(raised.value)
     for name in LOOKED_FOR:
         assert name in message
     assert "railyard service settings" in message
     assert "settings.startCommand" in message
-    assert "no `web:` line" in message
+    assert "names no process" in message
     assert "Found at the top level: Procfile, README.md, src/." in message
 
 

@@ -9,6 +9,7 @@ tests of every test_buildplan_fixtures*.py module in step.
 from __future__ import annotations
 
 from chalicelib.domain.buildplan import DeployConfig
+from chalicelib.domain.buildplan.providers.python.managers import UV_VERSION
 from tests.support.build_fixtures import plan, untested_fixtures
 
 VENV = "python3 -m venv --copies .venv"
@@ -43,7 +44,7 @@ def test_node_pnpm_from_package_manager_field_and_nvmrc() -> None:
     result = plan("node-pnpm")
 
     assert (result.provider, result.language_version) == ("node", "22.2.0")
-    assert result.install == ("corepack enable && pnpm install --frozen-lockfile",)
+    assert result.install == ("pnpm install --frozen-lockfile",)  # no corepack: pnpm is provided
     assert result.build == ()
     assert result.start_command == "pnpm start"
     assert result.deps_inputs == ("package.json", "pnpm-lock.yaml", ".nvmrc")
@@ -64,7 +65,7 @@ def test_node_yarn1_with_node_version_file() -> None:
 def test_node_yarn_berry() -> None:
     result = plan("node-yarn-berry")
 
-    assert result.install == ("corepack enable && yarn install --immutable",)
+    assert result.install == ("yarn install --immutable",)  # no corepack: yarn is provided
     assert result.start_command == "yarn start"
     assert result.env == {"YARN_NODE_LINKER": "node-modules"}
     assert result.deps_inputs == ("package.json", "yarn.lock", ".yarnrc.yml")
@@ -131,7 +132,7 @@ def test_node_astro_static() -> None:
 def test_node_astro_server_with_node_adapter() -> None:
     result = plan("node-astro-server")
 
-    assert result.install == ("corepack enable && pnpm install --frozen-lockfile",)
+    assert result.install == ("pnpm install --frozen-lockfile",)  # no corepack: pnpm is provided
     assert result.build == ("pnpm run build",)
     assert result.start_command == "node ./dist/server/entry.mjs"
 
@@ -142,6 +143,9 @@ def test_node_next_without_start_script() -> None:
     assert result.build == ("pnpm run build",)
     assert result.start_command == "pnpm exec next start -p $PORT"
     assert result.cache_dirs == ("~/.local/share/pnpm/store", ".next/cache")
+    # No version asked for: the toolchain step provides the default pnpm (corepack is not used).
+    assert result.tools["pnpm"] == "9"
+    assert "pnpm: no version asked for; providing pnpm 9" in result.notes
 
 
 def test_node_nuxt() -> None:
@@ -240,7 +244,7 @@ def test_python_uv_with_python_version_file() -> None:
     # fastapi[standard] brings uvicorn, so nothing is added to the install.
     assert result.install == (
         VENV,
-        f"{PIP} uv",
+        f"{PIP} uv=={UV_VERSION}",  # pinned: one declared version
         "UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON_DOWNLOADS=never UV_LINK_MODE=copy .venv/bin/uv sync "
         "--frozen --no-dev --inexact --no-editable --no-install-project",
     )
@@ -298,6 +302,15 @@ def test_python_procfile_web_line_wins() -> None:
     assert result.provider == "python"
     assert result.start_command == "python3 -m http.server $PORT"
     assert result.install == (VENV, f"{PIP} -r requirements.txt")
+
+
+def test_procfile_worker_alone_starts_the_worker() -> None:
+    # A Discord-bot-style service: no manifest, no web process; `release` is never the service.
+    result = plan("procfile-worker")
+
+    assert result.provider == "procfile"
+    assert result.start_command == "python3 discord_bot.py"  # worker beats clock; release never
+    assert result.install == ()
 
 
 # --- go -----------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_node_package_json5_installs_with_pnpm() -> None:
     result = plan("node-package-json5")
 
     assert result.provider == "node"
-    assert result.install == ("corepack enable && pnpm install --frozen-lockfile",)
+    assert result.install == ("pnpm install --frozen-lockfile",)  # no corepack: pnpm is provided
     assert result.start_command == "pnpm start"
     assert result.language_version == "20"  # engines ">=20"
     assert result.tools == {"node": ">=20", "pnpm": ">=9"}

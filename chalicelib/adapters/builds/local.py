@@ -47,12 +47,13 @@ import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
 from chalicelib.adapters import process_groups, tenancy, venvs
+from chalicelib.adapters.builds import toolchain_store
 from chalicelib.adapters.builds.npm_registry import DEFAULT_REGISTRY, NpmRegistry
 from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 from chalicelib.adapters.builds.workdirs import WorkDirs
@@ -206,10 +207,18 @@ class _LayerStore:
     # is deleting them for this long (a live build deletes its own within seconds).
     STALE_SECONDS = 600.0
 
-    def __init__(self, root: str, keep: int, *, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        root: str,
+        keep: int,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        pinned: Callable[[], Collection[str]] = frozenset,
+    ) -> None:
         self._root = root
         self._keep = max(keep, 1)
         self._wall_clock = wall_clock
+        self._pinned = pinned  # keys never pruned for age (still in use elsewhere)
 
     def path(self, key: str) -> str:
         """Where the entry for `key` is once added (a tree that names its own path needs it)."""
@@ -341,8 +350,10 @@ class _LayerStore:
                 entries = [(e.stat().st_mtime, e.path) for e in found if not e.name.startswith(".")]
         except OSError:
             return
+        in_use = set(self._pinned())
         for _, path in sorted(entries, reverse=True)[self._keep :]:
-            self._discard(path)
+            if os.path.basename(path) not in in_use:
+                self._discard(path)
 
 
 class LocalBuildRunner:
@@ -384,10 +395,16 @@ class LocalBuildRunner:
         self._tenancy = tenancy.current(data_dir)  # who build commands run as, and where
         self._work_dirs = WorkDirs(str(self._tenancy.builds))
         self._work_dirs.prune_stale()
-        # Under the tenant root: the services' uids run their toolchains from there.
-        toolchain_store = _LayerStore(os.path.join(self._tenancy.root, "toolchains"), keep=TOOLCHAINS_KEPT)
-        toolchain_store.prune_stale()
-        self._toolchains = Toolchains(toolchain_store, NpmRegistry(npm_registry))
+        # Outside the tenant root, which a clean stop removes: live releases run from this store
+        # (toolchain_store.py), so an entry a release still names is never pruned.
+        store_root = toolchain_store.store_path(self._tenancy)
+        toolchains = _LayerStore(
+            str(store_root),
+            keep=TOOLCHAINS_KEPT,
+            pinned=lambda: toolchain_store.pinned_keys(self._tenancy.releases, store_root),
+        )
+        toolchains.prune_stale()
+        self._toolchains = Toolchains(toolchains, NpmRegistry(npm_registry))
         self.last_report: CacheReport | None = None
         self._running: set[subprocess.Popen[bytes]] = set()
         self._running_lock = threading.Lock()
@@ -464,7 +481,7 @@ class LocalBuildRunner:
             # Before anything is installed: a version that cannot be had fails the build now.
             toolchain = self._toolchains.provide(plan.provider, plan.tools, env, build_dir, log)
             env["PATH"] = toolchain.path(env["PATH"])
-            layer = _deps_layer(plan, src, request.service_id, log, request.variables)
+            layer = _deps_layer(plan, src, request.service_id, log, request.variables, toolchain.versions)
             deps: DepsCache = "none"
             saved = 0.0
             entry: str | None = None  # this host's layer store entry the deps dirs came from
@@ -879,7 +896,12 @@ def _safe_relpath(path: str) -> str | None:
 
 
 def _deps_layer(
-    plan: BuildPlan, src: str, scope: str, log: LogSink, variables: Mapping[str, str] | None = None
+    plan: BuildPlan,
+    src: str,
+    scope: str,
+    log: LogSink,
+    variables: Mapping[str, str] | None = None,
+    tool_versions: tuple[tuple[str, str], ...] = (),
 ) -> _DepsLayer | None:
     """The plan's dependency layer with its key, or None (logged) when there is nothing to cache.
 
@@ -918,6 +940,10 @@ def _deps_layer(
     put(scope.encode())
     put(plan.provider.encode())
     put((plan.language_version or "").encode())
+    # The exact versions the toolchain step provided, not only the plan's spec: a spec such as "22"
+    # resolves to a newer node over time, and native modules built for one do not load in another.
+    for tool, version in tool_versions:
+        put(f"{tool}@{version}".encode())
     inputs: list[tuple[str, str]] = []
     for raw in plan.deps_inputs:
         path = _safe_relpath(raw)

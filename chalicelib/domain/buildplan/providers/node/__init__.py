@@ -27,7 +27,9 @@ from chalicelib.domain.buildplan.providers.node.version import DEFAULT_VERSION, 
 from chalicelib.domain.buildplan.providers.staticfile import static_server
 from chalicelib.domain.buildplan.reader import Reader
 
-__all__ = ["DEFAULT_VERSION", "RUNTIME", "NodeProvider"]
+__all__ = ["DEFAULT_VERSION", "NAME", "RUNTIME", "NodeProvider"]
+
+NAME = "node"
 
 # A `start` script that runs a development server is not how to serve a build in production:
 # CRA's `react-scripts start`, Angular's `ng serve`, Astro's `astro dev`, a bare `vite` …
@@ -43,7 +45,7 @@ _BUN_ENTRY_FILES = ("index.ts", "index.js", "server.ts", "server.js")
 
 
 class NodeProvider:
-    name = "node"
+    name = NAME
     label = "Node.js"
     detect_files = MANIFESTS
     start_help = "package.json scripts.start, package.json main (for bun also module), index.js, server.js"
@@ -95,9 +97,15 @@ class NodeProvider:
         tools: dict[str, str] = {}
         if requested_node is not None:
             tools["node"] = requested_node.spec
+        notes: tuple[str, ...] = ()
         requested_manager = version.requested_manager(reader, manifest, manager)
         if requested_manager is not None:
             tools[manager.tool] = requested_manager.spec
+        elif manager.default_version is not None:
+            # Provided by the toolchain step, never by corepack: at the default when not asked.
+            tool, default = manager.tool, manager.default_version
+            tools[tool] = default
+            notes = (f"{tool}: no version asked for; providing {tool} {default}",)
         return BuildPlan(
             provider=self.name,
             install=install,
@@ -110,6 +118,7 @@ class NodeProvider:
             deps_inputs=_deps_inputs(reader, path, manifest, manager, members) if install else (),
             deps_dirs=("node_modules",) if install else (),
             tools=tools,
+            notes=notes,
         )
 
 

@@ -1,5 +1,10 @@
 """Which Node package manager a project uses (npm, pnpm, yarn 1, yarn berry, bun) and how each
-one installs, runs a script, starts the app and runs a binary."""
+one installs, runs a script, starts the app and runs a binary.
+
+Every manager but npm (which comes with node) is provided by the toolchain step from the npm
+registry, at the version the app asks for, else at the manager's `default_version` below: never
+through corepack, which cannot work against the registry this platform reaches (docs/decisions/
+0031). So the install commands call the manager directly."""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ LOCKFILES = {
     "npm": ("package-lock.json", "npm-shrinkwrap.json"),
 }
 PACKAGE_MANAGER_FIELD = re.compile(r"^\s*(npm|pnpm|yarn|bun)@([^\s+]+)")
+# The version of each manager provided when the app asks for none: the current major line of each
+# (Yarn 1 and Berry are different tools under one name: a Berry project gets Berry).
+DEFAULT_VERSIONS = {"pnpm": "9", "yarn": "1", "yarn-berry": "4", "bun": "1"}
 # Managers `engines` may name, checked when neither packageManager nor a lockfile decides.
 _ENGINE_MANAGERS = ("pnpm", "bun", "yarn")
 
@@ -31,6 +39,8 @@ class NodeManager:
     exec_prefix: str  # runs a binary from node_modules/.bin
     cache_dir: str
     env: dict[str, str] = field(default_factory=dict)
+    # The version spec provided when the app asks for none (None: comes with node, as npm does).
+    default_version: str | None = None
 
     def run(self, script: str) -> str:
         return f"{self.run_prefix}{script}"
@@ -80,20 +90,36 @@ def node_manager(reader: Reader, manifest: dict[str, Any], fallback: str = "npm"
 
 def _manager(name: str, berry: bool, lockfile: str | None) -> NodeManager:
     if name == "pnpm":
-        install = "corepack enable && pnpm install" + (" --frozen-lockfile" if lockfile else "")
+        install = "pnpm install" + (" --frozen-lockfile" if lockfile else "")
         return NodeManager(
-            "pnpm", lockfile, install, "pnpm run ", "pnpm start", "pnpm exec ", "~/.local/share/pnpm/store"
+            "pnpm",
+            lockfile,
+            install,
+            "pnpm run ",
+            "pnpm start",
+            "pnpm exec ",
+            "~/.local/share/pnpm/store",
+            default_version=DEFAULT_VERSIONS["pnpm"],
         )
     if name == "bun":
         install = "bun install" + (" --frozen-lockfile" if lockfile else "")
         return NodeManager(
-            "bun", lockfile, install, "bun run ", "bun run start", "bunx ", "~/.bun/install/cache"
+            "bun",
+            lockfile,
+            install,
+            "bun run ",
+            "bun run start",
+            "bunx ",
+            "~/.bun/install/cache",
+            default_version=DEFAULT_VERSIONS["bun"],
         )
     if name == "yarn" and berry:
-        # Corepack fetches the yarn version the project pins (a global yarn is usually 1.x, which
-        # refuses a berry project). node-modules linker: one dependency layer shape for every
-        # manager, and a runtime that needs no Plug'n'Play loader.
-        install = "corepack enable && yarn install" + (" --immutable" if lockfile else "")
+        # The toolchain step provides the Berry version the project pins (a yarn 1 would refuse a
+        # berry project). node-modules linker: one dependency layer shape for every manager, and
+        # a runtime that needs no Plug'n'Play loader.
+        # Berry turns --immutable on by itself under CI=true (which builds set): without a lockfile
+        # to keep, that refuses to write one, so the install must say --no-immutable.
+        install = "yarn install " + ("--immutable" if lockfile else "--no-immutable")
         return NodeManager(
             "yarn-berry",
             lockfile,
@@ -103,10 +129,20 @@ def _manager(name: str, berry: bool, lockfile: str | None) -> NodeManager:
             "yarn ",
             "~/.yarn/berry/cache",
             {"YARN_NODE_LINKER": "node-modules"},
+            default_version=DEFAULT_VERSIONS["yarn-berry"],
         )
     if name == "yarn":
         install = "yarn install" + (" --frozen-lockfile" if lockfile else "")
-        return NodeManager("yarn", lockfile, install, "yarn ", "yarn start", "yarn ", "~/.cache/yarn")
+        return NodeManager(
+            "yarn",
+            lockfile,
+            install,
+            "yarn ",
+            "yarn start",
+            "yarn ",
+            "~/.cache/yarn",
+            default_version=DEFAULT_VERSIONS["yarn"],
+        )
     # `npm ci` is reproducible but refuses to run without a lockfile.
     install = "npm ci --no-audit --no-fund" if lockfile else "npm install --no-audit --no-fund"
     return NodeManager("npm", lockfile, install, "npm run ", "npm start", "npx ", "~/.npm")

@@ -26,6 +26,9 @@ VENV_DIR = ".venv"
 CREATE_VENV = f"python3 -m venv --copies {VENV_DIR}"
 PIP_INSTALL = f"{VENV_DIR}/bin/python -m pip install --disable-pip-version-check --no-input -q"
 TOOLS_DIR = ".railyard/tools"
+# The uv a uv plan installs into its venv: one pinned version, so the same lockfile syncs the same
+# way on every build and in every rendering (bump it deliberately; uv reads older lockfiles).
+UV_VERSION = "0.13.9"
 _LOCKED_REQUIREMENTS = f"{TOOLS_DIR}/requirements.txt"
 # uv syncs the venv the build made: from the lockfile exactly (--frozen), without dev groups,
 # keeping what the venv already holds (pip, uv itself: --inexact), with workspace members and path
@@ -85,7 +88,7 @@ def dependencies(reader: Reader, pyproject: dict[str, Any], pipfile: dict[str, A
             found.source = "."
     elif reader.exists("uv.lock"):
         found.names |= reqs.requirement_names(declared)
-        found.bootstrap = (f"{PIP_INSTALL} uv",)
+        found.bootstrap = (f"{PIP_INSTALL} uv=={UV_VERSION}",)
         found.sync = UV_SYNC
         found.cache_dir = "~/.cache/uv"
         found.deps_inputs += ["pyproject.toml", "uv.lock"]
