@@ -13,6 +13,9 @@ from typing import Any
 
 _clients: dict[tuple[str, str | None], Any] = {}
 _lock = threading.Lock()
+# botocore's loader of service models (JSON, ~0.1 s a service to read), shared by every session:
+# a session per client keeps clients independent, and reset_clients() does not read them again.
+_loader: Any = None
 
 
 def client(service: str, region: str | None = None) -> Any:
@@ -36,8 +39,21 @@ def client(service: str, region: str | None = None) -> Any:
                 # since 2014 refuse them).
                 signature_version="s3v4" if service == "s3" else None,
             )
-            _clients[key] = boto3.session.Session().client(service, region_name=region, config=config)
+            _clients[key] = _session(boto3).client(service, region_name=region, config=config)
         return _clients[key]
+
+
+def _session(boto3: Any) -> Any:
+    """A new boto3 session whose botocore session reads service models through the shared loader."""
+    import botocore.session
+
+    global _loader
+    core = botocore.session.Session()
+    if _loader is None:
+        _loader = core.get_component("data_loader")
+    else:
+        core.register_component("data_loader", _loader)
+    return boto3.session.Session(botocore_session=core)
 
 
 def reset_clients() -> None:
