@@ -74,6 +74,24 @@ class BuiltRelease:
         return effective_settings(service_settings, self.deploy_settings)
 
 
+class CarriesBuiltRelease:
+    """The parts of the `built` a record embeds, read as the record's own (`release.artifact_key`)."""
+
+    built: BuiltRelease
+
+    @property
+    def artifact_key(self) -> str:
+        return self.built.artifact_key
+
+    @property
+    def start_command(self) -> str:
+        return self.built.start_command
+
+    @property
+    def image(self) -> str | None:
+        return self.built.image
+
+
 def effective_settings(
     service_settings: ServiceSettings, config_deploy: Mapping[str, Any]
 ) -> ServiceSettings:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, Self
 
 from chalicelib.domain import limits
-from chalicelib.domain.built_release import BuiltRelease
+from chalicelib.domain.built_release import BuiltRelease, CarriesBuiltRelease
 from chalicelib.domain.errors import InvalidTransition
 
 # Re-exported: ServiceSettings and its table live in domain/service_settings.py.
@@ -184,7 +184,7 @@ class ConfigSnapshot:
 
 
 @dataclass(frozen=True)
-class Release(Versioned):
+class Release(CarriesBuiltRelease, Versioned):
     """Immutable: a build's output + config snapshot, numbered per service. `config.settings` are
     the effective ones (the build's config-file settings applied)."""
 
@@ -208,18 +208,6 @@ class Release(Versioned):
     @property
     def pruned(self) -> bool:
         return self.pruned_at is not None
-
-    @property
-    def artifact_key(self) -> str:
-        return self.built.artifact_key
-
-    @property
-    def start_command(self) -> str:
-        return self.built.start_command
-
-    @property
-    def image(self) -> str | None:
-        return self.built.image
 
 
 @dataclass(frozen=True)
@@ -290,7 +278,7 @@ class ApiToken(Versioned):
 
 
 @dataclass(frozen=True)
-class BuiltSource(Versioned):
+class BuiltSource(CarriesBuiltRelease, Versioned):
     """An uploaded source already built for a service, by fingerprint (its bytes plus every build
     input). Deploying the same fingerprint again reuses the artifact and skips the Build step."""
 
@@ -299,10 +287,6 @@ class BuiltSource(Versioned):
     built: BuiltRelease
     created_at: str
     version: int = 1
-
-    @property
-    def artifact_key(self) -> str:
-        return self.built.artifact_key
 
 
 def source_fingerprint(etag: str, config: ConfigSnapshot) -> str:

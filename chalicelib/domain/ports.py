@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from chalicelib.domain.built_release import CarriesBuiltRelease
 from chalicelib.domain.domains import CustomDomain
 from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.hostnames import HostnameReservation
@@ -216,7 +217,7 @@ class BuildRequest:
 
 
 @dataclass(frozen=True)
-class BuildResult:
+class BuildResult(CarriesBuiltRelease):
     # The artifact, its start command, image and the config file's deploy settings (which win
     # over the service's settings for this release, as config as code does on Railway).
     built: BuiltRelease
@@ -225,18 +226,6 @@ class BuildResult:
     # What the build cache did, for users: {"artifact": "hit"|"miss"|"disabled", "deps": ...,
     # "savedSeconds": float}; None when the runner does not report it.
     cache: dict[str, Any] | None = None
-
-    @property
-    def artifact_key(self) -> str:
-        return self.built.artifact_key
-
-    @property
-    def start_command(self) -> str:
-        return self.built.start_command
-
-    @property
-    def image(self) -> str | None:
-        return self.built.image
 
 
 # Called by long steps now and then: sends a heartbeat and raises DeploymentCancelled if the
