@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.adapters.builds import toolchain_store
 from tests.support.platform import RAILYARD, Dev
 
 pytestmark = pytest.mark.e2e
@@ -118,13 +119,16 @@ def test_a_failing_build_command_fails_with_exit_code_and_log_tail(dev: Dev, tmp
 def test_dev_demo_exit_deploys_the_sample_and_exits_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RAILYARD_"))}
     env["RAILYARD_HOME"] = str(tmp_path)
-    result = subprocess.run(
-        [*RAILYARD, "dev", "--demo", "--exit", "--api-port", "0", "--router-port", "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    try:
+        result = subprocess.run(
+            [*RAILYARD, "dev", "--demo", "--exit", "--api-port", "0", "--router-port", "0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:  # a clean stop keeps the toolchain store (toolchain_store.py): this test's home goes
+        toolchain_store.remove_store((tmp_path / "data").resolve())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✔ Deployed: http://hello-python-production-demo.localhost:" in result.stdout
     assert not (tmp_path / "dev.json").exists()  # it cleaned up after itself
