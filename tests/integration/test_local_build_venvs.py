@@ -215,7 +215,7 @@ def test_an_app_serves_from_its_own_venv_and_a_source_only_change_reuses_the_lay
     assert get(runtime) == (200, "hello from v2")
 
     # ... its venv names the release's own directory: console scripts run, VIRTUAL_ENV is set
-    app_dir = runtime._release_dir("rel_2") / "app"
+    app_dir = runtime._release_dirs.path("rel_2") / "app"
     runtime_env = json.loads((app_dir / ".railyard" / "runtime.json").read_text())["env"]
     assert runtime_env["VIRTUAL_ENV"] == "{app}/.venv"
     assert runtime_env["PATH"].startswith("{app}/.venv/bin:")
