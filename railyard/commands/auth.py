@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _api_url(explicit: str | None, stored: dict[str, object]) -> str:
-    from railyard.cli import DEFAULT_API_URL
+    from railyard.commands.common import DEFAULT_API_URL
     from railyard.settings import API_URL_ENV
 
     chosen = explicit or os.environ.get(API_URL_ENV) or stored.get("api_url") or DEFAULT_API_URL
@@ -65,8 +65,8 @@ def login(
     ] = False,
 ) -> None:
     """Sign in: a working saved token is kept; otherwise a URL and a code to approve in a browser."""
-    from railyard.cli import CliError
     from railyard.client import ApiError, RailyardClient
+    from railyard.commands.common import CliError
     from railyard.settings import TOKEN_ENV, config_path, load_config, read_config_file, save_api_token
 
     url = _api_url(api_url, read_config_file())
@@ -94,8 +94,8 @@ def login(
 
 
 def _device_sign_in(anonymous: RailyardClient) -> None:
-    from railyard.cli import CliError
     from railyard.client import ApiConnectionError, ApiError, RailyardClient
+    from railyard.commands.common import CliError
     from railyard.settings import save_session
 
     started = anonymous.start_device_sign_in()
@@ -140,9 +140,9 @@ def _device_sign_in(anonymous: RailyardClient) -> None:
 
 def whoami() -> None:
     """Who the CLI speaks for: a person and their roles, or an API token and its scope and actions."""
-    from railyard.cli import _client
+    from railyard.commands.common import api_client
 
-    client = _client()
+    client = api_client()
     me = client.whoami()
     typer.echo(f"{describe(me)} on {client.api_url}")
     for grant in me["grants"]:

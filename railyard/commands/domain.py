@@ -32,10 +32,10 @@ DirOption = Annotated[
 
 def _target(service: str | None, directory: Path) -> tuple[RailyardClient, str, str]:
     """The client, and the id and name of the service meant."""
-    from railyard.cli import CliError, _client, _link
+    from railyard.commands.common import CliError, api_client, require_link
 
-    link = _link(directory)
-    client = _client()
+    link = require_link(directory)
+    client = api_client()
     if service is None or service == link.service:
         return client, link.serviceId, link.service
     found = [s for s in client.list_services(link.environmentId) if s["name"] == service]
@@ -89,11 +89,11 @@ def verify(
     hostname: HostnameArgument, service: ServiceOption = None, directory: DirOption = Path(".")
 ) -> None:
     """Check the domain's TXT record; a verified domain is served."""
-    from railyard.cli import _tick
+    from railyard.commands.common import tick
 
     client, service_id, name = _target(service, directory)
     domain = client._request("POST", _path(service_id, hostname, "verify"))["domain"]
-    typer.secho(f"{_tick(True)} {domain['hostname']} is verified: {name} answers on it", fg="green")
+    typer.secho(f"{tick(True)} {domain['hostname']} is verified: {name} answers on it", fg="green")
 
 
 @domain_app.command("remove")

@@ -28,6 +28,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from railyard import cli
+from railyard.commands import following
 from railyard.settings import Config, Link, save_config, save_link
 from railyard.tarball import TarballError, pack_directory
 
@@ -288,8 +289,8 @@ def isolated_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAILYARD_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("RAILYARD_API_URL", raising=False)
     monkeypatch.delenv("RAILYARD_TOKEN", raising=False)
-    monkeypatch.setattr(cli, "POLL_INTERVAL_SECONDS", 0.01)
-    monkeypatch.setattr(cli, "ROUTER_CHECK_SECONDS", 1.0)
+    monkeypatch.setattr(following, "POLL_INTERVAL_SECONDS", 0.01)
+    monkeypatch.setattr(following, "ROUTER_CHECK_SECONDS", 1.0)
 
 
 def api_url(state: FakeState) -> str:
@@ -483,7 +484,7 @@ def test_up_exits_1_when_the_router_does_not_answer(
     linked_app(fake_api, app_dir)
     write_tree(app_dir, {"app.py": "x\n"})
     fake_api.router_status = 502
-    monkeypatch.setattr(cli, "ROUTER_CHECK_SECONDS", 0.3)
+    monkeypatch.setattr(following, "ROUTER_CHECK_SECONDS", 0.3)
 
     result = run("up", "--dir", str(app_dir))
 
@@ -503,7 +504,7 @@ def test_ctrl_c_while_following_stops_watching_but_not_the_deployment(
     def interrupted(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_sleep", interrupted)
+    monkeypatch.setattr(following, "sleep", interrupted)
     result = run("up", "--dir", str(app_dir))
 
     assert result.exit_code == 130
