@@ -19,6 +19,8 @@ import kubernetes_validate.utils
 import pytest
 
 from chalicelib.adapters.runtime import manifests as m
+from chalicelib.adapters.runtime import manifests_names as names
+from chalicelib.adapters.runtime import manifests_pods as pods
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 
@@ -204,11 +206,11 @@ def test_namespace_is_named_by_the_environment_id_never_by_user_names() -> None:
 def test_long_and_odd_names_become_valid_distinct_dns_labels() -> None:
     long_a = "a" * 32 + "-" + "b" * 32
     long_b = "a" * 32 + "-" + "b" * 31 + "c"
-    assert len(m.dns_label(long_a)) == 63
-    assert m.dns_label(long_a) != m.dns_label(long_b)
-    assert m.dns_label("9lives") == "x-9lives"
-    assert m.dns_label("My_App") == "my-app"
-    assert m.dns_label("--") == "railyard"
+    assert len(names.dns_label(long_a)) == 63
+    assert names.dns_label(long_a) != names.dns_label(long_b)
+    assert names.dns_label("9lives") == "x-9lives"
+    assert names.dns_label("My_App") == "my-app"
+    assert names.dns_label("--") == "railyard"
     spec = dataclasses.replace(make_spec(), project="p" * 32, environment="e" * 32)
     assert len(m.namespace_name(spec)) <= 63
     host = m.public_host("s" * 32 + "-" + "e" * 32 + "-" + "p" * 32, "apps.example.com")
@@ -322,7 +324,7 @@ def test_rollout_strategy_maps_overlap_and_draining() -> None:
         "type": "RollingUpdate",
         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
     }
-    assert deployment["progressDeadlineSeconds"] == 45 + m.PROGRESS_DEADLINE_MARGIN_SECONDS
+    assert deployment["progressDeadlineSeconds"] == 45 + pods.PROGRESS_DEADLINE_MARGIN_SECONDS
     assert deployment["revisionHistoryLimit"] == 10
     pod = deployment["template"]["spec"]
     # Overlap: the old pod keeps serving (preStop) while the ALB deregisters it; then SIGTERM and
@@ -361,7 +363,7 @@ def test_a_new_deployment_of_the_same_release_renders_the_same_pod_template() ->
     first = by_kind(m.render(make_spec(), OPTIONS))["Deployment"]
     again = by_kind(m.render(make_spec(deployment_id="dep_rollback"), OPTIONS))["Deployment"]
     assert again["spec"]["template"] == first["spec"]["template"]
-    assert again["metadata"]["annotations"][m.DEPLOYMENT_ID_ANNOTATION] == "dep_rollback"
+    assert again["metadata"]["annotations"][names.DEPLOYMENT_ID_ANNOTATION] == "dep_rollback"
     other_release = by_kind(m.render(make_spec(release_id="rel_2"), OPTIONS))["Deployment"]
     assert other_release["spec"]["template"]["metadata"]["annotations"] == {m.RELEASE_ID_ANNOTATION: "rel_2"}
 
