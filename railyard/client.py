@@ -1,174 +1,37 @@
 """A small typed client for the Railyard HTTP API (docs/api.md), used by the CLI.
 
-One method per route the CLI needs; each returns the documented JSON shape as a TypedDict. Errors:
-
-- an HTTP error answer becomes ``ApiError(status, code, message)`` from the ``{"Code", "Message"}``
-  body (or a best-effort code when some proxy answered with something else);
-- a network failure becomes ``ApiConnectionError`` naming the URL it could not reach, so the CLI
-  can print one clear line instead of a urllib3 traceback.
-
-Every request that creates something (a project, service, deployment, rollback, variables change,
-cron run) carries an ``Idempotency-Key``: a fresh uuid per call, i.e. per user action. Such a call
-is retried with the same key when no answer came back or the server asks for a retry (502/503/504,
-or 409 RequestInProgress while an earlier try still runs), so a lost answer never makes a second
-deployment: the server answers the first one again.
-
-A client made from a person's session (``refresh_token`` given) renews an expired access token
-once, transparently: on a 401 it sends the refresh token to ``POST /v1/auth/refresh``, keeps the
-new pair (through ``renew``, which also saves it: ``railyard.settings.renew_session``) and repeats
-the request. A refresh that fails is ``ApiError(401, "SessionExpired", ...)``.
+One method per route the CLI needs; each returns the documented JSON shape as a TypedDict
+(railyard/client_shapes.py). How requests are sent, retried and authenticated, and the errors they
+raise (``ApiError``, ``ApiConnectionError``), is railyard/client_transport.py.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Callable
-from typing import Any, NotRequired, TypedDict, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
 
-USER_AGENT = "railyard-cli/0.1"
-# (connect, read) seconds. Every API call is a short request; the upload gets a longer read budget.
-API_TIMEOUT = (5.0, 30.0)
-UPLOAD_TIMEOUT = (5.0, 600.0)
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Seconds to wait before each retry of a creating request: 4 retries, 7.5 s in all, about the time
-# the local platform takes to come back after a restart.
-RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
-RETRY_STATUSES = frozenset({502, 503, 504})  # a gateway or the API said: not now, try again
-RETRY_CODES = frozenset({"RequestInProgress"})  # the first try with this key has not finished yet
-REFRESH_PATH = "/v1/auth/refresh"
-# renew(refresh token, exchange) -> (access, refresh); exchange posts to REFRESH_PATH.
-Renew = Callable[[str, Callable[[str], dict[str, Any]]], tuple[str, str]]
-
-
-class Project(TypedDict):
-    id: str
-    name: str
-    createdAt: str
-
-
-class Environment(TypedDict):
-    id: str
-    projectId: str
-    name: str
-    createdAt: str
-
-
-class Service(TypedDict):
-    id: str
-    projectId: str
-    environmentId: str
-    name: str
-    hostname: str
-    url: str | None  # None for a worker or a job
-    workload: NotRequired[str]  # web | worker | job: what its active release is
-    settings: dict[str, Any]
-    activeDeploymentId: str | None
-    activeReleaseId: str | None
-    createdAt: str
-
-
-class Deployment(TypedDict):
-    id: str
-    serviceId: str
-    projectId: str
-    environmentId: str
-    kind: str
-    status: str
-    reason: NotRequired[str | None]
-    releaseId: NotRequired[str | None]
-    releaseNumber: NotRequired[int | None]
-    buildCached: NotRequired[bool | None]
-    url: NotRequired[str | None]
-    workload: NotRequired[str]  # web | worker | job, once it went live
-    cronSchedule: NotRequired[str | None]
-    createdAt: str
-    updatedAt: NotRequired[str]
-
-
-class LogLine(TypedDict):
-    seq: int
-    ts: Any
-    message: str
-
-
-class LogPage(TypedDict):
-    lines: list[LogLine]
-    next: int
-    done: bool
-
-
-class Upload(TypedDict):
-    uploadUrl: str
-    sourceKey: str
-    expiresIn: int
-    # A presigned POST: these form fields, then the file. Absent from servers older than the upload
-    # limit, which hand out a presigned PUT URL instead.
-    uploadFields: NotRequired[dict[str, str]]
-    maxBytes: NotRequired[int]  # the largest upload the server accepts
-
-
-class VariablesUpdate(TypedDict):
-    variables: dict[str, str]
-    sealed: list[str]  # names only: a sealed value is never sent back
-    deployment: Deployment | None
-
-
-class DeviceAuthorization(TypedDict):
-    deviceCode: str
-    userCode: str
-    verificationUri: str
-    verificationUriComplete: str
-    expiresIn: int
-    interval: int
-
-
-class SessionTokens(TypedDict):
-    accessToken: str
-    refreshToken: str
-    tokenType: str
-    expiresIn: int
-    sessionId: str
-
-
-class WhoamiGrant(TypedDict):
-    workspaceId: str
-    projectId: NotRequired[str]
-    environmentId: NotRequired[str]
-    serviceId: NotRequired[str]
-    role: str | None
-    actions: list[str]
-
-
-class Whoami(TypedDict):
-    kind: str
-    name: str
-    userId: str | None
-    tokenId: str | None
-    sessionId: str | None
-    grants: list[WhoamiGrant]
-
-
-class ApiError(Exception):
-    """The API answered with an error status; ``code`` is its ``Code`` (e.g. ``NotFound``)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class ApiConnectionError(Exception):
-    """No HTTP answer at all from ``url`` (refused, DNS, timeout)."""
-
-    def __init__(self, url: str, detail: str) -> None:
-        super().__init__(f"cannot reach {url} ({detail})")
-        self.url = url
-        self.detail = detail
+from railyard.client_shapes import (
+    Deployment,
+    DeviceAuthorization,
+    Environment,
+    LogPage,
+    Project,
+    Service,
+    SessionTokens,
+    Upload,
+    VariablesUpdate,
+    Whoami,
+)
+from railyard.client_transport import (
+    UPLOAD_TIMEOUT,
+    ApiConnectionError,
+    ApiError,
+    ApiTransport,
+    describe_network_error,
+    error_from_response,
+)
 
 
 def _size(count: int) -> str:
@@ -181,60 +44,8 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _describe_network_error(exc: requests.RequestException) -> str:
-    """A short human reason for a network failure; the urllib3 chain is too long for one line."""
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    text = str(exc)
-    if "Connection refused" in text or "ConnectionRefused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "nodename nor servname" in text:
-        return "unknown host"
-    return type(exc).__name__
-
-
-def _error_from_response(response: requests.Response) -> ApiError:
-    """Build an ApiError from an error answer, whatever shape its body has."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        code = body.get("Code") or body.get("code")
-        message = body.get("Message") or body.get("message")
-        if code or message:
-            return ApiError(response.status_code, str(code or f"HTTP{response.status_code}"), str(message))
-    # Not our API's error shape (a gateway, a proxy, S3's XML): keep the start of the body.
-    snippet = " ".join(response.text.split())[:200] or response.reason or "no body"
-    return ApiError(response.status_code, f"HTTP{response.status_code}", snippet)
-
-
-def _worth_retrying(error: ApiConnectionError | ApiError) -> bool:
-    if isinstance(error, ApiConnectionError):
-        return True  # no answer: the request may or may not have run; the key makes that safe
-    return error.status in RETRY_STATUSES or error.code in RETRY_CODES
-
-
-class RailyardClient:
-    """Talks to one Railyard API with one bearer token."""
-
-    def __init__(
-        self,
-        api_url: str,
-        token: str,
-        *,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        refresh_token: str | None = None,
-        renew: Renew | None = None,
-    ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self._token = token
-        self._session = session or requests.Session()
-        self._session.headers["User-Agent"] = USER_AGENT
-        self._sleep = sleep
-        self._refresh_token = refresh_token
-        self._renew = renew
+class RailyardClient(ApiTransport):
+    """Talks to one Railyard API with one bearer token: one method per route."""
 
     @classmethod
     def for_config(cls, config: Any) -> RailyardClient:
@@ -242,95 +53,6 @@ class RailyardClient:
         from railyard.settings import renew_session
 
         return cls(config.api_url, config.token, refresh_token=config.refresh_token, renew=renew_session)
-
-    @property
-    def token(self) -> str:
-        """The bearer token in use (a renewed access token after a refresh)."""
-        return self._token
-
-    # -- plumbing -------------------------------------------------------------------------------
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        authenticated: bool = True,
-    ) -> dict[str, Any]:
-        try:
-            return self._send(method, path, params, body, idempotency_key, authenticated)
-        except ApiError as error:
-            if error.status != 401 or not authenticated or self._refresh_token is None:
-                raise
-        self._refresh()
-        return self._send(method, path, params, body, idempotency_key, authenticated)
-
-    def _refresh(self) -> None:
-        assert self._refresh_token is not None
-
-        def exchange(refresh_token: str) -> dict[str, Any]:
-            return self._send("POST", REFRESH_PATH, None, {"refreshToken": refresh_token}, None, False)
-
-        try:
-            if self._renew is not None:
-                self._token, self._refresh_token = self._renew(self._refresh_token, exchange)
-            else:
-                answer = exchange(self._refresh_token)
-                self._token, self._refresh_token = answer["accessToken"], answer["refreshToken"]
-        except ApiError as error:
-            if error.status not in (400, 401, 403, 404):
-                raise
-            raise ApiError(
-                401, "SessionExpired", f"your session ended ({error.message}): run `railyard login`"
-            ) from error
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, Any] | None,
-        body: dict[str, Any] | None,
-        idempotency_key: str | None,
-        authenticated: bool,
-    ) -> dict[str, Any]:
-        url = f"{self.api_url}{path}"
-        headers = {"Authorization": f"Bearer {self._token}"} if authenticated and self._token else {}
-        if idempotency_key is not None:
-            headers[IDEMPOTENCY_HEADER] = idempotency_key
-        try:
-            response = self._session.request(
-                method, url, params=params, json=body, headers=headers, timeout=API_TIMEOUT
-            )
-        except requests.RequestException as exc:
-            raise ApiConnectionError(self.api_url, _describe_network_error(exc)) from exc
-        if response.status_code >= 400:
-            raise _error_from_response(response)
-        if not response.content:
-            return {}
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise ApiError(
-                response.status_code, "InvalidResponse", f"{method} {path} did not answer a JSON object"
-            )
-        return data
-
-    def _create(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A request that creates something: one fresh Idempotency-Key, reused on every retry."""
-        key = str(uuid.uuid4())
-        for delay in (*RETRY_DELAYS, None):
-            try:
-                return self._request(method, path, body=body, idempotency_key=key)
-            except (ApiConnectionError, ApiError) as error:
-                if delay is None or not _worth_retrying(error):
-                    raise
-            self._sleep(delay)
-        raise AssertionError("unreachable: the last try returns or raises")
 
     # -- projects, environments, services ---------------------------------------------------
 
@@ -417,9 +139,9 @@ class RailyardClient:
                 file = {"file": ("source.tar.gz", tarball, "application/gzip")}
                 response = requests.post(upload_url, data=fields, files=file, timeout=UPLOAD_TIMEOUT)
         except requests.RequestException as exc:
-            raise ApiConnectionError(_origin(upload_url), _describe_network_error(exc)) from exc
+            raise ApiConnectionError(_origin(upload_url), describe_network_error(exc)) from exc
         if response.status_code >= 300:
-            error = _error_from_response(response)
+            error = error_from_response(response)
             raise ApiError(error.status, "UploadFailed", error.message)
 
     def create_deployment(

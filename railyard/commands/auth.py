@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from railyard.client import RailyardClient, Whoami
+    from railyard.client import RailyardClient
+    from railyard.client_shapes import Whoami
 
 # Consecutive polls without an answer (the API restarting, a 5xx) tolerated during a sign-in.
 MAX_POLL_FAILURES = 10
@@ -65,7 +66,8 @@ def login(
     ] = False,
 ) -> None:
     """Sign in: a working saved token is kept; otherwise a URL and a code to approve in a browser."""
-    from railyard.client import ApiError, RailyardClient
+    from railyard.client import RailyardClient
+    from railyard.client_transport import ApiError
     from railyard.commands.common import CliError
     from railyard.settings import TOKEN_ENV, config_path, load_config, read_config_file, save_api_token
 
@@ -94,7 +96,8 @@ def login(
 
 
 def _device_sign_in(anonymous: RailyardClient) -> None:
-    from railyard.client import ApiConnectionError, ApiError, RailyardClient
+    from railyard.client import RailyardClient
+    from railyard.client_transport import ApiConnectionError, ApiError
     from railyard.commands.common import CliError
     from railyard.settings import save_session
 
@@ -164,7 +167,8 @@ def whoami() -> None:
 
 def logout() -> None:
     """Sign out: ends the session on the server and forgets the saved credentials."""
-    from railyard.client import ApiConnectionError, ApiError, RailyardClient
+    from railyard.client import RailyardClient
+    from railyard.client_transport import ApiConnectionError, ApiError
     from railyard.settings import TOKEN_ENV, clear_credentials, load_config
 
     saved = load_config(environment=False)  # what this machine keeps, whatever the environment says

@@ -37,7 +37,7 @@ class RailyardGroup(TyperGroup):
     """Turns the errors every command may hit into one line on stderr and exit status 1."""
 
     def invoke(self, ctx: Any) -> Any:
-        from railyard.client import ApiConnectionError, ApiError
+        from railyard.client_transport import ApiConnectionError, ApiError
         from railyard.settings import SettingsError
         from railyard.tarball import TarballError
 

@@ -15,7 +15,8 @@ import typer
 from railyard.commands.common import glyph, tick
 
 if TYPE_CHECKING:
-    from railyard.client import Deployment, RailyardClient
+    from railyard.client import RailyardClient
+    from railyard.client_shapes import Deployment
     from railyard.settings import Link
 
 # Module-level so tests can make following fast; 0.3 s keeps a `railyard up` feeling live while
@@ -71,7 +72,7 @@ class LogCursor:
 
 def pump(client: RailyardClient, deployment_id: str, cursor: LogCursor, *, header: bool) -> int:
     """Print the stream's lines after the cursor; returns how many were printed."""
-    from railyard.client import ApiError
+    from railyard.client_transport import ApiError
 
     try:
         page = client.get_logs(deployment_id, stream=cursor.stream, after=cursor.after)
@@ -100,7 +101,7 @@ def pump(client: RailyardClient, deployment_id: str, cursor: LogCursor, *, heade
 
 def _follow(client: RailyardClient, deployment_id: str) -> Deployment:
     """Print status changes, build logs then deploy logs until the deployment ends; return it."""
-    from railyard.client import ApiConnectionError, ApiError
+    from railyard.client_transport import ApiConnectionError, ApiError
 
     build = LogCursor("build")
     deploy = LogCursor("deploy")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from railyard.client import Environment, Project, RailyardClient, Service
+from railyard.client import RailyardClient
+from railyard.client_shapes import Environment, Project, Service
 
 
 class TeamsClient(RailyardClient):

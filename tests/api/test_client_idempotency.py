@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from railyard.client import ApiError, RailyardClient
+from railyard.client import RailyardClient
+from railyard.client_transport import ApiError
 from tests.api.conftest import TOKEN, Api
 
 

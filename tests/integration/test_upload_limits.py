@@ -12,7 +12,8 @@ import requests
 from chalicelib.adapters.sources import TarballSources
 from chalicelib.adapters.storage import S3BlobStore
 from chalicelib.domain.errors import BuildFailed
-from railyard.client import RailyardClient, Upload
+from railyard.client import RailyardClient
+from railyard.client_shapes import Upload
 from railyard.tarball import TarballError
 from tests.support.tarballs import small_source
 
