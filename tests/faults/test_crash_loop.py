@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.runtime.router import Router, RouteTable
+from chalicelib.adapters.runtime.router import Router
+from chalicelib.adapters.runtime.router_table import RouteTable
 from tests.support.faults import Load, deployments, echo_app, figures, hostname, router_json, wait_status
 from tests.support.platform import Dev
 

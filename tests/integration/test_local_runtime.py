@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.runtime.local import LocalRuntime
-from chalicelib.adapters.runtime.router import Router, RouteTable
+from chalicelib.adapters.runtime.router import Router
+from chalicelib.adapters.runtime.router_table import RouteTable
 from chalicelib.domain.errors import DeploymentCancelled, HealthCheckFailed, PreDeployFailed
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chalicelib.adapters.runtime.router import Router, RouteTable
+from chalicelib.adapters.runtime.router import Router
+from chalicelib.adapters.runtime.router_table import RouteTable
 
 HOSTNAME = "web-production-shop"
 DOMAIN = "api.example.test"

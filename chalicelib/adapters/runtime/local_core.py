@@ -29,7 +29,8 @@ from chalicelib.adapters.runtime.local_processes import (
 )
 from chalicelib.adapters.runtime.local_release_dirs import ReleaseDirs, read_runtime_env
 from chalicelib.adapters.runtime.local_releases import CronJob, CronRun, Release, Sandbox, Stopping
-from chalicelib.adapters.runtime.router import Router, RouteTable
+from chalicelib.adapters.runtime.router import Router
+from chalicelib.adapters.runtime.router_table import RouteTable
 from chalicelib.domain.errors import PreDeployFailed, TransientError
 from chalicelib.domain.ids import Clock, utcnow
 from chalicelib.domain.models import ServiceSettings
