@@ -15,7 +15,8 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import Workload
 from tests.fakes import FakeBlobStore, FakeLog
-from tests.support.local_runtime import get_through_router, published_release, running_runtime
+from tests.support.local_runtime import published_release, running_runtime
+from tests.support.router import get_through_router
 from tests.support.tiny_app import START_COMMAND, pack
 
 pytestmark = pytest.mark.timeout(30)
@@ -72,7 +73,7 @@ def release(blobs: FakeBlobStore, number: int) -> ReleaseSpec:
 
 
 def served(runtime: LocalRuntime) -> str:
-    return get_through_router(runtime, HOST)[1]
+    return get_through_router(runtime.router_port, HOST)[1]
 
 
 def no_progress() -> None:

@@ -23,7 +23,8 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import Workload
 from tests.fakes import FakeBlobStore, FakeLog
-from tests.support.local_runtime import get_through_router, published_release, running_runtime
+from tests.support.local_runtime import published_release, running_runtime
+from tests.support.router import get_through_router
 from tests.support.tarballs import small_source
 
 pytestmark = pytest.mark.timeout(60)
@@ -119,7 +120,7 @@ def spec(
 
 
 def get(runtime: LocalRuntime) -> tuple[int, str]:
-    return get_through_router(runtime, HOST)
+    return get_through_router(runtime.router_port, HOST)
 
 
 def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:

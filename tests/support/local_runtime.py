@@ -1,10 +1,9 @@
 """A LocalRuntime for the runtime's integration tests, and the releases they give it: the runtime
-started on a test's data directory and closed after it, an artifact published to the fake blob store
-as a release, and a request through the runtime's router as a user's browser would send it."""
+started on a test's data directory and closed after it, and an artifact published to the fake blob
+store as a release (tests/support/router.py sends the requests through its router)."""
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,14 +56,3 @@ def published_release(
         variables=dict(variables or {}),
         settings=settings,
     )
-
-
-def get_through_router(runtime: LocalRuntime, hostname: str, path: str = "/") -> tuple[int, str]:
-    """(status, body) of a GET for `hostname`.localhost through the runtime's router."""
-    connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=5)
-    try:
-        connection.request("GET", path, headers={"Host": f"{hostname}.localhost:{runtime.router_port}"})
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
