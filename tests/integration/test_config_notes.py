@@ -15,7 +15,7 @@ from chalicelib.adapters.builds.local import LocalBuildRunner
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from railyard import cli
-from tests.fakes import FakeBlobStore
+from tests.fakes import FakeBlobStore, FakeLog
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "railway_configs"
 # A dashboard export plus a Railway template's [variables] table, over an app that needs no install.
@@ -36,17 +36,6 @@ NOTES = [
 ]
 
 
-class RecordingLog:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
-
-
 def tarball(files: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -61,7 +50,7 @@ def tarball(files: dict[str, str]) -> bytes:
 def test_the_local_build_log_has_a_line_per_ignored_key_and_warning(tmp_path: Path) -> None:
     blobs = FakeBlobStore()
     blobs.put_bytes("sources", "src/a.tar.gz", tarball(FILES))
-    log = RecordingLog()
+    log = FakeLog()
     request = BuildRequest(
         deployment_id="dep_1",
         service_id="svc_1",
