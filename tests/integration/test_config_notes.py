@@ -4,9 +4,7 @@ lines (and `--json` carries them)."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -16,6 +14,7 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from railyard import cli
 from tests.fakes import FakeBlobStore, FakeLog
+from tests.support.tarballs import small_source
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "railway_configs"
 # A dashboard export plus a Railway template's [variables] table, over an app that needs no install.
@@ -36,20 +35,11 @@ NOTES = [
 ]
 
 
-def tarball(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_the_local_build_log_has_a_line_per_ignored_key_and_warning(tmp_path: Path) -> None:
     blobs = FakeBlobStore()
-    blobs.put_bytes("sources", "src/a.tar.gz", tarball(FILES))
+    blobs.put_bytes(
+        "sources", "src/a.tar.gz", small_source({name: text.encode() for name, text in FILES.items()})
+    )
     log = FakeLog()
     request = BuildRequest(
         deployment_id="dep_1",
