@@ -211,6 +211,9 @@ class FakeLog:
     def close(self) -> None:
         pass
 
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
 
 class FakeLogStore:
     def __init__(self) -> None:

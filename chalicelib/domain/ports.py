@@ -27,6 +27,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
     Versioned,
 )
+from chalicelib.domain.release_spec import ReleaseSpec
 from chalicelib.domain.workloads import Workload
 
 
@@ -276,39 +277,6 @@ class BuildStateChange:
     phase: str | None = None  # the phase that failed, else the current one
     context: str = ""  # the build service's explanation of the failed phase
     logs: str | None = None  # where the build's own output can be read (a console link)
-
-
-@dataclass(frozen=True)
-class ReleaseSpec:
-    """Everything a runtime needs to run one release of a service."""
-
-    service_id: str
-    hostname: str
-    deployment_id: str
-    release_id: str
-    artifact_key: str
-    start_command: str
-    variables: dict[str, str]
-    settings: ServiceSettings
-    # The container image (ECR URI) when the build produced one; the Kubernetes runtime needs it.
-    image: str | None = None
-    # Names of the project and environment, for runtimes that group services (a namespace each).
-    project: str = ""
-    environment: str = ""
-    service: str = ""
-    # The environment's id (globally unique): runtimes that group services name the group by it,
-    # never by the user-chosen names above (two projects' "shop"/"production" must not meet).
-    environment_id: str = ""
-    # The service's verified custom domains (Service.domains when the deploy read it): the runtime
-    # serves them besides the generated host.
-    domains: tuple[str, ...] = ()
-
-    # The runtime's contract stays flat (runtimes and their tests read and build these fields);
-    # it is filled from the release's BuiltRelease (release_spec.py) and gives one back for the
-    # stored release record, whose settings are already the effective ones.
-    @property
-    def built(self) -> BuiltRelease:
-        return BuiltRelease(self.artifact_key, self.start_command, self.image)
 
 
 class Promotion(Protocol):

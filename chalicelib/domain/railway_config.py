@@ -40,7 +40,7 @@ from chalicelib.domain.railway_schema import (
     read_document,
 )
 from chalicelib.domain.schedule import cron_problem
-from chalicelib.domain.service_settings import config_file_setting_names
+from chalicelib.domain.service_settings import CONFIG_FILE_SETTINGS, Setting, config_file_setting_names
 
 CONFIG_FILES = ("railway.json", "railway.toml", "railyard.toml")
 RAILWAY_SCHEMA = json_schema()  # published as docs/railway.schema.json
@@ -54,33 +54,58 @@ class ConfigSource(Protocol):
     def read_text(self, path: str) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DeployConfig:
     """The `deploy` section of railway.json / railway.toml / railyard.toml (after environment
-    overrides), in the service settings' snake_case. None = not set in the file.
+    overrides), in the service settings' snake_case: `start_command` (the build plan's) and one
+    attribute per config-file row of the settings table (`deploy.num_replicas`), None = not set in
+    the file. The rows are not repeated here: a new row is an attribute and a keyword at once.
 
     Defined here rather than in buildplan so this module does not import the planner that imports
     it; buildplan re-exports it as part of the BuildPlan contract. It also carries what the files
     said that Railyard does not apply (`ignored_keys`, `warnings`), because the BuildPlan carries
     this object to `railyard plan` and to both build runners' logs (buildplan/report.py)."""
 
-    start_command: str | None = None
-    pre_deploy_command: str | None = None
-    healthcheck_path: str | None = None
-    healthcheck_timeout: float | None = None
-    restart_policy_type: str | None = None
-    restart_policy_max_retries: int | None = None
-    num_replicas: int | None = None
-    cron_schedule: str | None = None
-    overlap_seconds: float | None = None
-    draining_seconds: float | None = None
-    ignored_keys: tuple[str, ...] = ()  # key paths of every file's schema keys Railyard cannot act on
-    warnings: tuple[str, ...] = ()  # each names its file and key
+    start_command: str | None
+    # (setting, value) for each config-file setting the files set, in the table's order.
+    settings: tuple[tuple[str, Any], ...]
+    ignored_keys: tuple[str, ...]  # key paths of every file's schema keys Railyard cannot act on
+    warnings: tuple[str, ...]  # each names its file and key
+
+    def __init__(
+        self,
+        *,
+        start_command: str | None = None,
+        ignored_keys: tuple[str, ...] = (),
+        warnings: tuple[str, ...] = (),
+        **settings: Any,
+    ) -> None:
+        unknown = sorted(set(settings) - set(config_file_setting_names()))
+        if unknown:
+            raise TypeError(f"a config file sets no setting {', '.join(unknown)}")
+        values = tuple(
+            (name, settings[name]) for name in config_file_setting_names() if settings.get(name) is not None
+        )
+        object.__setattr__(self, "start_command", start_command)
+        object.__setattr__(self, "settings", values)
+        object.__setattr__(self, "ignored_keys", tuple(ignored_keys))
+        object.__setattr__(self, "warnings", tuple(warnings))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names that are not attributes: the settings' values, None when not set.
+        if name not in config_file_setting_names():
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        return dict(self.settings).get(name)
 
     def settings_overrides(self) -> dict[str, Any]:
         """The ServiceSettings a config file may set (the settings table's `config_file` rows),
         only those set. They win over the service's own (built_release.effective_settings)."""
-        return {k: getattr(self, k) for k in config_file_setting_names() if getattr(self, k) is not None}
+        return dict(self.settings)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the files set, start command included (`railyard plan --json`'s `deploy`)."""
+        start = {"start_command": self.start_command} if self.start_command is not None else {}
+        return {**start, **self.settings_overrides()}
 
 
 @dataclass(frozen=True)
@@ -250,12 +275,6 @@ def _typed(
             "detecting the app as for RAILPACK"
         )
         builder = "RAILPACK"
-    pre_deploy = deploy.get("preDeployCommand")
-    if isinstance(pre_deploy, tuple):
-        # Railway runs a list in order and stops at the first failure, which is what && does. Each
-        # part is grouped so `a || b` stays one step; the newlines keep a trailing `# comment` from
-        # swallowing the closing parenthesis.
-        pre_deploy = " && ".join(f"(\n{c.strip()}\n)" for c in pre_deploy if c.strip()) or None
     cron = _blank_is_none(deploy.get("cronSchedule"))
     problem = cron_problem(cron) if cron else None
     if problem:
@@ -272,17 +291,9 @@ def _typed(
         ),
         deploy=DeployConfig(
             start_command=_blank_is_none(deploy.get("startCommand")),
-            pre_deploy_command=_blank_is_none(pre_deploy),
-            healthcheck_path=deploy.get("healthcheckPath"),
-            healthcheck_timeout=_float(deploy.get("healthcheckTimeout")),
-            restart_policy_type=deploy.get("restartPolicyType"),
-            restart_policy_max_retries=deploy.get("restartPolicyMaxRetries"),
-            num_replicas=deploy.get("numReplicas"),
-            cron_schedule=cron,
-            overlap_seconds=_float(deploy.get("overlapSeconds")),
-            draining_seconds=_float(deploy.get("drainingSeconds")),
             ignored_keys=tuple(ignored),
             warnings=tuple(warnings),
+            **{row.name: _setting_value(row, deploy.get(row.api_name)) for row in CONFIG_FILE_SETTINGS},
         ),
         sources=sources,
     )
@@ -321,10 +332,19 @@ def _apply_regions(
     deploy["numReplicas"] = total
 
 
-def _blank_is_none(value: str | None) -> str | None:
+def _blank_is_none(value: Any) -> str | None:
     # An empty command in a file means "not set", not "run nothing".
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _float(value: float | None) -> float | None:
-    return None if value is None else float(value)
+def _setting_value(row: Setting, value: Any) -> Any:
+    """A config-file setting's value as the settings table types it: a float row's number as a
+    float; a text trimmed, blank meaning "not set"; a list of commands as one command."""
+    if isinstance(value, tuple):
+        # Railway runs a list in order and stops at the first failure, which is what && does. Each
+        # part is grouped so `a || b` stays one step; the newlines keep a trailing `# comment` from
+        # swallowing the closing parenthesis.
+        value = " && ".join(f"(\n{c.strip()}\n)" for c in value if c.strip())
+    if row.kind is float and value is not None:
+        return float(value)
+    return _blank_is_none(value) if row.kind is str else value

@@ -3,7 +3,9 @@ defines (top level, `build.*`, `deploy.*`, `environments.<name>.*`, a multi-regi
 its value is read, and what Railyard does with it.
 
 Each `Key` names the BuildConfig/DeployConfig field it fills (`setting`), or says why Railyard does
-not act on it (`unsupported`, shown by `railyard plan` and in the build log). Values are read as
+not act on it (`unsupported`, shown by `railyard plan` and in the build log). The deploy keys that
+set a service setting are not declared here: each derives from its row of the settings table
+(service_settings.py, `config_file=ConfigFileKey(...)`). Values are read as
 Railway reads them: enum values in any case (`builder = "nixpacks"`), numbers also as numeric
 strings (`"overlapSeconds": "60"`, as Railway's own docs write it), null as "not set". Ranges are
 Railway's, and where Railway sets none Railyard's (chalicelib/domain/limits.py) applies at
@@ -22,7 +24,6 @@ from typing import Any
 
 from chalicelib.domain import limits
 from chalicelib.domain.errors import BuildFailed
-from chalicelib.domain.models import RESTART_POLICIES
 from chalicelib.domain.railway_values import (
     Anything,
     Choice,
@@ -38,12 +39,12 @@ from chalicelib.domain.railway_values import (
     Texts,
     describe,
 )
+from chalicelib.domain.service_settings import CONFIG_FILE_SETTINGS, Setting
 
 # Railway's builders. HEROKU and PAKETO are retired there (its schema still lists them): Railyard
 # detects the app for them, as for RAILPACK, and says so.
 BUILDERS = ("RAILPACK", "NIXPACKS", "DOCKERFILE")
 RETIRED_BUILDERS = ("HEROKU", "PAKETO")
-RESTART_POLICY_TYPES = RESTART_POLICIES
 NO_EQUIVALENT = "Railyard has no equivalent"
 # How alike an unknown key must be to a known one to be taken for its typo (difflib's ratio):
 # "buildComand" / "buildCommand" 0.96, "deploi" / "deploy" 0.83, "startCmd" / "startCommand" 0.8
@@ -104,89 +105,76 @@ _REGION = Table(
     }
 )
 
+
+def _setting_key(row: Setting) -> Key:
+    """The deploy key a config-file row of the settings table (service_settings.py) declares: read
+    as the row's type, choices and range, with what Railway reads differently (`ConfigFileKey`)."""
+    how = row.config_file
+    assert how is not None, row.name
+    kind: Leaf
+    if row.choices:
+        kind = Choice(row.choices)
+    elif row.kind is str and how.commands:
+        assert row.max_chars is not None, row.name
+        kind = Command(row.max_chars)
+    elif row.kind is str:
+        kind = Text(pattern=how.pattern, max_chars=row.max_chars)
+    else:
+        railways = row.maximum if how.maximum_is_railways else None
+        kind = Number(integer=row.kind is int, minimum=row.minimum, above=row.above, maximum=railways)
+    railyard_maximum = None if how.maximum_is_railways or row.kind is str else row.maximum
+    return Key(kind, how.description, setting=row.name, railyard_maximum=railyard_maximum)
+
+
+def _deploy_keys(own: dict[str, Key]) -> dict[str, Key]:
+    """Railway's deploy keys: those declared here (the start command, which the build plan takes,
+    and the ones Railyard does not act on) and one per config-file row of the settings table."""
+    from_settings = {row.api_name: _setting_key(row) for row in CONFIG_FILE_SETTINGS}
+    both = sorted(set(own) & set(from_settings))
+    assert not both, f"declared here and in the settings table: {both}"
+    return {**own, **from_settings}
+
+
 DEPLOY = Table(
-    {
-        "startCommand": Key(
-            Text(max_chars=limits.MAX_COMMAND_CHARS),
-            "Overrides the detected start command.",
-            setting="start_command",
-        ),
-        "preDeployCommand": Key(
-            Command(limits.MAX_COMMAND_CHARS),
-            "Run once before the new release starts; a list runs in order.",
-            setting="pre_deploy_command",
-        ),
-        "preDeployTimeoutSeconds": Key(
-            Number(above=0),
-            "How long the pre-deploy command may run.",
-            unsupported="the pre-deploy command runs within the Deploy step's own limit",
-        ),
-        "numReplicas": Key(
-            Number(integer=True, minimum=1, maximum=limits.MAX_REPLICAS),
-            "Instances sharing the traffic.",
-            setting="num_replicas",
-        ),
-        "healthcheckPath": Key(
-            Text(pattern="^/", max_chars=limits.MAX_PATH_CHARS),
-            "A release is live once this path answers 2xx.",
-            setting="healthcheck_path",
-        ),
-        "healthcheckTimeout": Key(
-            Number(above=0),
-            "Seconds to wait for the health check.",
-            setting="healthcheck_timeout",
-            railyard_maximum=limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS,
-        ),
-        "sleepApplication": Key(Flag(), "Sleep when idle.", unsupported="Railyard does not sleep services"),
-        "runtime": Key(Text(), "Railway's runtime generation (V2, LEGACY).", unsupported=NO_EQUIVALENT),
-        "registryCredentials": Key(
-            Anything(),
-            "Credentials for a private image.",
-            unsupported="Railyard builds from source and pulls no private image",
-        ),
-        "restartPolicyType": Key(
-            Choice(RESTART_POLICY_TYPES), "When a crashed replica restarts.", setting="restart_policy_type"
-        ),
-        "restartPolicyMaxRetries": Key(
-            Number(integer=True, minimum=0),
-            "Restarts before a replica stays down (ON_FAILURE).",
-            setting="restart_policy_max_retries",
-            railyard_maximum=limits.MAX_RESTART_RETRIES,
-        ),
-        "cronSchedule": Key(
-            Text(max_chars=limits.MAX_CRON_CHARS),
-            "Five cron fields (UTC): the service runs as a job on this schedule.",
-            setting="cron_schedule",
-        ),
-        "region": Key(Text(), "Railway's region.", unsupported="Railyard runs in one region"),
-        "multiRegionConfig": Key(
-            MapOf(_REGION),
-            "Replicas per region: Railyard runs their total in its one region.",
-            setting="num_replicas",
-        ),
-        "limitOverride": Key(
-            Anything(),
-            "Per-replica resource limits.",
-            unsupported="set cpuLimitMillis and memoryLimitMb in the service settings",
-        ),
-        "requiredMountPath": Key(
-            Text(), "A volume the service needs.", unsupported="Railyard has no volumes"
-        ),
-        "overlapSeconds": Key(
-            Number(minimum=0),
-            "Seconds the previous release keeps serving after the new one is live.",
-            setting="overlap_seconds",
-            railyard_maximum=limits.MAX_TEARDOWN_SECONDS,
-        ),
-        "drainingSeconds": Key(
-            Number(minimum=0),
-            "Seconds between SIGTERM and SIGKILL for the previous release.",
-            setting="draining_seconds",
-            railyard_maximum=limits.MAX_TEARDOWN_SECONDS,
-        ),
-        "ipv6EgressEnabled": Key(Flag(), "Outbound IPv6.", unsupported=NO_EQUIVALENT),
-        "useLegacyStacker": Key(Flag(), "Railway's older host placement.", unsupported=NO_EQUIVALENT),
-    }
+    _deploy_keys(
+        {
+            "startCommand": Key(
+                Text(max_chars=limits.MAX_COMMAND_CHARS),
+                "Overrides the detected start command.",
+                setting="start_command",
+            ),
+            "preDeployTimeoutSeconds": Key(
+                Number(above=0),
+                "How long the pre-deploy command may run.",
+                unsupported="the pre-deploy command runs within the Deploy step's own limit",
+            ),
+            "sleepApplication": Key(
+                Flag(), "Sleep when idle.", unsupported="Railyard does not sleep services"
+            ),
+            "runtime": Key(Text(), "Railway's runtime generation (V2, LEGACY).", unsupported=NO_EQUIVALENT),
+            "registryCredentials": Key(
+                Anything(),
+                "Credentials for a private image.",
+                unsupported="Railyard builds from source and pulls no private image",
+            ),
+            "region": Key(Text(), "Railway's region.", unsupported="Railyard runs in one region"),
+            "multiRegionConfig": Key(
+                MapOf(_REGION),
+                "Replicas per region: Railyard runs their total in its one region.",
+                setting="num_replicas",
+            ),
+            "limitOverride": Key(
+                Anything(),
+                "Per-replica resource limits.",
+                unsupported="set cpuLimitMillis and memoryLimitMb in the service settings",
+            ),
+            "requiredMountPath": Key(
+                Text(), "A volume the service needs.", unsupported="Railyard has no volumes"
+            ),
+            "ipv6EgressEnabled": Key(Flag(), "Outbound IPv6.", unsupported=NO_EQUIVALENT),
+            "useLegacyStacker": Key(Flag(), "Railway's older host placement.", unsupported=NO_EQUIVALENT),
+        }
+    )
 )
 
 _ENVIRONMENT = Table(

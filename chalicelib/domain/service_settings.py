@@ -1,10 +1,11 @@
 """The service settings: what a user configures per service (Railway's deploy settings), declared
 once. Each field of `ServiceSettings` is a row of the settings table: its type and default, and in
 `setting(...)` its range (from domain/limits.py), whether the API may clear it with null, and
-whether a config file's `deploy` section may set it. Everything else derives from these rows
-(`SETTINGS`): the validation below, the API's patch model and view (api/schemas.py), the settings a
-config file applies (railway_config.DeployConfig.settings_overrides, built_release.effective_settings)
-and the runtimes, which read the fields. Adding a setting is one field here: docs/settings.md.
+whether (and how: `ConfigFileKey`) a config file's `deploy` section may set it. Everything else
+derives from these rows (`SETTINGS`): the validation below, the API's patch model and view
+(api/schemas.py), the config-file keys of Railway's schema (railway_schema.DEPLOY), the values a
+config file carries and applies (railway_config.DeployConfig, built_release.effective_settings) and
+the runtimes, which read the fields. Adding a setting is one field here: docs/settings.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ RETIRED_SETTINGS = ("custom_domains",)
 
 
 @dataclass(frozen=True)
+class ConfigFileKey:
+    """How a config file's `deploy.<apiName>` reads a setting, where Railway reads it otherwise than
+    the row says. railway_schema derives the key of Railway's schema from the row and this, and
+    railway_config.DeployConfig carries the value read: the row is the one declaration."""
+
+    description: str  # the key's description in the published schema (docs/railway.schema.json)
+    pattern: str | None = None  # Railway's pattern for a text value (healthcheckPath: "^/")
+    commands: bool = False  # a list of commands is accepted too and runs in order (preDeployCommand)
+    # A value above the row's maximum fails, the maximum being Railway's own too (numReplicas);
+    # otherwise the limit is Railyard's only, and a larger value is applied at it with a warning.
+    maximum_is_railways: bool = False
+
+
+@dataclass(frozen=True)
 class Setting:
     """One row of the settings table (read from a ServiceSettings field's metadata)."""
 
@@ -41,7 +56,7 @@ class Setting:
     max_chars: int | None = None
     choices: tuple[str, ...] = ()
     clearable: bool = False  # the API accepts null: "unset"
-    config_file: bool = False  # a config file's deploy.<api_name> sets it (and wins)
+    config_file: ConfigFileKey | None = None  # a config file's deploy.<api_name> sets it (and wins)
 
 
 def setting(default: Any, **row: Any) -> Any:
@@ -61,28 +76,63 @@ class ServiceSettings:
     start_command: str | None = setting(None, max_chars=limits.MAX_COMMAND_CHARS, clearable=True)
     # None: no HTTP check; live once the process opened $PORT or stayed up (domain/workloads.py).
     healthcheck_path: str | None = setting(
-        None, max_chars=limits.MAX_PATH_CHARS, clearable=True, config_file=True
+        None,
+        max_chars=limits.MAX_PATH_CHARS,
+        clearable=True,
+        config_file=ConfigFileKey("A release is live once this path answers 2xx.", pattern="^/"),
     )
     healthcheck_timeout: float = setting(
-        60.0, above=0, maximum=limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS, unit=" seconds", config_file=True
+        60.0,
+        above=0,
+        maximum=limits.MAX_HEALTHCHECK_TIMEOUT_SECONDS,
+        unit=" seconds",
+        config_file=ConfigFileKey("Seconds to wait for the health check."),
     )
-    restart_policy_type: str = setting("ON_FAILURE", choices=RESTART_POLICIES, config_file=True)
+    restart_policy_type: str = setting(
+        "ON_FAILURE", choices=RESTART_POLICIES, config_file=ConfigFileKey("When a crashed replica restarts.")
+    )
     restart_policy_max_retries: int = setting(
-        3, minimum=0, maximum=limits.MAX_RESTART_RETRIES, config_file=True
+        3,
+        minimum=0,
+        maximum=limits.MAX_RESTART_RETRIES,
+        config_file=ConfigFileKey("Restarts before a replica stays down (ON_FAILURE)."),
     )
     # Railway's teardown: the old release keeps serving `overlap_seconds` after the new one is live,
     # then gets SIGTERM and `draining_seconds` to exit before SIGKILL.
-    overlap_seconds: float = setting(2.0, minimum=0, maximum=limits.MAX_TEARDOWN_SECONDS, config_file=True)
-    draining_seconds: float = setting(5.0, minimum=0, maximum=limits.MAX_TEARDOWN_SECONDS, config_file=True)
+    overlap_seconds: float = setting(
+        2.0,
+        minimum=0,
+        maximum=limits.MAX_TEARDOWN_SECONDS,
+        config_file=ConfigFileKey("Seconds the previous release keeps serving after the new one is live."),
+    )
+    draining_seconds: float = setting(
+        5.0,
+        minimum=0,
+        maximum=limits.MAX_TEARDOWN_SECONDS,
+        config_file=ConfigFileKey("Seconds between SIGTERM and SIGKILL for the previous release."),
+    )
     build_timeout: float = setting(900.0, above=0, maximum=limits.MAX_BUILD_TIMEOUT_SECONDS, unit=" seconds")
     # Run once before a release starts (migrations).
     pre_deploy_command: str | None = setting(
-        None, max_chars=limits.MAX_COMMAND_CHARS, clearable=True, config_file=True
+        None,
+        max_chars=limits.MAX_COMMAND_CHARS,
+        clearable=True,
+        config_file=ConfigFileKey(
+            "Run once before the new release starts; a list runs in order.", commands=True
+        ),
     )
-    num_replicas: int = setting(1, minimum=1, maximum=limits.MAX_REPLICAS, config_file=True)
+    num_replicas: int = setting(
+        1,
+        minimum=1,
+        maximum=limits.MAX_REPLICAS,
+        config_file=ConfigFileKey("Instances sharing the traffic.", maximum_is_railways=True),
+    )
     # A cron service runs its start command on this schedule (UTC) instead of serving traffic.
     cron_schedule: str | None = setting(
-        None, max_chars=limits.MAX_CRON_CHARS, clearable=True, config_file=True
+        None,
+        max_chars=limits.MAX_CRON_CHARS,
+        clearable=True,
+        config_file=ConfigFileKey("Five cron fields (UTC): the service runs as a job on this schedule."),
     )
     # Resources per replica (Kubernetes requests/limits): CPU in millicores, memory in MiB. Their
     # ranges relate request and limit: _check_resources.
@@ -194,4 +244,8 @@ SETTINGS: tuple[Setting, ...] = _rows()
 @cache
 def config_file_setting_names() -> tuple[str, ...]:
     """The ServiceSettings fields a config file's deploy section may set (and then wins on)."""
-    return tuple(row.name for row in SETTINGS if row.config_file)
+    return tuple(row.name for row in CONFIG_FILE_SETTINGS)
+
+
+# The rows a config file's deploy section may set, in declaration order.
+CONFIG_FILE_SETTINGS: tuple[Setting, ...] = tuple(row for row in SETTINGS if row.config_file is not None)

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from railyard.commands.common import fail
+from railyard.localdev.options import DevOptions
+
+DEV_DEFAULTS = DevOptions()  # `railyard dev`'s flags default to the options' own defaults
 
 
 def register(app: typer.Typer) -> None:
@@ -71,48 +74,35 @@ def dev(
     exit_after_demo: Annotated[
         bool, typer.Option("--exit", help="With --demo: stop the platform after the demo deployment.")
     ] = False,
-    api_port: Annotated[int, typer.Option(help="Port of the local API.")] = 8000,
-    router_port: Annotated[int, typer.Option(help="Port of the router serving *.localhost apps.")] = 8080,
-    moto_port: Annotated[int, typer.Option(help="Port of the AWS emulator (0: a free port).")] = 0,
+    api_port: Annotated[int, typer.Option(help="Port of the local API.")] = DEV_DEFAULTS.api_port,
+    router_port: Annotated[
+        int, typer.Option(help="Port of the router serving *.localhost apps.")
+    ] = DEV_DEFAULTS.router_port,
+    moto_port: Annotated[
+        int, typer.Option(help="Port of the AWS emulator (0: a free port).")
+    ] = DEV_DEFAULTS.moto_port,
     data_dir: Annotated[
         Path | None,
         typer.Option(help="Where the platform keeps its state (default: $RAILYARD_HOME/data)."),
-    ] = None,
+    ] = DEV_DEFAULTS.data_dir,
     fresh: Annotated[
         bool, typer.Option(help="Start empty: delete the data directory's state first.")
-    ] = False,
+    ] = DEV_DEFAULTS.fresh,
     aws: Annotated[
         str,
         typer.Option(
             help="Where AWS runs: 'moto' (embedded) or 'localstack' (LocalStack and DynamoDB Local on "
             "this host; docs/localstack.md). Same code, other endpoints."
         ),
-    ] = "moto",
+    ] = DEV_DEFAULTS.aws,
 ) -> None:
     """Run the whole platform on this machine (AWS emulator, API, workers, router); a restart keeps
     every project, deployment, log and live app."""
-    from railyard.localdev.targets import TARGETS  # light: no AWS library
-
-    if aws not in TARGETS:
-        fail(f"--aws {aws!r} is not a target (use one of: {', '.join(TARGETS)})")
-    if aws == "localstack":
-        from railyard.localdev.localstack import missing_reason
-
-        reason = missing_reason()
-        if reason is not None:
-            fail(f"--aws localstack: {reason}")
+    options = DevOptions(api_port, router_port, moto_port, data_dir, fresh, aws)
+    problem = options.problem()
+    if problem is not None:
+        fail(problem)
     # Imported here: the local platform pulls in moto, boto3 and chalice, which no other command needs.
     from railyard.localdev import run_dev
 
-    raise typer.Exit(
-        run_dev(
-            api_port=api_port,
-            router_port=router_port,
-            moto_port=moto_port,
-            demo=demo,
-            exit_after_demo=exit_after_demo,
-            data_dir=data_dir,
-            fresh=fresh,
-            aws=aws,
-        )
-    )
+    raise typer.Exit(run_dev(options, demo=demo, exit_after_demo=exit_after_demo))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from railyard.localdev.options import DevOptions
 from railyard.settings import railyard_home
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,18 +76,10 @@ def _aws_env(target_env: dict[str, str]) -> None:
     os.environ.update(target_env)
 
 
-def start(
-    api_port: int = 8000,
-    router_port: int = 8080,
-    moto_port: int = 0,
-    quiet: bool = False,
-    data_dir: Path | None = None,
-    fresh: bool = False,
-    aws: str = "moto",
-) -> Platform:
-    """Starts the platform on the state kept in `data_dir` (default `$RAILYARD_HOME/data`; `fresh`
-    empties it first) against the AWS target `aws` (railyard/localdev/targets.py) and returns once
-    every live release is back and the API answers."""
+def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
+    """Starts the platform on the state kept in `options.data_dir` (default `$RAILYARD_HOME/data`;
+    `fresh` empties it first) against the AWS target `options.aws` (railyard/localdev/targets.py)
+    and returns once every live release is back and the API answers."""
     from chalicelib import wiring
     from chalicelib.adapters import process_groups, tenancy
     from chalicelib.adapters.aws import reset_clients
@@ -98,8 +91,8 @@ def start(
 
     home = railyard_home()
     home.mkdir(parents=True, exist_ok=True)
-    data = Path(data_dir or os.environ.get("RAILYARD_DATA_DIR") or home / "data").resolve()
-    if fresh:
+    data = Path(options.data_dir or os.environ.get("RAILYARD_DATA_DIR") or home / "data").resolve()
+    if options.fresh:
         tenancy.remove_tenant_root(data)
         toolchain_store.remove_store(data)  # kept across clean stops, not across --fresh
         shutil.rmtree(data, ignore_errors=True)
@@ -129,7 +122,7 @@ def start(
             console.event("tenant isolation is off (not root): apps can read each other's files")
         elif tenants.guard is None:
             console.event("network isolation is off (no nft): apps can connect to each other's ports")
-        target = targets.start(aws, data, moto_port)
+        target = targets.start(options.aws, data, options.moto_port)
         platform._stoppers.extend(target.stoppers)
         platform.aws = target
         platform.moto_port = target.port
@@ -148,7 +141,7 @@ def start(
             on_crash=lambda deployment_id, reason, completed=False: holder["c"].pipeline.mark_crashed(
                 deployment_id, reason, completed
             ),
-            router_port=router_port,
+            router_port=options.router_port,
             worker_settle_seconds=settings.worker_settle_seconds,
         )
         runtime.start()
@@ -161,7 +154,7 @@ def start(
         _reconcile(container)
 
         platform.token = _ensure_admin_token(container, home)
-        platform.api_url = _serve_api(api_port, platform)
+        platform.api_url = _serve_api(options.api_port, platform)
         _write_config(home, platform)
         _start_workers(container, resources, platform)
         console.redirect_stream_loggers(log_file)
@@ -169,7 +162,7 @@ def start(
         platform.stop()
         raise
     if not quiet:
-        where = "embedded AWS" if aws == "moto" else "LocalStack"
+        where = "embedded AWS" if options.aws == "moto" else "LocalStack"
         print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
         print(f"  API:    {platform.api_url}")
         print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
@@ -333,16 +326,7 @@ def _write_config(home: Path, platform: Platform) -> None:
     )
 
 
-def run_dev(
-    api_port: int = 8000,
-    router_port: int = 8080,
-    moto_port: int = 0,
-    demo: bool = False,
-    exit_after_demo: bool = False,
-    data_dir: Path | None = None,
-    fresh: bool = False,
-    aws: str = "moto",
-) -> int:
+def run_dev(options: DevOptions = DevOptions(), demo: bool = False, exit_after_demo: bool = False) -> int:
     """Runs the platform until SIGINT/SIGTERM (or, with --demo --exit, until the sample answered)."""
     stopping = threading.Event()
 
@@ -352,14 +336,7 @@ def run_dev(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     started = time.monotonic()
-    platform = start(
-        api_port=api_port,
-        router_port=router_port,
-        moto_port=moto_port,
-        data_dir=data_dir,
-        fresh=fresh,
-        aws=aws,
-    )
+    platform = start(options)
     print(f"  (started in {time.monotonic() - started:.1f}s)")
     code = 0
     try:

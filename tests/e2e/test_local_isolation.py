@@ -14,7 +14,6 @@ docs/decisions/0019-local-tenant-isolation.md).
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from tests.support.platform import ROOT, Dev
+from tests.support.router import get_through_router
 
 pytestmark = [
     pytest.mark.e2e,
@@ -57,13 +57,7 @@ def _deploy_probe(dev: Dev, tmp_path: Path, project: str) -> tuple[str, dict]:  
 
 def _get_slowly(dev: Dev, hostname: str, path: str) -> tuple[int, str]:
     """Through the router, waiting longer than `dev.get`: a dropped packet costs the probe a timeout."""
-    connection = http.client.HTTPConnection("127.0.0.1", dev.router_port, timeout=30)
-    try:
-        connection.request("GET", path, headers={"Host": f"{hostname}.localhost:{dev.router_port}"})
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
+    return get_through_router(dev.router_port, hostname, path, timeout=30)
 
 
 def _reachable_inside(pid: int, unix_address: str) -> str:

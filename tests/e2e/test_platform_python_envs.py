@@ -6,28 +6,21 @@ answer 200 with the platform's own packages), and the same app with flask in its
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.platform import Dev, write_app
-from tests.support.wheels import FLASK_APP, offline_requirements, tiny_flask_wheel
+from tests.support.wheels import FLASK_APP, offline_requirements, tiny_flask_wheel_dir
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def wheels() -> Iterator[Path]:
-    """A wheel dir the service's uid can read (pytest's tmp is root's alone)."""
-    directory = Path(tempfile.mkdtemp(prefix="railyard-wheels-"))
-    tiny_flask_wheel(directory)
-    try:
+    with tiny_flask_wheel_dir() as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_flask_is_importable_only_when_the_app_installs_it(dev: Dev, tmp_path: Path, wheels: Path) -> None:

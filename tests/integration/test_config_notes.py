@@ -4,9 +4,7 @@ lines (and `--json` carries them)."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -15,7 +13,8 @@ from chalicelib.adapters.builds.local import LocalBuildRunner
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from railyard import cli
-from tests.fakes import FakeBlobStore
+from tests.fakes import FakeBlobStore, FakeLog
+from tests.support.tarballs import small_source
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "railway_configs"
 # A dashboard export plus a Railway template's [variables] table, over an app that needs no install.
@@ -36,32 +35,12 @@ NOTES = [
 ]
 
 
-class RecordingLog:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
-
-
-def tarball(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_the_local_build_log_has_a_line_per_ignored_key_and_warning(tmp_path: Path) -> None:
     blobs = FakeBlobStore()
-    blobs.put_bytes("sources", "src/a.tar.gz", tarball(FILES))
-    log = RecordingLog()
+    blobs.put_bytes(
+        "sources", "src/a.tar.gz", small_source({name: text.encode() for name, text in FILES.items()})
+    )
+    log = FakeLog()
     request = BuildRequest(
         deployment_id="dep_1",
         service_id="svc_1",

@@ -22,7 +22,7 @@ from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from chalicelib.domain.toolchains import node_arch
-from tests.fakes import FakeBlobStore
+from tests.fakes import FakeBlobStore, FakeLog
 from tests.support.npm_registry import RegistryServer, publish_node, toolchain_registry
 
 SOURCES, ARTIFACTS = "sources", "artifacts"
@@ -30,17 +30,6 @@ pytestmark = pytest.mark.skipif(
     platform.machine().lower() not in ("x86_64", "amd64", "aarch64", "arm64"),
     reason="no Node binaries are published for this machine",
 )
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
 
 
 def plan_with(tools: dict[str, str], *build: str) -> Callable[[SourceTree, str | None], BuildPlan]:
@@ -101,7 +90,7 @@ def test_the_requested_node_and_pnpm_build_the_app_and_are_recorded_for_its_runt
         planner=plan_with({"node": "22", "pnpm": "^9"}, *BUILD),
         npm_registry=registry.url,
     )
-    log = Log()
+    log = FakeLog()
     result = runner.build(request(source(blobs, "a.tgz", "1"), "dep_a", "svc_a"), log, lambda: None)
 
     files = artifact(blobs, result.artifact_key)
@@ -131,10 +120,10 @@ def test_a_second_app_with_the_same_versions_downloads_nothing(
         planner=plan_with({"node": "22", "pnpm": "^9"}, *BUILD),
         npm_registry=registry.url,
     )
-    runner.build(request(source(blobs, "a.tgz", "1"), "dep_a", "svc_a"), Log(), lambda: None)
+    runner.build(request(source(blobs, "a.tgz", "1"), "dep_a", "svc_a"), FakeLog(), lambda: None)
     downloaded = list(registry.tarball_requests)
 
-    log = Log()
+    log = FakeLog()
     second = runner.build(request(source(blobs, "b.tgz", "2"), "dep_b", "svc_b"), log, lambda: None)
 
     assert registry.tarball_requests == downloaded
@@ -154,7 +143,7 @@ def test_a_version_that_cannot_be_had_fails_the_build_before_any_command(
         planner=plan_with({"node": ">=30"}, "touch built.txt"),
         npm_registry=registry.url,
     )
-    log = Log()
+    log = FakeLog()
     started = time.monotonic()
     with pytest.raises(BuildFailed) as raised:
         runner.build(request(source(blobs, "a.tgz", "1"), "dep_a", "svc_a"), log, lambda: None)
@@ -184,11 +173,11 @@ def test_a_newer_node_for_the_same_spec_installs_the_dependencies_again(
             deps_dirs=("node_modules",),
         )
 
-    def build(key: str, text: str, deployment_id: str) -> tuple[dict[str, bytes], Log]:
+    def build(key: str, text: str, deployment_id: str) -> tuple[dict[str, bytes], FakeLog]:
         runner = LocalBuildRunner(  # a new runner: a restarted platform, no metadata remembered
             str(tmp_path / "data"), blobs, SOURCES, ARTIFACTS, planner=planner, npm_registry=registry.url
         )
-        log = Log()
+        log = FakeLog()
         result = runner.build(request(source(blobs, key, text), deployment_id, "svc_a"), log, lambda: None)
         return artifact(blobs, result.artifact_key), log
 

@@ -6,30 +6,30 @@ the app still starts."""
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.builds.local import TOOLCHAINS_KEPT, LocalBuildRunner, _LayerStore
-from chalicelib.adapters.builds.npm_registry import NpmRegistry
-from chalicelib.adapters.builds.toolchains import Toolchains, host_pythons
+from chalicelib.adapters.builds.local import LocalBuildRunner
+from chalicelib.adapters.builds.toolchains import host_pythons
 from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.buildplan import DEFAULT_PYTHON_VERSION
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest, ReleaseSpec
-from tests.fakes import FakeBlobStore
-from tests.support.wheels import FLASK_APP, offline_requirements, tiny_flask_wheel
+from tests.fakes import FakeBlobStore, FakeLog
+from tests.support.local_runtime import BUCKET, running_runtime
+from tests.support.router import get_through_router
+from tests.support.tarballs import small_source
+from tests.support.toolchain_step import NO_REGISTRY, toolchain_step
+from tests.support.wheels import FLASK_APP, offline_requirements, tiny_flask_wheel_dir
 
-SOURCES, ARTIFACTS, SERVICE, HOST = "sources", "artifacts", "svc_py", "venv-app"
+SOURCES, SERVICE, HOST = "sources", "svc_py", "venv-app"
 PYENV_ROOT = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
 needs_pyenv = pytest.mark.skipif(
     not any(v.startswith(f"{DEFAULT_PYTHON_VERSION}.") for v in host_pythons(PYENV_ROOT)),
@@ -38,61 +38,33 @@ needs_pyenv = pytest.mark.skipif(
 pytestmark = needs_pyenv
 
 
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
 def no_progress() -> None:
     pass
 
 
 @pytest.fixture
 def wheels() -> Iterator[Path]:
-    """A wheel dir any uid can read (pytest's tmp is root's alone)."""
-    directory = Path(tempfile.mkdtemp(prefix="railyard-wheels-"))
-    tiny_flask_wheel(directory)
-    try:
+    with tiny_flask_wheel_dir() as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[tuple[LocalBuildRunner, LocalRuntime, FakeBlobStore]]:
     blobs = FakeBlobStore()
-    data_dir = str(tmp_path / "data")
-    builder = LocalBuildRunner(data_dir, blobs, SOURCES, ARTIFACTS)
-    runtime = LocalRuntime(data_dir, blobs, ARTIFACTS, lambda *args: None)  # type: ignore[arg-type]
-    runtime.start()
+    builder = LocalBuildRunner(str(tmp_path / "data"), blobs, SOURCES, BUCKET)
     try:
-        yield builder, runtime, blobs
+        with running_runtime(tmp_path, blobs, lambda *args: None) as runtime:
+            yield builder, runtime, blobs
     finally:
-        runtime.close()
         builder.close()
 
 
 def build(
     builder: LocalBuildRunner, blobs: FakeBlobStore, files: dict[str, str], deployment: str
-) -> tuple[str, Log]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
+) -> tuple[str, FakeLog]:
     key = f"src/{deployment}.tar.gz"
-    blobs.put_bytes(SOURCES, key, buffer.getvalue())
-    log = Log()
+    blobs.put_bytes(SOURCES, key, small_source({name: text.encode() for name, text in files.items()}))
+    log = FakeLog()
     request = BuildRequest(
         deployment_id=deployment, service_id=SERVICE, source_key=key, settings=ServiceSettings()
     )
@@ -100,7 +72,7 @@ def build(
     return result.artifact_key, log
 
 
-def activate(runtime: LocalRuntime, artifact_key: str, release_id: str, log: Log) -> None:
+def activate(runtime: LocalRuntime, artifact_key: str, release_id: str, log: FakeLog) -> None:
     spec = ReleaseSpec(
         service_id=SERVICE,
         hostname=HOST,
@@ -117,13 +89,7 @@ def activate(runtime: LocalRuntime, artifact_key: str, release_id: str, log: Log
 
 
 def get(runtime: LocalRuntime) -> tuple[int, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=10)
-    try:
-        connection.request("GET", "/", headers={"Host": f"{HOST}.localhost:{runtime.router_port}"})
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
+    return get_through_router(runtime.router_port, HOST, timeout=10)
 
 
 def flask_app(wheels: Path, main: str = FLASK_APP) -> dict[str, str]:
@@ -137,14 +103,13 @@ def test_the_copied_python_is_made_once_and_runs_for_another_uid(tmp_path: Path)
     # GIVEN a toolchain store any uid can reach (as the tenant root is)
     root = Path(tempfile.mkdtemp(prefix="railyard-toolchains-"))
     try:
-        store = _LayerStore(str(root / "store"), keep=TOOLCHAINS_KEPT)
-        first, second = Log(), Log()
+        first, second = FakeLog(), FakeLog()
 
         # WHEN two builds ask for the default python
-        provided = Toolchains(store, NpmRegistry("http://127.0.0.1:9"), pyenv_root=PYENV_ROOT).provide(
+        provided = toolchain_step(root / "store", NO_REGISTRY, pyenv_root=PYENV_ROOT).provide(
             "python", {}, os.environ, str(tmp_path), first
         )
-        Toolchains(store, NpmRegistry("http://127.0.0.1:9"), pyenv_root=PYENV_ROOT).provide(
+        toolchain_step(root / "store", NO_REGISTRY, pyenv_root=PYENV_ROOT).provide(
             "python", {}, os.environ, str(tmp_path), second
         )
 
@@ -186,7 +151,7 @@ def test_an_app_importing_what_it_did_not_install_fails_to_start(
     artifact, _ = build(builder, blobs, {"requirements.txt": "", "main.py": f"import {module}\n"}, "dep_1")
 
     # WHEN it is started THEN it fails, and the log says why
-    log = Log()
+    log = FakeLog()
     with pytest.raises(Exception):  # noqa: B017 - which error is the runtime's business; the log is ours
         activate(runtime, artifact, "rel_1", log)
     assert f"ModuleNotFoundError: No module named '{module}'" in log.text()
@@ -200,7 +165,7 @@ def test_an_app_serves_from_its_own_venv_and_a_source_only_change_reuses_the_lay
     artifact, first_log = build(builder, blobs, flask_app(wheels), "dep_1")
     assert any(line.startswith("deps: cache miss") for line in first_log.lines), first_log.text()
     assert "$ python3 -m venv --copies .venv" in first_log.lines
-    activate(runtime, artifact, "rel_1", Log())
+    activate(runtime, artifact, "rel_1", FakeLog())
     assert get(runtime) == (200, "hello from a venv")
 
     # WHEN only the source changes
@@ -211,7 +176,7 @@ def test_an_app_serves_from_its_own_venv_and_a_source_only_change_reuses_the_lay
     # THEN the venv is restored (into another build dir), not installed, and the new release starts
     assert any(line.startswith("deps: cache hit") for line in second_log.lines), second_log.text()
     assert "$ python3 -m venv --copies .venv" not in second_log.lines
-    activate(runtime, artifact, "rel_2", Log())
+    activate(runtime, artifact, "rel_2", FakeLog())
     assert get(runtime) == (200, "hello from v2")
 
     # ... its venv names the release's own directory: console scripts run, VIRTUAL_ENV is set

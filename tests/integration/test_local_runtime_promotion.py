@@ -4,7 +4,6 @@ before the route moves, and when either refuses the new release never serves."""
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +15,12 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import Workload
 from tests.fakes import FakeBlobStore, FakeLog
+from tests.support.local_runtime import published_release, running_runtime
+from tests.support.router import get_through_router
 from tests.support.tiny_app import START_COMMAND, pack
 
 pytestmark = pytest.mark.timeout(30)
 
-BUCKET = "artifacts"
 HOST = "web-production-demo"
 
 
@@ -56,36 +56,24 @@ def blobs() -> FakeBlobStore:
 
 @pytest.fixture
 def runtime(tmp_path: Path, blobs: FakeBlobStore) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, lambda deployment_id, reason: None)
-    rt.start()
-    try:
+    with running_runtime(tmp_path, blobs, lambda deployment_id, reason: None) as rt:
         yield rt
-    finally:
-        rt.close()
 
 
 def release(blobs: FakeBlobStore, number: int) -> ReleaseSpec:
-    key = f"artifacts/rel_{number}.tar.gz"
-    blobs.put_bytes(BUCKET, key, pack(f"v{number}"))
-    return ReleaseSpec(
+    return published_release(
+        blobs,
+        number,
+        pack(f"v{number}"),
         service_id="svc_web",
         hostname=HOST,
-        deployment_id=f"dep_{number}",
-        release_id=f"rel_{number}",
-        artifact_key=key,
         start_command=START_COMMAND,
-        variables={},
         settings=ServiceSettings(healthcheck_timeout=10, overlap_seconds=0, draining_seconds=1),
     )
 
 
 def served(runtime: LocalRuntime) -> str:
-    connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=5)
-    try:
-        connection.request("GET", "/", headers={"Host": f"{HOST}.localhost"})
-        return connection.getresponse().read().decode()
-    finally:
-        connection.close()
+    return get_through_router(runtime.router_port, HOST)[1]
 
 
 def no_progress() -> None:

@@ -7,11 +7,8 @@ or stays up for the settle time (worker); one that exits 0 and is not restarted 
 
 from __future__ import annotations
 
-import http.client
-import io
 import shlex
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,10 +23,12 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import Workload
 from tests.fakes import FakeBlobStore, FakeLog
+from tests.support.local_runtime import published_release, running_runtime
+from tests.support.router import get_through_router
+from tests.support.tarballs import small_source
 
 pytestmark = pytest.mark.timeout(60)
 
-BUCKET = "artifacts"
 HOST = "jobs-production-demo"
 SETTLE = 1.0
 PYTHON = shlex.quote(sys.executable)
@@ -101,31 +100,19 @@ def ends() -> Ends:
 
 @pytest.fixture
 def runtime(tmp_path: Path, blobs: FakeBlobStore, ends: Ends) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, ends, worker_settle_seconds=SETTLE)
-    rt.start()
-    try:
+    with running_runtime(tmp_path, blobs, ends, worker_settle_seconds=SETTLE) as rt:
         yield rt
-    finally:
-        rt.close()
 
 
 def spec(
     blobs: FakeBlobStore, number: int, mode: str, settings: dict[str, Any] | None = None, **variables: str
 ) -> ReleaseSpec:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = APP.encode()
-        info = tarfile.TarInfo("app.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    key = f"artifacts/rel_{number}.tar.gz"
-    blobs.put_bytes(BUCKET, key, buffer.getvalue())
-    return ReleaseSpec(
+    return published_release(
+        blobs,
+        number,
+        small_source({"app.py": APP.encode()}),
         service_id="svc_jobs",
         hostname=HOST,
-        deployment_id=f"dep_{number}",
-        release_id=f"rel_{number}",
-        artifact_key=key,
         start_command=f"exec {PYTHON} app.py",
         variables={"MODE": mode, "VERSION": f"v{number}", **variables},
         settings=ServiceSettings(overlap_seconds=0.1, draining_seconds=1.0, **(settings or {})),
@@ -133,13 +120,7 @@ def spec(
 
 
 def get(runtime: LocalRuntime) -> tuple[int, str]:
-    connection = http.client.HTTPConnection("127.0.0.1", runtime.router_port, timeout=5)
-    try:
-        connection.request("GET", "/", headers={"Host": f"{HOST}.localhost:{runtime.router_port}"})
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
+    return get_through_router(runtime.router_port, HOST)
 
 
 def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:

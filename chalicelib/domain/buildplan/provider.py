@@ -68,6 +68,10 @@ class Provider(Protocol):
     def plan(self, reader: Reader) -> BuildPlan: ...
 
 
-def detects_any(reader: Reader, paths: tuple[str, ...]) -> bool:
-    """True when one of `paths` exists, checked in order and recorded (the common `detect`)."""
-    return any(reader.exists(path) for path in paths)
+class DetectedByFiles:
+    """The common `detect`: a provider whose `detect_files` exist (checked in order) is the one."""
+
+    detect_files: tuple[str, ...]
+
+    def detect(self, reader: Reader) -> bool:
+        return any(reader.exists(path) for path in self.detect_files)

@@ -1,5 +1,5 @@
 """Where apps state the versions of their tools, read the same way for every provider: mise.toml
-`[tools]`, .tool-versions, one-line version files, and version specifiers.
+`[tools]`, .tool-versions, one-line version files, a manifest's version line, and version specifiers.
 
 `BuildPlan.tools` carries a spec as the app wrote it (the toolchain step resolves it);
 `language_version` carries the one concrete version the planner chose from it.
@@ -79,9 +79,19 @@ def _mise_spec(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def version_from_spec(spec: str, default: str) -> str | None:
+def stated_version(text: str, pattern: str, default: str) -> str:
+    """The version a manifest states on a line matching `pattern` (its first group: go.mod's
+    `go 1.22`, a Gemfile's `ruby "3.3"`), else `default`."""
+    stated = re.search(pattern, text, re.M)
+    return stated.group(1) if stated else default
+
+
+def version_from_spec(spec: object, default: str) -> str:
     """A major.minor satisfying a version specifier (">=3.10", "^3.12", "==3.11.*", "~=3.12",
-    ">=3.9,<3.11"): the pinned one, else the default when it fits, else the lowest allowed."""
+    ">=3.9,<3.11"): the pinned one, else the default when it fits, else the lowest allowed; the
+    default when `spec` is not a string or names no version (composer's `"php": "*"`)."""
+    if not isinstance(spec, str):
+        return default
     lower: tuple[int, int] | None = None
     upper: tuple[int, int] | None = None
     for clause in re.split(r"[,\s]+(?=[<>=!~^])|,", spec):
@@ -99,7 +109,7 @@ def version_from_spec(spec: str, default: str) -> str | None:
         elif operator == "<=":
             upper = (version[0], version[1] + 1)
     if lower is None and upper is None:
-        return None
+        return default
     major, minor = (int(part) for part in default.split(".")[:2])
     candidate = max((major, minor), lower or (0, 0))
     if upper is not None and candidate >= upper:

@@ -8,8 +8,9 @@ import shlex
 
 from chalicelib.domain.buildplan.inputs import Uncacheable, local_path
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import Runtime, detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles, Runtime
 from chalicelib.domain.buildplan.reader import Reader
+from chalicelib.domain.buildplan.versions import stated_version
 from chalicelib.domain.errors import BuildFailed
 
 DEFAULT_VERSION = "1.22"
@@ -17,15 +18,12 @@ DEFAULT_VERSION = "1.22"
 RUNTIME = Runtime(DEFAULT_VERSION, "golang:{v}", "debian:bookworm-slim", "golang")
 
 
-class GoProvider:
+class GoProvider(DetectedByFiles):
     name = "go"
     label = "Go"
     detect_files = ("go.mod", "go.work")
     start_help = "a main package at the module root or in cmd/<name>/"
     runtime = RUNTIME
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         """A root module, or with go.work and no root module the first used module with a main
@@ -42,7 +40,6 @@ class GoProvider:
         module = re.search(r"^\s*module\s+\"?([^\s\"]+)", go_mod, re.M)
         module_name = _binary_name(module.group(1) if module else chosen)
         package, binary = _main_package(reader, chosen, module_name) or (_go_path(chosen), module_name)
-        version = re.search(r"^\s*go\s+(\d+\.\d+(?:\.\d+)?)", go_mod, re.M)
 
         if chosen == "." and len(modules) == 1:
             install: tuple[str, ...] = ("go mod download",)
@@ -61,7 +58,7 @@ class GoProvider:
             # Names come from directories and go.mod: quoted, so `cmd/x;rm -rf ~` is a name, not a command.
             build=(f"go build -o {shlex.quote(f'bin/{binary}')} {shlex.quote(package)}",),
             start_command=shlex.quote(f"./bin/{binary}"),
-            language_version=version.group(1) if version else DEFAULT_VERSION,
+            language_version=stated_version(go_mod, r"^\s*go\s+(\d+\.\d+(?:\.\d+)?)", DEFAULT_VERSION),
             cache_dirs=("~/go/pkg/mod", "~/.cache/go-build"),
             # A static binary runs on any base image; cgo would tie it to the build host's libc.
             env={"CGO_ENABLED": "0"},

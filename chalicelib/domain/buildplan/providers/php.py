@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import Runtime, detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles, Runtime
 from chalicelib.domain.buildplan.providers.node import NodeProvider
 from chalicelib.domain.buildplan.reader import Reader
 from chalicelib.domain.buildplan.versions import version_from_spec
@@ -12,15 +12,12 @@ DEFAULT_VERSION = "8.3"
 RUNTIME = Runtime(DEFAULT_VERSION, "php:{v}-cli", "php:{v}-cli", "php")
 
 
-class PhpProvider:
+class PhpProvider(DetectedByFiles):
     name = "php"
     label = "PHP"
     detect_files = ("composer.json", "index.php")
     start_help = "artisan, public/index.php or index.php"
     runtime = RUNTIME
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         composer = reader.json("composer.json") if reader.exists("composer.json") else {}
@@ -55,13 +52,12 @@ class PhpProvider:
             start = f"php -S 0.0.0.0:$PORT -t {root}"
         require = composer.get("require")
         constraint = require.get("php") if isinstance(require, dict) else None
-        version = version_from_spec(constraint, DEFAULT_VERSION) if isinstance(constraint, str) else None
         return BuildPlan(
             provider=self.name,
             install=install,
             build=build,
             start_command=start,
-            language_version=version or DEFAULT_VERSION,
+            language_version=version_from_spec(constraint, DEFAULT_VERSION),
             cache_dirs=cache_dirs,
             env=env,
             deps_inputs=deps_inputs,

@@ -5,22 +5,20 @@ from __future__ import annotations
 import re
 
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import Runtime, detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles, Runtime
 from chalicelib.domain.buildplan.reader import Reader
+from chalicelib.domain.buildplan.versions import stated_version
 
 DEFAULT_VERSION = "3.3"
 RUNTIME = Runtime(DEFAULT_VERSION, "ruby:{v}", "ruby:{v}", "ruby")
 
 
-class RubyProvider:
+class RubyProvider(DetectedByFiles):
     name = "ruby"
     label = "Ruby"
     detect_files = ("Gemfile",)
     start_help = "config/application.rb (Rails), config.ru (Rack), app.rb with sinatra"
     runtime = RUNTIME
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         gemfile = reader.read("Gemfile")
@@ -68,5 +66,4 @@ def _version(reader: Reader, gemfile: str) -> str:
         pinned = reader.read(".ruby-version").strip().removeprefix("ruby-")
         if pinned:
             return pinned
-    declared = re.search(r"^\s*ruby\s+['\"][~>=< ]*([\d.]+)['\"]", gemfile, re.M)
-    return declared.group(1) if declared else DEFAULT_VERSION
+    return stated_version(gemfile, r"^\s*ruby\s+['\"][~>=< ]*([\d.]+)['\"]", DEFAULT_VERSION)

@@ -13,7 +13,7 @@ import shlex
 from typing import Any
 
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import Runtime, detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles, Runtime
 from chalicelib.domain.buildplan.reader import Reader, string_list, table
 from chalicelib.domain.errors import BuildFailed
 
@@ -26,15 +26,12 @@ STABLE_IMAGE_TAG = "1"
 RUNTIME = Runtime(DEFAULT_VERSION, "rust:{v}", "debian:bookworm-slim")
 
 
-class RustProvider:
+class RustProvider(DetectedByFiles):
     name = NAME
     label = "Rust"
     detect_files = ("Cargo.toml",)
     start_help = "[[bin]], src/main.rs or src/bin/ in Cargo.toml's package (or a workspace member's)"
     runtime = RUNTIME
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         cargo = reader.toml("Cargo.toml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import PLAIN_RUNTIME, detects_any
+from chalicelib.domain.buildplan.provider import PLAIN_RUNTIME, DetectedByFiles
 from chalicelib.domain.buildplan.reader import Reader
 
 NAME = "shell"
@@ -32,15 +32,12 @@ def shebang_shell(first_line: str) -> str:
     return _SHELLS.get(program, _FALLBACK_SHELL)
 
 
-class ShellProvider:
+class ShellProvider(DetectedByFiles):
     name = NAME
     label = "shell"
     detect_files = (SCRIPT,)
     start_help = SCRIPT
     runtime = PLAIN_RUNTIME
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         first_line = (reader.read(SCRIPT).splitlines() or [""])[0]

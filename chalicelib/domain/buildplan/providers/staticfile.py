@@ -7,7 +7,7 @@ import re
 import shlex
 
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import Runtime, detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles, Runtime
 from chalicelib.domain.buildplan.providers import python
 from chalicelib.domain.buildplan.reader import Reader
 
@@ -22,16 +22,13 @@ def static_server(directory: str) -> str:
     return f"cd {shlex.quote(directory)} && {STATIC_SERVER}"
 
 
-class StaticfileProvider:
+class StaticfileProvider(DetectedByFiles):
     name = "staticfile"
     label = "static site"
     detect_files = ("Staticfile", "index.html", "public/index.html")
     start_help = "an index.html"
     # The static server is python's http.server, so the image is python's.
     runtime = Runtime(python.DEFAULT_VERSION, python.RUNTIME.build_image, python.RUNTIME.runtime_image)
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         root = "."

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.domain.buildplan.inputs import Uncacheable
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles
 from chalicelib.domain.buildplan.providers.node import version
 from chalicelib.domain.buildplan.providers.node.frameworks import node_framework
 from chalicelib.domain.buildplan.providers.node.install_inputs import CONFIG_FILES, install_hook_inputs
@@ -44,15 +44,12 @@ _ENTRY_FILES = ("index.js", "server.js")
 _BUN_ENTRY_FILES = ("index.ts", "index.js", "server.ts", "server.js")
 
 
-class NodeProvider:
+class NodeProvider(DetectedByFiles):
     name = NAME
     label = "Node.js"
     detect_files = MANIFESTS
     start_help = "package.json scripts.start, package.json main (for bun also module), index.js, server.js"
     runtime = RUNTIME
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         path = manifest_path(reader)

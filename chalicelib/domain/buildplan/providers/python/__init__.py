@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chalicelib.domain.buildplan.inputs import Uncacheable, inputs_under, local_path
 from chalicelib.domain.buildplan.plan import BuildPlan
-from chalicelib.domain.buildplan.provider import detects_any
+from chalicelib.domain.buildplan.provider import DetectedByFiles
 from chalicelib.domain.buildplan.providers.python.managers import (
     VENV_DIR,
     dependencies,
@@ -31,7 +31,7 @@ __all__ = ["DEFAULT_VERSION", "MAIN_FILES", "MANIFESTS", "RUNTIME", "PythonProvi
 MANIFESTS = ("requirements.txt", "pyproject.toml", "Pipfile")
 
 
-class PythonProvider:
+class PythonProvider(DetectedByFiles):
     """Detected by `detect_files`: the registry has one instance for the manifests and one, after
     node, for loose main files (a node app with a helper app.py is a node app)."""
 
@@ -42,9 +42,6 @@ class PythonProvider:
 
     def __init__(self, detect_files: tuple[str, ...]) -> None:
         self.detect_files = detect_files
-
-    def detect(self, reader: Reader) -> bool:
-        return detects_any(reader, self.detect_files)
 
     def plan(self, reader: Reader) -> BuildPlan:
         pyproject = reader.toml("pyproject.toml") if reader.exists("pyproject.toml") else {}

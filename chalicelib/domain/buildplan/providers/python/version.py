@@ -49,7 +49,7 @@ def language_version(requested: Requested | None) -> str:
         return DEFAULT_VERSION
     spec = requested.spec
     if requested.source == "pyproject.toml":
-        return version_from_spec(spec, DEFAULT_VERSION) or DEFAULT_VERSION
+        return version_from_spec(spec, DEFAULT_VERSION)
     if spec.lower() in ("latest", "system"):
         return DEFAULT_VERSION
     return spec
