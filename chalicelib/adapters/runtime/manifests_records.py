@@ -41,17 +41,14 @@ def record_secret_name(record: str) -> str:
 
 def spec_from_record(record: str, variables: dict[str, str]) -> ReleaseSpec:
     data = json.loads(record)
-    built = BuiltRelease.from_dict(data)
     return ReleaseSpec(
         service_id=data["serviceId"],
         hostname=data["hostname"],
         deployment_id=data["deploymentId"],
         release_id=data["releaseId"],
-        artifact_key=built.artifact_key,
-        start_command=built.start_command,
+        built=BuiltRelease.from_dict(data),  # the whole build result, config-file settings too
         variables=dict(variables),
         settings=ServiceSettings.from_dict(data["settings"]),
-        image=built.image,
         project=data.get("project", ""),
         environment=data.get("environment", ""),
         service=data.get("service", ""),
