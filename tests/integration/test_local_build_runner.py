@@ -944,6 +944,45 @@ def test_a_change_to_a_file_the_install_reads_misses_the_dependency_layer(
     assert world.installs() == 2
 
 
+BERRY_APP_WITHOUT_LOCKFILE = {
+    "package.json": json.dumps(
+        {"packageManager": "yarn@4.5.3", "dependencies": {"ms": "2.1.3"}, "scripts": {"start": "node s.js"}}
+    ),
+    ".yarnrc.yml": "nodeLinker: node-modules\n",
+    "s.js": "v1",
+}
+
+
+def berry_install_stand_in(tree: SourceTree, override: str | None) -> BuildPlan:
+    """The real plan of a Yarn Berry project, with an install that writes what `yarn install` does
+    (node_modules, the lockfile it resolved, its install state) and no registry."""
+    planned = plan_build(tree, override)
+    install = (
+        "mkdir -p node_modules/ms .yarn && echo ms > node_modules/ms/index.js && echo resolved > yarn.lock "
+        '&& echo state > .yarn/install-state.gz && echo ran >> "$MARKER"'
+    )
+    return dataclasses.replace(planned, install=(install,), build=(), tools={})
+
+
+def test_a_layer_hit_brings_back_the_lockfile_yarn_berry_wrote(
+    data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
+) -> None:
+    # GIVEN a Yarn Berry project without a lockfile, built once: its install wrote one
+    world = DepsWorld(data_dir, blobs, tmp_path, planner=berry_install_stand_in)
+    world.build(BERRY_APP_WITHOUT_LOCKFILE)
+
+    # WHEN a source-only change restores the dependency layer instead of installing
+    result, log = world.build({**BERRY_APP_WITHOUT_LOCKFILE, "s.js": "v2"})
+
+    # THEN the release has the lockfile and install state as after the install: `yarn start`
+    # refuses a project that its lockfile lacks, so without them the warm release never starts
+    assert deps_line(log)[0] == "hit"
+    assert world.installs() == 1
+    files = artifact_files(blobs, result.artifact_key)
+    assert (files["yarn.lock"], files[".yarn/install-state.gz"]) == (b"resolved\n", b"state\n")
+    assert files["s.js"] == b"v2"
+
+
 def test_corepack_is_enabled_on_a_dependency_layer_hit(
     data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
 ) -> None:

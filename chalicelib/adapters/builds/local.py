@@ -938,6 +938,9 @@ def _deps_layer(
 
     put(DEPS_FORMAT.encode())
     put(scope.encode())
+    # What the layer holds: a layer packed before the plan named another path lacks it.
+    for held in dirs:
+        put(b"dir:" + held.encode())
     put(plan.provider.encode())
     put((plan.language_version or "").encode())
     # The exact versions the toolchain step provided, not only the plan's spec: a spec such as "22"
