@@ -442,9 +442,9 @@ class LocalBuildRunner:
             # A retried step finds the previous attempt's leftovers; never build on top of them.
             shutil.rmtree(build_dir, ignore_errors=True)
             os.makedirs(src)
-            # The platform's files (archives) sit beside `src`: the build's uid may pass, not write.
-            self._tenancy.private_dir(build_dir)
+            # The platform's files (archives) sit beside `src`: the build's uid may list, not write.
             identity = self._tenancy.identity(request.service_id)
+            self._tenancy.private_dir(build_dir, identity)
             archive = os.path.join(build_dir, "source.tar.gz")
             self._download_source(request.source_key, archive)
             _extract(archive, src)

@@ -972,8 +972,8 @@ class LocalRuntime:
             sandbox.take(app_dir)
             return app_dir
         release_dir.mkdir(parents=True, exist_ok=True)
-        # The platform's (others pass through to `app`, never replace it); `app` is the service's.
-        self._tenancy.private_dir(release_dir)
+        # The platform's (the service lists it, never replaces `app`); `app` is the service's.
+        self._tenancy.private_dir(release_dir, sandbox.identity)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=release_dir))
         try:
             log.write(f"downloading artifact {spec.artifact_key}")
