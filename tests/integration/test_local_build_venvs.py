@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters.builds.local import TOOLCHAINS_KEPT, LocalBuildRunner, _LayerStore
+from chalicelib.adapters.builds.layer_store import LayerStore
+from chalicelib.adapters.builds.local import LocalBuildRunner
 from chalicelib.adapters.builds.npm_registry import NpmRegistry
-from chalicelib.adapters.builds.toolchains import Toolchains, host_pythons
+from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains, host_pythons
 from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.buildplan import DEFAULT_PYTHON_VERSION
 from chalicelib.domain.models import ServiceSettings
@@ -137,7 +138,7 @@ def test_the_copied_python_is_made_once_and_runs_for_another_uid(tmp_path: Path)
     # GIVEN a toolchain store any uid can reach (as the tenant root is)
     root = Path(tempfile.mkdtemp(prefix="railyard-toolchains-"))
     try:
-        store = _LayerStore(str(root / "store"), keep=TOOLCHAINS_KEPT)
+        store = LayerStore(str(root / "store"), keep=TOOLCHAINS_KEPT)
         first, second = Log(), Log()
 
         # WHEN two builds ask for the default python

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import semantic_version
 
-from chalicelib.adapters.builds.local import _LayerStore
+from chalicelib.adapters.builds.layer_store import LayerStore
 from chalicelib.adapters.builds.npm_registry import NpmRegistry
 from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, ProvidedToolchain, Toolchains
 from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION
@@ -52,7 +52,7 @@ def store_root(tmp_path: Path) -> Path:
 
 def toolchains(store_root: Path, url: str, pyenv_root: Path | None = None) -> Toolchains:
     """A fresh step (no metadata remembered) over the store at `store_root`."""
-    store = _LayerStore(str(store_root), keep=TOOLCHAINS_KEPT)
+    store = LayerStore(str(store_root), keep=TOOLCHAINS_KEPT)
     return Toolchains(store, NpmRegistry(url), machine=MACHINE, pyenv_root=str(pyenv_root or "/nonexistent"))
 
 
