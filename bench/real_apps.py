@@ -12,8 +12,9 @@ The platform runs as `railyard dev` (bench/dev_platform.py); each app gets a pro
 2. a warm deployment of the same app with one source file changed (dependency inputs unchanged).
 An app is live when its deployment succeeded and — for a web app — the router answers 200 for its
 host; a job is live when it completed. Installs fetch from the package registries (PyPI, npm), as a
-user's build would; nothing else is contacted. Prints a table per language and writes
-bench/real_apps.json (with each failure's last log lines, so a miss says why).
+user's build would; nothing else is contacted. Arguments, if any, name the apps to run (`bun-app`
+or `node/bun-app`); none runs all of them. Prints a table per language and writes
+bench/real_apps.json when it ran them all (with each failure's last log lines, so a miss says why).
 """
 
 from __future__ import annotations
@@ -36,12 +37,16 @@ DEPLOY_SECONDS = 600  # a cold install from the registries can be slow; the benc
 LIVE = {"web": ("SUCCESS",), "worker": ("SUCCESS",), "job": ("SUCCESS", "COMPLETED")}
 
 
-def apps() -> list[tuple[str, str, Path]]:
-    return [
+def apps(only: list[str]) -> list[tuple[str, str, Path]]:
+    every = [
         (language.name, app.name, app)
         for language in sorted(p for p in APPS.iterdir() if p.is_dir())
         for app in sorted(p for p in language.iterdir() if p.is_dir())
     ]
+    chosen = [a for a in every if not only or a[1] in only or f"{a[0]}/{a[1]}" in only]
+    if len(chosen) < len(only):
+        raise SystemExit(f"unknown app among {only}; known: {[f'{a[0]}/{a[1]}' for a in every]}")
+    return chosen
 
 
 def declared(app: Path) -> dict[str, str]:
@@ -95,6 +100,8 @@ def run_app(api: Api, router_port: int, language: str, name: str, app: Path) -> 
     changed = pack(app, {"BENCH_TOUCH.txt": str(time.time())})  # a source-only change
     warm, warm_seconds = timed_deploy(api, service["id"], changed, no_cache=False)
     result["warm_status"], result["warm_seconds"] = warm["status"], round(warm_seconds, 2)
+    if warm["status"] not in LIVE[kind]:
+        result["warm_log_tail"] = log_tail(api, warm["id"])
     return result
 
 
@@ -114,13 +121,14 @@ def summary(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return by_language
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
+    chosen = apps(only)
     home = Path(tempfile.mkdtemp(prefix="railyard-real-apps-"))
     dev, state = start_platform(home)
     results = []
     try:
         api = Api(state["api_url"], json.loads((home / "config.json").read_text())["token"])
-        for language, name, app in apps():
+        for language, name, app in chosen:
             result = run_app(api, state["router_port"], language, name, app)
             print(json.dumps(result), flush=True)
             results.append(result)
@@ -133,12 +141,13 @@ def main() -> int:
             f"{language:10} {row['live']:>3}/{row['apps']:<3} "
             f"{row['cold_seconds_median'] or '-':>16} {row['warm_seconds_median'] or '-':>16}"
         )
-    report = {"languages": table, "apps": results}
-    (ROOT / "bench" / "real_apps.json").write_text(json.dumps(report, indent=2) + "\n")
+    if not only:  # a run of some apps does not overwrite the report of all of them
+        report = {"languages": table, "apps": results}
+        (ROOT / "bench" / "real_apps.json").write_text(json.dumps(report, indent=2) + "\n")
     forget_platform(home)
     shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

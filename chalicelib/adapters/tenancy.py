@@ -134,7 +134,13 @@ class Tenancy:
             path = root / name
             path.mkdir(parents=True, exist_ok=True)
             if isolate:
-                os.chmod(path, 0o711)  # others may pass through to their own subdirectory, not list
+                # Working directories (an app's, a build's) lie below releases/ and builds/, and
+                # every directory above a working directory must be readable by its uid: runtimes
+                # walk up from it (bun before 1.3.12 starts with an empty process.env when it
+                # cannot list two of them, oven-sh/bun#28785). Listing them shows release and
+                # deployment ids; each entry is `private_dir`, which only its service may enter.
+                # HOMEs are nobody's working directory: others pass through, not list.
+                os.chmod(path, 0o711 if name == "homes" else 0o755)
 
     @classmethod
     def shared(cls, data_dir: Path) -> Tenancy:
@@ -249,10 +255,17 @@ class Tenancy:
             for name in dirs + files:
                 os.lchown(os.path.join(parent, name), uid, uid)
 
-    def private_dir(self, path: Path | str) -> None:
-        """A directory of the platform's under the tenant root that uids may pass but not list."""
-        if self.isolate:
+    def private_dir(self, path: Path | str, identity: Identity) -> None:
+        """A directory of the platform's under the tenant root (a release's, a build's) that only
+        `identity`'s uid may list and enter, and not write: its working directory is inside, and
+        must have readable parents (see __init__)."""
+        if not self.isolate:
+            return
+        if identity.uid is None:
             os.chmod(path, 0o711)
+            return
+        os.chown(path, 0, identity.uid)  # gid = uid: the service's own group, and no one else's
+        os.chmod(path, 0o750)
 
     def claim_port(self, identity: Identity, port: int) -> None:
         """Only `identity`'s processes may connect to `port` (besides the platform itself)."""
@@ -327,19 +340,22 @@ def _is_loopback(host: str) -> bool:
 
 
 def _tenant_root(data_dir: Path) -> Path:
-    """The recorded tenant root if it is still ours (a real directory, root's, 0711), else a new one:
-    a fixed, guessable name under /tmp could be taken first by another user."""
+    """The recorded tenant root if it is still ours (a real directory, root's, 0755 or the 0711 of
+    earlier versions), else a new one: a fixed, guessable name under /tmp could be taken first by
+    another user. 0755: its entries are the fixed names releases/, builds/ and homes/, and the
+    working directories below must have readable parents (Tenancy.__init__)."""
     record = data_dir / _ROOT_RECORD
     with contextlib.suppress(OSError):
         root = Path(record.read_text().strip())
         info = os.lstat(root)
-        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and stat.S_IMODE(info.st_mode) == 0o711:
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and stat.S_IMODE(info.st_mode) in (0o711, 0o755):
+            os.chmod(root, 0o755)
             return root
     parent = Path(tempfile.gettempdir())
     if not _reachable_by_others(str(parent)):
         raise RuntimeError(f"tenant isolation: {parent} (TMPDIR) must be reachable by other users")
     root = Path(tempfile.mkdtemp(prefix="railyard-tenants-", dir=parent))
-    os.chmod(root, 0o711)
+    os.chmod(root, 0o755)
     record.write_text(str(root))
     return root
 

@@ -29,7 +29,7 @@ def plan(
     import json
 
     # Local and API-free: the same pure planner the build runner uses, over the directory.
-    from chalicelib.adapters.builds.local import DirectorySourceTree
+    from chalicelib.adapters.builds.source_tree import DirectorySourceTree
     from chalicelib.domain.buildplan import plan_build
     from chalicelib.domain.buildplan.report import notes_lines
     from chalicelib.domain.errors import BuildFailed, NothingToBuild

@@ -764,7 +764,7 @@ def test_config_file_deploy_settings_are_returned_by_a_build_and_by_a_cache_hit(
 
 
 def test_source_paths_never_leave_the_source_tree(tmp_path: Path) -> None:
-    from chalicelib.adapters.builds.local import DirectorySourceTree
+    from chalicelib.adapters.builds.source_tree import DirectorySourceTree
 
     (tmp_path / "secret.txt").write_text("host file")
     root = tmp_path / "src"
@@ -778,19 +778,19 @@ def test_source_paths_never_leave_the_source_tree(tmp_path: Path) -> None:
 
 
 def test_a_variable_prefix_is_not_mistaken_for_the_program() -> None:
-    from chalicelib.adapters.builds.local import _require_toolchain
+    from chalicelib.adapters.builds.commands import require_toolchain
 
-    _require_toolchain("SECRET_KEY_BASE_DUMMY=1 sh -c true", {"PATH": os.defpath})
+    require_toolchain("SECRET_KEY_BASE_DUMMY=1 sh -c true", {"PATH": os.defpath})
     with pytest.raises(BuildFailed, match="`railyard-no-such-tool` is not installed"):
-        _require_toolchain("GOWORK=off railyard-no-such-tool mod download", {"PATH": os.defpath})
+        require_toolchain("GOWORK=off railyard-no-such-tool mod download", {"PATH": os.defpath})
 
 
 def test_artifacts_are_not_shared_between_environments_or_services(tmp_path: Path) -> None:
-    from chalicelib.adapters.builds.local import _content_hash
+    from chalicelib.adapters.builds.trees import content_hash
 
     (tmp_path / "app.py").write_text("print()")
     keys = {
-        _content_hash(str(tmp_path), None, {}, scope=scope)
+        content_hash(str(tmp_path), None, {}, scope=scope)
         for scope in ("svc_a/production", "svc_a/staging", "svc_b/production")
     }
     assert len(keys) == 3
@@ -944,6 +944,45 @@ def test_a_change_to_a_file_the_install_reads_misses_the_dependency_layer(
     assert world.installs() == 2
 
 
+BERRY_APP_WITHOUT_LOCKFILE = {
+    "package.json": json.dumps(
+        {"packageManager": "yarn@4.5.3", "dependencies": {"ms": "2.1.3"}, "scripts": {"start": "node s.js"}}
+    ),
+    ".yarnrc.yml": "nodeLinker: node-modules\n",
+    "s.js": "v1",
+}
+
+
+def berry_install_stand_in(tree: SourceTree, override: str | None) -> BuildPlan:
+    """The real plan of a Yarn Berry project, with an install that writes what `yarn install` does
+    (node_modules, the lockfile it resolved, its install state) and no registry."""
+    planned = plan_build(tree, override)
+    install = (
+        "mkdir -p node_modules/ms .yarn && echo ms > node_modules/ms/index.js && echo resolved > yarn.lock "
+        '&& echo state > .yarn/install-state.gz && echo ran >> "$MARKER"'
+    )
+    return dataclasses.replace(planned, install=(install,), build=(), tools={})
+
+
+def test_a_layer_hit_brings_back_the_lockfile_yarn_berry_wrote(
+    data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
+) -> None:
+    # GIVEN a Yarn Berry project without a lockfile, built once: its install wrote one
+    world = DepsWorld(data_dir, blobs, tmp_path, planner=berry_install_stand_in)
+    world.build(BERRY_APP_WITHOUT_LOCKFILE)
+
+    # WHEN a source-only change restores the dependency layer instead of installing
+    result, log = world.build({**BERRY_APP_WITHOUT_LOCKFILE, "s.js": "v2"})
+
+    # THEN the release has the lockfile and install state as after the install: `yarn start`
+    # refuses a project that its lockfile lacks, so without them the warm release never starts
+    assert deps_line(log)[0] == "hit"
+    assert world.installs() == 1
+    files = artifact_files(blobs, result.artifact_key)
+    assert (files["yarn.lock"], files[".yarn/install-state.gz"]) == (b"resolved\n", b"state\n")
+    assert files["s.js"] == b"v2"
+
+
 def test_corepack_is_enabled_on_a_dependency_layer_hit(
     data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
 ) -> None:
@@ -1027,10 +1066,10 @@ def test_pruning_during_a_build_never_takes_its_staging_dir(
     data_dir: Path, blobs: FakeBlobStore, tmp_path: Path
 ) -> None:
     # GIVEN a build that stores its layer while other runners start (and prune) on the same host
-    from chalicelib.adapters.builds.local import _LayerStore
+    from chalicelib.adapters.builds.layer_store import LayerStore
 
     root = str(data_dir / "layers")
-    store = _LayerStore(root, keep=4)
+    store = LayerStore(root, keep=4)
     tarball = tmp_path / "layer.tar.gz"
     tarball.write_bytes(b"layer")
     os.makedirs(root)
@@ -1038,7 +1077,7 @@ def test_pruning_during_a_build_never_takes_its_staging_dir(
 
     def fill(tree: str) -> None:
         os.makedirs(os.path.join(tree, "node_modules", "x"))
-        _LayerStore(root, keep=4, wall_clock=lambda: time.time() + 86_400).prune_stale()  # a day later
+        LayerStore(root, keep=4, wall_clock=lambda: time.time() + 86_400).prune_stale()  # a day later
         with open(os.path.join(tree, "node_modules", "x", "index.js"), "w") as handle:
             handle.write("x")
 

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib.adapters import tenancy
 from chalicelib.adapters.builds import toolchain_store
-from chalicelib.adapters.builds.local import _LayerStore
+from chalicelib.adapters.builds.layer_store import LayerStore
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="tenant isolation needs root")
 
@@ -42,7 +42,7 @@ def test_the_store_never_evicts_an_entry_in_use(tmp_path: Path) -> None:
     # GIVEN a store keeping one entry, and a release running on the oldest one
     releases = tmp_path / "releases"
     root = tmp_path / "store"
-    store = _LayerStore(str(root), keep=1, pinned=lambda: toolchain_store.pinned_keys(releases, root))
+    store = LayerStore(str(root), keep=1, pinned=lambda: toolchain_store.pinned_keys(releases, root))
     times = iter(range(100))
     for key in ("node@22.3.0", "node@22.4.0", "node@22.5.0"):
         if key == "node@22.4.0":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.adapters.builds.local import DirectorySourceTree
+from chalicelib.adapters.builds.source_tree import DirectorySourceTree
 from chalicelib.domain.buildplan import BuildPlan, plan_build
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "builds"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chalicelib.adapters.builds.local import _LayerStore
+from chalicelib.adapters.builds.layer_store import LayerStore
 from chalicelib.adapters.builds.npm_registry import NpmRegistry
 from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 
@@ -19,7 +19,7 @@ def toolchain_step(
 ) -> Toolchains:
     """The step over the store at `store_root`. `pyenv_root`: where host pythons are copied from
     (None: nowhere, so a python request never reads this machine's pyenv by accident)."""
-    store = _LayerStore(str(store_root), keep=TOOLCHAINS_KEPT)
+    store = LayerStore(str(store_root), keep=TOOLCHAINS_KEPT)
     return Toolchains(
         store, NpmRegistry(registry_url), machine=machine, pyenv_root=str(pyenv_root or "/nonexistent")
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.builds.local import _extract
+from chalicelib.adapters.builds.trees import extract
 from chalicelib.adapters.sources import TarballSources
 from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import BuildFailed
@@ -61,7 +61,7 @@ def test_a_tar_bomb_fails_at_its_header_before_anything_is_written(tmp_path: Pat
     started = time.monotonic()
 
     with pytest.raises(BuildFailed, match=r"source limit: the source expands to more than 2048\.0 MiB"):
-        _extract(archive, str(dest))
+        extract(archive, str(dest))
 
     assert time.monotonic() - started < 5
     assert os.listdir(dest) == []
@@ -72,7 +72,7 @@ def test_a_source_with_more_files_than_the_limit_is_refused(tmp_path: Path) -> N
     dest.mkdir()
 
     with pytest.raises(BuildFailed, match=f"more than {MAX_SOURCE_FILES} files"):
-        _extract(_archive(tmp_path, many_files(MAX_SOURCE_FILES + 1)), str(dest))
+        extract(_archive(tmp_path, many_files(MAX_SOURCE_FILES + 1)), str(dest))
 
     assert os.listdir(dest) == []
 
@@ -80,7 +80,7 @@ def test_a_source_with_more_files_than_the_limit_is_refused(tmp_path: Path) -> N
 def test_a_source_within_the_limits_is_extracted(tmp_path: Path) -> None:
     dest = tmp_path / "src"
     dest.mkdir()
-    _extract(_archive(tmp_path, small_source()), str(dest))
+    extract(_archive(tmp_path, small_source()), str(dest))
     assert (dest / "main.py").read_text() == "print('hi')\n"
 
 

@@ -218,6 +218,9 @@ def test_yarn_berry_without_a_lockfile_may_write_one() -> None:
 
     assert result.install == ("yarn install --no-immutable",)
     assert result.tools == {"yarn": "4.5.3"}
+    # The lockfile it writes is kept with node_modules: `yarn start` refuses a project its
+    # lockfile lacks, so a build that restores the layer instead of installing needs it too.
+    assert result.deps_dirs == ("node_modules", ".yarn/install-state.gz", "yarn.lock")
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,7 @@ def test_node_yarn_berry() -> None:
     assert result.start_command == "yarn start"
     assert result.env == {"YARN_NODE_LINKER": "node-modules"}
     assert result.deps_inputs == ("package.json", "yarn.lock", ".yarnrc.yml")
-    assert result.deps_dirs == ("node_modules",)
+    assert result.deps_dirs == ("node_modules", ".yarn/install-state.gz")
     assert result.cache_dirs == ("~/.yarn/berry/cache",)
 
 

@@ -220,7 +220,7 @@ def test_dependency_layer_in_s3_restores_and_skips_install_on_a_hit() -> None:
 
     install, save = phase_commands(spec, "build")[:2]
     assert install == 'if [ "${RAILYARD_DEPS_HIT:-0}" != 1 ]; then\n(\nnpm ci --no-audit --no-fund\n)\nfi'
-    assert "tar -czf /tmp/railyard-deps.tar.gz -- node_modules" in save
+    assert "tar --ignore-failed-read -czf /tmp/railyard-deps.tar.gz -- node_modules" in save
     # Failing to save the layer must not fail the build.
     assert "|| echo" in save
 

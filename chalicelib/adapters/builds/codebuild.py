@@ -38,7 +38,8 @@ from urllib.parse import quote
 
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.builds.isolation import ProjectBuildAccess
-from chalicelib.adapters.builds.local import Planner, _extract, plan_source
+from chalicelib.adapters.builds.source_tree import Planner, plan_source
+from chalicelib.adapters.builds.trees import extract
 from chalicelib.domain.buildplan.report import log_lines
 from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import BuildFailed, NotFound
@@ -133,7 +134,7 @@ class CodeBuildRunner:
                 raise BuildFailed(
                     f"the source archive {request.source_key} was not found; was the upload finished?"
                 ) from None
-            _extract(archive, src)
+            extract(archive, src)
             plan = plan_source(src, request, self._planner)
             zipped = os.path.join(work, "source.zip")
             _zip_tree(src, zipped)

@@ -15,7 +15,7 @@ versions it was built with:
 A version that cannot be had fails the build before anything is installed, naming the version,
 the registry it looked in and what that registry has.
 
-The store is the runner's `_LayerStore` (local.py) at a stable path that a clean stop keeps
+The store is a `LayerStore` (layer_store.py) at a stable path that a clean stop keeps
 (toolchain_store.py): entries are `<key>/tree/{package,bin}` with `bin/<command>` relative links
 into the package, readable by the services' uids and writable only by the platform. A release's
 runtime env points into that store, so it keeps TOOLCHAINS_KEPT versions, the most recently used,
@@ -62,7 +62,7 @@ _PYENV_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 class ToolchainStore(Protocol):
-    """What the toolchain step needs of the runner's layer store (local.py `_LayerStore`)."""
+    """What the toolchain step needs of the runner's layer store (layer_store.py `LayerStore`)."""
 
     TREE: str
 

@@ -63,13 +63,14 @@ class ReleaseDirs:
         release_dir = self.path(spec.release_id)
         app_dir = release_dir / "app"
         sandbox = Sandbox.of(self._tenancy, spec.service_id)
+        release_dir.mkdir(parents=True, exist_ok=True)
+        # The platform's (the service lists it, never replaces `app`); `app` is the service's.
+        # Also on reuse: a tenant root kept from an earlier version has the old modes.
+        self._tenancy.private_dir(release_dir, sandbox.identity)
         if app_dir.is_dir():
             log.write(f"reusing unpacked release {spec.release_id}")
             sandbox.take(app_dir)
             return app_dir
-        release_dir.mkdir(parents=True, exist_ok=True)
-        # The platform's (others pass through to `app`, never replace it); `app` is the service's.
-        self._tenancy.private_dir(release_dir)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=release_dir))
         try:
             log.write(f"downloading artifact {spec.artifact_key}")

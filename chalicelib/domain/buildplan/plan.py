@@ -63,9 +63,11 @@ class BuildPlan:
     config_files: tuple[str, ...] = ()  # railway.json / railway.toml / railyard.toml / railpack.json read
     # The dependency layer: the files whose content decides the installed dependencies (lockfiles,
     # manifests, version files, and what install hooks read: local `file:`/path packages, patches,
-    # a Prisma schema, .npmrc ...) and the directories `install` produces. A build whose deps_inputs
-    # hash like an earlier one's restores deps_dirs instead of running `install`. No deps_inputs
-    # (with an install) means the install may read any file: it is never restored from a layer.
+    # a Prisma schema, .npmrc ...) and the directories `install` produces, with the files it writes
+    # that the app runs with (the lockfile Yarn Berry writes when the source has none). A build
+    # whose deps_inputs hash like an earlier one's restores deps_dirs instead of running `install`.
+    # No deps_inputs (with an install) means the install may read any file: it is never restored
+    # from a layer.
     deps_inputs: tuple[str, ...] = ()
     deps_dirs: tuple[str, ...] = ()
     dockerfile: str | None = None  # path of the Dockerfile when provider == "dockerfile"

@@ -276,10 +276,12 @@ def _unless_deps_hit(command: str) -> str:
 
 def _deps_save_command(plan: BuildPlan, cache_bucket_path: str) -> str:
     dirs = " ".join(shlex.quote(d.rstrip("/")) for d in plan.deps_dirs)
-    # A failed save costs the next build time, never this build its success.
+    # A failed save costs the next build time, never this build its success. A path the install
+    # did not produce (a file such as `.yarn/install-state.gz` that a project setting moved) is
+    # left out, as the local runner leaves it out, rather than losing the whole layer.
     return (
         f'if [ "${{RAILYARD_DEPS_HIT:-0}}" != 1 ]; then '
-        f"(tar -czf /tmp/railyard-deps.tar.gz -- {dirs} && "
+        f"(tar --ignore-failed-read -czf /tmp/railyard-deps.tar.gz -- {dirs} && "
         f'aws s3 cp --only-show-errors /tmp/railyard-deps.tar.gz "{_deps_url(cache_bucket_path)}" && '
         'echo "deps: saved layer ${RAILYARD_DEPS_KEY:0:12}") '
         '|| echo "deps: could not save the dependency layer (next build installs again)"; fi'

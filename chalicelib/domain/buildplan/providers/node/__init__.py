@@ -113,7 +113,7 @@ class NodeProvider(DetectedByFiles):
             cache_dirs=cache_dirs,
             env=dict(manager.env),
             deps_inputs=_deps_inputs(reader, path, manifest, manager, members) if install else (),
-            deps_dirs=("node_modules",) if install else (),
+            deps_dirs=("node_modules", *manager.install_writes) if install else (),
             tools=tools,
             notes=notes,
         )

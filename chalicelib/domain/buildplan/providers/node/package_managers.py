@@ -41,6 +41,9 @@ class NodeManager:
     env: dict[str, str] = field(default_factory=dict)
     # The version spec provided when the app asks for none (None: comes with node, as npm does).
     default_version: str | None = None
+    # Files the install writes beside node_modules that running the app needs: they are part of
+    # the dependency layer, so a build that restores it instead of installing runs like the first.
+    install_writes: tuple[str, ...] = ()
 
     def run(self, script: str) -> str:
         return f"{self.run_prefix}{script}"
@@ -120,6 +123,10 @@ def _manager(name: str, berry: bool, lockfile: str | None) -> NodeManager:
         # Berry turns --immutable on by itself under CI=true (which builds set): without a lockfile
         # to keep, that refuses to write one, so the install must say --no-immutable.
         install = "yarn install " + ("--immutable" if lockfile else "--no-immutable")
+        # `yarn start` resolves the project from its lockfile (or the install state the install
+        # left): a project without the lockfile its install wrote is refused ("This package doesn't
+        # seem to be present in your lockfile").
+        writes = (".yarn/install-state.gz",) + (() if lockfile else ("yarn.lock",))
         return NodeManager(
             "yarn-berry",
             lockfile,
@@ -130,6 +137,7 @@ def _manager(name: str, berry: bool, lockfile: str | None) -> NodeManager:
             "~/.yarn/berry/cache",
             {"YARN_NODE_LINKER": "node-modules"},
             default_version=DEFAULT_VERSIONS["yarn-berry"],
+            install_writes=writes,
         )
     if name == "yarn":
         install = "yarn install" + (" --frozen-lockfile" if lockfile else "")
