@@ -49,7 +49,7 @@ from chalicelib.domain.errors import (
     RuntimeUnavailable,
 )
 from chalicelib.domain.models import MAX_REPLICAS
-from chalicelib.domain.ports import LogSink, Progress, Promotion, ReleaseSpec
+from chalicelib.domain.ports import LogSink, Progress, Promotion, ReleaseEnd, ReleaseSpec
 from chalicelib.domain.workloads import Workload
 
 logger = logging.getLogger(__name__)
@@ -342,6 +342,74 @@ class KubernetesRuntime:
                 field_manager=SCALE_MANAGER,
                 _content_type=MERGE,
             )
+
+    # --- live releases that stopped (LiveReleaseWatch) ------------------------------------------
+
+    def ended_releases(self) -> list[ReleaseEnd]:
+        """Live releases whose every pod's last exit is one the restart policy does not restart
+        (kubernetes_workloads.live_end): the kubelet would restart them for ever, the service's
+        policy says they are over. Deployments at 0 replicas (a job, a retired release, `scale 0`)
+        and those rolling out another release are left out."""
+        apps = self._api("apps")
+        found = self._call(
+            "list",
+            "deployments.apps",
+            None,
+            apps.list_deployment_for_all_namespaces,
+            label_selector=f"{m.MANAGED_BY_LABEL}={m.MANAGED_BY}",
+        )
+        ends = []
+        for deployment in found.items or []:
+            record = pod_verdicts.running_live_record(deployment.metadata.annotations or {})
+            if record is None or deployment.spec.replicas == 0:
+                continue
+            spec = m.spec_from_record(record, {})
+            try:
+                self._ensure_access(deployment.metadata.namespace)
+                end = pod_verdicts.live_end(self._release_pods(spec), spec.settings, self._now())
+            except DomainError as error:  # one namespace's trouble must not hide the others
+                logger.warning("could not read the pods of %s: %s", spec.release_id, error)
+                continue
+            if end is not None:
+                ids = (spec.service_id, spec.deployment_id, spec.release_id)
+                ends.append(ReleaseEnd(*ids, reason=end.reason, completed=end.completed))
+        return ends
+
+    def retire(self, end: ReleaseEnd, log: LogSink) -> None:
+        """Scale an ended release's Deployment to 0 (and drop its autoscaler, which would not act
+        at 0 anyway), so the kubelet stops restarting it and it is not found again; its Service
+        and Ingress stay, so its host answers 503 until the next deploy, as on the local runtime.
+        The next deploy (or a rollback to it) applies its replicas again. Nothing happens when the
+        service has moved on to another release, or while one of its activations runs here."""
+        lock = self._service_lock(end.service_id)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            for namespace, name in self._locate(end.service_id):
+                self._retire(namespace, name, end, log)
+        finally:
+            lock.release()
+
+    def _retire(self, namespace: str, name: str, end: ReleaseEnd, log: LogSink) -> None:
+        live = self._read("Deployment", namespace, name)
+        record = pod_verdicts.running_live_record(live.metadata.annotations or {}) if live else None
+        if record is None or m.spec_from_record(record, {}).release_id != end.release_id:
+            return
+        self._ensure_access(namespace)
+        self._delete("HorizontalPodAutoscaler", namespace, name, propagation="Background")
+        api = self._api("apps")
+        self._call(
+            "patch",
+            "deployments.apps/scale",
+            namespace,
+            api.patch_namespaced_deployment_scale,
+            name,
+            namespace,
+            body={"spec": {"replicas": 0}},
+            field_manager=SCALE_MANAGER,
+            _content_type=MERGE,
+        )
+        log.write(f"kubernetes: {namespace}/{name} scaled to 0 until the next deploy")
 
     # --- activation ----------------------------------------------------------------------------
 
