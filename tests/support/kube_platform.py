@@ -72,7 +72,7 @@ class Platform:
         assert isinstance(self.container.runtime, KubernetesRuntime)  # chosen by RAILYARD_RUNTIME
         # Pods' start times are the cluster's (here the server's manual clock); a real cluster's
         # clock and ours agree.
-        self.container.runtime._now = kube.clock.now
+        self.container.runtime.rollouts.now = kube.clock.now
         wiring.use(self.container)
         self.stop = threading.Event()
         from functions.task_worker import handler
