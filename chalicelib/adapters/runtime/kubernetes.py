@@ -273,11 +273,13 @@ class KubernetesRuntime:
         return ends
 
     def retire(self, end: ReleaseEnd, log: LogSink) -> None:
-        """Scale an ended release's Deployment to 0 (and drop its autoscaler, which would not act
-        at 0 anyway), so the kubelet stops restarting it and it is not found again; its Service
-        and Ingress stay, so its host answers 503 until the next deploy, as on the local runtime.
-        The next deploy (or a rollback to it) applies its replicas again. Nothing happens when the
-        service has moved on to another release, or while one of its activations runs here."""
+        """Scale an ended release's Deployment to 0, so the kubelet stops restarting it and it is
+        not found again; its Service and Ingress stay, so its host answers 503 until the next
+        deploy, as on the local runtime (an autoscaler stays too: it does not act at 0 replicas,
+        and the next deploy hands it the count again). The next deploy, or a rollback to this
+        release, applies its replicas again. Nothing happens when the service has moved on to
+        another release, or while one of its activations runs in this process; the scale is
+        conditional on the Deployment read, so one that starts meanwhile elsewhere is left alone."""
         lock = self._service_lock(end.service_id)
         if not lock.acquire(blocking=False):
             return
@@ -288,24 +290,29 @@ class KubernetesRuntime:
             lock.release()
 
     def _retire(self, namespace: str, name: str, end: ReleaseEnd, log: LogSink) -> None:
+        from kubernetes.client.exceptions import ConflictException
+
         live = self.kube.read("Deployment", namespace, name)
         record = pod_verdicts.running_live_record(live.metadata.annotations or {}) if live else None
         if record is None or m.spec_from_record(record, {}).release_id != end.release_id:
             return
         self.kube.ensure_access(namespace)
-        self.kube.delete("HorizontalPodAutoscaler", namespace, name, propagation="Background")
         api = self.kube.api("apps")
-        self.kube.call(
-            "patch",
-            "deployments.apps/scale",
-            namespace,
-            api.patch_namespaced_deployment_scale,
-            name,
-            namespace,
-            body={"spec": {"replicas": 0}},
-            field_manager=SCALE_MANAGER,
-            _content_type=MERGE,
-        )
+        read_version = {"resourceVersion": live.metadata.resource_version}
+        try:
+            self.kube.call(
+                "patch",
+                "deployments.apps/scale",
+                namespace,
+                api.patch_namespaced_deployment_scale,
+                name,
+                namespace,
+                body={"metadata": read_version, "spec": {"replicas": 0}},
+                field_manager=SCALE_MANAGER,
+                _content_type=MERGE,
+            )
+        except ConflictException:  # changed since it was read (a deploy began): the next sweep decides
+            return
         log.write(f"kubernetes: {namespace}/{name} scaled to 0 until the next deploy")
 
     # --- activation ----------------------------------------------------------------------------
