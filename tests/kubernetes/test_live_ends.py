@@ -8,6 +8,7 @@ pods; the kubelet of the test API server runs processes that exit after a while
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,7 +56,10 @@ def deploy_while_time_passes(platform: Platform, image: str) -> Any:
 
 
 def tick(platform: Platform) -> bool:
+    """One second of the cluster's time per 0.1 s: slow enough for a deploy on a busy machine to
+    finish well before the worker's process exits."""
     platform.kube.clock.advance(1)
+    time.sleep(0.08)
     return False
 
 
@@ -112,12 +116,12 @@ def test_a_worker_that_exits_1_after_it_went_live_is_crashed_and_the_log_says_wh
 ) -> None:
     platform = worker_platform
     # GIVEN a worker live (it stayed up the settle time without opening $PORT), policy NEVER
-    live = deploy_while_time_passes(platform, f"{REGISTRY}:bot-no-port-exits-1-after-300s")
+    live = deploy_while_time_passes(platform, f"{REGISTRY}:bot-no-port-exits-1-after-600s")
     assert live.status == DeploymentStatus.SUCCESS, (live.reason, platform.deploy_log(live.id))
     assert any("a worker" in line for line in platform.deploy_log(live.id))
 
     # WHEN its process exits with code 1 and the sweep runs
-    platform.kube.clock.advance(301)
+    platform.kube.clock.advance(601)
     until(lambda: "running" not in container_states(platform), 10, "the process to exit")
     ended = platform.container.sweeper.sweep()
 
