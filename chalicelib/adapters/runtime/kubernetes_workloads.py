@@ -50,7 +50,7 @@ class PodsVerdict:
 
 
 UNDECIDED = PodsVerdict()
-# The local runtime's RESTART_BUDGET_RESET_SECONDS (runtime/local.py): a process that served this
+# The local runtime's RESTART_BUDGET_RESET_SECONDS (its supervision): a process that served this
 # long before it exited gets its full restart budget back.
 RESTART_BUDGET_RESET_SECONDS = 30.0
 
