@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         BlobStore,
         BuildRunner,
         CronTrigger,
+        LiveReleaseWatch,
         LogStore,
         Repository,
         Runtime,
@@ -251,10 +252,13 @@ class Container(AccountParts):
 
     @cached_property
     def sweeper(self) -> DeploymentSweeper:
-        """Ends deployments whose workflow ended without recording it (docs/decisions/0010)."""
+        """Ends deployments whose workflow ended without recording it (docs/decisions/0010), and
+        live releases Kubernetes shows stopped for good (docs/decisions/0030; the local runtime
+        reports those itself)."""
         from chalicelib.domain.sweeper import DeploymentSweeper
 
-        return DeploymentSweeper(self.repository, self.workflow, self.logs, self.clock)
+        live = cast("LiveReleaseWatch", self.runtime) if self.settings.runtime == "kubernetes" else None
+        return DeploymentSweeper(self.repository, self.workflow, self.logs, self.clock, live=live)
 
     @cached_property
     def retention(self) -> Retention:

@@ -30,6 +30,7 @@ from chalicelib.domain.ports import (
     PresignedUpload,
     Progress,
     Promotion,
+    ReleaseEnd,
     ReleaseSpec,
     WorkflowRun,
 )
@@ -319,6 +320,25 @@ class FakeRuntime:
 
     def forget_release(self, release_id: str) -> None:
         self.forgotten.append(release_id)
+
+
+@dataclass
+class FakeLiveReleaseWatch:
+    """A runtime that finds live releases' ends by looking (Kubernetes): `ends` is what it finds
+    (until retired), `error` what looking raises; `retired` records each retirement."""
+
+    ends: list[ReleaseEnd] = field(default_factory=list)
+    error: Exception | None = None
+    retired: list[ReleaseEnd] = field(default_factory=list)
+
+    def ended_releases(self) -> list[ReleaseEnd]:
+        if self.error:
+            raise self.error
+        return [end for end in self.ends if end not in self.retired]
+
+    def retire(self, end: ReleaseEnd, log: Any) -> None:
+        log.write(f"retired {end.release_id}")
+        self.retired.append(end)
 
 
 @dataclass

@@ -320,6 +320,28 @@ class CrashListener(Protocol):
     def __call__(self, deployment_id: str, reason: str, completed: bool = False) -> None: ...
 
 
+@dataclass(frozen=True)
+class ReleaseEnd:
+    """A live release that stopped for good, found by a runtime that looks (LiveReleaseWatch)."""
+
+    service_id: str
+    deployment_id: str
+    release_id: str
+    reason: str  # the exit code and why it is not restarted, as the user reads it
+    completed: bool  # every process exited 0 (COMPLETED, a job); else CRASHED
+
+
+class LiveReleaseWatch(Protocol):
+    """A runtime that learns that a live release stopped for good by looking at it (Kubernetes: its
+    pods' container statuses) instead of from processes it supervises (the local runtime calls its
+    CrashListener). `ended_releases` only reads, so a sweep may call it as often as it likes;
+    `retire` stops what is left of a release once its end is recorded, so it is not found again
+    (idempotent; it leaves alone a service that has moved on to another release)."""
+
+    def ended_releases(self) -> list[ReleaseEnd]: ...
+    def retire(self, end: ReleaseEnd, log: LogSink) -> None: ...
+
+
 class CronTrigger(Protocol):
     """Starts one run of a cron service's live release now; False when its previous run is still
     going (runs never overlap). Raises NotFound when the runtime has no schedule for it."""

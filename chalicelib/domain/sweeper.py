@@ -8,6 +8,11 @@ out: no heartbeat for 120 s ..."). It runs from two places: in AWS, a handler of
 "Execution Status Change" events (functions/execution_events.py); locally, where the emulator emits
 no such events, `sweep()` over every unfinished deployment, which the local platform calls
 periodically. Both are idempotent, and neither touches a deployment whose execution still runs.
+
+The same periodic sweep ends live releases that stopped for good on a runtime that finds out by
+looking (`LiveReleaseWatch`, Kubernetes; docs/decisions/0030): COMPLETED when every process exited
+0, else CRASHED, with the reason as a `completed:`/`crashed:` line in the deploy log, as the local
+runtime writes it; then the runtime retires what is left of the release.
 """
 
 from __future__ import annotations
@@ -19,24 +24,42 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import Clock, iso, parse_iso
 from chalicelib.domain.limits import StepFailure, StepLimits, failure_reason
 from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus
-from chalicelib.domain.ports import WORKFLOW_RUNNING, LogStore, Repository, WorkflowRun, WorkflowStarter
+from chalicelib.domain.ports import (
+    WORKFLOW_RUNNING,
+    LiveReleaseWatch,
+    LogStore,
+    ReleaseEnd,
+    Repository,
+    WorkflowRun,
+    WorkflowStarter,
+)
 
 _log = logging.getLogger(__name__)
 # A deployment is written a moment before its execution starts (DeploymentService); one without an
 # execution for this long never got one (the API died in between).
 NEVER_STARTED_GRACE = timedelta(minutes=2)
+LIVE_ENDS = frozenset({DeploymentStatus.COMPLETED, DeploymentStatus.CRASHED})
 
 
 class DeploymentSweeper:
-    def __init__(self, repo: Repository, workflow: WorkflowStarter, logs: LogStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        workflow: WorkflowStarter,
+        logs: LogStore,
+        clock: Clock,
+        live: LiveReleaseWatch | None = None,
+    ) -> None:
         self._repo = repo
         self._workflow = workflow
         self._logs = logs
         self._clock = clock
+        self._live = live  # None: the runtime reports ends itself (the local one's CrashListener)
 
     def sweep(self) -> list[Deployment]:
-        """Settles every unfinished deployment; returns the ones it ended."""
-        ended = []
+        """Settles every unfinished deployment, and ends the live releases that stopped for good;
+        returns the deployments it ended."""
+        ended = self.end_stopped_releases()
         for unfinished in self._repo.list_unfinished_deployments():
             try:
                 settled = self.settle(unfinished.id)
@@ -46,6 +69,52 @@ class DeploymentSweeper:
             if settled is not None:
                 ended.append(settled)
         return ended
+
+    def end_stopped_releases(self) -> list[Deployment]:
+        """COMPLETED or CRASHED for each live release the runtime found stopped for good; returns
+        the deployments it moved. The runtime retires a release only once its end is recorded."""
+        if self._live is None:
+            return []
+        try:
+            found = self._live.ended_releases()
+        except Exception:  # the cluster unreachable: the next sweep looks again
+            _log.exception("could not look for live releases that stopped")
+            return []
+        ended = []
+        for end in found:
+            try:
+                deployment, moved = self._record_end(end)
+                if moved:
+                    ended.append(deployment)
+                if deployment.status in LIVE_ENDS and deployment.release_id == end.release_id:
+                    log = self._logs.open(end.deployment_id, "deploy")
+                    try:
+                        self._live.retire(end, log)
+                    finally:
+                        log.close()
+            except Exception:  # one release's trouble must not stop the others
+                _log.exception("could not end the live deployment %s", end.deployment_id)
+        return ended
+
+    def _record_end(self, end: ReleaseEnd) -> tuple[Deployment, bool]:
+        """The deployment after recording `end`, and whether this call moved it (only a SUCCESS
+        one moves: a job already COMPLETED by its commit, or a newer deployment, stays)."""
+        status = DeploymentStatus.COMPLETED if end.completed else DeploymentStatus.CRASHED
+        for _ in range(3):
+            deployment = self._repo.get_deployment(end.deployment_id)
+            if deployment.status != DeploymentStatus.SUCCESS:
+                return deployment, False
+            log = self._logs.open(end.deployment_id, "deploy")
+            log.write(f"{'completed' if end.completed else 'crashed'}: {end.reason}")
+            log.close()  # before the status, so a client that sees the end also sees why
+            moved = deployment.moved_to(status, iso(self._clock()), reason=end.reason)
+            try:
+                self._repo.save(moved)
+            except Conflict:  # moved meanwhile: decide on the stored one
+                continue
+            _log.info("live deployment %s %s: %s", end.deployment_id, status, end.reason)
+            return moved, True
+        return self._repo.get_deployment(end.deployment_id), False
 
     def settle(self, deployment_id: str) -> Deployment | None:
         """FAILED, with the reason, if the deployment's workflow has ended and the deployment has

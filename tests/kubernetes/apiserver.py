@@ -29,6 +29,8 @@ Fixture contract (``tests/kubernetes/conftest.py``)
   ``.container_exit_codes`` / ``exits-<code>`` in an image: the process exits at once with that
   code and crash-loops (``apiserver_kubelet``: terminated, then ``CrashLoopBackOff`` with
   ``lastState.terminated``, restarted after 10 s, 20 s, ... of ``clock``).
+  ``.container_run_seconds`` / ``exits-<code>-after-<n>s``: the process first runs (and may be
+  Ready) for ``n`` seconds of ``clock``, then exits with that code, and so after each restart.
 * ``.forbid(verb, resource, namespace=None)``: later requests get a real 403 Forbidden Status, e.g.
   ``deployments.apps "web" is forbidden: User "test-user" cannot patch resource "deployments" in
   API group "apps" in the namespace "ns"``. ``resource`` may be ``"deployments/scale"``; ``verb``
@@ -288,6 +290,7 @@ class KubeApiServer:
         # How processes behave (apiserver_kubelet): images that never listen, and exit codes.
         self.portless_images: set[str] = set()
         self.container_exit_codes: dict[str, int] = {}
+        self.container_run_seconds: dict[str, int] = {}
         self.pods_ready_per_step = 1
         self.bookmark_interval = 1.0
         self.watch_history_limit = 2000

@@ -917,18 +917,24 @@ def _kubelet(server: KubeApiServer) -> None:
             p = copy.deepcopy(bound)
             spec, status = p["spec"], p.setdefault("status", {})
         containers = spec.get("containers") or []
-        healthy = all(kubelet.passes_readiness(server, c) for c in containers)
         exiting = [c for c in containers if kubelet.exit_code(server, c.get("image", "")) is not None]
+        previous = {c.get("name"): c for c in status.get("containerStatuses") or []}
+        exits = {
+            c.get("name"): kubelet.exiting_status(server, c, previous.get(c.get("name")), server.clock.now())
+            for c in exiting
+        }
+        # A process that exited (or waits for its restart) makes its pod unready at once.
+        running = all(kubelet.is_running(s) for s in exits.values())
+        healthy = running and all(kubelet.passes_readiness(server, c) for c in containers)
         owner = (_controller_of(p) or {}).get("uid") or p["metadata"]["uid"]
         already_ready = _pod_ready(p)
-        becomes_ready = already_ready
-        if not already_ready and healthy and budget.get(owner, server.pods_ready_per_step) > 0:
+        becomes_ready = already_ready and running
+        if not becomes_ready and healthy and budget.get(owner, server.pods_ready_per_step) > 0:
             budget[owner] = budget.get(owner, server.pods_ready_per_step) - 1
             becomes_ready = True
         started = status.get("startTime") or now
-        previous = {c.get("name"): c for c in status.get("containerStatuses") or []}
         statuses = [
-            kubelet.exiting_status(server, c, previous.get(c.get("name")), server.clock.now())
+            {**exits[c.get("name")], "ready": becomes_ready and kubelet.is_running(exits[c.get("name")])}
             if c in exiting
             else _container_status(server, c, becomes_ready, started)
             for c in containers

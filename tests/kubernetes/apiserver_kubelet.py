@@ -11,12 +11,17 @@ Images say how their process behaves, the way ``never-ready`` already does:
   restarts it after the crash-loop back-off (10 s doubling up to 300 s of the server's clock): the
   status goes terminated -> waiting (``CrashLoopBackOff``, ``lastState.terminated``) -> terminated
   again with ``restartCount`` + 1, and the pod is never Ready.
+* ``exits-<code>-after-<n>s`` (or ``server.container_run_seconds[image]`` with an exit code): the
+  process runs for ``n`` seconds of the server's clock (Ready meanwhile, as its probe allows), then
+  exits: running -> terminated (``startedAt``/``finishedAt`` ``n`` s apart) -> waiting
+  (``CrashLoopBackOff``) -> running again with ``restartCount`` + 1 after the back-off, and so on.
+  The pod is not Ready from the exit until the process runs again.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tests.kubernetes.apiserver_resources import parse_time, rfc3339
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 
 NO_PORT_MARKER = "no-port"
-_EXITS = re.compile(r"exits-(\d+)")
+_EXITS = re.compile(r"exits-(\d+)(?:-after-(\d+)s)?")
 # kubelet's container restart back-off (pkg/kubelet/kubelet.go: backOffPeriod, MaxContainerBackOff).
 BACKOFF_SECONDS = 10
 MAX_BACKOFF_SECONDS = 300
@@ -41,6 +46,14 @@ def exit_code(server: KubeApiServer, image: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def run_seconds(server: KubeApiServer, image: str) -> int:
+    """How long the image's process runs before it exits (0: at once)."""
+    if image in server.container_run_seconds:
+        return server.container_run_seconds[image]
+    found = _EXITS.search(image)
+    return int(found.group(2) or 0) if found else 0
+
+
 def opens_port(server: KubeApiServer, image: str) -> bool:
     return image not in server.portless_images and NO_PORT_MARKER not in image
 
@@ -49,46 +62,68 @@ def passes_readiness(server: KubeApiServer, container: JSON) -> bool:
     """Whether the container's readiness probe (if any) ever passes. HTTP probes pass unless the
     image is never-ready; a tcpSocket probe also needs the process to listen."""
     image = container.get("image", "")
-    if not server.image_ready(image) or exit_code(server, image) is not None:
+    if not server.image_ready(image):
         return False
+    if exit_code(server, image) is not None and not run_seconds(server, image):
+        return False  # exits at once; one that runs a while is ready while it runs (is_running)
     probe = container.get("readinessProbe") or {}
     return not ("tcpSocket" in probe and not opens_port(server, image))
 
 
+def is_running(status: JSON) -> bool:
+    return "running" in (status.get("state") or {})
+
+
 def exiting_status(server: KubeApiServer, container: JSON, previous: JSON | None, now: datetime) -> JSON:
-    """The next status of a container whose process exits at once (see the module docstring)."""
+    """The next status of a container whose process exits, at once or after a while (see the module
+    docstring). `ready` says whether it runs; the caller ands it with the pod's readiness."""
     image = container.get("image", "")
     code = exit_code(server, image)
     assert code is not None
-    stamp = rfc3339(now)
-    terminated = {
-        "exitCode": code,
-        "reason": "Completed" if code == 0 else "Error",
-        "startedAt": stamp,
-        "finishedAt": stamp,
-    }
+    runs = run_seconds(server, image)
     restarts = int((previous or {}).get("restartCount") or 0)
     state = (previous or {}).get("state") or {}
     last = (previous or {}).get("lastState") or {}
-    if "terminated" in state:  # it just exited: back-off before the restart
+    new_last: JSON = dict(last)
+    if "running" in state:
+        started = parse_time(state["running"]["startedAt"])
+        if (now - started).total_seconds() < runs:
+            return dict(previous or {})
+        new_state: JSON = {"terminated": _terminated(code, started, started + timedelta(seconds=runs))}
+    elif "terminated" in state:  # it just exited: back-off before the restart
         message = f"back-off {_backoff(restarts)}s restarting failed container"
-        new_state: JSON = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
-        new_last: JSON = {"terminated": state["terminated"]}
+        new_state = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+        new_last = {"terminated": state["terminated"]}
     elif "waiting" in state and "terminated" in last:
         finished = parse_time(last["terminated"]["finishedAt"])
         if (now - finished).total_seconds() < _backoff(restarts):
             return dict(previous or {})
-        restarts += 1  # restarted, and exited again at once
-        new_state, new_last = {"terminated": terminated}, dict(last)
+        restarts += 1  # restarted: it runs again (and exits again, at once or later)
+        new_state = _started(code, runs, now)
     else:  # first start
-        new_state, new_last = {"terminated": terminated}, {}
+        new_state = _started(code, runs, now)
     return {
         **_base(container, image),
         "state": new_state,
         "lastState": new_last,
-        "ready": False,
+        "ready": "running" in new_state,
         "restartCount": restarts,
-        "started": False,
+        "started": "running" in new_state,
+    }
+
+
+def _started(code: int, runs: int, now: datetime) -> JSON:
+    if runs:
+        return {"running": {"startedAt": rfc3339(now)}}
+    return {"terminated": _terminated(code, now, now)}
+
+
+def _terminated(code: int, started: datetime, finished: datetime) -> JSON:
+    return {
+        "exitCode": code,
+        "reason": "Completed" if code == 0 else "Error",
+        "startedAt": rfc3339(started),
+        "finishedAt": rfc3339(finished),
     }
 
 

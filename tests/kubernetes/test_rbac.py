@@ -27,7 +27,7 @@ from chalicelib.adapters.runtime import manifests_security as security
 from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
 from chalicelib.domain.errors import HealthCheckFailed, RuntimeRefused
 from chalicelib.domain.models import ServiceSettings
-from chalicelib.domain.ports import ReleaseSpec
+from chalicelib.domain.ports import ReleaseEnd, ReleaseSpec
 from tests.kubernetes.apiserver import KubeApiServer
 from tests.kubernetes.apiserver_resources import find_resource
 
@@ -225,7 +225,7 @@ def test_every_request_the_runtime_makes_is_allowed_by_the_cluster_role(
 
     # WHEN the runtime does everything it does: a first release (with a PDB), autoscaling on (an
     # HPA, the replicas hand-over) and off again, a failed rollout (pods read, rollback, secrets),
-    # restart, scale and stop
+    # restart, scale, a sweep's look at live releases and the retirement of one, and stop
     runtime.activate(make_spec(1), log, beat)
     runtime.activate(make_spec(2, autoscale_min_replicas=2, autoscale_max_replicas=4), log, beat)
     runtime.activate(make_spec(3, num_replicas=1), log, beat)
@@ -234,6 +234,10 @@ def test_every_request_the_runtime_makes_is_allowed_by_the_cluster_role(
     runtime.activate(make_spec(5), log, beat)  # collects release 3's variables
     runtime.restart("svc_01web")
     runtime.scale("svc_01web", 3)
+    sweeping = KubernetesRuntime(OPTIONS, kube_api_client, backoff_seconds=0.01)  # a sweep's process
+    assert sweeping.ended_releases() == []
+    sweeping.retire(ReleaseEnd("svc_01web", "dep_5", "rel_5", "exited with code 0", completed=True), log)
+    assert [d["spec"]["replicas"] for d in kube_server.objects("deployments")] == [0]  # it was retired
     runtime.stop("svc_01web")
     kube_server.stop_autostep()
 

@@ -15,12 +15,9 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.runtime import manifests as m
-from chalicelib.adapters.runtime.kubernetes import (
-    FIELD_MANAGER,
-    MAX_ROLLOUT_SECONDS,
-    KubernetesRuntime,
-    rollout_backstop_seconds,
-)
+from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
+from chalicelib.adapters.runtime.kubernetes_api import FIELD_MANAGER
+from chalicelib.adapters.runtime.kubernetes_rollout import MAX_ROLLOUT_SECONDS, rollout_backstop_seconds
 from chalicelib.domain.errors import (
     Conflict,
     DeploymentCancelled,
@@ -302,7 +299,7 @@ def test_a_controller_that_never_observes_the_live_record_does_not_hold_the_acti
     kube_server: KubeApiServer, runtime: KubernetesRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a bound of half a second for the controller to observe the live-release record
-    monkeypatch.setattr("chalicelib.adapters.runtime.kubernetes.MARK_LIVE_OBSERVE_SECONDS", 0.5)
+    monkeypatch.setattr("chalicelib.adapters.runtime.kubernetes_rollout.MARK_LIVE_OBSERVE_SECONDS", 0.5)
     log = RecordingLog()
     activation = Background(lambda: runtime.activate(make_spec(), log, no_progress))
 

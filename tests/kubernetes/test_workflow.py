@@ -1,43 +1,32 @@
-"""The deploy workflow end to end on the Kubernetes runtime, chosen by configuration.
-
-The real state machine executed by moto, the real workers fed by the local pollers, DynamoDB, S3
-and SQS on moto; the runtime is the one the composition root builds for RAILYARD_RUNTIME=kubernetes
-+ RAILYARD_K8S_KUBECONFIG, talking to the in-process API server (tests/kubernetes/apiserver.py)
-whose controllers run on their own (autostep) and whose clock the tests move. Only the build is a
-fake: it "pushes" the image the test chose.
+"""The deploy workflow end to end on the Kubernetes runtime, chosen by configuration
+(tests/support/kube_platform.py): the runtime is the one the composition root builds for
+RAILYARD_RUNTIME=kubernetes + RAILYARD_K8S_KUBECONFIG, talking to the in-process API server whose
+controllers run on their own (autostep) and whose clock the tests move.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from chalicelib import wiring
-from chalicelib.adapters.aws import client
 from chalicelib.adapters.runtime import manifests as m
-from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
-from chalicelib.config import Settings
-from chalicelib.domain.models import Deployment, DeploymentStatus
-from railyard.localdev.bootstrap import bootstrap
-from railyard.localdev.pollers import QueuePoller
-from tests.fakes import FakeBuildRunner
+from chalicelib.domain.models import DeploymentStatus
 from tests.kubernetes.apiserver import KubeApiServer
-from tests.support.principals import admin_access
+from tests.support.kube_platform import (
+    BASE_DOMAIN,
+    NAME,
+    REGISTRY,
+    Platform,
+    image_of,
+    kubernetes_platform,
+    until,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-WHO = admin_access()
-BASE_DOMAIN = "apps.example.com"
-REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/railyard"
-NAME = "web"  # service "web" of project "demo", in its first environment
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -47,101 +36,6 @@ def client_imported() -> None:
 
     for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "PolicyV1Api"):
         getattr(client, name)
-
-
-def _tarball(marker: str) -> bytes:
-    """A small app source; `marker` makes each upload distinct (an identical one skips the build)."""
-    files = {"main.py": f"print({marker!r})\n", "requirements.txt": ""}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _until(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"{what}: not after {timeout}s")
-
-
-class Platform:
-    """Railyard as a worker runs it, wired from the environment (RAILYARD_RUNTIME=kubernetes)."""
-
-    def __init__(self, kube: KubeApiServer) -> None:
-        self.kube = kube
-        self.settings = Settings.from_env()
-        self.resources = bootstrap(self.settings.catalogue, self.settings.account_id)
-        self.builds = FakeBuildRunner(image=f"{REGISTRY}:v1")
-        self.container = wiring.Container(self.settings, build_runner=self.builds)
-        assert isinstance(self.container.runtime, KubernetesRuntime)  # chosen by RAILYARD_RUNTIME
-        wiring.use(self.container)
-        self.stop = threading.Event()
-        from functions.task_worker import handler
-
-        for key in ("build", "deploy"):
-            QueuePoller(
-                f"{key}-k8s-test",
-                self.resources.queue_urls[key],
-                self.resources.queue_arns[key],
-                handler,
-                self.stop,
-            ).start()
-        _, envs = self.container.projects.create_project(WHO, "demo")
-        self.service = self.container.projects.create_service(
-            WHO, envs[0].id, NAME, {"healthcheck_path": "/"}
-        )
-        # Named by the environment's id, never by the project's and environment's names.
-        self.ns = "ry-" + envs[0].id.lower().replace("_", "-")
-        self._uploads = 0
-
-    def deploy(self, image: str) -> str:
-        self.builds.image = image
-        self._uploads += 1
-        _, key = self.container.deployments.presign_upload(WHO, self.service.id)
-        self.container.blobs.put_bytes(self.settings.sources_bucket, key, _tarball(f"upload {self._uploads}"))
-        return self.container.deployments.deploy_source(WHO, self.service.id, key).id
-
-    def execution_status(self, deployment_id: str) -> str:
-        arn = self.settings.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + deployment_id
-        return str(client("stepfunctions").describe_execution(executionArn=arn)["status"])
-
-    def wait(self, deployment_id: str, timeout: float = 30) -> Deployment:
-        """The deployment once its execution has ended."""
-        status = _until(
-            lambda: (s := self.execution_status(deployment_id)) != "RUNNING" and s,
-            timeout,
-            f"execution {deployment_id}",
-        )
-        deployment = self.container.repository.get_deployment(deployment_id)
-        assert (status == "SUCCEEDED") == (deployment.status == DeploymentStatus.SUCCESS), (
-            status,
-            deployment,
-        )
-        return deployment
-
-    def deploy_log(self, deployment_id: str) -> list[str]:
-        return [line.message for line in self.container.logs.read(deployment_id, "deploy", 0, 1000)]
-
-    # --- the cluster ----------------------------------------------------------------------------
-
-    def deployment_object(self) -> dict[str, Any] | None:
-        return self.kube.get_object("apps/v1", "deployments", self.ns, NAME)
-
-    def replica_set_running(self, image: str) -> dict[str, Any] | None:
-        return next((rs for rs in self.kube.objects("replicasets", self.ns) if _image(rs) == image), None)
-
-
-def _image(obj: dict[str, Any]) -> str:
-    image: str = obj["spec"]["template"]["spec"]["containers"][0]["image"]
-    return image
 
 
 @pytest.fixture
@@ -156,22 +50,7 @@ def kube(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
 def platform(
     aws: int, kube: KubeApiServer, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Platform]:
-    for name, value in {
-        "RAILYARD_RUNTIME": "kubernetes",
-        "RAILYARD_K8S_KUBECONFIG": str(kubeconfig),
-        "RAILYARD_BASE_DOMAIN": BASE_DOMAIN,
-        "RAILYARD_K8S_LB_CIDRS": "10.0.0.0/24,10.0.1.0/24",
-        # the cluster's own ranges, one hole (a database subnet)
-        "RAILYARD_K8S_BLOCKED_EGRESS_CIDRS": "10.100.0.0/16,172.20.0.0/16",
-        "RAILYARD_K8S_ALLOWED_EGRESS_CIDRS": "10.100.8.0/24",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("RAILYARD_EKS_CLUSTER", raising=False)
-    monkeypatch.delenv("RAILYARD_K8S_CONTEXT", raising=False)
-    p = Platform(kube)
-    yield p
-    p.stop.set()
-    wiring.use(None)
+    yield from kubernetes_platform(kube, kubeconfig, monkeypatch)
 
 
 def test_a_deployment_rolls_out_its_image_and_the_service_answers_on_the_runtimes_url(
@@ -192,7 +71,7 @@ def test_a_deployment_rolls_out_its_image_and_the_service_answers_on_the_runtime
     assert f"rollout: release {deployment.release_id} is available" in log
     # AND the cluster runs that image, fully rolled out, behind a Service and an Ingress
     live = platform.deployment_object()
-    assert live is not None and _image(live) == image
+    assert live is not None and image_of(live) == image
     template_annotations = live["spec"]["template"]["metadata"]["annotations"]
     assert template_annotations[m.RELEASE_ID_ANNOTATION] == deployment.release_id
     status = live["status"]
@@ -234,7 +113,7 @@ def test_a_never_ready_release_fails_on_the_progress_deadline_and_the_previous_o
     broken = f"{REGISTRY}:v2-never-ready"
     platform.kube.never_ready_images.add(broken)
     second_id = platform.deploy(broken)
-    _until(lambda: platform.replica_set_running(broken), 20, "the new ReplicaSet")
+    until(lambda: platform.replica_set_running(broken), 20, "the new ReplicaSet")
     live = platform.deployment_object()
     assert live is not None
     deadline = live["spec"]["progressDeadlineSeconds"]
@@ -262,7 +141,7 @@ def test_a_never_ready_release_fails_on_the_progress_deadline_and_the_previous_o
     assert platform.container.repository.get_deployment(first.id).status == DeploymentStatus.SUCCESS
     # AND the cluster's Deployment is back on release 1's template, served by its old ReplicaSet
     live = platform.deployment_object()
-    assert live is not None and _image(live) == good
+    assert live is not None and image_of(live) == good
     assert live["spec"]["template"]["metadata"]["annotations"][m.RELEASE_ID_ANNOTATION] == first.release_id
     assert len(platform.kube.objects("replicasets", platform.ns)) == 2  # no third one: the old one is reused
 
@@ -273,7 +152,7 @@ def test_a_never_ready_release_fails_on_the_progress_deadline_and_the_previous_o
             old["status"].get("availableReplicas") == 1 and new["spec"]["replicas"] == 0
         )
 
-    _until(old_serving, 10, "the old ReplicaSet serving alone")
+    until(old_serving, 10, "the old ReplicaSet serving alone")
 
 
 def test_rbac_refusal_fails_the_deployment_naming_the_verb_and_resource(platform: Platform) -> None:

@@ -153,7 +153,7 @@ def test_an_eks_runtime_is_wired_with_the_manifest_options_and_no_client_yet(
     assert options.certificate_arn == "arn:aws:acm:us-east-1:123456789012:certificate/abc"
     assert options.load_balancer_cidrs == ("10.0.0.0/24",)
     assert options.load_balancer_group == "shared"
-    assert runtime._api_client is None  # eks:DescribeCluster waits for the first request
+    assert not runtime.kube.connected  # eks:DescribeCluster waits for the first request
 
 
 def test_the_public_url_on_kubernetes_is_the_runtimes_https_url(env: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,12 @@ waits in CrashLoopBackOff or runs again). As on the local runtime (`_may_restart
 A pod whose process runs, unready (it does not listen), since at least the settle time is a
 WORKER. The release is what its pods are (`of_replicas`); undecided while any pod is neither.
 
+After the release went live the same rule says when it stopped for good (`live_end`): every pod's
+last exit is one the policy does not restart; COMPLETED when each exited 0, else CRASHED (the
+local runtime's `_gave_up`). A process that ran RESTART_BUDGET_RESET_SECONDS before its last exit
+has its restart budget back, as on the local runtime: `restartCount` counts every restart of the
+pod's life, and a service that crashes once a day must not be CRASHED on its eleventh.
+
 Also owns the Deployment's record of what its live release (and the one before) turned out to
 be, so a rollback re-renders it in that form (manifests_workloads.LIVE_WORKLOAD_ANNOTATION).
 
@@ -44,6 +50,18 @@ class PodsVerdict:
 
 
 UNDECIDED = PodsVerdict()
+# The local runtime's RESTART_BUDGET_RESET_SECONDS (its supervision): a process that served this
+# long before it exited gets its full restart budget back.
+RESTART_BUDGET_RESET_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class LiveEnd:
+    """A live release that stopped for good: `completed` (every pod exited 0: COMPLETED) or
+    crashed (CRASHED), and why, as the local runtime says it."""
+
+    completed: bool
+    reason: str
 
 
 def judge(
@@ -55,7 +73,7 @@ def judge(
         status = _container_status(pod)
         if status is None:
             return UNDECIDED  # not started yet
-        ended = _ended(status, settings)
+        ended = _ended(status, settings, now)
         if ended is not None:
             code, why = ended
             if code == 0:
@@ -71,15 +89,42 @@ def judge(
     return PodsVerdict(workload=of_replicas(outcomes)) if outcomes else UNDECIDED
 
 
+def live_end(pods: Iterable[Any], settings: ServiceSettings, now: datetime) -> LiveEnd | None:
+    """Whether the live release's pods (those of other releases filtered out by the caller) all
+    ended for good; None while any runs or will be restarted, or when there is none."""
+    ends: list[tuple[str, int, str]] = []
+    for pod in pods:
+        status = _container_status(pod)
+        ended = _ended(status, settings, now) if status is not None else None
+        if ended is None:
+            return None
+        ends.append((pod.metadata.name, *ended))
+    if not ends:
+        return None
+    completed = all(code == 0 for _, code, _ in ends)
+    name, code, why = next((end for end in ends if end[1] != 0), ends[0])
+    reason = f"the process exited with code {code}; {why}"
+    if len(ends) > 1:
+        ran = "ran to completion" if completed else "crashed"
+        reason = f"all {len(ends)} replicas {ran}; {name}: {reason}"
+    return LiveEnd(completed, reason)
+
+
 def _container_status(pod: Any) -> Any:
     statuses = (pod.status.container_statuses if pod.status is not None else None) or []
     return statuses[0] if statuses else None  # one container per pod (manifests._pod_spec)
 
 
-def _ended(status: Any, settings: ServiceSettings) -> tuple[int, str] | None:
+def _ended(status: Any, settings: ServiceSettings, now: datetime) -> tuple[int, str] | None:
     """(exit code, why it is not restarted) when the process's last exit is one the service's
-    restart policy would not restart; None while it runs or will be restarted."""
+    restart policy would not restart; None while it runs or will be restarted, and once it has
+    run again RESTART_BUDGET_RESET_SECONDS since (the exit is then history, as on the local
+    runtime, which would have reset its budget)."""
     state, last = status.state, status.last_state
+    running = state.running if state is not None else None
+    since = running.started_at if running is not None else None
+    if since is not None and (now - since).total_seconds() >= RESTART_BUDGET_RESET_SECONDS:
+        return None
     count = int(status.restart_count or 0)
     current = state.terminated if state is not None else None
     previous = last.terminated if last is not None else None
@@ -88,10 +133,11 @@ def _ended(status: Any, settings: ServiceSettings) -> tuple[int, str] | None:
     elif previous is not None:
         # Waiting for its restart, or already running again: the kubelet restarts every exit,
         # but an exit the policy would not have restarted was still the end of the release.
-        running = state is not None and state.running is not None
-        terminated, restarts = previous, count - 1 if running else count
+        terminated, restarts = previous, count - 1 if running is not None else count
     else:
         return None
+    if _ran_seconds(terminated) >= RESTART_BUDGET_RESET_SECONDS:
+        restarts = 0  # it served a while: its budget is whole again, as on the local runtime
     code = int(terminated.exit_code)
     policy, limit = settings.restart_policy_type, settings.restart_policy_max_retries
     if policy == "NEVER":
@@ -101,6 +147,13 @@ def _ended(status: Any, settings: ServiceSettings) -> tuple[int, str] | None:
     if restarts >= limit:
         return code, f"restarts exhausted ({restarts}/{limit})"
     return None
+
+
+def _ran_seconds(terminated: Any) -> float:
+    started, finished = terminated.started_at, terminated.finished_at
+    if started is None or finished is None:
+        return 0.0
+    return float((finished - started).total_seconds())
 
 
 def describe(workload: Workload, seconds: float, settle_seconds: float) -> str:
@@ -128,6 +181,16 @@ def live_workload_annotations(
     ):
         written[workloads.PREVIOUS_WORKLOAD_ANNOTATION] = replaced
     return written
+
+
+def running_live_record(annotations: Mapping[str, str]) -> str | None:
+    """The live release's record when it is also the release the Deployment runs; None while a
+    rollout of another release is under way (its activation decides) or nothing went live."""
+    live = annotations.get(m.LIVE_RELEASE_ANNOTATION)
+    live_id = _release_id(live)
+    if live is None or live_id is None or _release_id(annotations.get(m.RELEASE_ANNOTATION)) != live_id:
+        return None
+    return live
 
 
 def workload_of(annotations: Mapping[str, str], record: str) -> Workload | None:
