@@ -12,13 +12,20 @@ import requests
 
 from tests.support.platform import Dev, SharedPlatform
 
-# Directories whose modules each take from half a minute to a few minutes (a `railyard dev`
-# subprocess, real builds, restarts), the longest first. `make test` runs `-n 3 --dist loadfile
-# --no-loadscope-reorder`: xdist hands out modules in collection order, so these go first (the ones
-# sharing the session's platform before the others, so that each worker starts it once) and the
-# hundreds of short modules fill the workers' ends, and the three finish together. (xdist's default
-# order, most tests first, left the one-test modules of minutes for last.)
-SLOW_DIRECTORIES = ("tests/faults/", "tests/e2e/", "tests/localstack/")
+# Where the modules are that each take from half a minute to a few minutes (a `railyard dev`
+# subprocess, real builds, restarts, a CDK synth, schemathesis), the longest first. `make test` runs
+# `-n 3 --dist loadfile --no-loadscope-reorder`: xdist hands out modules in collection order, so
+# these go first (the ones sharing the session's platform before the others, so that each worker
+# starts it once) and the hundreds of short modules fill the workers' ends, and the three finish
+# together. (xdist's default order, most tests first, left the one-test modules of minutes for last.)
+SLOW_PATHS = (
+    "tests/faults/",
+    "tests/e2e/",
+    "tests/localstack/",
+    "tests/contract/",
+    "tests/unit/test_synth_tool.py",
+    "tests/unit/test_build_limits.py",
+)
 _SHARING_MODULES = pytest.StashKey[frozenset[str]]()
 _SHARED_PLATFORM = pytest.StashKey[SharedPlatform]()
 
@@ -35,10 +42,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     def rank(item: pytest.Item) -> tuple[int, int]:
         module = _module(item)
-        directory = next((i for i, d in enumerate(SLOW_DIRECTORIES) if module.startswith(d)), None)
-        if directory is None:
+        slow = next((i for i, path in enumerate(SLOW_PATHS) if module.startswith(path)), None)
+        if slow is None:
             return (2, 0)
-        return (0 if module in sharing else 1, directory)
+        return (0 if module in sharing else 1, slow)
 
     items.sort(key=rank)  # stable: collection order within each rank
 
