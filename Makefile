@@ -57,10 +57,14 @@ typecheck: install
 synth: install
 	$(PY) tools/synth.py
 
-# Three workers, a module each at a time (the end-to-end and fault modules share one platform per
-# module): most of a platform test's time is waiting on subprocesses, so 3 fit on 2 cores.
-test: install lint typecheck synth
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile
+# typecheck and synth side by side: mypy checks one module at a time, and its cold run (~90 s of CPU:
+# aws_cdk and kubernetes too; its cache is in build/) would leave the other core idle.
+# Then three workers, a module each at a time (the end-to-end and fault modules that take `dev` share
+# one platform per worker): most of a platform test's time is waiting on subprocesses, so 3 fit on 2
+# cores. Modules go out in collection order, the slowest first (tests/conftest.py).
+test: install lint
+	$(MAKE) --no-print-directory -j 2 -O typecheck synth
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
 
 bench: install
 	$(PY) bench/run.py

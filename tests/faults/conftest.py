@@ -1,6 +1,7 @@
-"""The fault suites' platforms: one `railyard dev` subprocess per module, on free ports with its own
-RAILYARD_HOME, stopped with SIGTERM at the end. The restart modules take `platform`, the process
-itself, to kill and start it again; the others take `dev`, its handles."""
+"""The fault suites' platforms: the modules that take `dev` share the session's `railyard dev`
+(tests/conftest.py) and each use their own projects; the restart modules take `platform`, a process
+of their own per module, on free ports with its own RAILYARD_HOME, to kill and start it again,
+stopped with SIGTERM at the end."""
 
 from __future__ import annotations
 
@@ -8,13 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.platform import Dev, DevProcess, running_dev
-
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    with running_dev(tmp_path_factory.mktemp("railyard-home")) as platform:
-        yield platform
+from tests.support.platform import DevProcess
 
 
 @pytest.fixture(scope="module")

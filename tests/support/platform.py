@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,6 +176,32 @@ def running_dev(
         yield process.start()
     finally:
         process.close()
+
+
+class SharedPlatform:
+    """One `railyard dev` that the modules taking the default platform share (tests/conftest.py):
+    started by the first of them, stopped when the next test needs it no more (idle, the platform
+    still costs ~0.1 of a core), started again on a fresh RAILYARD_HOME if a later test does."""
+
+    def __init__(self, new_home: Callable[[], Path]) -> None:
+        self._new_home = new_home
+        self._process: DevProcess | None = None
+
+    def dev(self) -> Dev:
+        """The running platform's handles; a platform that died under an earlier module fails the
+        next one at once, naming why, instead of timing out on every request."""
+        if self._process is None:
+            process = DevProcess(self._new_home())
+            process.start()
+            self._process = process
+        if self._process.dev is None or self._process.proc is None or self._process.proc.poll() is not None:
+            raise AssertionError("the shared railyard dev is not running:\n" + self._process.output())
+        return self._process.dev
+
+    def close(self) -> None:
+        if self._process is not None:
+            process, self._process = self._process, None
+            process.close()
 
 
 def write_app(directory: Path, files: dict[str, str]) -> Path:
