@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.adapters.aws import client
 from chalicelib.domain.models import DeploymentStatus
-from tests.support.workflow import Platform, platforms, shrunk
+from tests.support.workflow import Platform, ShortenedLimits, platforms
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
 
@@ -30,15 +30,18 @@ def platform(aws: int) -> Iterator[Callable[..., Platform]]:
 def test_with_the_workers_killed_a_deployment_ends_failed_naming_the_step_and_nothing_else_is_lost(
     platform: Callable[..., Platform],
 ) -> None:
-    # GIVEN a live deployment, with the short limits
-    p = platform(limits=shrunk(prepare_timeout_seconds=1, mark_failed_timeout_seconds=1))
+    # GIVEN a live deployment
+    limits = ShortenedLimits(prepare_timeout_seconds=1, mark_failed_timeout_seconds=1)
+    p = platform(limits=limits)
     live = p.deploy()
     assert p.wait(live)["status"] == "SUCCEEDED"
 
-    # WHEN every worker dies and a deployment is made meanwhile
+    # WHEN every worker dies and a deployment is made meanwhile, with the short limits
     p.stop_workers()
     started = time.monotonic()
+    limits.short = True
     orphan = p.deploy()
+    limits.short = False
     execution = p.wait(orphan)
     assert execution["status"] == "FAILED"
     assert execution["entered"][-3:] == ["Prepare", "MarkFailed", "EndNotRecorded"]

@@ -117,6 +117,21 @@ def shrunk(**changes: int) -> Callable[[ServiceSettings, bool], StepLimits]:
     return lambda settings, beats: dataclasses.replace(step_limits(settings, beats), **changes)  # type: ignore[arg-type]
 
 
+class ShortenedLimits:
+    """Step limits shortened only for the deployments made while `short` is set. Under CPU load a
+    healthy step may outlast a 1 s limit, so the deployments a test needs to succeed keep the real
+    limits and only the one meant to time out gets the short ones (each execution's limits are
+    fixed in its input when it is started)."""
+
+    def __init__(self, **changes: int) -> None:
+        self._changes = changes
+        self.short = False
+
+    def __call__(self, settings: ServiceSettings, beats: bool) -> StepLimits:
+        limits = step_limits(settings, beats)
+        return dataclasses.replace(limits, **self._changes) if self.short else limits  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def platforms() -> Iterator[Callable[..., Platform]]:
     """Makes Platforms (`make(builds, limits=..., workers=...)`) on the `aws` fixture's moto; stops
