@@ -53,6 +53,19 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A Lambda function EventBridge invokes every `rate_minutes` (stacks/workflow.py). Nothing
+    creates it locally: moto runs no schedules and LocalStack no Lambda here, so the local platform's
+    own loop stands in (railyard/localdev, SWEEP_SECONDS)."""
+
+    key: str
+    handler: str  # module.function (functions/)
+    rate_minutes: int
+    timeout: int  # less than the rate, so runs of one schedule rarely overlap (they may: idempotent)
+    memory: int = 512
+
+
+@dataclass(frozen=True)
 class StateMachine:
     key: str
     name: str
@@ -358,7 +371,18 @@ class Catalogue:
             ),
         )
 
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """What AWS must run on a clock because no event reports it: the sweep of live releases
+        that ended on Kubernetes and of deployments whose execution never started
+        (DeploymentSweeper.sweep_unreported, docs/decisions/0030)."""
+        return (Schedule("sweep", "functions.sweep.handler", rate_minutes=1, timeout=50),)
+
+    def schedule_rule_name(self, schedule_key: str) -> str:
+        return self._n(f"{schedule_key}-schedule")
+
     def function_name(self, consumer_key: str) -> str:
+        """The Lambda function of a queue consumer or a schedule (their keys never collide)."""
         return self._n(consumer_key)
 
 
