@@ -112,22 +112,22 @@ def test_a_web_release_that_exits_0_after_it_went_live_is_completed_and_scaled_t
     assert found is not None and found["spec"]["replicas"] == 1
 
 
+# What EventBridge sends a schedule's target (the handler reads none of it).
+SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
 def test_in_aws_the_scheduled_handler_reports_a_live_end_once_when_it_runs_twice(platform: Platform) -> None:
     from functions.sweep import handler
 
     # GIVEN a web release live on the cluster, whose process exits 0 after 60 s
     live = platform.wait(platform.deploy(f"{REGISTRY}:report-exits-0-after-60s"))
     assert live.status == DeploymentStatus.SUCCESS, live.reason
-    assert handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None) == {
-        "ended": 0,
-        "left": 0,
-    }
+    assert handler(SCHEDULED_EVENT, None) == {"ended": 0, "left": 0}  # running: nothing to report
 
     # WHEN the process exits, and the EventBridge schedule's Lambda (functions/sweep.py) runs twice
     platform.kube.clock.advance(61)
     until(lambda: "running" not in container_states(platform), 10, "the process to exit")
-    first = handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
-    second = handler({"source": "aws.events", "detail-type": "Scheduled Event"}, None)
+    first, second = handler(SCHEDULED_EVENT, None), handler(SCHEDULED_EVENT, None)
 
     # THEN the first run records COMPLETED and the second finds nothing more
     assert (first, second) == ({"ended": 1, "left": 0}, {"ended": 0, "left": 0})
