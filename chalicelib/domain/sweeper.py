@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import Clock, iso, parse_iso
 from chalicelib.domain.limits import StepFailure, StepLimits, failure_reason
+from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus
 from chalicelib.domain.ports import (
     WORKFLOW_RUNNING,
@@ -143,22 +144,18 @@ class DeploymentSweeper:
     def _record_end(self, end: ReleaseEnd) -> tuple[Deployment, bool]:
         """The deployment after recording `end`, and whether this call moved it (only a SUCCESS
         one moves: a job already COMPLETED by its commit, or a newer deployment, stays)."""
-        status = DeploymentStatus.COMPLETED if end.completed else DeploymentStatus.CRASHED
-        for _ in range(3):
-            deployment = self._repo.get_deployment(end.deployment_id)
-            if deployment.status != DeploymentStatus.SUCCESS:
-                return deployment, False
+
+        def log_why() -> None:
             log = self._logs.open(end.deployment_id, "deploy")
             log.write(f"{'completed' if end.completed else 'crashed'}: {end.reason}")
-            log.close()  # before the status, so a client that sees the end also sees why
-            moved = deployment.moved_to(status, iso(self._clock()), reason=end.reason)
-            try:
-                self._repo.save(moved)
-            except Conflict:  # moved meanwhile: decide on the stored one
-                continue
-            _log.info("live deployment %s %s: %s", end.deployment_id, status, end.reason)
-            return moved, True
-        return self._repo.get_deployment(end.deployment_id), False
+            log.close()
+
+        deployment, moved = record_live_end(
+            self._repo, self._clock, end.deployment_id, end.reason, end.completed, before_write=log_why
+        )
+        if moved:
+            _log.info("live deployment %s %s: %s", end.deployment_id, deployment.status, end.reason)
+        return deployment, moved
 
     def settle(self, deployment_id: str, ended_runs: bool = True) -> Deployment | None:
         """FAILED, with the reason, if the deployment's workflow has ended (or never started) and
