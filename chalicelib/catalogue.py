@@ -1,8 +1,9 @@
 """The one catalogue of cloud resources Railyard needs.
 
-Every table, bucket, bus, rule, queue, DLQ and state-machine placeholder is declared here once. The
-local bootstrap (railyard/localdev/bootstrap.py) creates exactly these on moto or LocalStack, and the
-CDK stacks (stacks/) read the same declarations. Names are suffixed with the stage so two stacks can
+Every table, bucket, bus, rule, queue, DLQ, state-machine placeholder, queue consumer and schedule
+is declared here once. The local bootstrap (railyard/localdev/bootstrap.py) creates the resources on
+moto or LocalStack (not the schedules: the local platform's own loop stands in), and the CDK stacks
+(stacks/) read the same declarations. Names are suffixed with the stage so two stacks can
 share an account; bucket names also carry the account and the region the buckets live in (the
 stage's primary region), because S3 names are global across every account (`bucket_name`).
 
