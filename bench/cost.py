@@ -38,7 +38,7 @@ from chalicelib.catalogue import Catalogue  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_COST_ROUNDS", "3"))
 QUIET_SECONDS = 1.0  # a phase ends when the platform made no billable call for this long
-IDLE_THREADS = ("sweeper",)  # a local stand-in for an EventBridge rule: not in AWS
+IDLE_THREADS = ("sweeper",)  # the local stand-in for AWS's sweep schedule, priced in the idle month
 ASSUMED_MEMORY_MB = 512
 
 

@@ -196,14 +196,29 @@ def per_deployment(accounts: Accounts, billable: list[Record]) -> Record:
     return summary
 
 
+# A scheduled sweep's run with nothing to do (functions/sweep.py; median of 20 warm runs against moto
+# and the test Kubernetes API server: 22 ms wall, 14 ms CPU), and what it logs: Lambda's
+# START/END/REPORT lines and one Powertools line.
+SCHEDULED_IDLE_RUN_MS = 22
+SCHEDULED_IDLE_LOG_BYTES = 264 + 260
+
+
 def idle_month(root: Path) -> Record:
     """A stage with no traffic: event source mappings polling every queue, alarms, the dashboard."""
     catalogue = Catalogue("dev")
-    functions = 1 + len(catalogue.consumers)  # the API and each queue's consumer
+    # The API, each queue's consumer and each schedule's function.
+    functions = 1 + len(catalogue.consumers) + len(catalogue.schedules)
     # What stacks/events.py and stacks/observability.py declare per region: one per DLQ, failed and
     # timed-out executions per state machine, API 5xx, errors and throttles per function.
     alarms = len(catalogue.queues) + 2 * len(catalogue.state_machines) + 1 + 2 * functions
     usage = model.idle_usage(len(catalogue.queues), alarms, dashboards=1, kms_keys=0, stored_gb=0.0)
+    for schedule in catalogue.schedules:  # they run with no traffic too
+        runs = model.SECONDS_PER_MONTH / (schedule.rate_minutes * 60)
+        usage["lambda_request"] = usage.get("lambda_request", 0.0) + runs
+        gb_seconds = runs * SCHEDULED_IDLE_RUN_MS / 1000 * schedule.memory / 1024
+        usage["lambda_gb_second"] = usage.get("lambda_gb_second", 0.0) + gb_seconds
+        usage["dynamodb_rru"] = usage.get("dynamodb_rru", 0.0) + runs  # one query of an empty index
+        usage["logs_gb"] = usage.get("logs_gb", 0.0) + runs * SCHEDULED_IDLE_LOG_BYTES / 1e9
     return {
         "queues_polled": len(catalogue.queues),
         "alarms": alarms,

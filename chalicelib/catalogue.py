@@ -1,8 +1,9 @@
 """The one catalogue of cloud resources Railyard needs.
 
-Every table, bucket, bus, rule, queue, DLQ and state-machine placeholder is declared here once. The
-local bootstrap (railyard/localdev/bootstrap.py) creates exactly these on moto or LocalStack, and the
-CDK stacks (stacks/) read the same declarations. Names are suffixed with the stage so two stacks can
+Every table, bucket, bus, rule, queue, DLQ, state-machine placeholder, queue consumer and schedule
+is declared here once. The local bootstrap (railyard/localdev/bootstrap.py) creates the resources on
+moto or LocalStack (not the schedules: the local platform's own loop stands in), and the CDK stacks
+(stacks/) read the same declarations. Names are suffixed with the stage so two stacks can
 share an account; bucket names also carry the account and the region the buckets live in (the
 stage's primary region), because S3 names are global across every account (`bucket_name`).
 
@@ -50,6 +51,19 @@ class Rule:
     target_queues: tuple[str, ...]  # Queue keys; moto delivers only to SQS (LOCAL_AWS_FACTS.md)
     # None: Railyard's own bus. AWS services (CodeBuild) publish on the account's "default" bus.
     event_bus: str | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A Lambda function EventBridge invokes every `rate_minutes` (stacks/workflow.py). Nothing
+    creates it locally: moto runs no schedules and LocalStack no Lambda here, so the local platform's
+    own loop stands in (railyard/localdev, SWEEP_SECONDS)."""
+
+    key: str
+    handler: str  # module.function (functions/)
+    rate_minutes: int
+    timeout: int  # less than the rate, so runs of one schedule rarely overlap (they may: idempotent)
+    memory: int = 512
 
 
 @dataclass(frozen=True)
@@ -358,7 +372,18 @@ class Catalogue:
             ),
         )
 
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """What AWS must run on a clock because no event reports it: the sweep of live releases
+        that ended on Kubernetes and of deployments whose execution never started
+        (DeploymentSweeper.sweep_unreported, docs/decisions/0030)."""
+        return (Schedule("sweep", "functions.sweep.handler", rate_minutes=1, timeout=50),)
+
+    def schedule_rule_name(self, schedule_key: str) -> str:
+        return self._n(f"{schedule_key}-schedule")
+
     def function_name(self, consumer_key: str) -> str:
+        """The Lambda function of a queue consumer or a schedule (their keys never collide)."""
         return self._n(consumer_key)
 
 

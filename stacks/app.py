@@ -97,7 +97,7 @@ def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir
         app,
         catalogue.stack_name("runtime") + suffix,
         stage=stage,
-        deploy_worker_role=workflow.deploy_worker_role,
+        cluster_roles=workflow.cluster_roles,
         **common("runtime"),
     )
     observability = ObservabilityStack(

@@ -70,9 +70,14 @@ class StateMachineRefs:
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["states:StopExecution", "states:DescribeExecution", "states:GetExecutionHistory"],
-                resources=[self.executions_arn],
+                actions=["states:StopExecution", *_READ_EXECUTION], resources=[self.executions_arn]
             )
+        )
+
+    def grant_describe(self, role: iam.IRole) -> None:
+        """What StepFunctionsWorkflow.describe calls, and nothing that changes an execution."""
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=_READ_EXECUTION, resources=[self.executions_arn])
         )
 
     def grant_task_response(self, role: iam.IRole) -> None:
@@ -86,6 +91,7 @@ class StateMachineRefs:
 
 
 _COLON = ArnFormat.COLON_RESOURCE_NAME
+_READ_EXECUTION = ["states:DescribeExecution", "states:GetExecutionHistory"]
 
 
 def grant_data(

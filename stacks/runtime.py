@@ -1,9 +1,11 @@
-"""RuntimeStack: EKS access for the deploy worker, behind the `eksCluster` context flag (StageContext
-.eks_cluster_name), so a stage without a cluster deploys too (docs/kubernetes.md, docs/decisions/0014).
+"""RuntimeStack: EKS access for the roles that act on a cluster's releases (the deploy worker, and
+the sweep that ends live releases: WorkflowStack.cluster_roles), behind the `eksCluster` context
+flag (StageContext.eks_cluster_name), so a stage without a cluster deploys too (docs/kubernetes.md,
+docs/decisions/0014).
 
-With a cluster: an EKS access entry maps the deploy worker's role to the Kubernetes group that
+With a cluster: an EKS access entry per role maps it to the Kubernetes group that
 docs/kubernetes-rbac.yaml binds to its ClusterRole (read from that file: one fact, one place), and
-the role may call eks:DescribeCluster on that cluster only (the runtime reads its endpoint and CA;
+those roles may call eks:DescribeCluster on that cluster only (the runtime reads its endpoint and CA;
 the bearer token is a presigned sts:GetCallerIdentity URL, which needs no permission). The RBAC itself
 is applied once per cluster by its administrator with `kubectl apply -f docs/kubernetes-rbac.yaml`
 (why not a CDK KubernetesManifest: the ADR).
@@ -45,7 +47,8 @@ def rbac_groups(path: Path = RBAC_FILE) -> list[str]:
 
 
 class RuntimeStack(Stack):
-    """Exposes `access_entry` (None without a cluster)."""
+    """`cluster_roles`: each role that needs the cluster, by the name its access entry's construct id
+    starts with ("DeployWorker", "Sweep"). Exposes `access_entries` (empty without a cluster)."""
 
     def __init__(
         self,
@@ -53,33 +56,37 @@ class RuntimeStack(Stack):
         construct_id: str,
         *,
         stage: StageContext,
-        deploy_worker_role: iam.IRole,
+        cluster_roles: dict[str, iam.IRole],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.access_entry: eks.CfnAccessEntry | None = None
+        self.access_entries: dict[str, eks.CfnAccessEntry] = {}
         cluster = stage.eks_cluster_name
         if cluster is None:
             CfnWaitConditionHandle(self, "NoCluster")  # a template needs one resource to deploy
             CfnOutput(
                 self,
                 OUTPUT_EKS_ACCESS,
-                value="none: no cluster (-c eksCluster=<name> grants the deploy worker access to one)",
+                value="none: no cluster (-c eksCluster=<name> grants the workers access to one)",
             )
             return
         groups = rbac_groups()
-        self.access_entry = eks.CfnAccessEntry(
-            self,
-            "DeployWorkerAccess",
-            cluster_name=cluster,
-            principal_arn=deploy_worker_role.role_arn,
-            type="STANDARD",
-            kubernetes_groups=groups,  # bound by docs/kubernetes-rbac.yaml, nothing more
-        )
+        # The sweep gets the same group as the deploy worker: it lists Deployments cluster-wide, reads
+        # pods and scales a Deployment to 0 in the ry- namespaces, which railyard-tenant allows; a
+        # narrower group of its own would need its own RoleBinding in every namespace.
+        for name, role in cluster_roles.items():
+            self.access_entries[name] = eks.CfnAccessEntry(
+                self,
+                f"{name}Access",
+                cluster_name=cluster,
+                principal_arn=role.role_arn,
+                type="STANDARD",
+                kubernetes_groups=groups,  # bound by docs/kubernetes-rbac.yaml, nothing more
+            )
         iam.Policy(
             self,
             "DescribeCluster",
-            roles=[deploy_worker_role],
+            roles=list(cluster_roles.values()),
             statements=[
                 iam.PolicyStatement(
                     actions=["eks:DescribeCluster"],

@@ -1,5 +1,6 @@
 """WorkflowStack: the state machines of statemachines/*.asl.json, their placeholders filled from the
-catalogue, and every queue consumer of the catalogue (functions/) as a Lambda on its SQS queue.
+catalogue, every queue consumer of the catalogue (functions/) as a Lambda on its SQS queue, and
+every schedule of the catalogue as a Lambda an EventBridge rule invokes at its rate.
 
 Each consumer reports partial batch failures, has its batch size, maximum concurrency and a timeout
 that fits its queue's visibility timeout, and a role that may touch only what its handler uses.
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events_
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -19,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from chalicelib.catalogue import LAMBDA_MAX_TIMEOUT, Catalogue, Consumer
+from chalicelib.catalogue import LAMBDA_MAX_TIMEOUT, Catalogue, Schedule
 from chalicelib.statemachines import STATEMACHINES_DIR, render_definition
 from stacks.environment import lambda_environment
 from stacks.events import EventsStack
@@ -41,6 +44,7 @@ class _Access:
     read: tuple[str, ...] = ()
     answers_tokens: bool = False
     controls: bool = False
+    describes: bool = False  # reads executions only (the sweep: did it ever start?)
     opens_sealed: bool = False  # decrypts sealed variables for the runtime (the deploy worker only)
 
 
@@ -61,6 +65,8 @@ _ACCESS: dict[str, _Access] = {
     "execution-events": _Access(read_write=("logs",), controls=True),
     "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
     "metrics": _Access(table="read"),  # the deployment's creation time, for its duration
+    # Writes the end and its log line; the cluster access is the runtime stack's (stacks/runtime.py).
+    "sweep": _Access(read_write=("logs",), describes=True),
 }
 
 
@@ -100,7 +106,16 @@ class WorkflowStack(Stack):
                     f"consumer {consumer.key}: timeout {consumer.timeout} s exceeds its queue's visibility "
                     f"timeout ({queue.visibility_timeout} s) or Lambda's {LAMBDA_MAX_TIMEOUT} s"
                 )
-            function = self._function(catalogue, consumer, code, layer, environment)
+            function = self._function(
+                catalogue,
+                consumer.key,
+                consumer.handler,
+                consumer.timeout,
+                consumer.memory,
+                code,
+                layer,
+                environment,
+            )
             function.add_event_source(
                 sources.SqsEventSource(
                     events.queues[consumer.queue],
@@ -109,7 +124,11 @@ class WorkflowStack(Stack):
                     report_batch_item_failures=True,
                 )
             )
-            access = _ACCESS[consumer.key]
+            self.functions[consumer.key] = function
+        for schedule in catalogue.schedules:
+            self.functions[schedule.key] = self._scheduled(catalogue, schedule, code, layer, environment)
+        for key, function in self.functions.items():
+            access = _ACCESS[key]
             role = function.role
             assert role is not None
             grant_data(role, data, table=access.table, read_write=access.read_write, read=access.read)
@@ -117,11 +136,17 @@ class WorkflowStack(Stack):
                 deploy_machine.grant_task_response(role)
             if access.controls:
                 deploy_machine.grant_control(role)
+            elif access.describes:
+                deploy_machine.grant_describe(role)
             if access.opens_sealed:
                 grant_open(role, stage)
-            self.functions[consumer.key] = function
         self.build_worker_role: iam.IRole = self._role_of("build-worker")
         self.deploy_worker_role: iam.IRole = self._role_of("deploy-worker")
+        # The roles that act on a cluster's releases: the runtime stack gives each EKS access.
+        self.cluster_roles: dict[str, iam.IRole] = {
+            "DeployWorker": self.deploy_worker_role,
+            "Sweep": self._role_of("sweep"),
+        }
 
     def _state_machine(self, catalogue: Catalogue, key: str, events: EventsStack) -> sfn.StateMachine:
         machine = next(m for m in catalogue.state_machines if m.key == key)
@@ -149,28 +174,63 @@ class WorkflowStack(Stack):
                 events.bus.grant_put_events_to(state_machine)
         return state_machine
 
-    def _function(
+    def _scheduled(
         self,
         catalogue: Catalogue,
-        consumer: Consumer,
+        schedule: Schedule,
         code: lambda_.Code,
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
     ) -> lambda_.Function:
-        name = catalogue.function_name(consumer.key)
+        """The schedule's function and the rule that invokes it. No retry of a failed run and no
+        run older than the rate: the next run is the retry, and queued runs would only pile up."""
+        if not schedule.timeout < schedule.rate_minutes * 60:
+            raise ValueError(f"schedule {schedule.key}: timeout {schedule.timeout} s is not under its rate")
+        function = self._function(
+            catalogue,
+            schedule.key,
+            schedule.handler,
+            schedule.timeout,
+            schedule.memory,
+            code,
+            layer,
+            environment,
+        )
+        rate = Duration.minutes(schedule.rate_minutes)
+        events_.Rule(
+            self,
+            f"{schedule.key.title().replace('-', '')}Schedule",
+            rule_name=catalogue.schedule_rule_name(schedule.key),
+            schedule=events_.Schedule.rate(rate),
+            targets=[targets.LambdaFunction(function, retry_attempts=0, max_event_age=rate)],
+        )
+        return function
+
+    def _function(
+        self,
+        catalogue: Catalogue,
+        key: str,
+        handler: str,
+        timeout: int,
+        memory: int,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
+        name = catalogue.function_name(key)
         return lambda_.Function(
             self,
-            f"{consumer.key.title().replace('-', '')}Function",
+            f"{key.title().replace('-', '')}Function",
             function_name=name,
             runtime=lambda_runtime(),
-            handler=consumer.handler,
+            handler=handler,
             code=code,
             layers=[layer],
-            memory_size=consumer.memory,
-            timeout=Duration.seconds(consumer.timeout),
+            memory_size=memory,
+            timeout=Duration.seconds(timeout),
             environment=environment,
             log_group=logs.LogGroup(
-                self, f"{consumer.key}-logs", log_group_name=f"/aws/lambda/{name}", retention=LOG_RETENTION
+                self, f"{key}-logs", log_group_name=f"/aws/lambda/{name}", retention=LOG_RETENTION
             ),
         )
 

@@ -40,6 +40,7 @@ from chalicelib.domain.limits import (
     StepLimits,
     failure_reason,
 )
+from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import (
     IN_PROGRESS,
     BuiltSource,
@@ -468,10 +469,7 @@ class Pipeline:
     def mark_crashed(self, deployment_id: str, reason: str, completed: bool = False) -> None:
         """The live release stopped for good: CRASHED, or COMPLETED when its processes exited 0
         and are not restarted (a job: domain/workloads.py)."""
-        deployment = self._repo.get_deployment(deployment_id)
-        if deployment.status == S.SUCCESS:
-            end = S.COMPLETED if completed else S.CRASHED
-            self._repo.save(deployment.moved_to(end, iso(self._clock()), reason=reason))
+        record_live_end(self._repo, self._clock, deployment_id, reason, completed)
 
     # --- helpers ---------------------------------------------------------------------------------
 

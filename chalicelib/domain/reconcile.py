@@ -21,6 +21,7 @@ from typing import Protocol
 
 from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ids import Clock, iso
+from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import IN_PROGRESS, DeploymentStatus, Service
 from chalicelib.domain.ports import LogStore, Repository, Runtime
 from chalicelib.domain.release_spec import release_spec
@@ -118,11 +119,6 @@ class Reconciler:
         return Restored(service.id, service.hostname, release.number)
 
     def _crashed(self, deployment_id: str, reason: str) -> None:
-        deployment = self._repo.get_deployment(deployment_id)
-        if deployment.status == DeploymentStatus.SUCCESS:
-            try:
-                self._repo.save(
-                    deployment.moved_to(DeploymentStatus.CRASHED, iso(self._clock()), reason=reason)
-                )
-            except Conflict:
-                _log.warning("deployment %s changed while it was being restored", deployment_id)
+        deployment, moved = record_live_end(self._repo, self._clock, deployment_id, reason, completed=False)
+        if not moved and deployment.status == DeploymentStatus.SUCCESS:  # it kept changing
+            _log.warning("deployment %s changed while it was being restored", deployment_id)

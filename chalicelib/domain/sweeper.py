@@ -13,16 +13,23 @@ The same periodic sweep ends live releases that stopped for good on a runtime th
 looking (`LiveReleaseWatch`, Kubernetes; docs/decisions/0030): COMPLETED when every process exited
 0, else CRASHED, with the reason as a `completed:`/`crashed:` line in the deploy log, as the local
 runtime writes it; then the runtime retires what is left of the release.
+
+In AWS an EventBridge schedule runs `sweep_unreported` (functions/sweep.py): only what no event
+reports there, live releases that ended and deployments whose execution never started, a bounded
+batch of each per run. Executions that ended are the event handler's; settling them from the
+schedule too would only repeat it (a lost event waits in its queue's DLQ, which pages).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import Clock, iso, parse_iso
 from chalicelib.domain.limits import StepFailure, StepLimits, failure_reason
+from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus
 from chalicelib.domain.ports import (
     WORKFLOW_RUNNING,
@@ -39,6 +46,19 @@ _log = logging.getLogger(__name__)
 # execution for this long never got one (the API died in between).
 NEVER_STARTED_GRACE = timedelta(minutes=2)
 LIVE_ENDS = frozenset({DeploymentStatus.COMPLETED, DeploymentStatus.CRASHED})
+# What one scheduled run handles of each kind (live ends, deployments to check): a bounded run that
+# fits its Lambda's timeout (a retire is a few cluster calls, a check one DescribeExecution); what
+# is left is found again by the next run, a minute later.
+SWEEP_BATCH = 50
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one scheduled sweep did: the deployments it ended, and how many items it found beyond
+    its batch (left for the next run)."""
+
+    ended: tuple[Deployment, ...]
+    left: int
 
 
 class DeploymentSweeper:
@@ -59,7 +79,7 @@ class DeploymentSweeper:
     def sweep(self) -> list[Deployment]:
         """Settles every unfinished deployment, and ends the live releases that stopped for good;
         returns the deployments it ended."""
-        ended = self.end_stopped_releases()
+        ended, _ = self.end_stopped_releases()
         for unfinished in self._repo.list_unfinished_deployments():
             try:
                 settled = self.settle(unfinished.id)
@@ -70,18 +90,43 @@ class DeploymentSweeper:
                 ended.append(settled)
         return ended
 
-    def end_stopped_releases(self) -> list[Deployment]:
-        """COMPLETED or CRASHED for each live release the runtime found stopped for good; returns
-        the deployments it moved. The runtime retires a release only once its end is recorded."""
+    def sweep_unreported(self, batch: int = SWEEP_BATCH) -> SweepReport:
+        """The part of the sweep that AWS needs on a schedule, because no event reports it: the
+        live releases that stopped for good, and the deployments whose execution never started
+        (the API died between writing one and starting its execution). At most `batch` of each,
+        oldest deployments first; the rest are counted in `left`."""
+        ended, left = self.end_stopped_releases(batch)
+        cutoff = self._clock() - NEVER_STARTED_GRACE
+        candidates = [
+            d
+            for d in self._repo.list_unfinished_deployments()
+            if (created := parse_iso(d.created_at)) is None or created <= cutoff
+        ]
+        left += max(0, len(candidates) - batch)
+        for unfinished in candidates[:batch]:
+            try:
+                settled = self.settle(unfinished.id, ended_runs=False)
+            except Exception:  # one deployment's trouble must not stop the others
+                _log.exception("could not check deployment %s", unfinished.id)
+                continue
+            if settled is not None:
+                ended.append(settled)
+        return SweepReport(tuple(ended), left)
+
+    def end_stopped_releases(self, batch: int | None = None) -> tuple[list[Deployment], int]:
+        """COMPLETED or CRASHED for each live release the runtime found stopped for good (the
+        first `batch` of them); returns the deployments it moved and how many it left for the next
+        sweep. The runtime retires a release only once its end is recorded."""
         if self._live is None:
-            return []
+            return [], 0
         try:
             found = self._live.ended_releases()
         except Exception:  # the cluster unreachable: the next sweep looks again
             _log.exception("could not look for live releases that stopped")
-            return []
+            return [], 0
+        left = 0 if batch is None else max(0, len(found) - batch)
         ended = []
-        for end in found:
+        for end in found[:batch]:
             try:
                 deployment, moved = self._record_end(end)
                 if moved:
@@ -94,35 +139,32 @@ class DeploymentSweeper:
                         log.close()
             except Exception:  # one release's trouble must not stop the others
                 _log.exception("could not end the live deployment %s", end.deployment_id)
-        return ended
+        return ended, left
 
     def _record_end(self, end: ReleaseEnd) -> tuple[Deployment, bool]:
         """The deployment after recording `end`, and whether this call moved it (only a SUCCESS
         one moves: a job already COMPLETED by its commit, or a newer deployment, stays)."""
-        status = DeploymentStatus.COMPLETED if end.completed else DeploymentStatus.CRASHED
-        for _ in range(3):
-            deployment = self._repo.get_deployment(end.deployment_id)
-            if deployment.status != DeploymentStatus.SUCCESS:
-                return deployment, False
+
+        def log_why() -> None:
             log = self._logs.open(end.deployment_id, "deploy")
             log.write(f"{'completed' if end.completed else 'crashed'}: {end.reason}")
-            log.close()  # before the status, so a client that sees the end also sees why
-            moved = deployment.moved_to(status, iso(self._clock()), reason=end.reason)
-            try:
-                self._repo.save(moved)
-            except Conflict:  # moved meanwhile: decide on the stored one
-                continue
-            _log.info("live deployment %s %s: %s", end.deployment_id, status, end.reason)
-            return moved, True
-        return self._repo.get_deployment(end.deployment_id), False
+            log.close()
 
-    def settle(self, deployment_id: str) -> Deployment | None:
-        """FAILED, with the reason, if the deployment's workflow has ended and the deployment has
-        not; None (nothing changed) otherwise."""
+        deployment, moved = record_live_end(
+            self._repo, self._clock, end.deployment_id, end.reason, end.completed, before_write=log_why
+        )
+        if moved:
+            _log.info("live deployment %s %s: %s", end.deployment_id, deployment.status, end.reason)
+        return deployment, moved
+
+    def settle(self, deployment_id: str, ended_runs: bool = True) -> Deployment | None:
+        """FAILED, with the reason, if the deployment's workflow has ended (or never started) and
+        the deployment has not; None (nothing changed) otherwise. `ended_runs=False` settles only
+        a deployment whose workflow never started."""
         # The execution first, then the deployment: a workflow that recorded the end and then
         # finished is seen finished here, never the other way round.
         run = self._workflow.describe(deployment_id)
-        if run is not None and run.status == WORKFLOW_RUNNING:
+        if run is not None and (run.status == WORKFLOW_RUNNING or not ended_runs):
             return None
         for _ in range(3):
             try:

@@ -29,6 +29,10 @@ from enum import StrEnum
 # how to avoid it: a health-check path, or a longer settle time).
 DEFAULT_WORKER_SETTLE_SECONDS = 5.0
 MAX_WORKER_SETTLE_SECONDS = 600.0
+# A process that ran this long before it exited (or has run again this long since) gets its full
+# restart budget back, so a service that crashes once a day is not CRASHED after its third day. Both
+# runtimes apply it: the local one to the processes it supervises, Kubernetes to a pod's last run.
+RESTART_BUDGET_RESET_SECONDS = 30.0
 
 
 class Workload(StrEnum):

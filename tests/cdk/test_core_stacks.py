@@ -210,7 +210,8 @@ def test_every_function_gets_only_settings_config_reads_and_the_ones_the_cloud_n
         assert env["RAILYARD_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, where
         assert env["RAILYARD_DATA_DIR"].startswith("/tmp/"), where  # Lambda's only writable place
         seen += 1
-    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + 2)  # + the API's handler and authorizer
+    # Every consumer and schedule, + the API's handler and authorizer
+    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + len(CATALOGUE.schedules) + 2)
 
 
 def test_the_settings_built_from_a_function_environment_name_the_catalogue_resources(

@@ -102,6 +102,7 @@ def test_every_region_is_whole_and_only_the_primary_holds_data(cloud: Synthesize
     for region in REGIONS:
         parts = cloud.by_region[region]
         assert ("data" in parts) == (region == REGIONS[0])
-        assert len(props(parts["workflow"], "AWS::Lambda::Function")) == len(CATALOGUE.consumers)
+        functions = props(parts["workflow"], "AWS::Lambda::Function")
+        assert len(functions) == len(CATALOGUE.consumers) + len(CATALOGUE.schedules)
         assert len(props(parts["api"], "AWS::Serverless::Function")) == 2  # the handler, the authorizer
     assert len(cloud.all) == 1 + 6 * len(REGIONS)

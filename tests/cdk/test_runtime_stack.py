@@ -1,10 +1,11 @@
 """RuntimeStack (stacks/runtime.py) with and without the `eksCluster` flag: with a cluster, the
-deploy worker's role gets an access entry in the Kubernetes group docs/kubernetes-rbac.yaml binds,
-and eks:DescribeCluster on that cluster only; without one, nothing cluster-specific (and still a
-deployable template)."""
+deploy worker's role and the sweep's each get an access entry in the Kubernetes group
+docs/kubernetes-rbac.yaml binds, and eks:DescribeCluster on that cluster only; without one, nothing
+cluster-specific (and still a deployable template)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -34,9 +35,12 @@ def templates() -> Iterator[dict[str, dict[str, Any]]]:
             eks_cluster_name=cluster,
             base_domain="apps.example.com" if cluster else None,
         )
-        workers = Stack(app, "workers")  # stands in for WorkflowStack, which owns the role
-        role = iam.Role(workers, "DeployWorker", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        runtime = RuntimeStack(app, "runtime", stage=stage, deploy_worker_role=role)
+        workers = Stack(app, "workers")  # stands in for WorkflowStack, which owns the roles
+        roles: dict[str, iam.IRole] = {
+            name: iam.Role(workers, name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+            for name in ("DeployWorker", "Sweep")
+        }
+        runtime = RuntimeStack(app, "runtime", stage=stage, cluster_roles=roles)
         out[label] = dict(Template.from_stack(runtime).to_json())
     yield out
 
@@ -45,7 +49,7 @@ def _of(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == kind]
 
 
-def test_with_a_cluster_the_deploy_worker_gets_the_rbac_group_and_describe_cluster_only(
+def test_with_a_cluster_the_deploy_worker_and_the_sweep_get_the_rbac_group_and_describe_cluster_only(
     templates: dict[str, dict[str, Any]],
 ) -> None:
     import yaml
@@ -53,20 +57,27 @@ def test_with_a_cluster_the_deploy_worker_gets_the_rbac_group_and_describe_clust
     from stacks.runtime import RBAC_FILE
 
     template = templates["with"]
-    (entry,) = _of(template, "AWS::EKS::AccessEntry")
-    assert entry["ClusterName"] == CLUSTER
-    assert entry["Type"] == "STANDARD"
-    assert "Fn::ImportValue" in entry["PrincipalArn"]  # the deploy worker's role, from its stack
-    # The group the RBAC file binds to its ClusterRole, and no access policy beyond that RBAC.
+    entries = _of(template, "AWS::EKS::AccessEntry")
+    # One per role, each its role's ARN from its stack (the deploy worker's keeps its logical id).
+    assert len({json.dumps(e["PrincipalArn"]) for e in entries}) == 2
+    assert all("Fn::ImportValue" in e["PrincipalArn"] for e in entries)
+    assert {k for k, r in template["Resources"].items() if r["Type"] == "AWS::EKS::AccessEntry"} == {
+        "DeployWorkerAccess",
+        "SweepAccess",
+    }
     (binding,) = [d for d in yaml.safe_load_all(RBAC_FILE.read_text()) if d["kind"] == "ClusterRoleBinding"]
-    assert entry["KubernetesGroups"] == [s["name"] for s in binding["subjects"]] == ["railyard-runtime"]
-    assert "AccessPolicies" not in entry
+    for entry in entries:
+        assert entry["ClusterName"] == CLUSTER
+        assert entry["Type"] == "STANDARD"
+        # The group the RBAC file binds to its ClusterRole, and no access policy beyond that RBAC.
+        assert entry["KubernetesGroups"] == [s["name"] for s in binding["subjects"]] == ["railyard-runtime"]
+        assert "AccessPolicies" not in entry
 
     (policy,) = _of(template, "AWS::IAM::Policy")
     (statement,) = policy["PolicyDocument"]["Statement"]
     assert statement["Action"] == "eks:DescribeCluster"
     assert statement["Resource"]["Fn::Join"][1][-1] == f":cluster/{CLUSTER}"
-    assert len(policy["Roles"]) == 1
+    assert len(policy["Roles"]) == 2  # the deploy worker's and the sweep's
 
 
 def test_without_a_cluster_nothing_cluster_specific_is_made_and_the_template_still_deploys(

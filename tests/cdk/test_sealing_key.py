@@ -84,5 +84,5 @@ def test_every_function_names_the_primary_region_s_key_by_alias(cloud: Synthesiz
                     )
                     assert value == f"arn:${{AWS::Partition}}:kms:{REGIONS[0]}:${{AWS::AccountId}}:{ALIAS}"
                     seen += 1
-    # every consumer, the API's handler and its authorizer, in every region
-    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + 2)
+    # every consumer and schedule, the API's handler and its authorizer, in every region
+    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + len(CATALOGUE.schedules) + 2)

@@ -1,9 +1,10 @@
 """A live release that stops for good on Kubernetes is reported as the local runtime reports it
 (docs/decisions/0030): COMPLETED when its processes exit 0 and the restart policy does not restart
 them, CRASHED when they exit otherwise and the policy gives up, with the reason in the deploy log.
-The sweep (DeploymentSweeper.sweep, every 30 s on the local platform) looks at the live releases'
-pods; the kubelet of the test API server runs processes that exit after a while
-(`exits-<code>-after-<n>s` images, tests/kubernetes/apiserver_kubelet.py).
+The sweep (DeploymentSweeper.sweep, every 30 s on the local platform; in AWS its scheduled part,
+functions/sweep.py, every minute) looks at the live releases' pods; the kubelet of the test API
+server runs processes that exit after a while (`exits-<code>-after-<n>s` images,
+tests/kubernetes/apiserver_kubelet.py).
 """
 
 from __future__ import annotations
@@ -109,6 +110,33 @@ def test_a_web_release_that_exits_0_after_it_went_live_is_completed_and_scaled_t
     assert again.status == DeploymentStatus.SUCCESS, again.reason
     found = platform.deployment_object()
     assert found is not None and found["spec"]["replicas"] == 1
+
+
+# What EventBridge sends a schedule's target (the handler reads none of it).
+SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+def test_in_aws_the_scheduled_handler_reports_a_live_end_once_when_it_runs_twice(platform: Platform) -> None:
+    from functions.sweep import handler
+
+    # GIVEN a web release live on the cluster, whose process exits 0 after 60 s
+    live = platform.wait(platform.deploy(f"{REGISTRY}:report-exits-0-after-60s"))
+    assert live.status == DeploymentStatus.SUCCESS, live.reason
+    assert handler(SCHEDULED_EVENT, None) == {"ended": 0, "left": 0}  # running: nothing to report
+
+    # WHEN the process exits, and the EventBridge schedule's Lambda (functions/sweep.py) runs twice
+    platform.kube.clock.advance(61)
+    until(lambda: "running" not in container_states(platform), 10, "the process to exit")
+    first, second = handler(SCHEDULED_EVENT, None), handler(SCHEDULED_EVENT, None)
+
+    # THEN the first run records COMPLETED and the second finds nothing more
+    assert (first, second) == ({"ended": 1, "left": 0}, {"ended": 0, "left": 0})
+    assert platform.api_get(f"/v1/deployments/{live.id}")["deployment"]["status"] == "COMPLETED"
+    # AND the deploy log says it once, and the Deployment is at 0 replicas
+    log = platform.deploy_log(live.id)
+    assert sum(line.startswith("completed: ") for line in log) == 1
+    found = platform.deployment_object()
+    assert found is not None and found["spec"]["replicas"] == 0
 
 
 def test_a_worker_that_exits_1_after_it_went_live_is_crashed_and_the_log_says_why(

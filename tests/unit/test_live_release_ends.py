@@ -1,11 +1,15 @@
 """The sweep ends live releases a looking runtime (Kubernetes) found stopped for good
 (docs/decisions/0030): COMPLETED or CRASHED with the reason in the deploy log, only from SUCCESS,
-and the runtime retires a release only once its end is recorded."""
+and the runtime retires a release only once its end is recorded; two that learn of one end at once
+record it once (domain/live_end.py)."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
+from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import DeploymentStatus as S
-from chalicelib.domain.ports import ReleaseEnd
+from chalicelib.domain.ports import ReleaseEnd, Repository
 from chalicelib.domain.sweeper import DeploymentSweeper
 from tests.fakes import FakeLiveReleaseWatch
 from tests.support.domain_world import NOW, World
@@ -75,3 +79,39 @@ def test_a_cluster_that_cannot_be_read_does_not_stop_the_sweep() -> None:
 
     assert sweeper.sweep() == []
     assert world.repo.get_deployment(deployment_id).status == S.SUCCESS
+
+
+class _RacedRepository:
+    """The world's repository, where another writer records the same end (CRASHED) just before
+    this one's first write lands."""
+
+    def __init__(self, world: World) -> None:
+        self._inner = world.repo
+        self._raced = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def save(self, *entities: Any) -> None:
+        if not self._raced:
+            self._raced = True
+            other = self._inner.get_deployment(entities[0].id)
+            self._inner.save(other.moved_to(S.CRASHED, "2026-01-01T00:00:01.000Z", reason="seen first"))
+        self._inner.save(*entities)
+
+
+def test_two_that_learn_of_one_end_at_once_record_it_once() -> None:
+    # GIVEN a live deployment, and another writer that records its end first
+    world, deployment_id, _, _ = live_world()
+    raced = _RacedRepository(world)
+    announced: list[str] = []
+
+    # WHEN this one records the end too
+    deployment, moved = record_live_end(
+        cast("Repository", raced), lambda: NOW, deployment_id, WHY, True, lambda: announced.append("why")
+    )
+
+    # THEN its conditional write loses, it decides on the stored deployment, and moves nothing
+    assert (deployment.status, deployment.reason, moved) == (S.CRASHED, "seen first", False)
+    assert world.repo.get_deployment(deployment_id).status == S.CRASHED
+    assert announced == ["why"]  # announced once, before the write that lost

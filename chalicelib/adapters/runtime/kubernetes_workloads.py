@@ -16,9 +16,10 @@ WORKER. The release is what its pods are (`of_replicas`); undecided while any po
 
 After the release went live the same rule says when it stopped for good (`live_end`): every pod's
 last exit is one the policy does not restart; COMPLETED when each exited 0, else CRASHED (the
-local runtime's `_gave_up`). A process that ran RESTART_BUDGET_RESET_SECONDS before its last exit
-has its restart budget back, as on the local runtime: `restartCount` counts every restart of the
-pod's life, and a service that crashes once a day must not be CRASHED on its eleventh.
+local runtime's `_gave_up`). A process that ran RESTART_BUDGET_RESET_SECONDS (domain/workloads.py)
+before its last exit has its restart budget back, as on the local runtime: `restartCount` counts
+every restart of the pod's life, and a service that crashes once a day must not be CRASHED on its
+eleventh.
 
 Also owns the Deployment's record of what its live release (and the one before) turned out to
 be, so a rollback re-renders it in that form (manifests_workloads.LIVE_WORKLOAD_ANNOTATION).
@@ -37,7 +38,7 @@ from typing import Any
 from chalicelib.adapters.runtime import manifests as m
 from chalicelib.adapters.runtime import manifests_workloads as workloads
 from chalicelib.domain.models import ServiceSettings
-from chalicelib.domain.workloads import Workload, of_replicas
+from chalicelib.domain.workloads import RESTART_BUDGET_RESET_SECONDS, Workload, of_replicas
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,6 @@ class PodsVerdict:
 
 
 UNDECIDED = PodsVerdict()
-# The local runtime's RESTART_BUDGET_RESET_SECONDS (its supervision): a process that served this
-# long before it exited gets its full restart budget back.
-RESTART_BUDGET_RESET_SECONDS = 30.0
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,10 @@ from chalicelib.adapters.runtime.local_releases import (
     with_tail,
 )
 from chalicelib.domain.ports import Progress
-from chalicelib.domain.workloads import Workload, of_replicas
+from chalicelib.domain.workloads import RESTART_BUDGET_RESET_SECONDS, Workload, of_replicas
 
 HEALTHCHECK_INTERVAL_SECONDS = 0.01  # short: each poll interval is added to every deploy
 HEALTHCHECK_REQUEST_TIMEOUT_SECONDS = 1.0
-# An instance that served this long before exiting gets its full restart budget back, so a service
-# that crashes once a day is not CRASHED after its third day.
-RESTART_BUDGET_RESET_SECONDS = 30.0
 
 
 def _no_progress() -> None:
