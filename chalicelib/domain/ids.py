@@ -5,16 +5,18 @@ randomness), so "newest first" is a plain descending sort on the id.
 
 Ids carry their place (docs/decisions/0034-ids-carry-their-place.md): a project id made now holds its
 workspace's key, an environment id its project's body, a service id its environment's body, each
-followed by an own part of OWN_CHARS, so where a service lives (workspace, project, environment) is
+followed by an own part (OWN_CHARS), so where a service lives (workspace, project, environment) is
 a pure function of its id:
 
-    ws_<w:18>   prj_<w:18><p:12>   env_<w:18><p:12><e:12>   svc_<w:18><p:12><e:12><s:12> (58 chars)
+    ws_<w:18>   prj_<w:18><p:11>   env_<w:18><p:11><e:12>   svc_<w:18><p:11><e:12><s:12> (57 chars)
 
-A service id stays under 63 characters (it is a Kubernetes label value; `ry-<environment id>` is a
-namespace name). A workspace's key is its id's body for a `ws_` id, else a digest of the id (the
-local platform's `org_default`), so a place names its workspace only to a caller who holds it
-(`workspace_of`). Ids made before this format (an 18-character body) have no place: `place_of`
-answers None and the item is read as before. A child of such a parent keeps the old format.
+The lengths are the names' limits: a project id (33) fits the build role `railyard-<stage>-build-
+<project id>` under IAM's 64 characters for the longest stage (15, stacks/stage.py), a service id
+stays under 63 (a Kubernetes label value), `ry-<environment id>` is a 49-character namespace name.
+A workspace's key is its id's body for a `ws_` id, else a digest of the id (the local platform's
+`org_default`), so a place names its workspace only to a caller who holds it (`workspace_of`).
+Ids made before this format (an 18-character body) have no place: `place_of` answers None and the
+item is read as before. A child of such a parent keeps the old format.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ def new_id(prefix: str) -> str:
 
 # --- ids that carry their place -------------------------------------------------------------------
 WORKSPACE_KEY_CHARS = 18
-OWN_CHARS = 12  # a child's own part: 9 characters of its millisecond time, then 3 random ones
+# A child's own part: 9 characters of its millisecond time, then 2 (a project) or 3 random ones.
+OWN_CHARS = {"prj": 11, "env": 12, "svc": 12}
 _PARENT = {"prj": None, "env": "prj", "svc": "env"}  # what each kind's id embeds (prj: a workspace)
-_BODY_CHARS = {"prj": 30, "env": 42, "svc": 54}
+_BODY_CHARS = {"prj": 29, "env": 41, "svc": 53}
 
 
 @dataclass(frozen=True)
@@ -78,8 +81,8 @@ def child_id(kind: str, parent_id: str, fresh_id: str) -> str:
     project's or environment's), from `fresh_id`, a new id of the factory: the own part is its body
     after the first character (new_id's leading time character, "0" until the year 3084), cut or
     padded to OWN_CHARS. Under a parent of the old format, `fresh_id` itself."""
-    body = fresh_id.partition("_")[2]
-    own = body[1 : 1 + OWN_CHARS].ljust(OWN_CHARS, "0")
+    body, length = fresh_id.partition("_")[2], OWN_CHARS[kind]
+    own = body[1 : 1 + length].ljust(length, "0")
     parent = _PARENT[kind]
     if parent is None:
         return f"{kind}_{workspace_key(parent_id)}{own}"

@@ -9,6 +9,7 @@ import time
 from types import SimpleNamespace
 
 from chalicelib.adapters.runtime.manifests import label_value, namespace_name
+from chalicelib.catalogue import BuildIsolation
 from chalicelib.domain.ids import child_id, new_id, place_of, workspace_of
 
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -40,13 +41,20 @@ def test_ids_fit_the_kubernetes_names_they_end_up_in_and_stay_distinct() -> None
     assert LABEL.match(namespace) and len(namespace) <= 63 and env.replace("_", "-") in namespace
 
 
+def test_a_project_id_fits_its_build_role_name_at_the_longest_stage() -> None:
+    # IAM role names are at most 64 characters: `railyard-<stage>-build-<project id>` (catalogue.py)
+    project = child_id("prj", new_id("ws"), new_id("prj"))
+    assert len(BuildIsolation("s" * 15).role_name(project)) <= 64  # stacks/stage.py: 15 at most
+    assert re.match(r"^[a-z0-9][a-z0-9_.-]{0,39}$", project)  # builds/isolation.py's safe id
+
+
 def test_old_format_ids_have_no_place_and_their_children_keep_the_old_format() -> None:
     old_service, old_project = new_id("svc"), new_id("prj")
     assert place_of(old_service) is None
     env = child_id("env", old_project, new_id("env"))
     assert len(env) == len(new_id("env"))  # not a new-format id pretending a workspace
     assert place_of(child_id("svc", env, new_id("svc"))) is None
-    assert place_of("svc_" + "I" * 54) is None  # outside the id alphabet: not ours
+    assert place_of("svc_" + "I" * 53) is None  # outside the id alphabet: not ours
 
 
 def test_children_of_one_parent_list_in_creation_order() -> None:
