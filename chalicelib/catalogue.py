@@ -120,7 +120,7 @@ class BuildIsolation:
         return f"railyard-{self.stage}-build-"
 
     def role_name(self, project_id: str) -> str:
-        return f"{self.role_prefix}{project_id}"  # IAM allows 64 characters; a project id is 22
+        return f"{self.role_prefix}{project_id}"  # IAM: 64; a project id is 34, a stage at most 15
 
     def source_prefix(self, project_id: str) -> str:
         """In the sources bucket: the ZIPs CodeBuild reads."""

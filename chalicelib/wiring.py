@@ -232,7 +232,14 @@ class Container(AccountParts):
 
         s = self.settings
         sources = TarballSources(self.blobs, s.sources_bucket, s.max_upload_bytes)
-        intake = SourceIntake(self.repository, self.blobs, self.clock, s.sources_bucket, s.artifacts_bucket)
+        intake = SourceIntake(
+            self.repository,
+            self.blobs,
+            self.clock,
+            s.sources_bucket,
+            s.artifacts_bucket,
+            limits=self.workflow.limits,  # the limits its executions start with, for the filled settings
+        )
         return Pipeline(
             self.repository,
             self.build_runner,

@@ -11,6 +11,7 @@ from typing import Any
 from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
 from chalicelib.domain.events import AuditRecorded
+from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -19,6 +20,7 @@ from chalicelib.domain.models import (
     Project,
     Release,
     Service,
+    ServiceSettings,
     ServiceVariables,
 )
 from chalicelib.domain.ports import (
@@ -67,6 +69,12 @@ class InMemoryRepository:
                     raise Conflict(f"{type(entity).__name__} changed concurrently")
             for entity in entities:
                 self.items[_key(entity)] = entity
+
+    def save_for_service(self, service_id: str, *entities: Entity) -> None:
+        # A deletion racing this check is the Dynamo adapter's to refuse (one transaction).
+        if ("Service", service_id) not in self.items:
+            raise NotFound(f"service {service_id} not found")
+        self.save(*entities)
 
     def _get(self, kind: str, ident: str) -> Any:
         found = self.items.get((kind, ident))
@@ -157,6 +165,9 @@ class FakeWorkflow:
 
     def describe(self, deployment_id: str) -> WorkflowRun | None:
         return self.runs.get(deployment_id)
+
+    def limits(self, settings: ServiceSettings) -> dict[str, Any]:
+        return step_limits(settings, builds_beat=True).workflow_input()
 
 
 @dataclass

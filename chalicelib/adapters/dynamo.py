@@ -92,6 +92,7 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | domains of a service    | DynamoDomainStore.list_...  | gsi1 SERVICE#<sid> / DOMAIN#..., asc               |
 | remove a domain         | DynamoDomainStore.delete_...| TransactWriteItems: Delete DOMAIN# + Put SERVICE#  |
 | create a deployment     | save(deployment, audit, ...)| TransactWriteItems: Put DEPLOYMENT# + Put AUDIT#   |
+| deploy by service id    | save_for_service(sid, ...)  | the same + ConditionCheck SERVICE#<sid> exists     |
 | save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
@@ -318,7 +319,7 @@ _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "kind": DeploymentKind,
         "workload": Workload,
         "status": DeploymentStatus,
-        "config": ConfigSnapshot.from_dict,
+        "config": lambda data: None if data is None else ConfigSnapshot.from_dict(data),  # ADR 0034
         "built": lambda data: None if data is None else BuiltRelease.from_dict(data),
     },
     Release: {"config": ConfigSnapshot.from_dict, "built": BuiltRelease.from_dict},
@@ -592,10 +593,23 @@ class DynamoRepository(OnTable):
         """Write all entities or none, each conditioned on its version; Conflict if one is stale."""
         if not entities:
             return
+        puts = self._puts(entities)
+        if len(puts) == 1:
+            self._put(*puts[0])
+        else:
+            self._transact(self._t, puts)
+
+    def save_for_service(self, service_id: str, *entities: Entity) -> None:
+        """`save` in one TransactWriteItems with a ConditionCheck that the service item exists: a
+        deployment made from a service's id alone (ADR 0034) is refused, NotFound, when no such
+        service was ever made or it was deleted, and nothing is written."""
+        self._transact(self._t, self._puts(entities), service_id)
+
+    def _puts(self, entities: tuple[Entity, ...]) -> list[tuple[Entity, Model, Condition]]:
         if len(entities) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"one save writes at most {MAX_TRANSACTION_ITEMS} entities, got {len(entities)}")
         table = self._t
-        puts = []
+        puts: list[tuple[Entity, Model, Condition]] = []
         seen: set[tuple[str, str]] = set()
         for entity in entities:
             if entity.version < 1:
@@ -607,10 +621,7 @@ class DynamoRepository(OnTable):
                 raise ValueError(f"{_describe(entity)} appears twice in one save")
             seen.add(key)
             puts.append((entity, item, _condition(entity.version)))
-        if len(puts) == 1:
-            self._put(*puts[0])
-        else:
-            self._transact(table, puts)
+        return puts
 
     @staticmethod
     def _put(entity: Entity, item: Model, condition: Condition) -> None:
@@ -627,17 +638,28 @@ class DynamoRepository(OnTable):
             raise
 
     @staticmethod
-    def _transact(table: _Table, puts: list[tuple[Entity, Model, Condition]]) -> None:
+    def _transact(
+        table: _Table, puts: list[tuple[Entity, Model, Condition]], service_id: str | None = None
+    ) -> None:
         from pynamodb.exceptions import TransactWriteError
+        from pynamodb.expressions.operand import Path
         from pynamodb.transactions import TransactWrite
 
         try:
             with TransactWrite(connection=table.connection) as transaction:
+                if service_id is not None:  # PynamoDB sends condition checks first
+                    service = (_key(SERVICE, service_id), SERVICE)
+                    transaction.condition_check(table.item, *service, condition=Path("pk").exists())
                 for _, item, condition in puts:
                     transaction.save(item, condition=condition)
         except TransactWriteError as error:
             # Reasons come back one per item, in request order; None for items that were fine.
-            for (entity, _, _), reason in zip(puts, error.cancellation_reasons or [], strict=False):
+            reasons = list(error.cancellation_reasons or [])
+            if service_id is not None and reasons:
+                checked = reasons.pop(0)
+                if checked is not None and checked.code == _CONDITIONAL_CHECK_FAILED:
+                    raise NotFound(f"service {service_id} not found") from error
+            for (entity, _, _), reason in zip(puts, reasons, strict=False):
                 if reason is not None and reason.code == _CONDITIONAL_CHECK_FAILED:
                     raise _conflict(entity) from error
                 if reason is not None and _item_too_large(reason.code, reason.message):

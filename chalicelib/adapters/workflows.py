@@ -53,7 +53,8 @@ class StepFunctionsWorkflow:
             "deploymentId": deployment.id,
             "serviceId": deployment.service_id,
             "needsBuild": deployment.artifact_key is None,
-            "limits": self._limits(deployment.config.settings, self._builds_beat).workflow_input(),
+            # Not filled yet (ADR 0034): the default settings' limits; Prepare gives the real ones.
+            "limits": self.limits(deployment.config.settings if deployment.config else ServiceSettings()),
             "audit": {"detailType": EVENT_DETAIL_TYPE, "detail": event_detail(audit)} if audit else None,
         }
         try:
@@ -64,6 +65,9 @@ class StepFunctionsWorkflow:
             # Same name + same input is idempotent in AWS; treat "already exists" as done.
             if error_code(error) != "ExecutionAlreadyExists":
                 raise
+
+    def limits(self, settings: ServiceSettings) -> dict[str, Any]:
+        return self._limits(settings, self._builds_beat).workflow_input()
 
     def stop(self, deployment_id: str, cause: str) -> None:
         try:

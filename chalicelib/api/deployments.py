@@ -25,6 +25,11 @@ UPLOAD_EXPIRES = 900
 
 
 def _view(ctx: Context, deployment: Deployment) -> dict[str, Any]:
+    """A deployment made from its service's id alone has no hostname until its workflow's Prepare
+    step filled it (ADR 0034): its url is null until then, with no read of the service. Items
+    written before deployments carried their hostname read it from the service."""
+    if deployment.config is None:
+        return deployment_view(deployment, None)
     hostname = deployment.hostname or ctx.c.repository.get_service(deployment.service_id).hostname
     return deployment_view(deployment, ctx.c.settings.public_url(hostname))
 
@@ -56,8 +61,9 @@ def create_upload(ctx: Context, service_id: str) -> tuple[int, Any]:
 )
 def create_deployment(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Deploy an uploaded source, or redeploy the live release with the current variables."""
-    # One read, one transaction (with this request's audit entry), one StartExecution: whether the
-    # upload arrived is the workflow's Prepare step (docs/decisions/0027).
+    # One transaction (the deployment, this request's audit entry, the service's existence) and one
+    # StartExecution; the workflow's Prepare step finds the upload and fixes the service's config
+    # (docs/decisions/0027, 0034).
     body = parse(DeploymentCreate, ctx.body)
     if (body.sourceKey is None) == (not body.redeploy):
         raise BadRequest("give exactly one of 'sourceKey' or 'redeploy': true")

@@ -167,7 +167,7 @@ def service_view(service: Service, url: str) -> dict[str, Any]:
     }
 
 
-def deployment_view(d: Deployment, url: str) -> dict[str, Any]:
+def deployment_view(d: Deployment, url: str | None) -> dict[str, Any]:
     return {
         "id": d.id,
         "serviceId": d.service_id,
@@ -182,7 +182,8 @@ def deployment_view(d: Deployment, url: str) -> dict[str, Any]:
         "buildCache": d.build_cache,
         "noCache": d.no_cache,
         # The schedule this deployment runs on (config file included): a cron job has no URL to probe.
-        "cronSchedule": d.config.settings.cron_schedule,
+        # (None, as the url, until the workflow's Prepare step fixed its settings: ADR 0034.)
+        "cronSchedule": d.config.settings.cron_schedule if d.config else None,
         "workload": str(d.workload),  # web | worker | job, once it went live
         "url": url if d.workload.serves_http else None,
         "createdAt": d.created_at,

@@ -73,6 +73,10 @@ class SourceNotUploaded(BuildFailed):
     """A source deployment's upload was not found when its workflow began (domain/intake.py)."""
 
 
+class ServiceGone(BuildFailed):
+    """A deployment's service was deleted before its workflow's Prepare step read it (ADR 0034)."""
+
+
 class HealthCheckFailed(DomainError):
     """The new release never answered its health check in time. Not retried."""
 

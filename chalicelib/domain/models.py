@@ -218,7 +218,9 @@ class Deployment(Versioned):
     environment_id: str
     kind: DeploymentKind
     status: DeploymentStatus
-    config: ConfigSnapshot
+    # What it deploys, fixed once: None on a source deployment created from its service's id alone
+    # until the workflow's Prepare step reads the service and fills it (with `hostname`; ADR 0034).
+    config: ConfigSnapshot | None
     created_at: str
     updated_at: str
     source_key: str | None = None
@@ -236,6 +238,15 @@ class Deployment(Versioned):
     workspace_id: str = ""  # as Environment.workspace_id
     hostname: str = ""  # the service's, for the view's URL without reading the service
     workload: Workload = Workload.WEB  # what its release turned out to be once it went live
+
+    @property
+    def requested(self) -> ConfigSnapshot:
+        """Its config; a worker step after Prepare can rely on it being filled."""
+        if self.config is None:
+            raise InvalidTransition(
+                f"deployment {self.id} has no configuration yet: its Prepare step has not run"
+            )
+        return self.config
 
     def moved_to(self, status: DeploymentStatus, at: str, **changes: Any) -> Deployment:
         check_transition(self.status, status)

@@ -146,15 +146,15 @@ class Pipeline:
             deployment_id=deployment.id,
             service_id=deployment.service_id,
             source_key=source_key,
-            settings=deployment.config.settings,
-            variables=deployment.config.variables,
+            settings=deployment.requested.settings,
+            variables=deployment.requested.variables,
             no_cache=deployment.no_cache,
             environment=environment,
             project_id=deployment.project_id,
         )
         with self._build_log(deployment_id) as log:
-            if deployment.config.sealed:  # never in a build's environment (docs/decisions/0023)
-                withheld = ", ".join(sorted(deployment.config.sealed))
+            if deployment.requested.sealed:  # never in a build's environment (docs/decisions/0023)
+                withheld = ", ".join(sorted(deployment.requested.sealed))
                 log.write(f"build: sealed variables are not given to builds: {withheld}")
             if isinstance(self._builds, AsyncBuildRunner):
                 if task_token is None:
@@ -162,7 +162,7 @@ class Pipeline:
                 self._start_build(self._builds, request, task_token, log)
                 return None
             result = self._builds.build(request, log, self._progress(deployment_id, heartbeat))
-            config = _with_config_file_settings(deployment.config, result.built, log)
+            config = _with_config_file_settings(deployment.requested, result.built, log)
         return self._record_build(deployment, result, config)
 
     @contextlib.contextmanager
@@ -188,7 +188,7 @@ class Pipeline:
                 self._sources.save_manifest(deployment.service_id, deployment.source_etag, snapshot.manifest)
             if not snapshot.watch_patterns:
                 return False
-            if deployment.no_cache or no_cache_requested(deployment.config.variables):
+            if deployment.no_cache or no_cache_requested(deployment.requested.variables):
                 log.write("watch patterns: not checked, a cold build was asked for")
                 return False
             decision = decide(snapshot.watch_patterns, self._live_manifest(deployment), snapshot.manifest)
@@ -274,7 +274,7 @@ class Pipeline:
             log.write(f"build: CodeBuild build {change.build_id} SUCCEEDED")
             if result.built.image:
                 log.write(f"build: image {result.built.image}")
-            config = _with_config_file_settings(deployment.config, result.built, log)
+            config = _with_config_file_settings(deployment.requested, result.built, log)
         return self._record_build(deployment, result, config)
 
     def close_pending_build(self, pending: PendingBuild, status: str) -> PendingBuild | None:
@@ -291,7 +291,7 @@ class Pipeline:
     def _record_build(
         self, deployment: Deployment, result: BuildResult, config: ConfigSnapshot
     ) -> dict[str, Any]:
-        requested_config = deployment.config
+        requested_config = deployment.requested
         start_command = result.built.start_command
         if len(start_command) > MAX_COMMAND_CHARS:  # detected or from a config file
             raise BuildFailed(
@@ -419,7 +419,7 @@ class Pipeline:
                 service_id=service.id,
                 number=service.release_count + 1,
                 built=deployment.built,
-                config=deployment.config,
+                config=deployment.requested,
                 deployment_id=deployment.id,
                 created_at=now,
                 workspace_id=deployment.workspace_id or service.workspace_id,

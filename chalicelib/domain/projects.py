@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.domain.errors import BadRequest, Conflict
 from chalicelib.domain.hostnames import HostnameReservation, base_hostname, candidates, random_suffix
-from chalicelib.domain.ids import Clock, IdFactory, iso
+from chalicelib.domain.ids import Clock, IdFactory, child_id, iso
 from chalicelib.domain.models import Environment, Project, Service, ServiceSettings
 from chalicelib.domain.policy import Access
 from chalicelib.domain.ports import Repository
@@ -47,11 +47,19 @@ class ProjectService:
         workspace = workspace_id or who.principal.default_workspace()
         who.require(workspace_resource(workspace))
         now = iso(self._clock())
-        project = Project(self._ids("prj"), workspace, check_name("project", name), now)
+        project = Project(
+            child_id("prj", workspace, self._ids("prj")), workspace, check_name("project", name), now
+        )
         # Names are unique per workspace: they are part of every service's hostname.
         if any(p.name == name for p in self._repo.list_projects(workspace)):
             raise Conflict(f"project {name!r} already exists")
-        production = Environment(self._ids("env"), project.id, "production", now, workspace_id=workspace)
+        production = Environment(
+            child_id("env", project.id, self._ids("env")),
+            project.id,
+            "production",
+            now,
+            workspace_id=workspace,
+        )
         self._repo.save(project, production)
         return project, [production]
 
@@ -86,7 +94,8 @@ class ProjectService:
         check_name("environment", name)
         if any(e.name == name for e in self._repo.list_environments(project_id)):
             raise Conflict(f"environment {name!r} already exists in project {project_id}")
-        env = Environment(self._ids("env"), project_id, name, iso(self._clock()), workspace_id=project.org_id)
+        env_id = child_id("env", project_id, self._ids("env"))
+        env = Environment(env_id, project_id, name, iso(self._clock()), workspace_id=project.org_id)
         self._repo.save(env)
         return env
 
@@ -104,7 +113,7 @@ class ProjectService:
         if any(s.name == name for s in self._repo.list_services(environment_id)):
             raise Conflict(f"service {name!r} already exists in environment {env.name}")
         now = iso(self._clock())
-        service_id = self._ids("svc")
+        service_id = child_id("svc", env.id, self._ids("svc"))  # carries its place (domain/ids.py)
         service_settings = ServiceSettings(**dict(settings or {}))
         # The hostname is reserved platform-wide in the service's own transaction (a conditional
         # write): a name another service holds, in any workspace, fails it and the next candidate

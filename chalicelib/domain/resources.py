@@ -3,12 +3,16 @@
 Every entity below a project carries its workspace id (copied when it is made), so checking access to
 an item costs no read beyond the item. Items written before that field existed have it empty; for
 them the project is read once to find the workspace (`ResourceOf` does it, nothing else should).
+
+A service id of the current format carries its place (domain/ids.py): `placed_service` gives its
+resource from the id and the caller's workspaces, with no read at all.
 """
 
 from __future__ import annotations
 
+from chalicelib.domain.ids import place_of, workspace_of
 from chalicelib.domain.models import Deployment, Environment, Project, Release, Service
-from chalicelib.domain.policy import Resource
+from chalicelib.domain.policy import Principal, Resource
 from chalicelib.domain.ports import Repository
 
 
@@ -18,6 +22,16 @@ def workspace_resource(workspace_id: str) -> Resource:
 
 def project_resource(project: Project) -> Resource:
     return Resource("project", project.id, project.org_id, project.id)
+
+
+def placed_service(service_id: str, principal: Principal) -> Resource | None:
+    """The resource of a service read from its id alone; None for an id of the old format. A place
+    in none of the caller's workspaces gets no workspace, which the policy hides (404)."""
+    place = place_of(service_id)
+    if place is None:
+        return None
+    workspace = workspace_of(place, principal.workspace_ids) or ""
+    return Resource("service", service_id, workspace, place.project_id, place.environment_id, service_id)
 
 
 class ResourceOf:

@@ -26,7 +26,7 @@ from chalicelib.domain.models import (
     ServiceVariables,
     VariableListing,
 )
-from chalicelib.domain.policy import Access
+from chalicelib.domain.policy import Access, Resource
 from chalicelib.domain.ports import (
     BlobStore,
     CronTrigger,
@@ -38,6 +38,7 @@ from chalicelib.domain.ports import (
     WorkflowStarter,
 )
 from chalicelib.domain.projects import ProjectService
+from chalicelib.domain.resources import placed_service
 from chalicelib.domain.retention import ensure_not_pruned
 from chalicelib.domain.sealing import Sealer, seal_variable
 
@@ -97,12 +98,20 @@ class DeploymentService:
         no_cache: bool = False,
         audit: RequestAudit | None = None,
     ) -> Deployment:
-        """A deployment of an uploaded source: one read (the service and its variables, the check
-        included), one transaction, one StartExecution. Whether the upload arrived and whether the
-        same source was built before are the workflow's Prepare step (domain/intake.py)."""
+        """A deployment of an uploaded source. A service id that carries its place (domain/ids.py):
+        the check from the id, then one transaction (the deployment, the audit entry, a check that
+        the service exists) and one StartExecution; the workflow's Prepare step fills the config and
+        hostname (ADR 0034). An id of the old format: one read (the service and its variables, the
+        check included) first (ADR 0027). Whether the upload arrived and whether the same source was
+        built before are Prepare's either way (domain/intake.py)."""
+        placed = placed_service(service_id, who.principal)
+        if placed is not None:
+            who.require(placed)
+            _check_source_key(source_key, service_id)
+            deployment = self._placed(placed, source_key=source_key, no_cache=no_cache)
+            return self._start(deployment, audit=audit, service_id=service_id)
         service, variables = self._service_with_variables(who, service_id)
-        if not source_key.startswith(f"sources/{service.id}/"):
-            raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service.id}")
+        _check_source_key(source_key, service.id)
         config = ConfigSnapshot(
             variables=dict(variables.values), settings=service.settings, sealed=dict(variables.sealed)
         )
@@ -301,11 +310,39 @@ class DeploymentService:
             **fields,
         )
 
-    def _start(self, deployment: Deployment, *also: Entity, audit: RequestAudit | None = None) -> Deployment:
-        """One transaction (the deployment, `also`, and the request's audit entry), then one
-        StartExecution whose workflow emits the entry's event (docs/decisions/0027)."""
+    def _placed(self, where: Resource, **fields: Any) -> Deployment:
+        """A source deployment made from its service's place alone: no config, no hostname yet."""
+        now = iso(self._clock())
+        return Deployment(
+            id=self._ids("dep"),
+            service_id=where.id,
+            project_id=where.project_id or "",
+            environment_id=where.environment_id or "",
+            workspace_id=where.workspace_id,
+            kind=DeploymentKind.SOURCE,
+            status=DeploymentStatus.QUEUED,
+            config=None,
+            created_at=now,
+            updated_at=now,
+            **fields,
+        )
+
+    def _start(
+        self,
+        deployment: Deployment,
+        *also: Entity,
+        audit: RequestAudit | None = None,
+        service_id: str | None = None,
+    ) -> Deployment:
+        """One transaction (the deployment, `also`, the request's audit entry and, with
+        `service_id`, the check that the service exists), then one StartExecution whose workflow
+        emits the entry's event (docs/decisions/0027)."""
         record = audit.record() if audit is not None else None
-        self._repo.save(deployment, *also, *([record] if record else []))
+        entities = (deployment, *also, *([record] if record else []))
+        if service_id is None:
+            self._repo.save(*entities)
+        else:
+            self._repo.save_for_service(service_id, *entities)
         if audit is not None and record is not None:
             audit.written = record.entry
         self._launch(deployment, record.entry if record else None)
@@ -322,6 +359,11 @@ class DeploymentService:
             )
             self._repo.save(failed)
             raise TransientError(f"could not start deployment {deployment.id}; try again") from error
+
+
+def _check_source_key(source_key: str, service_id: str) -> None:
+    if not source_key.startswith(f"sources/{service_id}/"):
+        raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service_id}")
 
 
 class CronJobs:

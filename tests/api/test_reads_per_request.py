@@ -1,12 +1,14 @@
 """What each request costs in AWS calls, authorization included (issue 10 part 11): getting one item
-is one DynamoDB read, a list is one Query, creating a deployment is one read, one transaction and
-one StartExecution (docs/decisions/0027), and the caller's API token is read once per container
+is one DynamoDB read, a list is one Query, creating a deployment is one transaction and one
+StartExecution (its service's id says where it lives: docs/decisions/0034; an id of the old format
+adds the one read of docs/decisions/0027), and the caller's API token is read once per container
 cache window, not per request."""
 
 from __future__ import annotations
 
 from tests.api.conftest import Api
 from tests.support.aws_calls import count_aws_calls
+from tests.support.old_ids import old_format_service
 
 
 def _calls(api: Api, method: str, path: str, body: object = None) -> list[str]:
@@ -38,7 +40,48 @@ def test_one_item_is_one_read_and_a_list_is_one_query(api: Api) -> None:
     assert [c for c in logs if c.startswith("dynamodb.")] == ["dynamodb.GetItem"], logs
 
 
-def test_creating_a_deployment_reads_once_writes_once_and_audits_once(api: Api) -> None:
+def _with_real_workflow(api: Api) -> None:
+    """The container starts real executions on moto (the fixture's workflow is a fake, which makes
+    no AWS call to count). Nothing works on them here: no worker polls the queues."""
+    from chalicelib.adapters.workflows import StepFunctionsWorkflow
+
+    api.container.workflow = StepFunctionsWorkflow(api.container.settings.state_machine_arn)
+    api.container.__dict__.pop("deployments", None)  # built with the fake: build it again
+
+
+def test_creating_a_deployment_is_one_transaction_and_one_start_execution(api: Api) -> None:
+    # GIVEN a service (its id carries its place) with an uploaded source, and a warm token cache
+    service = api.service()
+    source_key = api.uploaded_source(service["id"])
+    path = f"/v1/services/{service['id']}/deployments"
+    _with_real_workflow(api)
+    _calls(api, "GET", "/v1/projects")
+
+    # WHEN `railyard up` creates the deployment
+    with count_aws_calls() as calls:
+        status, answer = api.call("POST", path, {"sourceKey": source_key})
+
+    # THEN one transaction (the deployment, its audit entry, a check that the service exists) and
+    # one StartExecution, the authorization included: nothing is read
+    assert status == 201, answer
+    assert calls == ["dynamodb.TransactWriteItems", "stepfunctions.StartExecution"]
+    created = answer["deployment"]
+    assert created["status"] == "QUEUED" and created["url"] is None  # Prepare fills the hostname
+    stored = api.container.repository.get_deployment(created["id"])
+    assert (stored.workspace_id, stored.project_id, stored.environment_id) == (
+        api.container.settings.org_id,
+        service["projectId"],
+        service["environmentId"],
+    )
+    assert stored.config is None and stored.source_etag is None  # both are the Prepare step's
+    status, log = api.call("GET", f"/v1/workspaces/{api.container.settings.org_id}/audit")
+    assert status == 200, log
+    assert [e["result"]["status"] for e in log["entries"] if e["path"] == path] == [201]
+
+
+def test_the_audit_entry_is_written_with_the_deployment_and_its_event_left_to_the_workflow(
+    api: Api,
+) -> None:
     service = api.service()
     source_key = api.uploaded_source(service["id"])
     path = f"/v1/services/{service['id']}/deployments"
@@ -46,10 +89,7 @@ def test_creating_a_deployment_reads_once_writes_once_and_audits_once(api: Api) 
 
     calls = _calls(api, "POST", path, {"sourceKey": source_key})
 
-    assert calls == [
-        "dynamodb.Query",  # the service and its variables (one partition), the check included
-        "dynamodb.TransactWriteItems",  # the deployment and this request's audit entry
-    ]  # then StartExecution: the workflow here is a fake (tests/api/conftest.py)
+    assert calls == ["dynamodb.TransactWriteItems"]  # then StartExecution: here the fake workflow's
     (started,) = api.workflow.started
     (audited,) = api.workflow.audits  # the workflow emits the entry's event, not the request
     assert (audited.path, audited.status, audited.resource_id) == (path, 201, service["id"])
@@ -58,6 +98,22 @@ def test_creating_a_deployment_reads_once_writes_once_and_audits_once(api: Api) 
     status, log = api.call("GET", f"/v1/workspaces/{api.container.settings.org_id}/audit")
     assert status == 200, log
     assert [e["id"] for e in log["entries"] if e["path"] == path] == [audited.id]  # written once
+
+
+def test_a_service_of_the_old_id_format_is_read_once_as_before(api: Api) -> None:
+    # GIVEN a service stored before ids carried their place (an 18-character body)
+    service = old_format_service(api.container)
+    source_key = api.uploaded_source(service.id)
+    _calls(api, "GET", "/v1/projects")
+
+    # WHEN it is deployed
+    calls = _calls(api, "POST", f"/v1/services/{service.id}/deployments", {"sourceKey": source_key})
+
+    # THEN its one read comes first (ADR 0027) and the deployment carries the service's config and URL
+    assert calls == ["dynamodb.Query", "dynamodb.TransactWriteItems"]
+    (started,) = api.workflow.started
+    assert started.config is not None and started.hostname == service.hostname
+    assert started.workspace_id == api.container.settings.org_id
 
 
 def test_a_signed_in_persons_request_reads_no_token_item(api: Api) -> None:

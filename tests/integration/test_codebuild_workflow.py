@@ -246,6 +246,7 @@ def test_a_codebuild_build_completes_through_its_state_change_event(platform: Pl
         "Audited",
         "NeedsBuild",
         "Prepare",
+        "Prepared",  # the limits for the settings Prepare fixed (ADR 0034)
         "Cached",
         "RequestedBuildStarted",
         "Build",

@@ -91,7 +91,8 @@ def test_the_same_source_again_skips_the_build_step(platform: Any) -> None:
 
     # THEN Prepare finds the earlier build and the workflow goes straight to Deploy
     assert execution["status"] == "SUCCEEDED"
-    assert execution["entered"][:6] == ["Audited", "NeedsBuild", "Prepare", "Cached", "Requested", "Deploy"]
+    entered = ["Audited", "NeedsBuild", "Prepare", "Prepared", "Cached", "Requested", "Deploy"]
+    assert execution["entered"][:7] == entered
     deployed = p.container.repository.get_deployment(again.id)
     assert deployed.build_cached and deployed.artifact_key == artifact
     assert len(builds.calls) == 1

@@ -46,6 +46,7 @@ def test_a_deployment_runs_build_then_deploy_and_succeeds(platform: Any) -> None
         "Audited",  # no request's audit entry to emit: started without one
         "NeedsBuild",
         "Prepare",
+        "Prepared",  # the limits for the settings Prepare fixed (ADR 0034)
         "Cached",
         "RequestedBuildStarted",
         "Build",

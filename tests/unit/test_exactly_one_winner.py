@@ -17,8 +17,9 @@ S = DeploymentStatus
 
 
 def built(world: World) -> str:
-    """A source deployment whose Build step ran: what the Deploy step starts from."""
+    """A source deployment whose Prepare and Build steps ran: what the Deploy step starts from."""
     deployment = world.deployments.deploy_source(WHO, world.service.id, world.upload())
+    world.runner.run({"taskToken": f"p-{deployment.id}", "deploymentId": deployment.id, "action": "prepare"})
     world.runner.run({"taskToken": f"b-{deployment.id}", "deploymentId": deployment.id, "action": "build"})
     return deployment.id
 
