@@ -8,7 +8,7 @@ platform's tenant isolation: docs/decisions/0019-local-tenant-isolation.md, docs
   process of another uid cannot even reach a path below them; the data dir itself is 0700;
 - one identity per service: a uid (= gid) in [UID_BASE, UID_BASE + UID_SPAN), derived from the
   service id and recorded in `<data dir>/uids.json` (0600) so that it never changes, and a private
-  HOME (`homes/<service id>`, 0700, owned by that uid). With isolation off (the platform is not
+  HOME (`homes/<digest of the service id>`, 0700, owned by that uid). With isolation off (the platform is not
   root) the identity is the platform's own user and only HOME and the environment change;
 - the environment user code starts from: an allow-list (`user_env`), never the platform's own;
 - handing a tree the platform wrote (an unpacked release, an extracted source) over to a uid;
@@ -20,7 +20,8 @@ platform's tenant isolation: docs/decisions/0019-local-tenant-isolation.md, docs
   guard (netguard.py), which then keeps service uids off every other local port (namespaces) or
   off each other's PORT (the fallback);
 - a private TMPDIR per service (inside its HOME), so unix sockets and temporary files are not in
-  a directory every tenant shares.
+  a directory every tenant shares. Its path is kept short (a digest, not the service id, names the
+  HOME): a unix socket's path has at most 107 bytes, and apps bind theirs in TMPDIR.
 
 Process-wide, like process_groups: `configure` once in the composition of the local platform;
 without it the local runtime and builder use `Tenancy.shared(data_dir)` (no isolation, the tenant
@@ -82,6 +83,9 @@ _ROOT_RECORD = "tenant-root"  # in the data dir: the path of the tenant root
 _UIDS_RECORD = "uids.json"
 
 _current: Tenancy | None = None
+
+
+HOME_NAME_LENGTH = 16  # 64 bits: distinct per service on one platform
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,7 @@ class Tenancy:
                 uid = self._uid(service_id) if self.isolate else None
                 if uid is not None and self.guard is not None:
                     self.guard.admit(uid)
-                home = self.root / "homes" / _safe_name(service_id)
+                home = self.root / "homes" / home_name(service_id)
                 found = Identity(service_id, uid, home)
                 for private in (home, found.tmp):
                     private.mkdir(mode=0o700, exist_ok=True)
@@ -386,7 +390,7 @@ def _reachable_by_others(path: str) -> bool:
     return True
 
 
-def _safe_name(service_id: str) -> str:
-    if not service_id or "/" in service_id or service_id in (".", ".."):
-        return hashlib.sha256(service_id.encode()).hexdigest()[:32]
-    return service_id
+def home_name(service_id: str) -> str:
+    """HOME's directory name: a digest, not the id (service ids carry their place and are up to 57
+    characters; a socket path in TMPDIR must stay under 108 bytes with room for its own name)."""
+    return hashlib.sha256(service_id.encode()).hexdigest()[:HOME_NAME_LENGTH]

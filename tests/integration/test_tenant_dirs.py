@@ -106,3 +106,30 @@ def test_another_service_neither_lists_nor_enters_a_release_or_build(tenancy: Te
 
     # THEN it can do neither
     assert seen == {str(app.parent): "PermissionError", str(app): "PermissionError"}
+
+
+def test_an_app_binds_a_unix_socket_in_its_tmpdir_whatever_the_length_of_its_service_id(
+    tenancy: Tenancy,
+) -> None:
+    # GIVEN a service whose id has the longest form (it carries its workspace, project and
+    # environment: chalicelib/domain/ids.py), on a tenant root where the platform makes it
+    service_id = "svc_" + "0123456789abcdefghjkmnpqrstvwxyz0123456789abcdefghjkm"  # 57
+    identity = tenancy.identity(service_id)
+    socket_path = identity.tmp / "app-server-listening-here.sock"
+
+    # WHEN the app binds a unix socket in its TMPDIR, as servers and databases do
+    bind = "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1]); print('bound')"
+    assert identity.uid is not None
+    done = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", bind, str(socket_path)],
+        user=identity.uid,
+        group=identity.uid,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd="/",
+    )
+
+    # THEN it binds (a socket path has at most 107 bytes: the HOME's name must not be the id)
+    assert done.stdout.strip() == "bound", done.stderr
