@@ -28,6 +28,9 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
+ID_TRIES = 3  # fresh ids for a new project or environment before giving up
+
+
 class ProjectService:
     """Projects, environments and services. Every method loads the one item it needs and asks the
     policy about it (`who.require`); a list is one query whose items carry their own workspace."""
@@ -47,21 +50,25 @@ class ProjectService:
         workspace = workspace_id or who.principal.default_workspace()
         who.require(workspace_resource(workspace))
         now = iso(self._clock())
-        project = Project(
-            child_id("prj", workspace, self._ids("prj")), workspace, check_name("project", name), now
-        )
+        check_name("project", name)
         # Names are unique per workspace: they are part of every service's hostname.
         if any(p.name == name for p in self._repo.list_projects(workspace)):
             raise Conflict(f"project {name!r} already exists")
-        production = Environment(
-            child_id("env", project.id, self._ids("env")),
-            project.id,
-            "production",
-            now,
-            workspace_id=workspace,
-        )
-        self._repo.save(project, production)
-        return project, [production]
+        for _ in range(ID_TRIES):  # a fresh id again if one made in the same millisecond took it
+            project = Project(child_id("prj", workspace, self._ids("prj")), workspace, name, now)
+            production = Environment(
+                child_id("env", project.id, self._ids("env")),
+                project.id,
+                "production",
+                now,
+                workspace_id=workspace,
+            )
+            try:
+                self._repo.save(project, production)
+            except Conflict:
+                continue
+            return project, [production]
+        raise Conflict(f"could not make a free id for project {name!r}; try again")
 
     def get_project(self, who: Access, project_id: str) -> Project:
         project = self._repo.get_project(project_id)
@@ -94,10 +101,15 @@ class ProjectService:
         check_name("environment", name)
         if any(e.name == name for e in self._repo.list_environments(project_id)):
             raise Conflict(f"environment {name!r} already exists in project {project_id}")
-        env_id = child_id("env", project_id, self._ids("env"))
-        env = Environment(env_id, project_id, name, iso(self._clock()), workspace_id=project.org_id)
-        self._repo.save(env)
-        return env
+        for _ in range(ID_TRIES):  # as create_project
+            env_id = child_id("env", project_id, self._ids("env"))
+            env = Environment(env_id, project_id, name, iso(self._clock()), workspace_id=project.org_id)
+            try:
+                self._repo.save(env)
+            except Conflict:
+                continue
+            return env
+        raise Conflict(f"could not make a free id for environment {name!r}; try again")
 
     def get_environment(self, who: Access, environment_id: str) -> Environment:
         env = self._repo.get_environment(environment_id)
@@ -113,12 +125,14 @@ class ProjectService:
         if any(s.name == name for s in self._repo.list_services(environment_id)):
             raise Conflict(f"service {name!r} already exists in environment {env.name}")
         now = iso(self._clock())
-        service_id = child_id("svc", env.id, self._ids("svc"))  # carries its place (domain/ids.py)
         service_settings = ServiceSettings(**dict(settings or {}))
         # The hostname is reserved platform-wide in the service's own transaction (a conditional
         # write): a name another service holds, in any workspace, fails it and the next candidate
-        # (the name with a random suffix) is tried. The new service's own item cannot conflict.
+        # (the name with a random suffix) is tried. Each try has a fresh id too: ids carry their
+        # place (domain/ids.py) and so only a few random bits, and a service made in the same
+        # millisecond in the same environment may hold the first one.
         for hostname in candidates(base_hostname(name, env.name, project.name), self._suffixes):
+            service_id = child_id("svc", env.id, self._ids("svc"))
             service = Service(
                 id=service_id,
                 project_id=project.id,

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from chalicelib.adapters.runtime.manifests import label_value, namespace_name
 from chalicelib.catalogue import BuildIsolation
 from chalicelib.domain.ids import child_id, new_id, place_of, workspace_of
+from chalicelib.domain.projects import ProjectService
+from tests.fakes import InMemoryRepository
+from tests.support.principals import admin_access
 
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -64,3 +68,34 @@ def test_children_of_one_parent_list_in_creation_order() -> None:
         ids.append(child_id("svc", env, new_id("svc")))
         time.sleep(0.002)
     assert ids == sorted(ids)
+
+
+def test_an_id_taken_in_the_same_millisecond_is_replaced_by_a_fresh_one() -> None:
+    # GIVEN an id factory that hands out each id twice (two requests in the same millisecond
+    # drawing the same few random bits of a child's own part)
+    made: list[str] = []
+
+    def twice(prefix: str) -> str:
+        if len(made) % 2 == 0:
+            made.append(new_id(prefix))
+        else:
+            made.append(made[-1])
+        return made[-1]
+
+    projects = ProjectService(InMemoryRepository(), lambda: datetime(2026, 1, 1, tzinfo=UTC), twice)
+    who = admin_access("ws_0000000000000000aa")
+
+    # WHEN two projects, two environments and two services are made
+    shop, (production,) = projects.create_project(who, "shop")
+    blog, _ = projects.create_project(who, "blog")
+    staging = projects.create_environment(who, shop.id, "staging")
+    preview = projects.create_environment(who, shop.id, "preview")
+    web = projects.create_service(who, production.id, "web", None)
+    api = projects.create_service(who, production.id, "api", None)
+
+    # THEN each got its own id, still carrying its place
+    assert len({shop.id, blog.id}) == 2 and len({staging.id, preview.id}) == 2
+    assert web.id != api.id
+    for service in (web, api):
+        place = place_of(service.id)
+        assert place is not None and place.environment_id == production.id
