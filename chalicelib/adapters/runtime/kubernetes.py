@@ -55,6 +55,8 @@ from chalicelib.domain.workloads import Workload
 
 logger = logging.getLogger(__name__)
 
+RETIRE_TRIES = 3  # reads of an ended release's Deployment whose scale-to-0 met a newer version
+
 
 class KubernetesRuntime:
     """Runs releases as Deployments on a Kubernetes cluster. See the module docstring.
@@ -292,28 +294,33 @@ class KubernetesRuntime:
     def _retire(self, namespace: str, name: str, end: ReleaseEnd, log: LogSink) -> None:
         from kubernetes.client.exceptions import ConflictException
 
-        live = self.kube.read("Deployment", namespace, name)
-        record = pod_verdicts.running_live_record(live.metadata.annotations or {}) if live else None
-        if record is None or m.spec_from_record(record, {}).release_id != end.release_id:
+        # A Deployment's version also moves with its status (a crash-looping pod changes it every
+        # few seconds), so a conflict is read again and the release checked again, a few times.
+        for _ in range(RETIRE_TRIES):
+            live = self.kube.read("Deployment", namespace, name)
+            record = pod_verdicts.running_live_record(live.metadata.annotations or {}) if live else None
+            if record is None or m.spec_from_record(record, {}).release_id != end.release_id:
+                return  # another release is (being) rolled out: it is not this end's to stop
+            self.kube.ensure_access(namespace)
+            api = self.kube.api("apps")
+            read_version = {"resourceVersion": live.metadata.resource_version}
+            try:
+                self.kube.call(
+                    "patch",
+                    "deployments.apps/scale",
+                    namespace,
+                    api.patch_namespaced_deployment_scale,
+                    name,
+                    namespace,
+                    body={"metadata": read_version, "spec": {"replicas": 0}},
+                    field_manager=SCALE_MANAGER,
+                    _content_type=MERGE,
+                )
+            except ConflictException:
+                continue
+            log.write(f"kubernetes: {namespace}/{name} scaled to 0 until the next deploy")
             return
-        self.kube.ensure_access(namespace)
-        api = self.kube.api("apps")
-        read_version = {"resourceVersion": live.metadata.resource_version}
-        try:
-            self.kube.call(
-                "patch",
-                "deployments.apps/scale",
-                namespace,
-                api.patch_namespaced_deployment_scale,
-                name,
-                namespace,
-                body={"metadata": read_version, "spec": {"replicas": 0}},
-                field_manager=SCALE_MANAGER,
-                _content_type=MERGE,
-            )
-        except ConflictException:  # changed since it was read (a deploy began): the next sweep decides
-            return
-        log.write(f"kubernetes: {namespace}/{name} scaled to 0 until the next deploy")
+        # Still changing after the tries: the next sweep finds the release again and decides then.
 
     # --- activation ----------------------------------------------------------------------------
 
