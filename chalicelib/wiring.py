@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.domains import DomainService
-    from chalicelib.domain.pipeline import Pipeline, TaskRunner
+    from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import (
         BlobStore,
         BuildRunner,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.sealing import Sealer
     from chalicelib.domain.services import CronJobs, DeploymentService
     from chalicelib.domain.sweeper import DeploymentSweeper
+    from chalicelib.domain.task_runner import TaskRunner
 
 
 class Container(AccountParts):
@@ -253,7 +254,7 @@ class Container(AccountParts):
 
     @cached_property
     def task_runner(self) -> TaskRunner:
-        from chalicelib.domain.pipeline import TaskRunner
+        from chalicelib.domain.task_runner import TaskRunner
 
         return TaskRunner(self.pipeline, self.callbacks)
 

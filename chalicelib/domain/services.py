@@ -1,7 +1,7 @@
 """Use cases of deployments: what the API calls to deploy, redeploy, roll back, change variables,
 read logs and cancel, and `CronJobs` to run a cron service now. Authentication lives in
 domain/authentication.py, projects and services in domain/projects.py; worker-side steps in
-domain/pipeline.py.
+domain/pipeline.py (and the modules it names).
 """
 
 from __future__ import annotations

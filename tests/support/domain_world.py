@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.models import ServiceSettings
-from chalicelib.domain.pipeline import Pipeline, TaskRunner
+from chalicelib.domain.pipeline import Pipeline
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.services import DeploymentService
+from chalicelib.domain.task_runner import TaskRunner
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
@@ -57,9 +58,10 @@ class World:
             ids,
             sealer=self.sealer,
         )
-        intake = SourceIntake(self.repo, self.blobs, clock, "sources")
+        self.clock = clock
+        self.intake = SourceIntake(self.repo, self.blobs, clock, "sources")
         self.pipeline = Pipeline(
-            self.repo, self.builds, self.runtime, self.logs, clock, sealer=self.sealer, intake=intake
+            self.repo, self.builds, self.runtime, self.logs, clock, sealer=self.sealer, intake=self.intake
         )
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         _project, envs = self.projects.create_project(WHO, "demo")

@@ -27,10 +27,11 @@ from chalicelib.domain.limits import (
     MAX_SOURCE_FILES,
 )
 from chalicelib.domain.models import DeploymentStatus
-from chalicelib.domain.pipeline import Pipeline, TaskRunner
+from chalicelib.domain.pipeline import Pipeline
 from chalicelib.domain.ports import BuildRequest, BuildResult, Progress
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.services import DeploymentService
+from chalicelib.domain.task_runner import TaskRunner
 from railyard.tarball import TarballError, pack_directory
 from tests.fakes import (
     FakeBlobStore,

@@ -10,10 +10,12 @@ from typing import Any
 from chalicelib.domain.errors import NothingToBuild
 from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.models import DeploymentStatus, source_fingerprint
-from chalicelib.domain.pipeline import PENDING_BUILD_TTL, Pipeline, TaskRunner
+from chalicelib.domain.pipeline import Pipeline
+from chalicelib.domain.pipeline_build import PENDING_BUILD_TTL
 from chalicelib.domain.ports import BuildStateChange, PendingBuild
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.services import DeploymentService
+from chalicelib.domain.task_runner import TaskRunner
 from tests.fakes import (
     FakeAsyncBuildRunner,
     FakeBlobStore,

@@ -4,8 +4,9 @@ SKIPPED, nothing is built and the live release keeps serving (docs/decisions/000
 from __future__ import annotations
 
 from chalicelib.domain.models import DeploymentStatus
-from chalicelib.domain.pipeline import Pipeline, TaskRunner
+from chalicelib.domain.pipeline import Pipeline
 from chalicelib.domain.ports import SourceSnapshot
+from chalicelib.domain.task_runner import TaskRunner
 from tests.unit.test_domain import WHO, World
 
 S = DeploymentStatus
@@ -32,10 +33,14 @@ class WatchWorld(World):
     def __init__(self) -> None:
         super().__init__()
         self.sources = Sources()
-        clock = self.pipeline._clock
-        intake = self.pipeline._intake
         self.pipeline = Pipeline(
-            self.repo, self.builds, self.runtime, self.logs, clock, sources=self.sources, intake=intake
+            self.repo,
+            self.builds,
+            self.runtime,
+            self.logs,
+            self.clock,
+            sources=self.sources,
+            intake=self.intake,
         )
         self.runner = TaskRunner(self.pipeline, self.callbacks)
 

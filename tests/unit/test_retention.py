@@ -12,10 +12,11 @@ from chalicelib.api.errors import body_for, status_for
 from chalicelib.domain.errors import Conflict, ReleasePruned
 from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.models import DeploymentStatus, Release
-from chalicelib.domain.pipeline import Pipeline, TaskRunner
+from chalicelib.domain.pipeline import Pipeline
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.retention import Retention, RetentionPolicy
 from chalicelib.domain.services import DeploymentService
+from chalicelib.domain.task_runner import TaskRunner
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
