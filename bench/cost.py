@@ -172,7 +172,7 @@ def final_items(state: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
         for item in page["Items"]:
             key = json.dumps([table, {"pk": item["pk"], "sk": item["sk"]}], sort_keys=True)
             sizes[key] = item_size(item)
-            # A deployment is in the sparse gsi2 while in progress (chalicelib/adapters/dynamo.py):
+            # A deployment is in the sparse gsi2 while in progress (chalicelib/adapters/dynamo/):
             # every write but its last one touched that index too, though it has left it by now.
             in_progress_index = item["pk"]["S"].startswith("DEPLOYMENT#") and "gsi2pk" not in item
             indexes[key] = sum(name in item for name in index_keys) + in_progress_index

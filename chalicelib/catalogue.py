@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 class Table:
     key: str
     name: str
-    gsis: tuple[str, ...] = ("gsi1", "gsi2")  # gsi2: sparse, deployments in progress (dynamo.py)
+    gsis: tuple[str, ...] = ("gsi1", "gsi2")  # gsi2: sparse, deployments in progress (adapters/dynamo)
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class Container(AccountParts):
 
     @cached_property
     def repository(self) -> Repository:
-        from chalicelib.adapters.dynamo import DynamoRepository
+        from chalicelib.adapters.dynamo.repository import DynamoRepository
 
         return DynamoRepository(self.settings.table_name)
 

@@ -1,5 +1,5 @@
 """DataStack: the one DynamoDB table (a global table when the stage has several regions) and the
-buckets, as chalicelib/catalogue.py declares them and chalicelib/adapters/dynamo.py uses them.
+buckets, as chalicelib/catalogue.py declares them and chalicelib/adapters/dynamo/ uses them.
 
 Only the primary region has this stack: the table replicates itself to the other regions, and
 bucket names are global (docs/multi-region.md says what that means for a failover)."""
@@ -13,12 +13,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from chalicelib.adapters.dynamo import INDEX_NAME, TTL_ATTRIBUTE, UNFINISHED_INDEX_NAME
+from chalicelib.adapters.dynamo.layout import INDEX_NAME, TTL_ATTRIBUTE, UNFINISHED_INDEX_NAME
 from chalicelib.catalogue import OUTPUT_TABLE_NAME, Catalogue
 from stacks.keys import variables_key
 from stacks.stage import StageContext
 
-# The index keys dynamo.py writes: `<index>pk` / `<index>sk`, strings.
+# The index keys chalicelib/adapters/dynamo writes: `<index>pk` / `<index>sk`, strings.
 _INDEXES = (INDEX_NAME, UNFINISHED_INDEX_NAME)
 # Lifecycle (docs/decisions/0013): the app's retention deletes logs and artifacts it no longer needs
 # (docs/decisions/0008); these rules only bound what nothing else deletes.

@@ -1,8 +1,8 @@
 """DynamoDB adapter for the `AccountStore` port (chalicelib/domain/accounts.py), in the platform's
-one table, with the item shape of chalicelib/adapters/dynamo.py (`kind`, `version`, JSON `body`,
+one table, with the item shape of chalicelib/adapters/dynamo/ (`kind`, `version`, JSON `body`,
 `gsi1pk`/`gsi1sk`) through the same PynamoDB model.
 
-Item layout (adds to the table in dynamo.py's docstring)
+Item layout (adds to the table in chalicelib/adapters/dynamo/__init__.py)
 --------------------------------------------------------
 | entity        | pk                         | sk             | gsi1pk       | gsi1sk           |
 |---------------|----------------------------|----------------|--------------|------------------|
@@ -11,7 +11,7 @@ Item layout (adds to the table in dynamo.py's docstring)
 | Membership    | WORKSPACE#<wid>            | MEMBER#<uid>   | USER#<uid>   | MEMBER#<wid>     |
 | User          | USER#<id>                  | USER           | -            | -                |
 | email claim   | EMAIL#<lowercase email>    | EMAIL          | -            | -                |
-| MemberToken   | as ApiToken in dynamo.py: TOKEN#<sha256> / TOKEN, gsi1 ORG#<wid> / TOKEN#... |
+| MemberToken   | as ApiToken in dynamo/: TOKEN#<sha256> / TOKEN, gsi1 ORG#<wid> / TOKEN#... |
 
 A membership lives in its workspace's item collection, so "members of a workspace" is one strongly
 consistent Query on the table (what last-admin protection needs), and under its user in gsi1, so
@@ -41,7 +41,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from chalicelib.adapters.dynamo import _attributes, _bind, _keys, _Table
+from chalicelib.adapters.dynamo.items import _attributes
+from chalicelib.adapters.dynamo.layout import _keys
+from chalicelib.adapters.dynamo.table import _bind, _Table
 from chalicelib.adapters.workspaces_store import WORKSPACES
 from chalicelib.domain.accounts import (
     AlreadyBootstrapped,
@@ -134,7 +136,7 @@ def account_rows(user: User, workspace: Workspace, membership: Membership) -> li
 
 
 def _token_row(token: MemberToken) -> _Row:
-    """A token goes where every ApiToken goes (dynamo.py's layout), so the API's AuthService finds it."""
+    """A token goes where every ApiToken goes (dynamo/layout.py), so the API's AuthService finds it."""
     keys = _keys(token)
     return _Row("token", keys.pk, keys.sk, keys.sk, _attributes(token), keys.gsi1pk, keys.gsi1sk)
 
@@ -219,7 +221,7 @@ class DynamoAccountStore:
 
 
 def _fields(entity: Any) -> dict[str, Any]:
-    """An account record's attributes in dynamo.py's item shape: `version` on top, the rest in `body`."""
+    """An account record's attributes in dynamo/items.py's shape: `version` on top, the rest in `body`."""
     body = dataclasses.asdict(entity)
     return {"version": body.pop("version"), "body": body}
 

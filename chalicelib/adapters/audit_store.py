@@ -9,7 +9,7 @@ Each workspace's log is one partition sorted by time, so "newest first since T" 
 writes a handful per minute, far below a partition's 1,000 writes/s.
 
 An entry written with the change it records (a deployment's, docs/decisions/0027) is put by the
-repository's transaction (chalicelib/adapters/dynamo.py), in the same item shape (`audit_item`).
+repository's transaction (chalicelib/adapters/dynamo/writes.py), in the same item shape (`audit_item`).
 
 Each entry is also put on the bus (source `railyard`, detail-type `railyard.audit`) as the envelope
 `{data, metadata}` of chalicelib/domain/events.py (AuditRecorded).
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import OnTable
+from chalicelib.adapters.dynamo.table import OnTable
 from chalicelib.catalogue import EVENT_SOURCE
 from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry, event_detail
 from chalicelib.domain.ports import AuditRecord

@@ -1,7 +1,7 @@
 """Adapters of the custom-domain ports: the records in the single table, and TXT lookups over DNS.
 
 `DynamoDomainStore` reads DOMAIN#<hostname> items (layout and access patterns: the table in
-chalicelib/adapters/dynamo.py's docstring) and removes one in a transaction with its service's next
+chalicelib/adapters/dynamo/__init__.py's docstring) and removes one in a transaction with its service's next
 version. `DnsTxtResolver` asks a DNS server for TXT records with dnspython: the system's resolver
 (/etc/resolv.conf) by default, or the one RAILYARD_DNS_RESOLVER names (`127.0.0.1:5353`), which
 is how the tests point it at their own DNS server. dnspython is imported on first use.
@@ -9,18 +9,10 @@ is how the tests point it at their own DNS server. dnspython is imported on firs
 
 from __future__ import annotations
 
-from chalicelib.adapters.dynamo import (
-    _CONDITIONAL_CHECK_FAILED,
-    DOMAIN,
-    INDEX_NAME,
-    SERVICE,
-    _condition,
-    _conflict,
-    _decode,
-    _item,
-    _key,
-    _table,
-)
+from chalicelib.adapters.dynamo.items import _decode, _item
+from chalicelib.adapters.dynamo.layout import DOMAIN, INDEX_NAME, SERVICE, _key
+from chalicelib.adapters.dynamo.table import _table
+from chalicelib.adapters.dynamo.writes import _CONDITIONAL_CHECK_FAILED, _condition, _conflict
 from chalicelib.domain.domains import CustomDomain
 from chalicelib.domain.errors import Conflict, NotFound, TransientError
 from chalicelib.domain.models import Service

@@ -26,7 +26,7 @@ from typing import Any
 
 from chalicelib.domain.errors import IdempotencyKeyReused, RequestInProgress, TransientError
 
-RECORD_KIND = "IDEMPOTENCY"  # pk prefix and sk of every record (chalicelib/adapters/dynamo.py)
+RECORD_KIND = "IDEMPOTENCY"  # pk prefix and sk of every record (chalicelib/adapters/dynamo/)
 KEY_PREFIX = "api"  # Powertools' key prefix: the part of the hashed key that names the user
 TTL_ATTRIBUTE = "expires_at"  # the main table's TTL attribute
 # How long a record stays "in progress" when the request's process dies before answering: the API

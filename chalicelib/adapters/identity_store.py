@@ -2,7 +2,7 @@
 chalicelib/domain/identity.py and the `SessionStore` of chalicelib/domain/sessions.py), in the
 platform's one table beside the account records of chalicelib/adapters/accounts.py.
 
-Item layout (adds to the tables in dynamo.py's and accounts.py's docstrings)
+Item layout (adds to the tables in dynamo/__init__.py's and accounts.py's docstrings)
 ----------------------------------------------------------------------------
 | entity          | pk               | sk          | gsi1pk      | gsi1sk          | top level        |
 |-----------------|------------------|-------------|-------------|-----------------|------------------|
@@ -49,7 +49,7 @@ from chalicelib.adapters.accounts import (
     account_rows,
     record,
 )
-from chalicelib.adapters.dynamo import INDEX_NAME
+from chalicelib.adapters.dynamo.layout import INDEX_NAME
 from chalicelib.domain.accounts import Membership, User, Workspace
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.identity import Credentials, NewAccount

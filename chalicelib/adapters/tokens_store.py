@@ -1,6 +1,6 @@
 """DynamoDB adapter for the `TokenStore` port (chalicelib/domain/api_tokens.py).
 
-A token is the ApiToken item dynamo.py lays out (`TOKEN#<sha256>` / `TOKEN`, listed under its
+A token is the ApiToken item dynamo/layout.py lays out (`TOKEN#<sha256>` / `TOKEN`, listed under its
 workspace in gsi1 `ORG#<ws>` / `TOKEN#...`; the item AuthService reads) plus a pointer from its id:
 
 | entity        | pk              | sk       | body                          | TTL             |
@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import TOKEN, TTL_ATTRIBUTE, OnTable, _attributes, _keys
+from chalicelib.adapters.dynamo.items import _attributes
+from chalicelib.adapters.dynamo.layout import TOKEN, TTL_ATTRIBUTE, _keys
+from chalicelib.adapters.dynamo.table import OnTable
 from chalicelib.adapters.workspaces_store import Op, new_item, transact
 from chalicelib.domain.api_tokens import IssuedToken
 from chalicelib.domain.errors import Conflict, NotFound

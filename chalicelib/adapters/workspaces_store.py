@@ -1,8 +1,8 @@
 """DynamoDB adapter for the `WorkspaceStore` port (chalicelib/domain/workspaces.py), in the platform's
-one table with dynamo.py's item shape (`kind`, `version`, JSON `body`, gsi1 keys) and the account
+one table with dynamo/items.py's item shape (`kind`, `version`, JSON `body`, gsi1 keys) and the account
 records' keys (chalicelib/adapters/accounts.py).
 
-Item layout (adds to the tables of dynamo.py and accounts.py)
+Item layout (adds to the tables of dynamo/__init__.py and accounts.py)
 -------------------------------------------------------------
 | entity     | pk                     | sk           | gsi1pk        | gsi1sk             | TTL       |
 |------------|------------------------|--------------|---------------|--------------------|-----------|
@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.dynamo import OnTable, _Table
+from chalicelib.adapters.dynamo.table import OnTable, _Table
 from chalicelib.domain.accounts import Workspace
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import parse_iso
@@ -83,7 +83,7 @@ def at_version(version: int) -> Condition:
 
 
 def body_of(entity: Any) -> dict[str, Any]:
-    """An entity's attributes in dynamo.py's item shape: `version` on top, the rest in `body`."""
+    """An entity's attributes in dynamo/items.py's item shape: `version` on top, the rest in `body`."""
     body = dataclasses.asdict(entity)
     return {"version": body.pop("version"), "body": body}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.aws import client, error_code
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.catalogue import Catalogue
 
 # Re-exported for tools/synthcheck/asl.py until it imports them from chalicelib.statemachines.

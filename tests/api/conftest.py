@@ -17,7 +17,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.config import Settings
 from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.models import Deployment

@@ -18,7 +18,7 @@ import requests
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.config import Settings
 from chalicelib.domain.authentication import AuthService
 from chalicelib.domain.device_flow import LIMITS

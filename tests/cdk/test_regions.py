@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from chalicelib.adapters.dynamo import TTL_ATTRIBUTE
+from chalicelib.adapters.dynamo.layout import TTL_ATTRIBUTE
 from tests.cdk.conftest import BUCKETS, CATALOGUE, REGIONS, STAGE, Synthesized, props, rendered, statements
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib import wiring
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.config import Settings
 from railyard.localdev.api_server import ApiServer
 from railyard.localdev.bootstrap import bootstrap

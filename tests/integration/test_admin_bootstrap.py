@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 
 from chalicelib import wiring
 from chalicelib.adapters.accounts import DynamoAccountStore
-from chalicelib.adapters.dynamo import DynamoRepository
+from chalicelib.adapters.dynamo.repository import DynamoRepository
 from chalicelib.config import Settings
 from chalicelib.domain.accounts import AlreadyBootstrapped, Bootstrapped, FirstAdminBootstrap, Installation
 from chalicelib.domain.authentication import AuthService

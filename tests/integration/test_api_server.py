@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from chalicelib import wiring
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.config import Settings
 from railyard.localdev.api_server import ACCESS_LOGGER, ApiServer
 

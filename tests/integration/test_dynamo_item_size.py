@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamo import DynamoRepository, create_table
+from chalicelib.adapters.dynamo.repository import DynamoRepository
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.domain.errors import PayloadTooLarge
 from chalicelib.domain.limits import DYNAMODB_ITEM_BYTES
 from chalicelib.domain.models import Project, ServiceVariables

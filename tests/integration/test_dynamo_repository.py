@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamo import DynamoRepository, create_table
+from chalicelib.adapters.dynamo.repository import DynamoRepository
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.models import (

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from chalicelib.adapters.aws import client, reset_clients
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from railyard.localdev.children import Child, start_emulator
 from railyard.localdev.emulator_auth import ensure_credentials
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from chalicelib.adapters.aws import client, reset_clients
-from chalicelib.adapters.dynamo import DynamoRepository, create_table
+from chalicelib.adapters.dynamo.repository import DynamoRepository
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.adapters.sealing import KmsSealer
 from chalicelib.catalogue import Catalogue
 from chalicelib.domain.models import ServiceVariables

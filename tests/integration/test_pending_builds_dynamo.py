@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamo import DynamoRepository, _table, create_table
+from chalicelib.adapters.dynamo.repository import DynamoRepository
+from chalicelib.adapters.dynamo.schema import create_table
+from chalicelib.adapters.dynamo.table import _table
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ports import PendingBuild
 from tests.support.moto_inprocess import in_process_aws

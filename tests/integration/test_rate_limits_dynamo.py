@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.adapters.aws import client
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.adapters.rate_limits import DynamoRateLimiter
 from chalicelib.config import Settings
 from chalicelib.domain.errors import RateLimited

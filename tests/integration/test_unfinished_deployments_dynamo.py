@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from chalicelib.adapters.dynamo import DynamoRepository, create_table
+from chalicelib.adapters.dynamo.repository import DynamoRepository
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.models import (
     ConfigSnapshot,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.adapters.workspaces_store import DynamoWorkspaceStore
 from chalicelib.domain.accounts import Workspace
 from chalicelib.domain.errors import Conflict

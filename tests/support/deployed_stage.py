@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from chalicelib.adapters.dynamo import create_table
+from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.catalogue import OUTPUT_API_URL, OUTPUT_TABLE_NAME, Catalogue
 
 REGION = "us-east-1"  # tests/support/moto_inprocess.py's region
