@@ -17,7 +17,7 @@ from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.errors import HealthCheckFailed
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
-from tests.integration.test_local_runtime import (
+from tests.support.local_runtime_app import (
     BUCKET,
     HOST,
     CrashRecorder,
