@@ -99,11 +99,6 @@ def is_gone(pid: int) -> bool:
 
 
 @pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 

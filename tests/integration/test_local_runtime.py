@@ -13,7 +13,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,26 +44,6 @@ from tests.support.local_runtime_app import (
 pytestmark = pytest.mark.timeout(30)
 
 # fixtures and helpers
-
-
-@pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
-def crashes() -> CrashRecorder:
-    return CrashRecorder()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, blobs: FakeBlobStore, crashes: CrashRecorder) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
-    rt.start()
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 # tests

@@ -55,16 +55,6 @@ class FakeClock:
 
 
 @pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
-def crashes() -> CrashRecorder:
-    return CrashRecorder()
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(START)
 

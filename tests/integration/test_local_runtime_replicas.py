@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,6 @@ from chalicelib.domain.errors import HealthCheckFailed
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
 from tests.support.local_runtime_app import (
-    BUCKET,
     HOST,
     CrashRecorder,
     MemoryLog,
@@ -32,26 +29,6 @@ from tests.support.local_runtime_app import (
 )
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
-def crashes() -> CrashRecorder:
-    return CrashRecorder()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, blobs: FakeBlobStore, crashes: CrashRecorder) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
-    rt.start()
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def replicated(blobs: FakeBlobStore, release_id: str, count: int, unhealthy_replica: str = "") -> ReleaseSpec:

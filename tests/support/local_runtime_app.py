@@ -23,8 +23,8 @@ from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
+from tests.support.local_runtime import BUCKET
 
-BUCKET = "artifacts"
 HOST = "web-production-demo"
 SERVICE = "svc_web"
 PYTHON = shlex.quote(sys.executable)
