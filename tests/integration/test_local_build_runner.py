@@ -28,6 +28,7 @@ from chalicelib.domain.errors import BuildFailed, DeploymentCancelled, NothingTo
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest, BuildResult
 from tests.fakes import FakeBlobStore
+from tests.support.tarballs import pack
 
 SOURCES = "sources"
 ARTIFACTS = "artifacts"
@@ -61,21 +62,6 @@ class CountingProgress:
             raise DeploymentCancelled("cancelled by the user")
 
 
-def make_tarball(
-    files: dict[str, str], mtime: float = 1_700_000_000, executable: tuple[str, ...] = ()
-) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = int(mtime)
-            info.mode = 0o755 if name in executable else 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def artifact_files(blobs: FakeBlobStore, key: str) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(blobs.get_bytes(ARTIFACTS, key)), mode="r:gz") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
@@ -104,7 +90,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def upload(blobs: FakeBlobStore, files: dict[str, str], key: str = "src/a.tar.gz", **kwargs: object) -> str:
-    blobs.put_bytes(SOURCES, key, make_tarball(files, **kwargs))  # type: ignore[arg-type]
+    blobs.put_bytes(SOURCES, key, pack(files, **kwargs))  # type: ignore[arg-type]
     return key
 
 
@@ -344,7 +330,7 @@ def test_node_app_without_dependencies_builds(data_dir: Path, blobs: FakeBlobSto
 
 
 def test_corrupt_archive_fails_clearly(data_dir: Path, blobs: FakeBlobStore) -> None:
-    blobs.put_bytes(SOURCES, "src/bad.tar.gz", make_tarball(PYTHON_APP)[:60])
+    blobs.put_bytes(SOURCES, "src/bad.tar.gz", pack(PYTHON_APP)[:60])
 
     with pytest.raises(BuildFailed, match=re.escape("not a valid .tar.gz")):
         runner(data_dir, blobs).build(request("src/bad.tar.gz"), RecordingLog(), CountingProgress())
