@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.domains import DomainService
+    from chalicelib.domain.metrics_service import DeploymentMetrics, MetricsStore
     from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import (
         BlobStore,
@@ -287,6 +288,20 @@ class Container(AccountParts):
             self.clock,
             artifact_objects=runner.artifact_objects if isinstance(runner, ArtifactObjects) else None,
         )
+
+    @cached_property
+    def metrics_store(self) -> MetricsStore:
+        from chalicelib.adapters.metrics_store import DynamoMetricsStore
+
+        return DynamoMetricsStore(self.settings.table_name)
+
+    @cached_property
+    def metrics(self) -> DeploymentMetrics:
+        """Per-project deployment metrics (docs/decisions/0039): the metrics consumer records, the
+        API reads."""
+        from chalicelib.domain.metrics_service import DeploymentMetrics
+
+        return DeploymentMetrics(self.metrics_store, self.repository, self.projects, self.clock)
 
 
 _container: Container | None = None
