@@ -95,6 +95,10 @@ class RailyardClient(ApiTransport):
         data = self._request("GET", f"/v1/projects/{project_id}")
         return cast(Project, data["project"]), cast(list[Environment], data["environments"])
 
+    def project_metrics(self, project_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Deployment metrics (`days`, and `environmentId` or `serviceId` to narrow them)."""
+        return self._request("GET", f"/v1/projects/{project_id}/metrics", params=params)
+
     def list_services(self, environment_id: str) -> list[Service]:
         data = self._request("GET", f"/v1/environments/{environment_id}/services")
         return cast(list[Service], data["services"])

@@ -456,5 +456,7 @@ class InMemoryMetricsStore:
         return True
 
     def deployments(self, project_id: str, since: str) -> list[DeploymentRecord]:
-        kept = [r for r in self.records.values() if r["project_id"] == project_id and r["created_at"] >= since]
+        kept = [
+            r for r in self.records.values() if r["project_id"] == project_id and r["created_at"] >= since
+        ]
         return [DeploymentRecord(**r) for r in sorted(kept, key=lambda r: r["created_at"])]

@@ -15,6 +15,7 @@ def register(app: Chalice) -> None:
         domains,
         github,
         meta,
+        metrics,
         projects,
         tokens,
         whoami,
@@ -35,5 +36,6 @@ def register(app: Chalice) -> None:
         workspaces,
         tokens,
         audit,
+        metrics,
     ):
         app.register_blueprint(module.bp)

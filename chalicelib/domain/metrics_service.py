@@ -85,9 +85,7 @@ class MetricsReport:
 
 
 class DeploymentMetrics:
-    def __init__(
-        self, store: MetricsStore, repo: Repository, projects: ProjectService, clock: Clock
-    ) -> None:
+    def __init__(self, store: MetricsStore, repo: Repository, projects: ProjectService, clock: Clock) -> None:
         self._store = store
         self._repo = repo
         self._projects = projects
