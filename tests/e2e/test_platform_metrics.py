@@ -1,5 +1,6 @@
 """End to end: `railyard metrics` on one `railyard dev` after a success, a failing deploy and its
-fix; the figures come from the metrics queue's local consumer, fed by the deploy workflow's events."""
+fix; the figures come from the metrics queue's local consumer, fed by the deploy workflow's events.
+The cleanup queue's consumer runs beside it: retention is applied after each deployment."""
 
 from __future__ import annotations
 
@@ -43,6 +44,18 @@ def _metrics(dev: Dev, app: Path, ended: int) -> dict[str, Any]:
         time.sleep(0.5)
 
 
+def _retention_applied(dev: Dev, deployment_ids: set[str]) -> set[str]:
+    """The deployments the local cleanup consumer applied retention after (its log lines)."""
+    deadline = time.monotonic() + 30
+    while True:
+        lines = (dev.data_dir / "logs" / "railyard.log").read_text().splitlines()
+        entries = [json.loads(line) for line in lines if '"retention applied"' in line]
+        seen = {e["correlation_id"] for e in entries} & deployment_ids
+        if seen == deployment_ids or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
 def test_metrics_show_three_deployments_two_thirds_successful_and_the_time_to_restore(
     dev: Dev, tmp_path: Path
 ) -> None:
@@ -76,3 +89,8 @@ def test_metrics_show_three_deployments_two_thirds_successful_and_the_time_to_re
     (overall,) = [line.split() for line in table.splitlines() if line.startswith("all ")]
     assert overall[1:4] == ["3", "0.429", "67%"]  # deployments, per day over 7 days, success rate
     assert "-" not in overall[4:]  # a build, a deploy and a restore time, each p50 / p90
+
+    # ... and the cleanup queue's local consumer applied retention after each of them
+    deployments = dev.api("GET", f"/v1/services/{service_id}/deployments")["deployments"]
+    ids = {d["id"] for d in deployments}
+    assert len(ids) == 3 and _retention_applied(dev, ids) == ids
