@@ -54,7 +54,11 @@ def test_a_success_a_failure_and_a_fix_read_back_as_the_projects_figures(api: Ap
     (web,) = body["services"]
     assert (web["serviceId"], web["name"], web["deployments"]) == (service["id"], "web", 3)
 
-    # ... and a filter on another service finds none of them
+    # ... a filter on its environment finds them all, and one on another service none of them
+    status, same = api.call(
+        "GET", f"/v1/projects/{service['projectId']}/metrics?environmentId={service['environmentId']}"
+    )
+    assert (status, same["deployments"], same["environmentId"]) == (200, 3, service["environmentId"])
     status, other = api.call("GET", f"/v1/projects/{service['projectId']}/metrics?serviceId=svc_elsewhere")
     assert (status, other["deployments"], other["successRate"], other["services"]) == (200, 0, None, [])
 
