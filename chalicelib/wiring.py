@@ -19,9 +19,9 @@ from chalicelib.wiring_accounts import AccountParts
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.domain import metrics_service
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.domains import DomainService
-    from chalicelib.domain.metrics_service import DeploymentMetrics, MetricsStore
     from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import (
         BlobStore,
@@ -290,13 +290,13 @@ class Container(AccountParts):
         )
 
     @cached_property
-    def metrics_store(self) -> MetricsStore:
+    def metrics_store(self) -> metrics_service.MetricsStore:
         from chalicelib.adapters.metrics_store import DynamoMetricsStore
 
         return DynamoMetricsStore(self.settings.table_name)
 
     @cached_property
-    def metrics(self) -> DeploymentMetrics:
+    def metrics(self) -> metrics_service.DeploymentMetrics:
         """Per-project deployment metrics (docs/decisions/0039): the metrics consumer records, the
         API reads."""
         from chalicelib.domain.metrics_service import DeploymentMetrics

@@ -18,8 +18,9 @@ from __future__ import annotations
 import typer
 
 from railyard.admin import admin_app
-from railyard.commands import audit, cron, deploy, local, metrics, token, variables, workspace
+from railyard.commands import audit, cron, deploy, local, token, variables, workspace
 from railyard.commands import auth as auth_commands
+from railyard.commands import metrics as metrics_command
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
 
@@ -44,7 +45,7 @@ app.add_typer(token.app, name="token")
 audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
-metrics.register(app)
+metrics_command.register(app)  # metrics (ADR 0039)
 
 
 def main() -> None:

@@ -95,10 +95,6 @@ class RailyardClient(ApiTransport):
         data = self._request("GET", f"/v1/projects/{project_id}")
         return cast(Project, data["project"]), cast(list[Environment], data["environments"])
 
-    def project_metrics(self, project_id: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Deployment metrics (`days`, and `environmentId` or `serviceId` to narrow them)."""
-        return self._request("GET", f"/v1/projects/{project_id}/metrics", params=params)
-
     def list_services(self, environment_id: str) -> list[Service]:
         data = self._request("GET", f"/v1/environments/{environment_id}/services")
         return cast(list[Service], data["services"])
@@ -114,6 +110,10 @@ class RailyardClient(ApiTransport):
         return self._create("POST", f"/v1/services/{service_id}/cron/run")
 
     # -- source and deployments ---------------------------------------------------------------
+
+    def project_metrics(self, project_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Deployment metrics (`days`, and `environmentId` or `serviceId` to narrow them)."""
+        return self._request("GET", f"/v1/projects/{project_id}/metrics", params=params)
 
     def create_upload(self, service_id: str) -> Upload:
         return cast(Upload, self._request("POST", f"/v1/services/{service_id}/uploads"))
