@@ -21,6 +21,7 @@ import typer
 from railyard.admin import admin_app
 from railyard.commands import audit, cron, deploy, environment, local, service, token, variables, workspace
 from railyard.commands import auth as auth_commands
+from railyard.commands import metrics as metrics_command
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
 
@@ -47,6 +48,7 @@ app.add_typer(token.app, name="token")
 audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
+metrics_command.register(app)  # metrics (ADR 0039)
 
 
 def main() -> None:

@@ -238,10 +238,13 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
     from functions.cleanup import handler as cleanup_handler
+    from functions.metrics import handler as metrics_handler
     from functions.task_worker import handler as task_handler
     from railyard.localdev.console import print_event
     from railyard.localdev.pollers import QueuePoller
 
+    # No CloudWatch here extracts the metrics consumer's EMF lines: they would only flood the terminal.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     stop = threading.Event()
     # The local builder stops its running build commands; CodeBuild's runner runs nothing here.
     close_builds = getattr(container.build_runner, "close", None)
@@ -254,6 +257,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         ("deploy", 4, task_handler),
         ("notifications", 1, print_event),  # the terminal's event lines
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
+        ("metrics", 1, metrics_handler),  # per-project deployment metrics (docs/decisions/0039)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
         pollers.append(("build-events", 1, build_events_handler))
