@@ -136,4 +136,7 @@ def promote(
             fg="green",
         )
     typer.echo(f"Note: {answer['note']}.")
-    typer.echo("Follow it with: railyard status (in an environment you use) or railyard logs")
+    if answer["to"]["id"] == link.environmentId:
+        typer.echo("Follow it: `railyard status`, `railyard logs -f`")
+    else:
+        typer.echo(f"Follow it: `railyard environment use {answer['to']['name']}`, then `railyard status`")
