@@ -38,8 +38,12 @@ def test_an_ensure_copy_completes_what_a_first_try_left_and_makes_nothing_twice(
     worker = system_access("org_1")
     first = envs.create(worker, production.project_id, "pr-7", copy_from="production")
     assert sorted(s.name for s in first.services) == ["api", "web"]
-    # A first try that died after one service: the retry makes only the missing one.
+    # A first try that died after one service, before its variables: the retry makes only the
+    # missing service and fills the variables in.
+    world.deployments.set_variables(WHO, world.service.id, {"MODE": "prod"}, [])
     world.repo.items.pop(("Service", first.services[0].id))
+    web_copy = next(s for s in first.services if s.name == "web")
+    world.repo.items.pop(("vars", web_copy.id), None)
     again = envs.create(worker, production.project_id, "pr-7", copy_from="production", exist_ok=True)
     assert sorted(s.name for s in again.services) == ["api", "web"]
     assert again.environment.id == first.environment.id
