@@ -108,8 +108,11 @@ def delete(
     for service in done["services"]:
         typer.echo(f"  {service}: stopped and removed")
     if env["id"] == link.environmentId:
-        production = _find(client, link, "production")
-        moved = _switch(directory, link, client, production)
+        try:
+            moved = _switch(directory, link, client, _find(client, link, "production"))
+        except CliError:
+            typer.echo("This directory was using it: choose another with `railyard environment use <name>`")
+            return
         typer.echo(f"This directory was using it; now using {moved.describe()}")
 
 
