@@ -38,8 +38,10 @@ def _file(route: str, root: Path) -> Path | None:
     return candidate
 
 
-def serve(handler: BaseHTTPRequestHandler, root: Path = EXPORT_DIR) -> None:
-    """Answers one GET or HEAD under PREFIX from the export; the handler's caller sends the bytes."""
+def serve(handler: BaseHTTPRequestHandler, root: Path | None = None) -> None:
+    """Answers one GET or HEAD under PREFIX from the export (`EXPORT_DIR` unless given); the
+    handler's caller sends the bytes."""
+    root = root or EXPORT_DIR
     route = urlsplit(handler.path).path
     if route == PREFIX:  # the pages' relative links need the trailing slash
         _send(handler, 308, b"", "text/plain", {"Location": PREFIX + "/"})

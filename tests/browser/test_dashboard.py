@@ -128,3 +128,23 @@ def test_an_expired_session_goes_to_sign_in_and_comes_back_to_the_same_page(
     _sign_in(page, person)
     page.wait_for_url(target)
     page.get_by_role("heading", name="dash-expiry").wait_for()
+
+
+def test_a_failed_deployment_shows_its_reason_and_the_log_line_that_says_why(
+    dev: Dev, page: Any, person: Person
+) -> None:
+    created = dev.api("POST", "/v1/projects", json={"name": "dash-failing"})
+    environment_id = created["environments"][0]["id"]
+    service = dev.api("POST", f"/v1/environments/{environment_id}/services", json={"name": "web"})["service"]
+    never_uploaded = dev.api("POST", f"/v1/services/{service['id']}/uploads")["sourceKey"]
+    deployment = dev.api(
+        "POST", f"/v1/services/{service['id']}/deployments", json={"sourceKey": never_uploaded}
+    )
+    target = f"{dev.api_url}/dashboard/deployment/?id={deployment['deployment']['id']}"
+    page.goto(f"{dev.api_url}/dashboard/signin/?next=" + target.removeprefix(dev.api_url))
+    _sign_in(page, person)
+    page.wait_for_url(target)
+    page.locator('[data-status="FAILED"]').wait_for(timeout=30_000)
+    assert "Reason: SourceNotUploaded: the source upload was not found" in page.locator("main").inner_text()
+    page.get_by_role("tab", name="Deploy logs").click()
+    page.get_by_test_id("deploy-log").get_by_text("the source upload was not found").wait_for()

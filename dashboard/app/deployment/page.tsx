@@ -10,25 +10,30 @@ import { LogView } from "@/components/LogView";
 import { Status } from "@/components/Status";
 import { api } from "@/lib/api";
 import { cacheHits, duration, source, when } from "@/lib/format";
-import { serviceHref } from "@/lib/paths";
-import type { Deployment } from "@/lib/types";
+import { projectHref, serviceHref } from "@/lib/paths";
+import type { Deployment, Project, Service } from "@/lib/types";
 import { usePolled } from "@/lib/usePolled";
 
 const STREAMS = ["build", "deploy"] as const;
 
+async function loadDeployment(id: string) {
+  const { deployment } = await api<{ deployment: Deployment }>(`/v1/deployments/${encodeURIComponent(id)}`);
+  const { service } = await api<{ service: Service }>(`/v1/services/${encodeURIComponent(deployment.serviceId)}`);
+  const { project } = await api<{ project: Project }>(`/v1/projects/${encodeURIComponent(service.projectId)}`);
+  return { deployment, service, project };
+}
+
 function DeploymentView() {
   const id = useSearchParams().get("id") ?? "";
-  const { data, error } = usePolled(
-    id ? () => api<{ deployment: Deployment }>(`/v1/deployments/${encodeURIComponent(id)}`) : null,
-    id,
-  );
+  const { data, error } = usePolled(id ? () => loadDeployment(id) : null, id);
   const [stream, setStream] = useState<(typeof STREAMS)[number]>("build");
   const d = data?.deployment;
   return (
     <Shell
       crumbs={[
         { label: "Workspaces", href: "/" },
-        { label: "Service", href: d ? serviceHref(d.serviceId) : undefined },
+        { label: data?.project.name ?? "Project", href: data ? projectHref(data.project.id) : undefined },
+        { label: data?.service.name ?? "Service", href: d ? serviceHref(d.serviceId) : undefined },
         { label: `Deployment ${d ? source(d) : ""}` },
       ]}
     >
