@@ -56,7 +56,13 @@ def _sign_in(page: Any, person: Person, password: str | None = None) -> None:
 
 def test_a_wrong_password_shows_the_apis_message_beside_the_form(dev: Dev, page: Any, person: Person) -> None:
     page.goto(f"{dev.api_url}/dashboard/signin/")
-    _sign_in(page, person, password="not-the-password")
+    # by keyboard alone: the labelled fields in order, Enter submits, and focus is always visible
+    page.get_by_label("Email").focus()
+    page.keyboard.type(person.email)
+    page.keyboard.press("Tab")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.type("not-the-password")
+    page.keyboard.press("Enter")
     alert = page.get_by_role("alert").filter(has_text="Sign-in refused")  # not Next's route announcer
     alert.wait_for()
     assert "Unauthorized" in alert.inner_text()
@@ -146,5 +152,18 @@ def test_a_failed_deployment_shows_its_reason_and_the_log_line_that_says_why(
     page.wait_for_url(target)
     page.locator('[data-status="FAILED"]').wait_for(timeout=30_000)
     assert "Reason: SourceNotUploaded: the source upload was not found" in page.locator("main").inner_text()
-    page.get_by_role("tab", name="Deploy logs").click()
+    page.get_by_role("button", name="Deploy logs").click()
     page.get_by_test_id("deploy-log").get_by_text("the source upload was not found").wait_for()
+
+
+def test_the_link_railyard_dev_prints_signs_in_as_the_local_admin(dev: Dev, page: Any) -> None:
+    page.goto(f"{dev.api_url}/dashboard/signin/#token=not-a-token")
+    refused = page.get_by_role("alert").filter(has_text="Token refused")
+    refused.wait_for()
+    assert "Unauthorized" in refused.inner_text()
+
+    page.goto("about:blank")  # a new document: a fragment change alone would not reload the page
+    page.goto(f"{dev.api_url}/dashboard/signin/#token={dev.token}")
+    page.wait_for_url(f"{dev.api_url}/dashboard/")
+    page.get_by_role("heading", name="Workspaces").wait_for()
+    assert dev.token not in page.evaluate("JSON.stringify(history.state) + location.href")

@@ -50,9 +50,9 @@ function DeploymentView() {
           )}
         </p>
       )}
-      <div className="tabs" role="tablist" aria-label="Log streams">
+      <div className="tabs" role="group" aria-label="Log streams">
         {STREAMS.map((name) => (
-          <button key={name} type="button" role="tab" aria-selected={stream === name} onClick={() => setStream(name)}>
+          <button key={name} type="button" aria-pressed={stream === name} onClick={() => setStream(name)}>
             {name === "build" ? "Build logs" : "Deploy logs"}
           </button>
         ))}
