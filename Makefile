@@ -86,6 +86,7 @@ synth: install
 # cores. Modules go out in collection order, the slowest first (tests/conftest.py).
 test: install lint
 	$(MAKE) --no-print-directory -j 2 -O typecheck synth
+	cd dashboard && npx --no-install vitest run  # the dashboard's component tests (~2 s)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
 
 bench: install

@@ -1,7 +1,7 @@
 // The dashboard is a static export (docs/decisions/0041-the-dashboard.md): plain files that
 // `railyard dev` serves at BASE_PATH on its API's origin and that S3 + CloudFront serve in AWS.
 // Pages take ids from the query string (/service/?id=...), so no route needs a server.
-const BASE_PATH = "/dashboard"; // railyard/localdev/dashboard_files.py serves the export under it
+export const BASE_PATH = "/dashboard"; // railyard/localdev/dashboard_files.py serves the export under it
 
 /** @type {import('next').NextConfig} */
 const nextConfig = {
