@@ -16,6 +16,8 @@ export function usePolled<T>(
   const [error, setError] = useState<ApiError | null>(null);
   useEffect(() => {
     if (!load) return;
+    setData(null); // another id: never show the previous one's data under its name
+    setError(null);
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
