@@ -18,6 +18,15 @@ EXPORT_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "out"
 NOT_BUILT = b"The dashboard is not built: run `make install` (it builds dashboard/ into dashboard/out).\n"
 # Next.js names its assets by content hash: they never change, so a browser may keep them for good.
 IMMUTABLE = "/_next/static/"
+# The pages hold tokens in the tab (ADR 0041): they may talk to their own origin only, load nothing
+# from elsewhere and not be framed. Next.js's inline bootstrap scripts need 'unsafe-inline'.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 TYPES = {".js": "text/javascript", ".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
 
 
@@ -71,7 +80,7 @@ def _send(
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
-    for name, value in (extra or {}).items():
+    for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
         handler.send_header(name, value)
     handler.end_headers()
     if handler.command != "HEAD":

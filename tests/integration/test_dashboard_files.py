@@ -58,6 +58,9 @@ def test_pages_and_assets_are_served_with_their_types_and_caching(server: ApiSer
     assert (status, body) == (200, b"<h1>project</h1>")
     assert headers["Content-Type"].startswith("text/html")
     assert headers["Cache-Control"] == "no-cache"  # a new build shows at the next load
+    # the tokens the page holds can only go back to this origin, and the page cannot be framed
+    assert "connect-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     status, headers, body = _get(server, "/dashboard/_next/static/chunks/app.js")
     assert (status, body) == (200, b"console.log(1)")
     assert headers["Content-Type"] == "text/javascript"
