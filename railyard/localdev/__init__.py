@@ -59,6 +59,13 @@ class Platform:
     aws: Any = None  # the railyard.localdev.targets.AwsTarget it runs on
     _stoppers: list[Any] = field(default_factory=list)
 
+    def dashboard_url(self, signed_in: bool = False) -> str:
+        """The dashboard on the API's origin; `signed_in`: a link that signs in with the admin token
+        (in the fragment, which the browser never sends to a server: docs/decisions/0041)."""
+        from railyard.localdev.dashboard_files import PREFIX
+
+        return f"{self.api_url}{PREFIX}/" + (f"signin/#token={self.token}" if signed_in else "")
+
     def stop(self) -> None:
         for stopper in reversed(self._stoppers):
             try:
@@ -165,6 +172,7 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         where = "embedded AWS" if options.aws == "moto" else "LocalStack"
         print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
         print(f"  API:    {platform.api_url}")
+        print(f"  Dashboard: {platform.dashboard_url(signed_in=True)}  (signs in as the local admin)")
         print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
         print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
         print(f"  Log:    {log_file}  (requests, workers, the emulator)")
