@@ -2,7 +2,8 @@
 export at /dashboard/ on its API's origin): a person signs in, watches the sample service's card go
 live while the CLI deploys it, opens the service and reads and searches its build log; a failed
 deployment shows its reason; a wrong password, a bad token and an expired session behave as a person
-expects; the project page fits a 390 px phone. The screenshots in docs/screenshots/ are taken here."""
+expects; the project page fits a 390 px phone. The screenshots the README shows are taken here
+(`make screenshots` writes them to docs/screenshots/)."""
 
 from __future__ import annotations
 
