@@ -129,7 +129,7 @@ def test_a_bad_token_is_refused_at_connect_and_another_workspace_sees_nothing(li
 
 
 def test_a_closed_connection_is_gone_for_publishers(live) -> None:  # type: ignore[no-untyped-def]
-    url, container = live
+    url, _container = live
     ws = websocket.create_connection(f"{url}/?token={TOKEN}", timeout=TIMEOUT)
     ws.send(json.dumps({"action": "ping"}))
     assert _recv(ws, "pong") == {"type": "pong"}

@@ -4,6 +4,7 @@ so a reader can tell a gap from a repeat."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,14 +133,14 @@ def test_log_messages_chain_each_to_the_cursor_before_it_and_stay_under_the_size
     messages = log_messages("dep_1", "build", 1000, lines)
     assert len(messages) > 1
     assert messages[0]["after"] == 1000  # the previous block's last line
-    for before, after in zip(messages, messages[1:], strict=False):
+    for before, after in itertools.pairwise(messages):
         assert after["after"] == before["cursor"]
     assert [row["cursor"] for m in messages for row in m["lines"]] == [1996, 1997, 1998, 1999, 2000]
     assert all(len(str(m).encode()) < MAX_MESSAGE_BYTES + 1024 for m in messages)
 
 
 def test_a_subscriber_gets_the_status_and_the_lines_after_its_cursor_then_pushes(world) -> None:  # type: ignore[no-untyped-def]
-    feed, _connections, channel, repo, logs, _clock = world
+    feed, _connections, channel, _repo, logs, _clock = world
     for text in ("one", "two", "three"):
         logs.open("dep_1", "build").write(text)
     feed.connect("c1", "whoever")
