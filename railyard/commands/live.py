@@ -5,8 +5,9 @@ what is pushed; they fall back to polling (railyard/commands/following.py), with
 when the API advertises no WebSocket or it cannot be reached. A "log" message is printed only when
 it follows the reader's cursor (`after` <= cursor); otherwise lines were missed and the HTTP route
 is read from the cursor first, so a lost, repeated or reordered push never leaves a gap or prints a
-line twice. `RAILYARD_WEBSOCKET_URL` overrides the advertised URL. A dropped connection is opened again with the current cursors (RECONNECTS times).
-A quiet connection is checked over HTTP every QUIET_SECONDS, in case a push was lost.
+line twice. `RAILYARD_WEBSOCKET_URL` overrides the advertised URL. A dropped connection is opened
+again with the current cursors (RECONNECTS times). A quiet connection is checked over HTTP every
+QUIET_SECONDS, in case a push was lost.
 """
 
 from __future__ import annotations
