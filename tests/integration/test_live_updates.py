@@ -91,6 +91,10 @@ def test_a_subscriber_sees_status_changes_and_log_lines_as_they_are_stored(live)
         assert [row["line"] for row in lines["lines"]] == ["step 1", "step 2"]
         # The cursor is the HTTP route's: reading after it gives nothing more.
         assert container.logs.read("dep_1", "build", lines["cursor"], 10) == []
+        writer.write("step 3")
+        writer.flush()
+        more = _recv(ws, "log")  # the next block's lines follow the previous block's last line
+        assert (more["after"], [row["line"] for row in more["lines"]]) == (lines["cursor"], ["step 3"])
     finally:
         ws.close()
 
