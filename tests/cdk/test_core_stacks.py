@@ -233,6 +233,8 @@ def test_the_settings_built_from_a_function_environment_name_the_catalogue_resou
         .replace('{"Ref": "AWS::Partition"}', '"aws"')
     )
     for name, value in resolved.items():
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            continue  # the WebSocket API's URL (tests/cdk/test_live_api.py)
         monkeypatch.setenv(name, value if isinstance(value, str) else "".join(value["Fn::Join"][1]))
     monkeypatch.setenv("AWS_REGION", "eu-west-1")  # Lambda's own
     settings = Settings.from_env()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL
+from stacks.live import WEBSOCKET_FUNCTIONS
 from tests.cdk.conftest import (
     CATALOGUE,
     REGIONS,
@@ -132,7 +133,8 @@ def test_the_api_stage_is_throttled_and_the_url_output_is_the_base_the_cli_takes
     for region in REGIONS:
         api = cloud.by_region[region]["api"]
         (api_id,) = _http_apis(api)
-        (stage,) = props(api, "AWS::ApiGatewayV2::Stage")  # no $default stage besides it
+        # No $default stage besides it (the WebSocket API's stage is its own: test_live_api.py).
+        (stage,) = [s for s in props(api, "AWS::ApiGatewayV2::Stage") if s["ApiId"] == {"Ref": api_id}]
         assert stage["StageName"] == "api" and stage["AutoDeploy"] is True
         assert stage["DefaultRouteSettings"] == {
             "ThrottlingRateLimit": API_THROTTLE_RATE,
@@ -155,7 +157,8 @@ def test_the_rest_api_chalice_generates_is_gone_and_only_the_http_api_may_invoke
         (api_id,) = _http_apis(api)
         (authorizer_id,) = of(api, "AWS::ApiGatewayV2::Authorizer")
         # One for the handler (the whole API, not one per route) and one for the authorizer.
-        permissions = props(api, "AWS::Lambda::Permission")
+        websocket = [{"Ref": name} for name in WEBSOCKET_FUNCTIONS]  # invoked by the WebSocket API
+        permissions = [p for p in props(api, "AWS::Lambda::Permission") if p["FunctionName"] not in websocket]
         assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
         assert {p["Action"] for p in permissions} == {"lambda:InvokeFunction"}
         assert sorted(rendered(p["SourceArn"]).rsplit(":", 1)[1] for p in permissions) == sorted(
