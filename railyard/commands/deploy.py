@@ -216,7 +216,7 @@ def _follow_logs_live(client: RailyardClient, deployment_id: str, cursor: LogCur
             elif message["type"] == "log" and message.get("stream") == cursor.stream:
                 live.apply(client, deployment_id, cursor, message, header=False)
     except live.LiveLost as lost:
-        live.notice(str(lost))
+        live.notice(lost)
     finally:
         stream.close()
     return False

@@ -120,7 +120,7 @@ def _follow(client: RailyardClient, deployment_id: str) -> Deployment:
         stream.open()
         return _follow_live(client, deployment_id, stream, build, deploy, status)
     except live.LiveLost as lost:
-        live.notice(str(lost))
+        live.notice(lost)
     finally:
         stream.close()
     return _poll(client, deployment_id, build, deploy, status[0])

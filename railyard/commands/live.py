@@ -1,13 +1,14 @@
 """Following a deployment over the API's WebSocket (docs/api.md#live-updates; docs/decisions/0040).
 
 `railyard up` and `railyard logs -f` subscribe to the deployment with their log cursors and print
-what is pushed; they fall back to polling (railyard/commands/following.py), with a notice on stderr,
-when the API advertises no WebSocket or it cannot be reached. A "log" message is printed only when
-it follows the reader's cursor (`after` <= cursor); otherwise lines were missed and the HTTP route
-is read from the cursor first, so a lost, repeated or reordered push never leaves a gap or prints a
-line twice. `RAILYARD_WEBSOCKET_URL` overrides the advertised URL. A dropped connection is opened
-again with the current cursors (RECONNECTS times). A quiet connection is checked over HTTP every
-QUIET_SECONDS, in case a push was lost.
+what is pushed; they fall back to polling (railyard/commands/following.py), with a notice on
+stderr, when the WebSocket cannot be reached (silently when the API advertises none).
+
+A "log" message is printed only when it follows the reader's cursor (`after` <= cursor); otherwise
+lines were missed and the HTTP route is read from the cursor first, so a lost, repeated or
+reordered push never leaves a gap or prints a line twice. `RAILYARD_WEBSOCKET_URL` overrides the
+advertised URL. A dropped connection is opened again with the current cursors (RECONNECTS times).
+A quiet connection is checked over HTTP every QUIET_SECONDS, in case a push was lost.
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ URL_VARIABLE = "RAILYARD_WEBSOCKET_URL"
 
 
 class LiveLost(Exception):
-    """The WebSocket could not be (re)opened: the caller polls instead."""
+    """The WebSocket could not be (re)opened: the caller polls instead. `quiet` when the API has
+    no live updates to offer (nothing is wrong: an API without them, or one that does not say)."""
+
+    def __init__(self, reason: str, quiet: bool = False) -> None:
+        super().__init__(reason)
+        self.quiet = quiet
 
 
-def notice(reason: str) -> None:
-    typer.secho(f"live updates unavailable ({reason}); polling instead", fg="yellow", err=True)
+def notice(lost: LiveLost) -> None:
+    if not lost.quiet:
+        typer.secho(f"live updates unavailable ({lost}); polling instead", fg="yellow", err=True)
 
 
 class LiveDeployment:
@@ -60,9 +67,9 @@ class LiveDeployment:
             try:
                 self._url = self._client.health().get("websocketUrl")
             except (ApiConnectionError, ApiError) as error:
-                raise LiveLost(f"GET /v1/health: {error}") from None
+                raise LiveLost(f"GET /v1/health: {error}", quiet=True) from None
             if not self._url:
-                raise LiveLost("this API advertises no WebSocket")
+                raise LiveLost("this API advertises no WebSocket", quiet=True)
         try:
             self._ws = websocket.create_connection(
                 f"{self._url.rstrip('/')}/?token={self._client.token}", timeout=CONNECT_TIMEOUT_SECONDS
