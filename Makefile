@@ -94,6 +94,7 @@ bench: install
 	$(PY) bench/builds.py
 	$(PY) bench/api_latency.py
 	$(PY) bench/dashboard_load.py
+	$(PY) bench/live_logs.py
 	$(PY) bench/api_calls.py
 	$(PY) bench/cost.py
 	$(PY) bench/real_apps.py

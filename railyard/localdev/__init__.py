@@ -57,6 +57,7 @@ class Platform:
     home: Path
     data_dir: Path | None = None
     aws: Any = None  # the railyard.localdev.targets.AwsTarget it runs on
+    websocket_url: str = ""  # live updates (railyard/localdev/live_server.py)
     _stoppers: list[Any] = field(default_factory=list)
 
     def dashboard_url(self, signed_in: bool = False) -> str:
@@ -155,6 +156,7 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         platform._stoppers.append(runtime.close)
         platform.router_port = runtime.router_port
         os.environ["RAILYARD_PUBLIC_URL"] = f"http://{{hostname}}.localhost:{runtime.router_port}"
+        platform.websocket_url = _serve_live(platform)  # before the settings: they name its URL
         container = wiring.Container(Settings.from_env(), runtime=runtime)
         holder["c"] = container
         wiring.use(container)
@@ -173,6 +175,7 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
         print(f"  API:    {platform.api_url}")
         print(f"  Dashboard: {platform.dashboard_url(signed_in=True)}  (signs in as the local admin)")
+        print(f"  Live:   {platform.websocket_url}  (WebSocket: status and logs as they happen)")
         print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
         print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
         print(f"  Log:    {log_file}  (requests, workers, the emulator)")
@@ -314,6 +317,21 @@ def _serve_api(port: int, platform: Platform) -> str:
     return server.url
 
 
+def _serve_live(platform: Platform) -> str:
+    """The WebSocket API of live updates on a free port; the app's handlers and every publisher
+    find it through RAILYARD_WEBSOCKET_URL (the CLI through GET /v1/health)."""
+    from railyard.localdev.live_server import LiveServer, websocket_handlers
+
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from app import app
+
+    server = LiveServer(websocket_handlers(app)).start()
+    platform._stoppers.append(server.stop)
+    os.environ["RAILYARD_WEBSOCKET_URL"] = server.url
+    return server.url
+
+
 def _write_config(home: Path, platform: Platform) -> None:
     from railyard.settings import Config, save_config
 
@@ -322,6 +340,7 @@ def _write_config(home: Path, platform: Platform) -> None:
         json.dumps(
             {
                 "api_url": platform.api_url,
+                "websocket_url": platform.websocket_url,
                 "router_port": platform.router_port,
                 # The AWS endpoint's port, under its first name (moto's or LocalStack's).
                 "moto_port": platform.moto_port,

@@ -16,6 +16,7 @@ import pytest
 
 from chalicelib.catalogue import DEFAULT_BUS, OUTPUT_TABLE_NAME
 from chalicelib.config import ENVIRONMENT_VARIABLES, Settings
+from stacks.live import WEBSOCKET_FUNCTIONS
 from tests.cdk.conftest import (
     BUCKETS,
     CATALOGUE,
@@ -209,8 +210,9 @@ def test_every_function_gets_only_settings_config_reads_and_the_ones_the_cloud_n
         assert env["RAILYARD_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, where
         assert env["RAILYARD_DATA_DIR"].startswith("/tmp/"), where  # Lambda's only writable place
         seen += 1
-    # Every consumer and schedule, + the API's handler and authorizer
-    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + len(CATALOGUE.schedules) + 2)
+    # Every consumer and schedule, + the API's handler and authorizer and the WebSocket API's handlers
+    expected = len(CATALOGUE.consumers) + len(CATALOGUE.schedules) + 2 + len(WEBSOCKET_FUNCTIONS)
+    assert seen == len(REGIONS) * expected
 
 
 def test_the_settings_built_from_a_function_environment_name_the_catalogue_resources(
@@ -230,6 +232,8 @@ def test_the_settings_built_from_a_function_environment_name_the_catalogue_resou
         .replace('{"Ref": "AWS::Partition"}', '"aws"')
     )
     for name, value in resolved.items():
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            continue  # the WebSocket API's URL (tests/cdk/test_live_api.py)
         monkeypatch.setenv(name, value if isinstance(value, str) else "".join(value["Fn::Join"][1]))
     monkeypatch.setenv("AWS_REGION", "eu-west-1")  # Lambda's own
     settings = Settings.from_env()
