@@ -173,11 +173,11 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
     if not quiet:
         where = "embedded AWS" if options.aws == "moto" else "LocalStack"
         print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
-        print(f"  API:    {platform.api_url}")
+        print(f"  API:       {platform.api_url}")
         print(f"  Dashboard: {platform.dashboard_url(signed_in=True)}  (signs in as the local admin)")
-        print(f"  Live:   {platform.websocket_url}  (WebSocket: status and logs as they happen)")
-        print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
-        print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
+        print(f"  Live:      {platform.websocket_url}  (WebSocket: status and logs as they happen)")
+        print(f"  Router:    http://<service>-<environment>-<project>.localhost:{platform.router_port}")
+        print(f"  Token:     {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
         print(f"  Log:    {log_file}  (requests, workers, the emulator)")
         sys.stdout.flush()
     return platform
