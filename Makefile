@@ -16,7 +16,7 @@ DASHBOARD_SOURCES := $(shell find dashboard/app dashboard/components dashboard/l
 	dashboard/next.config.mjs dashboard/tsconfig.json
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo dev test lint typecheck synth unit bench clean isolation-tools browser-tools
+.PHONY: install demo dev test lint typecheck synth unit bench clean isolation-tools browser-tools screenshots
 
 install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP) $(DASHBOARD_STAMP) isolation-tools browser-tools
 
@@ -88,6 +88,10 @@ test: install lint
 	$(MAKE) --no-print-directory -j 2 -O typecheck synth
 	cd dashboard && npx --no-install vitest run  # the dashboard's component tests (~2 s)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
+
+# The README's pictures of the dashboard, taken by its browser tests (tests/browser/).
+screenshots: install
+	RAILYARD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q -p no:cacheprovider tests/browser
 
 bench: install
 	$(PY) bench/run.py
