@@ -18,7 +18,7 @@ from __future__ import annotations
 import typer
 
 from railyard.admin import admin_app
-from railyard.commands import audit, cron, deploy, local, token, variables, workspace
+from railyard.commands import audit, cron, deploy, git, local, token, variables, workspace
 from railyard.commands import auth as auth_commands
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
@@ -44,6 +44,7 @@ app.add_typer(token.app, name="token")
 audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
+git.register(app)  # link: push to deploy
 
 
 def main() -> None:

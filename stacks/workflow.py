@@ -63,6 +63,8 @@ _ACCESS: dict[str, _Access] = {
     ),
     "cleanup": _Access(read_write=("artifacts", "logs")),
     "execution-events": _Access(read_write=("logs",), controls=True),
+    # Stores the pushed commit's source and starts its deployment (docs/decisions/0035).
+    "git-events": _Access(read_write=("sources", "logs"), controls=True),
     "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
     "metrics": _Access(table="read"),  # the deployment's creation time, for its duration
     # Writes the end and its log line; the cluster access is the runtime stack's (stacks/runtime.py).
