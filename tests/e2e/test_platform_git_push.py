@@ -1,0 +1,128 @@
+"""End to end: push to deploy on one `railyard dev` (docs/decisions/0035). A local git repository is
+linked with `railyard link --repo <path>` (the local platform reads its commits with `git archive`);
+the test plays GitHub, posting signed push deliveries to the webhook URL `railyard link` printed."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.git_push import LocalRepo, deliver, push_payload, webhook_of
+from tests.support.platform import Dev
+
+pytestmark = pytest.mark.e2e
+
+SERVER = """
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "api", "message.txt"), "rb") as f:
+    MESSAGE = f.read()
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(MESSAGE)))
+        self.end_headers()
+        self.wfile.write(MESSAGE)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+ENDED = {"SUCCESS", "FAILED", "CRASHED", "CANCELLED", "SKIPPED", "COMPLETED", "REMOVED"}
+
+
+def _deployments(dev: Dev, service_id: str) -> list[dict[str, Any]]:
+    return dev.api("GET", f"/v1/services/{service_id}/deployments?limit=100")["deployments"]  # type: ignore[no-any-return]
+
+
+def _ended_deployment_of(dev: Dev, service_id: str, sha: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [d for d in _deployments(dev, service_id) if d.get("commitSha") == sha]
+        if found and found[0]["status"] in ENDED:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"no ended deployment of {sha} within {timeout} s: {_deployments(dev, service_id)}")
+
+
+def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: Dev, tmp_path: Path) -> None:
+    # GIVEN a git repository whose service watches /api/**, linked to its main branch
+    repo = LocalRepo.create(
+        tmp_path / "shop",
+        {
+            "main.py": SERVER,
+            "api/message.txt": "api v1",
+            "web/notes.md": "notes\n",
+            "railway.json": json.dumps({"build": {"watchPatterns": ["/api/**"]}}),
+        },
+    )
+    first_sha = repo.git("rev-parse", "HEAD")
+    dev.cli("init", "--project", "pushy", "--name", "api", cwd=repo.path)
+    service_id = dev.link(repo.path)["serviceId"]
+    linked = dev.cli("link", "--repo", str(repo.path), "--branch", "main", cwd=repo.path).stdout
+    url, secret = webhook_of(linked)
+    assert url.endswith(f"/v1/webhooks/github?service={service_id}")
+    assert f"deploys pushes to {repo.path}@main" in dev.cli("link", cwd=repo.path).stdout
+
+    # WHEN GitHub pings the hook, THEN it answers and nothing deploys
+    assert deliver(url, secret, {"zen": "hi", "hook_id": 1}, event="ping").status_code == 200
+
+    # WHEN a push arrives with a bad signature (or none), THEN 401 and nothing starts
+    bad = deliver(
+        url, secret, push_payload("main", first_sha, "First commit"), signature="sha256=" + "0" * 64
+    )
+    assert bad.status_code == 401 and bad.json()["Code"] == "Unauthorized"
+    unsigned = deliver(url, secret, push_payload("main", first_sha, "First commit"), signature="")
+    assert unsigned.status_code == 401
+
+    # WHEN a push to another branch arrives first, then a signed push of the first commit to main
+    other = repo.commit({"api/message.txt": "feature"}, "Feature work")
+    assert deliver(url, secret, push_payload("feature", other, "Feature work")).status_code == 202
+    assert deliver(url, secret, push_payload("main", first_sha, "First commit")).status_code == 202
+    # THEN main's commit deploys, with its sha, message and author, and serves
+    first = _ended_deployment_of(dev, service_id, first_sha)
+    assert first["status"] == "SUCCESS", first
+    assert (first["commitMessage"], first["commitAuthor"], first["branch"]) == (
+        "First commit",
+        "octo",
+        "main",
+    )
+    assert dev.get("api-production-pushy") == (200, "api v1")
+    # AND the other branch's push (handled before it, on the same queue) deployed nothing
+    assert [d["commitSha"] for d in _deployments(dev, service_id)] == [first_sha]
+    listing = dev.cli("deployments", cwd=repo.path).stdout
+    assert first_sha[:7] in listing and "First commit" in listing
+    assert f"Commit:   {first_sha[:7]} First commit (octo, main)" in dev.cli("status", cwd=repo.path).stdout
+
+    # WHEN one delivery of a push under api/ is sent ten times
+    repo.git("checkout", "-q", "-b", "release", first_sha)
+    second_sha = repo.commit({"api/message.txt": "api v2"}, "Change the API")
+    delivery = str(uuid.uuid4())
+    answers = [
+        deliver(url, secret, push_payload("main", second_sha, "Change the API"), delivery=delivery)
+        for _ in range(10)
+    ]
+    # THEN the first is accepted, the nine others are duplicates, and one deployment serves v2
+    assert [a.status_code for a in answers] == [202] + [200] * 9
+    assert all(a.json()["duplicate"] for a in answers[1:])
+    second = _ended_deployment_of(dev, service_id, second_sha)
+    assert second["status"] == "SUCCESS", second
+    assert dev.get("api-production-pushy") == (200, "api v2")
+
+    # WHEN a push changes only a file no watch pattern matches, THEN it ends SKIPPED, v2 serves
+    third_sha = repo.commit({"web/notes.md": "edited notes\n"}, "Edit the notes")
+    assert deliver(url, secret, push_payload("main", third_sha, "Edit the notes")).status_code == 202
+    third = _ended_deployment_of(dev, service_id, third_sha)
+    assert third["status"] == "SKIPPED", third
+    assert dev.get("api-production-pushy") == (200, "api v2")
+    assert len(_deployments(dev, service_id)) == 3
