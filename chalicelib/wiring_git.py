@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from chalicelib.adapters.git_store import DynamoGitLinkStore
     from chalicelib.config import Settings
+    from chalicelib.domain.environments import Environments
     from chalicelib.domain.git import GitLinks, GitWebhooks
     from chalicelib.domain.git_deploys import GitDeploys
+    from chalicelib.domain.git_previews import PullRequestEnvironments
     from chalicelib.domain.ids import Clock
     from chalicelib.domain.ports import BlobStore, Repository
     from chalicelib.domain.projects import ProjectService
@@ -37,6 +39,8 @@ class GitParts:
         def blobs(self) -> BlobStore: ...
         @property
         def deployments(self) -> DeploymentService: ...
+        @property
+        def environments(self) -> Environments: ...
 
     @cached_property
     def git_store(self) -> DynamoGitLinkStore:
@@ -70,3 +74,9 @@ class GitParts:
         return GitDeploys(
             self.git_store, sources, self.blobs, s.sources_bucket, self.deployments, self.repository
         )
+
+    @cached_property
+    def git_previews(self) -> PullRequestEnvironments:
+        from chalicelib.domain.git_previews import PullRequestEnvironments
+
+        return PullRequestEnvironments(self.git_store, self.environments, self.git_deploys, self.repository)

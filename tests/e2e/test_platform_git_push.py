@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.git_push import LocalRepo, deliver, push_payload, webhook_of
+from tests.support.git_push import LocalRepo, deliver, pull_request_payload, push_payload, webhook_of
 from tests.support.platform import Dev
 
 pytestmark = pytest.mark.e2e
@@ -126,3 +126,58 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
     assert third["status"] == "SKIPPED", third
     assert dev.get("api-production-pushy") == (200, "api v2")
     assert len(_deployments(dev, service_id)) == 3
+
+
+def _environments(dev: Dev, project_id: str) -> dict[str, str]:
+    found = dev.api("GET", f"/v1/projects/{project_id}/environments")["environments"]
+    return {e["name"]: e["id"] for e in found}
+
+
+def test_a_pull_request_gets_an_environment_that_follows_its_head_and_goes_when_it_closes(
+    dev: Dev, tmp_path: Path
+) -> None:
+    # GIVEN a repository linked to main, whose production service has a variable
+    repo = LocalRepo.create(tmp_path / "prs", {"main.py": SERVER, "api/message.txt": "main"})
+    dev.cli("init", "--project", "prs", "--name", "api", cwd=repo.path)
+    link = dev.link(repo.path)
+    dev.cli("variables", "set", "GREETING=hello", cwd=repo.path)
+    url, secret = webhook_of(dev.cli("link", "--repo", str(repo.path), cwd=repo.path).stdout)
+    repo.git("checkout", "-q", "-b", "feature")
+    head = repo.commit({"api/message.txt": "preview v1"}, "Preview one")
+
+    # WHEN a pull request against another branch opens, THEN nothing happens
+    other = pull_request_payload("opened", 6, "release", "feature", head)
+    assert deliver(url, secret, other, event="pull_request").status_code == 202
+    # WHEN a pull request against main opens
+    opened = pull_request_payload("opened", 7, "main", "feature", head, title="Preview")
+    assert deliver(url, secret, opened, event="pull_request").status_code == 202
+    # THEN environment pr-7 is a copy of production (service and variables) serving the PR's head
+    deadline = time.monotonic() + 60
+    while "pr-7" not in _environments(dev, link["projectId"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    environments = _environments(dev, link["projectId"])
+    assert set(environments) == {"production", "pr-7"}, environments
+    (copy,) = dev.api("GET", f"/v1/environments/{environments['pr-7']}/services")["services"]
+    assert copy["name"] == "api" and copy["id"] != link["serviceId"]
+    assert dev.api("GET", f"/v1/services/{copy['id']}/variables")["variables"] == {"GREETING": "hello"}
+    first = _ended_deployment_of(dev, copy["id"], head)
+    assert first["status"] == "SUCCESS", first
+    assert (first["commitMessage"], first["branch"]) == ("#7 Preview", "feature")
+    assert dev.get(copy["hostname"]) == (200, "preview v1")
+    assert _deployments(dev, link["serviceId"]) == []  # production untouched
+
+    # WHEN the pull request gets a new commit, THEN its environment deploys it
+    second = repo.commit({"api/message.txt": "preview v2"}, "Preview two")
+    synced = pull_request_payload("synchronize", 7, "main", "feature", second, title="Preview")
+    assert deliver(url, secret, synced, event="pull_request").status_code == 202
+    assert _ended_deployment_of(dev, copy["id"], second)["status"] == "SUCCESS"
+    assert dev.get(copy["hostname"]) == (200, "preview v2")
+
+    # WHEN it is merged (closed), THEN the environment is torn down and its URL stops answering
+    closed = pull_request_payload("closed", 7, "main", "feature", second, title="Preview", merged=True)
+    assert deliver(url, secret, closed, event="pull_request").status_code == 202
+    deadline = time.monotonic() + 60
+    while "pr-7" in _environments(dev, link["projectId"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert set(_environments(dev, link["projectId"])) == {"production"}
+    assert dev.get(copy["hostname"])[0] != 200  # its app is stopped

@@ -69,3 +69,17 @@ def tarball(files: dict[str, str]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+@dataclass
+class FakeEnvironmentStore:
+    """domain/environments.py's EnvironmentStore on tests.fakes.InMemoryRepository's items."""
+
+    items: dict[tuple[str, str], Any]
+
+    def delete_service(self, service: Any) -> None:
+        self.items.pop(("Service", service.id), None)
+        self.items.pop(("vars", service.id), None)
+
+    def delete_environment(self, environment: Any) -> None:
+        self.items.pop(("Environment", environment.id), None)

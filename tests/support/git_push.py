@@ -55,6 +55,25 @@ def push_payload(branch: str, sha: str, message: str, author: str = "octo") -> d
     }
 
 
+def pull_request_payload(
+    action: str, number: int, base: str, head: str, sha: str, title: str = "A change", merged: bool = False
+) -> dict[str, object]:
+    """The part of GitHub's pull_request payload Railyard reads."""
+    return {
+        "action": action,
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": title,
+            "user": {"login": "octo"},
+            "merged": merged,
+            "base": {"ref": base, "sha": "0" * 40},
+            "head": {"ref": head, "sha": sha},
+        },
+        "repository": {"full_name": "acme/shop"},
+    }
+
+
 def deliver(
     url: str,
     secret: str,

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from chalicelib.domain.environments import Environments
 from chalicelib.domain.errors import BadRequest, NotFound, TransientError, Unauthorized
-from chalicelib.domain.events import Envelope, GitPushed
+from chalicelib.domain.events import Envelope, GitPullRequest, GitPushed
 from chalicelib.domain.git import (
     GitLinks,
     GitWebhooks,
@@ -19,9 +20,15 @@ from chalicelib.domain.git import (
     verify_signature,
 )
 from chalicelib.domain.git_deploys import GitDeploys, delivery_deployment_id
+from chalicelib.domain.git_previews import PreviewOutcome, PullRequestEnvironments
 from chalicelib.domain.models import DeploymentStatus
 from tests.support.domain_world import WHO, World
-from tests.support.git_fakes import FakeCommitSources, FakeGitEventBus, FakeGitLinkStore
+from tests.support.git_fakes import (
+    FakeCommitSources,
+    FakeEnvironmentStore,
+    FakeGitEventBus,
+    FakeGitLinkStore,
+)
 
 SHA = "a" * 40
 
@@ -167,3 +174,63 @@ def test_the_deployment_id_of_a_delivery_is_stable_and_sorts_by_time() -> None:
     assert early == delivery_deployment_id("d-1", "2026-01-01T00:00:00+00:00")
     assert early != delivery_deployment_id("d-2", "2026-01-01T00:00:00+00:00")
     assert delivery_deployment_id("d-0", "2026-01-01T00:00:01+00:00") > early
+
+
+class Previews(Push):
+    """Push's world, plus the pull-request environments on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        w = self.world
+        environments = Environments(
+            w.repo,
+            FakeEnvironmentStore(w.repo.items),
+            w.projects,
+            w.deployments,
+            lambda: w.runtime,
+            w.workflow,
+            w.blobs,
+            w.logs,
+            "artifacts",
+            w.clock,
+        )
+        self.previews = PullRequestEnvironments(self.store, environments, self.deploys, w.repo)
+
+    def pull_request(self, action: str, base: str = "main", delivery: str = "p-1") -> PreviewOutcome:
+        payload = {
+            "action": action,
+            "number": 7,
+            "pull_request": {
+                "number": 7,
+                "title": "Preview",
+                "user": {"login": "octo"},
+                "base": {"ref": base},
+                "head": {"ref": "feature", "sha": SHA},
+            },
+        }
+        self.bus.put_events.clear()
+        self.deliver(payload, delivery, event="pull_request")
+        ((_, detail),) = self.bus.put_events
+        event = Envelope.model_validate(detail).typed_data()
+        assert isinstance(event, GitPullRequest)
+        return self.previews.changed(event)
+
+    def environment_names(self) -> set[str]:
+        return {e.name for e in self.world.repo.list_environments(self.world.service.project_id)}
+
+
+def test_a_pull_request_against_the_linked_branch_gets_a_copied_environment_until_it_closes() -> None:
+    previews = Previews()
+    assert previews.pull_request("opened", base="release") == PreviewOutcome()
+    assert previews.environment_names() == {"production"}
+    opened = previews.pull_request("opened", delivery="p-2")
+    assert opened.deployment is not None and opened.deployment.service_id != previews.world.service.id
+    assert previews.environment_names() == {"production", "pr-7"}
+    again = previews.pull_request("synchronize", delivery="p-3")  # the same environment, a new deployment
+    assert again.deployment is not None and again.deployment.service_id == opened.deployment.service_id
+    assert again.deployment.id != opened.deployment.id
+    assert previews.pull_request("labeled", delivery="p-4") == PreviewOutcome()
+    closed = previews.pull_request("closed", delivery="p-5")
+    assert closed.teardown is not None and closed.teardown.services == ("web",)
+    assert previews.environment_names() == {"production"}
+    assert previews.pull_request("closed", delivery="p-6") == PreviewOutcome()  # already gone
