@@ -50,14 +50,9 @@ def _webhook_url(service_id: str) -> str:
     return f"{scheme}://{host}{prefix}{WEBHOOK_PATH}?service={quote(service_id, safe='')}"
 
 
-@route(
-    bp,
-    "/v1/services/{service_id}/git",
-    "PUT",
-    request_model=GitLinkPut,
-    idempotent=True,
-    action=Action.MANAGE,
-)
+# Not idempotent on purpose (as token creation): a kept first answer would store the secret in
+# plaintext for a day. A repeated PUT replaces the link and its secret: the last answer is the one.
+@route(bp, "/v1/services/{service_id}/git", "PUT", request_model=GitLinkPut, action=Action.MANAGE)
 def put_git_link(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Link the service to a repository and branch; answers the webhook URL and secret once."""
     body = parse(GitLinkPut, ctx.body)
