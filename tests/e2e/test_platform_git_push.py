@@ -8,51 +8,22 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.git_push import LocalRepo, deliver, pull_request_payload, push_payload, webhook_of
+from tests.support.git_push import (
+    APP_SERVER,
+    LocalRepo,
+    deliver,
+    deployments_of,
+    ended_deployment_of,
+    pull_request_payload,
+    push_payload,
+    webhook_of,
+)
 from tests.support.platform import Dev
 
 pytestmark = pytest.mark.e2e
-
-SERVER = """
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(HERE, "api", "message.txt"), "rb") as f:
-    MESSAGE = f.read()
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(MESSAGE)))
-        self.end_headers()
-        self.wfile.write(MESSAGE)
-
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-"""
-ENDED = {"SUCCESS", "FAILED", "CRASHED", "CANCELLED", "SKIPPED", "COMPLETED", "REMOVED"}
-
-
-def _deployments(dev: Dev, service_id: str) -> list[dict[str, Any]]:
-    return dev.api("GET", f"/v1/services/{service_id}/deployments?limit=100")["deployments"]  # type: ignore[no-any-return]
-
-
-def _ended_deployment_of(dev: Dev, service_id: str, sha: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [d for d in _deployments(dev, service_id) if d.get("commitSha") == sha]
-        if found and found[0]["status"] in ENDED:
-            assert len(found) == 1, found
-            return found[0]
-        time.sleep(0.5)
-    raise AssertionError(f"no ended deployment of {sha} within {timeout} s: {_deployments(dev, service_id)}")
 
 
 def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: Dev, tmp_path: Path) -> None:
@@ -60,7 +31,7 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
     repo = LocalRepo.create(
         tmp_path / "shop",
         {
-            "main.py": SERVER,
+            "main.py": APP_SERVER,
             "api/message.txt": "api v1",
             "web/notes.md": "notes\n",
             "railway.json": json.dumps({"build": {"watchPatterns": ["/api/**"]}}),
@@ -90,7 +61,7 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
     assert deliver(url, secret, push_payload("feature", other, "Feature work")).status_code == 202
     assert deliver(url, secret, push_payload("main", first_sha, "First commit")).status_code == 202
     # THEN main's commit deploys, with its sha, message and author, and serves
-    first = _ended_deployment_of(dev, service_id, first_sha)
+    first = ended_deployment_of(dev, service_id, first_sha)
     assert first["status"] == "SUCCESS", first
     assert (first["commitMessage"], first["commitAuthor"], first["branch"]) == (
         "First commit",
@@ -99,7 +70,7 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
     )
     assert dev.get("api-production-pushy") == (200, "api v1")
     # AND the other branch's push (handled before it, on the same queue) deployed nothing
-    assert [d["commitSha"] for d in _deployments(dev, service_id)] == [first_sha]
+    assert [d["commitSha"] for d in deployments_of(dev, service_id)] == [first_sha]
     listing = dev.cli("deployments", cwd=repo.path).stdout
     assert first_sha[:7] in listing and "First commit" in listing
     assert f"Commit:   {first_sha[:7]} First commit (octo, main)" in dev.cli("status", cwd=repo.path).stdout
@@ -115,17 +86,17 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
     # THEN the first is accepted, the nine others are duplicates, and one deployment serves v2
     assert [a.status_code for a in answers] == [202] + [200] * 9
     assert all(a.json()["duplicate"] for a in answers[1:])
-    second = _ended_deployment_of(dev, service_id, second_sha)
+    second = ended_deployment_of(dev, service_id, second_sha)
     assert second["status"] == "SUCCESS", second
     assert dev.get("api-production-pushy") == (200, "api v2")
 
     # WHEN a push changes only a file no watch pattern matches, THEN it ends SKIPPED, v2 serves
     third_sha = repo.commit({"web/notes.md": "edited notes\n"}, "Edit the notes")
     assert deliver(url, secret, push_payload("main", third_sha, "Edit the notes")).status_code == 202
-    third = _ended_deployment_of(dev, service_id, third_sha)
+    third = ended_deployment_of(dev, service_id, third_sha)
     assert third["status"] == "SKIPPED", third
     assert dev.get("api-production-pushy") == (200, "api v2")
-    assert len(_deployments(dev, service_id)) == 3
+    assert len(deployments_of(dev, service_id)) == 3
 
 
 def _environments(dev: Dev, project_id: str) -> dict[str, str]:
@@ -137,7 +108,7 @@ def test_a_pull_request_gets_an_environment_that_follows_its_head_and_goes_when_
     dev: Dev, tmp_path: Path
 ) -> None:
     # GIVEN a repository linked to main, whose production service has a variable
-    repo = LocalRepo.create(tmp_path / "prs", {"main.py": SERVER, "api/message.txt": "main"})
+    repo = LocalRepo.create(tmp_path / "prs", {"main.py": APP_SERVER, "api/message.txt": "main"})
     dev.cli("init", "--project", "prs", "--name", "api", cwd=repo.path)
     link = dev.link(repo.path)
     dev.cli("variables", "set", "GREETING=hello", cwd=repo.path)
@@ -160,17 +131,17 @@ def test_a_pull_request_gets_an_environment_that_follows_its_head_and_goes_when_
     (copy,) = dev.api("GET", f"/v1/environments/{environments['pr-7']}/services")["services"]
     assert copy["name"] == "api" and copy["id"] != link["serviceId"]
     assert dev.api("GET", f"/v1/services/{copy['id']}/variables")["variables"] == {"GREETING": "hello"}
-    first = _ended_deployment_of(dev, copy["id"], head)
+    first = ended_deployment_of(dev, copy["id"], head)
     assert first["status"] == "SUCCESS", first
     assert (first["commitMessage"], first["branch"]) == ("#7 Preview", "feature")
     assert dev.get(copy["hostname"]) == (200, "preview v1")
-    assert _deployments(dev, link["serviceId"]) == []  # production untouched
+    assert deployments_of(dev, link["serviceId"]) == []  # production untouched
 
     # WHEN the pull request gets a new commit, THEN its environment deploys it
     second = repo.commit({"api/message.txt": "preview v2"}, "Preview two")
     synced = pull_request_payload("synchronize", 7, "main", "feature", second, title="Preview")
     assert deliver(url, secret, synced, event="pull_request").status_code == 202
-    assert _ended_deployment_of(dev, copy["id"], second)["status"] == "SUCCESS"
+    assert ended_deployment_of(dev, copy["id"], second)["status"] == "SUCCESS"
     assert dev.get(copy["hostname"]) == (200, "preview v2")
 
     # WHEN it is merged (closed), THEN the environment is torn down and its URL stops answering

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from chalicelib.domain.git import sign
+
+if TYPE_CHECKING:
+    from tests.support.platform import Dev
 
 _GIT = ["git", "-c", "user.name=Octo Cat", "-c", "user.email=octo@example.com", "-c", "commit.gpgsign=false"]
 
@@ -103,3 +108,45 @@ def webhook_of(link_output: str) -> tuple[str, str]:
         if name in ("Payload URL", "Secret"):
             fields[name] = value.split()[0]
     return fields["Payload URL"], fields["Secret"]
+
+
+# An app that answers api/message.txt: which commit is live shows in its answer.
+APP_SERVER = """
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "api", "message.txt"), "rb") as f:
+    MESSAGE = f.read()
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(MESSAGE)))
+        self.end_headers()
+        self.wfile.write(MESSAGE)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+ENDED = {"SUCCESS", "FAILED", "CRASHED", "CANCELLED", "SKIPPED", "COMPLETED", "REMOVED"}
+
+
+def deployments_of(dev: Dev, service_id: str) -> list[dict[str, Any]]:
+    return dev.api("GET", f"/v1/services/{service_id}/deployments?limit=100")["deployments"]  # type: ignore[no-any-return]
+
+
+def ended_deployment_of(dev: Dev, service_id: str, sha: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [d for d in deployments_of(dev, service_id) if d.get("commitSha") == sha]
+        if found and found[0]["status"] in ENDED:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(
+        f"no ended deployment of {sha} within {timeout} s: {deployments_of(dev, service_id)}"
+    )
