@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from chalicelib.domain.events import GIT_EVENTS  # the GitHub webhook's events (docs/decisions/0035)
+
 
 @dataclass(frozen=True)
 class Table:
@@ -84,8 +86,6 @@ CODEBUILD_ENDED = ("SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT", "FAULT")
 # The ends of a deploy execution that may leave its deployment unrecorded (no worker ran MarkFailed,
 # or it was stopped); SUCCEEDED executions recorded their end in their own steps.
 EXECUTION_ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
-# What the GitHub webhook puts on the bus (chalicelib/domain/git.py).
-GIT_EVENTS = ("git.push", "git.pull_request")
 
 
 # The tag on a project's build role that names its project: the build stack's one managed policy

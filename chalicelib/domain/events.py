@@ -102,14 +102,18 @@ class GitPullRequest(_Frozen):
     received_at: str
 
 
+GIT_PUSH = "git.push"
+GIT_PULL_REQUEST = "git.pull_request"
+GIT_EVENTS = (GIT_PUSH, GIT_PULL_REQUEST)  # what the GitHub webhook puts on the bus (domain/git.py)
+
 DATA_MODELS: dict[str, type[_Frozen]] = {
     "deployment.requested": DeploymentRequested,
     "build.started": BuildStarted,
     "build.completed": BuildCompleted,
     "deployment.completed": DeploymentCompleted,
     "railyard.audit": AuditRecorded,
-    "git.push": GitPushed,
-    "git.pull_request": GitPullRequest,
+    GIT_PUSH: GitPushed,
+    GIT_PULL_REQUEST: GitPullRequest,
 }
 
 

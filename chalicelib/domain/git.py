@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from chalicelib.domain.errors import BadRequest, NotFound, TransientError, Unauthorized
-from chalicelib.domain.events import GitPullRequest, GitPushed
+from chalicelib.domain.events import GIT_PULL_REQUEST, GIT_PUSH, GitPullRequest, GitPushed
 from chalicelib.domain.ids import Clock, iso
 from chalicelib.domain.models import Versioned
 from chalicelib.domain.policy import Access
@@ -39,8 +39,7 @@ DELIVERY_HEADER = "X-GitHub-Delivery"
 WEBHOOK_PATH = "/v1/webhooks/github"
 # GitHub lets a person redeliver a delivery of the last 3 days; a claimed id is kept longer.
 DELIVERY_KEPT = timedelta(days=7)
-PUSH_EVENT = "git.push"
-PULL_REQUEST_EVENT = "git.pull_request"
+EVENT_SOURCE_NAME = "railyard.github"  # the envelope's metadata.event_source: GitHub's webhook made it
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 _REPO_URL = re.compile(r"^(?:https?://|git@|ssh://git@)?github\.com[/:]([^/\s]+/[^/\s]+?)(?:\.git)?/?$")
@@ -270,7 +269,7 @@ def _parse(
             head = payload.get("head_commit") or {}
             author = head.get("author") or {}
             ref = _text(payload.get("ref"))
-            return PUSH_EVENT, GitPushed(
+            return GIT_PUSH, GitPushed(
                 delivery_id=delivery_id,
                 service_id=link.service_id,
                 branch=ref.removeprefix(BRANCH_REF) if ref.startswith(BRANCH_REF) else "",
@@ -281,7 +280,7 @@ def _parse(
                 received_at=now,
             )
         pull = payload["pull_request"]
-        return PULL_REQUEST_EVENT, GitPullRequest(
+        return GIT_PULL_REQUEST, GitPullRequest(
             delivery_id=delivery_id,
             service_id=link.service_id,
             action=_text(payload.get("action"), 64),
@@ -305,7 +304,7 @@ def _envelope(
         "data": data.model_dump(),
         "metadata": {
             "event_name": detail_type,
-            "event_source": "railyard",
+            "event_source": EVENT_SOURCE_NAME,
             "event_version": "1",
             "correlation_id": delivery_id,  # no deployment yet: the delivery is what ties it together
             "created_at": now,

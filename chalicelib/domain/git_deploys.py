@@ -13,7 +13,6 @@ handled twice finds its deployment instead of making another.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime
 from typing import Protocol
@@ -21,7 +20,7 @@ from typing import Protocol
 from chalicelib.domain.errors import Conflict, DomainError, NotFound
 from chalicelib.domain.events import GitPushed
 from chalicelib.domain.git import GitCommit, GitLink, GitLinkStore
-from chalicelib.domain.ids import _b32
+from chalicelib.domain.ids import derived_id
 from chalicelib.domain.models import Deployment
 from chalicelib.domain.policy import Access, Action, Grant, Principal
 from chalicelib.domain.ports import BlobStore, Repository
@@ -46,8 +45,7 @@ def delivery_deployment_id(delivery_id: str, received_at: str) -> str:
     """A deployment id that is the same every time one delivery is handled, and sorts by time as
     every id does (domain/ids.py: a millisecond time, then 8 characters, here of the delivery's digest)."""
     millis = int(datetime.fromisoformat(received_at).timestamp() * 1000)
-    digest = int.from_bytes(hashlib.sha256(delivery_id.encode()).digest()[:5], "big")
-    return f"dep_{_b32(millis, 10)}{_b32(digest, 8)}"
+    return derived_id("dep", millis, delivery_id)
 
 
 def git_access(link: GitLink) -> Access:
