@@ -20,6 +20,7 @@ from chalicelib.wiring_git import GitParts
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.domain import metrics_service
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.domains import DomainService
     from chalicelib.domain.environments import Environments
@@ -315,6 +316,20 @@ class Container(AccountParts, GitParts):
             self.clock,
             artifact_objects=runner.artifact_objects if isinstance(runner, ArtifactObjects) else None,
         )
+
+    @cached_property
+    def metrics_store(self) -> metrics_service.MetricsStore:
+        from chalicelib.adapters.metrics_store import DynamoMetricsStore
+
+        return DynamoMetricsStore(self.settings.table_name)
+
+    @cached_property
+    def metrics(self) -> metrics_service.DeploymentMetrics:
+        """Per-project deployment metrics (docs/decisions/0039): the metrics consumer records, the
+        API reads."""
+        from chalicelib.domain.metrics_service import DeploymentMetrics
+
+        return DeploymentMetrics(self.metrics_store, self.repository, self.projects, self.clock)
 
 
 _container: Container | None = None

@@ -66,7 +66,8 @@ _ACCESS: dict[str, _Access] = {
     # Stores the pushed commit's source and starts its deployment (docs/decisions/0035).
     "git-events": _Access(read_write=("sources", "logs"), controls=True),
     "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
-    "metrics": _Access(table="read"),  # the deployment's creation time, for its duration
+    # Reads the deployment (its place and creation time) and writes its metrics record (ADR 0039).
+    "metrics": _Access(table="read_write"),
     # Writes the end and its log line; the cluster access is the runtime stack's (stacks/runtime.py).
     "sweep": _Access(read_write=("logs",), describes=True),
 }

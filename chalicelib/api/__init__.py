@@ -17,6 +17,7 @@ def register(app: Chalice) -> None:
         git,
         github,
         meta,
+        metrics,
         projects,
         tokens,
         whoami,
@@ -39,5 +40,6 @@ def register(app: Chalice) -> None:
         workspaces,
         tokens,
         audit,
+        metrics,
     ):
         app.register_blueprint(module.bp)

@@ -59,6 +59,13 @@ class Platform:
     aws: Any = None  # the railyard.localdev.targets.AwsTarget it runs on
     _stoppers: list[Any] = field(default_factory=list)
 
+    def dashboard_url(self, signed_in: bool = False) -> str:
+        """The dashboard on the API's origin; `signed_in`: a link that signs in with the admin token
+        (in the fragment, which the browser never sends to a server: docs/decisions/0041)."""
+        from railyard.localdev.dashboard_files import PREFIX
+
+        return f"{self.api_url}{PREFIX}/" + (f"signin/#token={self.token}" if signed_in else "")
+
     def stop(self) -> None:
         for stopper in reversed(self._stoppers):
             try:
@@ -165,6 +172,7 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         where = "embedded AWS" if options.aws == "moto" else "LocalStack"
         print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
         print(f"  API:    {platform.api_url}")
+        print(f"  Dashboard: {platform.dashboard_url(signed_in=True)}  (signs in as the local admin)")
         print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
         print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
         print(f"  Log:    {log_file}  (requests, workers, the emulator)")
@@ -239,10 +247,13 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     from functions.build_events import handler as build_events_handler
     from functions.cleanup import handler as cleanup_handler
     from functions.git_events import handler as git_events_handler
+    from functions.metrics import handler as metrics_handler
     from functions.task_worker import handler as task_handler
     from railyard.localdev.console import print_event
     from railyard.localdev.pollers import QueuePoller
 
+    # No CloudWatch here extracts the metrics consumer's EMF lines: they would only flood the terminal.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     stop = threading.Event()
     # The local builder stops its running build commands; CodeBuild's runner runs nothing here.
     close_builds = getattr(container.build_runner, "close", None)
@@ -256,6 +267,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         ("notifications", 1, print_event),  # the terminal's event lines
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
         ("git-events", 1, git_events_handler),  # pushes to deploy (docs/decisions/0035)
+        ("metrics", 1, metrics_handler),  # per-project deployment metrics (docs/decisions/0039)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
         pollers.append(("build-events", 1, build_events_handler))

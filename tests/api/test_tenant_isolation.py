@@ -55,6 +55,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     "MemberPatch": lambda world: {"role": "viewer"},
     "OwnershipTransfer": lambda world: {"userId": world["user_id"]},
     "TokenCreate": lambda world: {"name": next(_names), "actions": ["read"]},
+    "PromotionCreate": lambda world: {"from": "production"},
 }
 
 

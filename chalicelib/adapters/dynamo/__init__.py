@@ -60,6 +60,9 @@ kept when it is read back. Tokens made through the API (chalicelib/adapters/toke
 get a `TOKENID#<id>` pointer written in the same transaction, so a revocation by id finds the hash.
 Workspaces, members, invitations and the audit log: chalicelib/adapters/workspaces_store.py and
 audit_store.py.
+Per-project deployment metrics (docs/decisions/0039): one item per deployment, `pk` =
+`METRICS#<project id>`, `sk` = `DEPLOYMENT#<created_at>#<deployment id>`, written and read only by
+chalicelib/adapters/metrics_store.py (its docstring has the attributes; TTL: 91 days).
 
 Idempotency records (the first answer of an API request sent with an Idempotency-Key; `<hash>` is
 `api#sha256(caller, method and path, key)`) are written by chalicelib/adapters/idempotency.py in
@@ -103,6 +106,9 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | create a deployment     | save(deployment, audit, ...)| TransactWriteItems: Put DEPLOYMENT# + Put AUDIT#   |
 | deploy by service id    | save_for_service(sid, ...)  | the same + ConditionCheck SERVICE#<sid> exists     |
 | save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
+| keep a deployment event | DynamoMetricsStore.record   | UpdateItem METRICS#<pid> / DEPLOYMENT#<at>#<did>,  |
+|                         |                             | if that event's time is not set yet                |
+| metrics of a project    | DynamoMetricsStore.deploy...| Query METRICS#<pid> / DEPLOYMENT#<since> .. ~      |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
 their zero-padded number instead, which is the order users see, and pending builds by start time.
