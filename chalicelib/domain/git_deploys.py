@@ -21,7 +21,7 @@ from chalicelib.domain.errors import Conflict, DomainError, NotFound
 from chalicelib.domain.events import GitPushed
 from chalicelib.domain.git import GitCommit, GitLink, GitLinkStore
 from chalicelib.domain.ids import derived_id
-from chalicelib.domain.models import Deployment
+from chalicelib.domain.models import Deployment, Service
 from chalicelib.domain.policy import Access, Action, Grant, Principal
 from chalicelib.domain.ports import BlobStore, Repository
 from chalicelib.domain.services import DeploymentService
@@ -48,14 +48,17 @@ def delivery_deployment_id(delivery_id: str, received_at: str) -> str:
     return derived_id("dep", millis, delivery_id)
 
 
-def git_access(link: GitLink) -> Access:
-    """Who a push deploys as: the link itself, allowed to deploy its own service and nothing else."""
+def git_access(link: GitLink, service: Service | None = None) -> Access:
+    """Who a push deploys as: the link itself, allowed to deploy one service and nothing else: the
+    linked one, or `service`, its copy in a pull request's environment (same project)."""
+    if service is not None and service.project_id != link.project_id:
+        raise NotFound(f"service {service.id} not found")
     grant = Grant(
         link.workspace_id,
         frozenset({Action.READ, Action.DEPLOY}),
         project_id=link.project_id,
-        environment_id=link.environment_id,
-        service_id=link.service_id,
+        environment_id=service.environment_id if service else link.environment_id,
+        service_id=service.id if service else link.service_id,
     )
     principal = Principal(kind="git", subject=f"git-link:{link.service_id}", grants=(grant,), name=link.repo)
     return Access(principal, Action.DEPLOY)
@@ -106,7 +109,8 @@ class GitDeploys:
             return self._repo.get_deployment(deployment_id)  # handled before
         except NotFound:
             pass
-        who = git_access(link) if service_id == link.service_id else _access_to(link, service_id, self._repo)
+        copy = None if service_id == link.service_id else self._repo.get_service(service_id)
+        who = git_access(link, copy)
         try:
             data = self._sources.fetch(link.repo, commit.sha, link.root_directory)
         except SourceUnavailable as error:
@@ -133,22 +137,3 @@ class GitDeploys:
 
 class _Create(Protocol):
     def __call__(self) -> Deployment: ...
-
-
-def _access_to(link: GitLink, service_id: str, repo: Repository) -> Access:
-    """The link's access widened to another service of its project (a pull request's copy)."""
-    service = repo.get_service(service_id)
-    if service.project_id != link.project_id:
-        raise NotFound(f"service {service_id} not found")
-    widened = GitLink(
-        service_id=service.id,
-        workspace_id=link.workspace_id,
-        project_id=service.project_id,
-        environment_id=service.environment_id,
-        repo=link.repo,
-        branch=link.branch,
-        root_directory=link.root_directory,
-        secret="",
-        created_at=link.created_at,
-    )
-    return git_access(widened)

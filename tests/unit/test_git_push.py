@@ -11,6 +11,7 @@ from chalicelib.domain.environments import Environments
 from chalicelib.domain.errors import BadRequest, NotFound, TransientError, Unauthorized
 from chalicelib.domain.events import Envelope, GitPullRequest, GitPushed
 from chalicelib.domain.git import (
+    GitCommit,
     GitLinks,
     GitWebhooks,
     check_branch,
@@ -234,3 +235,17 @@ def test_a_pull_request_against_the_linked_branch_gets_a_copied_environment_unti
     assert closed.teardown is not None and closed.teardown.services == ("web",)
     assert previews.environment_names() == {"production"}
     assert previews.pull_request("closed", delivery="p-6") == PreviewOutcome()  # already gone
+
+
+def test_a_link_deploys_only_its_service_or_a_copy_of_it_in_its_project() -> None:
+    push = Push()
+    w = push.world
+    _, envs = w.projects.create_project(WHO, "elsewhere")
+    stranger = w.projects.create_service(WHO, envs[0].id, "web", {})
+    link = push.store.links[w.service.id]
+    commit = GitCommit(SHA, "m", "octo", "main")
+    with pytest.raises(NotFound):
+        push.deploys.deploy_commit(
+            link, stranger.id, commit, delivery_deployment_id("d-x", "2026-01-01T00:00:00+00:00")
+        )
+    assert w.repo.list_deployments(stranger.id) == []
