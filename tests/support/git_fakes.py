@@ -4,14 +4,12 @@ serving archives from a dict."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.git import GitLink
 from chalicelib.domain.git_deploys import SourceUnavailable
+from tests.support.tarballs import pack
 
 
 @dataclass
@@ -57,18 +55,7 @@ class FakeCommitSources:
         self.fetched.append((repo, sha, root_directory))
         if sha not in self.commits:
             raise SourceUnavailable(f"no commit {sha} in {repo}")
-        return tarball(self.commits[sha])
-
-
-def tarball(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+        return pack(self.commits[sha])
 
 
 @dataclass
