@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import re
 import subprocess
 import tarfile
@@ -138,18 +137,6 @@ class EventBridgeGitEvents:
         self._region = region
 
     def put(self, detail_type: str, detail: dict[str, Any]) -> None:
-        from chalicelib.adapters import aws
-        from chalicelib.catalogue import EVENT_SOURCE
+        from chalicelib.adapters.bus import put_event
 
-        answer = aws.client("events", self._region).put_events(
-            Entries=[
-                {
-                    "EventBusName": self._bus,
-                    "Source": EVENT_SOURCE,
-                    "DetailType": detail_type,
-                    "Detail": json.dumps(detail),
-                }
-            ]
-        )
-        if answer.get("FailedEntryCount"):
-            raise RuntimeError(f"the {detail_type} event was not accepted: {answer['Entries']}")
+        put_event(self._bus, self._region, detail_type, detail)
