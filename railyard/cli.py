@@ -19,7 +19,18 @@ from __future__ import annotations
 import typer
 
 from railyard.admin import admin_app
-from railyard.commands import audit, cron, deploy, environment, local, service, token, variables, workspace
+from railyard.commands import (
+    audit,
+    cron,
+    deploy,
+    environment,
+    git,
+    local,
+    service,
+    token,
+    variables,
+    workspace,
+)
 from railyard.commands import auth as auth_commands
 from railyard.commands import metrics as metrics_command
 from railyard.commands.common import RailyardGroup
@@ -48,6 +59,7 @@ app.add_typer(token.app, name="token")
 audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
+git.register(app)  # link: push to deploy
 metrics_command.register(app)  # metrics (ADR 0039)
 
 

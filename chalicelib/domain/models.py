@@ -240,6 +240,11 @@ class Deployment(Versioned):
     workspace_id: str = ""  # as Environment.workspace_id
     hostname: str = ""  # the service's, for the view's URL without reading the service
     workload: Workload = Workload.WEB  # what its release turned out to be once it went live
+    # The pushed commit it deploys (domain/git_deploys.py); None for `railyard up` and the rest.
+    commit_sha: str | None = None
+    commit_message: str | None = None
+    commit_author: str | None = None
+    branch: str | None = None
 
     @property
     def requested(self) -> ConfigSnapshot:
