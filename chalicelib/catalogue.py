@@ -235,6 +235,9 @@ class Catalogue:
             # Step Functions' status changes of deploy executions that ended badly
             # (functions/execution_events.py; moto emits none, the local sweeper stands in).
             Queue(key="execution-events", name=self._n("execution-events"), visibility_timeout=120),
+            # One message per attempt of an outgoing webhook; retries are re-sent with a delay and
+            # the last failure is sent to its DLQ (chalicelib/domain/webhook_delivery.py).
+            Queue(key="webhook-deliveries", name=self._n("webhook-deliveries"), visibility_timeout=90),
         )
 
     @property
@@ -361,6 +364,15 @@ class Catalogue:
                 timeout=10,
                 batch_size=10,
                 max_concurrency=2,
+            ),
+            # A POST of at most 5 s (domain/webhook_delivery.py) and two small writes per record.
+            Consumer(
+                "webhook-deliveries",
+                "functions.webhook_deliveries.handler",
+                "webhook-deliveries",
+                timeout=15,
+                batch_size=5,
+                max_concurrency=5,
             ),
             Consumer(
                 "metrics",

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.catalogue import Catalogue
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES
+from chalicelib.domain.webhook_delivery import RETRY_BASE_SECONDS
 from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS, MAX_WORKER_SETTLE_SECONDS
 
 MAX_PRESIGNED_POST_BYTES = 5 * 1024**3  # S3: one POST (or PUT) uploads at most 5 GiB
@@ -91,6 +92,11 @@ class Settings:
     # RAILYARD_NPM_REGISTRY (else npm's own NPM_CONFIG_REGISTRY): the registry local builds take
     # requested node, npm, pnpm, yarn and bun versions from (docs/decisions/0031).
     npm_registry: str = NPM_REGISTRY
+    # Outgoing webhooks (docs/webhooks.md): RAILYARD_WEBHOOK_ALLOW_LOOPBACK lets them reach
+    # 127.0.0.1 (`railyard dev` sets it; never in AWS), RAILYARD_WEBHOOK_RETRY_BASE_SECONDS is the
+    # first retry's delay, doubled at each next one (0: no delay, for tests).
+    webhook_allow_loopback: bool = False
+    webhook_retry_base_seconds: int = RETRY_BASE_SECONDS
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -110,6 +116,11 @@ class Settings:
             raise ValueError(
                 f"RAILYARD_MAX_UPLOAD_BYTES={self.max_upload_bytes} must be between 1 and "
                 f"{MAX_PRESIGNED_POST_BYTES} (5 GiB, S3's largest single upload)"
+            )
+        if not 0 <= self.webhook_retry_base_seconds <= 60:
+            raise ValueError(
+                f"RAILYARD_WEBHOOK_RETRY_BASE_SECONDS={self.webhook_retry_base_seconds} must be "
+                "between 0 and 60"
             )
         if self.idempotency_ttl_seconds < 1:
             raise ValueError(
@@ -199,6 +210,8 @@ class Settings:
             kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
             npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
             or NPM_REGISTRY,
+            webhook_allow_loopback=_flag(env, "RAILYARD_WEBHOOK_ALLOW_LOOPBACK"),
+            webhook_retry_base_seconds=_int(env, "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS),
         )
 
     @cached_property
@@ -306,6 +319,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not a whole number") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{name}={raw!r} must be 1 or 0")
+
+
 def _first(env: Mapping[str, str], *names: str) -> str | None:
     """The first of these settings that is set (each one is read: tests/cdk holds from_env to it)."""
     values = [_optional(env.get(name)) for name in names]
@@ -366,4 +388,6 @@ ENVIRONMENT_VARIABLES = (
     "NPM_CONFIG_REGISTRY",
     "npm_config_registry",
     "RAILYARD_WORKER_SETTLE_SECONDS",
+    "RAILYARD_WEBHOOK_ALLOW_LOOPBACK",
+    "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS",
 )

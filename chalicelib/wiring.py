@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 from chalicelib.wiring_accounts import AccountParts
+from chalicelib.wiring_webhooks import WebhookParts
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.task_runner import TaskRunner
 
 
-class Container(AccountParts):
+class Container(AccountParts, WebhookParts):
     """Every collaborator, built on first use. Keyword overrides win (tests, the local platform)."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:

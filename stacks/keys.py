@@ -51,6 +51,14 @@ def grant_open(role: iam.IRole, stage: StageContext) -> None:
     role.add_to_principal_policy(_statement(OPEN, stage))
 
 
+def grant_open_webhook_secrets(role: iam.IRole, stage: StageContext) -> None:
+    """What the webhook deliveries' KmsSealer.open calls: webhook secrets only, whose sealed name is
+    `webhook/<id>` (chalicelib/domain/webhooks.py secret_context), never a variable's."""
+    statement = _statement(OPEN, stage)
+    statement.add_condition("StringLike", {f"kms:EncryptionContext:{CONTEXT_VARIABLE}": "webhook/*"})
+    role.add_to_principal_policy(statement)
+
+
 def _statement(action: str, stage: StageContext) -> iam.PolicyStatement:
     return iam.PolicyStatement(
         actions=[action],

@@ -17,6 +17,7 @@ def register(app: Chalice) -> None:
         meta,
         projects,
         tokens,
+        webhooks,
         whoami,
         workspaces,
     )
@@ -35,5 +36,6 @@ def register(app: Chalice) -> None:
         workspaces,
         tokens,
         audit,
+        webhooks,
     ):
         app.register_blueprint(module.bp)

@@ -130,6 +130,8 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         reset_clients()
         for note in target.notes:
             console.event(note)
+        # Outgoing webhooks may reach 127.0.0.1 here: a developer's receiver is local (docs/webhooks.md).
+        os.environ.setdefault("RAILYARD_WEBHOOK_ALLOW_LOOPBACK", "1")
         settings = Settings.from_env()
         resources = bootstrap(settings.catalogue, settings.account_id)
 
@@ -238,7 +240,9 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
     from functions.cleanup import handler as cleanup_handler
+    from functions.notifications import handler as notifications_handler
     from functions.task_worker import handler as task_handler
+    from functions.webhook_deliveries import handler as webhook_handler
     from railyard.localdev.console import print_event
     from railyard.localdev.pollers import QueuePoller
 
@@ -252,7 +256,8 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         # More pollers than build slots (MAX_CONCURRENT_BUILDS): a waiting build beats in the runner.
         ("build", BUILD_POLLERS, task_handler),
         ("deploy", 4, task_handler),
-        ("notifications", 1, print_event),  # the terminal's event lines
+        ("notifications", 1, _notifications(print_event, notifications_handler)),
+        ("webhook-deliveries", 2, webhook_handler),  # outgoing webhooks (docs/webhooks.md)
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
@@ -268,6 +273,17 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
                 stop,
                 region=container.settings.region,
             ).start()
+
+
+def _notifications(*handlers: Any) -> Any:
+    """The notifications queue's local consumer: the terminal's event lines, then the Lambda's own
+    handler (its log line, the outgoing webhooks), whose failed records are retried."""
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        answers = [handler(event, context) for handler in handlers]
+        return dict(answers[-1])
+
+    return handle
 
 
 def _blobs() -> Any:
