@@ -150,10 +150,11 @@ def check_url(raw: str, allow_loopback: bool) -> str:
         raise BadRequest("a webhook URL may not carry a user name or password; put a token in its path")
     try:
         parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise BadRequest(f"webhook URL {url!r} has an invalid port") from None
+    try:
         literal = ipaddress.ip_address(parts.hostname)
-    except ValueError as error:
-        if "port" in str(error):
-            raise BadRequest(f"webhook URL {url!r} has an invalid port") from None
+    except ValueError:
         return url  # a name: checked each time it is resolved
     refusal = address_refusal(str(literal), allow_loopback)
     if refusal:
