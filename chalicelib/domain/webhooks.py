@@ -141,7 +141,11 @@ def check_url(raw: str, allow_loopback: bool) -> str:
     url = raw.strip()
     if len(url) > MAX_URL_LENGTH:
         raise BadRequest(f"the webhook URL is {len(url)} characters; the limit is {MAX_URL_LENGTH}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 (raises on a malformed [IPv6] host)
+    except ValueError:
+        raise BadRequest(f"webhook URL {url!r} is not a URL") from None
     if parts.scheme not in ("http", "https"):
         raise BadRequest(f"webhook URL {url!r} must start with https:// or http://")
     if not parts.hostname or any(c.isspace() for c in url):

@@ -106,6 +106,7 @@ def test_only_public_addresses_and_loopback_when_allowed(address: str, allowed_w
         ("http://10.1.2.3/x", "not a public address"),
         ("http://127.0.0.1:9/x", "loopback"),
         ("https://hooks.example.com:99999/x", "invalid port"),
+        ("http://[::1/x", "is not a URL"),
     ],
 )
 def test_a_url_that_cannot_be_a_webhook_is_a_bad_request_saying_why(url: str, says: str) -> None:
