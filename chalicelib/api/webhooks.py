@@ -54,7 +54,8 @@ def delivery_view(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-@route(bp, BASE, "POST", request_model=WebhookCreate, status=201, idempotent=True, action=Action.MANAGE)
+# Not an idempotent route: a replay record would keep the answer, and with it the secret.
+@route(bp, BASE, "POST", request_model=WebhookCreate, status=201, action=Action.MANAGE)
 def add_webhook(ctx: Context, project_id: str) -> tuple[int, Any]:
     """Add a webhook; its signing secret is in this answer only."""
     body = parse(WebhookCreate, ctx.body)

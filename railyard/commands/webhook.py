@@ -64,7 +64,8 @@ def add(
     body = {"url": url, "events": [e.strip() for e in events.split(",") if e.strip()], "format": format}
     made = client._create("POST", _path(project_id), body=body)
     webhook = made["webhook"]
-    typer.echo(f"Added webhook {webhook['id']} to {project}: {', '.join(webhook['events'])} → {webhook['url']}")
+    events_text = ", ".join(webhook["events"])
+    typer.echo(f"Added webhook {webhook['id']} to {project}: {events_text} → {webhook['url']}")
     typer.echo(f"Signing secret (shown once; verify X-Railyard-Signature with it): {made['secret']}")
 
 
