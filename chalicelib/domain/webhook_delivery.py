@@ -15,8 +15,8 @@ message goes to the queue's DLQ and the delivery ends FAILED.
 At most one POST per attempt, and none after a success: each attempt is *claimed* on the delivery
 record (a conditional write on its version) before the POST and its result written after. A
 redelivered message (SQS is at-least-once; a worker may die between POST and delete) finds its
-attempt claimed. Finished: it only makes sure what follows was done (the next message, or the
-DLQ). Claimed less than CLAIM_SECONDS ago: another copy is on it, and it stops. Claimed longer
+attempt claimed. Finished: it only makes sure the next attempt's message was sent (the result is
+written before it; a duplicate next message loses the next claim). Claimed less than CLAIM_SECONDS ago: another copy is on it, and it stops. Claimed longer
 ago: the worker that claimed it died mid-POST, and the attempt is claimed afresh and made again.
 Claiming before rather than after means a crash can cost a repeat of an attempt whose result was
 never written (the receiver then sees it twice, with the same X-Railyard-Delivery id to
@@ -271,14 +271,15 @@ class DeliveryWorker:
             state = DeliveryState.FAILED
         else:
             state = DeliveryState.PENDING
-        # The next message first: a crash after it and before the write is a redelivery that
-        # finds this attempt in flight for CLAIM_SECONDS, then retries it (the next copy dedups).
+        # The result first, then what follows: a worker that dies in between leaves a finished
+        # attempt, and the message's redelivery sends what follows without a second POST.
+        try:
+            saved = self._save(claimed, replace(claimed, attempts=attempts, state=state))
+        except Conflict:
+            return claimed  # taken over as abandoned meanwhile: that worker goes on from here
         if not done.succeeded and not final:
             self._follow_up(message, done)
-        try:
-            return self._save(claimed, replace(claimed, attempts=attempts, state=state))
-        except Conflict:
-            return claimed  # taken over as abandoned meanwhile; that worker records it
+        return saved
 
     def _follow_up(self, message: DeliveryMessage, attempt: DeliveryAttempt) -> None:
         if attempt.succeeded:
