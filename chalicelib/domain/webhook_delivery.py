@@ -16,11 +16,12 @@ At most one POST per attempt, and none after a success: each attempt is *claimed
 record (a conditional write on its version) before the POST and its result written after. A
 redelivered message (SQS is at-least-once; a worker may die between POST and delete) finds its
 attempt claimed. Finished: it only makes sure the next attempt's message was sent (the result is
-written before it; a duplicate next message loses the next claim). Claimed less than CLAIM_SECONDS ago: another copy is on it, and it stops. Claimed longer
-ago: the worker that claimed it died mid-POST, and the attempt is claimed afresh and made again.
-Claiming before rather than after means a crash can cost a repeat of an attempt whose result was
-never written (the receiver then sees it twice, with the same X-Railyard-Delivery id to
-de-duplicate on), but never repeats a POST that was recorded as delivered.
+written before it; a duplicate next message loses the next claim). Claimed less than
+CLAIM_SECONDS ago: another copy is on it, and it stops. Claimed longer ago: the worker that
+claimed it died mid-POST, and the attempt is claimed afresh and made again. Claiming before rather
+than after means a crash can cost a repeat of an attempt whose result was never written (the
+receiver then sees it twice, with the same X-Railyard-Delivery id to de-duplicate on), but never
+repeats a POST that was recorded as delivered.
 """
 
 from __future__ import annotations
