@@ -32,10 +32,10 @@ def register(app: Chalice) -> None:
         auth,
         device,
         github,
+        webhooks,
         whoami,
         workspaces,
         tokens,
         audit,
-        webhooks,
     ):
         app.register_blueprint(module.bp)

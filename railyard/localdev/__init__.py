@@ -240,7 +240,6 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
     from functions.cleanup import handler as cleanup_handler
-    from functions.notifications import handler as notifications_handler
     from functions.task_worker import handler as task_handler
     from functions.webhook_deliveries import handler as webhook_handler
     from railyard.localdev.console import print_event
@@ -256,7 +255,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         # More pollers than build slots (MAX_CONCURRENT_BUILDS): a waiting build beats in the runner.
         ("build", BUILD_POLLERS, task_handler),
         ("deploy", 4, task_handler),
-        ("notifications", 1, _notifications(print_event, notifications_handler)),
+        ("notifications", 1, _notifications(print_event)),
         ("webhook-deliveries", 2, webhook_handler),  # outgoing webhooks (docs/webhooks.md)
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
     ]
@@ -275,13 +274,14 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
             ).start()
 
 
-def _notifications(*handlers: Any) -> Any:
+def _notifications(print_event: Any) -> Any:
     """The notifications queue's local consumer: the terminal's event lines, then the Lambda's own
     handler (its log line, the outgoing webhooks), whose failed records are retried."""
+    from functions.notifications import handler as lambda_handler
 
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        answers = [handler(event, context) for handler in handlers]
-        return dict(answers[-1])
+        print_event(event, context)
+        return lambda_handler(event, context)
 
     return handle
 
