@@ -177,7 +177,8 @@ class WebhookFanOut:
         facts = PayloadFacts(
             event=event,
             deployment=deployment,
-            status=str(data.get("status") or deployment.status),
+            # What the event says, not what the deployment has become since it was sent.
+            status=str(data.get("status") or event.status or deployment.status),
             service=service,
             environment=self._repo.get_environment(deployment.environment_id),
             project=self._repo.get_project(deployment.project_id),

@@ -50,11 +50,14 @@ class WebhookEvent:
     railway_type: str  # the payload's `type`, as Railway names its deployment events
     severity: str  # the payload's `severity`
     meaning: str  # for docs and the CLI's help
+    status: str | None = None  # the deployment's status it implies (ends carry theirs in the event)
 
 
 WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
-    WebhookEvent("deployment.started", "Deployment.initializing", "INFO", "a deployment was requested"),
-    WebhookEvent("deployment.building", "Deployment.building", "INFO", "its build started"),
+    WebhookEvent(
+        "deployment.started", "Deployment.initializing", "INFO", "a deployment was requested", "QUEUED"
+    ),
+    WebhookEvent("deployment.building", "Deployment.building", "INFO", "its build started", "BUILDING"),
     WebhookEvent(
         "deployment.completed", "Deployment.deployed", "INFO", "it is live (SUCCESS; COMPLETED for a job)"
     ),

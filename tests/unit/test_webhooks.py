@@ -6,6 +6,7 @@ webhook_signing.py)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -326,3 +327,11 @@ def test_fan_out_sends_one_message_per_webhook_that_wants_the_event_and_the_same
     assert first[0].payload["type"] == "Deployment.failed"
     assert [m.delivery_id for m in again] == [first[0].delivery_id]
     assert fan_out.fan_out("build.completed", data, "2026-12-04T12:00:00Z") == []
+    # A webhook of started events hears QUEUED, though the deployment has FAILED by now.
+    store.add_webhook(
+        replace(store.get_webhook("prj_1", "whk_b"), id="whk_s", events=("deployment.started",))
+    )
+    requested = {"deployment_id": "dep_1", "service_id": "svc_1"}  # no status: it has none yet
+    (started,) = fan_out.fan_out("deployment.requested", requested, "2026-12-04T11:59:00Z")
+    assert started.payload["type"] == "Deployment.initializing"
+    assert started.payload["details"]["status"] == "QUEUED"
