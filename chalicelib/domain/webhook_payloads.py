@@ -21,7 +21,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.webhooks import TEST, WebhookEvent, WebhookFormat
+from chalicelib.domain.webhook_events import TEST, WebhookEvent
+from chalicelib.domain.webhooks import WebhookFormat
 
 if TYPE_CHECKING:
     from chalicelib.domain.models import Deployment, Environment, Project, Service

@@ -1,7 +1,7 @@
 """Outgoing webhooks: what a project's webhook is, which events it may ask for, and managing them.
 
-A `Webhook` belongs to one project and names a URL, the events it wants (from WEBHOOK_EVENTS, the
-one list of names: the API, the CLI's help and docs/webhooks.md derive from it) and a format
+A `Webhook` belongs to one project and names a URL, the events it wants (from WEBHOOK_EVENTS in
+webhook_events.py, the one list of names: the API, the CLI's help and docs/webhooks.md follow it) and a format
 (Railway-shaped JSON, Slack or Discord). Each gets a signing secret, shown once when it is created
 and stored only sealed (docs/decisions/0023's envelope encryption, bound to the project and the
 webhook: `secret_context`). Sending, signing and retrying are webhook_delivery.py's.
@@ -32,6 +32,7 @@ from chalicelib.domain.errors import BadRequest, Conflict, NotFound
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.models import DeploymentStatus, Project, Versioned
 from chalicelib.domain.sealing import SealedValue, Sealer, sealing_context
+from chalicelib.domain.webhook_events import EVENTS_BY_NAME, TEST_EVENT, WEBHOOK_EVENTS, WebhookEvent
 
 if TYPE_CHECKING:
     from chalicelib.domain.policy import Access
@@ -41,32 +42,6 @@ if TYPE_CHECKING:
 MAX_WEBHOOKS_PER_PROJECT = 20
 MAX_URL_LENGTH = 2048
 SECRET_PREFIX = "whsec_"
-TEST_EVENT = "webhook.test"  # what a test-send carries; never subscribed to, always sent
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    name: str  # what a webhook subscribes to (`--events`)
-    railway_type: str  # the payload's `type`, as Railway names its deployment events
-    severity: str  # the payload's `severity`
-    meaning: str  # for docs and the CLI's help
-    status: str | None = None  # the deployment's status it implies (ends carry theirs in the event)
-
-
-WEBHOOK_EVENTS: tuple[WebhookEvent, ...] = (
-    WebhookEvent(
-        "deployment.started", "Deployment.initializing", "INFO", "a deployment was requested", "QUEUED"
-    ),
-    WebhookEvent("deployment.building", "Deployment.building", "INFO", "its build started", "BUILDING"),
-    WebhookEvent(
-        "deployment.completed", "Deployment.deployed", "INFO", "it is live (SUCCESS; COMPLETED for a job)"
-    ),
-    WebhookEvent("deployment.failed", "Deployment.failed", "WARNING", "it ended FAILED or CRASHED"),
-    WebhookEvent("deployment.skipped", "Deployment.skipped", "INFO", "nothing to deploy (SKIPPED)"),
-    WebhookEvent("deployment.cancelled", "Deployment.cancelled", "INFO", "it was cancelled"),
-)
-EVENTS_BY_NAME: dict[str, WebhookEvent] = {event.name: event for event in WEBHOOK_EVENTS}
-TEST = WebhookEvent(TEST_EVENT, "Webhook.test", "INFO", "a test-send (railyard webhook test)")
 # A deployment.completed event's status -> the webhook event it is.
 _END_EVENTS: dict[str, str] = {
     DeploymentStatus.SUCCESS: "deployment.completed",

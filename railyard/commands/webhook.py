@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import typer
 
-from chalicelib.domain.webhooks import WEBHOOK_EVENTS
+from chalicelib.domain.webhook_events import WEBHOOK_EVENTS
 
 if TYPE_CHECKING:
     from railyard.client import RailyardClient
