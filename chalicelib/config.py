@@ -89,14 +89,14 @@ class Settings:
     # RAILYARD_KMS_KEY_ID: the KMS key sealed variables are encrypted under (docs/decisions/0023);
     # None: the catalogue's alias, which the local bootstrap creates.
     kms_key_id: str | None = None
-    # RAILYARD_NPM_REGISTRY (else npm's own NPM_CONFIG_REGISTRY): the registry local builds take
-    # requested node, npm, pnpm, yarn and bun versions from (docs/decisions/0031).
-    npm_registry: str = NPM_REGISTRY
     # Outgoing webhooks (docs/webhooks.md): RAILYARD_WEBHOOK_ALLOW_LOOPBACK lets them reach
     # 127.0.0.1 (`railyard dev` sets it; never in AWS), RAILYARD_WEBHOOK_RETRY_BASE_SECONDS is the
     # first retry's delay, doubled at each next one (0: no delay, for tests).
     webhook_allow_loopback: bool = False
     webhook_retry_base_seconds: int = RETRY_BASE_SECONDS
+    # RAILYARD_NPM_REGISTRY (else npm's own NPM_CONFIG_REGISTRY): the registry local builds take
+    # requested node, npm, pnpm, yarn and bun versions from (docs/decisions/0031).
+    npm_registry: str = NPM_REGISTRY
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -208,10 +208,10 @@ class Settings:
             max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             dns_resolver=_optional(env.get("RAILYARD_DNS_RESOLVER")),
             kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
-            npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
-            or NPM_REGISTRY,
             webhook_allow_loopback=_flag(env, "RAILYARD_WEBHOOK_ALLOW_LOOPBACK"),
             webhook_retry_base_seconds=_int(env, "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS),
+            npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
+            or NPM_REGISTRY,
         )
 
     @cached_property
@@ -384,10 +384,10 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_MAX_UPLOAD_BYTES",
     "RAILYARD_DNS_RESOLVER",
     "RAILYARD_KMS_KEY_ID",
+    "RAILYARD_WEBHOOK_ALLOW_LOOPBACK",
+    "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS",
     "RAILYARD_NPM_REGISTRY",
     "NPM_CONFIG_REGISTRY",
     "npm_config_registry",
     "RAILYARD_WORKER_SETTLE_SECONDS",
-    "RAILYARD_WEBHOOK_ALLOW_LOOPBACK",
-    "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS",
 )
