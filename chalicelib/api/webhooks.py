@@ -69,6 +69,12 @@ def list_webhooks(ctx: Context, project_id: str) -> tuple[int, Any]:
     return 200, {"webhooks": [webhook_view(w) for w in ctx.c.webhooks.list_webhooks(ctx.who, project_id)]}
 
 
+@route(bp, BASE + "/{webhook_id}", action=Action.READ)
+def get_webhook(ctx: Context, project_id: str, webhook_id: str) -> tuple[int, Any]:
+    """Get one webhook (never its secret)."""
+    return 200, {"webhook": webhook_view(ctx.c.webhooks.get(ctx.who, project_id, webhook_id))}
+
+
 @route(bp, BASE + "/{webhook_id}", "DELETE", action=Action.MANAGE)
 def remove_webhook(ctx: Context, project_id: str, webhook_id: str) -> tuple[int, Any]:
     """Remove a webhook: nothing more is sent to it."""

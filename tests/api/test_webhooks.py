@@ -52,6 +52,10 @@ def test_a_webhook_is_added_with_its_secret_shown_once_and_stored_only_sealed(ap
     assert webhook["events"] == ["deployment.completed", "deployment.failed"] and webhook["format"] == "slack"
     _, listed = api.call("GET", f"/v1/projects/{project_id}/webhooks")
     assert listed == {"webhooks": [webhook]} and secret not in json.dumps(listed)
+    assert api.call("GET", f"/v1/projects/{project_id}/webhooks/{webhook['id']}") == (
+        200,
+        {"webhook": webhook},
+    )
     stored = api.container.webhook_store.get_webhook(project_id, webhook["id"])
     assert secret not in stored.sealed_secret and stored.sealed_secret.startswith("sealed.v1.")
     # WHEN it is removed THEN it is gone
