@@ -240,6 +240,9 @@ class Catalogue:
             # Signed pushes and pull requests (functions/git_events.py; docs/decisions/0035): a
             # handler downloads the commit's archive, so more time than the other fan-out queues.
             Queue(key="git-events", name=self._n("git-events"), visibility_timeout=360),
+            # One message per attempt of an outgoing webhook; retries are re-sent with a delay and
+            # the last failure is sent to its DLQ (chalicelib/domain/webhook_delivery.py).
+            Queue(key="webhook-deliveries", name=self._n("webhook-deliveries"), visibility_timeout=90),
         )
 
     @property
@@ -372,6 +375,15 @@ class Catalogue:
                 timeout=10,
                 batch_size=10,
                 max_concurrency=2,
+            ),
+            # A POST of at most 5 s (domain/webhook_delivery.py) and two small writes per record.
+            Consumer(
+                "webhook-deliveries",
+                "functions.webhook_deliveries.handler",
+                "webhook-deliveries",
+                timeout=15,
+                batch_size=5,
+                max_concurrency=5,
             ),
             Consumer(
                 "metrics",

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from chalicelib.catalogue import Catalogue
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES
+from chalicelib.domain.webhook_delivery import RETRY_BASE_SECONDS
 from chalicelib.domain.workloads import DEFAULT_WORKER_SETTLE_SECONDS, MAX_WORKER_SETTLE_SECONDS
 
 MAX_PRESIGNED_POST_BYTES = 5 * 1024**3  # S3: one POST (or PUT) uploads at most 5 GiB
@@ -88,6 +89,11 @@ class Settings:
     # RAILYARD_KMS_KEY_ID: the KMS key sealed variables are encrypted under (docs/decisions/0023);
     # None: the catalogue's alias, which the local bootstrap creates.
     kms_key_id: str | None = None
+    # Outgoing webhooks (docs/webhooks.md): RAILYARD_WEBHOOK_ALLOW_LOOPBACK lets them reach
+    # 127.0.0.1 (`railyard dev` sets it; never in AWS), RAILYARD_WEBHOOK_RETRY_BASE_SECONDS is the
+    # first retry's delay, doubled at each next one (0: no delay, for tests).
+    webhook_allow_loopback: bool = False
+    webhook_retry_base_seconds: int = RETRY_BASE_SECONDS
     # RAILYARD_NPM_REGISTRY (else npm's own NPM_CONFIG_REGISTRY): the registry local builds take
     # requested node, npm, pnpm, yarn and bun versions from (docs/decisions/0031).
     npm_registry: str = NPM_REGISTRY
@@ -113,6 +119,11 @@ class Settings:
             raise ValueError(
                 f"RAILYARD_MAX_UPLOAD_BYTES={self.max_upload_bytes} must be between 1 and "
                 f"{MAX_PRESIGNED_POST_BYTES} (5 GiB, S3's largest single upload)"
+            )
+        if not 0 <= self.webhook_retry_base_seconds <= 60:
+            raise ValueError(
+                f"RAILYARD_WEBHOOK_RETRY_BASE_SECONDS={self.webhook_retry_base_seconds} must be "
+                "between 0 and 60"
             )
         if self.idempotency_ttl_seconds < 1:
             raise ValueError(
@@ -200,6 +211,8 @@ class Settings:
             max_upload_bytes=_int(env, "RAILYARD_MAX_UPLOAD_BYTES", MAX_UPLOAD_BYTES),
             dns_resolver=_optional(env.get("RAILYARD_DNS_RESOLVER")),
             kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
+            webhook_allow_loopback=_flag(env, "RAILYARD_WEBHOOK_ALLOW_LOOPBACK"),
+            webhook_retry_base_seconds=_int(env, "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS),
             npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
             or NPM_REGISTRY,
             websocket_url=_optional(env.get("RAILYARD_WEBSOCKET_URL")),
@@ -310,6 +323,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name}={raw!r} is not a whole number") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{name}={raw!r} must be 1 or 0")
+
+
 def _first(env: Mapping[str, str], *names: str) -> str | None:
     """The first of these settings that is set (each one is read: tests/cdk holds from_env to it)."""
     values = [_optional(env.get(name)) for name in names]
@@ -366,6 +388,8 @@ ENVIRONMENT_VARIABLES = (
     "RAILYARD_MAX_UPLOAD_BYTES",
     "RAILYARD_DNS_RESOLVER",
     "RAILYARD_KMS_KEY_ID",
+    "RAILYARD_WEBHOOK_ALLOW_LOOPBACK",
+    "RAILYARD_WEBHOOK_RETRY_BASE_SECONDS",
     "RAILYARD_NPM_REGISTRY",
     "NPM_CONFIG_REGISTRY",
     "npm_config_registry",

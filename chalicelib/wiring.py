@@ -17,6 +17,7 @@ from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 from chalicelib.wiring_accounts import AccountParts
 from chalicelib.wiring_git import GitParts
+from chalicelib.wiring_webhooks import WebhookParts
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.task_runner import TaskRunner
 
 
-class Container(AccountParts, GitParts):
+class Container(AccountParts, GitParts, WebhookParts):
     """Every collaborator, built on first use. Keyword overrides win (tests, the local platform)."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:

@@ -2,9 +2,11 @@
 notify rule routes them here) becomes one structured log line, the cloud's counterpart of the line
 `railyard dev` prints on its terminal (railyard/localdev/console.py: `deployment dep_… → SUCCESS`).
 
-This is the seam where outgoing notifications plug in: issue 12's user webhooks (signed, retried
-through SQS) will be called from `record_handler`, after the log line. Until then a duplicate
-delivery (SQS delivers at least once) only repeats a log line."""
+After the log line, the event goes to the project's outgoing webhooks: one message per webhook that
+wants it on the webhook-deliveries queue, whose consumer signs, POSTs and retries
+(functions/webhook_deliveries.py, docs/webhooks.md). A duplicate delivery (SQS delivers at least
+once) repeats the log line and makes the same delivery messages again, which find their delivery
+already under way (chalicelib/domain/webhook_delivery.py)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,16 @@ def record_handler(record: SQSRecord) -> None:
         describe(envelope),
         extra={"event": envelope.metadata.event_name, "event_time": envelope.metadata.created_at, **data},
         correlation_id=envelope.metadata.correlation_id,
+    )
+    fan_out(envelope)
+
+
+def fan_out(envelope: Envelope) -> None:
+    """The event to the project's webhooks (`railyard dev`'s notifications poller calls it too)."""
+    from chalicelib.wiring import container
+
+    container().webhook_fan_out.fan_out(
+        envelope.metadata.event_name, dict(envelope.data), envelope.metadata.created_at
     )
 
 

@@ -35,6 +35,7 @@ from railyard.commands import auth as auth_commands
 from railyard.commands import metrics as metrics_command
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
+from railyard.commands.webhook import webhook_app
 
 app = typer.Typer(
     cls=RailyardGroup,
@@ -52,6 +53,7 @@ app.add_typer(service.app, name="service")  # settings
 app.add_typer(admin_app, name="admin")
 auth_commands.register(app)  # login, whoami, logout
 app.add_typer(domain_app, name="domain")
+app.add_typer(webhook_app, name="webhook")
 import railyard.commands.keys  # noqa: E402, F401  (registers `admin rotate-keys`)
 
 app.add_typer(workspace.app, name="workspace")

@@ -52,13 +52,21 @@ def grant_open(role: iam.IRole, stage: StageContext) -> None:
     role.add_to_principal_policy(_statement(OPEN, stage))
 
 
-def grant_open_webhook_secrets(role: iam.IRole, stage: StageContext) -> None:
+def grant_open_git_link_secrets(role: iam.IRole, stage: StageContext) -> None:
     """What the API's GitHub webhook opens: Git links' webhook secrets, and only those (their
     context's name is one no sealed variable can have; docs/decisions/0035)."""
     statement = _statement(OPEN, stage)
     statement.add_condition(
         "StringEquals", {f"kms:EncryptionContext:{CONTEXT_VARIABLE}": WEBHOOK_SECRET_NAME}
     )
+    role.add_to_principal_policy(statement)
+
+
+def grant_open_webhook_secrets(role: iam.IRole, stage: StageContext) -> None:
+    """What the webhook deliveries' KmsSealer.open calls: webhook secrets only, whose sealed name is
+    `webhook/<id>` (chalicelib/domain/webhooks.py secret_context), never a variable's."""
+    statement = _statement(OPEN, stage)
+    statement.add_condition("StringLike", {f"kms:EncryptionContext:{CONTEXT_VARIABLE}": "webhook/*"})
     role.add_to_principal_policy(statement)
 
 

@@ -27,7 +27,7 @@ from chalicelib.statemachines import STATEMACHINES_DIR, render_definition
 from stacks.api import API_STAGE as LIVE_STAGE  # Chalice's one stage name, the WebSocket API's too
 from stacks.environment import lambda_environment
 from stacks.events import EventsStack
-from stacks.keys import grant_open
+from stacks.keys import grant_open, grant_open_webhook_secrets
 from stacks.live import URL_VARIABLE, grant_manage_connections, websocket_url
 from stacks.packaging import dependency_layer_zip, lambda_runtime, worker_code
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
@@ -48,6 +48,8 @@ class _Access:
     controls: bool = False
     describes: bool = False  # reads executions only (the sweep: did it ever start?)
     opens_sealed: bool = False  # decrypts sealed variables for the runtime (the deploy worker only)
+    sends_to: tuple[str, ...] = ()  # queue keys it sends messages to (and to their DLQs)
+    opens_webhook_secrets: bool = False  # decrypts webhooks' signing secrets, and nothing else
 
 
 # Keyed by Consumer.key; a consumer missing here fails the synth.
@@ -67,7 +69,11 @@ _ACCESS: dict[str, _Access] = {
     "execution-events": _Access(read_write=("logs",), controls=True),
     # Stores the pushed commit's source and starts its deployment (docs/decisions/0035).
     "git-events": _Access(read_write=("sources", "logs"), controls=True),
-    "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
+    # A log line per event, and a message per webhook that wants it (its project's webhooks and
+    # the deployment, service, environment and project the payload names).
+    "notifications": _Access(table="read", sends_to=("webhook-deliveries",)),
+    # One attempt: the delivery record, its webhook's sealed secret, the retry or the DLQ.
+    "webhook-deliveries": _Access(sends_to=("webhook-deliveries",), opens_webhook_secrets=True),
     # Reads the deployment (its place and creation time) and writes its metrics record (ADR 0039).
     "metrics": _Access(table="read_write"),
     # Writes the end and its log line; the cluster access is the runtime stack's (stacks/runtime.py).
@@ -150,6 +156,11 @@ class WorkflowStack(Stack):
                 deploy_machine.grant_describe(role)
             if access.opens_sealed:
                 grant_open(role, stage)
+            if access.opens_webhook_secrets:
+                grant_open_webhook_secrets(role, stage)
+            for queue_key in access.sends_to:
+                events.queues[queue_key].grant_send_messages(role)
+                events.dlqs[queue_key].grant_send_messages(role)
         self.build_worker_role: iam.IRole = self._role_of("build-worker")
         self.deploy_worker_role: iam.IRole = self._role_of("deploy-worker")
         # The roles that act on a cluster's releases: the runtime stack gives each EKS access.

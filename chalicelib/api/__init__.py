@@ -20,6 +20,7 @@ def register(app: Chalice) -> None:
         metrics,
         projects,
         tokens,
+        webhooks,
         whoami,
         workspaces,
     )
@@ -36,6 +37,7 @@ def register(app: Chalice) -> None:
         device,
         github,
         git,
+        webhooks,
         whoami,
         workspaces,
         tokens,

@@ -138,6 +138,8 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         reset_clients()
         for note in target.notes:
             console.event(note)
+        # Outgoing webhooks may reach 127.0.0.1 here: a developer's receiver is local (docs/webhooks.md).
+        os.environ.setdefault("RAILYARD_WEBHOOK_ALLOW_LOOPBACK", "1")
         settings = Settings.from_env()
         resources = bootstrap(settings.catalogue, settings.account_id)
 
@@ -252,6 +254,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     from functions.git_events import handler as git_events_handler
     from functions.metrics import handler as metrics_handler
     from functions.task_worker import handler as task_handler
+    from functions.webhook_deliveries import handler as webhook_handler
     from railyard.localdev.console import print_event
     from railyard.localdev.pollers import QueuePoller
 
@@ -267,7 +270,8 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         # More pollers than build slots (MAX_CONCURRENT_BUILDS): a waiting build beats in the runner.
         ("build", BUILD_POLLERS, task_handler),
         ("deploy", 4, task_handler),
-        ("notifications", 1, print_event),  # the terminal's event lines
+        ("notifications", 1, _notifications(print_event)),
+        ("webhook-deliveries", 2, webhook_handler),  # outgoing webhooks (docs/webhooks.md)
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
         ("git-events", 1, git_events_handler),  # pushes to deploy (docs/decisions/0035)
         ("metrics", 1, metrics_handler),  # per-project deployment metrics (docs/decisions/0039)
@@ -285,6 +289,18 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
                 stop,
                 region=container.settings.region,
             ).start()
+
+
+def _notifications(print_event: Any) -> Any:
+    """The notifications queue's local consumer: the terminal's event lines, then the Lambda's own
+    handler (its log line, the outgoing webhooks), whose failed records are retried."""
+    from functions.notifications import handler as lambda_handler
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        print_event(event, context)
+        return lambda_handler(event, context)
+
+    return handle
 
 
 def _blobs() -> Any:

@@ -49,6 +49,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     "MfaCode": lambda world: {"code": "123456"},
     "MfaDisable": lambda world: {"code": "123456"},
     "DomainCreate": lambda world: {"hostname": f"{next(_names)}.example.com"},
+    "WebhookCreate": lambda world: {"url": "https://hooks.example.com/x", "events": ["deployment.failed"]},
     "WorkspaceCreate": lambda world: {"name": next(_names)},
     "InvitationCreate": lambda world: {"email": f"{next(_names)}@example.com", "role": "viewer"},
     "InvitationAccept": lambda world: {"token": "ry_inv_not_a_real_invitation"},
@@ -77,6 +78,12 @@ def _owner_world(api: Api) -> dict[str, str]:
     domain = "owner.example.com"
     status, _ = api.call("POST", f"/v1/services/{deployment.service_id}/domains", {"hostname": domain})
     assert status == 201
+    status, webhook = api.call(
+        "POST",
+        f"/v1/projects/{deployment.project_id}/webhooks",
+        {"url": "https://hooks.example.com/owner", "events": ["deployment.completed"]},
+    )
+    assert status == 201, webhook
     member = _member(api, project.org_id)
     status, token = api.call(
         "POST", f"/v1/workspaces/{project.org_id}/tokens", {"name": "t", "actions": ["read"]}
@@ -91,6 +98,7 @@ def _owner_world(api: Api) -> dict[str, str]:
         "service_id": deployment.service_id,
         "deployment_id": deployment_id,
         "workspace_id": project.org_id,
+        "webhook_id": webhook["webhook"]["id"],
     }
 
 

@@ -169,10 +169,31 @@ def _role_actions(cloud: Synthesized, queue_key: str) -> set[str]:
 def test_the_event_fan_out_consumers_touch_no_data_they_do_not_use(cloud: Synthesized) -> None:
     notifications, metrics = _role_actions(cloud, "notifications"), _role_actions(cloud, "metrics")
     assert "sqs:ReceiveMessage" in notifications and "sqs:ReceiveMessage" in metrics  # their queues
-    assert not {a for a in notifications if a.split(":")[0] in {"dynamodb", "s3", "states"}}
+    writes = ("Put", "Update", "Delete", "BatchWrite", "TransactWrite")
+    # notifications: the project's webhooks and what the payload names; one message per webhook
+    assert "dynamodb:Query" in notifications and "sqs:SendMessage" in notifications
+    assert not {a for a in notifications if a.startswith("dynamodb:") and a.split(":")[1].startswith(writes)}
+    assert not {a for a in notifications if a.split(":")[0] in {"s3", "states", "kms"}}
     # The deployment read, and its metrics record written (docs/decisions/0039).
     assert {"dynamodb:GetItem", "dynamodb:UpdateItem"} <= metrics
-    assert not {a for a in metrics if a.split(":")[0] in {"s3", "states"}}
+    assert not {a for a in metrics if a.split(":")[0] in {"s3", "states", "kms"}}
+
+
+def test_the_webhook_deliveries_consumer_opens_webhook_secrets_and_nothing_else(cloud: Synthesized) -> None:
+    workflow = cloud.primary["workflow"]
+    role_id = _consumers(cloud, REGIONS[0])["webhook-deliveries"]["function"]["Role"]["Fn::GetAtt"][0]
+    kms = [
+        statement
+        for policy in props(workflow, "AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Roles"]
+        for statement in statements(policy)
+        if any(action.startswith("kms:") for action in listed(statement["Action"]))
+    ]
+    assert [listed(statement["Action"]) for statement in kms] == [["kms:Decrypt"]]
+    assert kms[0]["Condition"]["StringLike"] == {"kms:EncryptionContext:railyard:variable": "webhook/*"}
+    actions = _role_actions(cloud, "webhook-deliveries")
+    assert {"sqs:ReceiveMessage", "sqs:SendMessage", "dynamodb:GetItem", "dynamodb:PutItem"} <= actions
+    assert not {a for a in actions if a.split(":")[0] in {"s3", "states"}}
 
 
 def test_the_build_worker_may_start_isolated_builds_and_the_deploy_worker_may_not(cloud: Synthesized) -> None:

@@ -37,7 +37,8 @@ def test_one_rotating_key_with_the_catalogue_alias_in_the_primary_region(cloud: 
     assert [a["AliasName"] for a in props(cloud.primary["data"], "AWS::KMS::Alias")] == [ALIAS]
 
 
-def test_the_api_may_only_seal_and_only_the_deploy_worker_may_open(cloud: Synthesized) -> None:
+def test_the_api_may_only_seal_and_only_the_deploy_worker_may_open_variables(cloud: Synthesized) -> None:
+    """... and the webhook deliveries' worker webhook secrets only (`webhook/<id>` names)."""
     for region in REGIONS:
         parts = cloud.by_region[region]
         api = {
@@ -51,23 +52,33 @@ def test_the_api_may_only_seal_and_only_the_deploy_worker_may_open(cloud: Synthe
                 webhook_only = {f"kms:EncryptionContext:{CONTEXT_VARIABLE}": WEBHOOK_SECRET_NAME}
                 assert statement["Condition"]["StringEquals"] == webhook_only, region
         workflow = parts["workflow"]
-        opening_roles = set()
+        opening_roles, webhook_roles = set(), set()
         for rid, statement in _key_statements(workflow):
             assert statement["Action"] == "kms:Decrypt", (region, rid)
-            opening_roles |= {r["Ref"] for r in workflow["Resources"][rid]["Properties"]["Roles"]}
-        deploy_roles = {
-            f["Role"]["Fn::GetAtt"][0]
+            roles = {r["Ref"] for r in workflow["Resources"][rid]["Properties"]["Roles"]}
+            if statement["Condition"].get("StringLike") == {
+                f"kms:EncryptionContext:{CONTEXT_VARIABLE}": "webhook/*"
+            }:
+                webhook_roles |= roles
+            else:
+                opening_roles |= roles
+
+        role_of = {
+            name: {f["Role"]["Fn::GetAtt"][0]}
             for f in props(workflow, "AWS::Lambda::Function")
-            if f["FunctionName"] == CATALOGUE.function_name("deploy-worker")
+            for name in ("deploy-worker", "webhook-deliveries")
+            if f["FunctionName"] == CATALOGUE.function_name(name)
         }
-        assert opening_roles == deploy_roles and len(deploy_roles) == 1, region
+        assert opening_roles == role_of["deploy-worker"], region
+        assert webhook_roles == role_of["webhook-deliveries"], region
         for part in ("build", "events", "runtime", "observability"):
             assert _key_statements(parts[part]) == [], (region, part)
 
 
 def test_every_use_of_the_key_needs_a_service_and_variable_context(cloud: Synthesized) -> None:
     used = [s for t in cloud.all for _, s in _key_statements(t)]
-    assert len(used) == 3 * len(REGIONS)  # the API's seal and webhook-secret open, the deploy worker's open
+    # The API seals and opens Git links' webhook secrets; the deploy and webhook workers open.
+    assert len(used) == 4 * len(REGIONS)
     for statement in used:
         condition = statement["Condition"]
         assert condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"] == [
