@@ -74,15 +74,15 @@ def railway_payload(facts: PayloadFacts) -> dict[str, Any]:
 
 
 def _git(deployment: Deployment) -> dict[str, Any]:
-    """The commit a deployment was made from, when it carries one (push-to-deploy, issue 12
-    part 1, records it on the deployment as `git`: branch, commitHash, commitAuthor, commitMessage)."""
-    git = getattr(deployment, "git", None)
-    if git is None:
+    """The commit a pushed deployment was made from (docs/decisions/0035); empty for an upload."""
+    if not deployment.commit_sha:
         return {}
-    return dict(git) if isinstance(git, dict) else {k: getattr(git, k, None) for k in _GIT_FIELDS}
-
-
-_GIT_FIELDS = ("branch", "commitHash", "commitAuthor", "commitMessage")
+    return {
+        "branch": deployment.branch,
+        "commitHash": deployment.commit_sha,
+        "commitAuthor": deployment.commit_author,
+        "commitMessage": deployment.commit_message,
+    }
 
 
 def test_payload(project: Project, webhook: Webhook, at: str) -> dict[str, Any]:

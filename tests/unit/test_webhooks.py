@@ -5,6 +5,7 @@ webhook_signing.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -188,6 +189,24 @@ def test_the_json_payload_has_railways_shape() -> None:
         "deployment": {"id": "dep_1"},
     }
     assert json.loads(render(WebhookFormat.JSON, payload)) == payload
+
+
+def test_a_pushed_deployment_names_its_commit_and_github_as_its_source() -> None:
+    repo = InMemoryRepository()
+    pushed = dataclasses.replace(
+        _world(repo), commit_sha="abc123", commit_message="Fix", commit_author="ada", branch="main"
+    )
+    facts = PayloadFacts(
+        EVENTS_BY_NAME["deployment.failed"], pushed, "FAILED", repo.get_service("svc_1"),
+        repo.get_environment("env_1"), repo.get_project("prj_1"), "2026-12-04T12:00:00Z",
+    )  # fmt: skip
+
+    details = railway_payload(facts)["details"]
+
+    assert isinstance(details, dict) and details["source"] == "GitHub"
+    assert (details["branch"], details["commitHash"], details["commitAuthor"], details["commitMessage"]) == (
+        "main", "abc123", "ada", "Fix"
+    )  # fmt: skip
 
 
 def test_slack_gets_text_and_discord_gets_content_with_an_embed() -> None:
