@@ -17,6 +17,7 @@ def register(app: Chalice) -> None:
         meta,
         projects,
         tokens,
+        variables,
         whoami,
         workspaces,
     )
@@ -27,6 +28,7 @@ def register(app: Chalice) -> None:
         meta,
         projects,
         deployments,
+        variables,
         domains,
         auth,
         device,

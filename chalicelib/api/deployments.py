@@ -124,7 +124,9 @@ def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Re-activate an earlier release (the previous one by default) as a new deployment."""
     body = parse(RollbackCreate, ctx.body)
     deployment = ctx.c.deployments.rollback(ctx.who, service_id, body.deploymentId, ctx.audit)
-    return 201, {"deployment": _view(ctx, deployment)}
+    # The release's own variables come back (ADR 0037): which differ from the current ones, by name.
+    changes = ctx.c.variables.rollback_differences(ctx.who, deployment)
+    return 201, {"deployment": _view(ctx, deployment), "variablesChanged": changes}
 
 
 @route(bp, "/v1/services/{service_id}/releases", action=Action.READ)
@@ -136,8 +138,12 @@ def list_releases(ctx: Context, service_id: str) -> tuple[int, Any]:
 
 @route(bp, "/v1/services/{service_id}/variables", action=Action.READ_VARIABLES)
 def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
-    """Get a service's variables (sealed ones by name only)."""
-    return 200, variables_view(ctx.c.deployments.get_variables(ctx.who, service_id))
+    """Get a service's variables (sealed ones by name only), and which of them the live release
+    runs other values of (`liveDifferences`, null when none: docs/variables.md)."""
+    listing = ctx.c.deployments.get_variables(ctx.who, service_id)
+    live = ctx.c.variables.live_difference(ctx.who, service_id)
+    differs = None if live is None else {"releaseNumber": live.release_number, "names": live.names}
+    return 200, {**variables_view(listing), "liveDifferences": differs}
 
 
 @route(
