@@ -138,12 +138,8 @@ def list_releases(ctx: Context, service_id: str) -> tuple[int, Any]:
 
 @route(bp, "/v1/services/{service_id}/variables", action=Action.READ_VARIABLES)
 def get_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
-    """Get a service's variables (sealed ones by name only), and which of them the live release
-    runs other values of (`liveDifferences`, null when none: docs/variables.md)."""
-    listing = ctx.c.deployments.get_variables(ctx.who, service_id)
-    live = ctx.c.variables.live_difference(ctx.who, service_id)
-    differs = None if live is None else {"releaseNumber": live.release_number, "names": live.names}
-    return 200, {**variables_view(listing), "liveDifferences": differs}
+    """Get a service's variables (sealed ones by name only)."""
+    return 200, variables_view(ctx.c.deployments.get_variables(ctx.who, service_id))
 
 
 @route(

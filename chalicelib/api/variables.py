@@ -39,7 +39,14 @@ def patch_shared_variables(ctx: Context, environment_id: str) -> tuple[int, Any]
 @route(bp, "/v1/services/{service_id}/variables/resolved", action=Action.READ_VARIABLES)
 def get_resolved_variables(ctx: Context, service_id: str) -> tuple[int, Any]:
     """The values a deployment made now would run with: injected, shared and the service's own,
-    references resolved; sealed ones by name only (their values never leave the platform)."""
+    references resolved; sealed ones by name only (their values never leave the platform); and
+    which of them the live release runs other values of (`liveDifferences`, null when none)."""
     found = ctx.c.variables.resolved(ctx.who, service_id)
-    sealed = sorted({*found.sealed, *found.shared_sealed})
-    return 200, {"variables": {**found.injected, **found.variables}, "sealed": sealed}
+    live = ctx.c.variables.live_difference(ctx.who, service_id)
+    return 200, {
+        "variables": {**found.injected, **found.variables},
+        "sealed": sorted({*found.sealed, *found.shared_sealed}),
+        "liveDifferences": None
+        if live is None
+        else {"releaseNumber": live.release_number, "names": live.names},
+    }
