@@ -2,7 +2,8 @@
 
 Link a directory to a service, deploy it, watch it, change it. Each command group is a module of
 ``railyard.commands`` (deployments: ``deploy``; following one: ``following``; ``variables``,
-``cron``, ``domain``, ``auth``, ``workspace``, ``token``, ``audit``, ``local``) and ``railyard.admin``.
+``run``, ``cron``, ``domain``, ``auth``, ``workspace``, ``token``, ``audit``, ``local``) and
+``railyard.admin``.
 Every command talks only to the HTTP API (docs/api.md) through ``railyard.client``; ``railyard dev``
 hands over to the local platform in ``railyard.localdev``. Module import stays light (typer only):
 requests, rich and the client are imported by the commands that use them, so ``railyard --help``
@@ -18,7 +19,7 @@ from __future__ import annotations
 import typer
 
 from railyard.admin import admin_app
-from railyard.commands import audit, cron, deploy, local, token, variables, workspace
+from railyard.commands import audit, cron, deploy, local, run, token, variables, workspace
 from railyard.commands import auth as auth_commands
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
@@ -44,6 +45,7 @@ app.add_typer(token.app, name="token")
 audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
+run.register(app)  # run -- CMD: a local command with the service's variables
 
 
 def main() -> None:
