@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.domains import DomainService
+    from chalicelib.domain.environments import Environments
     from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import (
         BlobStore,
@@ -240,6 +241,32 @@ class Container(AccountParts):
         from chalicelib.domain.variables import VariableService
 
         return VariableService(self.repository, self.projects, self.variable_resolution, self.sealer)
+
+    @cached_property
+    def environments(self) -> Environments:
+        """Environments copied, deleted (their releases stopped: the runtime is built only then)
+        and promoted (docs/decisions/0036)."""
+        from chalicelib.adapters.dynamo.environments import DynamoEnvironmentStore
+        from chalicelib.domain.environments import Environments
+        from chalicelib.domain.ports import ArtifactObjects
+
+        def artifact_objects(key: str) -> list[str]:  # the build runner knows them; built on use
+            runner = self.build_runner
+            return runner.artifact_objects(key) if isinstance(runner, ArtifactObjects) else [key]
+
+        return Environments(
+            self.repository,
+            DynamoEnvironmentStore(self.settings.table_name),
+            self.projects,
+            self.deployments,
+            lambda: self.runtime,
+            self.workflow,
+            self.blobs,
+            self.logs,
+            self.settings.artifacts_bucket,
+            self.clock,
+            artifact_objects=artifact_objects,
+        )
 
     @cached_property
     def pipeline(self) -> Pipeline:

@@ -2,8 +2,8 @@
 
 Link a directory to a service, deploy it, watch it, change it. Each command group is a module of
 ``railyard.commands`` (deployments: ``deploy``; following one: ``following``; ``variables``,
-``run``, ``cron``, ``domain``, ``auth``, ``workspace``, ``token``, ``audit``, ``local``) and
-``railyard.admin``.
+``environment``, ``service``, ``run``, ``cron``, ``domain``, ``auth``, ``workspace``, ``token``,
+``audit``, ``local``) and ``railyard.admin``.
 Every command talks only to the HTTP API (docs/api.md) through ``railyard.client``; ``railyard dev``
 hands over to the local platform in ``railyard.localdev``. Module import stays light (typer only):
 requests, rich and the client are imported by the commands that use them, so ``railyard --help``
@@ -19,7 +19,18 @@ from __future__ import annotations
 import typer
 
 from railyard.admin import admin_app
-from railyard.commands import audit, cron, deploy, local, run, token, variables, workspace
+from railyard.commands import (
+    audit,
+    cron,
+    deploy,
+    environment,
+    local,
+    run,
+    service,
+    token,
+    variables,
+    workspace,
+)
 from railyard.commands import auth as auth_commands
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
@@ -35,6 +46,8 @@ app = typer.Typer(
 # The order here is the order `railyard --help` lists them: commands first, then the groups.
 app.add_typer(variables.app, name="variables")
 app.add_typer(cron.app, name="cron")
+app.add_typer(environment.app, name="environment")  # new, list, use, delete, promote (ADR 0036)
+app.add_typer(service.app, name="service")  # settings
 app.add_typer(admin_app, name="admin")
 auth_commands.register(app)  # login, whoami, logout
 app.add_typer(domain_app, name="domain")

@@ -95,6 +95,26 @@ class RailyardClient(ApiTransport):
         data = self._request("GET", f"/v1/projects/{project_id}")
         return cast(Project, data["project"]), cast(list[Environment], data["environments"])
 
+    # Environments (ADR 0036): the answers' shapes are docs/api.md's; the CLI reads a few keys.
+    def list_environments(self, project_id: str) -> list[Environment]:
+        data = self._request("GET", f"/v1/projects/{project_id}/environments")
+        return cast(list[Environment], data["environments"])
+
+    def create_environment(self, project_id: str, name: str, copy_from: str | None = None) -> dict[str, Any]:
+        body = {"name": name, **({"copyFrom": copy_from} if copy_from else {})}
+        return self._create("POST", f"/v1/projects/{project_id}/environments", body=body)
+
+    def delete_environment(self, environment_id: str, confirm: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/v1/environments/{environment_id}", params={"confirm": confirm})
+
+    def promote(self, environment_id: str, source: str, service: str | None = None) -> dict[str, Any]:
+        body = {"from": source, **({"service": service} if service else {})}
+        return self._create("POST", f"/v1/environments/{environment_id}/promote", body=body)
+
+    def update_service_settings(self, service_id: str, settings: dict[str, Any]) -> Service:
+        data = self._request("PATCH", f"/v1/services/{service_id}", body={"settings": settings})
+        return cast(Service, data["service"])
+
     def list_services(self, environment_id: str) -> list[Service]:
         data = self._request("GET", f"/v1/environments/{environment_id}/services")
         return cast(list[Service], data["services"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib.api.environment_schemas import copy_view
 from chalicelib.api.routing import Context, route
 from chalicelib.api.schemas import (
     EnvironmentCreate,
@@ -62,9 +63,10 @@ def get_project(ctx: Context, project_id: str) -> tuple[int, Any]:
     action=Action.MANAGE,
 )
 def create_environment(ctx: Context, project_id: str) -> tuple[int, Any]:
-    """Create an environment."""
-    env = ctx.c.projects.create_environment(ctx.who, project_id, parse(EnvironmentCreate, ctx.body).name)
-    return 201, {"environment": environment_view(env)}
+    """Create an environment, empty or a copy of another (copyFrom)."""
+    body = parse(EnvironmentCreate, ctx.body)
+    made = ctx.c.environments.create(ctx.who, project_id, body.name, body.copyFrom)
+    return 201, copy_view(made, ctx.c.settings.public_url)
 
 
 @route(bp, "/v1/projects/{project_id}/environments", action=Action.READ)

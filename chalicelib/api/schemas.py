@@ -36,6 +36,9 @@ class ProjectCreate(_Body):
 
 class EnvironmentCreate(_Body):
     name: str = Field(min_length=1, max_length=32)
+    # An environment of the same project (id or name) whose services, settings and variables the
+    # new one gets (docs/decisions/0036); absent: an empty environment.
+    copyFrom: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class _SettingsPatchBody(_Body):

@@ -28,6 +28,10 @@ class IdempotencyKeyReused(Conflict):
     """An Idempotency-Key already answered a different request (another body) of the same caller."""
 
 
+class ProductionEnvironment(Conflict):
+    """The production environment cannot be deleted (a 409): every project keeps one."""
+
+
 class RequestInProgress(Conflict):
     """The first request with this Idempotency-Key has not finished yet; retry shortly."""
 

@@ -82,6 +82,8 @@ class DeploymentKind(StrEnum):
     SOURCE = "source"  # build an uploaded source tree
     REDEPLOY = "redeploy"  # the active release's artifact with the current variables/settings
     ROLLBACK = "rollback"  # re-activate an existing release unchanged
+    # another environment's live artifact (no rebuild) with this service's variables/settings
+    PROMOTION = "promotion"
 
 
 MAX_REPLICAS = limits.MAX_REPLICAS  # declared in limits; kept here for its importers

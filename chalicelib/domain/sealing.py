@@ -9,6 +9,12 @@ starts the release's processes (domain/release_spec.py). Builds never get sealed
 Entities keep a sealed value as its text form (`SealedValue.to_text`): an opaque, versioned string
 that stores and travels like any other value (ServiceVariables.sealed, ConfigSnapshot.sealed), so a
 rollback or a redeploy carries the ciphertext, never the plaintext.
+
+An environment copied from another (domain/environments.py) gets its services' sealed values as
+they are: the API may seal but never open (stacks/keys.py), so it cannot re-seal them for the new
+services. A copied value is the original text wrapped with the service it was sealed for
+(`copied_sealed`), and opens with that service's context; a copy of a copy keeps the first origin.
+Only the platform writes the wrapper (no API accepts sealed text), and only within one project.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from chalicelib.domain.errors import DomainError
 CONTEXT_SERVICE = "railyard:service"
 CONTEXT_VARIABLE = "railyard:variable"
 _TEXT_VERSION = "sealed.v1"
+_COPY_PREFIX = "copied.v1"
 
 
 class SealedValueUnreadable(DomainError):
@@ -76,6 +83,26 @@ def seal_variable(sealer: Sealer, service_id: str, name: str, value: str) -> str
     return sealer.seal(value.encode(), sealing_context(service_id, name)).to_text()
 
 
+def copied_sealed(text: str, origin_service_id: str) -> str:
+    """The stored form of a sealed value copied from service `origin_service_id` to another: it
+    still opens with its origin's context. A copy of a copy keeps the first origin."""
+    if text.startswith(_COPY_PREFIX + "."):
+        return text
+    origin = base64.urlsafe_b64encode(origin_service_id.encode()).decode()
+    return f"{_COPY_PREFIX}.{origin}.{text}"
+
+
+def _origin_of(text: str, service_id: str) -> tuple[str, str]:
+    """(the service the value was sealed for, its SealedValue text)."""
+    if not text.startswith(_COPY_PREFIX + "."):
+        return service_id, text
+    try:
+        _, _, origin, inner = text.split(".", 3)
+        return base64.urlsafe_b64decode(origin).decode(), inner
+    except (binascii.Error, ValueError):
+        raise SealedValueUnreadable("a stored sealed value is not in a known format") from None
+
+
 def open_variables(sealer: Sealer | None, service_id: str, sealed: Mapping[str, str]) -> dict[str, str]:
     """The plaintext of every sealed variable of a release, for its runtime environment only."""
     if not sealed:
@@ -87,7 +114,8 @@ def open_variables(sealer: Sealer | None, service_id: str, sealed: Mapping[str, 
     opened = {}
     for name, text in sorted(sealed.items()):
         try:
-            plaintext = sealer.open(SealedValue.from_text(text), sealing_context(service_id, name))
+            origin, inner = _origin_of(text, service_id)
+            plaintext = sealer.open(SealedValue.from_text(inner), sealing_context(origin, name))
             opened[name] = plaintext.decode()
         except SealedValueUnreadable as error:
             raise SealedValueUnreadable(f"sealed variable {name} could not be opened: {error}") from None

@@ -57,6 +57,13 @@ class Setting:
     choices: tuple[str, ...] = ()
     clearable: bool = False  # the API accepts null: "unset"
     config_file: ConfigFileKey | None = None  # a config file's deploy.<api_name> sets it (and wins)
+    # `railyard service settings --<flag>`: the api name in kebab case unless the row names another
+    # (Railway's CLI says --replicas, not --num-replicas).
+    cli_flag: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return self.cli_flag or re.sub(r"(?<!^)(?=[A-Z])", "-", self.api_name).lower()
 
 
 def setting(default: Any, **row: Any) -> Any:
@@ -126,6 +133,7 @@ class ServiceSettings:
         minimum=1,
         maximum=limits.MAX_REPLICAS,
         config_file=ConfigFileKey("Instances sharing the traffic.", maximum_is_railways=True),
+        cli_flag="replicas",
     )
     # A cron service runs its start command on this schedule (UTC) instead of serving traffic.
     cron_schedule: str | None = setting(

@@ -138,6 +138,21 @@ class DeploymentService:
         )
         return self._start(deployment, audit=audit)
 
+    def promote(
+        self, who: Access, service_id: str, release: Release, audit: RequestAudit | None = None
+    ) -> Deployment:
+        """A new deployment of `service_id` that runs `release`, another service's (promotion:
+        domain/environments.py): its artifact, no rebuild, with this service's own variables and
+        settings (the artifact's config-file settings still win, as on a redeploy)."""
+        service, variables = self._service_with_variables(who, service_id)
+        ensure_not_pruned(release)
+        settings = release.built.effective_settings(service.settings)
+        config = ConfigSnapshot(
+            variables=dict(variables.values), settings=settings, sealed=dict(variables.sealed)
+        )
+        deployment = self._new(service, DeploymentKind.PROMOTION, config, built=release.built)
+        return self._start(deployment, audit=audit)
+
     def set_variables(
         self,
         who: Access,

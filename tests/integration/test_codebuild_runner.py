@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import stat
-import tarfile
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from chalicelib.domain.ports import BuildRequest
 from chalicelib.domain.renderings import variables_digest
 from tests.support.codebuild_stack import create_build_stack
 from tests.support.moto_inprocess import in_process_aws
+from tests.support.tarballs import pack
 
 ACCOUNT = "123456789012"
 STAGE = "test"
@@ -127,28 +127,18 @@ def iam_calls(codebuild_env: None) -> list[str]:
     return calls
 
 
-def _source_tar(files: dict[str, tuple[str, int]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, (content, mode) in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            info.mode = mode
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 NODE_APP = {
-    "package.json": (json.dumps({"name": "web", "version": "1.0.0"}), 0o644),
-    "server.js": ("require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)", 0o644),
-    "Procfile": ("web: node server.js\n", 0o644),
-    "bin/start.sh": ("#!/bin/sh\nexec node server.js\n", 0o755),
+    "package.json": json.dumps({"name": "web", "version": "1.0.0"}),
+    "server.js": "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)",
+    "Procfile": "web: node server.js\n",
+    "bin/start.sh": "#!/bin/sh\nexec node server.js\n",
 }
 
 
-def _upload(key: str = "sources/svc_01/abc.tar.gz", files: dict[str, tuple[str, int]] | None = None) -> None:
-    boto3.client("s3").put_object(Bucket=SOURCES, Key=key, Body=_source_tar(files or NODE_APP))
+def _upload(key: str = "sources/svc_01/abc.tar.gz", files: dict[str, str] | None = None) -> None:
+    boto3.client("s3").put_object(
+        Bucket=SOURCES, Key=key, Body=pack(files or NODE_APP, executable=("bin/start.sh",))
+    )
 
 
 def _request(
@@ -510,7 +500,7 @@ def test_the_build_log_names_each_config_key_railyard_ignores(
     start_build_calls: list[dict[str, Any]],
 ) -> None:
     exported = {"build": {"builder": "nixpacks"}, "deploy": {"useLegacyStacker": False}}
-    _upload(files={**NODE_APP, "railway.json": (json.dumps(exported), 0o644)})
+    _upload(files={**NODE_APP, "railway.json": json.dumps(exported)})
     log = Log()
 
     _runner(registry=None).start(_request("dep_03"), log)
@@ -534,7 +524,7 @@ def test_a_missing_codebuild_project_fails_the_build_saying_what_to_do(codebuild
 
 
 def test_unplannable_source_fails_before_codebuild(start_build_calls: list[dict[str, Any]]) -> None:
-    _upload(files={"README.md": ("hello", 0o644)})
+    _upload(files={"README.md": "hello"})
     with pytest.raises(BuildFailed):
         _runner().start(_request(), Log())
     assert start_build_calls == []

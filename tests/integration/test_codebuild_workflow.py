@@ -11,9 +11,7 @@ DynamoDB, S3, SQS, EventBridge, Step Functions, the workers and their pollers.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +31,7 @@ from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeRuntime
 from tests.support.codebuild_stack import create_build_stack
 from tests.support.principals import admin_access
+from tests.support.tarballs import pack
 from tests.support.workflow import drain_events
 
 WHO = admin_access()
@@ -42,17 +41,6 @@ APP = {
     "package.json": json.dumps({"name": "web", "version": "1.0.0", "scripts": {"start": "node server.js"}}),
     "server.js": "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT)",
 }
-
-
-def _tarball(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class Platform:
@@ -95,7 +83,7 @@ class Platform:
 
     def deploy(self) -> str:
         _, key = self.container.deployments.presign_upload(WHO, self.service.id)
-        self.container.blobs.put_bytes(self.settings.sources_bucket, key, _tarball(APP))
+        self.container.blobs.put_bytes(self.settings.sources_bucket, key, pack(APP))
         return self.container.deployments.deploy_source(WHO, self.service.id, key).id
 
     def started_build(self, deployment_id: str, timeout: float = 20) -> PendingBuild:

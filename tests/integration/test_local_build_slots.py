@@ -4,8 +4,6 @@ out (the workflow counts the heartbeat limit from when the step's message was se
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import time
 from pathlib import Path
@@ -15,16 +13,11 @@ from chalicelib.domain.buildplan import BuildPlan, SourceTree
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import BuildRequest
 from tests.fakes import FakeBlobStore, FakeLog
+from tests.support.tarballs import pack
 
 
 def _source(blobs: FakeBlobStore, key: str, marker: str) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = f"print('{marker}')\n".encode()
-        info = tarfile.TarInfo("main.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    blobs.put_bytes("sources", key, buffer.getvalue())
+    blobs.put_bytes("sources", key, pack({"main.py": f"print('{marker}')\n"}))
     return key
 
 

@@ -24,6 +24,7 @@ from chalicelib.domain.ports import BuildRequest
 from chalicelib.domain.toolchains import node_arch
 from tests.fakes import FakeBlobStore, FakeLog
 from tests.support.npm_registry import RegistryServer, publish_node, toolchain_registry
+from tests.support.tarballs import pack
 
 SOURCES, ARTIFACTS = "sources", "artifacts"
 pytestmark = pytest.mark.skipif(
@@ -44,13 +45,7 @@ def plan_with(tools: dict[str, str], *build: str) -> Callable[[SourceTree, str |
 
 
 def source(blobs: FakeBlobStore, key: str, text: str) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = text.encode()
-        info = tarfile.TarInfo("index.js")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    blobs.put_bytes(SOURCES, key, buffer.getvalue())
+    blobs.put_bytes(SOURCES, key, pack({"index.js": text}))
     return key
 
 

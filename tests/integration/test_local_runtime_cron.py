@@ -17,7 +17,7 @@ from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
-from tests.integration.test_local_runtime import (
+from tests.support.local_runtime_app import (
     BUCKET,
     HOST,
     SERVICE,
@@ -52,16 +52,6 @@ class FakeClock:
     def set(self, now: datetime) -> None:
         with self._lock:
             self.now = now
-
-
-@pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
-def crashes() -> CrashRecorder:
-    return CrashRecorder()
 
 
 @pytest.fixture

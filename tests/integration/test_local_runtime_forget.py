@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import http.client
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,26 +16,11 @@ from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore, FakeLog
 from tests.support import tiny_app
+from tests.support.local_runtime import BUCKET
 
 pytestmark = pytest.mark.timeout(60)
 
-BUCKET = "artifacts"
 HOST = "web-production-demo"
-
-
-@pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, blobs: FakeBlobStore) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, on_crash=lambda d, r: None)
-    rt.start()
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def activate(runtime: LocalRuntime, blobs: FakeBlobStore, release_id: str, **variables: str) -> Path:

@@ -50,11 +50,6 @@ class RecordingPromotion:
 
 
 @pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
 def runtime(tmp_path: Path, blobs: FakeBlobStore) -> Iterator[LocalRuntime]:
     with running_runtime(tmp_path, blobs, lambda deployment_id, reason: None) as rt:
         yield rt

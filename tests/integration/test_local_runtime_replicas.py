@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +15,7 @@ from chalicelib.adapters.runtime.local import LocalRuntime
 from chalicelib.domain.errors import HealthCheckFailed
 from chalicelib.domain.ports import ReleaseSpec
 from tests.fakes import FakeBlobStore
-from tests.integration.test_local_runtime import (
-    BUCKET,
+from tests.support.local_runtime_app import (
     HOST,
     CrashRecorder,
     MemoryLog,
@@ -32,26 +29,6 @@ from tests.integration.test_local_runtime import (
 )
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
-def crashes() -> CrashRecorder:
-    return CrashRecorder()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, blobs: FakeBlobStore, crashes: CrashRecorder) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(str(tmp_path / "data"), blobs, BUCKET, crashes)
-    rt.start()
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def replicated(blobs: FakeBlobStore, release_id: str, count: int, unhealthy_replica: str = "") -> ReleaseSpec:

@@ -89,11 +89,6 @@ class Ends:
 
 
 @pytest.fixture
-def blobs() -> FakeBlobStore:
-    return FakeBlobStore()
-
-
-@pytest.fixture
 def ends() -> Ends:
     return Ends()
 

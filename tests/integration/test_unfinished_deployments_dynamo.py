@@ -24,7 +24,6 @@ from tests.support.moto_inprocess import in_process_aws
 
 TABLE = "railyard-test-unfinished"
 NOW = "2026-11-22T10:00:00.000Z"
-S = DeploymentStatus
 
 
 @pytest.fixture
@@ -39,7 +38,9 @@ def repo(env: None) -> DynamoRepository:
     return DynamoRepository(TABLE)
 
 
-def deployment(did: str, sid: str = "svc_01", status: DeploymentStatus = S.QUEUED) -> Deployment:
+def deployment(
+    did: str, sid: str = "svc_01", status: DeploymentStatus = DeploymentStatus.QUEUED
+) -> Deployment:
     return Deployment(
         id=did,
         service_id=sid,
@@ -57,11 +58,15 @@ def test_every_deployment_in_progress_of_every_service_is_listed_oldest_first(
     repo: DynamoRepository,
 ) -> None:
     # GIVEN deployments of two services in every status, and a release sharing the service partition
-    ended = [status for status in S if status not in {S.QUEUED, S.BUILDING, S.DEPLOYING}]
+    ended = [
+        status
+        for status in DeploymentStatus
+        if status not in {DeploymentStatus.QUEUED, DeploymentStatus.BUILDING, DeploymentStatus.DEPLOYING}
+    ]
     repo.save(
-        deployment("dep_03", "svc_02", S.BUILDING),
-        deployment("dep_01", "svc_01", S.QUEUED),
-        deployment("dep_05", "svc_01", S.DEPLOYING),
+        deployment("dep_03", "svc_02", DeploymentStatus.BUILDING),
+        deployment("dep_01", "svc_01", DeploymentStatus.QUEUED),
+        deployment("dep_05", "svc_01", DeploymentStatus.DEPLOYING),
         *(deployment(f"dep_1{n}", "svc_01", status) for n, status in enumerate(ended)),
     )
     repo.save(
@@ -81,23 +86,23 @@ def test_every_deployment_in_progress_of_every_service_is_listed_oldest_first(
 
     # THEN exactly the three in progress come back, whole, in id (= creation) order
     assert [(d.id, d.status) for d in listed] == [
-        ("dep_01", S.QUEUED),
-        ("dep_03", S.BUILDING),
-        ("dep_05", S.DEPLOYING),
+        ("dep_01", DeploymentStatus.QUEUED),
+        ("dep_03", DeploymentStatus.BUILDING),
+        ("dep_05", DeploymentStatus.DEPLOYING),
     ]
-    assert listed[0] == deployment("dep_01", "svc_01", S.QUEUED)
+    assert listed[0] == deployment("dep_01", "svc_01", DeploymentStatus.QUEUED)
 
 
 def test_a_deployment_leaves_the_list_when_it_ends_and_not_before(repo: DynamoRepository) -> None:
     # GIVEN a deployment that goes through its statuses
     queued = deployment("dep_01")
     repo.save(queued)
-    building = queued.moved_to(S.BUILDING, NOW)
+    building = queued.moved_to(DeploymentStatus.BUILDING, NOW)
     repo.save(building)
-    assert [d.status for d in repo.list_unfinished_deployments()] == [S.BUILDING]
+    assert [d.status for d in repo.list_unfinished_deployments()] == [DeploymentStatus.BUILDING]
 
     # WHEN it ends
-    repo.save(building.moved_to(S.FAILED, NOW, reason="Build step timed out"))
+    repo.save(building.moved_to(DeploymentStatus.FAILED, NOW, reason="Build step timed out"))
 
     # THEN it is gone from the index, and its item no longer carries the sparse keys
     assert repo.list_unfinished_deployments() == []

@@ -69,7 +69,8 @@ create, update, patch (all four content types, see ``apiserver_patch``), delete 
 Foreground/Background/Orphan through a simulated garbage collector) and deletecollection.
 Discovery comes in both the aggregated (apidiscovery.k8s.io/v2) and the legacy form; a minimal
 OpenAPI v3 document tells kubectl that the server validates fields itself. The controllers
-(``apiserver_controllers``) follow kube-controller-manager's deployment controller closely.
+(``apiserver_controllers``, ``apiserver_deployment_sync``) follow kube-controller-manager's
+deployment controller closely.
 
 Faithful details that surprise people: list items carry no kind/apiVersion; zero-valued
 DeploymentStatus counters are omitted (``ready_replicas is None``, not 0); deleting a Deployment

@@ -4,6 +4,9 @@
   (autostep thread, watch streams and connections included).
 * ``kube_api_client``: a ``kubernetes.client.ApiClient`` pointed at it with its bearer token.
 * ``kubeconfig``: a kubeconfig file for kubectl and ``kubernetes.config.load_kube_config``.
+* ``server`` (the server with its controllers running), ``runtime`` (a KubernetesRuntime on it whose
+  back-off sleeps are recorded in ``sleeps``); modules that need others define their own.
+* every module imports the client once before its tests (``client_imported``).
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
 from tests.kubernetes.apiserver import KubeApiServer
+from tests.support.kube_runtime import OPTIONS, Sleeps, fast_runtime
 
 
 @pytest.fixture
@@ -74,3 +80,30 @@ def kubeconfig(kube_server: KubeApiServer, tmp_path: Path) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def client_imported() -> None:
+    # The client's API modules take ~2 s to import (pydantic models); pay it once, outside the tests.
+    from kubernetes import client, watch  # noqa: F401
+
+    for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "PolicyV1Api"):
+        getattr(client, name)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def runtime(kube_api_client: Any, sleeps: Sleeps) -> KubernetesRuntime:
+    return fast_runtime(OPTIONS, kube_api_client, sleep=sleeps)
+
+
+@pytest.fixture
+def server(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
+    """The server with its controllers running, as a cluster's would."""
+    kube_server.autostep(0.005)
+    yield kube_server
+    kube_server.stop_autostep()

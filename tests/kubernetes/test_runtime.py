@@ -2,14 +2,14 @@
 
 The server's controllers only move when stepped (`kube_server.autostep()` or `.step()`), and its
 clock only when advanced, so rollouts, stalls and progress deadlines are deterministic and fast.
+Rollbacks, scaling and errors have their own files (test_runtime_rollbacks.py, _scaling.py,
+_errors.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,182 +17,31 @@ import pytest
 from chalicelib.adapters.runtime import manifests as m
 from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
 from chalicelib.adapters.runtime.kubernetes_api import FIELD_MANAGER
-from chalicelib.adapters.runtime.kubernetes_rollout import MAX_ROLLOUT_SECONDS, rollout_backstop_seconds
 from chalicelib.domain.errors import (
-    Conflict,
     DeploymentCancelled,
     HealthCheckFailed,
-    ImageMissing,
-    ReleaseNotRunnable,
-    RuntimeRefused,
-    RuntimeUnavailable,
 )
-from chalicelib.domain.models import ServiceSettings
-from chalicelib.domain.ports import ReleaseSpec
 from tests.kubernetes.apiserver import KubeApiServer
+from tests.support.kube_runtime import (
+    APPLIED_PLURALS,
+    NAMESPACE,
+    OPTIONS,
+    Background,
+    RecordingLog,
+    Sleeps,
+    deployment,
+    image_of,
+    make_spec,
+    new_replica_set_with,
+    no_progress,
+    push_past_progress_deadline,
+    replica_sets,
+    wait_until,
+)
 
 # A hang guard, not a speed bound: the first test also pays the client's one-off import (~2 s idle,
 # over 20 s measured with the Kubernetes suite running twice beside a busy loop on 2 cores).
 pytestmark = pytest.mark.timeout(60)
-
-NS = "ry-env-01prod"
-APPLIED_PLURALS = (
-    "deployments",
-    "services",
-    "secrets",
-    "ingresses",
-    "networkpolicies",
-    "horizontalpodautoscalers",
-    "poddisruptionbudgets",
-)
-OPTIONS = m.ManifestOptions(base_domain="apps.example.com", load_balancer_cidrs=("10.0.0.0/24",))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def client_imported() -> None:
-    # The client's API modules take ~2 s to import (pydantic models); pay it once, outside the tests.
-    from kubernetes import client, watch  # noqa: F401
-
-    for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "PolicyV1Api"):
-        getattr(client, name)
-
-
-class RecordingLog:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-
-    def write(self, message: str) -> None:
-        with self._lock:
-            self.lines.append(message)
-
-    def flush(self) -> None:
-        pass
-
-    def text(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-def no_progress() -> None:
-    return None
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-@pytest.fixture
-def runtime(kube_api_client: Any, sleeps: Sleeps) -> KubernetesRuntime:
-    return KubernetesRuntime(OPTIONS, kube_api_client, backoff_seconds=0.01, request_timeout=5, sleep=sleeps)
-
-
-@pytest.fixture
-def server(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
-    """The server with its controllers running, as a cluster's would."""
-    kube_server.autostep(0.005)
-    yield kube_server
-    kube_server.stop_autostep()
-
-
-def make_spec(release: int = 1, image: str | None = None, **settings: Any) -> ReleaseSpec:
-    settings.setdefault("num_replicas", 2)
-    variables = settings.pop("variables", {"GREETING": f"hello {release}"})
-    domains = settings.pop("custom_domains", ())  # verified domains travel on the spec
-    return ReleaseSpec(
-        service_id="svc_01web",
-        hostname="web-production-shop",
-        deployment_id=f"dep_{release}",
-        release_id=f"rel_{release}",
-        artifact_key=f"artifacts/web-{release}.tar.gz",
-        start_command="python app.py",
-        variables=variables,
-        settings=ServiceSettings(**{"healthcheck_path": "/", **settings}),
-        image=image or f"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{release}",
-        project="shop",
-        environment="production",
-        service="web",
-        environment_id="env_01prod",
-        domains=domains,
-    )
-
-
-def deployment(server: KubeApiServer) -> dict[str, Any]:
-    found = server.get_object("apps/v1", "deployments", NS, "web")
-    assert found is not None
-    return found
-
-
-def replica_sets(server: KubeApiServer) -> list[dict[str, Any]]:
-    return server.objects("replicasets", NS)
-
-
-def image_of(obj: dict[str, Any]) -> str:
-    image: str = obj["spec"]["template"]["spec"]["containers"][0]["image"]
-    return image
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError("condition not reached in time")
-
-
-class Background:
-    """Runs a function in a thread; `result()` joins it and re-raises what it raised."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self._error: BaseException | None = None
-        self._value: Any = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), name="test-activate", daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], Any]) -> None:
-        try:
-            self._value = fn()
-        except BaseException as error:
-            self._error = error
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def result(self, timeout: float = 10.0) -> Any:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "activation did not finish"
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def push_past_progress_deadline(server: KubeApiServer, activation: Background, spec: ReleaseSpec) -> None:
-    """Advance the cluster's clock past the deadline until the activation notices. Progress the
-    controller still makes (a pod created) restarts the deadline, as in a real cluster, so one jump
-    right after the ReplicaSet appears is not always enough."""
-    wait_until(lambda: new_replica_set_with(server, spec.image or ""))
-    deadline = time.monotonic() + 10
-    while activation.alive() and time.monotonic() < deadline:
-        server.clock.advance(m.progress_deadline_seconds(spec.settings) + 1)
-        time.sleep(0.05)
-
-
-def new_replica_set_with(server: KubeApiServer, image: str) -> dict[str, Any] | None:
-    return next((rs for rs in replica_sets(server) if image_of(rs) == image), None)
-
-
-# --- rollouts ----------------------------------------------------------------------------------------
 
 
 def test_first_rollout_applies_every_object_and_returns_once_all_replicas_are_available(
@@ -205,7 +54,7 @@ def test_first_rollout_applies_every_object_and_returns_once_all_replicas_are_av
     runtime.activate(spec, log, no_progress)
 
     # THEN every object exists, applied by the "railyard" field manager
-    namespace = server.get_object("v1", "namespaces", None, NS)
+    namespace = server.get_object("v1", "namespaces", None, NAMESPACE)
     assert namespace is not None
     assert namespace["metadata"]["labels"]["railyard.dev/project"] == "shop"
     for group_version, plural, name in [
@@ -215,8 +64,8 @@ def test_first_rollout_applies_every_object_and_returns_once_all_replicas_are_av
         ("networking.k8s.io/v1", "networkpolicies", m.NETWORK_POLICY_NAME),
         ("policy/v1", "poddisruptionbudgets", "web"),
     ]:
-        assert server.get_object(group_version, plural, NS, name) is not None, plural
-    assert server.get_object("autoscaling/v2", "horizontalpodautoscalers", NS, "web") is None
+        assert server.get_object(group_version, plural, NAMESPACE, name) is not None, plural
+    assert server.get_object("autoscaling/v2", "horizontalpodautoscalers", NAMESPACE, "web") is None
     live = deployment(server)
     managers = {(f["manager"], f["operation"]) for f in live["metadata"]["managedFields"]}
     assert (FIELD_MANAGER, "Apply") in managers
@@ -263,7 +112,7 @@ def step_until_first_generation_rolled_out(kube_server: KubeApiServer) -> None:
         counts = [status.get(key) for key in ("updatedReplicas", "availableReplicas", "replicas")]
         return status.get("observedGeneration") == 1 and counts == [2, 2, 2]
 
-    wait_until(lambda: kube_server.get_object("apps/v1", "deployments", NS, "web"))
+    wait_until(lambda: kube_server.get_object("apps/v1", "deployments", NAMESPACE, "web"))
     while not complete():
         kube_server.step()
 
@@ -333,12 +182,12 @@ def test_new_release_rolls_out_a_new_replica_set_as_revision_2(
     # AND the pods get the new variables through a new Secret; the previous one is kept for rollback
     env_from = live["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert env_from == [{"secretRef": {"name": m.variables_secret_name(second)}}]
-    secrets = {s["metadata"]["name"] for s in server.objects("secrets", NS)}
+    secrets = {s["metadata"]["name"] for s in server.objects("secrets", NAMESPACE)}
     assert {m.variables_secret_name(first), m.variables_secret_name(second)} <= secrets
 
     # AND a third release drops the first release's variables, which nothing can roll back to
     runtime.activate(make_spec(3), RecordingLog(), no_progress)
-    secrets = {s["metadata"]["name"] for s in server.objects("secrets", NS)}
+    secrets = {s["metadata"]["name"] for s in server.objects("secrets", NAMESPACE)}
     assert m.variables_secret_name(first) not in secrets
     assert m.variables_secret_name(second) in secrets
 
@@ -390,9 +239,9 @@ def test_failed_first_release_leaves_nothing_running(
     # THEN it fails and its objects are removed: nothing served before it
     with pytest.raises(HealthCheckFailed, match="no previous release to roll back to"):
         activation.result()
-    wait_until(lambda: server.get_object("apps/v1", "deployments", NS, "web") is None)
-    assert server.get_object("v1", "services", NS, "web") is None
-    assert server.get_object("networking.k8s.io/v1", "ingresses", NS, "web") is None
+    wait_until(lambda: server.get_object("apps/v1", "deployments", NAMESPACE, "web") is None)
+    assert server.get_object("v1", "services", NAMESPACE, "web") is None
+    assert server.get_object("networking.k8s.io/v1", "ingresses", NAMESPACE, "web") is None
 
 
 def test_rollout_backstop_timeout_fails_even_without_a_deadline_condition(
@@ -447,7 +296,7 @@ def test_activating_the_same_release_twice_changes_nothing(
     before = {
         (plural, o["metadata"]["name"]): o["metadata"]["resourceVersion"]
         for plural in APPLIED_PLURALS
-        for o in server.objects(plural, NS)
+        for o in server.objects(plural, NAMESPACE)
     }
     generation = deployment(server)["metadata"]["generation"]
 
@@ -458,455 +307,7 @@ def test_activating_the_same_release_twice_changes_nothing(
     after = {
         (plural, o["metadata"]["name"]): o["metadata"]["resourceVersion"]
         for plural in APPLIED_PLURALS
-        for o in server.objects(plural, NS)
+        for o in server.objects(plural, NAMESPACE)
     }
     assert after == before
     assert deployment(server)["metadata"]["generation"] == generation
-
-
-def test_retried_activation_of_a_failing_release_still_rolls_back_to_the_one_before(
-    server: KubeApiServer, kube_api_client: Any
-) -> None:
-    # GIVEN release 1 serving and release 2 applied by an activation that timed out on our side
-    runtime = KubernetesRuntime(OPTIONS, kube_api_client, rollout_timeout=0.2, sleep=Sleeps())
-    KubernetesRuntime(OPTIONS, kube_api_client).activate(make_spec(1), RecordingLog(), no_progress)
-    broken = make_spec(2, image="web:never-ready")
-    live_before = deployment(server)
-    with pytest.raises(HealthCheckFailed):
-        runtime.activate(broken, RecordingLog(), no_progress)
-    assert image_of(deployment(server)) == make_spec(1).image
-    assert live_before["metadata"]["annotations"][m.RELEASE_ANNOTATION] == m.release_record(make_spec(1))
-
-    # WHEN the same failing release is activated again (the worker retried the step)
-    with pytest.raises(HealthCheckFailed) as failure:
-        runtime.activate(broken, RecordingLog(), no_progress)
-
-    # THEN it rolls back to release 1 again
-    assert "rolled back to release rel_1" in str(failure.value)
-    assert image_of(deployment(server)) == make_spec(1).image
-
-
-class WorkerKilled(BaseException):
-    """The worker process dying mid-step: nothing in the runtime gets to handle it."""
-
-
-def killed() -> None:
-    raise WorkerKilled()
-
-
-def test_rollback_goes_to_the_last_release_that_completed_its_rollout(
-    server: KubeApiServer, kube_api_client: Any
-) -> None:
-    # GIVEN release 1 live, and release 2 applied by a worker that died before its rollout finished
-    KubernetesRuntime(OPTIONS, kube_api_client).activate(make_spec(1), RecordingLog(), no_progress)
-    with pytest.raises(WorkerKilled):
-        KubernetesRuntime(OPTIONS, kube_api_client).activate(
-            make_spec(2, image="web:never-ready-2"), RecordingLog(), killed
-        )
-    assert image_of(deployment(server)) == "web:never-ready-2"
-
-    # WHEN release 3 fails its rollout
-    impatient = KubernetesRuntime(OPTIONS, kube_api_client, rollout_timeout=0.3, sleep=Sleeps())
-    with pytest.raises(HealthCheckFailed) as failure:
-        impatient.activate(make_spec(3, image="web:never-ready-3"), RecordingLog(), no_progress)
-
-    # THEN it rolls back to release 1, the last one that was available, not to the broken release 2
-    assert "rolled back to release rel_1" in str(failure.value)
-    live = deployment(server)
-    assert image_of(live) == make_spec(1).image
-    assert live["metadata"]["annotations"][m.LIVE_RELEASE_ANNOTATION] == m.release_record(make_spec(1))
-    # AND release 1's variables were still there to roll back with
-    assert server.get_object("v1", "secrets", NS, m.variables_secret_name(make_spec(1))) is not None
-
-
-def test_failure_with_no_release_ever_available_removes_the_service(
-    server: KubeApiServer, kube_api_client: Any
-) -> None:
-    # GIVEN a first release applied by a worker that died mid-rollout (it never served)
-    with pytest.raises(WorkerKilled):
-        KubernetesRuntime(OPTIONS, kube_api_client).activate(
-            make_spec(1, image="web:never-ready-1"), RecordingLog(), killed
-        )
-
-    # WHEN the next release fails too
-    impatient = KubernetesRuntime(OPTIONS, kube_api_client, rollout_timeout=0.3, sleep=Sleeps())
-    with pytest.raises(HealthCheckFailed, match="no previous release to roll back to"):
-        impatient.activate(make_spec(2, image="web:never-ready-2"), RecordingLog(), no_progress)
-
-    # THEN the service is removed rather than left running a release that never worked
-    wait_until(lambda: server.get_object("apps/v1", "deployments", NS, "web") is None)
-    assert server.get_object("v1", "services", NS, "web") is None
-
-
-def test_live_release_is_recorded_in_metadata_without_a_new_rollout(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    runtime.activate(make_spec(1), RecordingLog(), no_progress)
-    live = deployment(server)
-    assert live["metadata"]["annotations"][m.LIVE_RELEASE_ANNOTATION] == m.release_record(make_spec(1))
-    # (A Deployment's generation counts annotation changes too; the pod template is untouched, so
-    # no ReplicaSet is added.)
-    assert len(replica_sets(server)) == 1
-    # The next apply (another field manager) leaves it until that release is available in turn.
-    runtime.activate(make_spec(2), RecordingLog(), no_progress)
-    live = deployment(server)
-    assert live["metadata"]["annotations"][m.LIVE_RELEASE_ANNOTATION] == m.release_record(make_spec(2))
-    assert len(replica_sets(server)) == 2
-
-
-def test_namespace_not_managed_by_railyard_is_refused_untouched(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    # GIVEN a namespace of the same name that someone else created
-    server.create_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-
-    # WHEN a release is activated into it
-    with pytest.raises(RuntimeRefused, match=f"namespace {NS} exists and is not managed by Railyard"):
-        runtime.activate(make_spec(1), RecordingLog(), no_progress)
-
-    # THEN nothing was written into it, nor to the namespace itself
-    namespace = server.get_object("v1", "namespaces", None, NS)
-    assert namespace is not None
-    assert m.MANAGED_BY_LABEL not in (namespace["metadata"].get("labels") or {})
-    for plural in APPLIED_PLURALS:
-        assert server.objects(plural, NS) == []
-
-
-def test_environments_with_colliding_names_get_namespaces_of_their_own(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    # GIVEN "a-b"/"c" and "a"/"b-c" (and a "kube"/"system"), which used to share a namespace
-    one = dataclasses.replace(
-        make_spec(1), project="a-b", environment="c", environment_id="env_01one", service_id="svc_one"
-    )
-    two = dataclasses.replace(
-        make_spec(2), project="a", environment="b-c", environment_id="env_01two", service_id="svc_two"
-    )
-    kube = dataclasses.replace(
-        make_spec(3), project="kube", environment="system", environment_id="env_01kube", service_id="svc_k"
-    )
-
-    # WHEN each is activated
-    for spec in (one, two, kube):
-        runtime.activate(spec, RecordingLog(), no_progress)
-
-    # THEN each service lives in its environment's namespace, none in kube-system
-    for spec, namespace in ((one, "ry-env-01one"), (two, "ry-env-01two"), (kube, "ry-env-01kube")):
-        found = server.get_object("apps/v1", "deployments", namespace, "web")
-        assert found is not None and image_of(found) == spec.image
-    assert server.objects("deployments", "kube-system") == []
-
-
-def test_rollout_backstop_fits_in_the_deploy_step_with_room_for_a_rollback() -> None:
-    assert rollout_backstop_seconds(ServiceSettings(healthcheck_timeout=60)) == 2 * (60 + 60) + 60
-    longest = rollout_backstop_seconds(ServiceSettings(healthcheck_timeout=3600))
-    assert longest == MAX_ROLLOUT_SECONDS
-    assert MAX_ROLLOUT_SECONDS <= 3600 - 240  # the Deploy step's budget, minus a rollback's time
-
-
-def test_hung_api_server_fails_in_bounded_time_with_heartbeats(kube_api_client: Any) -> None:
-    # GIVEN an API server that accepts connections and never answers
-    import socket
-
-    from kubernetes import client
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(50)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    acceptor = threading.Thread(target=accept, name="kube-hung-acceptor", daemon=True)
-    acceptor.start()
-    configuration = client.Configuration(host=f"http://127.0.0.1:{listener.getsockname()[1]}")
-    configuration.retries = 0
-    api_client = client.ApiClient(configuration)
-    beats: list[float] = []
-    runtime = KubernetesRuntime(
-        OPTIONS, api_client, connect_timeout=0.2, request_timeout=0.2, backoff_seconds=0.01
-    )
-    try:
-        # WHEN a release is activated
-        started = time.monotonic()
-        with pytest.raises(RuntimeUnavailable, match="failed 3 times") as failure:
-            runtime.activate(make_spec(1), RecordingLog(), lambda: beats.append(time.monotonic()))
-        elapsed = time.monotonic() - started
-    finally:
-        stop.set()
-        acceptor.join(2)
-        for connection in accepted:
-            connection.close()
-        listener.close()
-        api_client.close()
-
-    # THEN it gives up after 3 attempts of one read timeout each (no hidden transport retries),
-    # beating the heartbeat between them
-    assert "timed out" in str(failure.value).lower()
-    assert elapsed < 0.2 * 3 + 1.0
-    assert len(accepted) == 3
-    assert len(beats) == 2
-
-
-def test_autoscaling_after_a_scale_to_zero_starts_from_the_minimum(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    runtime.activate(make_spec(1), RecordingLog(), no_progress)
-    runtime.scale("svc_01web", 0)
-    wait_until(lambda: deployment(server)["spec"]["replicas"] == 0)
-
-    runtime.activate(
-        make_spec(2, autoscale_min_replicas=2, autoscale_max_replicas=4), RecordingLog(), no_progress
-    )
-
-    assert deployment(server)["spec"]["replicas"] >= 2
-    assert deployment(server)["status"]["availableReplicas"] >= 2
-
-
-# --- autoscaling and scale ----------------------------------------------------------------------------
-
-
-def test_autoscaling_leaves_replicas_to_the_hpa_and_turning_it_off_deletes_it(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    # GIVEN release 1 with three fixed replicas
-    runtime.activate(make_spec(1, num_replicas=3), RecordingLog(), no_progress)
-    assert deployment(server)["spec"]["replicas"] == 3
-
-    # WHEN release 2 turns autoscaling on (2..5)
-    runtime.activate(
-        make_spec(2, autoscale_min_replicas=2, autoscale_max_replicas=5), RecordingLog(), no_progress
-    )
-
-    # THEN an HPA owns the count: railyard no longer applies replicas, and the count was handed
-    # over without dropping to the default of 1
-    hpa = server.get_object("autoscaling/v2", "horizontalpodautoscalers", NS, "web")
-    assert hpa is not None
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
-    assert hpa["spec"]["scaleTargetRef"]["name"] == "web"
-    live = deployment(server)
-    applied = [f for f in live["metadata"]["managedFields"] if f["manager"] == FIELD_MANAGER]
-    assert applied and all("f:replicas" not in f["fieldsV1"].get("f:spec", {}) for f in applied)
-    assert live["spec"]["replicas"] == 3
-    assert live["status"]["availableReplicas"] == 3
-
-    # AND the HPA scales within its bounds
-    server.set_hpa_recommendation(NS, "web", 5)
-    wait_until(lambda: deployment(server)["spec"]["replicas"] == 5)
-
-    # WHEN release 3 turns autoscaling off with two replicas
-    runtime.activate(make_spec(3, num_replicas=2), RecordingLog(), no_progress)
-
-    # THEN the HPA is gone and the Deployment has the configured count again
-    assert server.get_object("autoscaling/v2", "horizontalpodautoscalers", NS, "web") is None
-    assert deployment(server)["spec"]["replicas"] == 2
-    assert deployment(server)["status"]["availableReplicas"] == 2
-
-
-def test_first_release_with_autoscaling_waits_for_the_minimum(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    spec = make_spec(1, autoscale_min_replicas=3, autoscale_max_replicas=6)
-    runtime.activate(spec, RecordingLog(), no_progress)
-    live = deployment(server)
-    assert live["status"]["availableReplicas"] >= 3
-    assert server.get_object("policy/v1", "poddisruptionbudgets", NS, "web") is not None
-
-
-def test_scale_sets_replicas_without_an_autoscaler_and_is_refused_with_one(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    # GIVEN a service with fixed replicas
-    runtime.activate(make_spec(1), RecordingLog(), no_progress)
-
-    # WHEN it is scaled to 4
-    runtime.scale("svc_01web", 4)
-
-    # THEN the Deployment runs 4 replicas
-    wait_until(lambda: deployment(server)["status"].get("availableReplicas") == 4)
-
-    # AND with an autoscaler, scaling is refused with the reason
-    runtime.activate(make_spec(2, autoscale_max_replicas=6), RecordingLog(), no_progress)
-    with pytest.raises(Conflict, match="autoscaling owns the replica count of ry-env-01prod/web"):
-        runtime.scale("svc_01web", 1)
-
-
-def test_restart_rolls_every_pod_of_the_live_release(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    runtime.activate(make_spec(1), RecordingLog(), no_progress)
-    runtime.restart("svc_01web")
-    annotations = deployment(server)["spec"]["template"]["metadata"]["annotations"]
-    assert m.RESTARTED_AT_ANNOTATION in annotations
-    assert annotations[m.RELEASE_ID_ANNOTATION] == "rel_1"
-    wait_until(lambda: len(replica_sets(server)) == 2)
-
-
-def test_stop_removes_the_service_objects_and_keeps_the_shared_namespace(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    runtime.activate(
-        make_spec(1, autoscale_min_replicas=2, autoscale_max_replicas=3), RecordingLog(), no_progress
-    )
-
-    runtime.stop("svc_01web")
-
-    def gone() -> bool:
-        return all(
-            not server.objects(plural, NS)
-            for plural in (*APPLIED_PLURALS, "replicasets", "pods")
-            if plural != "networkpolicies"
-        )
-
-    wait_until(gone)
-    assert server.get_object("v1", "namespaces", None, NS) is not None
-    runtime.stop("svc_01web")  # idempotent
-    with pytest.raises(Exception, match="nothing running"):
-        runtime.restart("svc_01web")
-
-
-# --- what is stored ------------------------------------------------------------------------------------
-
-
-def test_ingress_and_network_policy_as_the_cluster_stores_them(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    spec = make_spec(1, custom_domains=("shop.example.org",), healthcheck_path="/health")
-    runtime.activate(spec, RecordingLog(), no_progress)
-
-    ingress = server.get_object("networking.k8s.io/v1", "ingresses", NS, "web")
-    assert ingress is not None
-    assert ingress["spec"]["ingressClassName"] == "alb"
-    assert [r["host"] for r in ingress["spec"]["rules"]] == [
-        "web-production-shop.apps.example.com",
-        "shop.example.org",
-    ]
-    annotations = ingress["metadata"]["annotations"]
-    assert annotations["alb.ingress.kubernetes.io/healthcheck-path"] == "/health"
-    assert annotations["alb.ingress.kubernetes.io/group.name"] == "railyard"
-    assert runtime.url_for(spec.hostname) == "https://web-production-shop.apps.example.com"
-
-    policy = server.get_object("networking.k8s.io/v1", "networkpolicies", NS, m.NETWORK_POLICY_NAME)
-    assert policy is not None
-    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
-    assert {"from": [{"podSelector": {}}]} in policy["spec"]["ingress"]
-    assert any(
-        {"ipBlock": {"cidr": "10.0.0.0/24"}} in rule.get("from", []) for rule in policy["spec"]["ingress"]
-    )
-
-
-# --- errors ----------------------------------------------------------------------------------------------
-
-
-def test_release_without_an_image_fails_with_a_clear_error(
-    kube_server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    spec = dataclasses.replace(make_spec(), image=None)
-    with pytest.raises(ImageMissing, match="release rel_1 has no container image: it was built by the local"):
-        runtime.activate(spec, RecordingLog(), no_progress)
-    assert not kube_server.requests  # nothing was sent
-
-
-@pytest.mark.parametrize(
-    ("settings", "reason"),
-    [
-        ({"cron_schedule": "*/5 * * * *"}, "cron service"),
-        ({"pre_deploy_command": "rake db:migrate"}, "preDeploy"),
-    ],
-)
-def test_what_the_runtime_cannot_do_yet_is_refused_before_touching_the_cluster(
-    kube_server: KubeApiServer, runtime: KubernetesRuntime, settings: dict[str, Any], reason: str
-) -> None:
-    with pytest.raises(ReleaseNotRunnable, match=reason):
-        runtime.activate(make_spec(**settings), RecordingLog(), no_progress)
-    assert not kube_server.requests
-
-
-def test_rbac_refusal_names_the_verb_and_resource_without_retrying(
-    server: KubeApiServer, runtime: KubernetesRuntime, sleeps: Sleeps
-) -> None:
-    server.forbid("patch", "deployments")
-
-    with pytest.raises(RuntimeRefused) as refused:
-        runtime.activate(make_spec(), RecordingLog(), no_progress)
-
-    message = str(refused.value)
-    assert message.startswith("kubernetes refused: cannot patch deployments.apps in namespace ry-env-01prod")
-    assert "(forbidden:" in message and 'cannot patch resource "deployments"' in message
-    # (the server records a request just after answering it)
-    patches = wait_until(lambda: [r for r in server.requests if r[0] == "PATCH" and "/deployments/" in r[1]])
-    time.sleep(0.05)
-    assert patches == [r for r in server.requests if r[0] == "PATCH" and "/deployments/" in r[1]]
-    assert len(patches) == 1 and patches[0][2] == 403
-    assert sleeps.calls == []
-
-
-def test_refusal_half_way_puts_the_previous_release_back_and_leaves_its_pods_alone(
-    server: KubeApiServer, runtime: KubernetesRuntime
-) -> None:
-    # GIVEN release 1 serving, and RBAC that lets railyard change everything but Deployments
-    runtime.activate(make_spec(1), RecordingLog(), no_progress)
-    generation = deployment(server)["metadata"]["generation"]
-    server.forbid("patch", "deployments")
-
-    # WHEN release 2 (with a new custom domain) is activated
-    with pytest.raises(RuntimeRefused) as refused:
-        runtime.activate(make_spec(2, custom_domains=("shop.example.org",)), RecordingLog(), no_progress)
-
-    # THEN the error names the refusal and the rollback, and release 1's objects are back
-    message = str(refused.value)
-    assert message.startswith("kubernetes refused: cannot patch deployments.apps in namespace ry-env-01prod")
-    assert message.endswith("rolled back to release rel_1")
-    ingress = server.get_object("networking.k8s.io/v1", "ingresses", NS, "web")
-    assert ingress is not None
-    assert [r["host"] for r in ingress["spec"]["rules"]] == ["web-production-shop.apps.example.com"]
-    assert deployment(server)["metadata"]["generation"] == generation
-
-
-def test_server_errors_are_retried_then_succeed(
-    server: KubeApiServer, runtime: KubernetesRuntime, sleeps: Sleeps
-) -> None:
-    server.inject_error("patch", "deployments", code=500, times=2)
-
-    runtime.activate(make_spec(), RecordingLog(), no_progress)
-
-    assert sleeps.calls == [0.01, 0.02]
-    assert image_of(deployment(server)) == make_spec().image
-
-
-def test_unreachable_api_is_retried_a_bounded_number_of_times_then_fails_with_the_reason(
-    kube_server: KubeApiServer, runtime: KubernetesRuntime, sleeps: Sleeps
-) -> None:
-    kube_server.unreachable = True
-
-    started = time.monotonic()
-    with pytest.raises(RuntimeUnavailable) as failure:
-        runtime.activate(make_spec(), RecordingLog(), no_progress)
-
-    message = str(failure.value)
-    # (the first request: whether the namespace is Railyard's)
-    assert message.startswith("kubernetes API unavailable: get namespaces failed")
-    assert "failed 3 times" in message
-    assert "Error" in message  # the connection failure's own name, e.g. ProtocolError / RemoteDisconnected
-    assert sleeps.calls == [0.01, 0.02]
-    assert time.monotonic() - started < 5
-
-
-def test_refused_connections_fail_with_the_reason(kube_api_client: Any, kube_server: KubeApiServer) -> None:
-    kube_server.stop()
-    runtime = KubernetesRuntime(OPTIONS, kube_api_client, attempts=2, sleep=Sleeps())
-    with pytest.raises(RuntimeUnavailable, match=r"failed 2 times: .*(refused|Connection)"):
-        runtime.stop("svc_01web")
-
-
-def test_kubeconfig_client_runs_a_release(server: KubeApiServer, kubeconfig: Any) -> None:
-    runtime = KubernetesRuntime.for_kubeconfig(str(kubeconfig), OPTIONS, sleep=Sleeps())
-    runtime.activate(make_spec(), RecordingLog(), no_progress)
-    assert deployment(server)["status"]["availableReplicas"] == 2

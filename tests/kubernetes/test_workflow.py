@@ -29,15 +29,6 @@ from tests.support.kube_platform import (
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def client_imported() -> None:
-    # The client's API modules take ~2 s to import (pydantic models); pay it once, outside the tests.
-    from kubernetes import client, watch  # noqa: F401
-
-    for name in ("CoreV1Api", "AppsV1Api", "NetworkingV1Api", "AutoscalingV2Api", "PolicyV1Api"):
-        getattr(client, name)
-
-
 @pytest.fixture
 def kube(kube_server: KubeApiServer) -> Iterator[KubeApiServer]:
     """The test API server with its controllers running, as a cluster's would."""

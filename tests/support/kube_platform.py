@@ -9,8 +9,6 @@ end; test modules wrap it in their own fixture.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from railyard.localdev.pollers import QueuePoller
 from tests.fakes import FakeBuildRunner
 from tests.kubernetes.apiserver import KubeApiServer
 from tests.support.principals import admin_access
+from tests.support.tarballs import pack
 
 WHO = admin_access()
 BASE_DOMAIN = "apps.example.com"
@@ -39,15 +38,7 @@ NAME = "web"  # service "web" of project "demo", in its first environment
 
 def _tarball(marker: str) -> bytes:
     """A small app source; `marker` makes each upload distinct (an identical one skips the build)."""
-    files = {"main.py": f"print({marker!r})\n", "requirements.txt": ""}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return pack({"main.py": f"print({marker!r})\n", "requirements.txt": ""})
 
 
 def until(probe: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -1,4 +1,5 @@
-"""Hostile source tarballs for the source-limit tests: a tar bomb and one with too many files."""
+"""Source tarballs for tests: `pack` a dict of files the way `railyard up` and the build runner see
+them, and hostile ones for the source-limit tests (a tar bomb, one with too many files)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,25 @@ import functools
 import gzip
 import io
 import tarfile
+from collections.abc import Mapping
+
+MTIME = 1_700_000_000  # a fixed time: the same files pack to the same bytes
+
+
+def pack(
+    files: Mapping[str, str | bytes], *, executable: tuple[str, ...] = (), mtime: float = MTIME
+) -> bytes:
+    """A .tar.gz of `files` (path → text or bytes); paths in `executable` get mode 0755, others 0644."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, body in files.items():
+            data = body.encode() if isinstance(body, str) else body
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = int(mtime)
+            info.mode = 0o755 if name in executable else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def tar_bomb(declared_bytes: int, data_bytes: int = 1024 * 1024) -> bytes:
@@ -30,10 +50,4 @@ def many_files(count: int) -> bytes:
 
 def small_source(files: dict[str, bytes] | None = None) -> bytes:
     """A valid .tar.gz of `files` (by default one main.py)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, body in (files or {"main.py": b"print('hi')\n"}).items():
-            info = tarfile.TarInfo(name)
-            info.size = len(body)
-            tar.addfile(info, io.BytesIO(body))
-    return buffer.getvalue()
+    return pack(files or {"main.py": b"print('hi')\n"})

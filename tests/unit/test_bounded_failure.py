@@ -21,7 +21,6 @@ from chalicelib.domain.promotion import TaskLease
 from chalicelib.domain.sweeper import DeploymentSweeper
 from tests.support.domain_world import LIMITS, NOW, WHO, World
 
-S = DeploymentStatus
 LOCAL = step_limits(ServiceSettings(build_timeout=900), builds_beat=True)
 CODEBUILD = step_limits(ServiceSettings(build_timeout=61), builds_beat=False)
 
@@ -146,7 +145,7 @@ def test_a_deploy_step_whose_message_waited_past_the_heartbeat_limit_is_not_work
     assert [spec.deployment_id for spec in world.runtime.activated] == [live]
     assert "d" not in world.callbacks.beats
     assert [o for o in world.callbacks.outcomes if o[1] == "d"] == []
-    assert world.repo.get_deployment(late.id).status == S.QUEUED
+    assert world.repo.get_deployment(late.id).status == DeploymentStatus.QUEUED
 
 
 def test_a_build_step_whose_task_was_given_up_while_queued_does_not_build() -> None:
@@ -163,7 +162,7 @@ def test_a_build_step_whose_task_was_given_up_while_queued_does_not_build() -> N
     # THEN nothing is built and nothing reported: the workflow's failure path records the end
     assert world.builds.calls == []
     assert world.callbacks.outcomes == []
-    assert world.repo.get_deployment(deployment.id).status == S.QUEUED
+    assert world.repo.get_deployment(deployment.id).status == DeploymentStatus.QUEUED
 
 
 def test_mark_failed_records_a_builds_missed_heartbeat_with_the_step_and_the_limit() -> None:
@@ -173,7 +172,7 @@ def test_mark_failed_records_a_builds_missed_heartbeat_with_the_step_and_the_lim
     world.mark_failed(deployment.id, "Build", "States.Timeout")
 
     failed = world.repo.get_deployment(deployment.id)
-    assert failed.status == S.FAILED
+    assert failed.status == DeploymentStatus.FAILED
     assert (
         failed.reason == "Build step timed out: no heartbeat for 120 s (its worker stopped or lost contact)"
     )
@@ -209,7 +208,11 @@ def test_the_sweeper_ends_a_deployment_whose_workflow_failed_with_no_worker_to_r
     # GIVEN a deployment stuck BUILDING: its Build step timed out and MarkFailed found no worker
     world = World()
     deployment = world.deployments.deploy_source(WHO, world.service.id, world.upload())
-    world.repo.save(world.repo.get_deployment(deployment.id).moved_to(S.BUILDING, "2026-01-01T00:00:00.000Z"))
+    world.repo.save(
+        world.repo.get_deployment(deployment.id).moved_to(
+            DeploymentStatus.BUILDING, "2026-01-01T00:00:00.000Z"
+        )
+    )
     world.workflow.runs[deployment.id] = WorkflowRun(
         "FAILED", failure={"Build": {"Error": "States.Timeout", "Cause": ""}}, limits=LIMITS
     )
@@ -220,7 +223,7 @@ def test_the_sweeper_ends_a_deployment_whose_workflow_failed_with_no_worker_to_r
     # THEN it ends FAILED with the reason the workflow would have recorded
     assert [d.id for d in ended] == [deployment.id]
     failed = world.repo.get_deployment(deployment.id)
-    assert failed.status == S.FAILED
+    assert failed.status == DeploymentStatus.FAILED
     assert (
         failed.reason == "Build step timed out: no heartbeat for 120 s (its worker stopped or lost contact)"
     )
@@ -236,8 +239,8 @@ def test_the_sweeper_leaves_running_and_finished_workflows_alone() -> None:
     world.workflow.runs[done] = WorkflowRun("SUCCEEDED")
 
     assert sweeper(world, timedelta(hours=1)).sweep() == []
-    assert world.repo.get_deployment(running.id).status == S.QUEUED
-    assert world.repo.get_deployment(done).status == S.SUCCESS
+    assert world.repo.get_deployment(running.id).status == DeploymentStatus.QUEUED
+    assert world.repo.get_deployment(done).status == DeploymentStatus.SUCCESS
 
 
 def test_a_deployment_whose_workflow_never_started_ends_after_a_grace_period() -> None:
@@ -248,7 +251,7 @@ def test_a_deployment_whose_workflow_never_started_ends_after_a_grace_period() -
     ended = sweeper(world, timedelta(minutes=3)).settle(orphan.id)
 
     assert ended is not None
-    assert (ended.status, ended.reason) == (S.FAILED, "its workflow never started")
+    assert (ended.status, ended.reason) == (DeploymentStatus.FAILED, "its workflow never started")
 
 
 def test_a_succeeded_workflow_that_left_its_deployment_in_progress_ends_it() -> None:

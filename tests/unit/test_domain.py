@@ -20,15 +20,13 @@ from chalicelib.domain.models import DeploymentKind, DeploymentStatus, ServiceSe
 from tests.support.domain_world import WHO, World
 from tests.support.principals import admin_access
 
-S = DeploymentStatus
-
 
 def test_transition_table_rejects_illegal_moves() -> None:
-    check_transition(S.QUEUED, S.BUILDING)
+    check_transition(DeploymentStatus.QUEUED, DeploymentStatus.BUILDING)
     with pytest.raises(InvalidTransition):
-        check_transition(S.SUCCESS, S.BUILDING)
+        check_transition(DeploymentStatus.SUCCESS, DeploymentStatus.BUILDING)
     with pytest.raises(InvalidTransition):
-        check_transition(S.FAILED, S.SUCCESS)
+        check_transition(DeploymentStatus.FAILED, DeploymentStatus.SUCCESS)
 
 
 def test_source_deployment_builds_releases_and_goes_live() -> None:
@@ -36,7 +34,7 @@ def test_source_deployment_builds_releases_and_goes_live() -> None:
     deployment_id = world.deploy()
     deployment = world.repo.get_deployment(deployment_id)
     service = world.repo.get_service(world.service.id)
-    assert deployment.status == S.SUCCESS
+    assert deployment.status == DeploymentStatus.SUCCESS
     assert deployment.release_number == 1
     assert service.active_deployment_id == deployment_id
     assert world.runtime.activated[-1].settings.healthcheck_path == "/health"
@@ -47,7 +45,7 @@ def test_a_second_deployment_removes_the_first_and_numbers_the_release() -> None
     world = World()
     first = world.deploy()
     second = world.deploy()
-    assert world.repo.get_deployment(first).status == S.REMOVED
+    assert world.repo.get_deployment(first).status == DeploymentStatus.REMOVED
     assert world.repo.get_deployment(second).release_number == 2
 
 
@@ -66,10 +64,10 @@ def test_failed_build_marks_failed_with_the_reason_and_keeps_previous_live() -> 
     world.builds.error = BuildFailed("`npm run build` exited with code 3")
     failed = world.deploy()
     deployment = world.repo.get_deployment(failed)
-    assert deployment.status == S.FAILED
+    assert deployment.status == DeploymentStatus.FAILED
     assert "exited with code 3" in (deployment.reason or "")
     assert world.repo.get_service(world.service.id).active_deployment_id == live
-    assert world.repo.get_deployment(live).status == S.SUCCESS
+    assert world.repo.get_deployment(live).status == DeploymentStatus.SUCCESS
 
 
 def test_unhealthy_release_fails_and_is_never_a_rollback_target() -> None:
@@ -79,13 +77,13 @@ def test_unhealthy_release_fails_and_is_never_a_rollback_target() -> None:
     world.runtime.error = HealthCheckFailed("no 200 on /health within 5s")
     failed = world.deploy()
     world.runtime.error = None
-    assert world.repo.get_deployment(failed).status == S.FAILED
+    assert world.repo.get_deployment(failed).status == DeploymentStatus.FAILED
     assert any("no 200" in line for line in world.logs.streams[(failed, "deploy")].lines)
     rollback = world.deployments.rollback(WHO, world.service.id, None)
     world.run_workflow(rollback.id)
     # the newest release that ever served is v1 (v2 is live, v3 never passed its health check)
     assert world.repo.get_deployment(rollback.id).release_number == 1
-    assert world.repo.get_deployment(second).status == S.REMOVED
+    assert world.repo.get_deployment(second).status == DeploymentStatus.REMOVED
 
 
 def test_rollback_reactivates_the_old_release_without_creating_one() -> None:
@@ -95,7 +93,7 @@ def test_rollback_reactivates_the_old_release_without_creating_one() -> None:
     rollback = world.deployments.rollback(WHO, world.service.id, first)
     world.run_workflow(rollback.id)
     done = world.repo.get_deployment(rollback.id)
-    assert done.status == S.SUCCESS and done.kind == DeploymentKind.ROLLBACK
+    assert done.status == DeploymentStatus.SUCCESS and done.kind == DeploymentKind.ROLLBACK
     assert done.release_id == world.repo.get_deployment(first).release_id
     assert len(world.repo.list_releases(world.service.id)) == 2
 
@@ -144,7 +142,7 @@ def test_a_source_that_was_never_uploaded_fails_in_the_prepare_step_saying_so() 
     deployment = world.deployments.deploy_source(WHO, world.service.id, missing)  # accepted: no read of S3
     world.run_workflow(deployment.id)
     failed = world.repo.get_deployment(deployment.id)
-    assert failed.status == S.FAILED
+    assert failed.status == DeploymentStatus.FAILED
     assert failed.reason is not None and failed.reason.startswith(
         "SourceNotUploaded: the source upload was not found"
     )
@@ -210,7 +208,7 @@ def test_an_older_deployment_never_replaces_a_newer_live_one() -> None:
     older = world.deployments.deploy_source(WHO, world.service.id, world.upload())
     newer = world.deploy()
     world.run_workflow(older.id)
-    assert world.repo.get_deployment(older.id).status == S.SKIPPED
+    assert world.repo.get_deployment(older.id).status == DeploymentStatus.SKIPPED
     assert (
         world.repo.get_deployment(older.id).reason == f"superseded by {newer} (created later), which is live"
     )
@@ -226,7 +224,9 @@ def test_a_transient_error_is_left_to_the_workflow_retry() -> None:
     world.runner.run({"taskToken": "p", "deploymentId": deployment.id, "action": "prepare"})
     world.runner.run({"taskToken": "t", "deploymentId": deployment.id, "action": "build"})
     assert world.callbacks.outcomes[-1] == ("failure", "t", ("TransientError", "S3 throttled"))
-    assert world.repo.get_deployment(deployment.id).status == S.BUILDING  # not FAILED: it will be retried
+    assert (
+        world.repo.get_deployment(deployment.id).status == DeploymentStatus.BUILDING
+    )  # not FAILED: it will be retried
 
 
 def test_default_rollback_goes_back_not_forward() -> None:
@@ -251,7 +251,7 @@ def test_a_workflow_that_cannot_start_fails_the_deployment_instead_of_leaving_it
     with pytest.raises(TransientError):
         world.deployments.deploy_source(WHO, world.service.id, world.upload())
     (deployment,) = world.repo.list_deployments(world.service.id)
-    assert deployment.status == S.FAILED
+    assert deployment.status == DeploymentStatus.FAILED
     assert "states endpoint unreachable" in (deployment.reason or "")
 
 
@@ -266,7 +266,7 @@ def test_the_same_source_with_the_same_inputs_skips_the_build() -> None:
     prepared = world.repo.get_deployment(again.id)
     assert prepared.artifact_key == world.repo.get_deployment(first.id).artifact_key and prepared.build_cached
     world.runner.run({"taskToken": "d", "deploymentId": again.id, "action": "deploy"})
-    assert world.repo.get_deployment(again.id).status == S.SUCCESS
+    assert world.repo.get_deployment(again.id).status == DeploymentStatus.SUCCESS
     assert len(world.builds.calls) == 1
     assert any("build: skipped" in line for line in world.logs.streams[(again.id, "deploy")].lines)
     # a variable the build would see is a different input: build again

@@ -13,8 +13,6 @@ from chalicelib.domain.models import DeploymentStatus
 from chalicelib.domain.ports import ReleaseSpec
 from tests.support.domain_world import WHO, World
 
-S = DeploymentStatus
-
 
 def built(world: World) -> str:
     """A source deployment whose Prepare and Build steps ran: what the Deploy step starts from."""
@@ -57,11 +55,11 @@ def test_a_newer_deployment_committing_while_an_older_one_health_checks_wins() -
     (newer,) = created
 
     # THEN the newer one is live, and the older one never took the traffic and ends SKIPPED
-    assert world.repo.get_deployment(newer).status == S.SUCCESS
+    assert world.repo.get_deployment(newer).status == DeploymentStatus.SUCCESS
     assert world.repo.get_service(world.service.id).active_deployment_id == newer
     assert [spec.deployment_id for spec in world.runtime.activated] == [newer]
     skipped = world.repo.get_deployment(older)
-    assert skipped.status == S.SKIPPED
+    assert skipped.status == DeploymentStatus.SKIPPED
     assert skipped.reason == f"superseded by {newer} (created later), which is live"
     # the workflow hears a normal end (no MarkFailed), with the status for its completed event
     assert outcome(world, f"d-{older}") == ("success", {"status": "SKIPPED", "releaseId": None})
@@ -79,7 +77,7 @@ def test_an_older_deployment_is_not_started_when_a_newer_one_is_on_its_way() -> 
     # THEN it starts nothing (the newer one would replace it at once) and ends SKIPPED with the reason
     assert world.runtime.activated == []
     skipped = world.repo.get_deployment(older)
-    assert skipped.status == S.SKIPPED
+    assert skipped.status == DeploymentStatus.SKIPPED
     assert skipped.reason == f"superseded by {newer} (created later), which is BUILDING"
     deploy_step(world, newer)
     assert world.repo.get_service(world.service.id).active_deployment_id == newer
@@ -102,8 +100,8 @@ def test_an_older_deployment_that_committed_first_is_replaced_by_the_newer_one()
 
     # THEN both went live in turn, and the newer one is what is left live
     assert [spec.deployment_id for spec in world.runtime.activated] == [older, newer]
-    assert world.repo.get_deployment(newer).status == S.SUCCESS
-    assert world.repo.get_deployment(older).status == S.REMOVED
+    assert world.repo.get_deployment(newer).status == DeploymentStatus.SUCCESS
+    assert world.repo.get_deployment(older).status == DeploymentStatus.REMOVED
     assert world.repo.get_deployment(older).reason == f"replaced by {newer}"
     assert world.repo.get_service(world.service.id).active_deployment_id == newer
 
@@ -125,7 +123,7 @@ def test_a_step_whose_task_timed_out_before_its_switch_never_goes_live() -> None
     # and the workflow's failure path records the end, naming the step and its limit
     world.mark_failed(late, "Deploy", "States.Timeout")
     failed = world.repo.get_deployment(late)
-    assert failed.status == S.FAILED
+    assert failed.status == DeploymentStatus.FAILED
     assert (
         failed.reason == "Deploy step timed out: no heartbeat for 120 s (its worker stopped or lost contact)"
     )
@@ -143,7 +141,7 @@ def test_a_deployment_failed_by_the_workflow_before_its_switch_cannot_commit() -
 
     # THEN the conditional write refuses it: never live, and its reason stays the timeout's
     assert [spec.deployment_id for spec in world.runtime.activated] == [live]
-    assert world.repo.get_deployment(late).status == S.FAILED
+    assert world.repo.get_deployment(late).status == DeploymentStatus.FAILED
     assert (world.repo.get_deployment(late).reason or "").startswith("Deploy step timed out")
     assert world.repo.get_service(world.service.id).active_deployment_id == live
 
@@ -157,7 +155,7 @@ def test_a_deployment_cancelled_during_its_health_check_never_goes_live() -> Non
     deploy_step(world, cancelled)
 
     assert [spec.deployment_id for spec in world.runtime.activated] == [live]
-    assert world.repo.get_deployment(cancelled).status == S.CANCELLED
+    assert world.repo.get_deployment(cancelled).status == DeploymentStatus.CANCELLED
     assert outcome(world, f"d-{cancelled}")[1][0] == "DeploymentCancelled"
 
 
@@ -170,7 +168,7 @@ def test_a_redelivered_deploy_step_of_a_superseded_deployment_changes_nothing() 
 
     deploy_step(world, older)  # SQS delivers at least once
 
-    assert world.repo.get_deployment(older).status == S.SKIPPED
+    assert world.repo.get_deployment(older).status == DeploymentStatus.SKIPPED
     assert outcome(world, f"d-{older}") == ("success", {"status": "SKIPPED", "releaseId": None})
     assert [spec.deployment_id for spec in world.runtime.activated] == [newer]
 
@@ -197,9 +195,9 @@ def test_twenty_concurrent_deploys_of_one_service_leave_the_newest_live_and_none
 
     # THEN the newest is live, every other one ended SKIPPED or REMOVED, none FAILED or stuck
     statuses = {d: world.repo.get_deployment(d).status for d in ids}
-    assert statuses[ids[-1]] == S.SUCCESS
+    assert statuses[ids[-1]] == DeploymentStatus.SUCCESS
     assert world.repo.get_service(world.service.id).active_deployment_id == ids[-1]
-    assert {statuses[d] for d in ids[:-1]} <= {S.SKIPPED, S.REMOVED}
+    assert {statuses[d] for d in ids[:-1]} <= {DeploymentStatus.SKIPPED, DeploymentStatus.REMOVED}
     assert world.runtime.activated[-1].deployment_id == ids[-1]
     deploy_outcomes = [kind for kind, token, _ in world.callbacks.outcomes if token.startswith("d-")]
     assert deploy_outcomes == ["success"] * 20

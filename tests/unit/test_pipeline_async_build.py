@@ -27,7 +27,6 @@ from tests.fakes import (
 )
 from tests.support.principals import admin_access
 
-S = DeploymentStatus
 WHO = admin_access("org_1")
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LOGS = "https://console.aws.amazon.com/cloudwatch/home#logEvent:group=/aws/codebuild/builds;stream=1"
@@ -89,7 +88,7 @@ def test_the_build_step_starts_a_build_and_leaves_its_token_waiting() -> None:
     assert pending == world.repo.get_pending_build(pending.build_id)
     assert pending.task_token == "build-token" and pending.finished is None
     assert pending.expires_at == int(NOW.timestamp()) + PENDING_BUILD_TTL
-    assert world.repo.get_deployment(deployment_id).status == S.BUILDING
+    assert world.repo.get_deployment(deployment_id).status == DeploymentStatus.BUILDING
     assert f"build: started CodeBuild build {pending.build_id}" in world.build_log(deployment_id)
 
 
@@ -123,7 +122,7 @@ def test_a_succeeded_build_records_artifact_and_image_and_completes_the_step() -
         ("success", "build-token", {"artifactKey": artifact, "cached": False, "skipped": False})
     ]
     deployment = world.repo.get_deployment(deployment_id)
-    assert deployment.status == S.BUILDING
+    assert deployment.status == DeploymentStatus.BUILDING
     assert deployment.artifact_key == artifact
     assert deployment.start_command == "node server.js"
     assert deployment.image == world.builds.image
@@ -169,7 +168,7 @@ def test_a_failed_build_fails_the_deployment_with_codebuilds_reason() -> None:
     )
     assert cause == expected
     deployment = world.repo.get_deployment(deployment_id)
-    assert deployment.status == S.FAILED
+    assert deployment.status == DeploymentStatus.FAILED
     assert deployment.reason == f"BuildFailed: {expected}"
     assert f"build failed: {expected}" in world.build_log(deployment_id)
     assert deployment.artifact_key is None
@@ -191,14 +190,14 @@ def test_a_stopped_build_fails_an_active_deployment_and_leaves_a_cancelled_one_c
     stopped = world.deployment()
     world.build_step(stopped, token="a")
     world.runner.build_changed(ended(world.pending(stopped)[0].build_id, "STOPPED"))
-    assert world.repo.get_deployment(stopped).status == S.FAILED
+    assert world.repo.get_deployment(stopped).status == DeploymentStatus.FAILED
     assert "was stopped before it finished" in (world.repo.get_deployment(stopped).reason or "")
 
     cancelled = world.deployment()
     world.build_step(cancelled, token="b")
     world.deployments.cancel(WHO, cancelled)
     world.runner.build_changed(ended(world.pending(cancelled)[0].build_id, "STOPPED"))
-    assert world.repo.get_deployment(cancelled).status == S.CANCELLED
+    assert world.repo.get_deployment(cancelled).status == DeploymentStatus.CANCELLED
     assert world.callbacks.outcomes[-1][:2] == ("failure", "b")
     assert world.callbacks.outcomes[-1][2][0] == "DeploymentCancelled"
 
@@ -218,7 +217,7 @@ def test_duplicate_unknown_and_progress_events_complete_nothing() -> None:
     world.runner.build_changed(ended(pending.build_id))  # SQS delivered the event twice
     world.runner.build_changed(ended(pending.build_id, "FAILED"))  # or a contradicting late one
     assert len(world.callbacks.outcomes) == 1
-    assert world.repo.get_deployment(deployment_id).status == S.BUILDING
+    assert world.repo.get_deployment(deployment_id).status == DeploymentStatus.BUILDING
     assert world.repo.get_deployment(deployment_id).artifact_key is not None
 
 
@@ -268,7 +267,7 @@ def test_a_source_that_cannot_be_planned_fails_the_step_without_a_build() -> Non
     deployment_id = world.deployment()
     world.build_step(deployment_id)
     assert world.callbacks.outcomes[-1][2][0] == "NothingToBuild"
-    assert world.repo.get_deployment(deployment_id).status == S.FAILED
+    assert world.repo.get_deployment(deployment_id).status == DeploymentStatus.FAILED
     assert world.pending(deployment_id) == []
 
 

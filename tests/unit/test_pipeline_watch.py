@@ -7,9 +7,7 @@ from chalicelib.domain.models import DeploymentStatus
 from chalicelib.domain.pipeline import Pipeline
 from chalicelib.domain.ports import SourceSnapshot
 from chalicelib.domain.task_runner import TaskRunner
-from tests.unit.test_domain import WHO, World
-
-S = DeploymentStatus
+from tests.support.domain_world import WHO, World
 
 
 class Sources:
@@ -59,7 +57,7 @@ def test_a_change_outside_the_patterns_is_skipped_and_the_live_release_keeps_ser
     skipped = world.push({"api/app.py": "1", "web/index.html": "2"})
 
     deployment = world.repo.get_deployment(skipped)
-    assert deployment.status == S.SKIPPED and "watch patterns" in (deployment.reason or "")
+    assert deployment.status == DeploymentStatus.SKIPPED and "watch patterns" in (deployment.reason or "")
     assert world.callbacks.outcomes[-1] == (
         "success",
         "build",
@@ -77,18 +75,18 @@ def test_a_change_inside_the_patterns_deploys_and_the_log_names_it() -> None:
 
     second = world.push({"api/app.py": "2", "web/index.html": "1"})
 
-    assert world.repo.get_deployment(second).status == S.SUCCESS
+    assert world.repo.get_deployment(second).status == DeploymentStatus.SUCCESS
     assert any("api/app.py" in line for line in world.logs.streams[(second, "build")].lines)
 
 
 def test_the_first_deployment_and_a_cold_build_always_deploy() -> None:
     world = WatchWorld()
     first = world.push({"web/index.html": "1"})
-    assert world.repo.get_deployment(first).status == S.SUCCESS
+    assert world.repo.get_deployment(first).status == DeploymentStatus.SUCCESS
 
     cold = world.push({"web/index.html": "2"}, no_cache=True)
 
-    assert world.repo.get_deployment(cold).status == S.SUCCESS
+    assert world.repo.get_deployment(cold).status == DeploymentStatus.SUCCESS
 
 
 def test_a_redelivered_build_message_of_a_skipped_deployment_succeeds_again() -> None:
@@ -99,7 +97,7 @@ def test_a_redelivered_build_message_of_a_skipped_deployment_succeeds_again() ->
     world.runner.run({"taskToken": "again", "deploymentId": skipped, "action": "build"})
 
     assert world.callbacks.outcomes[-1][0] == "success"
-    assert world.repo.get_deployment(skipped).status == S.SKIPPED
+    assert world.repo.get_deployment(skipped).status == DeploymentStatus.SKIPPED
 
 
 def test_without_patterns_nothing_is_skipped() -> None:
@@ -108,4 +106,4 @@ def test_without_patterns_nothing_is_skipped() -> None:
 
     same = world.push({"a.py": "1", "b.py": "2"}, patterns=())
 
-    assert world.repo.get_deployment(same).status == S.SUCCESS
+    assert world.repo.get_deployment(same).status == DeploymentStatus.SUCCESS

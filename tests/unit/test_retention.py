@@ -28,7 +28,6 @@ from tests.fakes import (
 )
 from tests.support.principals import admin_access
 
-S = DeploymentStatus
 WHO = admin_access("org_1")
 ARTIFACTS = "artifacts"
 
@@ -129,7 +128,7 @@ def test_a_release_live_after_a_rollback_stays_while_newer_ones_go() -> None:
     world.runtime.error = RuntimeError("health check never passed")
     failing = [world.deploy() for _ in range(2)]  # v4 and v5 fail: v1 stays live
     world.runtime.error = None
-    assert all(world.repo.get_deployment(d).status == S.FAILED for d in failing)
+    assert all(world.repo.get_deployment(d).status == DeploymentStatus.FAILED for d in failing)
 
     report = world.retention.after_deployment(failing[-1])
 
@@ -161,7 +160,7 @@ def test_a_deployment_in_progress_keeps_the_release_it_activates() -> None:
 
     assert report.pruned == (2,)
     assert not world.release_of(deployed[0]).pruned
-    assert world.repo.get_deployment(rollback.id).status == S.QUEUED
+    assert world.repo.get_deployment(rollback.id).status == DeploymentStatus.QUEUED
 
 
 def test_rolling_back_to_a_pruned_release_is_a_clear_409() -> None:
@@ -197,7 +196,7 @@ def test_a_rollback_accepted_before_its_release_was_pruned_fails_with_the_reason
     world.run(rollback.id)
 
     failed = world.repo.get_deployment(rollback.id)
-    assert failed.status == S.FAILED
+    assert failed.status == DeploymentStatus.FAILED
     assert failed.reason == "ReleasePruned: release v2 was pruned by retention (keep 1)"
 
 
@@ -211,7 +210,7 @@ def test_the_same_source_after_its_artifact_was_pruned_is_built_again() -> None:
     again = world.deploy(b"the same bytes")
 
     assert len(world.builds.calls) == built + 1  # not "skipped: built before" with a missing artifact
-    assert world.repo.get_deployment(again).status == S.SUCCESS
+    assert world.repo.get_deployment(again).status == DeploymentStatus.SUCCESS
     assert world.release_of(first).pruned
 
 

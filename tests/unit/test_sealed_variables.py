@@ -11,7 +11,7 @@ import pytest
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import DeploymentStatus
 from chalicelib.domain.reconcile import Reconciler
-from chalicelib.domain.sealing import SealedValue, SealedValueUnreadable, open_variables
+from chalicelib.domain.sealing import SealedValue, SealedValueUnreadable, open_variables, seal_variable
 from chalicelib.domain.services import DeploymentService
 from tests.fakes import FakeSealer
 from tests.support.domain_world import NOW, WHO, World
@@ -164,3 +164,17 @@ def test_a_restart_brings_a_release_back_with_its_sealed_values() -> None:
     restored = reconciler.restore([world.repo.get_service(world.service.id)])
     assert [r.error for r in restored] == [None]
     assert world.runtime.activated[-1].variables == {"SESSION_SECRET": "s3cr3t"}
+
+
+def test_a_copied_sealed_value_opens_for_its_copy_with_its_origins_binding_only() -> None:
+    from chalicelib.domain.sealing import copied_sealed
+
+    sealer = FakeSealer()
+    text = seal_variable(sealer, "svc_prod", "A", "value")
+    copy = copied_sealed(text, "svc_prod")
+    assert open_variables(sealer, "svc_staging", {"A": copy}) == {"A": "value"}
+    assert copied_sealed(copy, "svc_staging") == copy  # a copy of a copy keeps the first origin
+    with pytest.raises(SealedValueUnreadable):
+        open_variables(sealer, "svc_staging", {"B": copy})  # the name still binds it
+    with pytest.raises(SealedValueUnreadable):
+        open_variables(sealer, "svc_staging", {"A": "copied.v1.garbage"})

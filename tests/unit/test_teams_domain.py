@@ -18,21 +18,23 @@ from chalicelib.domain.workspaces import LastAdmin, Member, Roster, RosterChange
 from tests.fakes import InMemoryRepository
 from tests.support.principals import member_principal
 
-A = Member("ws_1", "usr_a", "admin", "t")
-B = Member("ws_1", "usr_b", "member", "t")
+ADMIN = Member("ws_1", "usr_a", "admin", "t")
+MEMBER = Member("ws_1", "usr_b", "member", "t")
 
 
 def test_a_change_may_move_the_admin_role_but_never_remove_the_last_one() -> None:
-    roster = Roster("ws_1", None, (A, B), version=4)
+    roster = Roster("ws_1", None, (ADMIN, MEMBER), version=4)
 
-    guard_last_admin(roster, RosterChange("ws_1", 4, put=(B.bumped(role="admin"), A.bumped(role="member"))))
-    guard_last_admin(roster, RosterChange("ws_1", 4, delete=(B,)))
+    guard_last_admin(
+        roster, RosterChange("ws_1", 4, put=(MEMBER.bumped(role="admin"), ADMIN.bumped(role="member")))
+    )
+    guard_last_admin(roster, RosterChange("ws_1", 4, delete=(MEMBER,)))
     with pytest.raises(LastAdmin):
-        guard_last_admin(roster, RosterChange("ws_1", 4, put=(A.bumped(role="viewer"),)))
+        guard_last_admin(roster, RosterChange("ws_1", 4, put=(ADMIN.bumped(role="viewer"),)))
     with pytest.raises(LastAdmin):
-        guard_last_admin(roster, RosterChange("ws_1", 4, delete=(A,)))
+        guard_last_admin(roster, RosterChange("ws_1", 4, delete=(ADMIN,)))
     # A workspace that has no admin (the local default, no members yet) can still take members.
-    guard_last_admin(Roster("ws_1", None, (), 0), RosterChange("ws_1", 0, put=(B,)))
+    guard_last_admin(Roster("ws_1", None, (), 0), RosterChange("ws_1", 0, put=(MEMBER,)))
 
 
 @pytest.mark.parametrize(

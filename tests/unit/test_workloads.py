@@ -10,16 +10,19 @@ from chalicelib.domain.models import LIVE_ENDS, TERMINAL, DeploymentStatus, Serv
 from chalicelib.domain.workloads import Workload, of_replicas
 from tests.support.domain_world import World
 
-S = DeploymentStatus
 URL = "http://web-production-demo.localhost:8080"
 
 
 def test_completed_is_a_live_end_that_the_next_deployment_removes() -> None:
-    check_transition(S.DEPLOYING, S.COMPLETED)  # a job that ran to completion before it was live
-    check_transition(S.SUCCESS, S.COMPLETED)  # a worker or web service that exited 0 later
-    check_transition(S.COMPLETED, S.REMOVED)
-    assert S.COMPLETED in TERMINAL and S.COMPLETED in LIVE_ENDS
-    assert {S.SUCCESS, S.CRASHED, S.COMPLETED} == LIVE_ENDS
+    check_transition(
+        DeploymentStatus.DEPLOYING, DeploymentStatus.COMPLETED
+    )  # a job that ran to completion before it was live
+    check_transition(
+        DeploymentStatus.SUCCESS, DeploymentStatus.COMPLETED
+    )  # a worker or web service that exited 0 later
+    check_transition(DeploymentStatus.COMPLETED, DeploymentStatus.REMOVED)
+    assert DeploymentStatus.COMPLETED in TERMINAL and DeploymentStatus.COMPLETED in LIVE_ENDS
+    assert {DeploymentStatus.SUCCESS, DeploymentStatus.CRASHED, DeploymentStatus.COMPLETED} == LIVE_ENDS
 
 
 def test_no_healthcheck_path_is_the_default() -> None:
@@ -50,9 +53,9 @@ def test_a_job_commits_completed_as_the_active_deployment_and_removes_the_web_re
     # THEN it is COMPLETED and the service's active deployment, as on Railway; the web one is REMOVED
     deployment = world.repo.get_deployment(job)
     service = world.repo.get_service(world.service.id)
-    assert deployment.status == S.COMPLETED and deployment.workload == Workload.JOB
+    assert deployment.status == DeploymentStatus.COMPLETED and deployment.workload == Workload.JOB
     assert service.active_deployment_id == job and service.workload == Workload.JOB
-    assert world.repo.get_deployment(web).status == S.REMOVED
+    assert world.repo.get_deployment(web).status == DeploymentStatus.REMOVED
     assert world.callbacks.outcomes[-1][2]["status"] == "COMPLETED"
     assert "deploy: v2 ran to completion (COMPLETED)" in world.logs.streams[(job, "deploy")].lines
     # AND neither view advertises a URL; a redelivered Deploy step changes nothing
@@ -68,7 +71,7 @@ def test_a_worker_is_live_without_a_url_and_the_next_web_release_gets_it_back() 
     world.runtime.workload = Workload.WORKER
     worker = world.deploy()
     service = world.repo.get_service(world.service.id)
-    assert world.repo.get_deployment(worker).status == S.SUCCESS
+    assert world.repo.get_deployment(worker).status == DeploymentStatus.SUCCESS
     assert service_view(service, URL) | {"workload": "worker", "url": None} == service_view(service, URL)
     world.runtime.workload = Workload.WEB
     world.deploy()
@@ -81,8 +84,11 @@ def test_a_live_release_that_exits_0_for_good_is_completed_not_crashed() -> None
     worker = world.deploy()
     world.pipeline.mark_crashed(worker, "the process exited with code 0", completed=True)
     completed = world.repo.get_deployment(worker)
-    assert (completed.status, completed.reason) == (S.COMPLETED, "the process exited with code 0")
+    assert (completed.status, completed.reason) == (
+        DeploymentStatus.COMPLETED,
+        "the process exited with code 0",
+    )
     # AND the next deployment replaces it like any live one
     nxt = world.deploy()
-    assert world.repo.get_deployment(worker).status == S.REMOVED
+    assert world.repo.get_deployment(worker).status == DeploymentStatus.REMOVED
     assert world.repo.get_service(world.service.id).active_deployment_id == nxt

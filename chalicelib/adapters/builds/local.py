@@ -3,11 +3,12 @@
 It owns one build from uploaded source to stored artifact, in this order: download and safe
 extraction into a fresh per-deployment work directory (owned by its build while it runs; those of
 builds that died are removed: workdirs.py), the artifact cache lookup, the plan (source_tree.py),
-the toolchains (toolchains.py), the dependency layer's restore or install and store, the plan's
-commands (run as supervised subprocesses: commands.py), and packing/uploading the artifact
-described in chalicelib/domain/buildplan.py. What to run is decided by `plan_build`; this module
-only runs it. File-tree mechanics (extraction, hashing, packing, hardlinks) are trees.py's; the
-dependency layer's key is deps_layer.py's; the host's extracted layers are layer_store.py's.
+the toolchains (toolchains.py), the dependency layer's restore or install and store
+(build_caches.py), the plan's commands (run as supervised subprocesses: commands.py), and
+packing/uploading the artifact described in chalicelib/domain/buildplan.py. What to run is decided
+by `plan_build`; this module only runs it. File-tree mechanics (extraction, hashing, packing,
+hardlinks) are trees.py's; the dependency layer's key is deps_layer.py's; the host's extracted
+layers are layer_store.py's.
 
 Two caches, both in the artifact bucket and both visible in the build log and in `CacheReport`:
 - the whole artifact, `artifacts/<sha256 of the source tree and build inputs>.tar.gz` (+ `.json`,
@@ -37,28 +38,20 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from chalicelib.adapters import tenancy, venvs
 from chalicelib.adapters.builds import toolchain_store
+from chalicelib.adapters.builds.build_caches import BuildCaches, metadata_key
 from chalicelib.adapters.builds.commands import BuildCommands, build_env, require_toolchain
-from chalicelib.adapters.builds.deps_layer import CacheReport, DepsCache, DepsLayer, deps_layer, summary
+from chalicelib.adapters.builds.deps_layer import CacheReport, DepsCache, deps_layer, summary
 from chalicelib.adapters.builds.layer_store import LayerStore
 from chalicelib.adapters.builds.npm_registry import DEFAULT_REGISTRY, NpmRegistry
 from chalicelib.adapters.builds.source_tree import Planner, plan_source
 from chalicelib.adapters.builds.toolchains import TOOLCHAINS_KEPT, Toolchains
 from chalicelib.adapters.builds.trees import (
-    Fingerprint,
-    changed_in_place,
     content_hash,
     extract,
-    extract_layer,
     fingerprint,
-    link_tree,
-    pack,
-    pack_paths,
-    remove_paths,
     write_no_follow,
 )
 from chalicelib.adapters.builds.workdirs import WorkDirs
@@ -109,8 +102,9 @@ class LocalBuildRunner:
         self._clock = clock
         self._commands = BuildCommands(progress_interval, kill_grace, clock)
         self._no_cache = no_cache
-        self._layers = LayerStore(os.path.join(data_dir, "layers"), keep=layer_store_entries)
-        self._layers.prune_stale()  # what builds that died with the previous process left behind
+        layers = LayerStore(os.path.join(data_dir, "layers"), keep=layer_store_entries)
+        layers.prune_stale()  # what builds that died with the previous process left behind
+        self._caches = BuildCaches(blobs, artifact_bucket, layers, clock)
         self._tenancy = tenancy.current(data_dir)  # who build commands run as, and where
         self._work_dirs = WorkDirs(str(self._tenancy.builds))
         self._work_dirs.prune_stale()
@@ -170,14 +164,15 @@ class LocalBuildRunner:
                 scope=f"{request.service_id}/{request.environment}",
             )
             artifact_key = f"artifacts/{digest}.tar.gz"
-            meta_key = _meta_key(artifact_key)
+            meta_key = metadata_key(artifact_key)
             disabled_by = self._no_cache_reason(request)
             if disabled_by is not None:
                 log.write(f"cache: disabled by {disabled_by}")
             else:
-                cached = self._cached(artifact_key, meta_key)
+                cached = self._caches.cached_artifact(artifact_key, meta_key)
                 if cached is not None:
-                    return self._reuse_artifact(artifact_key, digest, cached, log)
+                    result, self.last_report = self._caches.reuse_artifact(artifact_key, digest, cached, log)
+                    return result
 
             plan = plan_source(src, request, self._planner)
             for line in log_lines(plan):
@@ -202,7 +197,7 @@ class LocalBuildRunner:
                 if disabled_by is not None:
                     deps = "disabled"
                 else:
-                    restored = self._restore_deps(layer, src, build_dir, log)
+                    restored = self._caches.restore_deps(layer, src, build_dir, log)
                     if restored is None:
                         deps = "miss"
                     else:
@@ -229,7 +224,7 @@ class LocalBuildRunner:
             if layer is not None and deps != "hit":
                 # Packed before `build`, which may write into the deps dirs (node_modules/.cache).
                 install_seconds = self._clock() - install_started
-                entry = self._store_deps(layer, src, build_dir, install_seconds)
+                entry = self._caches.store_deps(layer, src, build_dir, install_seconds)
                 outcome = "cache disabled" if deps == "disabled" else f"cache miss ({layer.label})"
                 log.write(f"deps: {outcome}; installed in {install_seconds:.1f} s; cached for next builds")
             log.flush()
@@ -245,7 +240,7 @@ class LocalBuildRunner:
                 json.dumps({"env": toolchain.runtime_env(plan.runtime_env)}, sort_keys=True),
             )
             artifact = os.path.join(build_dir, "artifact.tar.gz")
-            self._pack_artifact(src, artifact, layer, entry, before)
+            self._caches.pack_artifact(src, artifact, layer, entry, before)
             self._blobs.upload_file(self._artifact_bucket, artifact_key, artifact)
             build_seconds = self._clock() - started
             built = BuiltRelease(artifact_key, plan.start_command, None, plan.deploy.settings_overrides())
@@ -270,7 +265,7 @@ class LocalBuildRunner:
     def artifact_objects(self, artifact_key: str) -> list[str]:
         """The ArtifactObjects port: an artifact and its metadata, which marks it complete for the
         cache check, so it goes first (a half-deleted artifact is then a cache miss, never a hit)."""
-        meta_key = _meta_key(artifact_key)
+        meta_key = metadata_key(artifact_key)
         return [artifact_key] if meta_key == artifact_key else [meta_key, artifact_key]
 
     def _waiting(self, request: BuildRequest, deadline: float, progress: Progress) -> Callable[[], None]:
@@ -295,136 +290,8 @@ class LocalBuildRunner:
             return "--no-cache"
         return None
 
-    def _reuse_artifact(
-        self, artifact_key: str, digest: str, cached: dict[str, Any], log: LogSink
-    ) -> BuildResult:
-        saved = cached.get("build_seconds")
-        if isinstance(saved, float):
-            log.write(f"build: cache hit (sha256 {digest[:12]}…), saved {saved:.1f} s")
-        else:  # written before build times were recorded
-            log.write(f"build: cache hit (sha256 {digest[:12]}…); reusing artifact")
-        log.flush()
-        report = CacheReport("hit", "none", saved if isinstance(saved, float) else 0.0, None)
-        self.last_report = report
-        return BuildResult(cached["built"], cached=True, provider=cached["provider"], cache=report.to_json())
-
-    def _restore_deps(
-        self, layer: DepsLayer, src: str, build_dir: str, log: LogSink
-    ) -> tuple[float, str] | None:
-        """Puts the cached layer into `src`; returns the install time it saves and the layer store
-        entry it came from, or None (a miss).
-
-        Anything wrong with a cached layer is a miss, never a failed build: installing again is
-        always correct, and the new layer overwrites the bad one."""
-        try:
-            meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, layer.meta))
-            saved = float(meta["install_seconds"])
-        except NotFound:
-            return None
-        except (ValueError, KeyError, TypeError):
-            log.write(f"deps: cached layer metadata for {layer.label} is unreadable; installing again")
-            return None
-        started = self._clock()
-        entry = self._layers.get(layer.key)
-        where = "this host's layer store"
-        try:
-            if entry is None:
-                where = "the bucket"
-                tarball = os.path.join(build_dir, "deps.tar.gz")
-                self._blobs.download_file(self._artifact_bucket, layer.tarball, tarball)
-                entry = self._layers.add(
-                    layer.key, tarball, lambda tree: extract_layer(tarball, tree)
-                ) or self._layers.get(layer.key)
-                if entry is None:
-                    raise BuildFailed("the layer store could not keep it")
-            remove_paths(src, layer.dirs)  # exactly the cached result, not a merge with uploaded files
-            link_tree(os.path.join(entry, LayerStore.TREE), layer.dirs, src)
-            # A virtualenv names the build dir it was installed in; this build's is another.
-            if not venvs.relocate(src, src):
-                raise BuildFailed("its virtualenv's python is no longer in the toolchain store")
-        except (NotFound, BuildFailed, OSError) as exc:
-            remove_paths(src, layer.dirs)  # half-restored: let `install` start clean
-            log.write(f"deps: cached layer for {layer.label} is unusable ({exc}); installing again")
-            return None
-        log.write(f"deps: restored {', '.join(layer.dirs)} from {where} in {self._clock() - started:.1f} s")
-        log.write(f"deps: cache hit ({layer.label}), saved {saved:.1f} s")
-        return saved, entry
-
-    def _store_deps(self, layer: DepsLayer, src: str, build_dir: str, install_seconds: float) -> str | None:
-        """Uploads the freshly installed layer and keeps it in this host's layer store; returns the
-        store entry (None if the store could not keep it: only an optimisation is lost)."""
-        tarball = os.path.join(build_dir, "deps.tar.gz")
-        pack_paths(src, layer.dirs, tarball)
-        self._blobs.upload_file(self._artifact_bucket, layer.tarball, tarball)
-        # Metadata last: its presence is what marks the layer as complete for the cache check.
-        meta = {
-            "install_seconds": round(install_seconds, 3),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "inputs": [{"path": path, "sha256": sha} for path, sha in layer.inputs],
-            "dirs": list(layer.dirs),
-        }
-        self._blobs.put_bytes(self._artifact_bucket, layer.meta, json.dumps(meta).encode())
-        try:
-            # Replaces an existing entry: after NO_CACHE the fresh install is the one to keep.
-            return self._layers.add(layer.key, tarball, lambda tree: link_tree(src, layer.dirs, tree))
-        except OSError:
-            return None
-
-    def _pack_artifact(
-        self,
-        src: str,
-        artifact: str,
-        layer: DepsLayer | None,
-        entry: str | None,
-        before: Fingerprint | None,
-    ) -> None:
-        """Packs the artifact, reusing the layer's compressed bytes when the deps dirs are still
-        exactly what the layer store entry holds (the usual case: `build` leaves them alone)."""
-        if layer is None or entry is None or before is None:
-            pack(src, artifact)
-            return
-        after = fingerprint(src, layer.dirs)
-        if after != before:
-            # The build wrote into the deps dirs (node_modules/.cache...): pack them as they are now.
-            # A file changed in place is also changed in the store (a hardlink): drop that copy.
-            if changed_in_place(before, after):
-                self._layers.evict(layer.key)
-            pack(src, artifact)
-            return
-        try:
-            pack(src, artifact, splice=(layer.dirs, os.path.join(entry, LayerStore.TARBALL)))
-        except FileNotFoundError:  # evicted meanwhile by a concurrent build
-            pack(src, artifact)
-
     def _download_source(self, key: str, path: str) -> None:
         try:
             self._blobs.download_file(self._source_bucket, key, path)
         except NotFound:
             raise BuildFailed(f"the source archive {key} was not found; was the upload finished?") from None
-
-    def _cached(self, artifact_key: str, meta_key: str) -> dict[str, Any] | None:
-        # One read, not three: the metadata is written after the artifact, so its presence
-        # means the artifact is complete (this check is on every deploy's critical path).
-        try:
-            meta = json.loads(self._blobs.get_bytes(self._artifact_bucket, meta_key))
-        except NotFound:
-            return None
-        try:
-            # Metadata written before BuiltRelease has no artifact key (it is this object's).
-            cached: dict[str, Any] = {
-                "built": BuiltRelease.from_dict({"artifactKey": artifact_key, **meta}),
-                "provider": str(meta["provider"]),
-            }
-            if isinstance(meta.get("build_seconds"), int | float):
-                cached["build_seconds"] = float(meta["build_seconds"])
-            return cached
-        except (ValueError, KeyError, TypeError):
-            return None  # unreadable metadata: rebuild, which rewrites it
-
-
-def _meta_key(artifact_key: str) -> str:
-    """`artifacts/<digest>.json` beside `artifacts/<digest>.tar.gz`: written last, so it marks the
-    artifact complete."""
-    return (
-        artifact_key.removesuffix(".tar.gz") + ".json" if artifact_key.endswith(".tar.gz") else artifact_key
-    )

@@ -27,8 +27,8 @@ from chalicelib.domain.errors import BuildFailed, NothingToBuild
 from chalicelib.domain.railway_config import load_config
 
 SET_START_COMMAND_HINT = (
-    "set a start command for the service with `railyard service settings` "
-    "(settings.startCommand in the API), e.g. startCommand = './run.sh', "
+    "set a start command for the service with `railyard service settings --start-command './run.sh'` "
+    "(settings.startCommand in the API), "
     "or deploy.startCommand in railway.json / railway.toml / railyard.toml"
 )
 
