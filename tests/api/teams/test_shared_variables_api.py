@@ -76,3 +76,29 @@ def test_the_resolved_view_merges_shared_references_and_injected_values(acme: Ac
     assert broken.status == 400 and broken.body["Code"] == "UnresolvedReference"
     assert broken.body["Message"] == "variable API references ${{api.NOPE}}: service api has no variable NOPE"
     assert t.send("GET", f"/v1/services/{web}/variables/resolved", who=acme.erin).status == 404
+
+
+def test_a_copied_environment_gets_the_shared_variables_and_deleting_it_removes_them(acme: Acme) -> None:
+    from chalicelib.domain.sealing import open_variables
+
+    t = acme.teams
+    shop = t.service_in(acme.alice, acme.acme, "shop", "web")
+    shared = {"set": {"REGION": "eu"}, "sealed": {"DB_PASSWORD": SECRET}}
+    t.ok("PATCH", f"/v1/environments/{shop['environment']}/variables", shared, acme.alice)
+    made = t.send(
+        "POST",
+        f"/v1/projects/{shop['project']}/environments",
+        {"name": "staging", "copyFrom": "production"},
+        acme.alice,
+    )
+    assert made.status == 201, made.body
+    staging = made.body["environment"]["id"]
+    path = f"/v1/environments/{staging}/variables"
+    assert t.ok("GET", path, who=acme.alice) == {"variables": {"REGION": "eu"}, "sealed": ["DB_PASSWORD"]}
+    # The copied sealed value opens for a release of the copy (the Deploy step's call), as the original.
+    repo = t.api.container.repository
+    stored = repo.get_shared_variables(staging)
+    assert open_variables(t.api.container.sealer, staging, stored.sealed) == {"DB_PASSWORD": SECRET}
+    gone = t.send("DELETE", f"/v1/environments/{staging}?confirm=staging", who=acme.alice)
+    assert gone.status == 200, gone.body
+    assert repo.get_shared_variables(staging).version == 0
