@@ -2,7 +2,8 @@
 reference to another service's RAILYARD_PUBLIC_DOMAIN resolved and the RAILWAY_* aliases; a
 reference to a missing variable fails the deployment naming it while the previous release keeps
 serving; `railyard variables` says when the live release runs older values; `railyard run` runs a
-local command with the service's variables and passes its exit code through."""
+local command with the service's variables and passes its exit code through; a rollback runs the
+release's own values and says which differ."""
 
 from __future__ import annotations
 
@@ -83,6 +84,13 @@ def test_shared_referenced_and_injected_variables_reach_the_app(dev: Dev, tmp_pa
     assert ran.stdout.strip() == f"hi http://api-production-{PROJECT}.localhost/v1 web"
     failed = dev.cli("run", "--", sys.executable, "-c", "import sys; sys.exit(3)", cwd=web, check=False)
     assert failed.returncode == 3
+
+    # A rollback brings back the release's own values, and says which differ from the current ones.
+    dev.cli("variables", "set", "COLOUR=red", cwd=web)  # release 2 (with GREETING=hi)
+    assert dev.get(host, "/COLOUR") == (200, "red")
+    back = dev.cli("rollback", cwd=web)
+    assert "values of COLOUR, GREETING differ from the current ones" in back.stdout
+    assert dev.get(host, "/COLOUR") == (200, "green") and dev.get(host, "/GREETING") == (200, "hello")
 
     # A reference to a missing variable fails its deployment naming it; the live release keeps serving.
     broken = dev.cli("variables", "set", "BROKEN=${{api.MISSING}}", cwd=web, check=False)
