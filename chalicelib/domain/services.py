@@ -39,7 +39,7 @@ from chalicelib.domain.ports import (
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.resources import placed_service
 from chalicelib.domain.retention import ensure_not_pruned
-from chalicelib.domain.sealing import Sealer, seal_variable
+from chalicelib.domain.sealing import Sealer
 from chalicelib.domain.variable_changes import apply_changes
 
 
@@ -167,15 +167,7 @@ class DeploymentService:
         stored sealed (domain/sealing.py); a name set plain or sealed replaces the other kind, so a
         sealed value is never turned back into a readable one, only replaced or removed."""
         service, current = self._service_with_variables(who, service_id)
-        sealer = self._sealer
-        values, sealed = apply_changes(
-            current.values,
-            current.sealed,
-            to_set,
-            to_unset,
-            dict(to_seal or {}),
-            None if sealer is None else lambda key, value: seal_variable(sealer, service.id, key, value),
-        )
+        values, sealed = apply_changes(current, to_set, to_unset, to_seal, self._sealer, service.id)
         variables = current.bumped(values=values, sealed=sealed)
         if service.active_release_id is None:
             self._repo.save(variables)

@@ -19,7 +19,7 @@ from chalicelib.domain.models import ConfigSnapshot, Deployment, Service, Shared
 from chalicelib.domain.policy import Access, Action, Decision, decide
 from chalicelib.domain.ports import Repository
 from chalicelib.domain.projects import ProjectService
-from chalicelib.domain.sealing import Sealer, seal_variable
+from chalicelib.domain.sealing import Sealer
 from chalicelib.domain.variable_changes import apply_changes
 from chalicelib.domain.variable_resolution import ResolvedVariables, VariableResolution, config_differences
 
@@ -62,15 +62,7 @@ class VariableService:
         """One conditional write; no deployment (each service applies them at its next deploy)."""
         self._projects.get_environment(who, environment_id)
         current = self._repo.get_shared_variables(environment_id)
-        sealer = self._sealer
-        values, sealed = apply_changes(
-            current.values,
-            current.sealed,
-            to_set,
-            to_unset,
-            dict(to_seal or {}),
-            None if sealer is None else lambda key, value: seal_variable(sealer, environment_id, key, value),
-        )
+        values, sealed = apply_changes(current, to_set, to_unset, to_seal, self._sealer, environment_id)
         changed: SharedVariables = current.bumped(values=values, sealed=sealed)
         self._repo.save(changed)
         return VariableListing.of(changed)

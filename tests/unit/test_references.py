@@ -10,6 +10,7 @@ from chalicelib.domain.injected_variables import INJECTED, Place, injected_varia
 from chalicelib.domain.limits import MAX_VARIABLE_BYTES
 from chalicelib.domain.models import Environment, Project, Service
 from chalicelib.domain.references import Namespace, Scope, effective_names, resolve
+from tests.support.domain_world import LocalAddresses
 
 
 def scope(
@@ -125,14 +126,14 @@ def test_every_injected_variable_has_its_railyard_name_and_railway_alias() -> No
         service,
         Environment("env_1", "prj_1", "production", "2026-12-01T00:00:00Z"),
         Project("prj_1", "org_1", "shop", "2026-12-01T00:00:00Z"),
-        _Addresses(),
+        LocalAddresses(),
         commit_sha="abc123",
     )
     found = injected_variables(place)
     assert (
         found["RAILYARD_PUBLIC_DOMAIN"] == found["RAILWAY_PUBLIC_DOMAIN"] == "api-production-shop.localhost"
     )
-    assert found["RAILWAY_PRIVATE_DOMAIN"] == "api.private"
+    assert found["RAILWAY_PRIVATE_DOMAIN"] == "api-production-shop.localhost"
     assert found["RAILWAY_SERVICE_NAME"] == "api" and found["RAILWAY_SERVICE_ID"] == "svc_1"
     assert found["RAILWAY_ENVIRONMENT_NAME"] == "production" and found["RAILWAY_ENVIRONMENT_ID"] == "env_1"
     assert found["RAILWAY_PROJECT_NAME"] == "shop" and found["RAILWAY_PROJECT_ID"] == "prj_1"
@@ -146,16 +147,5 @@ def test_without_a_commit_the_commit_variable_is_absent() -> None:
     service = Service("svc_1", "prj_1", "env_1", "api", "api-production-shop", "2026-12-01T00:00:00Z")
     environment = Environment("env_1", "prj_1", "production", "2026-12-01T00:00:00Z")
     project = Project("prj_1", "org_1", "shop", "2026-12-01T00:00:00Z")
-    found = injected_variables(Place(service, environment, project, _Addresses()))
+    found = injected_variables(Place(service, environment, project, LocalAddresses()))
     assert "RAILYARD_GIT_COMMIT_SHA" not in found and "RAILWAY_GIT_COMMIT_SHA" not in found
-
-
-class _Addresses:
-    def public_url(self, service: Service) -> str:
-        return f"http://{service.hostname}.localhost:8080"
-
-    def public_domain(self, service: Service) -> str:
-        return f"{service.hostname}.localhost"
-
-    def private_domain(self, service: Service) -> str:
-        return f"{service.name}.private"
