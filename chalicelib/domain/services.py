@@ -41,6 +41,7 @@ from chalicelib.domain.resources import placed_service
 from chalicelib.domain.retention import ensure_not_pruned
 from chalicelib.domain.sealing import Sealer
 from chalicelib.domain.variable_changes import apply_changes
+from chalicelib.domain.variables import check_reference_access
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class DeploymentService:
         stored sealed (domain/sealing.py); a name set plain or sealed replaces the other kind, so a
         sealed value is never turned back into a readable one, only replaced or removed."""
         service, current = self._service_with_variables(who, service_id)
+        check_reference_access(self._repo, self._projects, who, service.environment_id, to_set, service.name)
         values, sealed = apply_changes(current, to_set, to_unset, to_seal, self._sealer, service.id)
         variables = current.bumped(values=values, sealed=sealed)
         if service.active_release_id is None:

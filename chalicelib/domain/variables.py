@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import UnresolvedReference
+from chalicelib.domain.errors import Forbidden, UnresolvedReference
 from chalicelib.domain.models import ConfigSnapshot, Deployment, Service, SharedVariables, VariableListing
 from chalicelib.domain.policy import Access, Action, Decision, decide
 from chalicelib.domain.ports import Repository
 from chalicelib.domain.projects import ProjectService
+from chalicelib.domain.references import SHARED, references_in
 from chalicelib.domain.sealing import Sealer
 from chalicelib.domain.variable_changes import apply_changes
 from chalicelib.domain.variable_resolution import ResolvedVariables, VariableResolution, config_differences
@@ -61,6 +62,7 @@ class VariableService:
     ) -> VariableListing:
         """One conditional write; no deployment (each service applies them at its next deploy)."""
         self._projects.get_environment(who, environment_id)
+        check_reference_access(self._repo, self._projects, who, environment_id, to_set)
         current = self._repo.get_shared_variables(environment_id)
         values, sealed = apply_changes(current, to_set, to_unset, to_seal, self._sealer, environment_id)
         changed: SharedVariables = current.bumped(values=values, sealed=sealed)
@@ -104,3 +106,24 @@ class VariableService:
         except UnresolvedReference:
             return []  # nothing to compare with: the next deploy fails and says why
         return config_differences(config, now)
+
+
+def check_reference_access(
+    repo: Repository,
+    projects: ProjectService,
+    who: Access,
+    environment_id: str,
+    values: Mapping[str, str],
+    own_name: str | None = None,  # the service whose values these are (None: shared ones)
+) -> None:
+    """A value may refer to another service's variable only if the caller may read that service's
+    variables: else a token scoped to one service could read its neighbours' values through a
+    reference. A service that does not exist (yet) is left to the deploy, which fails naming it."""
+    named = {ns for value in values.values() for ns, _ in references_in(value)} - {None, SHARED, own_name}
+    if not named:
+        return
+    services = {s.name: s for s in repo.list_services(environment_id)}
+    for name in sorted(n for n in named if n is not None and n in services):
+        resource = projects.resources.service(services[name])
+        if decide(who.principal, Action.READ_VARIABLES, resource) is not Decision.ALLOW:
+            raise Forbidden(f"a reference to ${{{{{name}.…}}}} needs read-variables on service {name}")

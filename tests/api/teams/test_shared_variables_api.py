@@ -102,3 +102,24 @@ def test_a_copied_environment_gets_the_shared_variables_and_deleting_it_removes_
     gone = t.send("DELETE", f"/v1/environments/{staging}?confirm=staging", who=acme.alice)
     assert gone.status == 200, gone.body
     assert repo.get_shared_variables(staging).version == 0
+
+
+def test_a_reference_to_another_service_needs_read_access_to_its_variables(acme: Acme) -> None:
+    t = acme.teams
+    shop = t.service_in(acme.alice, acme.acme, "shop", "web", "api")
+    web, api = shop["services"]["web"], shop["services"]["api"]
+    t.ok(
+        "PATCH", f"/v1/services/{api}/variables", {"set": {"DB_URL": "postgres://api:pw@db/api"}}, acme.alice
+    )
+    web_only = _mint(acme, actions=["read-variables", "write-variables"], serviceId=web)
+    # A token of web alone cannot read api's values through a reference...
+    peek = t.send("PATCH", f"/v1/services/{web}/variables", {"set": {"X": "${{api.DB_URL}}"}}, web_only)
+    assert peek.status == 403 and "read-variables on service api" in peek.body["Message"]
+    assert t.ok("GET", f"/v1/services/{web}/variables", who=web_only)["variables"] == {}
+    # ...but may refer to its own and the shared ones; someone who may read api's may refer to it.
+    own = {"A": "1", "B": "${{A}}", "C": "${{shared.NOTHING_YET}}", "D": "${{web.A}}"}
+    assert t.send("PATCH", f"/v1/services/{web}/variables", {"set": own}, web_only).status == 200
+    assert (
+        t.send("PATCH", f"/v1/services/{web}/variables", {"set": {"X": "${{api.DB_URL}}"}}, acme.alice).status
+        == 200
+    )
