@@ -44,6 +44,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     "DeploymentCreate": lambda world: {"redeploy": True},
     "RollbackCreate": lambda world: {},
     "VariablesPatch": lambda world: {"set": {"ISOLATION_PROBE": "1"}},
+    "PromotionCreate": lambda world: {"from": "production"},
     "DeviceApproval": lambda world: {"userCode": "BCDF-GHJK", "approve": True},
     "ProfilePatch": lambda world: {"name": "someone"},
     "MfaCode": lambda world: {"code": "123456"},
