@@ -8,11 +8,17 @@ NODE_STAMP := node_modules/.installed
 LOCALSTACK_STAMP := .venv-localstack/.installed
 # The Lambda bundle's wheels (chalice packages offline from here: tools/synth.py --warm, ADR 0015).
 WHEELHOUSE_STAMP := build/wheelhouse/.installed
+# The dashboard (dashboard/, a Next.js static export served by `railyard dev` at /dashboard/: ADR 0041):
+# its node_modules from its own lockfile, then the export, rebuilt when a source file changes.
+DASHBOARD_NODE_STAMP := dashboard/node_modules/.installed
+DASHBOARD_STAMP := dashboard/out/.built
+DASHBOARD_SOURCES := $(shell find dashboard/app dashboard/components dashboard/lib -type f 2>/dev/null) \
+	dashboard/next.config.mjs dashboard/tsconfig.json
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo dev test lint typecheck synth unit bench clean isolation-tools
+.PHONY: install demo dev test lint typecheck synth unit bench clean isolation-tools browser-tools screenshots
 
-install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP) isolation-tools
+install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP) $(DASHBOARD_STAMP) isolation-tools browser-tools
 
 # nftables, iproute2 and nsenter for the local platform's per-app network namespaces and guard
 # (docs/security.md), when root on Debian/Ubuntu.
@@ -21,6 +27,22 @@ isolation-tools:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends nftables iproute2 util-linux; \
 	else echo "nft, ip or nsenter is missing: local apps are not isolated from each other's ports (docs/security.md)"; fi
+
+# Debian's chromium for the dashboard's browser tests (tests/browser/, driven by Playwright with this
+# executable: no browser is downloaded from anywhere else), when root on Debian/Ubuntu.
+browser-tools:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; \
+	else echo "chromium is missing: the dashboard's browser tests are skipped (tests/browser/)"; fi
+
+$(DASHBOARD_NODE_STAMP): dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(DASHBOARD_NODE_STAMP)
+
+$(DASHBOARD_STAMP): $(DASHBOARD_NODE_STAMP) $(DASHBOARD_SOURCES)
+	cd dashboard && NEXT_TELEMETRY_DISABLED=1 npx --no-install next build && node scripts/js-size.mjs
+	touch $(DASHBOARD_STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -64,15 +86,23 @@ synth: install
 # cores. Modules go out in collection order, the slowest first (tests/conftest.py).
 test: install lint
 	$(MAKE) --no-print-directory -j 2 -O typecheck synth
+	cd dashboard && npx --no-install vitest run  # the dashboard's component tests (~2 s)
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
+
+# The README's pictures of the dashboard, taken by its browser tests (tests/browser/).
+screenshots: install
+	RAILYARD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q -p no:cacheprovider tests/browser
 
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/builds.py
 	$(PY) bench/api_latency.py
+	$(PY) bench/dashboard_load.py
+	$(PY) bench/live_logs.py
 	$(PY) bench/api_calls.py
 	$(PY) bench/cost.py
 	$(PY) bench/real_apps.py
 
 clean:
 	rm -rf $(VENV) .venv-localstack node_modules cdk.out build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf dashboard/node_modules dashboard/.next dashboard/out

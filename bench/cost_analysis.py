@@ -150,8 +150,8 @@ def deployment(accounts: Accounts, start: float, end: float, uploads: int, billa
         )
         for queue, n in fan_out(execution["entries"]).items():
             delivered[queue] += n
-    # A fan-out queue nobody consumes locally (metrics) has a Lambda consumer in AWS: one invocation
-    # per message, as long as the slowest measured event consumer, plus its receive and delete.
+    # A fan-out queue nobody consumes locally (none since ADR 0039) has a Lambda consumer in AWS: one
+    # invocation per message, as long as the slowest measured event consumer, plus its receive and delete.
     measured = [accounts.billed_ms(q, "worker") for q in EVENT_FAN_OUT_QUEUES if q in accounts.typical]
     modelled = sum(max(0.0, delivered[q] - consumed[q]) for q in EVENT_FAN_OUT_QUEUES)
     if modelled and measured:

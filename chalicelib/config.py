@@ -91,6 +91,9 @@ class Settings:
     # RAILYARD_NPM_REGISTRY (else npm's own NPM_CONFIG_REGISTRY): the registry local builds take
     # requested node, npm, pnpm, yarn and bun versions from (docs/decisions/0031).
     npm_registry: str = NPM_REGISTRY
+    # RAILYARD_WEBSOCKET_URL: the live-updates WebSocket API (wss://... in AWS, ws://127.0.0.1:P
+    # locally; docs/decisions/0040); None: no live updates, nothing is published.
+    websocket_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -199,6 +202,7 @@ class Settings:
             kms_key_id=_optional(env.get("RAILYARD_KMS_KEY_ID")),
             npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
             or NPM_REGISTRY,
+            websocket_url=_optional(env.get("RAILYARD_WEBSOCKET_URL")),
         )
 
     @cached_property
@@ -366,4 +370,5 @@ ENVIRONMENT_VARIABLES = (
     "NPM_CONFIG_REGISTRY",
     "npm_config_registry",
     "RAILYARD_WORKER_SETTLE_SECONDS",
+    "RAILYARD_WEBSOCKET_URL",
 )

@@ -19,9 +19,11 @@ from chalicelib.wiring_accounts import AccountParts
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
+    from chalicelib.domain import metrics_service
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.domains import DomainService
     from chalicelib.domain.environments import Environments
+    from chalicelib.domain.live import LiveFeed
     from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import (
         BlobStore,
@@ -59,8 +61,10 @@ class Container(AccountParts):
     @cached_property
     def repository(self) -> Repository:
         from chalicelib.adapters.dynamo.repository import DynamoRepository
+        from chalicelib.domain.live import PublishingRepository
 
-        return DynamoRepository(self.settings.table_name)
+        # Every saved deployment is pushed to its live subscribers (docs/decisions/0040).
+        return cast("Repository", PublishingRepository(DynamoRepository(self.settings.table_name), self.live))
 
     @cached_property
     def blobs(self) -> BlobStore:
@@ -72,7 +76,34 @@ class Container(AccountParts):
     def logs(self) -> LogStore:
         from chalicelib.adapters.logs import S3LogStore
 
-        return S3LogStore(self.blobs, self.settings.logs_bucket)
+        return S3LogStore(self.blobs, self.settings.logs_bucket, on_flush=self._live_log_lines)
+
+    def _live_log_lines(self, deployment_id: str, stream: str, after: int, lines: list[Any]) -> None:
+        feed = self.live()
+        if feed is not None:
+            feed.log_lines(deployment_id, stream, after, lines)
+
+    def live(self) -> LiveFeed | None:
+        """Live updates over WebSocket (docs/decisions/0040); None when RAILYARD_WEBSOCKET_URL is unset."""
+        if not self.settings.websocket_url:
+            return None
+        return self._live_feed
+
+    @cached_property
+    def _live_feed(self) -> LiveFeed:
+        from chalicelib.adapters.live_channel import ApiGatewayChannel
+        from chalicelib.adapters.live_store import DynamoLiveConnections
+        from chalicelib.domain.live import LiveFeed
+
+        s = self.settings
+        assert s.websocket_url is not None
+        return LiveFeed(
+            DynamoLiveConnections(s.table_name),
+            ApiGatewayChannel(s.websocket_url, s.region),
+            self.repository,
+            self.logs,
+            self.clock,
+        )
 
     @cached_property
     def workflow(self) -> WorkflowStarter:
@@ -332,6 +363,20 @@ class Container(AccountParts):
             self.clock,
             artifact_objects=runner.artifact_objects if isinstance(runner, ArtifactObjects) else None,
         )
+
+    @cached_property
+    def metrics_store(self) -> metrics_service.MetricsStore:
+        from chalicelib.adapters.metrics_store import DynamoMetricsStore
+
+        return DynamoMetricsStore(self.settings.table_name)
+
+    @cached_property
+    def metrics(self) -> metrics_service.DeploymentMetrics:
+        """Per-project deployment metrics (docs/decisions/0039): the metrics consumer records, the
+        API reads."""
+        from chalicelib.domain.metrics_service import DeploymentMetrics
+
+        return DeploymentMetrics(self.metrics_store, self.repository, self.projects, self.clock)
 
 
 _container: Container | None = None

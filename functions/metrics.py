@@ -12,12 +12,14 @@ time, so a queued event lands where it happened. What a user charts:
   once) to its deployment.completed event.
 
 Dimensions are few on purpose (CloudWatch bills each combination of name and dimensions): no project,
-service or deployment id; per-project figures are issue 12's metrics API.
+service or deployment id. Per-project figures are kept in the table instead: each event is first
+recorded on its deployment's metrics record (chalicelib/domain/metrics_service.py, read by
+`GET /v1/projects/{id}/metrics`, docs/decisions/0039), once per deployment and event name.
 
-Duplicates are counted, not removed: SQS delivers at least once, but a record emits only after every
-read it needs succeeded, so a second delivery follows only a crash or a timeout after the emission
-(rare), and it moves a count or a duration percentile by one sample. De-duplicating by event would
-cost a conditional DynamoDB write per event, more than the metrics themselves.
+Duplicates are dropped: SQS delivers at least once, and a repeat of an event already recorded (the
+record's conditional write says so) emits nothing. An event of a deployment deleted since cannot be
+recorded and is charted as it comes. A crash between the record and the emission loses that event's
+EMF sample on the retry (one sample missing, never one counted twice).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib.domain.errors import NotFound
 from chalicelib.domain.events import BuildCompleted, DeploymentCompleted, Envelope
 from chalicelib.wiring import container
 
@@ -59,7 +60,10 @@ def measurements(envelope: Envelope, created_at: str | None) -> list[MetricSet]:
 
 def record_handler(record: SQSRecord) -> None:
     envelope = Envelope.model_validate(json.loads(record.body)["detail"])
-    sets = measurements(envelope, _created_at(envelope))  # every read before anything is emitted
+    recorded = container().metrics.record(envelope)  # the per-project record, once per event
+    if not recorded.new:
+        return  # a repeat: recorded and charted already
+    sets = measurements(envelope, recorded.created_at)
     for dimensions, values in sets:
         for dimension, label in dimensions.items():  # add_dimensions would add a second dimension set
             metrics.add_dimension(name=dimension, value=label)
@@ -76,15 +80,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         event=event, record_handler=record_handler, processor=processor, context=context
     )
     return dict(response)
-
-
-def _created_at(envelope: Envelope) -> str | None:
-    if envelope.metadata.event_name != "deployment.completed":
-        return None
-    try:
-        return container().repository.get_deployment(envelope.metadata.correlation_id).created_at
-    except NotFound:  # deleted since: it still counts, without a duration
-        return None
 
 
 def _time(text: str) -> datetime:

@@ -32,6 +32,7 @@ from railyard.commands import (
     workspace,
 )
 from railyard.commands import auth as auth_commands
+from railyard.commands import metrics as metrics_command
 from railyard.commands.common import RailyardGroup
 from railyard.commands.domain import domain_app
 
@@ -59,6 +60,7 @@ audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
 run.register(app)  # run -- CMD: a local command with the service's variables
+metrics_command.register(app)  # metrics (ADR 0039)
 
 
 def main() -> None:

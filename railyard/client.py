@@ -131,6 +131,10 @@ class RailyardClient(ApiTransport):
 
     # -- source and deployments ---------------------------------------------------------------
 
+    def project_metrics(self, project_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Deployment metrics (`days`, and `environmentId` or `serviceId` to narrow them)."""
+        return self._request("GET", f"/v1/projects/{project_id}/metrics", params=params)
+
     def create_upload(self, service_id: str) -> Upload:
         return cast(Upload, self._request("POST", f"/v1/services/{service_id}/uploads"))
 

@@ -32,6 +32,13 @@ from chalicelib.api.authorizer import AUTHORIZER_CACHE_SECONDS, AUTHORIZER_HEADE
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL, Catalogue
 from stacks.environment import lambda_environment
 from stacks.keys import grant_seal, grant_session_keys
+from stacks.live import (
+    URL_VARIABLE,
+    WEBSOCKET_API,
+    WEBSOCKET_FUNCTIONS,
+    grant_manage_connections,
+    websocket_url,
+)
 from stacks.packaging import REPO, require_offline_cache
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
 from stacks.stage import StageContext
@@ -91,10 +98,17 @@ class ApiStack(Stack):
         with _working_directory(workdir), _region(stage.region):
             self.chalice = Chalice(self, "Chalice", source_dir=str(REPO), stage_config=stage_config)
         self._remove_chalice_rest_api()
-        for name, value in lambda_environment(stage).items():
-            for function in (API_FUNCTION, AUTHORIZER_FUNCTION):
+        # The live-updates WebSocket API Chalice packages for app.py's handlers (stacks/live.py).
+        self.websocket_api_id = self.chalice.sam_template.get_resource(WEBSOCKET_API).ref
+        environment = {
+            **lambda_environment(stage),
+            URL_VARIABLE: websocket_url(self.websocket_api_id, API_STAGE),
+        }
+        for name, value in environment.items():
+            for function in (API_FUNCTION, AUTHORIZER_FUNCTION, *WEBSOCKET_FUNCTIONS):
                 self.chalice.add_environment_variable(name, value, function)
         role = self.chalice.get_role(API_ROLE)
+        grant_manage_connections(role, self.websocket_api_id, API_STAGE)
         data = DataRefs.imported(self, stage.catalogue)
         # Presigned uploads to sources; logs and artifacts are read (a log tail, an artifact check).
         grant_data(role, data, read_write=("sources",), read=("artifacts", "logs"))

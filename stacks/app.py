@@ -86,6 +86,7 @@ def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir
         stage=stage,
         events=events,
         workdir=workdir / "workers",
+        websocket_api_id=api.websocket_api_id,
         **common("workflow"),
     )
     build_data = DataRefs.imported(events, stage.catalogue)  # imports only: no cross-stack export

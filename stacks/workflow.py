@@ -24,9 +24,11 @@ from constructs import Construct
 
 from chalicelib.catalogue import LAMBDA_MAX_TIMEOUT, Catalogue, Schedule
 from chalicelib.statemachines import STATEMACHINES_DIR, render_definition
+from stacks.api import API_STAGE as LIVE_STAGE  # Chalice's one stage name, the WebSocket API's too
 from stacks.environment import lambda_environment
 from stacks.events import EventsStack
 from stacks.keys import grant_open
+from stacks.live import URL_VARIABLE, grant_manage_connections, websocket_url
 from stacks.packaging import dependency_layer_zip, lambda_runtime, worker_code
 from stacks.refs import DataRefs, StateMachineRefs, grant_data
 from stacks.stage import StageContext
@@ -64,7 +66,8 @@ _ACCESS: dict[str, _Access] = {
     "cleanup": _Access(read_write=("artifacts", "logs")),
     "execution-events": _Access(read_write=("logs",), controls=True),
     "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
-    "metrics": _Access(table="read"),  # the deployment's creation time, for its duration
+    # Reads the deployment (its place and creation time) and writes its metrics record (ADR 0039).
+    "metrics": _Access(table="read_write"),
     # Writes the end and its log line; the cluster access is the runtime stack's (stacks/runtime.py).
     "sweep": _Access(read_write=("logs",), describes=True),
 }
@@ -79,6 +82,7 @@ class WorkflowStack(Stack):
         stage: StageContext,
         events: EventsStack,
         workdir: Path,
+        websocket_api_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -98,6 +102,8 @@ class WorkflowStack(Stack):
         )
         code = worker_code(workdir)
         environment = lambda_environment(stage)
+        if websocket_api_id is not None:  # live updates: pushes from where deployments and logs are written
+            environment[URL_VARIABLE] = websocket_url(websocket_api_id, LIVE_STAGE)
         self.functions: dict[str, lambda_.Function] = {}
         for consumer in catalogue.consumers:
             queue = catalogue.queue(consumer.queue)
@@ -132,6 +138,8 @@ class WorkflowStack(Stack):
             role = function.role
             assert role is not None
             grant_data(role, data, table=access.table, read_write=access.read_write, read=access.read)
+            if websocket_api_id is not None and (access.table == "read_write" or access.read_write):
+                grant_manage_connections(role, websocket_api_id, LIVE_STAGE)
             if access.answers_tokens:
                 deploy_machine.grant_task_response(role)
             if access.controls:

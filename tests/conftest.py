@@ -21,6 +21,7 @@ from tests.support.platform import Dev, SharedPlatform
 SLOW_PATHS = (
     "tests/faults/",
     "tests/e2e/",
+    "tests/browser/",
     "tests/localstack/",
     "tests/contract/",
     "tests/unit/test_synth_tool.py",

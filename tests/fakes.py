@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.built_release import BuiltRelease
+from chalicelib.domain.deployment_metrics import EVENT_TIMES, DeploymentRecord
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
 from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.limits import step_limits
+from chalicelib.domain.metrics_service import DeploymentFact
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -432,3 +434,35 @@ class DictTree:
                 head, sep, _ = name[len(prefix) :].partition("/")
                 names.add(head + sep)
         return sorted(names)
+
+
+class InMemoryMetricsStore:
+    """MetricsStore (domain/metrics_service.py): a record per deployment, an event's time kept once."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def record(self, fact: DeploymentFact, expires_at: int) -> bool:
+        field_name = EVENT_TIMES[fact.event_name]
+        kept = self.records.setdefault(
+            fact.deployment_id,
+            {
+                "deployment_id": fact.deployment_id,
+                "project_id": fact.project_id,
+                "environment_id": fact.environment_id,
+                "service_id": fact.service_id,
+                "created_at": fact.created_at,
+            },
+        )
+        if kept.get(field_name) is not None:
+            return False
+        kept[field_name] = fact.at
+        if fact.status is not None:
+            kept["status"] = fact.status
+        return True
+
+    def deployments(self, project_id: str, since: str) -> list[DeploymentRecord]:
+        kept = [
+            r for r in self.records.values() if r["project_id"] == project_id and r["created_at"] >= since
+        ]
+        return [DeploymentRecord(**r) for r in sorted(kept, key=lambda r: r["created_at"])]

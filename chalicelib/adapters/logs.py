@@ -16,14 +16,21 @@ Streams written before blocks existed ("legacy": `<first seq:010d>.jsonl`, conti
 still read, by listing, and written in their own layout, so no stream ever mixes the two. Objects are
 never rewritten, so readers never see a torn chunk, and logs never touch DynamoDB. Retention
 (chalicelib/domain/retention.py) deletes a deployment's objects once its logs are past their time.
+
+Once an object is stored, its lines go to the store's `on_flush` listener (live updates over
+WebSocket, docs/decisions/0040) with `after`, the number of the line before them: the previous
+block's last line (a block stream) or the previous line (a legacy one). A listener that fails is
+logged; the lines are stored all the same.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chalicelib.domain.errors import NotFound
@@ -35,6 +42,10 @@ MAX_LINE = 8192
 BLOCK_LINES = 1000  # > MAX_BUFFER, so a flush rarely needs two blocks
 _BLOCK = "block-"
 _LEGACY_FIRST = f"{1:010d}.jsonl"  # every legacy stream's first chunk
+
+# (deployment id, stream, after, lines): told of every stored object's lines, in order.
+FlushListener = Callable[[str, str, int, list[LogLine]], None]
+Published = Callable[[int, list[LogLine]], None]  # one stream's: (after, lines)
 
 
 def _now() -> str:
@@ -62,7 +73,8 @@ def _name(key: str) -> str:
 class _Buffered:
     """Lines written but not stored yet, shared by both layouts' writers."""
 
-    def __init__(self) -> None:
+    def __init__(self, published: Published | None = None) -> None:
+        self._published = published
         self._buffer: list[tuple[str, str]] = []  # (ts, message)
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # keeps objects in order when the flusher and a writer race
@@ -81,17 +93,27 @@ class _Buffered:
     def close(self) -> None:
         self.flush()
 
+    def _publish(self, after: int, lines: list[LogLine]) -> None:
+        if self._published is None or not lines:
+            return
+        try:
+            self._published(after, lines)
+        except Exception:
+            logging.getLogger(__name__).warning("stored log lines not published", exc_info=True)
+
 
 class S3LogWriter(_Buffered):
     """Writes a stream in blocks. Lines are numbered when a flush assigns them a block; an object
     whose PUT failed keeps its key and body and is stored first on the next flush, so a PUT that
     failed after S3 kept it rewrites identical bytes instead of duplicating lines elsewhere."""
 
-    def __init__(self, blobs: BlobStore, bucket: str, prefix: str, next_block: int) -> None:
-        super().__init__()
+    def __init__(
+        self, blobs: BlobStore, bucket: str, prefix: str, next_block: int, published: Published | None = None
+    ) -> None:
+        super().__init__(published)
         self._blobs, self._bucket, self._prefix = blobs, bucket, prefix
         self._next_block = next_block
-        self._pending: list[tuple[str, bytes]] = []
+        self._pending: list[tuple[str, bytes, list[LogLine]]] = []
 
     def flush(self) -> None:
         with self._flush_lock:
@@ -101,19 +123,23 @@ class S3LogWriter(_Buffered):
                 group = taken[start : start + BLOCK_LINES]
                 first = self._next_block * BLOCK_LINES - len(group) + 1
                 lines = [LogLine(first + i, ts, text) for i, (ts, text) in enumerate(group)]
-                self._pending.append((_block_key(self._prefix, self._next_block), _body(lines)))
+                self._pending.append((_block_key(self._prefix, self._next_block), _body(lines), lines))
                 self._next_block += 1
             while self._pending:
-                key, body = self._pending[0]
+                key, body, lines = self._pending[0]
                 self._blobs.put_bytes(self._bucket, key, body)  # raises: kept for the next flush
                 self._pending.pop(0)
+                # The line before a block's first is the previous block's last (see the docstring).
+                self._publish((lines[0].seq - 1) // BLOCK_LINES * BLOCK_LINES, lines)
 
 
 class LegacyS3LogWriter(_Buffered):
     """Appends to a stream begun before blocks: contiguous numbers, objects named by first seq."""
 
-    def __init__(self, blobs: BlobStore, bucket: str, prefix: str, next_seq: int) -> None:
-        super().__init__()
+    def __init__(
+        self, blobs: BlobStore, bucket: str, prefix: str, next_seq: int, published: Published | None = None
+    ) -> None:
+        super().__init__(published)
         self._blobs, self._bucket, self._prefix = blobs, bucket, prefix
         self._next_seq = next_seq
         self._pending: list[LogLine] = []
@@ -128,13 +154,15 @@ class LegacyS3LogWriter(_Buffered):
             if self._pending:
                 key = f"{self._prefix}{self._pending[0].seq:010d}.jsonl"
                 self._blobs.put_bytes(self._bucket, key, _body(self._pending))
-                self._pending = []
+                stored, self._pending = self._pending, []
+                self._publish(stored[0].seq - 1, stored)
 
 
 class S3LogStore:
-    def __init__(self, blobs: BlobStore, bucket: str) -> None:
+    def __init__(self, blobs: BlobStore, bucket: str, on_flush: FlushListener | None = None) -> None:
         self._blobs = blobs
         self._bucket = bucket
+        self._on_flush = on_flush
         self._writers: weakref.WeakSet[_Buffered] = weakref.WeakSet()
         self._live: weakref.WeakValueDictionary[tuple[str, str], _Buffered] = weakref.WeakValueDictionary()
         self._flusher: threading.Thread | None = None
@@ -152,12 +180,14 @@ class S3LogStore:
         names = [_name(key) for key in self._blobs.list_keys(self._bucket, prefix)]
         legacy = [int(name) for name in names if name.isdigit()]
         writer: _Buffered
+        published = self._listener(deployment_id, stream)
         if legacy:  # a retried step appends after what an earlier attempt wrote, in its layout
             last = _parse(self._blobs.get_bytes(self._bucket, f"{prefix}{max(legacy):010d}.jsonl"))
-            writer = LegacyS3LogWriter(self._blobs, self._bucket, prefix, last[-1].seq + 1 if last else 1)
+            next_seq = last[-1].seq + 1 if last else 1
+            writer = LegacyS3LogWriter(self._blobs, self._bucket, prefix, next_seq, published)
         else:
             blocks = [int(name.removeprefix(_BLOCK)) for name in names if name.startswith(_BLOCK)]
-            writer = S3LogWriter(self._blobs, self._bucket, prefix, max(blocks, default=0) + 1)
+            writer = S3LogWriter(self._blobs, self._bucket, prefix, max(blocks, default=0) + 1, published)
         with self._lock:
             if (deployment_id, stream) in self._live:  # lost a race with another opener
                 return self._live[(deployment_id, stream)]
@@ -167,6 +197,12 @@ class S3LogStore:
                 self._flusher = threading.Thread(target=self._flush_forever, name="log-flusher", daemon=True)
                 self._flusher.start()
         return writer
+
+    def _listener(self, deployment_id: str, stream: str) -> Published | None:
+        listener = self._on_flush
+        if listener is None:
+            return None
+        return lambda after, lines: listener(deployment_id, stream, after, lines)
 
     def read(self, deployment_id: str, stream: str, after: int, limit: int) -> list[LogLine]:
         """Up to `limit` lines with seq > `after`, in order: GETs of the blocks from the one that can

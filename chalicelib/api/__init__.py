@@ -16,6 +16,7 @@ def register(app: Chalice) -> None:
         environments,
         github,
         meta,
+        metrics,
         projects,
         tokens,
         variables,
@@ -39,5 +40,6 @@ def register(app: Chalice) -> None:
         workspaces,
         tokens,
         audit,
+        metrics,
     ):
         app.register_blueprint(module.bp)

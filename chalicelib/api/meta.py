@@ -27,8 +27,9 @@ _IDEMPOTENCY_KEY_PARAMETER = {
 
 @route(bp, "/v1/health", public=True)
 def health(ctx: Context) -> tuple[int, Any]:
-    """Liveness of the API."""
-    return 200, {"status": "ok"}
+    """Liveness of the API, and where its live updates are (a WebSocket URL; docs/api.md)."""
+    live = ctx.c.settings.websocket_url
+    return 200, {"status": "ok", **({"websocketUrl": live} if live else {})}
 
 
 @route(bp, "/v1/openapi.json", public=True)

@@ -99,7 +99,7 @@ class Promoted:
 
 
 class Environments:
-    """The use cases of module docstring."""
+    """The use cases of the module docstring."""
 
     def __init__(
         self,
@@ -161,9 +161,11 @@ class Environments:
             return EnvironmentCopy(env, tuple(self._repo.list_services(env.id)))
         self._copy_shared_variables(source, env)
         have = {s.name: s for s in self._repo.list_services(env.id)}
-        made = [
-            have.get(s.name) or self._copy_service(who, s, env) for s in self._repo.list_services(source.id)
-        ]
+        made = []
+        for original in self._repo.list_services(source.id):
+            service = have.get(original.name) or self._copy_service(who, original, env)
+            self._copy_variables(original, service)
+            made.append(service)
         return EnvironmentCopy(env, tuple(made), source)
 
     def _copy_shared_variables(self, source: Environment, env: Environment) -> None:
@@ -182,15 +184,20 @@ class Environments:
 
     def _copy_service(self, who: Access, source: Service, env: Environment) -> Service:
         settings = {f.name: getattr(source.settings, f.name) for f in dataclasses.fields(ServiceSettings)}
-        service = self._projects.create_service(who, env.id, source.name, settings)
+        return self._projects.create_service(who, env.id, source.name, settings)
+
+    def _copy_variables(self, source: Service, service: Service) -> None:
+        """Into a copy whose variables were never stored (a retry after a first try died between
+        making the service and copying them fills them in; a copy changed since is left alone)."""
         variables = self._repo.get_variables(source.id)
-        if variables.values or variables.sealed:
-            copy = self._repo.get_variables(service.id).bumped(
+        target = self._repo.get_variables(service.id)
+        if target.version == 0 and (variables.values or variables.sealed):
+            copy = target.bumped(
                 values=dict(variables.values),
                 sealed={k: copied_sealed(v, source.id) for k, v in variables.sealed.items()},
             )
-            self._repo.save(copy)
-        return service
+            with contextlib.suppress(Conflict):  # a concurrent try stored them first
+                self._repo.save(copy)
 
     # --- deleting ------------------------------------------------------------------------------
 
@@ -207,7 +214,7 @@ class Environments:
         if env.name == PRODUCTION:
             raise ProductionEnvironment(
                 f"environment {PRODUCTION} of project {env.project_id} cannot be deleted: "
-                "every project keeps it (delete other environments, or the services in it)"
+                "every project keeps it"
             )
         services = self._repo.list_services(env.id)
         cancelled = self._cancel_in_progress(env)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from railyard.commands.following import (
     pump,
     status_colour,
 )
+
+if TYPE_CHECKING:
+    from railyard.client import RailyardClient
 
 
 def register(app: typer.Typer) -> None:
@@ -184,23 +187,51 @@ def logs(
             pass
         return
     try:
+        if _follow_logs_live(client, deployment_id, cursor):
+            return
         while True:
             printed = pump(client, deployment_id, cursor, header=False)
             if printed:
                 continue
-            status = client.get_deployment(deployment_id)["status"]
-            # Build logs end with the build. Deploy logs go on while the app runs, so only a
-            # deployment whose app is gone (failed, crashed, cancelled, replaced) ends them.
-            ended = end_statuses()
-            if (build and (cursor.done or status in ended)) or (
-                status in ended - {"SUCCESS"} and cursor.done
-            ):
-                if pump(client, deployment_id, cursor, header=False) == 0:
-                    return
-                continue
+            if _logs_over(client, deployment_id, cursor):
+                return
             following.sleep(following.POLL_INTERVAL_SECONDS)
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _follow_logs_live(client: RailyardClient, deployment_id: str, cursor: LogCursor) -> bool:
+    """Follows over the WebSocket until the stream is over (True); False, after a notice on
+    stderr, when it cannot: the caller polls on from the cursor."""
+    from railyard.commands import live
+
+    stream = live.LiveDeployment(client, deployment_id, [cursor])
+    try:
+        stream.open()
+        for message in stream.events():
+            if message is None or message["type"] == "status":
+                pump(client, deployment_id, cursor, header=False)
+                if _logs_over(client, deployment_id, cursor):
+                    return True
+            elif message["type"] == "log" and message.get("stream") == cursor.stream:
+                live.apply(client, deployment_id, cursor, message, header=False)
+    except live.LiveLost as lost:
+        live.notice(lost)
+    finally:
+        stream.close()
+    return False
+
+
+def _logs_over(client: RailyardClient, deployment_id: str, cursor: LogCursor) -> bool:
+    """Build logs end with the build. Deploy logs go on while the app runs, so only a deployment
+    whose app is gone (failed, crashed, cancelled, replaced) ends them; then what is left is read."""
+    status = client.get_deployment(deployment_id)["status"]
+    ended = end_statuses()
+    if (cursor.stream == "build" and (cursor.done or status in ended)) or (
+        status in ended - {"SUCCESS"} and cursor.done
+    ):
+        return pump(client, deployment_id, cursor, header=False) == 0
+    return False
 
 
 def deployments(

@@ -108,8 +108,11 @@ def delete(
     for service in done["services"]:
         typer.echo(f"  {service}: stopped and removed")
     if env["id"] == link.environmentId:
-        production = _find(client, link, "production")
-        moved = _switch(directory, link, client, production)
+        try:
+            moved = _switch(directory, link, client, _find(client, link, "production"))
+        except CliError:
+            typer.echo("This directory was using it: choose another with `railyard environment use <name>`")
+            return
         typer.echo(f"This directory was using it; now using {moved.describe()}")
 
 
@@ -136,4 +139,7 @@ def promote(
             fg="green",
         )
     typer.echo(f"Note: {answer['note']}.")
-    typer.echo("Follow it with: railyard status (in an environment you use) or railyard logs")
+    if answer["to"]["id"] == link.environmentId:
+        typer.echo("Follow it: `railyard status`, `railyard logs -f`")
+    else:
+        typer.echo(f"Follow it: `railyard environment use {answer['to']['name']}`, then `railyard status`")

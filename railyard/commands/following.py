@@ -7,8 +7,9 @@ deploy logs until it ends; then whether its URL answers, which decides the exit 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -81,7 +82,17 @@ def pump(client: RailyardClient, deployment_id: str, cursor: LogCursor, *, heade
         if exc.status == 404:
             return 0
         raise
-    lines = page.get("lines") or []
+    lines = emit(cursor, page.get("lines") or [], header=header)
+    # Never move backwards, for the same reason.
+    cursor.after = max(cursor.after, int(page.get("next", cursor.after)))
+    cursor.done = bool(page.get("done"))
+    return len(lines)
+
+
+def emit(
+    cursor: LogCursor, lines: Sequence[Mapping[str, Any]], *, header: bool
+) -> Sequence[Mapping[str, Any]]:
+    """Prints lines ({"seq", "message"}) not printed yet, the stream's header before the first."""
     if cursor.last_seq is not None:
         # Skip what we printed already: a server that ignored `after` must not make us print twice.
         lines = [line for line in lines if int(line.get("seq", cursor.last_seq + 1)) > cursor.last_seq]
@@ -93,19 +104,77 @@ def pump(client: RailyardClient, deployment_id: str, cursor: LogCursor, *, heade
         typer.echo(str(line.get("message", "")).rstrip("\n"))
         if "seq" in line:
             cursor.last_seq = max(cursor.last_seq or 0, int(line["seq"]))
-    # Never move backwards, for the same reason.
-    cursor.after = max(cursor.after, int(page.get("next", cursor.after)))
-    cursor.done = bool(page.get("done"))
-    return len(lines)
+    return lines
 
 
 def _follow(client: RailyardClient, deployment_id: str) -> Deployment:
-    """Print status changes, build logs then deploy logs until the deployment ends; return it."""
-    from railyard.client_transport import ApiConnectionError, ApiError
+    """Print status changes, build logs then deploy logs until the deployment ends; return it.
+    Over the API's WebSocket when it can (railyard/commands/live.py), else by polling."""
+    from railyard.commands import live
 
     build = LogCursor("build")
     deploy = LogCursor("deploy")
-    last_status = None
+    status: list[str | None] = [None]  # the last printed, shared with the polling that may follow
+    stream = live.LiveDeployment(client, deployment_id, [build, deploy])
+    try:
+        stream.open()
+        return _follow_live(client, deployment_id, stream, build, deploy, status)
+    except live.LiveLost as lost:
+        live.notice(lost)
+    finally:
+        stream.close()
+    return _poll(client, deployment_id, build, deploy, status[0])
+
+
+def _show_status(deployment_status: str, last: list[str | None]) -> None:
+    if deployment_status != last[0]:
+        typer.secho(f"{glyph('●', '*')} {deployment_status}", fg=status_colour(deployment_status))
+        last[0] = deployment_status
+
+
+def _follow_live(
+    client: RailyardClient,
+    deployment_id: str,
+    stream: Any,
+    build: LogCursor,
+    deploy: LogCursor,
+    last: list[str | None],
+) -> Deployment:
+    from railyard.commands.live import apply
+
+    cursors = {"build": build, "deploy": deploy}
+    for message in stream.events():
+        if message is None or message["type"] == "status":
+            # Quiet for a while (a push may have been lost) or a new status: the API has the truth.
+            deployment = client.get_deployment(deployment_id)
+            _show_status(deployment["status"], last)
+            if not build.done:
+                pump(client, deployment_id, build, header=True)
+            if deployment["status"] in end_statuses():
+                return _drain(client, deployment_id, build, deploy, deployment)
+        elif message["type"] == "log" and message.get("stream") in cursors:
+            apply(client, deployment_id, cursors[message["stream"]], message, header=True)
+    raise AssertionError("unreachable: events() ends only by raising")
+
+
+def _drain(
+    client: RailyardClient, deployment_id: str, build: LogCursor, deploy: LogCursor, deployment: Deployment
+) -> Deployment:
+    """Print what was logged before the end, bounded: a chatty app keeps the deploy stream growing
+    after SUCCESS and we must still return."""
+    for _ in range(20):
+        drained = 0 if build.done else pump(client, deployment_id, build, header=True)
+        drained += pump(client, deployment_id, deploy, header=True)
+        if drained == 0:
+            break
+    return deployment
+
+
+def _poll(
+    client: RailyardClient, deployment_id: str, build: LogCursor, deploy: LogCursor, last_status: str | None
+) -> Deployment:
+    from railyard.client_transport import ApiConnectionError, ApiError
+
     failures = 0
     while True:
         try:
@@ -131,14 +200,7 @@ def _follow(client: RailyardClient, deployment_id: str) -> Deployment:
             sleep(POLL_INTERVAL_SECONDS)
             continue
         if status in end_statuses():
-            # Drain what was logged before the end, bounded: a chatty app keeps the deploy
-            # stream growing after SUCCESS and we must still return.
-            for _ in range(20):
-                drained = 0 if build.done else pump(client, deployment_id, build, header=True)
-                drained += pump(client, deployment_id, deploy, header=True)
-                if drained == 0:
-                    break
-            return deployment
+            return _drain(client, deployment_id, build, deploy, deployment)
         if printed == 0:
             sleep(POLL_INTERVAL_SECONDS)
 

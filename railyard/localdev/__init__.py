@@ -57,7 +57,15 @@ class Platform:
     home: Path
     data_dir: Path | None = None
     aws: Any = None  # the railyard.localdev.targets.AwsTarget it runs on
+    websocket_url: str = ""  # live updates (railyard/localdev/live_server.py)
     _stoppers: list[Any] = field(default_factory=list)
+
+    def dashboard_url(self, signed_in: bool = False) -> str:
+        """The dashboard on the API's origin; `signed_in`: a link that signs in with the admin token
+        (in the fragment, which the browser never sends to a server: docs/decisions/0041)."""
+        from railyard.localdev.dashboard_files import PREFIX
+
+        return f"{self.api_url}{PREFIX}/" + (f"signin/#token={self.token}" if signed_in else "")
 
     def stop(self) -> None:
         for stopper in reversed(self._stoppers):
@@ -148,6 +156,7 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         platform._stoppers.append(runtime.close)
         platform.router_port = runtime.router_port
         os.environ["RAILYARD_PUBLIC_URL"] = f"http://{{hostname}}.localhost:{runtime.router_port}"
+        platform.websocket_url = _serve_live(platform)  # before the settings: they name its URL
         container = wiring.Container(Settings.from_env(), runtime=runtime)
         holder["c"] = container
         wiring.use(container)
@@ -164,9 +173,11 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
     if not quiet:
         where = "embedded AWS" if options.aws == "moto" else "LocalStack"
         print(f"Railyard is running ({where} on 127.0.0.1:{platform.moto_port}; state in {data})")
-        print(f"  API:    {platform.api_url}")
-        print(f"  Router: http://<service>-<environment>-<project>.localhost:{platform.router_port}")
-        print(f"  Token:  {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
+        print(f"  API:       {platform.api_url}")
+        print(f"  Dashboard: {platform.dashboard_url(signed_in=True)}  (signs in as the local admin)")
+        print(f"  Live:      {platform.websocket_url}  (WebSocket: status and logs as they happen)")
+        print(f"  Router:    http://<service>-<environment>-<project>.localhost:{platform.router_port}")
+        print(f"  Token:     {platform.token}  (saved to {home / 'config.json'}; the CLI picks it up)")
         print(f"  Log:    {log_file}  (requests, workers, the emulator)")
         sys.stdout.flush()
     return platform
@@ -238,10 +249,13 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
     from functions.cleanup import handler as cleanup_handler
+    from functions.metrics import handler as metrics_handler
     from functions.task_worker import handler as task_handler
     from railyard.localdev.console import print_event
     from railyard.localdev.pollers import QueuePoller
 
+    # No CloudWatch here extracts the metrics consumer's EMF lines: they would only flood the terminal.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     stop = threading.Event()
     # The local builder stops its running build commands; CodeBuild's runner runs nothing here.
     close_builds = getattr(container.build_runner, "close", None)
@@ -254,6 +268,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         ("deploy", 4, task_handler),
         ("notifications", 1, print_event),  # the terminal's event lines
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
+        ("metrics", 1, metrics_handler),  # per-project deployment metrics (docs/decisions/0039)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)
         pollers.append(("build-events", 1, build_events_handler))
@@ -302,6 +317,21 @@ def _serve_api(port: int, platform: Platform) -> str:
     return server.url
 
 
+def _serve_live(platform: Platform) -> str:
+    """The WebSocket API of live updates on a free port; the app's handlers and every publisher
+    find it through RAILYARD_WEBSOCKET_URL (the CLI through GET /v1/health)."""
+    from railyard.localdev.live_server import LiveServer, websocket_handlers
+
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from app import app
+
+    server = LiveServer(websocket_handlers(app)).start()
+    platform._stoppers.append(server.stop)
+    os.environ["RAILYARD_WEBSOCKET_URL"] = server.url
+    return server.url
+
+
 def _write_config(home: Path, platform: Platform) -> None:
     from railyard.settings import Config, save_config
 
@@ -310,6 +340,7 @@ def _write_config(home: Path, platform: Platform) -> None:
         json.dumps(
             {
                 "api_url": platform.api_url,
+                "websocket_url": platform.websocket_url,
                 "router_port": platform.router_port,
                 # The AWS endpoint's port, under its first name (moto's or LocalStack's).
                 "moto_port": platform.moto_port,

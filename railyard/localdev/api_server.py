@@ -13,6 +13,7 @@ owns is the transport around it, which `chalice.local`'s server gets wrong for a
   reset; one daemon thread per connection.
 - A stop that returns: the accept loop ends and every kept-alive connection is shut down.
 - Access logs go to the `ACCESS_LOGGER` logger (the platform routes it to a file), never stderr.
+- GET and HEAD under `/dashboard/` are the dashboard's static files (dashboard_files.py), not the app's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from chalice.local import ChaliceRequestHandler
+
+from railyard.localdev import dashboard_files
 
 ACCESS_LOGGER = "railyard.access"
 # Well above the 64 concurrent clients the fault suite opens at once; Linux caps it at somaxconn.
@@ -67,6 +70,14 @@ class ApiRequestHandler(ChaliceRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.wfile = _ResponseBuffer(self.connection)  # type: ignore[assignment]
+
+    def do_GET(self) -> None:  # the dashboard's static files share the API's origin (ADR 0041)
+        if dashboard_files.wants(self.path):
+            dashboard_files.serve(self)
+        else:
+            self._generic_handle()
+
+    do_HEAD = do_GET
 
     def handle_expect_100(self) -> bool:
         accepted = super().handle_expect_100()

@@ -41,4 +41,5 @@ def deploy_demo(platform: Platform) -> int:
         flush=True,
     )
     print(f"  curl http://hello-python-production-demo.localhost:{platform.router_port}/", flush=True)
+    print(f"The dashboard shows it at {platform.dashboard_url(signed_in=True)}", flush=True)
     return 0

@@ -44,7 +44,6 @@ SAMPLE_BODIES: dict[str, Any] = {
     "DeploymentCreate": lambda world: {"redeploy": True},
     "RollbackCreate": lambda world: {},
     "VariablesPatch": lambda world: {"set": {"ISOLATION_PROBE": "1"}},
-    "PromotionCreate": lambda world: {"from": "production"},
     "DeviceApproval": lambda world: {"userCode": "BCDF-GHJK", "approve": True},
     "ProfilePatch": lambda world: {"name": "someone"},
     "MfaCode": lambda world: {"code": "123456"},
@@ -56,6 +55,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     "MemberPatch": lambda world: {"role": "viewer"},
     "OwnershipTransfer": lambda world: {"userId": world["user_id"]},
     "TokenCreate": lambda world: {"name": next(_names), "actions": ["read"]},
+    "PromotionCreate": lambda world: {"from": "production"},
 }
 
 

@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL
-from tests.cdk.conftest import CATALOGUE, REGIONS, Synthesized, exported_logical_id, of, props, rendered
+from stacks.live import WEBSOCKET_FUNCTIONS
+from tests.cdk.conftest import (
+    CATALOGUE,
+    REGIONS,
+    Synthesized,
+    Template,
+    exported_logical_id,
+    of,
+    props,
+    rendered,
+)
 from tests.support.http_api import API_HOST, in_memory_app, v1_event
 
 TOKEN = "ry_http_api_test_token"
@@ -26,6 +36,12 @@ PUBLIC_NEEDING_INPUT = {
     "GET /v1/auth/github/start": 404,  # GitHub sign-in not configured
     "GET /v1/auth/github/callback": 404,
 }
+
+
+def _http_apis(template: Template) -> dict[str, dict[str, Any]]:
+    """The HTTP APIs of a template (not the live-updates WebSocket API beside them)."""
+    apis = of(template, "AWS::ApiGatewayV2::Api")
+    return {k: r for k, r in apis.items() if r["Properties"]["ProtocolType"] == "HTTP"}
 
 
 def _chalice_route_keys() -> list[str]:
@@ -41,8 +57,9 @@ def test_every_chalice_route_is_one_http_api_route_proxied_to_the_handler_with_p
     assert len(expected) >= 20  # the app's route table was really read
     for region in REGIONS:
         api = cloud.by_region[region]["api"]
-        (api_id,) = of(api, "AWS::ApiGatewayV2::Api")
-        routes = props(api, "AWS::ApiGatewayV2::Route")
+        (api_id,) = _http_apis(api)
+        # The WebSocket API's routes are its own (tests/cdk/test_live_api.py).
+        routes = [r for r in props(api, "AWS::ApiGatewayV2::Route") if r["ApiId"] == {"Ref": api_id}]
         assert sorted(r["RouteKey"] for r in routes) == expected, region  # each once, no other
         functions = of(api, "AWS::Serverless::Function")
         handler = [k for k, r in functions.items() if r["Properties"]["Handler"] == "app.app"]
@@ -88,7 +105,7 @@ def test_the_authorizer_is_chalices_authorizer_function_on_the_authorization_hea
 
     for region in REGIONS:
         api = cloud.by_region[region]["api"]
-        (api_id,) = of(api, "AWS::ApiGatewayV2::Api")
+        (api_id,) = _http_apis(api)
         (authorizer,) = props(api, "AWS::ApiGatewayV2::Authorizer")
         functions = of(api, "AWS::Serverless::Function")
         (function_id,) = [
@@ -115,8 +132,9 @@ def test_the_authorizer_is_chalices_authorizer_function_on_the_authorization_hea
 def test_the_api_stage_is_throttled_and_the_url_output_is_the_base_the_cli_takes(cloud: Synthesized) -> None:
     for region in REGIONS:
         api = cloud.by_region[region]["api"]
-        (api_id,) = of(api, "AWS::ApiGatewayV2::Api")
-        (stage,) = props(api, "AWS::ApiGatewayV2::Stage")  # no $default stage besides it
+        (api_id,) = _http_apis(api)
+        # No $default stage besides it (the WebSocket API's stage is its own: test_live_api.py).
+        (stage,) = [s for s in props(api, "AWS::ApiGatewayV2::Stage") if s["ApiId"] == {"Ref": api_id}]
         assert stage["StageName"] == "api" and stage["AutoDeploy"] is True
         assert stage["DefaultRouteSettings"] == {
             "ThrottlingRateLimit": API_THROTTLE_RATE,
@@ -126,7 +144,7 @@ def test_the_api_stage_is_throttled_and_the_url_output_is_the_base_the_cli_takes
         template, values = api["Outputs"][OUTPUT_API_URL]["Value"]["Fn::Sub"]
         assert template == "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"
         assert values == {"Api": {"Ref": api_id}}
-        (name,) = [p["Name"] for p in props(api, "AWS::ApiGatewayV2::Api")]
+        (name,) = [r["Properties"]["Name"] for r in _http_apis(api).values()]
         assert name == CATALOGUE.stack_name("api")
 
 
@@ -136,10 +154,11 @@ def test_the_rest_api_chalice_generates_is_gone_and_only_the_http_api_may_invoke
         kinds = {r["Type"] for r in api["Resources"].values()}
         assert not {k for k in kinds if k.startswith("AWS::ApiGateway::") or k == "AWS::Serverless::Api"}
         assert "RestAPI" not in json.dumps(api)  # no output or reference names it either
-        (api_id,) = of(api, "AWS::ApiGatewayV2::Api")
+        (api_id,) = _http_apis(api)
         (authorizer_id,) = of(api, "AWS::ApiGatewayV2::Authorizer")
         # One for the handler (the whole API, not one per route) and one for the authorizer.
-        permissions = props(api, "AWS::Lambda::Permission")
+        websocket = [{"Ref": name} for name in WEBSOCKET_FUNCTIONS]  # invoked by the WebSocket API
+        permissions = [p for p in props(api, "AWS::Lambda::Permission") if p["FunctionName"] not in websocket]
         assert {p["Principal"] for p in permissions} == {"apigateway.amazonaws.com"}
         assert {p["Action"] for p in permissions} == {"lambda:InvokeFunction"}
         assert sorted(rendered(p["SourceArn"]).rsplit(":", 1)[1] for p in permissions) == sorted(
@@ -159,7 +178,7 @@ def test_the_api_5xx_alarm_and_graph_watch_the_http_api_stage(cloud: Synthesized
         assert metric == ("AWS/ApiGateway", "5xx", "Average")  # 0/1 per request: the error rate
         dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
         assert dimensions["Stage"] == "api"
-        assert exported_logical_id(api, dimensions["ApiId"]) in of(api, "AWS::ApiGatewayV2::Api")
+        assert exported_logical_id(api, dimensions["ApiId"]) in _http_apis(api)
         (dashboard,) = props(observability, "AWS::CloudWatch::Dashboard")
         body = json.dumps(dashboard["DashboardBody"])
         assert '\\"5xx\\"' in body and "5XXError" not in body

@@ -9,6 +9,7 @@ import json
 import re
 
 from chalicelib.adapters.dynamo.layout import TTL_ATTRIBUTE
+from stacks.live import WEBSOCKET_FUNCTIONS
 from tests.cdk.conftest import BUCKETS, CATALOGUE, REGIONS, STAGE, Synthesized, props, rendered, statements
 
 
@@ -104,5 +105,6 @@ def test_every_region_is_whole_and_only_the_primary_holds_data(cloud: Synthesize
         assert ("data" in parts) == (region == REGIONS[0])
         functions = props(parts["workflow"], "AWS::Lambda::Function")
         assert len(functions) == len(CATALOGUE.consumers) + len(CATALOGUE.schedules)
-        assert len(props(parts["api"], "AWS::Serverless::Function")) == 2  # the handler, the authorizer
+        # the handler, the authorizer and the live-updates WebSocket API's three handlers
+        assert len(props(parts["api"], "AWS::Serverless::Function")) == 2 + len(WEBSOCKET_FUNCTIONS)
     assert len(cloud.all) == 1 + 6 * len(REGIONS)

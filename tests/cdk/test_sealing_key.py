@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.domain.sealing import CONTEXT_SERVICE, CONTEXT_VARIABLE
+from stacks.live import WEBSOCKET_FUNCTIONS
 from tests.cdk.conftest import CATALOGUE, REGIONS, Synthesized, Template, of, props, rendered, statements
 
 ALIAS = CATALOGUE.variables_key_alias
@@ -84,5 +85,6 @@ def test_every_function_names_the_primary_region_s_key_by_alias(cloud: Synthesiz
                     )
                     assert value == f"arn:${{AWS::Partition}}:kms:{REGIONS[0]}:${{AWS::AccountId}}:{ALIAS}"
                     seen += 1
-    # every consumer and schedule, the API's handler and its authorizer, in every region
-    assert seen == len(REGIONS) * (len(CATALOGUE.consumers) + len(CATALOGUE.schedules) + 2)
+    # every consumer and schedule, the API's handler, its authorizer and the WebSocket API's handlers
+    functions = len(CATALOGUE.consumers) + len(CATALOGUE.schedules) + 2 + len(WEBSOCKET_FUNCTIONS)
+    assert seen == len(REGIONS) * functions

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -131,4 +132,7 @@ def test_dev_demo_exit_deploys_the_sample_and_exits_zero(tmp_path: Path) -> None
         toolchain_store.remove_store((tmp_path / "data").resolve())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✔ Deployed: http://hello-python-production-demo.localhost:" in result.stdout
+    assert re.search(
+        r"The dashboard shows it at http://127\.0\.0\.1:\d+/dashboard/signin/#token=ry_", result.stdout
+    )
     assert not (tmp_path / "dev.json").exists()  # it cleaned up after itself

@@ -27,6 +27,19 @@ def _wait_live(dev: Dev, service_id: str, deployment_id: str, timeout: float = 1
     raise AssertionError(f"deployment {deployment_id} of {service_id} did not end in {timeout}s")
 
 
+def _delete_typing(dev: Dev, app: Path, name: str, typed: str) -> subprocess.CompletedProcess[str]:
+    """`railyard environment delete NAME`, answering its prompt with `typed`."""
+    return subprocess.run(
+        [*RAILYARD, "environment", "delete", name],
+        cwd=app,
+        env=dev.env(),
+        input=f"{typed}\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _env_var(dev: Dev, hostname: str, name: str) -> str | None:
     status, body = dev.get(hostname, f"/env/{name}")
     assert status == 200, body
@@ -69,26 +82,10 @@ def test_copy_use_up_promote_and_delete_an_environment(dev: Dev, tmp_path: Path)
 
     refused = dev.cli("environment", "delete", "production", "--yes", cwd=app, check=False)
     assert refused.returncode == 1 and "ProductionEnvironment" in refused.stderr
-    mistyped = subprocess.run(
-        [*RAILYARD, "environment", "delete", "staging"],
-        cwd=app,
-        env=dev.env(),
-        input="stagign\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    mistyped = _delete_typing(dev, app, "staging", typed="stagign")
     assert mistyped.returncode == 1 and "not deleted" in mistyped.stderr
     assert dev.get("web-staging-envs")[0] == 200
-    deleted = subprocess.run(
-        [*RAILYARD, "environment", "delete", "staging"],
-        cwd=app,
-        env=dev.env(),
-        input="staging\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    deleted = _delete_typing(dev, app, "staging", typed="staging")
     assert deleted.returncode == 0, deleted.stderr
     assert "Deleted environment staging" in deleted.stdout
     assert dev.get("web-staging-envs")[0] != 200  # its app is stopped

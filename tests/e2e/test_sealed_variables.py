@@ -82,17 +82,36 @@ def _everything_the_api_says(dev: Dev, service_id: str) -> str:
     return "\n".join(texts)
 
 
-def _events(dev: Dev) -> str:
-    """The deployment events the bus delivered to the metrics queue (no local consumer drains it)."""
+CAPTURE = "sealed-test-capture"  # the test's own queue and rule: every local queue has a consumer
+
+
+def _aws(dev: Dev, service: str) -> Any:
     key_id, secret = ensure_credentials(dev.data_dir / "aws")  # the only ones the emulator answers
-    sqs = boto3.client(
-        "sqs",
+    return boto3.client(
+        service,
         endpoint_url=f"http://127.0.0.1:{dev.moto_port}",
         region_name="us-east-1",
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
     )
-    url = sqs.get_queue_url(QueueName="railyard-dev-metrics")["QueueUrl"]
+
+
+def _capture_events(dev: Dev) -> None:
+    """A queue of the test's own that the bus delivers every deployment event to (the metrics rule's
+    pattern), so it can read them all while the platform's consumers drain their queues."""
+    sqs, events = _aws(dev, "sqs"), _aws(dev, "events")
+    url = sqs.create_queue(QueueName=CAPTURE)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = "railyard-dev-bus"
+    pattern = events.describe_rule(Name="railyard-dev-metrics", EventBusName=bus)["EventPattern"]
+    events.put_rule(Name=CAPTURE, EventPattern=pattern, EventBusName=bus)
+    events.put_targets(Rule=CAPTURE, EventBusName=bus, Targets=[{"Id": "capture", "Arn": arn}])
+
+
+def _events(dev: Dev) -> str:
+    """The deployment events the bus delivered to the test's capture queue."""
+    sqs = _aws(dev, "sqs")
+    url = sqs.get_queue_url(QueueName=CAPTURE)["QueueUrl"]
     bodies = []
     for _ in range(20):
         batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
@@ -115,6 +134,7 @@ def test_a_sealed_value_reaches_only_the_running_app(tmp_path: Path) -> None:
     (tmp_path / "home").mkdir()
     platform = DevProcess(tmp_path / "home")
     dev = platform.start()
+    _capture_events(dev)
     said: list[str] = []  # everything the CLI printed and the API answered
     try:
         app = write_app(tmp_path / "sealed", APP)

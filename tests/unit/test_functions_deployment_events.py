@@ -18,7 +18,13 @@ import pytest
 from chalicelib import wiring
 from chalicelib.config import Settings
 from railyard.localdev.pollers import LambdaContext, sqs_event
-from tests.fakes import FakeBlobStore, FakeLogStore, FakeWorkflow, InMemoryRepository
+from tests.fakes import (
+    FakeBlobStore,
+    FakeLogStore,
+    FakeWorkflow,
+    InMemoryMetricsStore,
+    InMemoryRepository,
+)
 from tests.support.principals import admin_access
 
 WHO = admin_access()
@@ -34,6 +40,7 @@ def platform() -> Iterator[wiring.Container]:
         workflow=FakeWorkflow(),
         blobs=FakeBlobStore(),
         logs=FakeLogStore(),
+        metrics_store=InMemoryMetricsStore(),
     )
     made.clock = lambda: CREATED
     wiring.use(made)

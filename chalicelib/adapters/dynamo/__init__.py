@@ -34,6 +34,8 @@ never from the body, so each has one source of truth.
 | idempotency rec. | IDEMPOTENCY#<hash> | IDEMPOTENCY  | -                | -                            |
 | HostnameReserv.  | HOSTNAME#<name>    | HOSTNAME     | -                | -                            |
 | CustomDomain     | DOMAIN#<hostname>  | DOMAIN       | SERVICE#<sid>    | DOMAIN#<hostname>            |
+| live connection  | WSCONN#<conn id>   | WSCONN       | -                | -                            |
+| live subscription| WSTOPIC#<topic>    | WSCONN#<cid> | -                | -                            |
 
 Names (docs/decisions/0024): a HostnameReservation is written with its service, in one transaction,
 on the condition that no item has that key, so no two services ever share a generated hostname,
@@ -61,6 +63,14 @@ kept when it is read back. Tokens made through the API (chalicelib/adapters/toke
 get a `TOKENID#<id>` pointer written in the same transaction, so a revocation by id finds the hash.
 Workspaces, members, invitations and the audit log: chalicelib/adapters/workspaces_store.py and
 audit_store.py.
+Per-project deployment metrics (docs/decisions/0039): one item per deployment, `pk` =
+`METRICS#<project id>`, `sk` = `DEPLOYMENT#<created_at>#<deployment id>`, written and read only by
+chalicelib/adapters/metrics_store.py (its docstring has the attributes; TTL: 91 days).
+
+Live-update connections and subscriptions (chalicelib/adapters/live_store.py, docs/decisions/0040)
+carry no `body` or `version`: a connection keeps the encoded principal and its topics, a
+subscription (one partition per topic, `deployment#<id>` or `project#<id>`) only its key; both have
+the TTL attribute `expires_at` (3 h: API Gateway closes a connection after 2 h).
 
 Idempotency records (the first answer of an API request sent with an Idempotency-Key; `<hash>` is
 `api#sha256(caller, method and path, key)`) are written by chalicelib/adapters/idempotency.py in
@@ -102,9 +112,14 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | domain by hostname      | DynamoDomainStore.get_domain| Get DOMAIN#<hostname> / DOMAIN                     |
 | domains of a service    | DynamoDomainStore.list_...  | gsi1 SERVICE#<sid> / DOMAIN#..., asc               |
 | remove a domain         | DynamoDomainStore.delete_...| TransactWriteItems: Delete DOMAIN# + Put SERVICE#  |
+| subscribers of a topic  | DynamoLiveConnections.subs..| Query WSTOPIC#<topic> (keys only)                  |
+| close a live connection | DynamoLiveConnections.remove| Delete WSCONN#<id> (old topics), Delete WSTOPIC#s  |
 | create a deployment     | save(deployment, audit, ...)| TransactWriteItems: Put DEPLOYMENT# + Put AUDIT#   |
 | deploy by service id    | save_for_service(sid, ...)  | the same + ConditionCheck SERVICE#<sid> exists     |
 | save 1..100 all-or-none | save                        | 1: conditional PutItem; 2..100: TransactWriteItems |
+| keep a deployment event | DynamoMetricsStore.record   | UpdateItem METRICS#<pid> / DEPLOYMENT#<at>#<did>,  |
+|                         |                             | if that event's time is not set yet                |
+| metrics of a project    | DynamoMetricsStore.deploy...| Query METRICS#<pid> / DEPLOYMENT#<since> .. ~      |
 
 "asc"/"desc" is id order: ids are time-sortable (chalicelib/domain/ids.py); releases sort by
 their zero-padded number instead, which is the order users see, and pending builds by start time.

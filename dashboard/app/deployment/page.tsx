@@ -1,0 +1,71 @@
+"use client";
+
+// A deployment: its status and reason, and its build and deploy logs with a search box.
+
+import { Suspense, useState } from "react";
+import { useSearchParams } from "next/navigation";
+import { Shell } from "@/components/Shell";
+import { ErrorNote } from "@/components/ErrorNote";
+import { LogView } from "@/components/LogView";
+import { Status } from "@/components/Status";
+import { api } from "@/lib/api";
+import { cacheHits, duration, source, when } from "@/lib/format";
+import { projectHref, serviceHref } from "@/lib/paths";
+import type { Deployment, Project, Service } from "@/lib/types";
+import { usePolled } from "@/lib/usePolled";
+
+const STREAMS = ["build", "deploy"] as const;
+
+async function loadDeployment(id: string) {
+  const { deployment } = await api<{ deployment: Deployment }>(`/v1/deployments/${encodeURIComponent(id)}`);
+  const { service } = await api<{ service: Service }>(`/v1/services/${encodeURIComponent(deployment.serviceId)}`);
+  const { project } = await api<{ project: Project }>(`/v1/projects/${encodeURIComponent(service.projectId)}`);
+  return { deployment, service, project };
+}
+
+function DeploymentView() {
+  const id = useSearchParams().get("id") ?? "";
+  const { data, error } = usePolled(id ? () => loadDeployment(id) : null, id);
+  const [stream, setStream] = useState<(typeof STREAMS)[number]>("build");
+  const d = data?.deployment;
+  return (
+    <Shell
+      crumbs={[
+        { label: "Workspaces", href: "/" },
+        { label: data?.project.name ?? "Project", href: data ? projectHref(data.project.id) : undefined },
+        { label: data?.service.name ?? "Service", href: d ? serviceHref(d.serviceId) : undefined },
+        { label: `Deployment ${d ? source(d) : ""}` },
+      ]}
+    >
+      <h1>Deployment {d ? source(d) : id}</h1>
+      <ErrorNote error={error} context={`Could not load deployment ${id}`} />
+      {d && (
+        <p>
+          <Status value={d.status} /> · {when(d.createdAt)} · {duration(d)} · cache: {cacheHits(d)}
+          {d.reason && (
+            <>
+              <br />
+              <span className={d.status === "FAILED" || d.status === "CRASHED" ? "error-text" : "muted"}>Reason: {d.reason}</span>
+            </>
+          )}
+        </p>
+      )}
+      <div className="tabs" role="group" aria-label="Log streams">
+        {STREAMS.map((name) => (
+          <button key={name} type="button" aria-pressed={stream === name} onClick={() => setStream(name)}>
+            {name === "build" ? "Build logs" : "Deploy logs"}
+          </button>
+        ))}
+      </div>
+      {id && <LogView key={stream} deploymentId={id} stream={stream} />}
+    </Shell>
+  );
+}
+
+export default function DeploymentPage() {
+  return (
+    <Suspense>
+      <DeploymentView />
+    </Suspense>
+  );
+}

@@ -1,0 +1,108 @@
+"use client";
+
+// A service: its settings at a glance and its deployments (status, source, when, duration, cache hits),
+// each linking to its logs.
+
+import Link from "next/link";
+import { Suspense } from "react";
+import { useSearchParams } from "next/navigation";
+import { Shell } from "@/components/Shell";
+import { ErrorNote } from "@/components/ErrorNote";
+import { Status } from "@/components/Status";
+import { api } from "@/lib/api";
+import { cacheHits, duration, source, when } from "@/lib/format";
+import { deploymentHref, projectHref } from "@/lib/paths";
+import type { Deployment, Project, Service } from "@/lib/types";
+import { usePolled } from "@/lib/usePolled";
+
+const HISTORY = 20;
+
+async function loadService(id: string) {
+  const path = `/v1/services/${encodeURIComponent(id)}`;
+  const [{ service }, { deployments }] = await Promise.all([
+    api<{ service: Service }>(path),
+    api<{ deployments: Deployment[] }>(`${path}/deployments?limit=${HISTORY}`),
+  ]);
+  const { project } = await api<{ project: Project }>(`/v1/projects/${encodeURIComponent(service.projectId)}`);
+  return { service, deployments, project };
+}
+
+function ServiceView() {
+  const id = useSearchParams().get("id") ?? "";
+  const { data, error } = usePolled(id ? () => loadService(id) : null, id);
+  const service = data?.service;
+  return (
+    <Shell
+      crumbs={[
+        { label: "Workspaces", href: "/" },
+        { label: data?.project.name ?? "Project", href: service ? projectHref(service.projectId) : undefined },
+        { label: service?.name ?? "Service" },
+      ]}
+    >
+      <h1>{service?.name ?? "Service"}</h1>
+      <ErrorNote error={error} context={`Could not load service ${id}`} />
+      {!data && !error && <p className="muted">Loading…</p>}
+      {service && (
+        <p>
+          {service.url ? <a href={service.url}>{service.url}</a> : <span className="muted">No URL ({service.workload})</span>}
+          {" · "}
+          {service.settings.numReplicas ?? 1} replica(s)
+        </p>
+      )}
+      {data && (
+        <section aria-labelledby="deployments">
+          <h2 id="deployments">Deployments</h2>
+          {data.deployments.length === 0 ? (
+            <p className="muted">No deployments yet: `railyard up` makes one.</p>
+          ) : (
+            <div className="table-wrap">
+              <table>
+                <caption className="skip">Newest first</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Status</th>
+                    <th scope="col">Source</th>
+                    <th scope="col">When</th>
+                    <th scope="col">Duration</th>
+                    <th scope="col">Build cache</th>
+                    <th scope="col">Logs</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.deployments.map((d) => (
+                    <tr key={d.id}>
+                      <td>
+                        <Status value={d.status} />
+                      </td>
+                      <td>{source(d)}</td>
+                      <td>
+                        <time dateTime={d.createdAt} title={d.createdAt}>
+                          {when(d.createdAt)}
+                        </time>
+                      </td>
+                      <td>{duration(d)}</td>
+                      <td>{cacheHits(d)}</td>
+                      <td>
+                        <Link href={deploymentHref(d.id)} aria-label={`Logs of ${source(d)}, ${when(d.createdAt)}`}>
+                          Logs
+                        </Link>
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </section>
+      )}
+    </Shell>
+  );
+}
+
+export default function ServicePage() {
+  return (
+    <Suspense>
+      <ServiceView />
+    </Suspense>
+  );
+}

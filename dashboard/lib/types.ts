@@ -1,0 +1,32 @@
+// The API's shapes the dashboard reads (docs/api.md "Shapes"): only the fields it shows.
+
+export type Workspace = { id: string; name: string; role: string | null };
+export type Project = { id: string; name: string; createdAt: string };
+export type Environment = { id: string; projectId: string; name: string };
+export type Service = {
+  id: string;
+  projectId: string;
+  environmentId: string;
+  name: string;
+  hostname: string;
+  url: string | null;
+  workload: string;
+  settings: { numReplicas?: number | null } & Record<string, unknown>;
+  activeDeploymentId: string | null;
+};
+export type BuildCache = { artifact?: string; deps?: string; savedSeconds?: number } | null;
+export type Deployment = {
+  id: string;
+  serviceId: string;
+  kind: "source" | "redeploy" | "rollback";
+  status: string;
+  reason: string | null;
+  releaseNumber: number | null;
+  buildCached: boolean;
+  buildCache: BuildCache;
+  url: string | null;
+  createdAt: string;
+  updatedAt: string;
+};
+export type LogLine = { seq: number; ts: string; message: string };
+export type LogPage = { lines: LogLine[]; next: number; done: boolean };

@@ -1,0 +1,101 @@
+"""The figures of a window (chalicelib/domain/deployment_metrics.py) on fixed deployment records:
+counts, rate, duration percentiles and time to restore, as `railyard metrics` shows them."""
+
+from __future__ import annotations
+
+from chalicelib.domain.deployment_metrics import DeploymentRecord, Spread, figures
+
+
+def _at(minute: int, second: int = 0) -> str:
+    return f"2026-12-03T10:{minute:02d}:{second:02d}.000Z"
+
+
+def _deployment(
+    n: int,
+    status: str | None,
+    created: int,
+    *,
+    service: str = "svc_a",
+    build: tuple[int, int] | None = None,  # build.started, build.completed minutes
+    completed: int | None = None,
+) -> DeploymentRecord:
+    return DeploymentRecord(
+        deployment_id=f"dep_{n}",
+        project_id="prj_1",
+        environment_id="env_1",
+        service_id=service,
+        created_at=_at(created),
+        build_started_at=_at(build[0]) if build else None,
+        build_completed_at=_at(build[1]) if build and build[1] >= 0 else None,
+        completed_at=_at(completed) if completed is not None else None,
+        status=status,
+    )
+
+
+def test_an_empty_window_has_no_rate_no_durations_and_no_restores() -> None:
+    empty = figures([], 30)
+    assert (empty.deployments, empty.per_day, empty.in_progress, empty.by_status) == (0, 0.0, 0, {})
+    assert empty.success_rate is None  # not 0%: nothing was tried
+    assert empty.build_duration == empty.deploy_duration == empty.time_to_restore == Spread()
+    assert empty.restores_pending == 0
+
+
+def test_success_then_failure_then_fix_gives_two_thirds_and_the_outage_as_time_to_restore() -> None:
+    # GIVEN a success, a deployment whose build passed but rollout failed, and a fix 7 minutes later
+    records = [
+        _deployment(1, "SUCCESS", 0, build=(0, 2), completed=3),
+        _deployment(2, "FAILED", 10, build=(10, 11), completed=15),
+        _deployment(3, "SUCCESS", 20, build=(20, 21), completed=22),
+    ]
+
+    result = figures(records, 3)
+
+    assert result.deployments == 3 and result.per_day == 1.0
+    assert result.by_status == {"FAILED": 1, "SUCCESS": 2}
+    assert result.success_rate == 0.6667
+    # Builds of 120, 60, 60 s; deploys of 60, 240, 60 s (from build.completed to the end).
+    assert result.build_duration == Spread(3, 60.0, 120.0)
+    assert result.deploy_duration == Spread(3, 60.0, 240.0)
+    # From the failed end (10:15) to the next success's end (10:22).
+    assert result.time_to_restore == Spread(1, 420.0, 420.0)
+    assert result.restores_pending == 0
+
+
+def test_time_to_restore_starts_at_the_first_failure_and_is_per_service() -> None:
+    records = [
+        _deployment(1, "FAILED", 0, completed=1),  # no build: a redeploy that failed at 10:01
+        _deployment(2, "CRASHED", 2, completed=3),  # still broken: the outage began at 10:01
+        _deployment(3, "SUCCESS", 0, service="svc_b", completed=4),  # another service: no outage
+        _deployment(4, "SUCCESS", 5, completed=11),  # restored 10 minutes after 10:01
+        _deployment(5, "FAILED", 12, service="svc_b", completed=13),  # svc_b broken at the window's end
+    ]
+
+    result = figures(records, 30)
+
+    assert result.time_to_restore == Spread(1, 600.0, 600.0)
+    assert result.restores_pending == 1
+    # No build: the deploy duration runs from the deployment's creation to its end.
+    assert result.deploy_duration.count == 5 and result.deploy_duration.p90 == 360.0
+
+
+def test_skipped_cancelled_and_unfinished_deployments_count_but_reach_no_verdict() -> None:
+    records = [
+        _deployment(1, "SKIPPED", 0, completed=1),
+        _deployment(2, "CANCELLED", 2, build=(2, -1), completed=3),
+        _deployment(3, None, 4, build=(4, -1)),  # building now
+        _deployment(4, "FAILED", 5, build=(5, -1), completed=6),  # the build failed
+        _deployment(5, "COMPLETED", 7, completed=8),  # a job that ran to its end
+    ]
+
+    result = figures(records, 10)
+
+    assert result.deployments == 5 and result.per_day == 0.5 and result.in_progress == 1
+    assert result.success_rate == 0.5  # COMPLETED of (FAILED, COMPLETED)
+    assert result.build_duration == Spread()  # no build finished
+    # Only the job deployed something: a failed build, a skip and a cancel deployed nothing.
+    assert result.deploy_duration == Spread(1, 60.0, 60.0)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    assert Spread.of([5.0, 1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 7.0, 8.0, 9.0]) == Spread(10, 5.0, 9.0)
+    assert Spread.of([7.5]) == Spread(1, 7.5, 7.5)
