@@ -84,12 +84,18 @@ def test_shared_referenced_and_injected_variables_reach_the_app(dev: Dev, tmp_pa
     assert ran.stdout.strip() == f"hi http://api-production-{PROJECT}.localhost/v1 web"
     failed = dev.cli("run", "--", sys.executable, "-c", "import sys; sys.exit(3)", cwd=web, check=False)
     assert failed.returncode == 3
+    # Sealed values never leave the platform: the command runs without them, and is told which.
+    dev.cli("variables", "set", "--shared", "--sealed", "TOKEN=sealed-e2e-value", cwd=web)
+    probe = "import os; print(os.environ.get('TOKEN', 'absent'))"
+    sealed = dev.cli("run", "--", sys.executable, "-c", probe, cwd=web)
+    assert sealed.stdout.strip() == "absent"
+    assert "sealed variables are not given to local commands: TOKEN" in sealed.stderr
 
     # A rollback brings back the release's own values, and says which differ from the current ones.
     dev.cli("variables", "set", "COLOUR=red", cwd=web)  # release 2 (with GREETING=hi)
     assert dev.get(host, "/COLOUR") == (200, "red")
     back = dev.cli("rollback", cwd=web)
-    assert "values of COLOUR, GREETING differ from the current ones" in back.stdout
+    assert "values of COLOUR, GREETING, TOKEN differ from the current ones" in back.stdout  # names only
     assert dev.get(host, "/COLOUR") == (200, "green") and dev.get(host, "/GREETING") == (200, "hello")
 
     # A reference to a missing variable fails its deployment naming it; the live release keeps serving.
