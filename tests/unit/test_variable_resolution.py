@@ -103,3 +103,14 @@ def test_a_shared_sealed_value_opens_for_the_release_and_a_services_own_value_ov
     assert spec.variables["DB_PASSWORD"] == "s3cret" and spec.variables["API_KEY"] == "own-key"
     resolved = variables.resolved(WHO, w.service.id)
     assert "DB_PASSWORD" not in resolved.variables and set(resolved.shared_sealed) == {"DB_PASSWORD"}
+
+
+def test_the_deployments_commit_is_injected_and_absent_without_one() -> None:
+    w, _ = world()
+    deployment = w.deployments.deploy_source(WHO, w.service.id, w.upload())
+    w.repo.save(w.repo.get_deployment(deployment.id).bumped(commit_sha="0123abc"))  # a push's (h1)
+    w.run_workflow(deployment.id)
+    spec = w.runtime.activated[-1]
+    assert spec.variables["RAILYARD_GIT_COMMIT_SHA"] == spec.variables["RAILWAY_GIT_COMMIT_SHA"] == "0123abc"
+    w.deploy()  # an upload from a directory: no commit known
+    assert "RAILWAY_GIT_COMMIT_SHA" not in w.runtime.activated[-1].variables
