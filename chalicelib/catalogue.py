@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from chalicelib.domain.events import GIT_EVENTS  # the GitHub webhook's events (docs/decisions/0035)
+
 
 @dataclass(frozen=True)
 class Table:
@@ -235,6 +237,9 @@ class Catalogue:
             # Step Functions' status changes of deploy executions that ended badly
             # (functions/execution_events.py; moto emits none, the local sweeper stands in).
             Queue(key="execution-events", name=self._n("execution-events"), visibility_timeout=120),
+            # Signed pushes and pull requests (functions/git_events.py; docs/decisions/0035): a
+            # handler downloads the commit's archive, so more time than the other fan-out queues.
+            Queue(key="git-events", name=self._n("git-events"), visibility_timeout=360),
         )
 
     @property
@@ -270,6 +275,11 @@ class Catalogue:
                 self._n("cleanup"),
                 {"source": [EVENT_SOURCE], "detail-type": ["deployment.completed"]},
                 ("cleanup",),
+            ),
+            Rule(
+                self._n("git-events"),
+                {"source": [EVENT_SOURCE], "detail-type": list(GIT_EVENTS)},
+                ("git-events",),
             ),
             Rule(
                 self._n("codebuild-ended"),
@@ -351,6 +361,7 @@ class Catalogue:
             Consumer(
                 "execution-events", "functions.execution_events.handler", "execution-events", timeout=60
             ),
+            Consumer("git-events", "functions.git_events.handler", "git-events", timeout=300),
             # Fan-out of the bus's deployment events: cheap per record, so batches of 10 and few
             # pollers (an invocation per event would cost more than what it does); 10 s, a sixth of
             # the queues' visibility, as AWS advises for SQS event sources (retries when throttled).

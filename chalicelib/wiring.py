@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 from chalicelib.wiring_accounts import AccountParts
+from chalicelib.wiring_git import GitParts
 
 if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.variables import VariableService
 
 
-class Container(AccountParts):
+class Container(AccountParts, GitParts):
     """Every collaborator, built on first use. Keyword overrides win (tests, the local platform)."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:

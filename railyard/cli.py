@@ -24,6 +24,7 @@ from railyard.commands import (
     cron,
     deploy,
     environment,
+    git,
     local,
     run,
     service,
@@ -60,6 +61,7 @@ audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
 run.register(app)  # run -- CMD: a local command with the service's variables
+git.register(app)  # link: push to deploy
 metrics_command.register(app)  # metrics (ADR 0039)
 
 

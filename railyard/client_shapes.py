@@ -48,6 +48,10 @@ class Deployment(TypedDict):
     url: NotRequired[str | None]
     workload: NotRequired[str]  # web | worker | job, once it went live
     cronSchedule: NotRequired[str | None]
+    commitSha: NotRequired[str | None]  # a pushed commit's (docs/decisions/0035)
+    commitMessage: NotRequired[str | None]
+    commitAuthor: NotRequired[str | None]
+    branch: NotRequired[str | None]
     createdAt: str
     updatedAt: NotRequired[str]
 

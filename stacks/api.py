@@ -31,7 +31,7 @@ from constructs import Construct
 from chalicelib.api.authorizer import AUTHORIZER_CACHE_SECONDS, AUTHORIZER_HEADER, authenticate
 from chalicelib.catalogue import API_THROTTLE_BURST, API_THROTTLE_RATE, OUTPUT_API_URL, Catalogue
 from stacks.environment import lambda_environment
-from stacks.keys import grant_seal, grant_session_keys
+from stacks.keys import grant_open_webhook_secrets, grant_seal, grant_session_keys
 from stacks.live import (
     URL_VARIABLE,
     WEBSOCKET_API,
@@ -114,6 +114,7 @@ class ApiStack(Stack):
         grant_data(role, data, read_write=("sources",), read=("artifacts", "logs"))
         StateMachineRefs.of(self, catalogue.deploy_state_machine).grant_control(role)
         grant_seal(role, stage)  # sealed variables: encrypt only, never decrypt
+        grant_open_webhook_secrets(role, stage)  # decrypt Git links' webhook secrets only (ADR 0035)
         grant_session_keys(role, stage)  # session signing keys (JWTs) and the MFA sealing key
         # Every change is audited: an entry in the table and an event on the stage's bus.
         events.EventBus.from_event_bus_name(self, "Bus", catalogue.event_bus).grant_put_events_to(role)

@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from chalicelib.catalogue import Catalogue
+from chalicelib.domain.git import WEBHOOK_SECRET_NAME
 from chalicelib.domain.sealing import CONTEXT_SERVICE, CONTEXT_VARIABLE
 from stacks.stage import StageContext
 
@@ -49,6 +50,16 @@ def grant_seal(role: iam.IRole, stage: StageContext) -> None:
 def grant_open(role: iam.IRole, stage: StageContext) -> None:
     """What KmsSealer.open calls (the deploy worker only)."""
     role.add_to_principal_policy(_statement(OPEN, stage))
+
+
+def grant_open_webhook_secrets(role: iam.IRole, stage: StageContext) -> None:
+    """What the API's GitHub webhook opens: Git links' webhook secrets, and only those (their
+    context's name is one no sealed variable can have; docs/decisions/0035)."""
+    statement = _statement(OPEN, stage)
+    statement.add_condition(
+        "StringEquals", {f"kms:EncryptionContext:{CONTEXT_VARIABLE}": WEBHOOK_SECRET_NAME}
+    )
+    role.add_to_principal_policy(statement)
 
 
 def _statement(action: str, stage: StageContext) -> iam.PolicyStatement:

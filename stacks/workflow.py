@@ -65,6 +65,8 @@ _ACCESS: dict[str, _Access] = {
     ),
     "cleanup": _Access(read_write=("artifacts", "logs")),
     "execution-events": _Access(read_write=("logs",), controls=True),
+    # Stores the pushed commit's source and starts its deployment (docs/decisions/0035).
+    "git-events": _Access(read_write=("sources", "logs"), controls=True),
     "notifications": _Access(table=None),  # a log line per event (EMF and logs need no grant)
     # Reads the deployment (its place and creation time) and writes its metrics record (ADR 0039).
     "metrics": _Access(table="read_write"),

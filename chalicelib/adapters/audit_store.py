@@ -17,11 +17,9 @@ Each entry is also put on the bus (source `railyard`, detail-type `railyard.audi
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.dynamo.table import OnTable
-from chalicelib.catalogue import EVENT_SOURCE
 from chalicelib.domain.audit import EVENT_DETAIL_TYPE, AuditEntry, event_detail
 from chalicelib.domain.ports import AuditRecord
 
@@ -76,18 +74,6 @@ class EventBridgeAuditEvents:
         self._region = region
 
     def emit(self, entry: AuditEntry) -> None:
-        from chalicelib.adapters import aws
+        from chalicelib.adapters.bus import put_event
 
-        detail: dict[str, Any] = event_detail(entry)
-        answer = aws.client("events", self._region).put_events(
-            Entries=[
-                {
-                    "EventBusName": self._bus,
-                    "Source": EVENT_SOURCE,
-                    "DetailType": EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps(detail),
-                }
-            ]
-        )
-        if answer.get("FailedEntryCount"):
-            raise RuntimeError(f"the audit event was not accepted: {answer['Entries']}")
+        put_event(self._bus, self._region, EVENT_DETAIL_TYPE, event_detail(entry))

@@ -189,6 +189,11 @@ def deployment_view(d: Deployment, url: str | None) -> dict[str, Any]:
         "cronSchedule": d.config.settings.cron_schedule if d.config else None,
         "workload": str(d.workload),  # web | worker | job, once it went live
         "url": url if d.workload.serves_http else None,
+        # A pushed commit's (null for `railyard up`): docs/decisions/0035
+        "commitSha": d.commit_sha,
+        "commitMessage": d.commit_message,
+        "commitAuthor": d.commit_author,
+        "branch": d.branch,
         "createdAt": d.created_at,
         "updatedAt": d.updated_at,
     }

@@ -21,7 +21,7 @@ class EventMetadata(_Frozen):
     event_name: str
     event_source: str
     event_version: Literal["1"]
-    correlation_id: str  # the deployment id
+    correlation_id: str  # the deployment id (a git.* event: its delivery id)
     created_at: str
 
 
@@ -73,12 +73,47 @@ class AuditRecorded(_Frozen):
     request: dict[str, object]  # field names; values only of fields that name things, never secrets
 
 
+class GitPushed(_Frozen):
+    """A signed push to a linked service's repository (domain/git.py); `branch` is "" for a tag."""
+
+    delivery_id: str  # the Git host's delivery id: at most one deployment per delivery
+    service_id: str  # the linked service whose webhook received it
+    branch: str
+    commit_sha: str
+    commit_message: str
+    commit_author: str
+    deleted: bool  # the branch was deleted: nothing to deploy
+    received_at: str
+
+
+class GitPullRequest(_Frozen):
+    """A signed pull-request event (opened, reopened, synchronize, closed ...) of a linked repository."""
+
+    delivery_id: str
+    service_id: str
+    action: str
+    number: int
+    base_branch: str
+    head_branch: str
+    commit_sha: str  # the head's
+    title: str
+    author: str
+    merged: bool
+    received_at: str
+
+
+GIT_PUSH = "git.push"
+GIT_PULL_REQUEST = "git.pull_request"
+GIT_EVENTS = (GIT_PUSH, GIT_PULL_REQUEST)  # what the GitHub webhook puts on the bus (domain/git.py)
+
 DATA_MODELS: dict[str, type[_Frozen]] = {
     "deployment.requested": DeploymentRequested,
     "build.started": BuildStarted,
     "build.completed": BuildCompleted,
     "deployment.completed": DeploymentCompleted,
     "railyard.audit": AuditRecorded,
+    GIT_PUSH: GitPushed,
+    GIT_PULL_REQUEST: GitPullRequest,
 }
 
 

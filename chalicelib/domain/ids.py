@@ -49,6 +49,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_b32(millis, 10)}{_b32(rand, 8)}"
 
 
+def derived_id(prefix: str, millis: int, seed: str) -> str:
+    """An id shaped as new_id's, for the moment `millis`, whose random part is a digest of `seed`:
+    the same inputs always make the same id (a worker retrying a step makes no second entity)."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:5], "big")
+    return f"{prefix}_{_b32(millis, 10)}{_b32(digest, 8)}"
+
+
 # --- ids that carry their place -------------------------------------------------------------------
 WORKSPACE_KEY_CHARS = 18
 # A child's own part: 9 characters of its millisecond time, then 2 (a project) or 3 random ones.

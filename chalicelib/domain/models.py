@@ -268,8 +268,12 @@ class Deployment(Versioned):
     workspace_id: str = ""  # as Environment.workspace_id
     hostname: str = ""  # the service's, for the view's URL without reading the service
     workload: Workload = Workload.WEB  # what its release turned out to be once it went live
-    # The source's git commit when known (a push; h1's git fields); RAILYARD_GIT_COMMIT_SHA.
+    # The pushed commit it deploys (domain/git_deploys.py); None for `railyard up` and the rest.
+    # It is also RAILYARD_GIT_COMMIT_SHA (domain/injected_variables.py).
     commit_sha: str | None = None
+    commit_message: str | None = None
+    commit_author: str | None = None
+    branch: str | None = None
 
     @property
     def requested(self) -> ConfigSnapshot:

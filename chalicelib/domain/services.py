@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.domain.audit import AuditEntry, RequestAudit
 from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, TransientError
+from chalicelib.domain.git import GitCommit
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES
 from chalicelib.domain.models import (
@@ -96,28 +97,48 @@ class DeploymentService:
         source_key: str,
         no_cache: bool = False,
         audit: RequestAudit | None = None,
+        commit: GitCommit | None = None,
+        deployment_id: str | None = None,
     ) -> Deployment:
         """A deployment of an uploaded source. A service id that carries its place (domain/ids.py):
         the check from the id, then one transaction (the deployment, the audit entry, a check that
         the service exists) and one StartExecution; the workflow's Prepare step fills the config and
         hostname (ADR 0034). An id of the old format: one read (the service and its variables, the
         check included) first (ADR 0027). Whether the upload arrived and whether the same source was
-        built before are Prepare's either way (domain/intake.py)."""
+        built before are Prepare's either way (domain/intake.py). A pushed source (domain/git_deploys.py)
+        brings its `commit` and a `deployment_id` derived from its delivery, so a repeated event
+        cannot make a second deployment (the create's "does not exist" condition refuses it)."""
+        extra: dict[str, Any] = {"source_key": source_key, "no_cache": no_cache}
+        extra.update(commit.fields() if commit else {})
+        extra.update({"id": deployment_id} if deployment_id else {})
         placed = placed_service(service_id, who.principal)
         if placed is not None:
             who.require(placed)
             _check_source_key(source_key, service_id)
-            deployment = self._placed(placed, source_key=source_key, no_cache=no_cache)
+            deployment = self._placed(placed, **extra)
             return self._start(deployment, audit=audit, service_id=service_id)
         service, variables = self._service_with_variables(who, service_id)
         _check_source_key(source_key, service.id)
         config = ConfigSnapshot(
             variables=dict(variables.values), settings=service.settings, sealed=dict(variables.sealed)
         )
-        deployment = self._new(
-            service, DeploymentKind.SOURCE, config, source_key=source_key, no_cache=no_cache
-        )
+        deployment = self._new(service, DeploymentKind.SOURCE, config, **extra)
         return self._start(deployment, audit=audit)
+
+    def fail_source(
+        self, who: Access, service_id: str, reason: str, commit: GitCommit, deployment_id: str
+    ) -> Deployment:
+        """A pushed commit whose source could not be had (no such commit, an empty root directory):
+        a FAILED deployment saying why, in the history and its build log, instead of nothing."""
+        service = self._projects.get_service(who, service_id)
+        now = iso(self._clock())
+        queued = self._new(service, DeploymentKind.SOURCE, None, id=deployment_id, **commit.fields())
+        failed = queued.moved_to(DeploymentStatus.FAILED, now, reason=reason)
+        self._repo.save(replace(failed, version=1))
+        log = self._logs.open(failed.id, "build")
+        log.write(f"source: {reason}")
+        log.close()
+        return failed
 
     def redeploy(self, who: Access, service_id: str, audit: RequestAudit | None = None) -> Deployment:
         service, variables = self._service_with_variables(who, service_id)
@@ -287,11 +308,12 @@ class DeploymentService:
         raise Conflict(f"service {service.name} has no earlier release to roll back to")
 
     def _new(
-        self, service: Service, kind: DeploymentKind, config: ConfigSnapshot, **fields: Any
+        self, service: Service, kind: DeploymentKind, config: ConfigSnapshot | None, **fields: Any
     ) -> Deployment:
         now = iso(self._clock())
+        if "id" not in fields:  # a pushed commit's is derived from its delivery (deploy_source)
+            fields["id"] = self._ids("dep")
         return Deployment(
-            id=self._ids("dep"),
             service_id=service.id,
             project_id=service.project_id,
             environment_id=service.environment_id,
@@ -308,8 +330,9 @@ class DeploymentService:
     def _placed(self, where: Resource, **fields: Any) -> Deployment:
         """A source deployment made from its service's place alone: no config, no hostname yet."""
         now = iso(self._clock())
+        if "id" not in fields:
+            fields["id"] = self._ids("dep")
         return Deployment(
-            id=self._ids("dep"),
             service_id=where.id,
             project_id=where.project_id or "",
             environment_id=where.environment_id or "",

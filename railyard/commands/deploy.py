@@ -154,6 +154,8 @@ def status(directory: DirOption = Path(".")) -> None:
         typer.echo("Latest:   - (run `railyard up`)")
     else:
         echo_status("Latest:   ", latest)
+        if latest.get("commitSha"):
+            typer.echo(f"Commit:   {following.describe_commit(latest)}")
         if latest["status"] in end_statuses() - {"SUCCESS"} and latest.get("reason"):
             typer.echo(f"          {latest['reason']}")
 
@@ -248,7 +250,7 @@ def deployments(
         typer.echo("No deployments yet: run `railyard up`")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "STATUS", "KIND", "RELEASE", "CREATED"):
+    for column in ("ID", "STATUS", "KIND", "RELEASE", "CREATED", "COMMIT"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         release = row.get("releaseNumber")
@@ -258,6 +260,7 @@ def deployments(
             row.get("kind", ""),
             f"v{release}" if release is not None else "-",
             str(row.get("createdAt", "")),
+            following.describe_commit(row, width=50) or "-",
         )
     console = Console(highlight=False)
     if not console.is_terminal:

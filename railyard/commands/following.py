@@ -60,6 +60,19 @@ def echo_status(label: str, deployment: Deployment) -> None:
     typer.echo(f"  {deployment['id']}")
 
 
+def describe_commit(deployment: Deployment, width: int = 72) -> str:
+    """`<sha7> <first line of the message> (<author>, <branch>)` of a pushed commit; "" otherwise."""
+    sha = deployment.get("commitSha")
+    if not sha:
+        return ""
+    message = (deployment.get("commitMessage") or "").strip().splitlines()
+    first = message[0] if message else ""
+    if len(first) > width:
+        first = first[: width - 1] + "…"
+    who = ", ".join(x for x in (deployment.get("commitAuthor"), deployment.get("branch")) if x)
+    return f"{sha[:7]} {first}" + (f" ({who})" if who else "")
+
+
 @dataclass
 class LogCursor:
     """Where we are in one log stream of one deployment."""

@@ -249,6 +249,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     """The local stand-ins for Lambda's SQS event sources, one thread per poller."""
     from functions.build_events import handler as build_events_handler
     from functions.cleanup import handler as cleanup_handler
+    from functions.git_events import handler as git_events_handler
     from functions.metrics import handler as metrics_handler
     from functions.task_worker import handler as task_handler
     from railyard.localdev.console import print_event
@@ -268,6 +269,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
         ("deploy", 4, task_handler),
         ("notifications", 1, print_event),  # the terminal's event lines
         ("cleanup", 1, cleanup_handler),  # retention after each deployment (docs/decisions/0008)
+        ("git-events", 1, git_events_handler),  # pushes to deploy (docs/decisions/0035)
         ("metrics", 1, metrics_handler),  # per-project deployment metrics (docs/decisions/0039)
     ]
     if "build-events" in resources.queue_urls:  # CodeBuild's state changes (RAILYARD_BUILDER=codebuild)

@@ -35,6 +35,7 @@ PUBLIC_NEEDING_INPUT = {
     "POST /v1/auth/device/code": 200,  # needs no input
     "GET /v1/auth/github/start": 404,  # GitHub sign-in not configured
     "GET /v1/auth/github/callback": 404,
+    "POST /v1/webhooks/github": 404,  # names no linked service (?service=)
 }
 
 

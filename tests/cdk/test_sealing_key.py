@@ -1,11 +1,13 @@
 """The sealed variables' KMS key in the synthesized stage (stacks/keys.py, docs/decisions/0023): one
 rotating key in the primary region, found by alias from every region; the API may only seal with it
-and the deploy worker only open, both bound to a service + variable encryption context."""
+(and open Git links' webhook secrets, ADR 0035) and the deploy worker only open, all bound to a
+service + variable encryption context."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.git import WEBHOOK_SECRET_NAME
 from chalicelib.domain.sealing import CONTEXT_SERVICE, CONTEXT_VARIABLE
 from stacks.live import WEBSOCKET_FUNCTIONS
 from tests.cdk.conftest import CATALOGUE, REGIONS, Synthesized, Template, of, props, rendered, statements
@@ -42,7 +44,12 @@ def test_the_api_may_only_seal_and_only_the_deploy_worker_may_open(cloud: Synthe
             a for _, s in _key_statements(parts["api"]) for a in s["Action"] if isinstance(s["Action"], list)
         }
         api |= {s["Action"] for _, s in _key_statements(parts["api"]) if isinstance(s["Action"], str)}
-        assert api == {"kms:GenerateDataKey"}, region
+        assert api == {"kms:GenerateDataKey", "kms:Decrypt"}, region
+        # The API opens Git links' webhook secrets only (docs/decisions/0035): never a sealed variable
+        for _, statement in _key_statements(parts["api"]):
+            if "kms:Decrypt" in str(statement["Action"]):
+                webhook_only = {f"kms:EncryptionContext:{CONTEXT_VARIABLE}": WEBHOOK_SECRET_NAME}
+                assert statement["Condition"]["StringEquals"] == webhook_only, region
         workflow = parts["workflow"]
         opening_roles = set()
         for rid, statement in _key_statements(workflow):
@@ -60,7 +67,7 @@ def test_the_api_may_only_seal_and_only_the_deploy_worker_may_open(cloud: Synthe
 
 def test_every_use_of_the_key_needs_a_service_and_variable_context(cloud: Synthesized) -> None:
     used = [s for t in cloud.all for _, s in _key_statements(t)]
-    assert len(used) == 2 * len(REGIONS)
+    assert len(used) == 3 * len(REGIONS)  # the API's seal and webhook-secret open, the deploy worker's open
     for statement in used:
         condition = statement["Condition"]
         assert condition["ForAllValues:StringEquals"]["kms:EncryptionContextKeys"] == [
