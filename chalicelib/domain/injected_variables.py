@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from chalicelib.domain.models import Environment, Project, Service
+from chalicelib.domain.models import Deployment, Environment, Project, Service
 
 PREFIX = "RAILYARD_"
 ALIAS_PREFIX = "RAILWAY_"
@@ -37,7 +37,7 @@ class Place:
     environment: Environment
     project: Project
     addresses: ServiceAddresses
-    commit_sha: str | None = None
+    deployment: Deployment | None = None  # the one being resolved (its git fields); None: another service
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,19 @@ INJECTED: tuple[Injected, ...] = (
     Injected("ENVIRONMENT_ID", True, "the environment's id", lambda p: p.environment.id),
     Injected("PROJECT_NAME", True, "the project's name", lambda p: p.project.name),
     Injected("PROJECT_ID", True, "the project's id", lambda p: p.project.id),
+    Injected("GIT_COMMIT_SHA", True, "the deployed commit (a git push)", lambda p: _git(p, "commit_sha")),
+    Injected("GIT_BRANCH", True, "the branch pushed (a git push)", lambda p: _git(p, "branch")),
+    Injected("GIT_AUTHOR", True, "the commit's author (a git push)", lambda p: _git(p, "commit_author")),
     Injected(
-        "GIT_COMMIT_SHA", True, "the deployed commit (a git push; absent otherwise)", lambda p: p.commit_sha
+        "GIT_COMMIT_MESSAGE", True, "the commit's message (a git push)", lambda p: _git(p, "commit_message")
     ),
 )
+
+
+def _git(place: Place, field: str) -> str | None:
+    """A git field of the deployment (domain/git_deploys.py fills them for a push); None: absent."""
+    value = getattr(place.deployment, field, None) if place.deployment is not None else None
+    return value if isinstance(value, str) and value else None
 
 
 def names_of(entry: Injected) -> tuple[str, ...]:

@@ -44,7 +44,7 @@ class VariableResolution:
         if config.resolved:
             return deployment
         service = self._repo.get_service(deployment.service_id)
-        found = self.current(service, config.variables, config.sealed, deployment.commit_sha)
+        found = self.current(service, config.variables, config.sealed, deployment)
         resolved = dataclasses.replace(
             config,
             variables=found.variables,
@@ -59,7 +59,7 @@ class VariableResolution:
         service: Service,
         own: Mapping[str, str],
         own_sealed: Mapping[str, str],
-        commit_sha: str | None = None,
+        deployment: Deployment | None = None,  # the one being resolved: its git fields are injected
     ) -> ResolvedVariables:
         """`own` (the service's plain variables as stored) resolved with the environment's shared
         variables and the other services' as they are now."""
@@ -67,10 +67,10 @@ class VariableResolution:
         project = self._repo.get_project(service.project_id)
         shared = self._repo.get_shared_variables(service.environment_id)
 
-        def place(of: Service, sha: str | None = None) -> Place:
-            return Place(of, environment, project, self._addresses, sha)
+        def place(of: Service, deployment: Deployment | None = None) -> Place:
+            return Place(of, environment, project, self._addresses, deployment)
 
-        injected = injected_variables(place(service, commit_sha))
+        injected = injected_variables(place(service, deployment))
         mine = Namespace(dict(own), frozenset(own_sealed), injected)
         others = _Services(self._repo, service, mine, lambda s: injected_variables(place(s)))
         scope = Scope(service.name, others, Namespace(shared.values, frozenset(shared.sealed)))

@@ -8,9 +8,33 @@ import pytest
 from chalicelib.domain.errors import UnresolvedReference
 from chalicelib.domain.injected_variables import INJECTED, Place, injected_variables, names_of
 from chalicelib.domain.limits import MAX_VARIABLE_BYTES
-from chalicelib.domain.models import Environment, Project, Service
+from chalicelib.domain.models import (
+    Deployment,
+    DeploymentKind,
+    DeploymentStatus,
+    Environment,
+    Project,
+    Service,
+)
 from chalicelib.domain.references import Namespace, Scope, effective_names, resolve
 from tests.support.domain_world import LocalAddresses
+
+# A deployment of a pushed commit (domain/git_deploys.py fills these fields).
+PUSHED = Deployment(
+    "dep_1",
+    "svc_1",
+    "prj_1",
+    "env_1",
+    DeploymentKind.SOURCE,
+    DeploymentStatus.QUEUED,
+    None,
+    "2026-12-01T00:00:00Z",
+    "2026-12-01T00:00:00Z",
+    commit_sha="abc123",
+    commit_message="Fix the thing",
+    commit_author="octo",
+    branch="main",
+)
 
 
 def scope(
@@ -127,7 +151,7 @@ def test_every_injected_variable_has_its_railyard_name_and_railway_alias() -> No
         Environment("env_1", "prj_1", "production", "2026-12-01T00:00:00Z"),
         Project("prj_1", "org_1", "shop", "2026-12-01T00:00:00Z"),
         LocalAddresses(),
-        commit_sha="abc123",
+        deployment=PUSHED,
     )
     found = injected_variables(place)
     assert (
@@ -138,14 +162,16 @@ def test_every_injected_variable_has_its_railyard_name_and_railway_alias() -> No
     assert found["RAILWAY_ENVIRONMENT_NAME"] == "production" and found["RAILWAY_ENVIRONMENT_ID"] == "env_1"
     assert found["RAILWAY_PROJECT_NAME"] == "shop" and found["RAILWAY_PROJECT_ID"] == "prj_1"
     assert found["RAILYARD_GIT_COMMIT_SHA"] == found["RAILWAY_GIT_COMMIT_SHA"] == "abc123"
+    assert found["RAILWAY_GIT_BRANCH"] == "main" and found["RAILWAY_GIT_AUTHOR"] == "octo"
+    assert found["RAILWAY_GIT_COMMIT_MESSAGE"] == "Fix the thing"
     assert found["RAILYARD_PUBLIC_URL"] == "http://api-production-shop.localhost:8080"
     assert "RAILWAY_PUBLIC_URL" not in found  # Railway has no such variable: no alias made up
     assert set(found) == {name for entry in INJECTED for name in names_of(entry)}
 
 
-def test_without_a_commit_the_commit_variable_is_absent() -> None:
+def test_without_a_commit_the_git_variables_are_absent() -> None:
     service = Service("svc_1", "prj_1", "env_1", "api", "api-production-shop", "2026-12-01T00:00:00Z")
     environment = Environment("env_1", "prj_1", "production", "2026-12-01T00:00:00Z")
     project = Project("prj_1", "org_1", "shop", "2026-12-01T00:00:00Z")
     found = injected_variables(Place(service, environment, project, LocalAddresses()))
-    assert "RAILYARD_GIT_COMMIT_SHA" not in found and "RAILWAY_GIT_COMMIT_SHA" not in found
+    assert not [name for name in found if "_GIT_" in name]
