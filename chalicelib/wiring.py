@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from chalicelib.domain.services import CronJobs, DeploymentService
     from chalicelib.domain.sweeper import DeploymentSweeper
     from chalicelib.domain.task_runner import TaskRunner
+    from chalicelib.domain.variable_resolution import VariableResolution
+    from chalicelib.domain.variables import VariableService
 
 
 class Container(AccountParts, GitParts, WebhookParts):
@@ -260,6 +262,20 @@ class Container(AccountParts, GitParts, WebhookParts):
         )
 
     @cached_property
+    def variable_resolution(self) -> VariableResolution:
+        """Shared variables, references and injected variables (docs/decisions/0037)."""
+        from chalicelib.adapters.addresses import SettingsAddresses
+        from chalicelib.domain.variable_resolution import VariableResolution
+
+        return VariableResolution(self.repository, SettingsAddresses(self.settings))
+
+    @cached_property
+    def variables(self) -> VariableService:
+        from chalicelib.domain.variables import VariableService
+
+        return VariableService(self.repository, self.projects, self.variable_resolution, self.sealer)
+
+    @cached_property
     def environments(self) -> Environments:
         """Environments copied, deleted (their releases stopped: the runtime is built only then)
         and promoted (docs/decisions/0036)."""
@@ -300,6 +316,7 @@ class Container(AccountParts, GitParts, WebhookParts):
             s.sources_bucket,
             s.artifacts_bucket,
             limits=self.workflow.limits,  # the limits its executions start with, for the filled settings
+            resolution=self.variable_resolution,
         )
         return Pipeline(
             self.repository,
@@ -310,6 +327,7 @@ class Container(AccountParts, GitParts, WebhookParts):
             sources=sources,
             sealer=self.sealer,
             intake=intake,
+            resolution=self.variable_resolution,
         )
 
     @cached_property

@@ -2,8 +2,8 @@
 
 Link a directory to a service, deploy it, watch it, change it. Each command group is a module of
 ``railyard.commands`` (deployments: ``deploy``; following one: ``following``; ``variables``,
-``environment``, ``service``, ``cron``, ``domain``, ``auth``, ``workspace``, ``token``, ``audit``,
-``local``) and ``railyard.admin``.
+``environment``, ``service``, ``run``, ``cron``, ``domain``, ``auth``, ``workspace``, ``token``,
+``audit``, ``local``) and ``railyard.admin``.
 Every command talks only to the HTTP API (docs/api.md) through ``railyard.client``; ``railyard dev``
 hands over to the local platform in ``railyard.localdev``. Module import stays light (typer only):
 requests, rich and the client are imported by the commands that use them, so ``railyard --help``
@@ -26,6 +26,7 @@ from railyard.commands import (
     environment,
     git,
     local,
+    run,
     service,
     token,
     variables,
@@ -61,6 +62,7 @@ app.add_typer(token.app, name="token")
 audit.register(app)
 local.register(app)  # plan, dev: no API involved
 deploy.register(app)  # init, up, status, logs, deployments, rollback, redeploy
+run.register(app)  # run -- CMD: a local command with the service's variables
 git.register(app)  # link: push to deploy
 metrics_command.register(app)  # metrics (ADR 0039)
 

@@ -201,9 +201,15 @@ class RailyardClient(ApiTransport):
         return cast(LogPage, data)
 
     def rollback(self, service_id: str, *, deployment_id: str | None = None) -> Deployment:
+        return self.rollback_with_changes(service_id, deployment_id=deployment_id)[0]
+
+    def rollback_with_changes(
+        self, service_id: str, *, deployment_id: str | None = None
+    ) -> tuple[Deployment, list[str] | None]:
+        """The rollback deployment and the variables whose values it changes (None: not told)."""
         body = {"deploymentId": deployment_id} if deployment_id else {}
         data = self._create("POST", f"/v1/services/{service_id}/rollback", body=body)
-        return cast(Deployment, data["deployment"])
+        return cast(Deployment, data["deployment"]), data.get("variablesChanged")
 
     # -- variables --------------------------------------------------------------------------------
 
@@ -214,6 +220,21 @@ class RailyardClient(ApiTransport):
         """Plain variables with their values, and the names of the sealed ones."""
         data = self._request("GET", f"/v1/services/{service_id}/variables")
         return cast(dict[str, str], data["variables"]), cast(list[str], data.get("sealed", []))
+
+    def shared_variables(self, environment_id: str) -> tuple[dict[str, str], list[str]]:
+        """The environment's shared plain variables, and the names of the sealed ones."""
+        data = self._request("GET", f"/v1/environments/{environment_id}/variables")
+        return cast(dict[str, str], data["variables"]), cast(list[str], data.get("sealed", []))
+
+    def update_shared_variables(
+        self, environment_id: str, body: dict[str, Any]
+    ) -> tuple[dict[str, str], list[str]]:
+        data = self._create("PATCH", f"/v1/environments/{environment_id}/variables", body=body)
+        return cast(dict[str, str], data["variables"]), cast(list[str], data.get("sealed", []))
+
+    def resolved_variables(self, service_id: str) -> dict[str, Any]:
+        """What a deployment made now would run with (GET .../variables/resolved, docs/api.md)."""
+        return self._request("GET", f"/v1/services/{service_id}/variables/resolved")
 
     def update_variables(
         self,

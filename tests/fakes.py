@@ -24,6 +24,7 @@ from chalicelib.domain.models import (
     Service,
     ServiceSettings,
     ServiceVariables,
+    SharedVariables,
 )
 from chalicelib.domain.ports import (
     BuildRequest,
@@ -45,6 +46,8 @@ from chalicelib.domain.workloads import Workload
 def _key(entity: Entity) -> tuple[str, str]:
     if isinstance(entity, ServiceVariables):
         return ("vars", entity.service_id)
+    if isinstance(entity, SharedVariables):
+        return ("shared-vars", entity.environment_id)
     if isinstance(entity, ApiToken):
         return ("token", entity.token_hash)
     if isinstance(entity, BuiltSource):
@@ -115,6 +118,9 @@ class InMemoryRepository:
 
     def get_service_with_variables(self, service_id: str) -> tuple[Service, ServiceVariables]:
         return self.get_service(service_id), self.get_variables(service_id)
+
+    def get_shared_variables(self, environment_id: str) -> SharedVariables:
+        return self.items.get(("shared-vars", environment_id)) or SharedVariables(environment_id, {}, 0)
 
     def get_variables(self, service_id: str) -> ServiceVariables:
         return self.items.get(("vars", service_id)) or ServiceVariables(service_id, {}, 0)

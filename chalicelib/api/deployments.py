@@ -124,7 +124,9 @@ def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     """Re-activate an earlier release (the previous one by default) as a new deployment."""
     body = parse(RollbackCreate, ctx.body)
     deployment = ctx.c.deployments.rollback(ctx.who, service_id, body.deploymentId, ctx.audit)
-    return 201, {"deployment": _view(ctx, deployment)}
+    # The release's own variables come back (ADR 0037): which differ from the current ones, by name.
+    changes = ctx.c.variables.rollback_differences(ctx.who, deployment)
+    return 201, {"deployment": _view(ctx, deployment), "variablesChanged": changes}
 
 
 @route(bp, "/v1/services/{service_id}/releases", action=Action.READ)

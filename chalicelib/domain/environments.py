@@ -3,12 +3,13 @@ another, deleting one with everything it runs, and promoting one environment's l
 another.
 
 - `create(who, project_id, name, copy_from=None)`: with `copy_from` (an environment's id or name in
-  the same project) every service of that environment is made again in the new one with the same
-  name, settings and variables, plain and sealed (sealed ones as ciphertext still bound to the
-  service they were sealed for: domain/sealing.py `copied_sealed`); each gets a hostname of its
-  own. Deployments, releases and custom domains are not copied: the new services deploy on their
-  own. `exist_ok=True` makes it an "ensure" (what a queue worker retrying it needs): an environment
-  of that name is completed with the services it still lacks instead of refused.
+  the same project) the new environment gets its shared variables (ADR 0037) and every service of
+  that environment is made again in the new one with the same name, settings and variables, plain
+  and sealed (sealed ones as ciphertext still bound to the service or environment they were sealed
+  for: domain/sealing.py `copied_sealed`); each gets a hostname of its own. Deployments, releases
+  and custom domains are not copied: the new services deploy on their own. `exist_ok=True` makes
+  it an "ensure" (what a queue worker retrying it needs): an environment of that name is completed
+  with the services it still lacks instead of refused.
 - `delete(who, environment_id)`: refuses production (ProductionEnvironment, 409); cancels the
   environment's deployments in progress, stops every service's live release on the runtime, marks
   every release pruned (nothing can redeploy it any more) and deletes its artifact unless a release
@@ -158,6 +159,7 @@ class Environments:
             env = existing[0]
         if source is None:
             return EnvironmentCopy(env, tuple(self._repo.list_services(env.id)))
+        self._copy_shared_variables(source, env)
         have = {s.name: s for s in self._repo.list_services(env.id)}
         made = []
         for original in self._repo.list_services(source.id):
@@ -165,6 +167,20 @@ class Environments:
             self._copy_variables(original, service)
             made.append(service)
         return EnvironmentCopy(env, tuple(made), source)
+
+    def _copy_shared_variables(self, source: Environment, env: Environment) -> None:
+        """The source's shared variables (ADR 0037), sealed ones still bound to the source; only
+        into an environment that has none yet, so a retried copy changes nothing."""
+        shared = self._repo.get_shared_variables(source.id)
+        target = self._repo.get_shared_variables(env.id)
+        if target.version or not (shared.values or shared.sealed):
+            return
+        self._repo.save(
+            target.bumped(
+                values=dict(shared.values),
+                sealed={k: copied_sealed(v, source.id) for k, v in shared.sealed.items()},
+            )
+        )
 
     def _copy_service(self, who: Access, source: Service, env: Environment) -> Service:
         settings = {f.name: getattr(source.settings, f.name) for f in dataclasses.fields(ServiceSettings)}

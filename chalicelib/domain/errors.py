@@ -65,6 +65,11 @@ class PayloadTooLarge(BadRequest):
     """A request body, an item or an upload above its limit (413)."""
 
 
+class UnresolvedReference(BadRequest):
+    """A variable's `${{service.VAR}}` / `${{shared.VAR}}` reference names a missing service or
+    variable, a sealed value, or makes a cycle (domain/references.py). The deployment fails."""
+
+
 class BuildFailed(DomainError):
     """The build ran and failed (non-zero exit, timeout, bad source). Not retried."""
 

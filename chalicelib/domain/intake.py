@@ -10,10 +10,11 @@ deployment (ServiceGone). Its output carries the step limits for the filled sett
 workflow takes for the steps after it.
 
 It finds the upload (its ETag is the source's fingerprint; a missing upload fails the deployment
-with a reason that says so) and whether these exact bytes were built before with the same build
-inputs: then the deployment takes that build's artifact and the workflow skips its Build step, as
-it did when the API decided it. Idempotent: a redelivered message finds the ETag recorded and
-answers from the stored deployment.
+with a reason that says so), resolves its variables (shared ones, references, injected ones:
+domain/variable_resolution.py; one that does not resolve fails it) and whether these exact
+bytes were built before with the same build inputs: then the deployment takes that build's
+artifact and the workflow skips its Build step, as it did when the API decided it. Idempotent: a
+redelivered message finds the ETag recorded and answers from the stored deployment.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import BlobStore, Repository
 from chalicelib.domain.promotion import ensure_running
+from chalicelib.domain.variable_resolution import VariableResolution
 
 # How a deployment that reuses an earlier build says so (the deployment view's buildCache).
 REUSED_BUILD_CACHE = {"artifact": "hit", "deps": "none", "skippedBuild": True}
@@ -55,7 +57,9 @@ class SourceIntake:
         sources_bucket: str,
         artifacts_bucket: str | None = None,  # set: a reused build's artifact is checked to exist
         limits: Callable[[ServiceSettings], dict[str, Any]] = default_limits,  # WorkflowStarter.limits
+        resolution: VariableResolution | None = None,  # None: variables are taken as stored
     ) -> None:
+        self._resolution = resolution
         self._limits = limits
         self._repo = repo
         self._blobs = blobs
@@ -73,6 +77,8 @@ class SourceIntake:
             if deployment.source_etag is not None or source_key is None:
                 return self._output(deployment)  # prepared by an earlier delivery, or nothing to find
             deployment = self._configured(deployment)
+            if self._resolution is not None:  # before the build: it sees the resolved values
+                deployment = self._resolution.resolve(deployment)
             etag = self._blobs.etag(self._sources_bucket, source_key)
             if etag is None:
                 raise SourceNotUploaded(

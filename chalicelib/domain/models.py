@@ -148,6 +148,18 @@ class ServiceVariables(Versioned):
 
 
 @dataclass(frozen=True)
+class SharedVariables(Versioned):
+    """An environment's shared variables (Railway's "shared variables"): every service of the
+    environment sees them, a service's own value of a name wins (docs/variables.md). Same rules as
+    ServiceVariables; sealed ones are bound to the environment's id (domain/shared_variables.py)."""
+
+    environment_id: str
+    values: dict[str, str] = field(default_factory=dict)
+    version: int = 0  # 0 = never stored
+    sealed: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class VariableListing:
     """What a user may read of a service's variables: plain values, and only the names of the
     sealed ones (their values never leave the platform except into the running release)."""
@@ -156,24 +168,36 @@ class VariableListing:
     sealed: tuple[str, ...]
 
     @classmethod
-    def of(cls, variables: ServiceVariables) -> VariableListing:
+    def of(cls, variables: ServiceVariables | SharedVariables) -> VariableListing:
         return cls(dict(variables.values), tuple(sorted(variables.sealed)))
 
 
 @dataclass(frozen=True)
 class ConfigSnapshot:
     """The configuration a deployment was requested with; copied into its release. `sealed` holds
-    ciphertext (SealedValue text) only: the Deploy step opens it for the runtime."""
+    ciphertext (SealedValue text) only: the Deploy step opens it for the runtime.
+
+    `resolved` (docs/decisions/0037): False while `variables` are the service's own as stored
+    (references unresolved, shared variables not merged); the workflow resolves them once and
+    then `variables` are the effective values, `shared_sealed` the environment's sealed ones the
+    service does not override (bound to the environment), `injected` the platform's variables
+    (domain/injected_variables.py). A release keeps the resolved snapshot: a rollback reuses it."""
 
     variables: dict[str, str]
     settings: ServiceSettings
     sealed: dict[str, str] = field(default_factory=dict)
+    resolved: bool = False
+    injected: dict[str, str] = field(default_factory=dict)
+    shared_sealed: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "variables": dict(self.variables),
             "settings": self.settings.to_dict(),
             "sealed": dict(self.sealed),
+            "resolved": self.resolved,
+            "injected": dict(self.injected),
+            "sharedSealed": dict(self.shared_sealed),
         }
 
     @classmethod
@@ -182,6 +206,10 @@ class ConfigSnapshot:
             variables=dict(data["variables"]),
             settings=ServiceSettings.from_dict(data["settings"]),
             sealed=dict(data.get("sealed") or {}),  # absent on items stored before sealed variables
+            # Absent on items stored before ADR 0037: they had no references to resolve.
+            resolved=bool(data.get("resolved", True)),
+            injected=dict(data.get("injected") or {}),
+            shared_sealed=dict(data.get("sharedSealed") or {}),
         )
 
 
@@ -241,6 +269,7 @@ class Deployment(Versioned):
     hostname: str = ""  # the service's, for the view's URL without reading the service
     workload: Workload = Workload.WEB  # what its release turned out to be once it went live
     # The pushed commit it deploys (domain/git_deploys.py); None for `railyard up` and the rest.
+    # It is also RAILYARD_GIT_COMMIT_SHA (domain/injected_variables.py).
     commit_sha: str | None = None
     commit_message: str | None = None
     commit_author: str | None = None

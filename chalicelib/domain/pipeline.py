@@ -37,6 +37,7 @@ from chalicelib.domain.ports import (
     SourceInspector,
 )
 from chalicelib.domain.sealing import Sealer
+from chalicelib.domain.variable_resolution import VariableResolution
 
 
 class Pipeline:
@@ -51,11 +52,12 @@ class Pipeline:
         sources: SourceInspector | None = None,  # None: watch patterns are not checked
         sealer: Sealer | None = None,  # opens sealed variables for the runtime (None: they fail)
         intake: SourceIntake | None = None,  # the Prepare step (None: this worker cannot run it)
+        resolution: VariableResolution | None = None,  # a redeploy's variables (None: as stored)
     ) -> None:
         self._intake = intake
         self._context = StepContext(repo, logs, clock, monotonic)
         self._build_step = BuildStep(self._context, builds, sources)
-        self._deploy_step = DeployStep(self._context, runtime, sealer)
+        self._deploy_step = DeployStep(self._context, runtime, sealer, resolution)
 
     def prepare(self, deployment_id: str) -> dict[str, Any]:
         if self._intake is None:

@@ -29,6 +29,7 @@ from chalicelib.domain.promotion import (
 from chalicelib.domain.release_spec import release_spec
 from chalicelib.domain.retention import ensure_not_pruned
 from chalicelib.domain.sealing import Sealer
+from chalicelib.domain.variable_resolution import VariableResolution
 
 S = DeploymentStatus
 
@@ -39,7 +40,9 @@ class DeployStep:
         context: StepContext,
         runtime: Runtime,
         sealer: Sealer | None,  # opens sealed variables for the runtime (None: they fail)
+        resolution: VariableResolution | None = None,  # None: variables are taken as stored
     ) -> None:
+        self._resolution = resolution
         self._context = context
         self._runtime = runtime
         self._sealer = sealer
@@ -121,6 +124,8 @@ class DeployStep:
                 if deployment.status != S.DEPLOYING:
                     deployment = self._context.move(deployment, S.DEPLOYING)
                 return deployment, release
+            if self._resolution is not None:  # a redeploy's (a source deployment's: in Prepare)
+                deployment = self._resolution.resolve(deployment)
             if deployment.built is None:
                 raise BuildFailed(f"deployment {deployment.id} has no artifact to deploy")
             now = iso(self._context.clock())

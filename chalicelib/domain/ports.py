@@ -25,6 +25,7 @@ from chalicelib.domain.models import (
     Service,
     ServiceSettings,
     ServiceVariables,
+    SharedVariables,
     Versioned,
 )
 from chalicelib.domain.release_spec import ReleaseSpec
@@ -69,6 +70,7 @@ Entity = (
     | Environment
     | Service
     | ServiceVariables
+    | SharedVariables
     | Deployment
     | Release
     | ApiToken
@@ -103,6 +105,8 @@ class Repository(Protocol):
     def get_service_with_variables(self, service_id: str) -> tuple[Service, ServiceVariables]:
         """Both in one read (they share a partition): what a deployment snapshots."""
         ...
+
+    def get_shared_variables(self, environment_id: str) -> SharedVariables: ...  # version 0: never set
 
     def get_deployment(self, deployment_id: str) -> Deployment: ...
     def list_deployments(self, service_id: str, limit: int = 20) -> list[Deployment]: ...  # newest first

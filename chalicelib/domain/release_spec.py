@@ -74,7 +74,11 @@ def release_spec(
         deployment_id=deployment_id,
         release_id=release.id,
         built=release.built,
+        # The platform's injected ones under the release's own (ADR 0037); the environment's sealed
+        # ones are bound to the environment (domain/shared_variables.py), the service's to it.
         variables={
+            **release.config.injected,
+            **open_variables(sealer, service.environment_id, release.config.shared_sealed),
             **release.config.variables,
             **open_variables(sealer, service.id, release.config.sealed),
         },

@@ -6,7 +6,6 @@ domain/pipeline.py (and the modules it names).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -15,7 +14,7 @@ from chalicelib.domain.audit import AuditEntry, RequestAudit
 from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, TransientError
 from chalicelib.domain.git import GitCommit
 from chalicelib.domain.ids import Clock, IdFactory, iso
-from chalicelib.domain.limits import MAX_UPLOAD_BYTES, check_variables
+from chalicelib.domain.limits import MAX_UPLOAD_BYTES
 from chalicelib.domain.models import (
     TERMINAL,
     ConfigSnapshot,
@@ -41,9 +40,9 @@ from chalicelib.domain.ports import (
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.resources import placed_service
 from chalicelib.domain.retention import ensure_not_pruned
-from chalicelib.domain.sealing import Sealer, seal_variable
-
-_VAR_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+from chalicelib.domain.sealing import Sealer
+from chalicelib.domain.variable_changes import apply_changes
+from chalicelib.domain.variables import check_reference_access
 
 
 @dataclass(frozen=True)
@@ -190,27 +189,8 @@ class DeploymentService:
         stored sealed (domain/sealing.py); a name set plain or sealed replaces the other kind, so a
         sealed value is never turned back into a readable one, only replaced or removed."""
         service, current = self._service_with_variables(who, service_id)
-        to_seal = dict(to_seal or {})
-        if not to_set and not to_unset and not to_seal:
-            raise BadRequest("nothing to change: give 'set', 'sealed' and/or 'unset'")
-        for key in [*to_unset, *to_set, *to_seal]:
-            if not _VAR_KEY.match(key):
-                raise BadRequest(f"variable name {key!r} must match [A-Za-z_][A-Za-z0-9_]*")
-        check_variables(to_seal)  # each plaintext's size, before it is sealed
-        twice = sorted(set(to_set) & set(to_seal))
-        if twice:
-            raise BadRequest(f"variables {', '.join(twice)} are in both 'set' and 'sealed': give each once")
-        if to_seal and self._sealer is None:
-            raise BadRequest("sealed variables are not available: this platform has no sealing key")
-        removed = set(to_unset)
-        values = {k: v for k, v in current.values.items() if k not in removed | set(to_seal)}
-        values.update(to_set)
-        sealed = {k: v for k, v in current.sealed.items() if k not in removed | set(to_set)}
-        for key, value in to_seal.items():
-            assert self._sealer is not None
-            sealed[key] = seal_variable(self._sealer, service.id, key, value)
-        # The count and sizes after it, as stored (domain/limits.py)
-        check_variables(values, current.values, sealed, current.sealed)
+        check_reference_access(self._repo, self._projects, who, service.environment_id, to_set, service.name)
+        values, sealed = apply_changes(current, to_set, to_unset, to_seal, self._sealer, service.id)
         variables = current.bumped(values=values, sealed=sealed)
         if service.active_release_id is None:
             self._repo.save(variables)

@@ -279,8 +279,15 @@ def rollback(
     """Re-activate an earlier release (as a new deployment), then follow it."""
     link = require_link(directory)
     client = api_client()
-    deployment = client.rollback(link.serviceId, deployment_id=deployment_id)
+    deployment, changed = client.rollback_with_changes(link.serviceId, deployment_id=deployment_id)
     typer.echo(f"Rollback deployment {deployment['id']} created")
+    if changed:  # a rollback brings back the release's own variables (docs/variables.md)
+        typer.echo(
+            f"It runs the release's own variables: values of {', '.join(changed)} differ from the "
+            "current ones"
+        )
+    elif changed is not None:
+        typer.echo("Its variables are the current ones")
     follow_and_finish(client, link, deployment, detach)
 
 

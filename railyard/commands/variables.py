@@ -1,12 +1,13 @@
 """`railyard variables [set|unset]`: list the service's variables, or change them in one change
-that starts one deployment, then follow it.
+that starts one deployment, then follow it; with `--shared`, the environment's shared variables
+(a change starts no deployment: each service applies them at its next deploy; docs/variables.md).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -40,18 +41,52 @@ def _parse_assignments(pairs: list[str]) -> dict[str, str]:
     return parsed
 
 
+SharedOption = Annotated[
+    bool, typer.Option("--shared", help="The environment's shared variables, which every service sees.")
+]
+
+
 @app.callback()
-def variables(ctx: typer.Context, directory: DirOption = Path(".")) -> None:
-    """List the service's variables as KEY=VALUE lines (sealed ones as KEY=<sealed>)."""
+def variables(ctx: typer.Context, directory: DirOption = Path("."), shared: SharedOption = False) -> None:
+    """List the service's (or with --shared the environment's shared) variables as KEY=VALUE lines
+    (sealed ones as KEY=<sealed>); say when the live release runs other values."""
     if ctx.invoked_subcommand is not None:
         return
     link = require_link(directory)
-    values, sealed = api_client().variables(link.serviceId)
+    client = api_client()
+    if shared:
+        values, sealed = client.shared_variables(link.environmentId)
+    else:
+        values, sealed = client.variables(link.serviceId)
     shown = {**values, **dict.fromkeys(sealed, "<sealed>")}
     if not shown:
-        typer.echo("No variables (set some with `railyard variables set KEY=VALUE`)", err=True)
+        flag = " --shared" if shared else ""
+        typer.echo(f"No variables (set some with `railyard variables set{flag} KEY=VALUE`)", err=True)
     for key in sorted(shown):
         typer.echo(f"{key}={shown[key]}")
+    if not shared:
+        _note_live_differences(client, link)
+
+
+def _note_live_differences(client: RailyardClient, link: Link) -> None:
+    """On stderr: which values the live release runs older ones of, or a reference that would fail
+    the next deployment. A platform without the route says nothing."""
+    from railyard.client_transport import ApiError
+
+    try:
+        resolved = client.resolved_variables(link.serviceId)
+    except ApiError as error:
+        if error.code == "UnresolvedReference":
+            typer.echo(f"warning: {error.message}: the next deployment would fail", err=True)
+        return
+    live = resolved.get("liveDifferences")
+    if live:
+        names = ", ".join(live["names"])
+        typer.echo(
+            f"live release #{live['releaseNumber']} runs older values of: {names} — deploy to apply "
+            "(`railyard redeploy`)",
+            err=True,
+        )
 
 
 def _apply_variables(
@@ -88,10 +123,14 @@ def variables_set(
         bool,
         typer.Option("--sealed", help="Store the values encrypted: only the running app can read them."),
     ] = False,
+    shared: SharedOption = False,
 ) -> None:
     """Set variables in one change (one deployment), then follow that deployment."""
     assignments = _parse_assignments(pairs)  # before anything else: a typo must cost no request
     link = require_link(directory)
+    if shared:
+        _apply_shared(link, {"sealed" if sealed else "set": assignments})
+        return
     _apply_variables(link, api_client(), set_=assignments, unset=None, detach=detach, sealed=sealed)
 
 
@@ -100,10 +139,22 @@ def variables_unset(
     keys: Annotated[list[str], typer.Argument(metavar="KEY...", help="Variable names to remove.")],
     detach: DetachOption = False,
     directory: DirOption = Path("."),
+    shared: SharedOption = False,
 ) -> None:
     """Remove variables in one change (one deployment), then follow that deployment."""
     for key in keys:
         if not VARIABLE_NAME.fullmatch(key):
             raise typer.BadParameter(f"{key!r} is not a variable name", param_hint="KEY")
     link = require_link(directory)
+    if shared:
+        _apply_shared(link, {"unset": list(dict.fromkeys(keys))})
+        return
     _apply_variables(link, api_client(), set_=None, unset=list(dict.fromkeys(keys)), detach=detach)
+
+
+def _apply_shared(link: Link, change: dict[str, Any]) -> None:
+    """One PATCH of the environment's shared variables; no deployment follows."""
+    api_client().update_shared_variables(link.environmentId, change)
+    names = sorted(name for part in change.values() for name in part)
+    typer.echo(f"Updated shared {', '.join(names)} in {link.environment}")
+    typer.echo("No deployment started: each service applies them at its next deploy (`railyard redeploy`)")

@@ -215,6 +215,7 @@ def test_openapi_documents_the_header_on_every_creating_route_and_only_there(api
         ("POST", "/v1/services/{service_id}/deployments"),
         ("POST", "/v1/services/{service_id}/rollback"),
         ("PATCH", "/v1/services/{service_id}/variables"),
+        ("PATCH", "/v1/environments/{environment_id}/variables"),
         ("POST", "/v1/services/{service_id}/cron/run"),
         ("POST", "/v1/services/{service_id}/domains"),
         ("POST", "/v1/environments/{environment_id}/promote"),

@@ -6,6 +6,7 @@ controllers run on their own (autostep) and whose clock the tests move.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -87,6 +88,25 @@ def test_a_deployment_rolls_out_its_image_and_the_service_answers_on_the_runtime
         assert cidr in egress  # the operator's blocked ranges and hole; the metadata endpoint always
     # AND the API tells the same URL the Ingress serves
     assert platform.container.settings.public_url(service.hostname) == f"https://{host}"
+
+
+def test_the_pods_get_the_injected_variables_with_the_services_cluster_dns_name(platform: Platform) -> None:
+    # WHEN a release rolls out on Kubernetes (the same release_spec the local runtime gets: ADR 0037)
+    deployment = platform.wait(platform.deploy(f"{REGISTRY}:v1"))
+    assert deployment.status == DeploymentStatus.SUCCESS, deployment.reason
+    # THEN the Secret its pods take their environment from holds the injected variables, and the
+    # private domain is the name its Service object answers at in the cluster
+    live = platform.deployment_object()
+    assert live is not None
+    [source] = live["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    secret = platform.kube.get_object("v1", "secrets", platform.ns, source["secretRef"]["name"])
+    assert secret is not None
+    env = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert env["RAILWAY_SERVICE_NAME"] == env["RAILYARD_SERVICE_NAME"] == NAME
+    assert env["RAILWAY_PRIVATE_DOMAIN"] == f"{NAME}.{platform.ns}.svc.cluster.local"
+    assert platform.kube.get_object("v1", "services", platform.ns, NAME) is not None
+    hostname = platform.container.repository.get_service(platform.service.id).hostname
+    assert env["RAILWAY_PUBLIC_DOMAIN"] == f"{hostname}.{BASE_DOMAIN}"
 
 
 def test_a_never_ready_release_fails_on_the_progress_deadline_and_the_previous_one_keeps_serving(

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 
 from chalicelib.domain.intake import SourceIntake
 from chalicelib.domain.limits import step_limits
-from chalicelib.domain.models import ServiceSettings
+from chalicelib.domain.models import Service, ServiceSettings
 from chalicelib.domain.pipeline import Pipeline
 from chalicelib.domain.projects import ProjectService
 from chalicelib.domain.services import DeploymentService
 from chalicelib.domain.task_runner import TaskRunner
+from chalicelib.domain.variable_resolution import VariableResolution
 from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
@@ -34,7 +35,10 @@ LIMITS = step_limits(ServiceSettings(), builds_beat=True).workflow_input()
 
 
 class World:
-    def __init__(self) -> None:
+    """`resolve_variables`: variables are resolved as the composition root wires it (shared ones,
+    references, injected ones: domain/variable_resolution.py, with `LocalAddresses`)."""
+
+    def __init__(self, resolve_variables: bool = False) -> None:
         counter = itertools.count(1)
         self.repo = InMemoryRepository()
         self.workflow = FakeWorkflow()
@@ -59,9 +63,17 @@ class World:
             sealer=self.sealer,
         )
         self.clock = clock
-        self.intake = SourceIntake(self.repo, self.blobs, clock, "sources")
+        self.resolution = VariableResolution(self.repo, LocalAddresses()) if resolve_variables else None
+        self.intake = SourceIntake(self.repo, self.blobs, clock, "sources", resolution=self.resolution)
         self.pipeline = Pipeline(
-            self.repo, self.builds, self.runtime, self.logs, clock, sealer=self.sealer, intake=self.intake
+            self.repo,
+            self.builds,
+            self.runtime,
+            self.logs,
+            clock,
+            sealer=self.sealer,
+            intake=self.intake,
+            resolution=self.resolution,
         )
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         _project, envs = self.projects.create_project(WHO, "demo")
@@ -105,3 +117,16 @@ class World:
         deployment = self.deployments.deploy_source(WHO, self.service.id, self.upload())
         self.run_workflow(deployment.id)
         return deployment.id
+
+
+class LocalAddresses:
+    """ServiceAddresses as the local runtime names them (chalicelib/adapters/addresses.py)."""
+
+    def public_url(self, service: Service) -> str:
+        return f"http://{service.hostname}.localhost:8080"
+
+    def public_domain(self, service: Service) -> str:
+        return f"{service.hostname}.localhost"
+
+    def private_domain(self, service: Service) -> str:
+        return f"{service.hostname}.localhost"

@@ -24,6 +24,7 @@ never from the body, so each has one source of truth.
 | Environment      | ENV#<id>           | ENV          | PROJECT#<pid>    | ENV#<id>                     |
 | Service          | SERVICE#<id>       | SERVICE      | ENV#<eid>        | SERVICE#<id>                 |
 | ServiceVariables | SERVICE#<sid>      | VARIABLES    | -                | -                            |
+| SharedVariables  | ENV#<eid>          | VARIABLES    | -                | -                            |
 | Deployment       | DEPLOYMENT#<id>    | DEPLOYMENT   | SERVICE#<sid>    | DEPLOYMENT#<id>              |
 | Release          | RELEASE#<id>       | RELEASE      | SERVICE#<sid>    | RELEASE#<number:010d>        |
 | ApiToken         | TOKEN#<sha256>     | TOKEN        | ORG#<org_id>     | TOKEN#<sha256>               |
@@ -94,6 +95,7 @@ projects and tokens; a service's deployments and releases); "gsi2 X / Y..." like
 | services of environment | list_services               | gsi1 ENV#<eid> / SERVICE#..., asc                  |
 | variables of a service  | get_variables               | Get SERVICE#<sid> / VARIABLES (absent: version 0)  |
 | service + its variables | get_service_with_variables  | Query SERVICE#<sid> (both items), consistent       |
+| shared variables of env | get_shared_variables        | Get ENV#<eid> / VARIABLES (absent: version 0)      |
 | deployment by id        | get_deployment              | Get DEPLOYMENT#<id> / DEPLOYMENT                   |
 | deployments of service  | list_deployments            | gsi1 SERVICE#<sid> / DEPLOYMENT#..., desc, Limit   |
 | release by id           | get_release                 | Get RELEASE#<id> / RELEASE                         |

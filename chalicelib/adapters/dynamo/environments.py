@@ -40,4 +40,5 @@ class DynamoEnvironmentStore:
 
     def delete_environment(self, environment: Environment) -> None:
         table = _table(self._table_name)
+        table.item(_key(ENV, environment.id), VARIABLES).delete()  # its shared variables (ADR 0037)
         table.item(_key(ENV, environment.id), ENV).delete()

@@ -18,6 +18,7 @@ from chalicelib.domain.models import (
     Release,
     Service,
     ServiceVariables,
+    SharedVariables,
 )
 from chalicelib.domain.ports import AuditRecord, Entity, PendingBuild
 
@@ -47,6 +48,7 @@ E = TypeVar(
     Environment,
     Service,
     ServiceVariables,
+    SharedVariables,
     Deployment,
     Release,
     ApiToken,
@@ -88,6 +90,9 @@ def _keys(entity: Entity) -> _Keys:
             # Same partition as the service item: one item collection per service. Not indexed: it is
             # only ever read by service id.
             return _Keys(_key(SERVICE, entity.service_id), VARIABLES)
+        case SharedVariables():
+            # The environment's partition, as a service's variables live in the service's.
+            return _Keys(_key(ENV, entity.environment_id), VARIABLES)
         case Deployment():
             unfinished = entity.in_progress
             return _Keys(
@@ -141,6 +146,8 @@ def _describe(entity: Entity) -> str:
     match entity:
         case ServiceVariables():
             return f"variables of service {entity.service_id}"
+        case SharedVariables():
+            return f"shared variables of environment {entity.environment_id}"
         case ApiToken():
             # The hash identifies a credential; keep it out of messages (and so out of logs).
             return "token"

@@ -35,6 +35,7 @@ from chalicelib.domain.models import (
     Release,
     Service,
     ServiceVariables,
+    SharedVariables,
 )
 from chalicelib.domain.ports import PendingBuild
 
@@ -139,6 +140,12 @@ class DynamoRepository(RepositoryWrites):
             # Never stored: version 0, so the first save (version 1) must find no item.
             return ServiceVariables(service_id, {}, version=0)
         return _decode(ServiceVariables, found)
+
+    def get_shared_variables(self, environment_id: str) -> SharedVariables:
+        found = self._find(_key(ENV, environment_id), VARIABLES)
+        if found is None:
+            return SharedVariables(environment_id, {}, version=0)
+        return _decode(SharedVariables, found)
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         return self._get(

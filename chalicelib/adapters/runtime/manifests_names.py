@@ -73,11 +73,23 @@ def namespace_name(spec: ReleaseSpec) -> str:
     environments share a namespace and none lands in a system namespace (kube-system). The prefix
     keeps Railyard's namespaces apart from everything else in the cluster."""
     if spec.environment_id:
-        return _prefixed_label(spec.environment_id.lower().replace("_", "-"), spec.environment_id)
+        return environment_namespace(spec.environment_id)
     # Without an id (older callers): the names, with a hash of the pair, so "a-b"/"c" and "a"/"b-c"
     # still differ.
     pair = json.dumps([spec.project, spec.environment])
     return _prefixed_label(f"{spec.project}-{spec.environment}"[:40] + "-" + _short_hash(pair), pair)
+
+
+def environment_namespace(environment_id: str) -> str:
+    """The namespace of an environment's releases (namespace_name of a spec carrying its id)."""
+    return _prefixed_label(environment_id.lower().replace("_", "-"), environment_id)
+
+
+def private_domain(service: str, environment_id: str) -> str:
+    """The cluster DNS name of a service's Service object: what other pods reach it at."""
+    return (
+        f"{dns_label(service, fallback='service')}.{environment_namespace(environment_id)}.svc.cluster.local"
+    )
 
 
 def _short_hash(text: str) -> str:
