@@ -57,6 +57,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     "OwnershipTransfer": lambda world: {"userId": world["user_id"]},
     "TokenCreate": lambda world: {"name": next(_names), "actions": ["read"]},
     "PromotionCreate": lambda world: {"from": "production"},
+    "GitLinkPut": lambda world: {"repo": "github.com/acme/shop"},
 }
 
 
