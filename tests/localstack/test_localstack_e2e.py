@@ -95,7 +95,8 @@ def test_the_ready_hook_bootstraps_the_catalogue_on_localstack(platform: LocalSt
     result = subprocess.run(["bash", str(hook)], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     queues = platform.localstack_client("sqs").list_queues(QueueNamePrefix="railyard-hook-")["QueueUrls"]
-    assert len(queues) == 14, queues  # 7 queues and their DLQs
+    names = {url.rsplit("/", 1)[1] for url in queues}
+    assert names == {n for q in Catalogue("hook").queues for n in (q.name, q.dlq_name)}, queues  # with DLQs
     machines = platform.localstack_client("stepfunctions").list_state_machines()["stateMachines"]
     assert "railyard-hook-deploy" in [m["name"] for m in machines]
     assert "railyard-hook-main" in platform.dynamodb_client().list_tables()["TableNames"]
