@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from chalicelib.domain.injected_variables import INJECTED, names_of
 from tests.support.platform import ROOT, Dev
 from tests.support.router import get_through_router
 
@@ -40,8 +41,11 @@ pytestmark = [
     ),
 ]
 SECRET = "s3cr3t-of-tenant-b"
-# Platform-injected variables user code is meant to see (chalicelib/adapters/runtime/local.py).
-INJECTED = {"RAILYARD_REPLICA_ID", "RAILWAY_REPLICA_ID", "PORT"}
+# Platform-injected variables user code is meant to see: the runtime's own (chalicelib/adapters/
+# runtime/local.py) and Railway's set (chalicelib/domain/injected_variables.py, docs/variables.md).
+MEANT_FOR_THE_APP = {"RAILYARD_REPLICA_ID", "RAILWAY_REPLICA_ID", "PORT"} | {
+    name for entry in INJECTED for name in names_of(entry)
+}
 
 
 def _deploy_probe(dev: Dev, tmp_path: Path, project: str) -> tuple[str, dict]:  # type: ignore[type-arg]
@@ -140,7 +144,7 @@ def test_an_app_reaches_no_other_tenant_nor_the_platform(dev: Dev, tmp_path: Pat
     leaked = [
         name
         for name in report["env"]
-        if name not in INJECTED and (name.startswith(("AWS_", "RAILYARD_")) or name == "MOTO_PORT")
+        if name not in MEANT_FOR_THE_APP and (name.startswith(("AWS_", "RAILYARD_")) or name == "MOTO_PORT")
     ]
     assert leaked == [], leaked
     assert report["env"]["HOME"] == a["home"]
