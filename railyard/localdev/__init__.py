@@ -256,7 +256,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
     from functions.task_worker import handler as task_handler
     from functions.webhook_deliveries import handler as webhook_handler
     from railyard.localdev.console import print_event
-    from railyard.localdev.pollers import QueuePoller
+    from railyard.localdev.pollers import PLATFORM_WAIT_SECONDS, QueuePoller
 
     # No CloudWatch here extracts the metrics consumer's EMF lines: they would only flood the terminal.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -288,6 +288,7 @@ def _start_workers(container: Any, resources: Any, platform: Platform) -> None:
                 handler,
                 stop,
                 region=container.settings.region,
+                wait_seconds=PLATFORM_WAIT_SECONDS,
             ).start()
 
 
