@@ -14,6 +14,9 @@ import pytest
 
 from tests.support.platform import RAILYARD, Dev
 
+# What the sample answers once its VERSION file says 2.
+VERSION_2 = (200, "Hello from Railyard! (python, version 2)\n")
+
 pytestmark = pytest.mark.e2e
 
 
@@ -63,7 +66,7 @@ def test_copy_use_up_promote_and_delete_an_environment(dev: Dev, tmp_path: Path)
     assert "* staging" in dev.cli("environment", "list", cwd=app).stdout
     (app / "VERSION").write_text("2\n")
     dev.cli("up", cwd=app)  # deploys the staging service, not production's
-    assert dev.get("web-staging-envs") == (200, "Hello from Railyard! (python, version 2)\n")
+    assert dev.get_once_routed("web-staging-envs", VERSION_2) == VERSION_2
     assert _env_var(dev, "web-staging-envs", "MODE") == "production"  # the copied variable
     assert dev.get("web-production-envs")[1] == "Hello from Railyard! (python, version 1)\n"
     dev.cli("variables", "set", "MODE=staging", cwd=app)
@@ -77,7 +80,7 @@ def test_copy_use_up_promote_and_delete_an_environment(dev: Dev, tmp_path: Path)
     assert latest["kind"] == "promotion"
     ended = _wait_live(dev, production_link["serviceId"], latest["id"])
     assert ended["status"] == "SUCCESS", ended
-    assert dev.get("web-production-envs") == (200, "Hello from Railyard! (python, version 2)\n")
+    assert dev.get_once_routed("web-production-envs", VERSION_2) == VERSION_2
     assert _env_var(dev, "web-production-envs", "MODE") == "production"  # the target's own
 
     refused = dev.cli("environment", "delete", "production", "--yes", cwd=app, check=False)

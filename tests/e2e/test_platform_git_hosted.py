@@ -53,7 +53,7 @@ def test_a_push_deploys_the_hosted_commit_s_root_directory_and_a_missing_commit_
     deployed = ended_deployment_of(dev, service_id, SHA)
     assert deployed["status"] == "SUCCESS", deployed
     assert f"/repos/acme/shop/tarball/{SHA}" in host.requests
-    assert dev.get("api-production-hosted") == (200, "from the host")
+    assert dev.get_once_routed("api-production-hosted", (200, "from the host")) == (200, "from the host")
 
     # WHEN a push names a commit the host does not have, THEN it ends FAILED saying why
     assert deliver(url, secret, push_payload("main", MISSING, "Gone")).status_code == 202

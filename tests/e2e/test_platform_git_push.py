@@ -68,7 +68,7 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
         "octo",
         "main",
     )
-    assert dev.get("api-production-pushy") == (200, "api v1")
+    assert dev.get_once_routed("api-production-pushy", (200, "api v1")) == (200, "api v1")
     # AND the other branch's push (handled before it, on the same queue) deployed nothing
     assert [d["commitSha"] for d in deployments_of(dev, service_id)] == [first_sha]
     listing = dev.cli("deployments", cwd=repo.path).stdout
@@ -88,7 +88,7 @@ def test_signed_pushes_deploy_once_per_delivery_and_only_the_linked_branch(dev: 
     assert all(a.json()["duplicate"] for a in answers[1:])
     second = ended_deployment_of(dev, service_id, second_sha)
     assert second["status"] == "SUCCESS", second
-    assert dev.get("api-production-pushy") == (200, "api v2")
+    assert dev.get_once_routed("api-production-pushy", (200, "api v2")) == (200, "api v2")
 
     # WHEN a push changes only a file no watch pattern matches, THEN it ends SKIPPED, v2 serves
     third_sha = repo.commit({"web/notes.md": "edited notes\n"}, "Edit the notes")
@@ -134,7 +134,7 @@ def test_a_pull_request_gets_an_environment_that_follows_its_head_and_goes_when_
     first = ended_deployment_of(dev, copy["id"], head)
     assert first["status"] == "SUCCESS", first
     assert (first["commitMessage"], first["branch"]) == ("#7 Preview", "feature")
-    assert dev.get(copy["hostname"]) == (200, "preview v1")
+    assert dev.get_once_routed(copy["hostname"], (200, "preview v1")) == (200, "preview v1")
     assert deployments_of(dev, link["serviceId"]) == []  # production untouched
 
     # WHEN the pull request gets a new commit, THEN its environment deploys it
@@ -142,7 +142,7 @@ def test_a_pull_request_gets_an_environment_that_follows_its_head_and_goes_when_
     synced = pull_request_payload("synchronize", 7, "main", "feature", second, title="Preview")
     assert deliver(url, secret, synced, event="pull_request").status_code == 202
     assert ended_deployment_of(dev, copy["id"], second)["status"] == "SUCCESS"
-    assert dev.get(copy["hostname"]) == (200, "preview v2")
+    assert dev.get_once_routed(copy["hostname"], (200, "preview v2")) == (200, "preview v2")
 
     # WHEN it is merged (closed), THEN the environment is torn down and its URL stops answering
     closed = pull_request_payload("closed", 7, "main", "feature", second, title="Preview", merged=True)

@@ -64,6 +64,22 @@ class Dev:
         finally:
             conn.close()
 
+    def get_once_routed(
+        self, hostname: str, expected: tuple[int, str], path: str = "/", within: float = 5.0
+    ) -> tuple[int, str]:
+        """The answer for `hostname`, once it is `expected` or after `within` seconds (the last one).
+
+        A deployment is recorded SUCCESS just before the router moves to its release
+        (docs/decisions/0010: the commit comes first, so a refused commit never served): a request
+        sent the instant SUCCESS is read may still reach the previous release, for milliseconds
+        (longer on a loaded machine)."""
+        deadline = time.monotonic() + within
+        answer = self.get(hostname, path)
+        while answer != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+            answer = self.get(hostname, path)
+        return answer
+
     def api(self, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
         response = requests.request(
             method,
