@@ -7,40 +7,26 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from chalicelib.wiring_core import CoreParts
+
 if TYPE_CHECKING:
     from chalicelib.adapters.credentials import Argon2Hasher
     from chalicelib.adapters.identity_store import DynamoIdentityStore, DynamoSessionStore
     from chalicelib.adapters.session_keys import CachedKeyRing, JwtSigner, SecretsManagerKeyStore
-    from chalicelib.config import Settings
     from chalicelib.domain.api_tokens import ApiTokenService
     from chalicelib.domain.audit import Auditor
-    from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.device_flow import DeviceFlow, DeviceGrants
     from chalicelib.domain.github_signin import GitHubSignIn
     from chalicelib.domain.identity import Accounts
     from chalicelib.domain.identity_ports import RateLimiter, SessionIssuer, UserRegistry
-    from chalicelib.domain.ids import Clock, IdFactory
     from chalicelib.domain.mfa import Mfa
-    from chalicelib.domain.ports import Repository
     from chalicelib.domain.sessions import AccessTokens, Sessions
     from chalicelib.domain.signin import PasswordSignIn
     from chalicelib.domain.workspaces import WorkspaceService
 
 
-class AccountParts:
+class AccountParts(CoreParts):
     """Sign-in, sessions and teams; the Container provides what is declared here."""
-
-    settings: Settings
-    clock: Clock
-    ids: IdFactory
-
-    if TYPE_CHECKING:  # the Container's own parts
-
-        @property
-        def repository(self) -> Repository: ...
-
-        @property
-        def auth(self) -> AuthService: ...
 
     # --- identity and sessions (docs/decisions/0021) ----------------------------------------------
 

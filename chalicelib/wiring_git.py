@@ -7,40 +7,17 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from chalicelib.wiring_core import CoreParts
+
 if TYPE_CHECKING:
     from chalicelib.adapters.git_store import DynamoGitLinkStore
-    from chalicelib.config import Settings
-    from chalicelib.domain.environments import Environments
     from chalicelib.domain.git import GitLinks, GitWebhooks
     from chalicelib.domain.git_deploys import GitDeploys
     from chalicelib.domain.git_previews import PullRequestEnvironments
-    from chalicelib.domain.ids import Clock
-    from chalicelib.domain.ports import BlobStore, Repository
-    from chalicelib.domain.projects import ProjectService
-    from chalicelib.domain.sealing import Sealer
-    from chalicelib.domain.services import DeploymentService
 
 
-class GitParts:
+class GitParts(CoreParts):
     """Push to deploy; the Container provides what is declared here."""
-
-    settings: Settings
-    clock: Clock
-
-    if TYPE_CHECKING:  # the Container's own parts
-
-        @property
-        def repository(self) -> Repository: ...
-        @property
-        def projects(self) -> ProjectService: ...
-        @property
-        def sealer(self) -> Sealer: ...
-        @property
-        def blobs(self) -> BlobStore: ...
-        @property
-        def deployments(self) -> DeploymentService: ...
-        @property
-        def environments(self) -> Environments: ...
 
     @cached_property
     def git_store(self) -> DynamoGitLinkStore:

@@ -7,35 +7,17 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from chalicelib.wiring_core import CoreParts
+
 if TYPE_CHECKING:
     from chalicelib.adapters.webhook_queue import SqsDeliveryQueue
     from chalicelib.adapters.webhook_store import DynamoWebhookStore
-    from chalicelib.config import Settings
-    from chalicelib.domain.ids import Clock, IdFactory
-    from chalicelib.domain.ports import Repository
-    from chalicelib.domain.projects import ProjectService
-    from chalicelib.domain.sealing import Sealer
     from chalicelib.domain.webhook_delivery import DeliveryWorker, HttpPoster, WebhookFanOut
     from chalicelib.domain.webhooks import WebhookService
 
 
-class WebhookParts:
+class WebhookParts(CoreParts):
     """Outgoing webhooks; the Container provides what is declared here."""
-
-    settings: Settings
-    clock: Clock
-    ids: IdFactory
-
-    if TYPE_CHECKING:  # the Container's own parts
-
-        @property
-        def repository(self) -> Repository: ...
-
-        @property
-        def projects(self) -> ProjectService: ...
-
-        @property
-        def sealer(self) -> Sealer: ...
 
     @cached_property
     def webhook_store(self) -> DynamoWebhookStore:
