@@ -5,6 +5,9 @@ export const BASE_PATH = process.env.NEXT_PUBLIC_BASE_PATH ?? "";
 export const projectHref = (id: string) => `/project/?id=${encodeURIComponent(id)}`;
 export const serviceHref = (id: string) => `/service/?id=${encodeURIComponent(id)}`;
 export const deploymentHref = (id: string) => `/deployment/?id=${encodeURIComponent(id)}`;
+export const serviceVariablesHref = (id: string) => `/service/variables/?id=${encodeURIComponent(id)}`;
+export const serviceSettingsHref = (id: string) => `/service/settings/?id=${encodeURIComponent(id)}`;
+export const metricsHref = (projectId: string) => `/project/metrics/?id=${encodeURIComponent(projectId)}`;
 
 /** Where to go after signing in: only a page of this dashboard (never another site). */
 export function safeNext(next: string | null): string {

@@ -8,6 +8,7 @@ import { Suspense } from "react";
 import { useSearchParams } from "next/navigation";
 import { Shell } from "@/components/Shell";
 import { ErrorNote } from "@/components/ErrorNote";
+import { ProjectTabs } from "@/components/SectionTabs";
 import { Status } from "@/components/Status";
 import { api } from "@/lib/api";
 import { when } from "@/lib/format";
@@ -70,6 +71,7 @@ function ProjectView() {
   return (
     <Shell crumbs={[{ label: "Workspaces", href: "/" }, { label: name }]}>
       <h1>{name}</h1>
+      {id && <ProjectTabs projectId={id} current="Services" />}
       <ErrorNote error={error} context={`Could not load project ${id}`} />
       {!data && !error && <p className="muted">Loading…</p>}
       {data?.environments.map(({ environment, cards }) => (

@@ -8,6 +8,7 @@ import { Suspense } from "react";
 import { useSearchParams } from "next/navigation";
 import { Shell } from "@/components/Shell";
 import { ErrorNote } from "@/components/ErrorNote";
+import { ServiceTabs } from "@/components/SectionTabs";
 import { Status } from "@/components/Status";
 import { api } from "@/lib/api";
 import { cacheHits, duration, source, when } from "@/lib/format";
@@ -40,6 +41,7 @@ function ServiceView() {
       ]}
     >
       <h1>{service?.name ?? "Service"}</h1>
+      {id && <ServiceTabs serviceId={id} current="Deployments" />}
       <ErrorNote error={error} context={`Could not load service ${id}`} />
       {!data && !error && <p className="muted">Loading…</p>}
       {service && (
