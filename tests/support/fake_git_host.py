@@ -12,12 +12,13 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.loopback_http import serving
 
 
 @dataclass
@@ -84,13 +85,6 @@ def _handler(host: FakeGitHost) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_fake_git_host() -> Iterator[FakeGitHost]:
     host = FakeGitHost()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(host))
-    host.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-git-host", daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(host), "fake-git-host") as url:
+        host.url = url
         yield host
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

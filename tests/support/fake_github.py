@@ -21,9 +21,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.support.loopback_http import serving
 
 CLIENT_ID = "Iv1.fakeclientid"
 CLIENT_SECRET = "fake-client-secret"
@@ -122,13 +124,6 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def running_fake_github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-github", daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(fake), "fake-github") as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
