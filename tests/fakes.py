@@ -11,7 +11,7 @@ from typing import Any
 from chalicelib.domain.built_release import BuiltRelease
 from chalicelib.domain.deployment_metrics import DeploymentRecord
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
-from chalicelib.domain.events import AuditRecorded
+from chalicelib.domain.events import AuditRecorded, Envelope
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.metrics_service import DeploymentFact
 from chalicelib.domain.models import (
@@ -412,6 +412,20 @@ class FakeCallbacks:
         if task_token in self.expired:
             raise TaskExpired(f"task {task_token} timed out")
         self.beats.append(task_token)
+
+
+@dataclass
+class FakeEventPublisher:
+    """EventPublisher: keeps what was published; raises `error` instead when one is set (a bus that
+    refuses the event)."""
+
+    published: list[Envelope] = field(default_factory=list)
+    error: Exception | None = None
+
+    def publish(self, envelope: Envelope) -> None:
+        if self.error is not None:
+            raise self.error
+        self.published.append(envelope)
 
 
 class DictTree:
