@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         BlobStore,
         BuildRunner,
         CronTrigger,
+        EventPublisher,
         LiveReleaseWatch,
         LogStore,
         Repository,
@@ -114,6 +115,13 @@ class Container(AccountParts, GitParts, WebhookParts):
         # A local build beats while it runs; a CodeBuild build reports only its end.
         builds_beat = self.settings.builder != "codebuild"
         return StepFunctionsWorkflow(self.settings.state_machine_arn, builds_beat=builds_beat)
+
+    @cached_property
+    def events(self) -> EventPublisher:
+        """Events put by code rather than the workflow: a live release's end (domain/live_end.py)."""
+        from chalicelib.adapters.bus import EventBridgePublisher
+
+        return EventBridgePublisher(self.settings.catalogue.event_bus, self.settings.region)
 
     @cached_property
     def idempotency(self) -> DynamoIdempotency:
@@ -328,6 +336,7 @@ class Container(AccountParts, GitParts, WebhookParts):
             sealer=self.sealer,
             intake=intake,
             resolution=self.variable_resolution,
+            events=self.events,
         )
 
     @cached_property
@@ -344,7 +353,9 @@ class Container(AccountParts, GitParts, WebhookParts):
         from chalicelib.domain.sweeper import DeploymentSweeper
 
         live = cast("LiveReleaseWatch", self.runtime) if self.settings.runtime == "kubernetes" else None
-        return DeploymentSweeper(self.repository, self.workflow, self.logs, self.clock, live=live)
+        return DeploymentSweeper(
+            self.repository, self.workflow, self.logs, self.clock, live=live, events=self.events
+        )
 
     @cached_property
     def retention(self) -> Retention:

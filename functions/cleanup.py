@@ -1,6 +1,8 @@
 """Lambda on the cleanup queue: every `deployment.completed` event (an EventBridge rule routes them
 here) applies retention to the deployment's service: releases beyond the kept ones are pruned,
-old logs deleted (chalicelib/domain/retention.py, docs/decisions/0008). Idempotent, as SQS asks."""
+old logs deleted (chalicelib/domain/retention.py, docs/decisions/0008). Idempotent, as SQS asks; so a
+deployment's second `deployment.completed` (its live release crashed or completed after SUCCESS:
+chalicelib/domain/live_end.py) only runs it again, and keeps the active release all the same."""
 
 from __future__ import annotations
 

@@ -9,7 +9,10 @@ time, so a queued event lands where it happened. What a user charts:
   build cache hit rate;
 - Deployments (Count) by `status` (SUCCESS, FAILED, SKIPPED …): its share per status is the success
   rate; DeploymentDuration (Seconds) by `status`: from the deployment's creation (its record, read
-  once) to its deployment.completed event.
+  once) to its deployment.completed event;
+- LiveReleaseEnds (Count) by `status` (CRASHED, COMPLETED): a live release that stopped for good
+  after its deployment's SUCCESS (the deployment's second deployment.completed, put by the runtime's
+  side: chalicelib/domain/live_end.py). Not a Deployment more, and no duration.
 
 Dimensions are few on purpose (CloudWatch bills each combination of name and dimensions): no project,
 service or deployment id. Per-project figures are kept in the table instead: each event is first
@@ -49,7 +52,9 @@ def measurements(envelope: Envelope, created_at: str | None) -> list[MetricSet]:
     if isinstance(data, BuildCompleted):
         counted["BuildsCached"] = (MetricUnit.Count, float(data.cached))
     sets: list[MetricSet] = [({"event": name}, counted)]
-    if isinstance(data, DeploymentCompleted):
+    if isinstance(data, DeploymentCompleted) and envelope.is_live_end:
+        sets.append(({"status": data.status}, {"LiveReleaseEnds": (MetricUnit.Count, 1)}))
+    elif isinstance(data, DeploymentCompleted):
         ended: dict[str, tuple[MetricUnit, float]] = {"Deployments": (MetricUnit.Count, 1)}
         if created_at:
             seconds = (_time(envelope.metadata.created_at) - _time(created_at)).total_seconds()

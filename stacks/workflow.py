@@ -50,6 +50,7 @@ class _Access:
     opens_sealed: bool = False  # decrypts sealed variables for the runtime (the deploy worker only)
     sends_to: tuple[str, ...] = ()  # queue keys it sends messages to (and to their DLQs)
     opens_webhook_secrets: bool = False  # decrypts webhooks' signing secrets, and nothing else
+    puts_events: bool = False  # puts events on Railyard's bus itself (a live release's end)
 
 
 # Keyed by Consumer.key; a consumer missing here fails the synth.
@@ -76,8 +77,9 @@ _ACCESS: dict[str, _Access] = {
     "webhook-deliveries": _Access(sends_to=("webhook-deliveries",), opens_webhook_secrets=True),
     # Reads the deployment (its place and creation time) and writes its metrics record (ADR 0039).
     "metrics": _Access(table="read_write"),
-    # Writes the end and its log line; the cluster access is the runtime stack's (stacks/runtime.py).
-    "sweep": _Access(read_write=("logs",), describes=True),
+    # Writes the end and its log line, and puts the end's deployment.completed on the bus
+    # (chalicelib/domain/live_end.py); the cluster access is the runtime stack's (stacks/runtime.py).
+    "sweep": _Access(read_write=("logs",), describes=True, puts_events=True),
 }
 
 
@@ -158,6 +160,8 @@ class WorkflowStack(Stack):
                 grant_open(role, stage)
             if access.opens_webhook_secrets:
                 grant_open_webhook_secrets(role, stage)
+            if access.puts_events:
+                events.bus.grant_put_events_to(role)
             for queue_key in access.sends_to:
                 events.queues[queue_key].grant_send_messages(role)
                 events.dlqs[queue_key].grant_send_messages(role)

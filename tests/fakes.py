@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.built_release import BuiltRelease
-from chalicelib.domain.deployment_metrics import EVENT_TIMES, DeploymentRecord
+from chalicelib.domain.deployment_metrics import DeploymentRecord
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
-from chalicelib.domain.events import AuditRecorded
+from chalicelib.domain.events import AuditRecorded, Envelope
 from chalicelib.domain.limits import step_limits
 from chalicelib.domain.metrics_service import DeploymentFact
 from chalicelib.domain.models import (
@@ -414,6 +414,20 @@ class FakeCallbacks:
         self.beats.append(task_token)
 
 
+@dataclass
+class FakeEventPublisher:
+    """EventPublisher: keeps what was published; raises `error` instead when one is set (a bus that
+    refuses the event)."""
+
+    published: list[Envelope] = field(default_factory=list)
+    error: Exception | None = None
+
+    def publish(self, envelope: Envelope) -> None:
+        if self.error is not None:
+            raise self.error
+        self.published.append(envelope)
+
+
 class DictTree:
     """SourceTree over {relative path: text}."""
 
@@ -443,7 +457,7 @@ class InMemoryMetricsStore:
         self.records: dict[str, dict[str, Any]] = {}
 
     def record(self, fact: DeploymentFact, expires_at: int) -> bool:
-        field_name = EVENT_TIMES[fact.event_name]
+        field_name, status_field = fact.fields
         kept = self.records.setdefault(
             fact.deployment_id,
             {
@@ -458,7 +472,7 @@ class InMemoryMetricsStore:
             return False
         kept[field_name] = fact.at
         if fact.status is not None:
-            kept["status"] = fact.status
+            kept[status_field] = fact.status
         return True
 
     def deployments(self, project_id: str, since: str) -> list[DeploymentRecord]:

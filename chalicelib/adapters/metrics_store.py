@@ -7,13 +7,14 @@ per deployment, in its project's partition, sorted by the deployment's creation 
 
 Attributes: `deployment_id`, `environment_id`, `service_id`, `created_at`, one time per event seen
 (`requested_at`, `build_started_at`, `build_completed_at`, `completed_at`: the events' own times),
-`status` (the end status) and `expires_at` (the table's TTL attribute). Like rate-limit and
+`status` (the end status), `ended_at` and `ended_status` (a live release's later end: CRASHED or
+COMPLETED) and `expires_at` (the table's TTL attribute). Like rate-limit and
 idempotency records these items have no `kind`, `version` or `body`; only this module reads them.
 
 Recording an event is ONE UpdateItem that sets the event's time (and the ids, the same every time)
 on the condition that the record has no time for that event yet: the write is keyed by deployment
-id and event name, so a duplicate event fails the condition, writes nothing, and is reported as a
-repeat. No read before it, no counter to double.
+id and event name (a live release's end by its own fields), so a duplicate event fails the
+condition, writes nothing, and is reported as a repeat. No read before it, no counter to double.
 
 A project's window ("metrics of a project since T") is one Query: pk = METRICS#<project>, sk between
 DEPLOYMENT#<T> and DEPLOYMENT#~, strongly consistent, paged. A deployment writes its partition four
@@ -25,13 +26,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.deployment_metrics import EVENT_TIMES, DeploymentRecord
+from chalicelib.domain.deployment_metrics import EVENT_TIMES, LIVE_END_FIELDS, DeploymentRecord
 from chalicelib.domain.metrics_service import DeploymentFact
 
 PARTITION = "METRICS"
 SORT = "DEPLOYMENT"
 _END = "~"  # sorts after every ISO time
-_FIELDS = ("environment_id", "service_id", "created_at", *EVENT_TIMES.values(), "status")
+_FIELDS = ("environment_id", "service_id", "created_at", *EVENT_TIMES.values(), "status", *LIVE_END_FIELDS)
 
 
 class DynamoMetricsStore:
@@ -65,10 +66,11 @@ class DynamoMetricsStore:
             "created_at = :created",
             "expires_at = :expires",
         ]
-        names = {"#at": EVENT_TIMES[fact.event_name]}
+        time_field, status_field = fact.fields
+        names = {"#at": time_field}
         if fact.status is not None:
             sets.append("#status = :status")  # `status` is a reserved word
-            names["#status"] = "status"
+            names["#status"] = status_field
             values[":status"] = fact.status
         attribute_values: dict[str, Any] = {k: {"S": v} for k, v in values.items()}
         attribute_values[":expires"] = {"N": str(expires_at)}

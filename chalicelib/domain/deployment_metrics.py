@@ -2,18 +2,23 @@
 window (docs/decisions/0039-deployment-metrics.md).
 
 The metrics consumer (functions/metrics.py) keeps one `DeploymentRecord` per deployment: the times
-of its events (each event's `metadata.created_at`, when the workflow emitted it) and its end status.
+of its events (each event's `metadata.created_at`, when the workflow emitted it) and its end status;
+and, for one that went live and later stopped for good, that second end too (`ended_at`,
+`ended_status`: CRASHED or COMPLETED, from the live end's own `deployment.completed`). Such a
+deployment counts with its last end (a crash after going live is a CRASHED deployment), its deploy
+duration is still the workflow's, and both its ends are ends of its service for the time to restore.
 `figures` turns the records of a window into what `GET /v1/projects/{id}/metrics` answers:
 
 - deployments and deployments per day (the window's deployments over its days);
-- counts by end status, and how many are still in progress (no deployment.completed yet);
+- counts by end status (the last one), and how many are still in progress (no end yet);
 - success rate: SUCCESS or COMPLETED over the deployments that reached a verdict (SKIPPED and
   CANCELLED reached none; in-progress ones neither);
 - build duration: build.started to build.completed;
 - deploy duration: build.completed (or, with no build, the deployment's creation) to
   deployment.completed, for deployments that deployed something (not SKIPPED, not a failed build);
 - time to restore: per service, from its first FAILED or CRASHED end after a success (or since the
-  window's start) to its next successful end. Both ends must be in the window.
+  window's start) to its next successful end. Both ends must be in the window; a crash after going
+  live is an end of its own, after its deployment's SUCCESS.
 
 Durations are summarised as p50 and p90 (nearest rank) with their sample count; no mean, which one
 stuck deployment would drag. Pure: no AWS, no clock (the window's edges are arguments).
@@ -39,6 +44,8 @@ EVENT_TIMES = {
     "build.completed": "build_completed_at",
     "deployment.completed": "completed_at",
 }
+# Where a live release's end is kept (its `deployment.completed` from LIVE_END_SOURCE): its time and status.
+LIVE_END_FIELDS = ("ended_at", "ended_status")
 
 S = DeploymentStatus
 SUCCESSFUL = frozenset({S.SUCCESS, S.COMPLETED})
@@ -60,7 +67,19 @@ class DeploymentRecord:
     build_started_at: str | None = None
     build_completed_at: str | None = None
     completed_at: str | None = None
-    status: str | None = None  # its end status, from deployment.completed
+    status: str | None = None  # its end status, from the workflow's deployment.completed
+    ended_at: str | None = None  # when its live release stopped for good (after SUCCESS)
+    ended_status: str | None = None  # how: CRASHED or COMPLETED
+
+    @property
+    def last_status(self) -> str | None:
+        """Its end status as the deployment list shows it now: a live end wins over SUCCESS."""
+        return self.ended_status or self.status
+
+    def ends(self) -> list[tuple[str, str]]:
+        """(time, status) of each end it had, oldest first: the workflow's, then a live release's."""
+        found = [(self.completed_at, self.status), (self.ended_at, self.ended_status)]
+        return [(at, status) for at, status in found if at and status]
 
 
 @dataclass(frozen=True)
@@ -95,15 +114,15 @@ class Figures:
 
 def figures(records: Sequence[DeploymentRecord], days: int) -> Figures:
     """The figures of the deployments of a window of `days` days."""
-    by_status = Counter(r.status for r in records if r.status)
-    verdicts = [r for r in records if r.status and r.status not in NO_VERDICT]
-    succeeded = sum(1 for r in verdicts if r.status in SUCCESSFUL)
+    by_status = Counter(r.last_status for r in records if r.last_status)
+    verdicts = [r for r in records if r.last_status and r.last_status not in NO_VERDICT]
+    succeeded = sum(1 for r in verdicts if r.last_status in SUCCESSFUL)
     restores, pending = _restores(records)
     return Figures(
         deployments=len(records),
         per_day=round(len(records) / days, 3),
         by_status=dict(sorted(by_status.items())),
-        in_progress=sum(1 for r in records if not r.status),
+        in_progress=sum(1 for r in records if not r.last_status),
         success_rate=round(succeeded / len(verdicts), 4) if verdicts else None,
         build_duration=Spread.of(_durations(records, _build_span)),
         deploy_duration=Spread.of(_durations(records, _deploy_span)),
@@ -138,20 +157,20 @@ def _durations(records: Iterable[DeploymentRecord], span: Callable[[DeploymentRe
 def _restores(records: Iterable[DeploymentRecord]) -> tuple[list[float], int]:
     """Each service's ends in time order: a failure starts an outage (the first one counts), the
     next success ends it. Also how many services are still in one at the window's end."""
-    ends: dict[str, list[DeploymentRecord]] = {}
+    ends: dict[str, list[tuple[str, str]]] = {}
     for r in records:
-        if r.completed_at and r.status in SUCCESSFUL | BROKEN:
-            ends.setdefault(r.service_id, []).append(r)
+        for at, status in r.ends():
+            if status in SUCCESSFUL | BROKEN:
+                ends.setdefault(r.service_id, []).append((at, status))
     restores: list[float] = []
     pending = 0
     for service_ends in ends.values():
         broken_since: str | None = None
-        for r in sorted(service_ends, key=lambda e: e.completed_at or ""):
-            assert r.completed_at is not None
-            if r.status in BROKEN:
-                broken_since = broken_since or r.completed_at
+        for at, status in sorted(service_ends):
+            if status in BROKEN:
+                broken_since = broken_since or at
             elif broken_since is not None:
-                restores.append(max(0.0, _seconds(broken_since, r.completed_at)))
+                restores.append(max(0.0, _seconds(broken_since, at)))
                 broken_since = None
         pending += broken_since is not None
     return restores, pending

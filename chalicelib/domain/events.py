@@ -3,7 +3,13 @@
 Every event is an envelope `{data, metadata}`; `metadata.event_version` changes only with a breaking
 change (which also gets a new model). The deploy state machine emits these shapes with
 `events:putEvents`; tests parse what reaches the queues with these models, so the ASL and the
-contract cannot drift apart silently.
+contract cannot drift apart silently. Code that puts an event itself builds it with `Envelope.of`
+(validated against its model) and hands it to an `EventPublisher` (domain/ports.py).
+
+A deployment has one `deployment.completed` from its workflow; one that went live (SUCCESS) and later
+stopped for good has a second one, CRASHED or COMPLETED, whose `metadata.event_source` is
+LIVE_END_SOURCE (domain/live_end.py puts it): consumers that keep one end per deployment tell the two
+apart by it (`Envelope.is_live_end`).
 """
 
 from __future__ import annotations
@@ -103,6 +109,9 @@ class GitPullRequest(_Frozen):
 
 
 GIT_PUSH = "git.push"
+DEPLOYMENT_COMPLETED = "deployment.completed"
+# The envelope's metadata.event_source of a live release's end (the workflow's is "railyard.workflow").
+LIVE_END_SOURCE = "railyard.runtime"
 GIT_PULL_REQUEST = "git.pull_request"
 GIT_EVENTS = (GIT_PUSH, GIT_PULL_REQUEST)  # what the GitHub webhook puts on the bus (domain/git.py)
 
@@ -110,7 +119,7 @@ DATA_MODELS: dict[str, type[_Frozen]] = {
     "deployment.requested": DeploymentRequested,
     "build.started": BuildStarted,
     "build.completed": BuildCompleted,
-    "deployment.completed": DeploymentCompleted,
+    DEPLOYMENT_COMPLETED: DeploymentCompleted,
     "railyard.audit": AuditRecorded,
     GIT_PUSH: GitPushed,
     GIT_PULL_REQUEST: GitPullRequest,
@@ -121,6 +130,29 @@ class Envelope(_Frozen):
     data: dict[str, object]
     metadata: EventMetadata
 
+    @classmethod
+    def of(
+        cls, event_name: str, data: _Frozen, source: str, correlation_id: str, created_at: str
+    ) -> Envelope:
+        """The envelope of an event a Railyard component puts itself (version 1, as the ASL's)."""
+        model = DATA_MODELS[event_name]
+        if not isinstance(data, model):
+            raise TypeError(f"{event_name} carries {model.__name__}, not {type(data).__name__}")
+        metadata = EventMetadata(
+            event_name=event_name,
+            event_source=source,
+            event_version="1",
+            correlation_id=correlation_id,
+            created_at=created_at,
+        )
+        return cls(data=data.model_dump(), metadata=metadata)
+
     def typed_data(self) -> _Frozen:
         """The payload validated against the model of its event name (raises on drift)."""
         return DATA_MODELS[self.metadata.event_name].model_validate(self.data)
+
+    @property
+    def is_live_end(self) -> bool:
+        """A deployment's second end: its live release stopped for good after it went live."""
+        metadata = self.metadata
+        return metadata.event_name == DEPLOYMENT_COMPLETED and metadata.event_source == LIVE_END_SOURCE

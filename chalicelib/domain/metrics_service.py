@@ -4,6 +4,8 @@ reading a project's figures over a window (the API). The figures' math: domain/d
 Recording is idempotent per (deployment, event name): the store writes an event's time only if the
 record has none for that event yet, and says whether it did, so a redelivered event (SQS delivers at
 least once; a retried workflow step puts its event again) changes nothing and is not charted twice.
+A live release's end (`Envelope.is_live_end`) is a deployment's second `deployment.completed`: it is
+kept in fields of its own (LIVE_END_FIELDS), once too, whichever of the two ends arrives first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Protocol
 from chalicelib.domain.deployment_metrics import (
     DEFAULT_WINDOW_DAYS,
     EVENT_TIMES,
+    LIVE_END_FIELDS,
     MAX_WINDOW_DAYS,
     DeploymentRecord,
     Figures,
@@ -43,12 +46,18 @@ class DeploymentFact:
     event_name: str
     at: str  # the event's own time
     status: str | None = None  # deployment.completed's end status
+    live_end: bool = False  # the end of a live release (after SUCCESS), not the workflow's end
+
+    @property
+    def fields(self) -> tuple[str, str]:
+        """The record's attributes this fact's time and status are kept in."""
+        return LIVE_END_FIELDS if self.live_end else (EVENT_TIMES[self.event_name], "status")
 
 
 class MetricsStore(Protocol):
     def record(self, fact: DeploymentFact, expires_at: int) -> bool:
-        """Keeps the fact's time (and status) on its deployment's record unless that event's time is
-        already there; True when it wrote, False for a repeat."""
+        """Keeps the fact's time (and status) in its `fields` of its deployment's record unless that
+        time is already there; True when it wrote, False for a repeat."""
         ...
 
     def deployments(self, project_id: str, since: str) -> list[DeploymentRecord]:
@@ -110,6 +119,7 @@ class DeploymentMetrics:
             event_name=name,
             at=envelope.metadata.created_at,
             status=data.status if isinstance(data, DeploymentCompleted) else None,
+            live_end=envelope.is_live_end,
         )
         created = parse_iso(deployment.created_at) or self._clock()
         new = self._store.record(fact, math.ceil(created.timestamp()) + KEEP_SECONDS)

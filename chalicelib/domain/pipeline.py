@@ -30,6 +30,7 @@ from chalicelib.domain.ports import (
     AsyncBuildRunner,
     BuildRunner,
     BuildStateChange,
+    EventPublisher,
     LogStore,
     PendingBuild,
     Repository,
@@ -53,8 +54,10 @@ class Pipeline:
         sealer: Sealer | None = None,  # opens sealed variables for the runtime (None: they fail)
         intake: SourceIntake | None = None,  # the Prepare step (None: this worker cannot run it)
         resolution: VariableResolution | None = None,  # a redeploy's variables (None: as stored)
+        events: EventPublisher | None = None,  # hears of a live release's end (None: nobody)
     ) -> None:
         self._intake = intake
+        self._events = events
         self._context = StepContext(repo, logs, clock, monotonic)
         self._build_step = BuildStep(self._context, builds, sources)
         self._deploy_step = DeployStep(self._context, runtime, sealer, resolution)
@@ -96,4 +99,5 @@ class Pipeline:
     def mark_crashed(self, deployment_id: str, reason: str, completed: bool = False) -> None:
         """The live release stopped for good: CRASHED, or COMPLETED when its processes exited 0
         and are not restarted (a job: domain/workloads.py)."""
-        record_live_end(self._context.repo, self._context.clock, deployment_id, reason, completed)
+        context = self._context
+        record_live_end(context.repo, context.clock, deployment_id, reason, completed, events=self._events)

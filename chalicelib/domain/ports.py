@@ -12,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.domain.built_release import CarriesBuiltRelease
 from chalicelib.domain.domains import CustomDomain
-from chalicelib.domain.events import AuditRecorded
+from chalicelib.domain.events import AuditRecorded, Envelope
 from chalicelib.domain.hostnames import HostnameReservation
 from chalicelib.domain.models import (
     ApiToken,
@@ -163,7 +163,10 @@ class TaskCallbacks(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, event_name: str, data: dict[str, Any], correlation_id: str) -> None: ...
+    """Puts one event on Railyard's bus, where the catalogue's rules route it by its name (the
+    detail-type) as they route the deploy workflow's own; raises when the bus does not take it."""
+
+    def publish(self, envelope: Envelope) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ids import Clock, iso
 from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import IN_PROGRESS, DeploymentStatus, Service
-from chalicelib.domain.ports import LogStore, Repository, Runtime
+from chalicelib.domain.ports import EventPublisher, LogStore, Repository, Runtime
 from chalicelib.domain.release_spec import release_spec
 from chalicelib.domain.sealing import Sealer
 
@@ -51,9 +51,16 @@ class Restored:
 
 class Reconciler:
     def __init__(
-        self, repo: Repository, runtime: Runtime, logs: LogStore, clock: Clock, sealer: Sealer | None = None
+        self,
+        repo: Repository,
+        runtime: Runtime,
+        logs: LogStore,
+        clock: Clock,
+        sealer: Sealer | None = None,
+        events: EventPublisher | None = None,
     ) -> None:
         self._sealer = sealer  # opens the live releases' sealed variables
+        self._events = events  # hears of a release that did not come back (CRASHED)
         self._repo = repo
         self._runtime = runtime
         self._logs = logs
@@ -119,6 +126,8 @@ class Reconciler:
         return Restored(service.id, service.hostname, release.number)
 
     def _crashed(self, deployment_id: str, reason: str) -> None:
-        deployment, moved = record_live_end(self._repo, self._clock, deployment_id, reason, completed=False)
+        deployment, moved = record_live_end(
+            self._repo, self._clock, deployment_id, reason, completed=False, events=self._events
+        )
         if not moved and deployment.status == DeploymentStatus.SUCCESS:  # it kept changing
             _log.warning("deployment %s changed while it was being restored", deployment_id)

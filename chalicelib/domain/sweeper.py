@@ -33,6 +33,7 @@ from chalicelib.domain.live_end import record_live_end
 from chalicelib.domain.models import IN_PROGRESS, Deployment, DeploymentStatus
 from chalicelib.domain.ports import (
     WORKFLOW_RUNNING,
+    EventPublisher,
     LiveReleaseWatch,
     LogStore,
     ReleaseEnd,
@@ -69,8 +70,10 @@ class DeploymentSweeper:
         logs: LogStore,
         clock: Clock,
         live: LiveReleaseWatch | None = None,
+        events: EventPublisher | None = None,  # hears of the live ends this sweep records
     ) -> None:
         self._repo = repo
+        self._events = events
         self._workflow = workflow
         self._logs = logs
         self._clock = clock
@@ -151,7 +154,13 @@ class DeploymentSweeper:
             log.close()
 
         deployment, moved = record_live_end(
-            self._repo, self._clock, end.deployment_id, end.reason, end.completed, before_write=log_why
+            self._repo,
+            self._clock,
+            end.deployment_id,
+            end.reason,
+            end.completed,
+            before_write=log_why,
+            events=self._events,
         )
         if moved:
             _log.info("live deployment %s %s: %s", end.deployment_id, deployment.status, end.reason)

@@ -211,7 +211,12 @@ def _reconcile(container: Any) -> None:
     from railyard.localdev import console
 
     reconciler = Reconciler(
-        container.repository, container.runtime, container.logs, container.clock, sealer=container.sealer
+        container.repository,
+        container.runtime,
+        container.logs,
+        container.clock,
+        sealer=container.sealer,
+        events=container.events,  # a release that does not come back is a crash webhooks hear of
     )
     for deployment_id in reconciler.end_interrupted():
         console.event(f"deployment {deployment_id} → FAILED (interrupted by the restart)")

@@ -1,8 +1,8 @@
 """The catalogue's schedules as synthesized for stage prod in three regions (conftest.py): in every
 region an EventBridge rule invokes the sweep's Lambda at the catalogue's rate, without retries of a
-failed run, and the sweep's role may read executions, write the table and the logs, and nothing that
-starts, stops or answers an execution. Its cluster access is the runtime stack's
-(test_runtime_stack.py)."""
+failed run, and the sweep's role may read executions, write the table and the logs, put a live
+release's end on the region's bus, and nothing that starts, stops or answers an execution. Its
+cluster access is the runtime stack's (test_runtime_stack.py)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ def test_the_sweep_reads_executions_and_writes_deployments_and_logs_only(cloud: 
     }
     assert {"states:DescribeExecution", "states:GetExecutionHistory", "dynamodb:Query"} <= allowed
     assert {"dynamodb:PutItem", "s3:PutObject"} <= allowed  # the end, and its deploy-log line
+    # The end's deployment.completed, on this region's bus only (chalicelib/domain/live_end.py).
+    puts = [
+        statement
+        for policy in props(workflow, "AWS::IAM::Policy")
+        if {"Ref": role_id} in policy["Roles"]
+        for statement in statements(policy)
+        if "events:PutEvents" in listed(statement["Action"])
+    ]
+    assert len(puts) == 1 and puts[0]["Resource"] != "*"
     forbidden = {
         "states:StartExecution",
         "states:StopExecution",

@@ -15,12 +15,20 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:railyard-test-metrics"
 CONTEXT = LambdaContext("railyard-test-metrics", "req-test")
 
 
-def event(name: str, deployment_id: str, service_id: str, at: datetime, **data: Any) -> dict[str, Any]:
+def event(
+    name: str,
+    deployment_id: str,
+    service_id: str,
+    at: datetime,
+    source: str = "railyard.workflow",
+    **data: Any,
+) -> dict[str, Any]:
+    """`source`: the envelope's event_source (a live release's end has LIVE_END_SOURCE)."""
     envelope = {
         "data": {"deployment_id": deployment_id, "service_id": service_id, **data},
         "metadata": {
             "event_name": name,
-            "event_source": "railyard.workflow",
+            "event_source": source,
             "event_version": "1",
             "correlation_id": deployment_id,
             "created_at": iso(at),

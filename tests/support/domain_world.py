@@ -20,6 +20,7 @@ from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
     FakeCallbacks,
+    FakeEventPublisher,
     FakeLogStore,
     FakeRuntime,
     FakeSealer,
@@ -48,6 +49,7 @@ class World:
         self.logs = FakeLogStore()
         self.callbacks = FakeCallbacks()
         self.sealer = FakeSealer()
+        self.events = FakeEventPublisher()  # what the pipeline put on the bus itself (live ends)
         clock = lambda: NOW  # noqa: E731
         ids = lambda prefix: f"{prefix}_{next(counter):06d}"  # noqa: E731
         self.projects = ProjectService(self.repo, clock, ids)
@@ -74,6 +76,7 @@ class World:
             sealer=self.sealer,
             intake=self.intake,
             resolution=self.resolution,
+            events=self.events,
         )
         self.runner = TaskRunner(self.pipeline, self.callbacks)
         _project, envs = self.projects.create_project(WHO, "demo")

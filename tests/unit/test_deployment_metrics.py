@@ -3,6 +3,8 @@ counts, rate, duration percentiles and time to restore, as `railyard metrics` sh
 
 from __future__ import annotations
 
+import dataclasses
+
 from chalicelib.domain.deployment_metrics import DeploymentRecord, Spread, figures
 
 
@@ -94,6 +96,33 @@ def test_skipped_cancelled_and_unfinished_deployments_count_but_reach_no_verdict
     assert result.build_duration == Spread()  # no build finished
     # Only the job deployed something: a failed build, a skip and a cancel deployed nothing.
     assert result.deploy_duration == Spread(1, 60.0, 60.0)
+
+
+def test_a_crash_after_going_live_counts_crashed_and_starts_an_outage_at_the_crash() -> None:
+    # GIVEN a deployment live at 10:03 that crashed at 10:10, and the fix live at 10:17
+    crashed = dataclasses.replace(
+        _deployment(1, "SUCCESS", 0, build=(0, 2), completed=3), ended_at=_at(10), ended_status="CRASHED"
+    )
+    records = [crashed, _deployment(2, "SUCCESS", 15, completed=17)]
+
+    result = figures(records, 1)
+
+    # THEN the deployment reads as the deployment list shows it: CRASHED, a failure
+    assert result.by_status == {"CRASHED": 1, "SUCCESS": 1} and result.success_rate == 0.5
+    # AND the outage runs from the crash to the fix; the crashed deployment's rollout still took 60 s
+    assert result.time_to_restore == Spread(1, 420.0, 420.0) and result.restores_pending == 0
+    assert result.deploy_duration == Spread(2, 60.0, 120.0)
+    # AND a job that ran to its end after going live is no outage; a crash known before its SUCCESS
+    # event (the queue reordered them) still counts, and is not in progress
+    job = dataclasses.replace(
+        _deployment(3, "SUCCESS", 20, completed=21), ended_at=_at(22), ended_status="COMPLETED"
+    )
+    early = DeploymentRecord(
+        "dep_4", "prj_1", "env_1", "svc_c", _at(23), ended_at=_at(25), ended_status="CRASHED"
+    )
+    later = figures([*records, job, early], 1)
+    assert later.by_status == {"COMPLETED": 1, "CRASHED": 2, "SUCCESS": 1} and later.in_progress == 0
+    assert later.restores_pending == 1  # svc_c: crashed, not fixed
 
 
 def test_percentiles_are_nearest_rank() -> None:
