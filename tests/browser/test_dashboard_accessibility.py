@@ -3,10 +3,11 @@ platform: axe-core finds no violation at moderate impact or above (contrast of t
 dark log box included), nothing is wider than the screen, Tab reaches every interactive element with
 a focus ring that shows, and every control has an accessible name (tests/support/accessibility.py).
 
-The audit's browser contexts set `bypass_csp=True`, so axe-core's script, evaluated into the page,
-runs whatever the dashboard's Content-Security-Policy says; they are this module's alone, and every
-other browser test keeps the real CSP. The data is cheap: a project and a service made through the
-API and a deployment that fails at once (a sourceKey never uploaded), so nothing is built.
+The pages are audited under their real Content-Security-Policy, with no `bypass_csp`: axe-core's
+script is evaluated through the DevTools protocol (Playwright's `evaluate`), which the CSP does not
+govern, and it runs whole there. The last test shows the checks find each kind of fault, so a pass
+means something. The data is cheap: a project and a service made through the API and a deployment
+that fails at once (a sourceKey never uploaded), so nothing is built.
 
 A new page is one row of PAGES: its name, its URL from the ids below, and what shows it has loaded.
 """
@@ -111,7 +112,9 @@ def test_a_keyboard_and_screen_reader_user_can_use_the_page_at_both_widths(
     path = spec.path(ids)
     if not _exported(path):
         pytest.skip(f"{Path(EXPORT_DIR, path.split('?')[0].strip('/'))} is not in the export yet")
-    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context = browser.new_context(
+        viewport=DESKTOP,
+    )
     context.set_default_timeout(15_000)
     try:
         if spec.signed_in:  # the admin's API token, as the link `railyard dev` prints signs in with
@@ -129,3 +132,33 @@ def test_a_keyboard_and_screen_reader_user_can_use_the_page_at_both_widths(
         assert not problems, f"the {spec.name} page:\n  " + "\n  ".join(problems)
     finally:
         context.close()
+
+
+FAULTY = """<!doctype html><html lang="en"><head><title>Faulty</title>
+<style>
+  .bare:focus { outline: none; } .faint { color: #aaa; } .wide { width: 2000px; }
+</style></head><body><main><h1>Faulty</h1>
+  <input id="unlabelled"> <button class="bare">Go</button> <a href="#x" tabindex="-1">Mouse only</a>
+  <p class="faint">Hard to read</p> <div class="wide">Too wide</div>
+</main></body></html>"""
+
+
+def test_the_checks_name_each_fault_a_user_would_meet(browser: Any) -> None:
+    """The checks themselves, on a page with one fault of each kind: a passing audit of a real page
+    means something."""
+    context = browser.new_context(viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.set_content(FAULTY)
+        report = "\n".join(page_problems(page))
+    finally:
+        context.close()
+    for expected in (
+        "wider than the 390px screen",
+        "a textbox with no accessible name",
+        "axe label (critical)",
+        "axe color-contrast (serious)",
+        'no visible focus on <button class="bare">',
+        'Tab never reaches <a href="#x" tabindex="-1">',
+    ):
+        assert expected in report, f"{expected!r} not in:\n{report}"

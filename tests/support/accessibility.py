@@ -5,9 +5,7 @@ and the accessible name Chromium itself gives every control (its accessibility t
 reader reads). Each check returns the problems in words; the test fails once, naming them all.
 
 axe's script is evaluated through the DevTools protocol (Playwright's `evaluate`), which the page's
-Content-Security-Policy does not govern; the audit's browser context still sets `bypass_csp=True`
-(tests/browser/test_dashboard_accessibility.py) so that axe's own helpers may run whatever the CSP
-says, in that context only. Every other test keeps the real CSP.
+Content-Security-Policy does not govern, so the pages are audited under their real CSP.
 """
 
 from __future__ import annotations
@@ -44,8 +42,9 @@ def axe_problems(page: Any) -> list[str]:
         if violation["impact"] not in FAILING_IMPACTS:
             continue
         targets = "; ".join(" ".join(map(str, node["target"])) for node in violation["nodes"][:5])
+        why = violation["nodes"][0].get("failureSummary", "").replace("\n", " ") if violation["nodes"] else ""
         problems.append(
-            f"axe {violation['id']} ({violation['impact']}): {violation['help']} — at {targets} "
+            f"axe {violation['id']} ({violation['impact']}): {violation['help']} — at {targets}: {why} "
             f"({violation['helpUrl']})"
         )
     return problems
