@@ -79,6 +79,7 @@ PAGES = [
     Page("variables", lambda ids: f"/service/variables/?id={ids.service}", _heading()),
     Page("settings", lambda ids: f"/service/settings/?id={ids.service}", _heading()),
     Page("metrics", lambda ids: f"/project/metrics/?id={ids.project}", _heading()),
+    Page("device", lambda ids: "/device/", _heading()),  # no code in the URL: the form that asks for one
 ]
 WIDTHS = (DESKTOP, PHONE)
 
