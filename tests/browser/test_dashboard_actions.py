@@ -144,7 +144,19 @@ def test_cancel_stops_a_deployment_in_progress_and_the_live_release_keeps_servin
         (app / "railway.json").unlink()
     row = page.locator("tbody tr").filter(has=page.get_by_role("button", name="Cancel"))
     row.wait_for(timeout=WAIT_MS)
+    # Hold the page's polling so the row keeps its Cancel button after the cancel went through:
+    # a second press is then the API's 409, shown in words beside the button.
+    held: list[Any] = []
+    listing = re.compile(r"/v1/services/[^/]+/deployments\?limit=")
+    page.route(listing, lambda route: held.append(route))
     row.get_by_role("button", name="Cancel").click()
+    page.get_by_role("status").filter(has_text="Cancelled").wait_for()
+    row.get_by_role("button", name="Cancel").click()
+    refused = row.get_by_role("alert")
+    refused.wait_for()
+    assert "Cancel refused: InvalidTransition" in refused.inner_text()
+    assert "is CANCELLED; only QUEUED, BUILDING or DEPLOYING" in refused.inner_text()
+    page.unroute(listing)  # the held requests go on to the API
     cancelled = page.locator("tbody tr").first.locator('[data-status="CANCELLED"]')
     cancelled.wait_for(timeout=WAIT_MS)
     assert re.search(r"CANCELLED", page.locator("tbody tr").first.inner_text())
