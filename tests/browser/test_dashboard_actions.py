@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support import browser as chromium_support
-from tests.support.browser import DESKTOP, Person, member_of_local_workspace, screenshot
+from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, screenshot
 from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -131,6 +131,10 @@ def test_roll_back_to_v1_then_redeploy_from_the_page_each_naming_who(
     assert person.email in rows.first.inner_text()
     assert dev.get_once_routed(HOST, (200, "v2")) == (200, "v2")  # the current variables again
     assert person.email in dev.cli("deployments", cwd=app).stdout  # the CLI's BY column
+
+    page.set_viewport_size(PHONE)  # the wider table scrolls in its box: the page stays 390 px wide
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the service page is {overflow}px wider than a 390px screen"
 
 
 def test_cancel_stops_a_deployment_in_progress_and_the_live_release_keeps_serving(
