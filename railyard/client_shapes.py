@@ -34,6 +34,13 @@ class Service(TypedDict):
     createdAt: str
 
 
+class DeploymentActor(TypedDict):
+    kind: str  # user | token | git | system
+    name: str
+    userId: str | None
+    label: str  # how it reads in a list ("token ci", "GitHub push by Ada")
+
+
 class Deployment(TypedDict):
     id: str
     serviceId: str
@@ -52,6 +59,7 @@ class Deployment(TypedDict):
     commitMessage: NotRequired[str | None]
     commitAuthor: NotRequired[str | None]
     branch: NotRequired[str | None]
+    createdBy: NotRequired[DeploymentActor | None]  # null on deployments made before ADR 0042
     createdAt: str
     updatedAt: NotRequired[str]
 

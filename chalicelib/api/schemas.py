@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from chalicelib.domain import limits
+from chalicelib.domain.deployment_actor import DeploymentActor
 from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.models import (
     Deployment,
@@ -194,9 +195,15 @@ def deployment_view(d: Deployment, url: str | None) -> dict[str, Any]:
         "commitMessage": d.commit_message,
         "commitAuthor": d.commit_author,
         "branch": d.branch,
+        # Who made it (ADR 0042): {kind, name, userId, label}; null on deployments made before.
+        "createdBy": _actor_view(d.created_by),
         "createdAt": d.created_at,
         "updatedAt": d.updated_at,
     }
+
+
+def _actor_view(actor: DeploymentActor | None) -> dict[str, Any] | None:
+    return None if actor is None else {**actor.to_dict(), "label": actor.label}
 
 
 def release_view(r: Release) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, Self
 
 from chalicelib.domain import limits
 from chalicelib.domain.built_release import BuiltRelease, CarriesBuiltRelease
+from chalicelib.domain.deployment_actor import DeploymentActor
 from chalicelib.domain.errors import InvalidTransition
 
 # Re-exported: ServiceSettings and its table live in domain/service_settings.py.
@@ -274,6 +275,8 @@ class Deployment(Versioned):
     commit_message: str | None = None
     commit_author: str | None = None
     branch: str | None = None
+    # Who made it (ADR 0042), fixed at creation; None on items written before it was recorded.
+    created_by: DeploymentActor | None = None
 
     @property
     def requested(self) -> ConfigSnapshot:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain.audit import AuditEntry, RequestAudit
+from chalicelib.domain.deployment_actor import actor_of
 from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, TransientError
 from chalicelib.domain.git import GitCommit
 from chalicelib.domain.ids import Clock, IdFactory, iso
@@ -115,14 +116,14 @@ class DeploymentService:
         if placed is not None:
             who.require(placed)
             _check_source_key(source_key, service_id)
-            deployment = self._placed(placed, **extra)
+            deployment = self._placed(who, placed, **extra)
             return self._start(deployment, audit=audit, service_id=service_id)
         service, variables = self._service_with_variables(who, service_id)
         _check_source_key(source_key, service.id)
         config = ConfigSnapshot(
             variables=dict(variables.values), settings=service.settings, sealed=dict(variables.sealed)
         )
-        deployment = self._new(service, DeploymentKind.SOURCE, config, **extra)
+        deployment = self._new(who, service, DeploymentKind.SOURCE, config, **extra)
         return self._start(deployment, audit=audit)
 
     def fail_source(
@@ -132,7 +133,7 @@ class DeploymentService:
         a FAILED deployment saying why, in the history and its build log, instead of nothing."""
         service = self._projects.get_service(who, service_id)
         now = iso(self._clock())
-        queued = self._new(service, DeploymentKind.SOURCE, None, id=deployment_id, **commit.fields())
+        queued = self._new(who, service, DeploymentKind.SOURCE, None, id=deployment_id, **commit.fields())
         failed = queued.moved_to(DeploymentStatus.FAILED, now, reason=reason)
         self._repo.save(replace(failed, version=1))
         log = self._logs.open(failed.id, "build")
@@ -142,7 +143,7 @@ class DeploymentService:
 
     def redeploy(self, who: Access, service_id: str, audit: RequestAudit | None = None) -> Deployment:
         service, variables = self._service_with_variables(who, service_id)
-        return self._start(self._redeployment(service, variables), audit=audit)
+        return self._start(self._redeployment(who, service, variables), audit=audit)
 
     def rollback(
         self, who: Access, service_id: str, deployment_id: str | None, audit: RequestAudit | None = None
@@ -151,6 +152,7 @@ class DeploymentService:
         release = self._rollback_target(service, deployment_id)
         ensure_not_pruned(release)
         deployment = self._new(
+            who,
             service,
             DeploymentKind.ROLLBACK,
             release.config,
@@ -172,7 +174,7 @@ class DeploymentService:
         config = ConfigSnapshot(
             variables=dict(variables.values), settings=settings, sealed=dict(variables.sealed)
         )
-        deployment = self._new(service, DeploymentKind.PROMOTION, config, built=release.built)
+        deployment = self._new(who, service, DeploymentKind.PROMOTION, config, built=release.built)
         return self._start(deployment, audit=audit)
 
     def set_variables(
@@ -195,7 +197,7 @@ class DeploymentService:
         if service.active_release_id is None:
             self._repo.save(variables)
             return VariableListing.of(variables), None
-        deployment = self._start(self._redeployment(service, variables), variables, audit=audit)
+        deployment = self._start(self._redeployment(who, service, variables), variables, audit=audit)
         return VariableListing.of(variables), deployment
 
     # --- reading and cancelling ----------------------------------------------------------------
@@ -264,7 +266,7 @@ class DeploymentService:
         who.require(self._projects.resources.service(service))
         return service, variables
 
-    def _redeployment(self, service: Service, variables: ServiceVariables) -> Deployment:
+    def _redeployment(self, who: Access, service: Service, variables: ServiceVariables) -> Deployment:
         if service.active_release_id is None:
             raise Conflict(f"service {service.name} has no live release to redeploy; run `railyard up` first")
         live = self._repo.get_release(service.active_release_id)
@@ -274,6 +276,7 @@ class DeploymentService:
             variables=dict(variables.values), settings=settings, sealed=dict(variables.sealed)
         )
         return self._new(
+            who,
             service,
             DeploymentKind.REDEPLOY,
             config,
@@ -308,9 +311,15 @@ class DeploymentService:
         raise Conflict(f"service {service.name} has no earlier release to roll back to")
 
     def _new(
-        self, service: Service, kind: DeploymentKind, config: ConfigSnapshot | None, **fields: Any
+        self,
+        who: Access,
+        service: Service,
+        kind: DeploymentKind,
+        config: ConfigSnapshot | None,
+        **fields: Any,
     ) -> Deployment:
         now = iso(self._clock())
+        fields["created_by"] = actor_of(who.principal, fields.get("commit_author"))
         if "id" not in fields:  # a pushed commit's is derived from its delivery (deploy_source)
             fields["id"] = self._ids("dep")
         return Deployment(
@@ -327,9 +336,10 @@ class DeploymentService:
             **fields,
         )
 
-    def _placed(self, where: Resource, **fields: Any) -> Deployment:
+    def _placed(self, who: Access, where: Resource, **fields: Any) -> Deployment:
         """A source deployment made from its service's place alone: no config, no hostname yet."""
         now = iso(self._clock())
+        fields["created_by"] = actor_of(who.principal, fields.get("commit_author"))
         if "id" not in fields:
             fields["id"] = self._ids("dep")
         return Deployment(

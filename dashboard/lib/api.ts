@@ -14,10 +14,11 @@ export class ApiError extends Error {
   }
 }
 
-type Init = { method?: string; body?: unknown };
+// `headers`: extra request headers, e.g. an Idempotency-Key (newIdempotencyKey) on a create.
+type Init = { method?: string; body?: unknown; headers?: Record<string, string> };
 
 function send(path: string, init: Init, token?: string): Promise<Response> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+  const headers: Record<string, string> = { ...init.headers, Accept: "application/json" };
   if (init.body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   return fetch(path, {
@@ -85,4 +86,12 @@ export async function api<T>(path: string, init: Init = {}): Promise<T> {
   }
   if (!response.ok) throw await toError(response);
   return (await response.json()) as T;
+}
+
+/** A fresh key for one user action (docs/api.md "Idempotency keys"): sent with every retry of that
+ * action, so a repeated request creates nothing twice. getRandomValues, not randomUUID: the latter
+ * exists only in secure contexts. */
+export function newIdempotencyKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `dash-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }

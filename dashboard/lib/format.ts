@@ -21,7 +21,8 @@ export function duration(d: Deployment): string {
 
 export function source(d: Deployment): string {
   const release = d.releaseNumber ? ` v${d.releaseNumber}` : "";
-  const kind = d.kind === "source" ? "upload" : d.kind;
+  // a pushed commit names its commit; `railyard up` is an upload
+  const kind = d.kind !== "source" ? d.kind : d.commitSha ? `commit ${d.commitSha.slice(0, 7)}` : "upload";
   return `${kind}${release}`;
 }
 
@@ -32,4 +33,9 @@ export function cacheHits(d: Deployment): string {
   const parts = [cache.artifact && `artifact ${cache.artifact}`, cache.deps && `deps ${cache.deps}`].filter(Boolean);
   const saved = cache.savedSeconds ? `, saved ${cache.savedSeconds.toFixed(1)} s` : "";
   return parts.length ? `${parts.join(", ")}${saved}` : "—";
+}
+
+/** Who made it, as the API words it (createdBy.label); "—" for one made before that was recorded. */
+export function who(d: Deployment): string {
+  return d.createdBy?.label ?? "—";
 }

@@ -13,18 +13,24 @@ export type Service = {
   workload: string;
   settings: { numReplicas?: number | null } & Record<string, unknown>;
   activeDeploymentId: string | null;
+  activeReleaseId: string | null;
 };
 export type BuildCache = { artifact?: string; deps?: string; savedSeconds?: number } | null;
+// Who made a deployment (ADR 0042); null on deployments made before it was recorded.
+export type DeploymentActor = { kind: string; name: string; userId: string | null; label: string };
 export type Deployment = {
   id: string;
   serviceId: string;
-  kind: "source" | "redeploy" | "rollback";
+  kind: "source" | "redeploy" | "rollback" | "promotion";
   status: string;
   reason: string | null;
+  releaseId?: string | null;
   releaseNumber: number | null;
   buildCached: boolean;
   buildCache: BuildCache;
   url: string | null;
+  commitSha?: string | null;
+  createdBy?: DeploymentActor | null;
   createdAt: string;
   updatedAt: string;
 };

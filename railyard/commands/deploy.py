@@ -250,16 +250,18 @@ def deployments(
         typer.echo("No deployments yet: run `railyard up`")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("ID", "STATUS", "KIND", "RELEASE", "CREATED", "COMMIT"):
+    for column in ("ID", "STATUS", "KIND", "RELEASE", "CREATED", "BY", "COMMIT"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         release = row.get("releaseNumber")
+        actor = row.get("createdBy")  # None on deployments made before it was recorded (ADR 0042)
         table.add_row(
             row["id"],
             f"[{status_colour(row['status'])}]{row['status']}[/]",
             row.get("kind", ""),
             f"v{release}" if release is not None else "-",
             str(row.get("createdAt", "")),
+            actor["label"] if actor else "-",
             following.describe_commit(row, width=50) or "-",
         )
     console = Console(highlight=False)

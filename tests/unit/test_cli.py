@@ -583,6 +583,7 @@ def test_status_logs_and_deployments_read_the_latest_deployment(fake_api: FakeSt
     fake_api.next_statuses = ["SUCCESS"]
     first = fake_api.add_deployment(service["id"], "source")
     second = fake_api.add_deployment(service["id"], "redeploy")
+    second.body["createdBy"] = {"kind": "token", "name": "ci", "userId": None, "label": "token ci"}
     service["activeDeploymentId"] = first.body["id"]
 
     status = run("status", "--dir", str(app_dir))
@@ -598,6 +599,10 @@ def test_status_logs_and_deployments_read_the_latest_deployment(fake_api: FakeSt
     assert build_logs.exit_code == 0 and build_logs.output.splitlines() == BUILD_LINES
     assert table.exit_code == 0
     assert table.output.index(second.body["id"]) < table.output.index(first.body["id"])
+    # BY: who made it (ADR 0042); "-" for a deployment made before that was recorded
+    header, *lines = table.output.splitlines()
+    by = {line.split()[0]: line[header.index(" BY ") + 1 :].split("  ")[0] for line in lines}
+    assert by == {second.body["id"]: "token ci", first.body["id"]: "-"}
 
 
 def test_logs_after_a_skipped_deployment_read_the_live_deployment(

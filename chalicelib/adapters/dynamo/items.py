@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.dynamo.layout import TOKEN_TTL_GRACE_DAYS, TTL_ATTRIBUTE, E, _keys
 from chalicelib.domain.built_release import BuiltRelease, fold_legacy_fields
+from chalicelib.domain.deployment_actor import DeploymentActor
 from chalicelib.domain.domains import CustomDomain, DomainStatus
 from chalicelib.domain.models import (
     ApiToken,
@@ -45,6 +46,7 @@ _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
         "status": DeploymentStatus,
         "config": lambda data: None if data is None else ConfigSnapshot.from_dict(data),  # ADR 0034
         "built": lambda data: None if data is None else BuiltRelease.from_dict(data),
+        "created_by": lambda data: None if data is None else DeploymentActor.from_dict(data),  # ADR 0042
     },
     Release: {"config": ConfigSnapshot.from_dict, "built": BuiltRelease.from_dict},
     BuiltSource: {"built": BuiltRelease.from_dict},
@@ -54,7 +56,7 @@ _DECODERS: dict[type, dict[str, Callable[[Any], Any]]] = {
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, ServiceSettings | ConfigSnapshot | BuiltRelease):
+    if isinstance(value, ServiceSettings | ConfigSnapshot | BuiltRelease | DeploymentActor):
         return value.to_dict()
     if isinstance(value, Enum):
         return value.value

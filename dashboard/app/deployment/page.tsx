@@ -5,6 +5,7 @@
 import { Suspense, useState } from "react";
 import { useSearchParams } from "next/navigation";
 import { Shell } from "@/components/Shell";
+import { DeploymentActionsPanel } from "@/components/DeploymentActions";
 import { ErrorNote } from "@/components/ErrorNote";
 import { LogView } from "@/components/LogView";
 import { Status } from "@/components/Status";
@@ -50,6 +51,7 @@ function DeploymentView() {
           )}
         </p>
       )}
+      {d && data && <DeploymentActionsPanel deployment={d} service={data.service} />}
       <div className="tabs" role="group" aria-label="Log streams">
         {STREAMS.map((name) => (
           <button key={name} type="button" aria-pressed={stream === name} onClick={() => setStream(name)}>

@@ -1,17 +1,18 @@
 "use client";
 
-// A service: its settings at a glance and its deployments (status, source, when, duration, cache hits),
-// each linking to its logs.
+// A service: its settings at a glance and its deployments (status, commit or upload, who, when,
+// duration, cache hits), each linking to its logs; Redeploy, Roll back and Cancel (DeploymentActions).
 
 import Link from "next/link";
-import { Suspense } from "react";
+import { Suspense, useState } from "react";
 import { useSearchParams } from "next/navigation";
 import { Shell } from "@/components/Shell";
+import { DeploymentActions, RedeployButton } from "@/components/DeploymentActions";
 import { ErrorNote } from "@/components/ErrorNote";
 import { ServiceTabs } from "@/components/SectionTabs";
 import { Status } from "@/components/Status";
 import { api } from "@/lib/api";
-import { cacheHits, duration, source, when } from "@/lib/format";
+import { cacheHits, duration, source, when, who } from "@/lib/format";
 import { deploymentHref, projectHref } from "@/lib/paths";
 import type { Deployment, Project, Service } from "@/lib/types";
 import { usePolled } from "@/lib/usePolled";
@@ -32,6 +33,8 @@ function ServiceView() {
   const id = useSearchParams().get("id") ?? "";
   const { data, error } = usePolled(id ? () => loadService(id) : null, id);
   const service = data?.service;
+  const [notice, setNotice] = useState<string | null>(null); // the last action's outcome, in words
+  const offered = new Set<string>(); // releases a newer row already offers to roll back to
   return (
     <Shell
       crumbs={[
@@ -54,6 +57,10 @@ function ServiceView() {
       {data && (
         <section aria-labelledby="deployments">
           <h2 id="deployments">Deployments</h2>
+          {data.service.activeReleaseId && <RedeployButton service={data.service} report={setNotice} />}
+          <p className="action-note" role="status">
+            {notice}
+          </p>
           {data.deployments.length === 0 ? (
             <p className="muted">No deployments yet: `railyard up` makes one.</p>
           ) : (
@@ -64,33 +71,43 @@ function ServiceView() {
                   <tr>
                     <th scope="col">Status</th>
                     <th scope="col">Source</th>
+                    <th scope="col">Who</th>
                     <th scope="col">When</th>
                     <th scope="col">Duration</th>
                     <th scope="col">Build cache</th>
                     <th scope="col">Logs</th>
+                    <th scope="col">Actions</th>
                   </tr>
                 </thead>
                 <tbody>
-                  {data.deployments.map((d) => (
-                    <tr key={d.id}>
-                      <td>
-                        <Status value={d.status} />
-                      </td>
-                      <td>{source(d)}</td>
-                      <td>
-                        <time dateTime={d.createdAt} title={d.createdAt}>
-                          {when(d.createdAt)}
-                        </time>
-                      </td>
-                      <td>{duration(d)}</td>
-                      <td>{cacheHits(d)}</td>
-                      <td>
-                        <Link href={deploymentHref(d.id)} aria-label={`Logs of ${source(d)}, ${when(d.createdAt)}`}>
-                          Logs
-                        </Link>
-                      </td>
-                    </tr>
-                  ))}
+                  {data.deployments.map((d) => {
+                    const firstOfRelease = !!d.releaseId && !offered.has(d.releaseId);
+                    if (d.releaseId) offered.add(d.releaseId);
+                    return (
+                      <tr key={d.id}>
+                        <td>
+                          <Status value={d.status} />
+                        </td>
+                        <td>{source(d)}</td>
+                        <td>{who(d)}</td>
+                        <td>
+                          <time dateTime={d.createdAt} title={d.createdAt}>
+                            {when(d.createdAt)}
+                          </time>
+                        </td>
+                        <td>{duration(d)}</td>
+                        <td>{cacheHits(d)}</td>
+                        <td>
+                          <Link href={deploymentHref(d.id)} aria-label={`Logs of ${source(d)}, ${when(d.createdAt)}`}>
+                            Logs
+                          </Link>
+                        </td>
+                        <td>
+                          <DeploymentActions deployment={d} service={data.service} rollback={firstOfRelease} report={setNotice} />
+                        </td>
+                      </tr>
+                    );
+                  })}
                 </tbody>
               </table>
             </div>

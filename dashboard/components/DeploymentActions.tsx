@@ -1,0 +1,175 @@
+"use client";
+
+// The buttons that steer deployments (issue 13): Redeploy a service, Roll back to an earlier release
+// (a confirm step first, then the variables warning the API answers with), Cancel one in progress.
+// Each is a real <button>, disabled while its request is in flight; each click sends its own
+// Idempotency-Key (docs/api.md), so a retried request never creates a second deployment. An
+// API error (409 ReleasePruned, InvalidTransition…) is shown in words beside the button.
+
+import { useRef, useState } from "react";
+import { ErrorNote } from "@/components/ErrorNote";
+import { api, ApiError, newIdempotencyKey } from "@/lib/api";
+import { ENDED } from "@/lib/format";
+import type { Deployment, Service } from "@/lib/types";
+
+type Outcome = { busy: boolean; error: ApiError | null; note: string | null };
+
+// Where an action's outcome is said: beside its button, or (`report`) by the page, because a row's
+// button goes away once its deployment moves on (a rollback's release goes live) and the words must stay.
+type Report = ((text: string) => void) | undefined;
+
+/** One action's request: at most one in flight (a second click while busy does nothing). */
+function useAction(report?: Report) {
+  const [state, setState] = useState<Outcome>({ busy: false, error: null, note: null });
+  const inFlight = useRef(false); // state updates are async: a double click could pass `busy`
+  async function run(request: () => Promise<string | null>) {
+    if (inFlight.current) return;
+    inFlight.current = true;
+    setState({ busy: true, error: null, note: null });
+    try {
+      const note = await request();
+      if (note && report) report(note);
+      setState({ busy: false, error: null, note: report ? null : note });
+    } catch (caught) {
+      const error = caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught));
+      setState({ busy: false, error, note: null });
+    } finally {
+      inFlight.current = false;
+    }
+  }
+  return { ...state, run };
+}
+
+function Note({ text }: { text: string | null }) {
+  return text ? (
+    <span className="action-note" role="status">
+      {text}
+    </span>
+  ) : null;
+}
+
+type Created = { deployment: Deployment; variablesChanged?: string[] | null };
+
+function create(path: string, body: unknown): Promise<Created> {
+  return api<Created>(path, { method: "POST", body, headers: { "Idempotency-Key": newIdempotencyKey() } });
+}
+
+export function RedeployButton({ service, report }: { service: Service; report?: Report }) {
+  const action = useAction(report);
+  const path = `/v1/services/${encodeURIComponent(service.id)}/deployments`;
+  return (
+    <div className="actions">
+      <button
+        type="button"
+        className="primary"
+        disabled={action.busy}
+        onClick={() => action.run(async () => (await create(path, { redeploy: true }), "Redeploy started"))}
+      >
+        {action.busy ? "Redeploying…" : "Redeploy"}
+      </button>
+      <Note text={action.note} />
+      <ErrorNote error={action.error} context="Redeploy refused" />
+    </div>
+  );
+}
+
+/** What a rollback's answer says about variables (docs/variables.md): the release's own come back. */
+export function variablesWarning(changed: string[] | null | undefined): string {
+  if (changed === null || changed === undefined) return "it runs that release's own variables";
+  if (changed.length === 0) return "its variables are the current ones";
+  return `it runs that release's own variables: values of ${changed.join(", ")} differ from the current ones`;
+}
+
+function RollbackButton({ target, report }: { target: Deployment; report: Report }) {
+  const action = useAction(report);
+  const [confirming, setConfirming] = useState(false);
+  const version = `v${target.releaseNumber}`;
+  const path = `/v1/services/${encodeURIComponent(target.serviceId)}/rollback`;
+  const confirm = () =>
+    action.run(async () => {
+      const { variablesChanged } = await create(path, { deploymentId: target.id });
+      setConfirming(false);
+      return `Rollback to ${version} started: ${variablesWarning(variablesChanged)}`;
+    });
+  return (
+    <div className="actions">
+      {confirming ? (
+        <span role="group" aria-label={`Confirm the rollback to ${version}`}>
+          <span className="action-note">
+            Roll back to {version}? It runs {version}&apos;s own variables, not the current ones.
+          </span>{" "}
+          {/* focus lands on the confirm button, so Enter confirms and Tab reaches Keep */}
+          <button type="button" className="primary" autoFocus disabled={action.busy} onClick={confirm}>
+            {action.busy ? "Rolling back…" : `Confirm roll back to ${version}`}
+          </button>{" "}
+          <button type="button" disabled={action.busy} onClick={() => setConfirming(false)}>
+            Keep the live release
+          </button>
+        </span>
+      ) : (
+        <button type="button" onClick={() => setConfirming(true)}>
+          Roll back to {version}
+        </button>
+      )}
+      <Note text={action.note} />
+      <ErrorNote error={action.error} context={`Rollback to ${version} refused`} />
+    </div>
+  );
+}
+
+function CancelButton({ deployment, report }: { deployment: Deployment; report: Report }) {
+  const action = useAction(report);
+  // POST .../cancel takes no Idempotency-Key: a second cancel is a 409 InvalidTransition (docs/api.md)
+  const path = `/v1/deployments/${encodeURIComponent(deployment.id)}/cancel`;
+  return (
+    <div className="actions">
+      <button
+        type="button"
+        disabled={action.busy}
+        onClick={() => action.run(async () => (await api(path, { method: "POST" }), "Cancelled"))}
+      >
+        {action.busy ? "Cancelling…" : "Cancel"}
+      </button>
+      <Note text={action.note} />
+      <ErrorNote error={action.error} context="Cancel refused" />
+    </div>
+  );
+}
+
+/** A release that once served and is not the live one: what the API accepts to roll back to. */
+export function canRollBackTo(d: Deployment, service: Service): boolean {
+  const served = d.status === "SUCCESS" || d.status === "REMOVED"; // a failed health check never served
+  return !!d.releaseId && d.releaseId !== service.activeReleaseId && served;
+}
+
+/** The actions a deployment offers now: Cancel while in progress; Roll back on an earlier release
+ * (`rollback`: false on a row whose release a newer row already offers). */
+export function DeploymentActions({
+  deployment,
+  service,
+  rollback = true,
+  report,
+}: {
+  deployment: Deployment;
+  service: Service;
+  rollback?: boolean;
+  report?: Report;
+}) {
+  if (!ENDED.has(deployment.status)) return <CancelButton deployment={deployment} report={report} />;
+  if (rollback && canRollBackTo(deployment, service)) return <RollbackButton target={deployment} report={report} />;
+  return null;
+}
+
+/** DeploymentActions for a page of one deployment (app/deployment): the outcome stays in words
+ * beside them after the buttons change. */
+export function DeploymentActionsPanel({ deployment, service }: { deployment: Deployment; service: Service }) {
+  const [notice, setNotice] = useState<string | null>(null);
+  return (
+    <div className="actions">
+      <DeploymentActions deployment={deployment} service={service} report={setNotice} />
+      <span className="action-note" role="status">
+        {notice}
+      </span>
+    </div>
+  );
+}

@@ -1,0 +1,84 @@
+import { renderToStaticMarkup } from "react-dom/server";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { canRollBackTo, DeploymentActions, variablesWarning } from "@/components/DeploymentActions";
+import { api, newIdempotencyKey } from "@/lib/api";
+import { source, who } from "@/lib/format";
+import type { Deployment, Service } from "@/lib/types";
+
+const service: Service = {
+  id: "svc_1",
+  projectId: "prj_1",
+  environmentId: "env_1",
+  name: "web",
+  hostname: "web-production-demo",
+  url: null,
+  workload: "web",
+  settings: {},
+  activeDeploymentId: "dep_2",
+  activeReleaseId: "rel_2",
+};
+
+const v1: Deployment = {
+  id: "dep_1",
+  serviceId: "svc_1",
+  kind: "source",
+  status: "REMOVED",
+  reason: null,
+  releaseId: "rel_1",
+  releaseNumber: 1,
+  buildCached: false,
+  buildCache: null,
+  url: null,
+  createdBy: { kind: "token", name: "ci", userId: null, label: "token ci" },
+  createdAt: "2026-01-01T00:00:00Z",
+  updatedAt: "2026-01-01T00:01:05Z",
+};
+
+afterEach(() => vi.unstubAllGlobals());
+
+describe("DeploymentActions", () => {
+  it("offers Roll back on an earlier release that served, nothing on the live one", () => {
+    expect(renderToStaticMarkup(<DeploymentActions deployment={v1} service={service} />)).toContain(
+      '<button type="button">Roll back to v1</button>',
+    );
+    const live = { ...v1, id: "dep_2", status: "SUCCESS", releaseId: "rel_2", releaseNumber: 2 };
+    expect(renderToStaticMarkup(<DeploymentActions deployment={live} service={service} />)).toBe("");
+    expect(canRollBackTo({ ...v1, status: "FAILED" }, service)).toBe(false); // it never served
+    expect(canRollBackTo({ ...v1, releaseId: null }, service)).toBe(false);
+  });
+
+  it("offers Cancel while a deployment is in progress", () => {
+    const building = { ...v1, status: "BUILDING", releaseId: null };
+    expect(renderToStaticMarkup(<DeploymentActions deployment={building} service={service} />)).toContain(">Cancel</button>");
+  });
+
+  it("words a rollback's variables as the API answers them", () => {
+    expect(variablesWarning(["A", "B"])).toContain("values of A, B differ from the current ones");
+    expect(variablesWarning([])).toBe("its variables are the current ones");
+    expect(variablesWarning(null)).toBe("it runs that release's own variables");
+  });
+});
+
+describe("who and source", () => {
+  it("reads who made it, and a pushed commit as its commit", () => {
+    expect(who(v1)).toBe("token ci");
+    expect(who({ ...v1, createdBy: null })).toBe("—"); // made before it was recorded
+    expect(source({ ...v1, commitSha: "0123456789abcdef" })).toBe("commit 0123456 v1");
+  });
+});
+
+describe("idempotency keys", () => {
+  it("sends a fresh key per action as a header", async () => {
+    vi.stubGlobal("window", {
+      location: { pathname: "/dashboard/", search: "", assign: vi.fn() },
+      sessionStorage: { getItem: () => JSON.stringify({ accessToken: "t" }), setItem: vi.fn(), removeItem: vi.fn() },
+    });
+    const fetch = vi.fn().mockResolvedValue(new Response("{}", { status: 201 }));
+    vi.stubGlobal("fetch", fetch);
+    const key = newIdempotencyKey();
+    await api("/v1/services/svc_1/deployments", { method: "POST", body: { redeploy: true }, headers: { "Idempotency-Key": key } });
+    expect(fetch.mock.calls[0][1].headers["Idempotency-Key"]).toBe(key);
+    expect(newIdempotencyKey()).not.toBe(key);
+    expect(key).toMatch(/^[\x21-\x7e]{1,255}$/); // visible ASCII, as the API requires
+  });
+});
