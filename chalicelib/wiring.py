@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from chalicelib.config import Settings
 from chalicelib.domain.ids import IdFactory, new_id, utcnow
 from chalicelib.wiring_accounts import AccountParts
+from chalicelib.wiring_compute import ComputeParts
 from chalicelib.wiring_git import GitParts
 from chalicelib.wiring_webhooks import WebhookParts
 
@@ -23,33 +24,32 @@ if TYPE_CHECKING:
     from chalicelib.adapters.idempotency import DynamoIdempotency
     from chalicelib.domain import metrics_service
     from chalicelib.domain.authentication import AuthService
+    from chalicelib.domain.cron_jobs import CronJobs
     from chalicelib.domain.domains import DomainService
     from chalicelib.domain.environments import Environments
     from chalicelib.domain.live import LiveFeed
     from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import (
         BlobStore,
-        BuildRunner,
         CronTrigger,
         EventPublisher,
         LiveReleaseWatch,
         LogStore,
         Repository,
-        Runtime,
         TaskCallbacks,
         WorkflowStarter,
     )
     from chalicelib.domain.projects import ProjectService
     from chalicelib.domain.retention import Retention
     from chalicelib.domain.sealing import Sealer
-    from chalicelib.domain.services import CronJobs, DeploymentService
+    from chalicelib.domain.services import DeploymentService
     from chalicelib.domain.sweeper import DeploymentSweeper
     from chalicelib.domain.task_runner import TaskRunner
     from chalicelib.domain.variable_resolution import VariableResolution
     from chalicelib.domain.variables import VariableService
 
 
-class Container(AccountParts, GitParts, WebhookParts):
+class Container(AccountParts, ComputeParts, GitParts, WebhookParts):
     """Every collaborator, built on first use. Keyword overrides win (tests, the local platform)."""
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
@@ -143,75 +143,6 @@ class Container(AccountParts, GitParts, WebhookParts):
 
         return StepFunctionsCallbacks()
 
-    @cached_property
-    def build_runner(self) -> BuildRunner:
-        s = self.settings
-        if s.builder == "codebuild":  # asynchronous: the pipeline starts builds, events end them
-            from chalicelib.adapters.builds.codebuild import CodeBuildRunner
-            from chalicelib.adapters.builds.isolation import ProjectBuildAccess
-
-            project = s.catalogue.codebuild_project
-            access = ProjectBuildAccess(s.catalogue.build_isolation, s.account_id, s.region, project)
-            # RAILYARD_ECR_REPOSITORY_URI names the registry (its host); each project pushes to its
-            # own repository there (catalogue.BuildIsolation.ecr_repository). Unset: no image.
-            registry = s.ecr_repository_uri.split("/", 1)[0] if s.ecr_repository_uri else None
-            return CodeBuildRunner(
-                project,
-                self.blobs,
-                s.sources_bucket,
-                s.artifacts_bucket,
-                registry,
-                access=access,
-                cache_bucket=s.artifacts_bucket,  # under each project's cache prefix
-            )
-        if s.builder != "local":
-            raise ValueError(f"RAILYARD_BUILDER={s.builder!r} is not a builder (use 'local' or 'codebuild')")
-        from chalicelib.adapters.builds.local import LocalBuildRunner
-
-        return LocalBuildRunner(
-            s.data_dir, self.blobs, s.sources_bucket, s.artifacts_bucket, npm_registry=s.npm_registry
-        )
-
-    @cached_property
-    def runtime(self) -> Runtime:
-        s = self.settings
-        if s.runtime == "kubernetes":
-            return self._kubernetes_runtime()
-        from chalicelib.adapters.runtime.local import LocalRuntime
-
-        return LocalRuntime(
-            s.data_dir,
-            self.blobs,
-            s.artifacts_bucket,
-            on_crash=lambda d, r, completed=False: self.pipeline.mark_crashed(d, r, completed),
-            worker_settle_seconds=s.worker_settle_seconds,
-        )
-
-    def _kubernetes_runtime(self) -> Runtime:
-        # This module and manifests import no kubernetes: the client (and, for EKS, the cluster's
-        # endpoint and a token) is built on the runtime's first request, not here.
-        from dataclasses import replace
-
-        from chalicelib.adapters.runtime.kubernetes import KubernetesRuntime
-        from chalicelib.adapters.runtime.manifests import ManifestOptions
-
-        s = self.settings
-        assert s.base_domain is not None  # Settings refuses kubernetes without one
-        options = ManifestOptions(
-            base_domain=s.base_domain,
-            certificate_arn=s.certificate_arn,
-            load_balancer_group=s.load_balancer_group,
-            load_balancer_cidrs=s.load_balancer_cidrs,
-            allowed_egress_cidrs=s.allowed_egress_cidrs,
-            worker_settle_seconds=s.worker_settle_seconds,
-        )
-        if s.blocked_egress_cidrs is not None:  # unset: the runtime's default (every private range)
-            options = replace(options, blocked_egress_cidrs=s.blocked_egress_cidrs)
-        if s.kubeconfig:  # an explicit file wins: a local cluster, CI, or an operator's override
-            return KubernetesRuntime.for_kubeconfig(s.kubeconfig, options, context=s.kube_context)
-        assert s.eks_cluster is not None  # Settings refuses kubernetes without either
-        return KubernetesRuntime.for_eks(s.eks_cluster, options, region=s.region)
-
     # --- use cases -------------------------------------------------------------------------------
 
     @cached_property
@@ -222,7 +153,7 @@ class Container(AccountParts, GitParts, WebhookParts):
 
     @cached_property
     def cron(self) -> CronJobs:
-        from chalicelib.domain.services import CronJobs
+        from chalicelib.domain.cron_jobs import CronJobs
 
         return CronJobs(self.repository, self.projects, cast("CronTrigger", self.runtime))
 

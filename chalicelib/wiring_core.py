@@ -1,7 +1,7 @@
 """What every part of the composition root may use from chalicelib/wiring.py's Container: its
 settings, clock and ids, and the parts it builds itself. The mixins (wiring_accounts.py,
-wiring_git.py, wiring_webhooks.py) inherit these declarations instead of each repeating them; the
-Container, which inherits the mixins, provides them."""
+wiring_compute.py, wiring_git.py, wiring_webhooks.py) inherit these declarations instead of each
+repeating them; the Container, which inherits the mixins, provides them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from chalicelib.domain.authentication import AuthService
     from chalicelib.domain.environments import Environments
     from chalicelib.domain.ids import Clock, IdFactory
+    from chalicelib.domain.pipeline import Pipeline
     from chalicelib.domain.ports import BlobStore, Repository
     from chalicelib.domain.projects import ProjectService
     from chalicelib.domain.sealing import Sealer
@@ -41,3 +42,5 @@ class CoreParts:
         def deployments(self) -> DeploymentService: ...
         @property
         def environments(self) -> Environments: ...
+        @property
+        def pipeline(self) -> Pipeline: ...

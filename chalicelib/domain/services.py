@@ -1,5 +1,5 @@
 """Use cases of deployments: what the API calls to deploy, redeploy, roll back, change variables,
-read logs and cancel, and `CronJobs` to run a cron service now. Authentication lives in
+read logs and cancel (a cron service's "Run now" is domain/cron_jobs.py). Authentication lives in
 domain/authentication.py, projects and services in domain/projects.py; worker-side steps in
 domain/pipeline.py (and the modules it names).
 """
@@ -30,7 +30,6 @@ from chalicelib.domain.models import (
 from chalicelib.domain.policy import Access, Resource
 from chalicelib.domain.ports import (
     BlobStore,
-    CronTrigger,
     Entity,
     LogLine,
     LogStore,
@@ -392,26 +391,3 @@ class DeploymentService:
 def _check_source_key(source_key: str, service_id: str) -> None:
     if not source_key.startswith(f"sources/{service_id}/"):
         raise BadRequest(f"sourceKey {source_key!r} was not issued for service {service_id}")
-
-
-class CronJobs:
-    """Cron services (settings.cronSchedule): "Run now", as Railway's button does."""
-
-    def __init__(self, repo: Repository, projects: ProjectService, trigger: CronTrigger) -> None:
-        self._repo = repo
-        self._projects = projects
-        self._trigger = trigger
-
-    def run_now(self, who: Access, service_id: str) -> tuple[Release, bool]:
-        """Start one run of the live release's command; False when the previous run is still going
-        (runs never overlap, as on Railway)."""
-        service = self._projects.get_service(who, service_id)
-        if service.active_release_id is None:
-            raise Conflict(f"service {service.name} has no live release: deploy it first")
-        release = self._repo.get_release(service.active_release_id)
-        if release.config.settings.cron_schedule is None:
-            raise BadRequest(
-                f"service {service.name} is not a cron service: set settings.cronSchedule "
-                "(or deploy.cronSchedule in railway.json) and deploy"
-            )
-        return release, self._trigger.run_now(service.id)

@@ -324,7 +324,7 @@ class Trigger:
 
 
 def test_run_now_starts_the_live_cron_release_and_reports_a_skip() -> None:
-    from chalicelib.domain.services import CronJobs
+    from chalicelib.domain.cron_jobs import CronJobs
 
     world = World()
     world.projects.update_settings(WHO, world.service.id, {"cron_schedule": "*/5 * * * *"})
@@ -341,7 +341,7 @@ def test_run_now_starts_the_live_cron_release_and_reports_a_skip() -> None:
 
 
 def test_run_now_refuses_a_web_service_and_a_service_never_deployed() -> None:
-    from chalicelib.domain.services import CronJobs
+    from chalicelib.domain.cron_jobs import CronJobs
 
     world = World()
     cron = CronJobs(world.repo, world.projects, Trigger())
