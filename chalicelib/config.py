@@ -100,6 +100,9 @@ class Settings:
     # RAILYARD_WEBSOCKET_URL: the live-updates WebSocket API (wss://... in AWS, ws://127.0.0.1:P
     # locally; docs/decisions/0040); None: no live updates, nothing is published.
     websocket_url: str | None = None
+    # RAILYARD_DASHBOARD_URL: where the dashboard is when not on the API's own origin (in AWS the
+    # CloudFront URL, set by stacks/dashboard.py; docs/decisions/0044); None: not known here.
+    dashboard_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -216,6 +219,7 @@ class Settings:
             npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
             or NPM_REGISTRY,
             websocket_url=_optional(env.get("RAILYARD_WEBSOCKET_URL")),
+            dashboard_url=_optional(env.get("RAILYARD_DASHBOARD_URL")),
         )
 
     @cached_property
@@ -395,4 +399,5 @@ ENVIRONMENT_VARIABLES = (
     "npm_config_registry",
     "RAILYARD_WORKER_SETTLE_SECONDS",
     "RAILYARD_WEBSOCKET_URL",
+    "RAILYARD_DASHBOARD_URL",
 )

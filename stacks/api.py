@@ -105,8 +105,7 @@ class ApiStack(Stack):
             URL_VARIABLE: websocket_url(self.websocket_api_id, API_STAGE),
         }
         for name, value in environment.items():
-            for function in (API_FUNCTION, AUTHORIZER_FUNCTION, *WEBSOCKET_FUNCTIONS):
-                self.chalice.add_environment_variable(name, value, function)
+            self.add_environment(name, value)
         role = self.chalice.get_role(API_ROLE)
         grant_manage_connections(role, self.websocket_api_id, API_STAGE)
         data = DataRefs.imported(self, stage.catalogue)
@@ -172,6 +171,11 @@ class ApiStack(Stack):
             value=self.http_api.api_id,
             export_name=http_api_id_export(catalogue),
         )
+
+    def add_environment(self, name: str, value: str) -> None:
+        """A variable for every function of the app (the authorizer builds the same Settings)."""
+        for function in (API_FUNCTION, AUTHORIZER_FUNCTION, *WEBSOCKET_FUNCTIONS):
+            self.chalice.add_environment_variable(name, value, function)
 
     def _authorizer(self) -> HttpLambdaAuthorizer:
         """The front door's authenticator (docs/decisions/0026): the function Chalice made for the

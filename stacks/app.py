@@ -7,7 +7,8 @@ wrong value ends the synthesis with a message naming it and exit status 1.
 
 Every region of the stage gets the regional stacks (events, api, workflow, build, runtime,
 observability); the primary region also holds the data stack (the table, a global table with a
-replica in every other region, and the buckets). CloudFormation stack names come from
+replica in every other region, and the buckets) and, in its API stack, the dashboard (S3 + CloudFront:
+stacks/dashboard.py). CloudFormation stack names come from
 `Catalogue.stack_name`; they are the same in every region (a stack name is regional), while
 construct ids, which must be unique in the app, get the region appended outside the primary.
 """
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from stacks.api import ApiStack
+from stacks.api import API_STAGE, ApiStack
 from stacks.build import BuildStack
+from stacks.dashboard import DASHBOARD_URL_VARIABLE, DashboardSite
 from stacks.data import DataStack
 from stacks.events import EventsStack
 from stacks.observability import ObservabilityStack
@@ -79,6 +81,16 @@ def _regional_stacks(app: cdk.App, stage: StageContext, data: DataStack, workdir
     events = EventsStack(app, catalogue.stack_name("events") + suffix, stage=stage, **common("events"))
     # Chalice takes its stage name from this id (stacks/api.py).
     api = ApiStack(app, stage.stage + suffix, stage=stage, workdir=workdir, **common("api"))
+    if stage.is_primary:  # one dashboard per stage, in the API's stack: it knows the URL (ADR 0044)
+        site = DashboardSite(
+            api,
+            "Dashboard",
+            stage=stage,
+            http_api_id=api.http_api.api_id,
+            api_stage=API_STAGE,
+            websocket_api_id=api.websocket_api_id,
+        )
+        api.add_environment(DASHBOARD_URL_VARIABLE, site.url)
     (workdir / "workers").mkdir(exist_ok=True)
     workflow = WorkflowStack(
         app,

@@ -14,8 +14,16 @@ WEBSOCKET_FUNCTIONS = ("WebsocketConnect", "WebsocketMessage", "WebsocketDisconn
 URL_VARIABLE = "RAILYARD_WEBSOCKET_URL"
 
 
+_ORIGIN = "wss://${Ws}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
 def websocket_url(api_id: str, stage: str) -> str:
-    return Fn.sub(f"wss://${{Ws}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage}", {"Ws": api_id})
+    return Fn.sub(f"{_ORIGIN}/{stage}", {"Ws": api_id})
+
+
+def websocket_origin(api_id: str) -> str:
+    """Scheme and host, no stage: what the dashboard's Content-Security-Policy lets pages connect to."""
+    return Fn.sub(_ORIGIN, {"Ws": api_id})
 
 
 def grant_manage_connections(role: iam.IRole, api_id: str, stage: str) -> None:

@@ -2,8 +2,8 @@
 the local API's own origin, so the pages call the API same-origin (docs/decisions/0041).
 
 Only GET and HEAD of files inside the export are answered; every other path goes on to the Chalice
-app untouched. `PREFIX` must match `BASE_PATH` in dashboard/next.config.mjs, which builds every link
-and asset URL under it.
+app untouched. `PREFIX` is chalicelib/dashboard_headers.py's `BASE_PATH`, which must match
+`BASE_PATH` in dashboard/next.config.mjs (it builds every link and asset URL under it).
 """
 
 from __future__ import annotations
@@ -13,20 +13,15 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-PREFIX = "/dashboard"
+from chalicelib.dashboard_headers import BASE_PATH, security_headers
+
+PREFIX = BASE_PATH  # the export is built for it (dashboard/next.config.mjs)
 EXPORT_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "out"
 NOT_BUILT = b"The dashboard is not built: run `make install` (it builds dashboard/ into dashboard/out).\n"
 # Next.js names its assets by content hash: they never change, so a browser may keep them for good.
 IMMUTABLE = "/_next/static/"
-# The pages hold tokens in the tab (ADR 0041): they may talk to their own origin only, load nothing
-# from elsewhere and not be framed. Next.js's inline bootstrap scripts need 'unsafe-inline'.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# What the pages may load, reach and be framed by: declared once, for CloudFront too (ADR 0044).
+SECURITY_HEADERS = security_headers()
 TYPES = {".js": "text/javascript", ".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
 
 

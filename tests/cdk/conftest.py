@@ -129,6 +129,17 @@ def of(template: Template, kind: str) -> dict[str, dict[str, Any]]:
     return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 
+# The dashboard's resources (stacks/dashboard.py, construct "Dashboard" in the primary's API stack)
+# and the CDK library's handler that copies its files: not the platform's data or functions, and
+# checked by test_dashboard_stack.py.
+NOT_THE_PLATFORMS = ("Dashboard", "CustomCDKBucketDeployment")
+
+
+def platform_resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    """`of`, less the dashboard's resources."""
+    return {k: r for k, r in of(template, kind).items() if not k.startswith(NOT_THE_PLATFORMS)}
+
+
 def props(template: Template, kind: str) -> list[dict[str, Any]]:
     return [r.get("Properties", {}) for r in of(template, kind).values()]
 

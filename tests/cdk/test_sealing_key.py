@@ -10,7 +10,16 @@ from typing import Any
 from chalicelib.domain.git import WEBHOOK_SECRET_NAME
 from chalicelib.domain.sealing import CONTEXT_SERVICE, CONTEXT_VARIABLE
 from stacks.live import WEBSOCKET_FUNCTIONS
-from tests.cdk.conftest import CATALOGUE, REGIONS, Synthesized, Template, of, props, rendered, statements
+from tests.cdk.conftest import (
+    CATALOGUE,
+    REGIONS,
+    Synthesized,
+    Template,
+    platform_resources,
+    props,
+    rendered,
+    statements,
+)
 
 ALIAS = CATALOGUE.variables_key_alias
 
@@ -97,7 +106,7 @@ def test_every_function_names_the_primary_region_s_key_by_alias(cloud: Synthesiz
     for parts in cloud.by_region.values():
         for template in parts.values():
             for kind in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
-                for function in of(template, kind).values():
+                for function in platform_resources(template, kind).values():
                     value = rendered(
                         function["Properties"]["Environment"]["Variables"]["RAILYARD_KMS_KEY_ID"]
                     )
