@@ -100,6 +100,11 @@ class Settings:
     # RAILYARD_WEBSOCKET_URL: the live-updates WebSocket API (wss://... in AWS, ws://127.0.0.1:P
     # locally; docs/decisions/0040); None: no live updates, nothing is published.
     websocket_url: str | None = None
+    # RAILYARD_DASHBOARD_URL: where the dashboard is, so the device flow sends people to its
+    # approval page (docs/decisions/0043): an absolute URL (https://d1.cloudfront.net/dashboard in
+    # AWS), or a path (`/dashboard`, what `railyard dev` sets) on the API's own origin as the client
+    # reached it. None: no dashboard; the API's own plain page at /v1/auth/device approves.
+    dashboard_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.dns_resolver is not None:
@@ -141,6 +146,11 @@ class Settings:
         ):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"{name}={url!r} must be an http(s) URL")
+        if self.dashboard_url is not None and not self.dashboard_url.startswith(("https://", "http://", "/")):
+            raise ValueError(
+                f"RAILYARD_DASHBOARD_URL={self.dashboard_url!r} must be an http(s) URL or a path "
+                "starting with / (on the API's own origin)"
+            )
         if self.runtime not in RUNTIMES:
             raise ValueError(
                 f"RAILYARD_RUNTIME={self.runtime!r} is not a runtime (use 'local' or 'kubernetes')"
@@ -216,6 +226,7 @@ class Settings:
             npm_registry=_first(env, "RAILYARD_NPM_REGISTRY", "NPM_CONFIG_REGISTRY", "npm_config_registry")
             or NPM_REGISTRY,
             websocket_url=_optional(env.get("RAILYARD_WEBSOCKET_URL")),
+            dashboard_url=_optional(env.get("RAILYARD_DASHBOARD_URL")),
         )
 
     @cached_property
@@ -395,4 +406,5 @@ ENVIRONMENT_VARIABLES = (
     "npm_config_registry",
     "RAILYARD_WORKER_SETTLE_SECONDS",
     "RAILYARD_WEBSOCKET_URL",
+    "RAILYARD_DASHBOARD_URL",
 )
