@@ -25,17 +25,21 @@ function Chart({ title, summary, children, table }: { title: string; summary: st
   );
 }
 
-function Axis({ top, first, last, unit }: { top: string; first?: string; last?: string; unit: string }) {
+/** The axis top's value above a chart, and its first and last days below it (`Ends`). */
+function Top({ value, unit }: { value: string; unit: string }) {
   return (
-    <>
-      <div className="chart-top" aria-hidden="true">
-        {top} {unit}
-      </div>
-      <div className="chart-ends" aria-hidden="true">
-        <span>{first}</span>
-        <span>{last}</span>
-      </div>
-    </>
+    <div className="chart-top" aria-hidden="true">
+      {value} {unit}
+    </div>
+  );
+}
+
+function Ends({ days }: { days: Day[] }) {
+  return (
+    <div className="chart-ends" aria-hidden="true">
+      <span>{days[0] && dayLabel(days[0].date)}</span>
+      <span>{days.length > 1 && dayLabel(days[days.length - 1].date)}</span>
+    </div>
   );
 }
 
@@ -76,7 +80,7 @@ export function DeploymentsPerDay({ days }: { days: Day[] }) {
         </table>
       }
     >
-      <Axis top={String(top)} unit="deployments" first={days[0] && dayLabel(days[0].date)} last={days.at(-1) && dayLabel(days.at(-1)!.date)} />
+      <Top value={String(top)} unit="deployments" />
       <svg className="chart-svg" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`Deployments per day: ${summary}`}>
         <line x1="0" x2={W} y1={H} y2={H} className="chart-base" />
         {days.map((d, i) => {
@@ -94,6 +98,7 @@ export function DeploymentsPerDay({ days }: { days: Day[] }) {
           );
         })}
       </svg>
+      <Ends days={days} />
       <p className="chart-legend" aria-hidden="true">
         <span className="key chart-ok-key" /> succeeded <span className="key chart-bad-key" /> failed <span className="key chart-other-key" /> other
       </p>
@@ -131,7 +136,7 @@ export function SuccessRatePerDay({ days, overall }: { days: Day[]; overall: num
         </table>
       }
     >
-      <Axis top="100" unit="%" first={days[0] && dayLabel(days[0].date)} last={days.at(-1) && dayLabel(days.at(-1)!.date)} />
+      <Top value="100" unit="%" />
       <svg className="chart-svg" viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`Success rate per day: ${summary}, ${rated.length} days with ended deployments`}>
         <line x1="0" x2={W} y1={H} y2={H} className="chart-base" />
         {days.map((d, i) => {
@@ -145,6 +150,7 @@ export function SuccessRatePerDay({ days, overall }: { days: Day[]; overall: num
           );
         })}
       </svg>
+      <Ends days={days} />
     </Chart>
   );
 }
