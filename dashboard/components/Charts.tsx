@@ -3,7 +3,7 @@
 // values) is HTML beside it, which neither stretches nor shrinks. Each chart says what it shows in
 // an aria-label and carries its numbers as a table under "Numbers", its text alternative.
 import type { ReactNode } from "react";
-import { bars, dayLabel, dayRate, heightOf, niceMax, percent, seconds } from "@/lib/chart";
+import { bars, dayLabel, dayRate, heightOf, niceDuration, niceMax, percent, seconds } from "@/lib/chart";
 import type { Day, ServiceFigures, Spread } from "@/lib/metrics";
 import "./charts.css";
 
@@ -164,7 +164,7 @@ export function DurationsPerService({ services }: { services: ServiceFigures[] }
     { label: "deploy", spread: s.deployDuration },
   ] as Row[] }));
   const longest = Math.max(0, ...services.flatMap((s) => [s.buildDuration.p90Seconds ?? 0, s.deployDuration.p90Seconds ?? 0]));
-  const top = niceMax(longest);
+  const top = niceDuration(longest);
   const summary = services.length ? `p50 (dark) and p90 (light), scale up to ${seconds(top)}` : "no deployments in the window";
   return (
     <Chart

@@ -12,6 +12,15 @@ export function niceMax(value: number): number {
   return 10 * power;
 }
 
+// Axis tops for durations above a minute: whole minutes and hours a person reads at a glance.
+const DURATION_TOPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+/** An axis top for durations in seconds: niceMax up to a minute, then the next of DURATION_TOPS. */
+export function niceDuration(value: number): number {
+  if (value <= 60) return niceMax(value);
+  return DURATION_TOPS.find((top) => top >= value) ?? niceMax(value);
+}
+
 export type Bar = { x: number; width: number };
 
 /** `count` bars side by side across `width`, with a gap of a fifth of each slot (at least 1 unit

@@ -1,12 +1,13 @@
 import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 import { DeploymentsPerDay, DurationsPerService, SuccessRatePerDay } from "@/components/Charts";
-import { bars, dayLabel, dayRate, heightOf, niceMax, percent, seconds } from "@/lib/chart";
+import { bars, dayLabel, dayRate, heightOf, niceDuration, niceMax, percent, seconds } from "@/lib/chart";
 import { windowOf, type ServiceFigures } from "@/lib/metrics";
 
 describe("chart scales", () => {
   it("rounds an axis top up to 1, 2 or 5 times a power of ten", () => {
     expect([0, 1, 3, 7, 10, 11, 140, 0.3].map(niceMax)).toEqual([1, 1, 5, 10, 10, 20, 200, 0.5]);
+    expect([0.7, 42, 61, 100, 700, 5000].map(niceDuration)).toEqual([1, 50, 120, 120, 900, 7200]); // then minutes
   });
 
   it("lays bars across the width with gaps, and scales heights to the top", () => {
@@ -63,6 +64,6 @@ describe("charts", () => {
     expect(html).toContain('aria-label="web build: p50 40 s, p90 50 s"');
     expect(html).toContain('<th scope="row">web</th><td>40 s</td><td>50 s</td><td>10 s</td><td>1 min</td>');
     expect(html).toContain("svc_2 (deleted)");
-    expect(html).toContain("scale up to 1 min 40 s"); // 60 s rounded up to 100
+    expect(html).toContain("scale up to 1 min"); // the longest p90, 60 s
   });
 });
