@@ -100,8 +100,11 @@ class Settings:
     # RAILYARD_WEBSOCKET_URL: the live-updates WebSocket API (wss://... in AWS, ws://127.0.0.1:P
     # locally; docs/decisions/0040); None: no live updates, nothing is published.
     websocket_url: str | None = None
-    # RAILYARD_DASHBOARD_URL: where the dashboard is when not on the API's own origin (in AWS the
-    # CloudFront URL, set by stacks/dashboard.py; docs/decisions/0044); None: not known here.
+    # RAILYARD_DASHBOARD_URL: where the dashboard is, so the device flow sends people to its
+    # approval page (docs/decisions/0043): an absolute URL (in AWS the CloudFront URL, set by
+    # stacks/dashboard.py: docs/decisions/0044), or a path (`/dashboard`, what `railyard dev` sets) on
+    # the API's own origin as the client reached it. None: no dashboard; the API's own plain page at
+    # /v1/auth/device approves.
     dashboard_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -144,6 +147,11 @@ class Settings:
         ):
             if not url.startswith(("https://", "http://")):
                 raise ValueError(f"{name}={url!r} must be an http(s) URL")
+        if self.dashboard_url is not None and not self.dashboard_url.startswith(("https://", "http://", "/")):
+            raise ValueError(
+                f"RAILYARD_DASHBOARD_URL={self.dashboard_url!r} must be an http(s) URL or a path "
+                "starting with / (on the API's own origin)"
+            )
         if self.runtime not in RUNTIMES:
             raise ValueError(
                 f"RAILYARD_RUNTIME={self.runtime!r} is not a runtime (use 'local' or 'kubernetes')"

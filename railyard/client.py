@@ -26,6 +26,7 @@ from railyard.client_shapes import (
 )
 from railyard.client_transport import (
     UPLOAD_TIMEOUT,
+    USER_AGENT,
     ApiConnectionError,
     ApiError,
     ApiTransport,
@@ -65,7 +66,15 @@ class RailyardClient(ApiTransport):
         return cast(Whoami, self._request("GET", "/v1/whoami")["whoami"])
 
     def start_device_sign_in(self) -> DeviceAuthorization:
-        return cast(DeviceAuthorization, self._request("POST", "/v1/auth/device/code", authenticated=False))
+        """A code pair. The request names this machine (its system and host name) in its User-Agent:
+        the approval page shows it, so the person approving can tell it is their terminal."""
+        import platform
+
+        machine = f"{USER_AGENT} ({platform.system()}; {platform.node() or 'unknown host'})"
+        data = self._request(
+            "POST", "/v1/auth/device/code", authenticated=False, headers={"User-Agent": machine}
+        )
+        return cast(DeviceAuthorization, data)
 
     def poll_device_sign_in(self, device_code: str) -> SessionTokens:
         """The session once approved; until then ApiError 400 AuthorizationPending / SlowDown /

@@ -131,14 +131,15 @@ class ApiTransport:
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         authenticated: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         try:
-            return self._send(method, path, params, body, idempotency_key, authenticated)
+            return self._send(method, path, params, body, idempotency_key, authenticated, headers)
         except ApiError as error:
             if error.status != 401 or not authenticated or self._refresh_token is None:
                 raise
         self._refresh()
-        return self._send(method, path, params, body, idempotency_key, authenticated)
+        return self._send(method, path, params, body, idempotency_key, authenticated, headers)
 
     def _refresh(self) -> None:
         assert self._refresh_token is not None
@@ -167,9 +168,11 @@ class ApiTransport:
         body: dict[str, Any] | None,
         idempotency_key: str | None,
         authenticated: bool,
+        extra: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         url = f"{self.api_url}{path}"
         headers = {"Authorization": f"Bearer {self._token}"} if authenticated and self._token else {}
+        headers.update(extra or {})
         if idempotency_key is not None:
             headers[IDEMPOTENCY_HEADER] = idempotency_key
         try:

@@ -3,7 +3,8 @@
 | item                | pk                  | sk         | attributes                                     |
 |---------------------|---------------------|------------|------------------------------------------------|
 | device grant        | DEVICE#<user code>  | DEVICE     | device_hash, status, user_id, interval,        |
-|                     |                     |            | created, last_poll, version, expires_at (TTL)  |
+|                     |                     |            | created, last_poll, version, expires_at (TTL), |
+|                     |                     |            | requested_from, client                         |
 | GitHub OAuth state  | OAUTHSTATE#<sha256> | OAUTHSTATE | verifier, redirect_uri, expires_at (TTL)       |
 | GitHub account link | GITHUB#<github id>  | GITHUB     | user_id, login, created                        |
 
@@ -103,6 +104,8 @@ class DynamoDeviceGrants(_Table):
             user_id=item["user_id"]["S"] if "user_id" in item else None,
             last_polled_at=_moment(item["last_poll"]["N"]) if "last_poll" in item else None,
             version=int(item["version"]["N"]),
+            requested_from=item.get("requested_from", {}).get("S", ""),
+            client=item.get("client", {}).get("S", ""),
         )
 
     def replace(self, grant: DeviceGrant) -> None:
@@ -126,6 +129,9 @@ class DynamoDeviceGrants(_Table):
         }
         if grant.user_id is not None:
             item["user_id"] = {"S": grant.user_id}
+        for name, text in (("requested_from", grant.requested_from), ("client", grant.client)):
+            if text:  # left out when unknown; grants stored before these existed have neither
+                item[name] = {"S": text}
         if grant.last_polled_at is not None:
             item["last_poll"] = {"N": str(grant.last_polled_at.timestamp())}
         return item

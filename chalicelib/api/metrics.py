@@ -46,6 +46,10 @@ def metrics_view(report: MetricsReport) -> dict[str, Any]:
             }
             for s in report.services
         ],
+        "daily": [
+            {"date": d.date, "deployments": d.deployments, "succeeded": d.succeeded, "failed": d.failed}
+            for d in report.daily
+        ],
     }
 
 

@@ -20,6 +20,10 @@ duration is still the workflow's, and both its ends are ends of its service for 
   window's start) to its next successful end. Both ends must be in the window; a crash after going
   live is an end of its own, after its deployment's SUCCESS.
 
+`daily` splits a window into UTC calendar days (by creation; the first and last are partial, days
+without a deployment included), with how many of each day's deployments succeeded and failed: the
+series the dashboard charts (a chart needs every day, so the client fills no gaps).
+
 Durations are summarised as p50 and p90 (nearest rank) with their sample count; no mean, which one
 stuck deployment would drag. Pure: no AWS, no clock (the window's edges are arguments).
 """
@@ -30,7 +34,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from chalicelib.domain.models import DeploymentStatus
 
@@ -130,6 +134,27 @@ def figures(records: Sequence[DeploymentRecord], days: int) -> Figures:
         restores_pending=pending,
         days=days,
     )
+
+
+@dataclass(frozen=True)
+class Day:
+    date: str  # YYYY-MM-DD, UTC
+    deployments: int = 0
+    succeeded: int = 0  # SUCCESS or COMPLETED
+    failed: int = 0  # FAILED or CRASHED (the rest: in progress, skipped or cancelled)
+
+
+def daily(records: Iterable[DeploymentRecord], since: str, until: str) -> tuple[Day, ...]:
+    """One Day per UTC date from `since`'s to `until`'s, both included, by deployment creation."""
+    first, last = _time(since).date(), _time(until).date()
+    counts: dict[str, Counter[str]] = {}
+    for r in records:
+        tally = counts.setdefault(_time(r.created_at).date().isoformat(), Counter())
+        tally["deployments"] += 1
+        tally["succeeded"] += r.status in SUCCESSFUL
+        tally["failed"] += r.status in BROKEN
+    dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    return tuple(Day(d, **counts.get(d, Counter())) for d in dates)
 
 
 Span = tuple[str, str] | None  # a duration's start and end times; None: it has none

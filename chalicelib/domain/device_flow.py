@@ -45,6 +45,7 @@ SLOW_DOWN_SECONDS = 5  # added to the interval at each SlowDown (RFC 8628 sectio
 POLL_LEEWAY_SECONDS = 1.0
 DEVICE_SECRET_BYTES = 32
 CODE_ATTEMPTS = 5  # fresh user codes tried when one is taken
+CLIENT_MAX = 200  # characters kept of the asking program's User-Agent
 
 # (bucket prefix, attempts, window seconds) per rate-limited act; a bucket is prefix + ":" + key.
 LIMITS: dict[str, tuple[str, int, int]] = {
@@ -52,6 +53,7 @@ LIMITS: dict[str, tuple[str, int, int]] = {
     "poll": ("device-poll-ip", 120, 60),  # polls per source address (SlowDown bounds each grant)
     "enter": ("device-enter", 10, 600),  # codes a person enters (approves or denies)
     "enter-ip": ("device-enter-ip", 30, 600),  # codes entered from one source address
+    "look": ("device-look", 30, 600),  # codes a person looks up before deciding
 }
 
 PENDING, APPROVED, DENIED, USED = "pending", "approved", "denied", "used"
@@ -84,6 +86,10 @@ class DeviceGrant:
     user_id: str | None = None  # who approved or denied
     last_polled_at: datetime | None = None
     version: int = 1
+    # Who asked, for the approver to check against their terminal (RFC 8628 section 5.4: a person
+    # should know which device they sign in): the source address and the program's own description.
+    requested_from: str = ""
+    client: str = ""
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -144,6 +150,11 @@ def normalize_user_code(text: str) -> str:
     return code
 
 
+def _person(principal: Principal) -> None:
+    if principal.kind != "user" or principal.user_id is None:
+        raise Forbidden("only a signed-in person can approve a device sign-in, not an API token")
+
+
 def _random_user_code() -> str:
     return "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
 
@@ -168,7 +179,9 @@ class DeviceFlow:
         self._user_codes = user_codes
         self._device_secrets = device_secrets
 
-    def start(self, verification_uri: str, source: str) -> DeviceAuthorization:
+    def start(self, verification_uri: str, source: str, client: str = "") -> DeviceAuthorization:
+        """A code pair for the program `client` (its User-Agent) at `source`; `verification_uri` is
+        the page where a person approves it (the dashboard's, or the API's own)."""
         self._hit("start", source)
         now = self._clock()
         for _ in range(CODE_ATTEMPTS):
@@ -179,6 +192,8 @@ class DeviceFlow:
                 device_code_hash=hash_device_code(device_code),
                 created_at=now,
                 expires_at=now + timedelta(seconds=EXPIRES_IN_SECONDS),
+                requested_from=source,
+                client=client[:CLIENT_MAX],
             )
             try:
                 self._grants.add(grant, now)
@@ -193,17 +208,21 @@ class DeviceFlow:
             )
         raise Conflict("could not draw a free user code; try again")
 
+    def look(self, principal: Principal, user_code: str, source: str) -> DeviceGrant:
+        """The sign-in showing `user_code`, for a person about to decide: who asked, and whether it
+        is still pending (approved or denied ones are shown as such)."""
+        _person(principal)
+        self._hit("look", principal.user_id or "")
+        self._hit("enter-ip", source)
+        return self._live(normalize_user_code(user_code))
+
     def decide(self, principal: Principal, user_code: str, approve: bool, source: str) -> DeviceGrant:
         """A signed-in person approves (or denies) the sign-in showing `user_code`."""
-        if principal.kind != "user" or principal.user_id is None:
-            raise Forbidden("only a signed-in person can approve a device sign-in, not an API token")
-        self._hit("enter", principal.user_id)
+        _person(principal)
+        self._hit("enter", principal.user_id or "")
         self._hit("enter-ip", source)
         code = normalize_user_code(user_code)
-        grant = self._grants.get(code)
-        now = self._clock()
-        if grant is None or grant.expired(now) or grant.status == USED:
-            raise NotFound(f"no pending sign-in has the code {display_user_code(code)} (it may have expired)")
+        grant = self._live(code)
         status = APPROVED if approve else DENIED
         if grant.status != PENDING:
             if (grant.status, grant.user_id) == (status, principal.user_id):
@@ -242,6 +261,16 @@ class DeviceFlow:
         if early:
             raise SlowDown(f"polling too fast: wait {interval} seconds between polls")
         raise AuthorizationPending("waiting for the sign-in to be approved")
+
+    def _live(self, code: str) -> DeviceGrant:
+        """The grant of a normalized user code that can still be decided or shown."""
+        grant = self._grants.get(code)
+        if grant is None or grant.expired(self._clock()) or grant.status == USED:
+            raise NotFound(
+                f"no pending sign-in has the code {display_user_code(code)}: it expired (codes last "
+                f"{EXPIRES_IN_SECONDS // 60} minutes), was already used, or was never issued"
+            )
+        return grant
 
     def _grant_of(self, device_code: str) -> DeviceGrant:
         user_code, _, secret = str(device_code).partition(".")

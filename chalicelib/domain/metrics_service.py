@@ -20,8 +20,10 @@ from chalicelib.domain.deployment_metrics import (
     EVENT_TIMES,
     LIVE_END_FIELDS,
     MAX_WINDOW_DAYS,
+    Day,
     DeploymentRecord,
     Figures,
+    daily,
     figures,
 )
 from chalicelib.domain.errors import BadRequest, NotFound
@@ -91,6 +93,7 @@ class MetricsReport:
     service_id: str | None
     figures: Figures
     services: tuple[ServiceFigures, ...]
+    daily: tuple[Day, ...] = ()  # the window's days, oldest first (the overall figures' deployments)
 
 
 class DeploymentMetrics:
@@ -152,8 +155,16 @@ class DeploymentMetrics:
             ServiceFigures(sid, rs[0].environment_id, self._name(sid), figures(rs, days))
             for sid, rs in sorted(per_service.items())
         )
+        until = iso(now)
         return MetricsReport(
-            project_id, since, iso(now), environment_id, service_id, figures(records, days), services
+            project_id,
+            since,
+            until,
+            environment_id,
+            service_id,
+            figures(records, days),
+            services,
+            daily(records, since, until),
         )
 
     def _name(self, service_id: str) -> str | None:

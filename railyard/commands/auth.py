@@ -1,12 +1,14 @@
 """`railyard login`, `railyard whoami`, `railyard logout`: who the CLI speaks for.
 
 `railyard login` (no arguments) keeps a credential that already works and otherwise signs a person
-in with the device flow (RFC 8628, like `railway login --browserless`): it prints a URL and a code,
-polls at the interval the API gives until someone signed in on that page approves, and saves the
-session (access + refresh token) in config.json (mode 0600). The rule for keeping what is there:
-when the config (or RAILYARD_TOKEN) already holds a credential for the same API URL, typically the
-admin token `railyard dev` wrote, and GET /v1/whoami accepts it, login says who that is and keeps
-it; `--device` skips that check and always starts a new sign-in.
+in with the device flow (RFC 8628, like `railway login`): it prints a URL and a code, opens the URL
+in a browser (not with `--no-browser`, nor without a terminal or a display: then only the printed
+URL is there, as with `railway login --browserless`), polls at the interval the API gives until
+someone signed in on that page approves, and saves the session (access + refresh token) in
+config.json (mode 0600). The rule for keeping what is there: when the config (or RAILYARD_TOKEN)
+already holds a credential for the same API URL, typically the admin token `railyard dev` wrote,
+and GET /v1/whoami accepts it, login says who that is and keeps it; `--device` skips that check and
+always starts a new sign-in.
 
 `railyard login --token T` is for CI: T must be an API token (whoami says kind "token"); a person's
 access token is refused, since it would expire within minutes and cannot be refreshed.
@@ -34,6 +36,29 @@ SLOW_DOWN_SECONDS = 5  # RFC 8628: each SlowDown adds 5 seconds to the interval
 def _sleep(seconds: float) -> None:
     """time.sleep behind a seam: tests make polling instant."""
     time.sleep(seconds)
+
+
+def _can_open_browser() -> bool:
+    """A person at this terminal who could see a browser: stdin and stdout are a terminal, and on
+    Linux and the BSDs there is a display (over SSH or in a container there is none, and a text
+    browser taking over the terminal would hide the code)."""
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _open_browser(url: str) -> bool:
+    """webbrowser.open behind a seam (tests see what would open); False when nothing opened."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
 
 
 def register(app: typer.Typer) -> None:
@@ -64,6 +89,9 @@ def login(
     device: Annotated[
         bool, typer.Option("--device", help="Sign in as a person even if a saved token works.")
     ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the approval URL; open no browser.")
+    ] = False,
 ) -> None:
     """Sign in: a working saved token is kept; otherwise a URL and a code to approve in a browser."""
     from railyard.client import RailyardClient
@@ -92,10 +120,10 @@ def login(
             typer.secho(f"Already logged in to {url} as {describe(me)} (from {source})", fg="green")
             typer.echo("(`railyard login --device` signs in as a person instead)")
             return
-    _device_sign_in(RailyardClient(url, ""))
+    _device_sign_in(RailyardClient(url, ""), browser=not no_browser and _can_open_browser())
 
 
-def _device_sign_in(anonymous: RailyardClient) -> None:
+def _device_sign_in(anonymous: RailyardClient, browser: bool) -> None:
     from railyard.client import RailyardClient
     from railyard.client_transport import ApiConnectionError, ApiError
     from railyard.commands.common import CliError
@@ -106,6 +134,8 @@ def _device_sign_in(anonymous: RailyardClient) -> None:
     typer.secho(f"  {started['verificationUriComplete']}", bold=True)
     typer.echo("  code: ", nl=False)
     typer.secho(started["userCode"], bold=True)
+    if browser and _open_browser(started["verificationUriComplete"]):
+        typer.echo("(opened in your browser)")
     minutes = max(1, started["expiresIn"] // 60)
     typer.echo(f"Waiting for approval (the code expires in {minutes} minutes; Ctrl-C to stop)...")
     interval = float(started["interval"])

@@ -94,7 +94,7 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
     from chalicelib.adapters.builds import toolchain_store
     from chalicelib.adapters.runtime.local import LocalRuntime
     from chalicelib.config import Settings
-    from railyard.localdev import children, console, targets
+    from railyard.localdev import children, console, dashboard_files, targets
     from railyard.localdev.bootstrap import bootstrap
 
     home = railyard_home()
@@ -159,6 +159,9 @@ def start(options: DevOptions = DevOptions(), quiet: bool = False) -> Platform:
         platform.router_port = runtime.router_port
         os.environ["RAILYARD_PUBLIC_URL"] = f"http://{{hostname}}.localhost:{runtime.router_port}"
         platform.websocket_url = _serve_live(platform)  # before the settings: they name its URL
+        # The dashboard is served on the API's own origin (dashboard_files.py): the device flow
+        # sends people to its approval page there (docs/decisions/0043).
+        os.environ.setdefault("RAILYARD_DASHBOARD_URL", dashboard_files.PREFIX)
         container = wiring.Container(Settings.from_env(), runtime=runtime)
         holder["c"] = container
         wiring.use(container)

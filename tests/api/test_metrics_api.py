@@ -53,6 +53,10 @@ def test_a_success_a_failure_and_a_fix_read_back_as_the_projects_figures(api: Ap
     assert body["timeToRestore"] == {"count": 1, "p50Seconds": 560.0, "p90Seconds": 560.0}
     (web,) = body["services"]
     assert (web["serviceId"], web["name"], web["deployments"]) == (service["id"], "web", 3)
+    # ... and day by day, every day of the window (8 dates: the first and the last are partial)
+    assert [d["date"] for d in body["daily"]][-1] == body["until"][:10] and len(body["daily"]) == 8
+    assert sum(d["deployments"] for d in body["daily"]) == 3
+    assert (sum(d["succeeded"] for d in body["daily"]), sum(d["failed"] for d in body["daily"])) == (2, 1)
 
     # ... a filter on its environment finds them all, and one on another service none of them
     status, same = api.call(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -173,6 +173,43 @@ def test_bad_device_requests_are_400_naming_the_field(signin: SignIn) -> None:
     assert (missing.status, "deviceCode" in missing.body["Message"]) == (400, True)
     assert (unknown.status, unknown.body["Code"]) == (400, "ExpiredToken")
     assert (not_bool.status, "approve" in not_bool.body["Message"]) == (400, True)
+
+
+@pytest.mark.parametrize(
+    ("dashboard_url", "page"),
+    [
+        ("/dashboard", "http://127.0.0.1:8000/dashboard/device/"),  # railyard dev: the API's origin
+        ("https://d1.cloudfront.net/dashboard/", "https://d1.cloudfront.net/dashboard/device/"),
+    ],
+)
+def test_with_a_dashboard_the_cli_is_sent_to_its_approval_page(
+    signin: SignIn, dashboard_url: str, page: str
+) -> None:
+    container = wiring.container()
+    container.settings = replace(container.settings, dashboard_url=dashboard_url)
+
+    started = signin.send("POST", "/v1/auth/device/code")
+
+    assert started.body["verificationUri"] == page
+    assert started.body["verificationUriComplete"] == f"{page}?user_code={started.body['userCode']}"
+
+
+def test_a_person_sees_which_program_asked_for_a_code_before_approving_it(signin: SignIn) -> None:
+    alice = signin.sessions.sign_in("alice@example.com", "Alice")
+    started = signin.send("POST", "/v1/auth/device/code")  # the test client's User-Agent
+
+    seen = signin.send("GET", f"/v1/auth/device/request?userCode={started.body['userCode']}", token=alice)
+    by_token = signin.send(
+        "GET", f"/v1/auth/device/request?userCode={started.body['userCode']}", token=API_TOKEN
+    )
+    unknown = signin.send("GET", "/v1/auth/device/request?userCode=BCDF-GHJK", token=alice)
+
+    assert seen.status == 200, seen.body
+    assert seen.body["userCode"] == started.body["userCode"] and seen.body["status"] == "pending"
+    assert set(seen.body) == {"userCode", "status", "requestedAt", "expiresAt", "requestedFrom", "client"}
+    assert (by_token.status, by_token.body["Code"]) == (403, "Forbidden")
+    assert (unknown.status, unknown.body["Code"]) == (404, "NotFound")
+    assert "expired" in unknown.body["Message"] and "already used" in unknown.body["Message"]
 
 
 def test_the_approval_page_is_self_contained_html_that_cannot_be_framed(signin: SignIn) -> None:

@@ -77,7 +77,8 @@ def test_login_on_a_new_machine_is_approved_by_another_person_and_whoami_names_t
                 break
         assert found, "".join(lines)
         user_code = found.group(1)
-        assert f"{platform.api_url}/v1/auth/device?user_code={user_code}" in "".join(lines)
+        # railyard dev serves the dashboard on the API's origin: its approval page (ADR 0043)
+        assert f"{platform.api_url}/dashboard/device/?user_code={user_code}" in "".join(lines)
 
         by_api_token = _approve(platform, user_code, platform.token)  # the platform's admin token
         by_person = _approve(platform, user_code, _sign_up(platform))
@@ -104,7 +105,7 @@ def test_login_on_a_new_machine_is_approved_by_another_person_and_whoami_names_t
     assert "admin" in whoami.stdout
 
 
-def test_the_approval_page_is_served_by_the_platform(platform: Dev) -> None:
+def test_the_plain_approval_page_is_still_served_for_clients_that_kept_its_url(platform: Dev) -> None:
     page = requests.get(f"{platform.api_url}/v1/auth/device?user_code=BCDF-GHJK", timeout=10)
 
     assert page.status_code == 200

@@ -174,6 +174,46 @@ def test_login_runs_the_device_flow_at_the_interval_and_saves_the_session(
     assert stat.S_IMODE((tmp_path / "home" / "config.json").stat().st_mode) == 0o600
 
 
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The URLs login would open in a browser, on a terminal that could show one."""
+    urls: list[str] = []
+    monkeypatch.setattr(auth, "_can_open_browser", lambda: True)
+    monkeypatch.setattr(auth, "_open_browser", lambda url: urls.append(url) or True)
+    return urls
+
+
+def test_login_opens_the_approval_page_in_a_browser_and_still_prints_it(
+    fake: FakeAuthApi, sleeps: list[float], opened: list[str]
+) -> None:
+    result = run("login", "--api-url", fake.url)
+
+    assert result.exit_code == 0, result.output
+    assert opened == [f"{fake.url}/v1/auth/device?user_code=BCDF-GHJK"]
+    assert opened[0] in result.output and "opened in your browser" in result.output
+
+
+def test_login_with_no_browser_only_prints_the_page(
+    fake: FakeAuthApi, sleeps: list[float], opened: list[str]
+) -> None:
+    result = run("login", "--api-url", fake.url, "--no-browser")
+
+    assert result.exit_code == 0, result.output
+    assert opened == []
+    assert f"{fake.url}/v1/auth/device?user_code=BCDF-GHJK" in result.output
+
+
+def test_without_a_terminal_no_browser_is_tried(
+    fake: FakeAuthApi, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth, "_open_browser", lambda url: pytest.fail(f"opened {url}"))
+
+    result = run("login", "--api-url", fake.url)  # CliRunner's stdin and stdout are no terminal
+
+    assert result.exit_code == 0, result.output
+    assert auth._can_open_browser() is False
+
+
 @pytest.mark.parametrize(
     ("answer", "says"), [("AccessDenied", "denied"), ("ExpiredToken", "ExpiredToken: fake: ExpiredToken")]
 )

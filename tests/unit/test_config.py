@@ -193,3 +193,15 @@ def test_choosing_kubernetes_imports_no_kubernetes_client_until_a_request() -> N
         timeout=60,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_dashboard_is_an_absolute_url_a_path_on_the_apis_origin_or_absent(
+    env: pytest.MonkeyPatch,
+) -> None:
+    assert Settings.from_env().dashboard_url is None  # no dashboard: the API's own approval page
+    env.setenv("RAILYARD_DASHBOARD_URL", "/dashboard")
+    assert Settings.from_env().dashboard_url == "/dashboard"
+
+    env.setenv("RAILYARD_DASHBOARD_URL", "d1.cloudfront.net/dashboard")
+    with pytest.raises(ValueError, match=re.escape("RAILYARD_DASHBOARD_URL='d1.cloudfront.net/dashboard'")):
+        Settings.from_env()

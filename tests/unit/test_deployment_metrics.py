@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from chalicelib.domain.deployment_metrics import DeploymentRecord, Spread, figures
+from chalicelib.domain.deployment_metrics import Day, DeploymentRecord, Spread, daily, figures
 
 
 def _at(minute: int, second: int = 0) -> str:
@@ -128,3 +128,20 @@ def test_a_crash_after_going_live_counts_crashed_and_starts_an_outage_at_the_cra
 def test_percentiles_are_nearest_rank() -> None:
     assert Spread.of([5.0, 1.0, 3.0, 2.0, 4.0, 10.0, 6.0, 7.0, 8.0, 9.0]) == Spread(10, 5.0, 9.0)
     assert Spread.of([7.5]) == Spread(1, 7.5, 7.5)
+
+
+def test_the_daily_series_has_every_date_of_the_window_with_successes_and_failures() -> None:
+    records = [
+        _deployment(1, "SUCCESS", 0, completed=3),
+        _deployment(2, "CRASHED", 10, completed=15),
+        _deployment(3, None, 20),  # still running: counted, neither succeeded nor failed
+    ]
+
+    days = daily(records, "2026-12-01T11:00:00.000Z", "2026-12-04T10:59:00.000Z")
+
+    assert days == (
+        Day("2026-12-01"),
+        Day("2026-12-02"),
+        Day("2026-12-03", deployments=3, succeeded=1, failed=1),
+        Day("2026-12-04"),
+    )

@@ -148,7 +148,7 @@ def test_after_ten_minutes_the_code_expires_for_the_cli_and_the_approver(w: Worl
 
     with pytest.raises(ExpiredToken):
         w.flow.poll(started.device_code, IP)
-    with pytest.raises(NotFound, match="may have expired"):
+    with pytest.raises(NotFound, match="it expired"):
         w.flow.decide(w.alice, started.user_code, approve=True, source=IP)
 
 
@@ -209,3 +209,31 @@ def test_a_person_may_type_the_code_in_any_case_with_or_without_the_dash(typed: 
 def test_a_malformed_code_is_a_bad_request_naming_the_field(typed: str) -> None:
     with pytest.raises(BadRequest, match="userCode"):
         normalize_user_code(typed)
+
+
+def test_a_person_looking_up_a_code_sees_which_program_and_address_asked(w: World) -> None:
+    started = w.flow.start(URI, IP, "railyard-cli/0.1 (Linux; laptop)")
+
+    seen = w.flow.look(w.alice, started.user_code.lower(), "10.0.0.2")
+    w.flow.decide(w.alice, started.user_code, False, "10.0.0.2")
+    denied = w.flow.look(w.alice, started.user_code, "10.0.0.2")
+
+    assert (seen.status, seen.requested_from, seen.client) == (
+        "pending",
+        IP,
+        "railyard-cli/0.1 (Linux; laptop)",
+    )
+    assert denied.status == "denied"  # the page says it was decided already, not "unknown"
+
+
+def test_a_used_code_cannot_be_looked_up_nor_by_a_token(w: World) -> None:
+    started = w.flow.start(URI, IP, "x" * 500)
+    assert len(w.grants.get(normalize_user_code(started.user_code)).client) == 200  # type: ignore[union-attr]
+    w.flow.decide(w.alice, started.user_code, True, IP)
+    w.flow.poll(started.device_code, IP)
+    token = Principal(kind="token", subject="tok_1", grants=(Grant("ws_1", frozenset()),), token_id="tok_1")
+
+    with pytest.raises(NotFound, match="already used"):
+        w.flow.look(w.alice, started.user_code, IP)
+    with pytest.raises(Forbidden, match="not an API token"):
+        w.flow.look(token, started.user_code, IP)
