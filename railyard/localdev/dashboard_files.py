@@ -9,6 +9,7 @@ and asset URL under it.
 from __future__ import annotations
 
 import mimetypes
+import os
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -18,15 +19,35 @@ EXPORT_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "out"
 NOT_BUILT = b"The dashboard is not built: run `make install` (it builds dashboard/ into dashboard/out).\n"
 # Next.js names its assets by content hash: they never change, so a browser may keep them for good.
 IMMUTABLE = "/_next/static/"
-# The pages hold tokens in the tab (ADR 0041): they may talk to their own origin only, load nothing
-# from elsewhere and not be framed. Next.js's inline bootstrap scripts need 'unsafe-inline'.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# The pages hold tokens in the tab (ADR 0041): they may talk to their own origin and to the
+# WebSocket of live updates only (its origin, derived from the URL the API advertises: never a
+# wildcard), load nothing from elsewhere and not be framed. Next.js's inline bootstrap scripts need
+# 'unsafe-inline'.
+WEBSOCKET_URL_VARIABLE = "RAILYARD_WEBSOCKET_URL"  # as chalicelib/config.py reads it
+OTHER_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def content_security_policy(websocket_url: str | None) -> str:
+    """The pages' policy; `websocket_url` (GET /v1/health's `websocketUrl`) adds its origin to
+    connect-src, and only a ws:// or wss:// one."""
+    connect = "'self'"
+    if websocket_url:
+        parts = urlsplit(websocket_url)
+        if parts.scheme in ("ws", "wss") and parts.netloc and "*" not in parts.netloc:
+            connect += f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; connect-src {connect}; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    )
+
+
+def security_headers() -> dict[str, str]:
+    """The headers of every answer under PREFIX, for the platform's WebSocket as it is now."""
+    policy = content_security_policy(os.environ.get(WEBSOCKET_URL_VARIABLE))
+    return {"Content-Security-Policy": policy, **OTHER_HEADERS}
+
+
 TYPES = {".js": "text/javascript", ".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
 
 
@@ -80,7 +101,7 @@ def _send(
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
-    for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
+    for name, value in {**security_headers(), **(extra or {})}.items():
         handler.send_header(name, value)
     handler.end_headers()
     if handler.command != "HEAD":

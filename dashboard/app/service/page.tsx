@@ -30,7 +30,9 @@ async function loadService(id: string) {
 
 function ServiceView() {
   const id = useSearchParams().get("id") ?? "";
-  const { data, error } = usePolled(id ? () => loadService(id) : null, id);
+  const { data, error } = usePolled(id ? () => loadService(id) : null, id, undefined, (held: Awaited<ReturnType<typeof loadService>> | null) =>
+    held && { projectId: held.service.projectId, apply: (same, pushed) => (pushed.serviceId === id ? null : same) },
+  );
   const service = data?.service;
   return (
     <Shell
