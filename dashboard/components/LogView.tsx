@@ -61,8 +61,8 @@ export function LogView({ deploymentId, stream }: { deploymentId: string; stream
           <input id={searchId} type="search" value={query} onChange={(e) => setQuery(e.target.value)} />
         </label>
         <p className="muted log-count" aria-live="polite">
-          {query ? `${shown.length} of ${lines.length} lines match` : `${lines.length} lines`}
-          {done ? "" : " · following"}
+          {/* one text node: its words change, nothing in it moves (no layout shift) */}
+          {`${query ? `${shown.length} of ${lines.length} lines match` : `${lines.length} lines`}${done ? "" : " · following"}`}
         </p>
       </div>
       <ErrorNote error={error} context={`Could not read the ${stream} log`} />

@@ -297,7 +297,10 @@ export class LiveClient {
     this.ticker = setInterval(() => {
       const now = Date.now();
       const every = this.state === "live" ? QUIET_MS : FALLBACK_POLL_MS;
-      for (const f of this.follows) if (!f.done && now - f.lastNews >= every) this.catchUp(f);
+      // a done build log gets no more lines; a deploy log is "done" once deployed, yet the app's
+      // output goes on
+      for (const f of this.follows)
+        if ((!f.done || f.stream !== "build") && now - f.lastNews >= every) this.catchUp(f);
     }, 500);
   }
 

@@ -42,29 +42,36 @@ function DeploymentView() {
   const d = data?.deployment;
   return (
     <Shell
+      // the trail appears whole once loaded: placeholders of other widths would shift it
       crumbs={[
         { label: "Workspaces", href: "/" },
-        { label: data?.project.name ?? "Project", href: data ? projectHref(data.project.id) : undefined },
-        { label: data?.service.name ?? "Service", href: d ? serviceHref(d.serviceId) : undefined },
-        { label: `Deployment ${d ? source(d) : ""}` },
+        ...(data
+          ? [
+              { label: data.project.name, href: projectHref(data.project.id) },
+              { label: data.service.name, href: serviceHref(data.deployment.serviceId) },
+              { label: `Deployment ${source(data.deployment)}` },
+            ]
+          : []),
       ]}
     >
       <h1>Deployment {d ? source(d) : id}</h1>
       <ErrorNote error={error} context={`Could not load deployment ${id}`} />
-      {d && (
-        // Each fact keeps its width as it changes (the cache, last, may grow) and the reason has its
-        // line reserved, so a status moving live shifts nothing.
-        <>
-          <p className="deployment-facts">
+      {/* Each fact keeps its width as it changes (the cache, last, may grow), and both lines are
+          there before the deployment loads, so neither loading nor a live status moves anything. */}
+      <p className="deployment-facts">
+        {d ? (
+          <>
             <Status value={d.status} /> <span className="fact-when">· {when(d.createdAt)}</span>{" "}
             <span className="fact-duration">· {duration(d)}</span> <span>· cache: {cacheHits(d)}</span>
-          </p>
-          <p className={`deployment-reason ${d.status === "FAILED" || d.status === "CRASHED" ? "error-text" : "muted"}`}>
-            {d.reason ? `Reason: ${d.reason}` : "\u00a0"}
-          </p>
-        </>
-      )}
-      <div className="tabs" role="group" aria-label="Log streams">
+          </>
+        ) : (
+          "\u00a0"
+        )}
+      </p>
+      <p className={`deployment-reason ${d?.status === "FAILED" || d?.status === "CRASHED" ? "error-text" : "muted"}`}>
+        {d?.reason ? `Reason: ${d.reason}` : "\u00a0"}
+      </p>
+      <div className="tabs log-tabs" role="group" aria-label="Log streams">
         {STREAMS.map((name) => (
           <button key={name} type="button" aria-pressed={stream === name} onClick={() => setStream(name)}>
             {name === "build" ? "Build logs" : "Deploy logs"}
