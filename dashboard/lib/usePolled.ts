@@ -35,7 +35,7 @@ export function usePolled<T>(
   const period = !wantsLive ? intervalMs : liveState === "live" ? safetyPollMs() : FALLBACK_POLL_MS;
   const latest = useRef({ load, live, data });
   latest.current = { load, live, data };
-  const started = useRef({ key: "", pushed: -1 });
+  const done = useRef({ key: "", at: 0, pushed: 0 }); // the last load that finished
 
   useLiveStatus(wantsLive ? { deploymentId: live?.deploymentId, projectId: live?.projectId } : null, (status) => {
     const { live: target, data: held } = latest.current;
@@ -57,6 +57,7 @@ export function usePolled<T>(
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
+      const asked = pushed;
       try {
         const value = await loader();
         if (stopped) return;
@@ -66,14 +67,16 @@ export function usePolled<T>(
         if (stopped) return;
         setError(caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught)));
       }
+      done.current = { key, at: Date.now(), pushed: asked };
       if (!stopped && period > 0) timer = setTimeout(tick, period);
     };
-    // Now for a new id; shortly for a push (its burst); a new period (live came or went) only
-    // moves the next poll.
-    const fresh = started.current.key !== key;
-    const wait = fresh ? 0 : started.current.pushed !== pushed ? RELOAD_AFTER_PUSH_MS : period;
-    started.current = { key, pushed };
-    timer = setTimeout(tick, wait);
+    // Now for an id not loaded yet (a re-run before its first load finished too); shortly for a
+    // push (its burst); else a period after the last load (a new period, live came or went, only
+    // moves the next poll).
+    const last = done.current;
+    if (last.key !== key) timer = setTimeout(tick, 0);
+    else if (last.pushed !== pushed) timer = setTimeout(tick, RELOAD_AFTER_PUSH_MS);
+    else if (period > 0) timer = setTimeout(tick, Math.max(0, last.at + period - Date.now()));
     return () => {
       stopped = true;
       clearTimeout(timer);

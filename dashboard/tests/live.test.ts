@@ -37,6 +37,7 @@ class FakeServer {
   sockets: FakeSocket[] = [];
   reachable = true;
   reads = 0;
+  done = false; // what the route says of the stream (a deploy log is "done" once deployed)
   write(count: number): LiveRow[] {
     const start = this.log.length;
     const rows = Array.from({ length: count }, (_, i) => ({ cursor: start + i + 1, ts: "t", line: `line ${start + i + 1}` }));
@@ -64,7 +65,7 @@ class FakeServer {
   read = async (_id: string, _stream: string, after: number) => {
     this.reads += 1;
     const lines = this.log.filter((row) => row.cursor > after).slice(0, 1000);
-    return { lines, next: lines.length ? lines[lines.length - 1].cursor : after, done: false };
+    return { lines, next: lines.length ? lines[lines.length - 1].cursor : after, done: this.done };
   };
   get current(): FakeSocket {
     return this.sockets[this.sockets.length - 1];
@@ -153,6 +154,18 @@ describe("LiveClient", () => {
     server.push(server.write(2));
     await vi.advanceTimersByTimeAsync(10);
     expect(seen).toEqual(upTo(5));
+    client.close();
+  });
+
+  it("keeps reading a deploy log the route calls done while it cannot connect (the app still prints)", async () => {
+    const server = new FakeServer();
+    server.reachable = false;
+    server.done = true;
+    const { client, seen } = follow(server);
+    await vi.advanceTimersByTimeAsync(10);
+    server.write(2);
+    await vi.advanceTimersByTimeAsync(FALLBACK_POLL_MS + 600);
+    expect(seen).toEqual(upTo(2));
     client.close();
   });
 
