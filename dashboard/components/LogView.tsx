@@ -1,68 +1,56 @@
-// One log stream of a deployment, fetched with the API's cursor (GET /v1/deployments/{id}/logs
-// ?stream=&after=): each call asks only for lines after the last one held, so none is shown twice.
-// The build stream stops once `done`; the deploy stream goes on slower (the app's output follows).
-// A later session moves this onto the WebSocket API, keeping the cursor.
+// One log stream of a deployment, live (lib/liveHooks.ts useLiveLog: the HTTP route's cursor, then
+// the WebSocket's pushes; polling while it is down), every line once and in order.
+// Only the lines in view are in the page (hand-written windowing: each line is one fixed-height row,
+// no wrapping), so 10,000 lines scroll and filter without freezing it; search runs over every line.
 "use client";
 
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { ErrorNote } from "./ErrorNote";
-import { api, ApiError } from "@/lib/api";
-import type { LogLine, LogPage } from "@/lib/types";
+import { useLiveLog } from "@/lib/liveHooks";
 
-const POLL_MS = 1000;
-const AFTER_DONE_MS = 5000;
+const ROW_PX = 18; // .log-row's height in globals.css: the windowing's arithmetic needs it fixed
+const OVERSCAN = 20; // rows above and below the view, so a fast scroll shows no blank edge
+const FOLLOW_SLACK_PX = 3 * ROW_PX; // at the end (or this near it) the view follows new lines
 
 export function LogView({ deploymentId, stream }: { deploymentId: string; stream: "build" | "deploy" }) {
-  const [lines, setLines] = useState<LogLine[]>([]);
-  const [done, setDone] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
+  const { lines, done, error } = useLiveLog(deploymentId, stream);
   const [query, setQuery] = useState("");
-  const box = useRef<HTMLPreElement>(null);
-
-  useEffect(() => {
-    setLines([]);
-    setDone(false);
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let after = 0;
-    const tick = async () => {
-      let wait = POLL_MS;
-      try {
-        const page = await api<LogPage>(
-          `/v1/deployments/${encodeURIComponent(deploymentId)}/logs?stream=${stream}&after=${after}`,
-        );
-        if (stopped) return;
-        after = page.next;
-        if (page.lines.length) setLines((held) => held.concat(page.lines));
-        setDone(page.done);
-        setError(null);
-        if (page.done && page.lines.length === 0) {
-          if (stream === "build") return;
-          wait = AFTER_DONE_MS;
-        }
-      } catch (caught) {
-        if (stopped) return;
-        setError(caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught)));
-      }
-      timer = setTimeout(tick, wait);
-    };
-    void tick();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [deploymentId, stream]);
+  const [view, setView] = useState({ top: 0, height: 600 });
+  const box = useRef<HTMLDivElement>(null);
+  const following = useRef(true);
 
   const shown = useMemo(() => {
     const needle = query.trim().toLowerCase();
     return needle ? lines.filter((line) => line.message.toLowerCase().includes(needle)) : lines;
   }, [lines, query]);
 
-  // Follow the end while the reader is at the end; leave them where they are if they scrolled up.
   useEffect(() => {
     const el = box.current;
-    if (el && el.scrollHeight - el.scrollTop - el.clientHeight < 80) el.scrollTop = el.scrollHeight;
+    if (!el) return;
+    const measure = () => setView({ top: el.scrollTop, height: el.clientHeight });
+    const onScroll = () => {
+      following.current = el.scrollHeight - el.scrollTop - el.clientHeight < FOLLOW_SLACK_PX;
+      measure();
+    };
+    measure();
+    el.addEventListener("scroll", onScroll, { passive: true });
+    const resized = new ResizeObserver(measure);
+    resized.observe(el);
+    return () => {
+      el.removeEventListener("scroll", onScroll);
+      resized.disconnect();
+    };
+  }, []);
+
+  // Follow the end while the reader is at the end; leave them where they are if they scrolled up.
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (el && following.current) el.scrollTop = el.scrollHeight;
   }, [shown]);
+
+  const first = Math.max(0, Math.floor(view.top / ROW_PX) - OVERSCAN);
+  const last = Math.min(shown.length, Math.ceil((view.top + view.height) / ROW_PX) + OVERSCAN);
+  const visible = shown.slice(first, last);
 
   const searchId = `search-${stream}`;
   return (
@@ -72,15 +60,23 @@ export function LogView({ deploymentId, stream }: { deploymentId: string; stream
           Search the {stream} log
           <input id={searchId} type="search" value={query} onChange={(e) => setQuery(e.target.value)} />
         </label>
-        <p className="muted" aria-live="polite">
-          {query ? `${shown.length} of ${lines.length} lines match` : `${lines.length} lines`}
-          {done ? "" : " · following"}
+        <p className="muted log-count" aria-live="polite">
+          {/* one text node: its words change, nothing in it moves (no layout shift) */}
+          {`${query ? `${shown.length} of ${lines.length} lines match` : `${lines.length} lines`}${done ? "" : " · following"}`}
         </p>
       </div>
       <ErrorNote error={error} context={`Could not read the ${stream} log`} />
-      <pre className="log" ref={box} tabIndex={0} aria-label={`${stream} log lines`} data-testid={`${stream}-log`}>
-        {shown.map((line) => line.message).join("\n")}
-      </pre>
+      <div className="log" ref={box} tabIndex={0} role="log" aria-label={`${stream} log lines`} data-testid={`${stream}-log`}>
+        <div className="log-rows" style={{ height: shown.length * ROW_PX }}>
+          <pre className="log-window" style={{ transform: `translateY(${first * ROW_PX}px)` }}>
+            {visible.map((line) => (
+              <div className="log-row" key={line.seq} data-seq={line.seq}>
+                {line.message || " "}
+              </div>
+            ))}
+          </pre>
+        </div>
+      </div>
     </section>
   );
 }

@@ -9,10 +9,12 @@ app untouched. `PREFIX` is chalicelib/dashboard_headers.py's `BASE_PATH`, which 
 from __future__ import annotations
 
 import mimetypes
+import os
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from chalicelib import dashboard_headers
 from chalicelib.dashboard_headers import BASE_PATH, security_headers
 
 PREFIX = BASE_PATH  # the export is built for it (dashboard/next.config.mjs)
@@ -20,8 +22,32 @@ EXPORT_DIR = Path(__file__).resolve().parents[2] / "dashboard" / "out"
 NOT_BUILT = b"The dashboard is not built: run `make install` (it builds dashboard/ into dashboard/out).\n"
 # Next.js names its assets by content hash: they never change, so a browser may keep them for good.
 IMMUTABLE = "/_next/static/"
-# What the pages may load, reach and be framed by: declared once, for CloudFront too (ADR 0044).
+# What the pages may load, reach and be framed by: declared once (chalicelib/dashboard_headers.py),
+# for CloudFront too (ADR 0044). This is without a WebSocket: the CDK's policy adds its wss:// origin.
 SECURITY_HEADERS = security_headers()
+WEBSOCKET_URL_VARIABLE = "RAILYARD_WEBSOCKET_URL"  # as chalicelib/config.py reads it
+
+
+def _websocket_origins(websocket_url: str | None) -> tuple[str, ...]:
+    """The origin of the live-updates WebSocket (GET /v1/health's `websocketUrl`): only a ws:// or
+    wss:// one, never a wildcard."""
+    if websocket_url:
+        parts = urlsplit(websocket_url)
+        if parts.scheme in ("ws", "wss") and parts.netloc and "*" not in parts.netloc:
+            return (f"{parts.scheme}://{parts.netloc}",)
+    return ()
+
+
+def content_security_policy(websocket_url: str | None) -> str:
+    """The pages' policy here: their own origin, plus the WebSocket's."""
+    return dashboard_headers.content_security_policy(_websocket_origins(websocket_url))
+
+
+def page_headers() -> dict[str, str]:
+    """The headers of every answer under PREFIX, for the platform's WebSocket as it is now."""
+    return security_headers(_websocket_origins(os.environ.get(WEBSOCKET_URL_VARIABLE)))
+
+
 TYPES = {".js": "text/javascript", ".txt": "text/plain; charset=utf-8", ".html": "text/html; charset=utf-8"}
 
 
@@ -75,7 +101,7 @@ def _send(
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
-    for name, value in {**SECURITY_HEADERS, **(extra or {})}.items():
+    for name, value in {**page_headers(), **(extra or {})}.items():
         handler.send_header(name, value)
     handler.end_headers()
     if handler.command != "HEAD":

@@ -68,6 +68,18 @@ def test_pages_and_assets_are_served_with_their_types_and_caching(server: ApiSer
     assert _get(server, "/dashboard/", "HEAD")[0:3:2] == (200, b"")
 
 
+def test_the_pages_may_connect_to_the_advertised_websocket_and_nowhere_else(
+    server: ApiServer, export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(dashboard_files.WEBSOCKET_URL_VARIABLE, "ws://127.0.0.1:4567/local")
+    policy = _get(server, "/dashboard/")[1]["Content-Security-Policy"]
+    assert "connect-src 'self' ws://127.0.0.1:4567;" in policy  # its origin: any path, no other port
+    monkeypatch.delenv(dashboard_files.WEBSOCKET_URL_VARIABLE)
+    assert "connect-src 'self';" in _get(server, "/dashboard/")[1]["Content-Security-Policy"]
+    for odd in ("http://127.0.0.1:4567", "ws://*:4567", "*", "not a url"):
+        assert "connect-src 'self';" in dashboard_files.content_security_policy(odd), odd
+
+
 def test_the_bare_prefix_redirects_to_the_slash_and_unknown_pages_are_404(
     server: ApiServer, export: Path
 ) -> None:

@@ -12,6 +12,7 @@ import { Status } from "@/components/Status";
 import { api } from "@/lib/api";
 import { cacheHits, duration, source, when } from "@/lib/format";
 import { projectHref, serviceHref } from "@/lib/paths";
+import type { LiveStatus } from "@/lib/live";
 import type { Deployment, Project, Service } from "@/lib/types";
 import { usePolled } from "@/lib/usePolled";
 
@@ -24,35 +25,55 @@ async function loadDeployment(id: string) {
   return { deployment, service, project };
 }
 
+type Loaded = Awaited<ReturnType<typeof loadDeployment>>;
+
+// A pushed status moves the badge at once, without reading the deployment again.
+function withStatus(data: Loaded, pushed: LiveStatus): Loaded {
+  const { status, reason, updatedAt } = pushed;
+  return { ...data, deployment: { ...data.deployment, status, reason, updatedAt } };
+}
+
 function DeploymentView() {
   const id = useSearchParams().get("id") ?? "";
-  const { data, error } = usePolled(id ? () => loadDeployment(id) : null, id);
+  const { data, error } = usePolled(id ? () => loadDeployment(id) : null, id, undefined, {
+    deploymentId: id,
+    apply: withStatus,
+  });
   const [stream, setStream] = useState<(typeof STREAMS)[number]>("build");
   const d = data?.deployment;
   return (
     <Shell
+      // the trail appears whole once loaded: placeholders of other widths would shift it
       crumbs={[
         { label: "Workspaces", href: "/" },
-        { label: data?.project.name ?? "Project", href: data ? projectHref(data.project.id) : undefined },
-        { label: data?.service.name ?? "Service", href: d ? serviceHref(d.serviceId) : undefined },
-        { label: `Deployment ${d ? source(d) : ""}` },
+        ...(data
+          ? [
+              { label: data.project.name, href: projectHref(data.project.id) },
+              { label: data.service.name, href: serviceHref(data.deployment.serviceId) },
+              { label: `Deployment ${source(data.deployment)}` },
+            ]
+          : []),
       ]}
     >
       <h1>Deployment {d ? source(d) : id}</h1>
       <ErrorNote error={error} context={`Could not load deployment ${id}`} />
-      {d && (
-        <p>
-          <Status value={d.status} /> · {when(d.createdAt)} · {duration(d)} · cache: {cacheHits(d)}
-          {d.reason && (
-            <>
-              <br />
-              <span className={d.status === "FAILED" || d.status === "CRASHED" ? "error-text" : "muted"}>Reason: {d.reason}</span>
-            </>
-          )}
-        </p>
-      )}
+      {/* Each fact keeps its width as it changes (the cache, last, may grow), and both lines are
+          there before the deployment loads, so neither loading nor a live status moves anything. */}
+      <p className="deployment-facts">
+        {d ? (
+          <>
+            <Status value={d.status} /> <span className="fact-when">· {when(d.createdAt)}</span>{" "}
+            <span className="fact-duration">· {duration(d)}</span> <span>· cache: {cacheHits(d)}</span>
+          </>
+        ) : (
+          "\u00a0"
+        )}
+      </p>
+      <p className={`deployment-reason ${d?.status === "FAILED" || d?.status === "CRASHED" ? "error-text" : "muted"}`}>
+        {d?.reason ? `Reason: ${d.reason}` : "\u00a0"}
+      </p>
       {d && data && <DeploymentActionsPanel deployment={d} service={data.service} />}
-      <div className="tabs" role="group" aria-label="Log streams">
+      <div className="tabs log-tabs" role="group" aria-label="Log streams">
         {STREAMS.map((name) => (
           <button key={name} type="button" aria-pressed={stream === name} onClick={() => setStream(name)}>
             {name === "build" ? "Build logs" : "Deploy logs"}

@@ -66,7 +66,7 @@ function ServiceCard({ service, last }: Card) {
 
 function ProjectView() {
   const id = useSearchParams().get("id") ?? "";
-  const { data, error } = usePolled(id ? () => loadProject(id) : null, id);
+  const { data, error } = usePolled(id ? () => loadProject(id) : null, id, undefined, { projectId: id });
   const name = data?.project.name ?? "Project";
   return (
     <Shell crumbs={[{ label: "Workspaces", href: "/" }, { label: name }]}>

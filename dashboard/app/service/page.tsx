@@ -31,7 +31,9 @@ async function loadService(id: string) {
 
 function ServiceView() {
   const id = useSearchParams().get("id") ?? "";
-  const { data, error } = usePolled(id ? () => loadService(id) : null, id);
+  const { data, error } = usePolled(id ? () => loadService(id) : null, id, undefined, (held: Awaited<ReturnType<typeof loadService>> | null) =>
+    held && { projectId: held.service.projectId, apply: (same, pushed) => (pushed.serviceId === id ? null : same) },
+  );
   const service = data?.service;
   const [notice, setNotice] = useState<string | null>(null); // the last action's outcome, in words
   const offered = new Set<string>(); // releases a newer row already offers to roll back to
