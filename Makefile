@@ -84,18 +84,10 @@ synth: install
 # Then three workers, a module each at a time (the end-to-end and fault modules that take `dev` share
 # one platform per worker): most of a platform test's time is waiting on subprocesses, so 3 fit on 2
 # cores. Modules go out in collection order, the slowest first (tests/conftest.py).
-# Python keeps its bytecode during the run, in build/pycache (not beside the sources: chalice would
-# package a chalicelib/__pycache__). Where the environment sets PYTHONDONTWRITEBYTECODE (this
-# machine's does), every process the suite starts (each pytest worker, each `railyard dev` and its
-# emulator, each `railyard` command, each CDK synth) compiled the whole project from source again:
-# ~6 s of CPU per pytest worker's collection alone, ~1 s per platform boot. Builds and apps get an
-# allow-listed environment of their own, so they write nothing there. (Set on the commands, not the
-# target: `install`'s pip would put the venv's own bytecode there too.)
-BYTECODE := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(CURDIR)/build/pycache
 test: install lint
-	$(BYTECODE) $(MAKE) --no-print-directory -j 2 -O typecheck synth
+	$(MAKE) --no-print-directory -j 2 -O typecheck synth
 	cd dashboard && npx --no-install vitest run  # the dashboard's component tests (~2 s)
-	$(BYTECODE) $(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
 
 # The README's pictures of the dashboard, taken by its browser tests (tests/browser/).
 screenshots: install
