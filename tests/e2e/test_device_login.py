@@ -12,13 +12,12 @@ import secrets
 import stat
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.platform import RAILYARD, Dev, running_dev
+from tests.support.platform import RAILYARD, Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -27,9 +26,10 @@ CODE_LINE = re.compile(r"code: ([A-Z]{4}-[A-Z]{4})")
 
 
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    with running_dev(tmp_path_factory.mktemp("railyard-home")) as dev:
-        yield dev
+def platform(dev: Dev) -> Dev:
+    """The session's shared platform (tests/conftest.py): the CLI under test signs in from a home of
+    its own, and no other module signs this person up."""
+    return dev
 
 
 def _sign_up(dev: Dev) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -147,13 +146,8 @@ def test_a_cron_service_is_scheduled_runs_on_demand_and_has_no_route(dev: Dev, t
     # WHEN it is run now, THEN its output and exit code reach the deploy log within seconds
     ran = dev.cli("cron", "run", cwd=job)
     assert "Run started" in ran.stdout
-    deadline = time.monotonic() + 10
-    logs = ""
-    while time.monotonic() < deadline:
-        logs = dev.cli("logs", cwd=job).stdout
-        if "exited with code 3" in logs:
-            break
-        time.sleep(0.2)
+    dev.wait_for_log(dev.latest_deployment_id(dev.link(job)["serviceId"]), "exited with code 3", within=10)
+    logs = dev.cli("logs", cwd=job).stdout
     assert "cron: run started (run now" in logs
     assert "cron-marker: the job ran" in logs
     assert re.search(r"cron: run \(pid \d+\) exited with code 3 after", logs), logs

@@ -69,10 +69,9 @@ def test_a_queue_worker_keeps_consuming_after_it_went_live(dev: Dev, tmp_path: P
     app = init(dev, tmp_path, "queue-worker", "queue")
     dev.cli("up", cwd=app)
     assert deployments(dev, app)[0]["workload"] == "worker"
-    deadline = time.monotonic() + 20
-    while "worker: processed job 20" not in (logs := dev.cli("logs", cwd=app).stdout):
-        assert time.monotonic() < deadline, logs
-        time.sleep(0.5)
+    dev.wait_for_log(deployments(dev, app)[0]["id"], "worker: processed job 20", within=20)
+    logs = dev.cli("logs", cwd=app).stdout
+    assert "worker: processed job 20" in logs, logs
     assert deployments(dev, app)[0]["status"] == "SUCCESS"  # still running: never restarted or crashed
 
 

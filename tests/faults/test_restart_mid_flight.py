@@ -55,10 +55,9 @@ def test_killed_mid_build_and_mid_rollout_both_end_failed_and_the_previous_relea
     in_rollout = _deploy_detached(dev, rolling)
     _wait_status(dev, in_rollout, {"DEPLOYING"}, bound=90)
     _wait_status(dev, in_build, {"BUILDING"})
-    deadline = time.monotonic() + 30
-    while "$ sleep 300" not in dev.cli("logs", "--build", "--deployment", in_build, cwd=building).stdout:
-        assert time.monotonic() < deadline, "the build command never started"
-        time.sleep(0.2)
+    dev.wait_for_log(in_build, "$ sleep 300", within=30, stream="build")  # the API, not a `railyard` a poll
+    build_log = dev.cli("logs", "--build", "--deployment", in_build, cwd=building).stdout
+    assert "$ sleep 300" in build_log, "the build command never started"
     time.sleep(0.5)  # the new release's process is starting
     groups = process_groups(dev)  # both live apps, the build command, the release that is starting
 

@@ -91,6 +91,30 @@ class Dev:
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
+    def latest_deployment_id(self, service_id: str) -> str:
+        return str(self.api("GET", f"/v1/services/{service_id}/deployments?limit=1")["deployments"][0]["id"])
+
+    def wait_for_log(self, deployment_id: str, text: str, within: float, stream: str = "deploy") -> None:
+        """Returns once the deployment's log (`stream`: deploy or build) holds `text`, or after
+        `within` seconds (the caller's assertions on `railyard logs` then say what is missing).
+
+        Polls the API, one request each time: a `railyard logs` per poll is a new Python process
+        (~0.4 s of CPU), and a loaded machine makes the wait, and so the polls, many."""
+        deadline = time.monotonic() + within
+        seen, cursor = "", 0
+        while text not in seen and time.monotonic() < deadline:
+            response = requests.get(
+                f"{self.api_url}/v1/deployments/{deployment_id}/logs?stream={stream}&after={cursor}",
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=10,
+            )
+            if response.status_code == 200:  # a 404 is "nothing logged yet"
+                page = response.json()
+                seen += "".join(line["message"] + "\n" for line in page["lines"])
+                cursor = page["next"]
+            if text not in seen:
+                time.sleep(0.2)
+
     def app(self, tmp: Path, example: str, project: str, service: str = "web") -> Path:
         directory = tmp / project
         shutil.copytree(ROOT / "examples" / example, directory)
