@@ -17,7 +17,8 @@ REFUSAL_RECORDED = "dynamodb.PutItem"
 
 def _token(api: Api, secret: str, actions: tuple[str, ...], **scope: str) -> str:
     workspace = api.container.settings.org_id
-    token = ApiToken(hash_token(secret), workspace, secret, actions, "2026-01-01T00:00:00Z", **scope)
+    name = secret.removeprefix("ry_")  # not the secret itself: deployments now name their token (ADR 0042)
+    token = ApiToken(hash_token(secret), workspace, name, actions, "2026-01-01T00:00:00Z", **scope)
     api.container.repository.save(token)  # type: ignore[arg-type]
     return secret
 
