@@ -92,9 +92,9 @@ export function DomainsEditor({ serviceId, domains, canManage, changed }: Props)
         </ul>
       )}
       <form className={styles.form} onSubmit={add} aria-label="Add a custom domain" noValidate>
-        <div className={styles.row}>
-          <label>
-            Custom domain
+        <div className={`${styles.row} ${styles.inline}`}>
+          <div className={styles.field}>
+            <label htmlFor="domain-hostname">Custom domain</label>
             <input
               id="domain-hostname"
               value={hostname}
@@ -107,7 +107,7 @@ export function DomainsEditor({ serviceId, domains, canManage, changed }: Props)
               aria-describedby={addError ? "domain-hostname-error" : undefined}
             />
             <FieldError id="domain-hostname-error" text={addError} />
-          </label>
+          </div>
           <button type="submit" className={styles.button} disabled={locked}>
             Add domain
           </button>

@@ -10,7 +10,7 @@ import { ErrorNote } from "@/components/ErrorNote";
 import { FieldError } from "@/components/FieldError";
 import { ApiError } from "@/lib/api";
 import { deploymentHref } from "@/lib/paths";
-import { parseSetting, type Rules } from "@/lib/rules";
+import { loadRules, parseSetting, type Rules } from "@/lib/rules";
 import type { Deployment, Service } from "@/lib/types";
 import styles from "./editing.module.css";
 
@@ -51,7 +51,9 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
   const locked = canManage === false || busy;
 
   const changed = FIELDS.filter((f) => f.name in edits && edits[f.name] !== textOf(service.settings[f.name]));
-  const parsed = Object.fromEntries(changed.map((f) => [f.name, parseSetting(rules, f.name, edits[f.name])]));
+  const parse = (known: Rules | null) =>
+    Object.fromEntries(changed.map((f) => [f.name, parseSetting(known, f.name, edits[f.name])]));
+  const parsed = parse(rules);
   const problemOf = (name: string) => parsed[name]?.problem ?? serverErrors[name] ?? null;
 
   function edit(name: string, text: string) {
@@ -63,7 +65,9 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
   async function submit(event: FormEvent) {
     event.preventDefault();
     setFailure(null);
-    const invalid = changed.find((f) => parsed[f.name].problem);
+    // Typed before the rules arrived: wait for them (without them the API's check still answers)
+    const checked = rules ? parsed : parse(await loadRules().catch(() => null));
+    const invalid = changed.find((f) => checked[f.name].problem);
     if (invalid) {
       document.getElementById(`setting-${invalid.name}`)?.focus(); // nothing is sent
       return;
@@ -71,7 +75,7 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
     if (changed.length === 0) return;
     setBusy(true);
     try {
-      await save(Object.fromEntries(changed.map((f) => [f.name, parsed[f.name].value])));
+      await save(Object.fromEntries(changed.map((f) => [f.name, checked[f.name].value])));
       setEdits({});
       setSaved(true);
       setDeployed(null);
@@ -104,8 +108,8 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
         const errorId = `setting-${field.name}-error`;
         const hintId = `setting-${field.name}-hint`;
         return (
-          <label key={field.name}>
-            {field.label}
+          <div key={field.name} className={styles.field}>
+            <label htmlFor={`setting-${field.name}`}>{field.label}</label>
             <input
               id={`setting-${field.name}`}
               name={field.name}
@@ -124,7 +128,7 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
               </span>
             )}
             <FieldError id={errorId} text={problem} />
-          </label>
+          </div>
         );
       })}
       <div className={styles.actions}>

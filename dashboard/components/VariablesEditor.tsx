@@ -9,7 +9,7 @@ import { ErrorNote } from "@/components/ErrorNote";
 import { FieldError } from "@/components/FieldError";
 import { ApiError } from "@/lib/api";
 import { deploymentHref } from "@/lib/paths";
-import { variableNameProblem, type Rules } from "@/lib/rules";
+import { loadRules, variableNameProblem, type Rules } from "@/lib/rules";
 import { changesLabel, countOf, rows, stage, toPatch, unstage, type Change, type Listing, type Staged } from "@/lib/staging";
 import type { Deployment } from "@/lib/types";
 import styles from "./editing.module.css";
@@ -45,9 +45,11 @@ export function VariablesEditor({ current, rules, canWrite, apply }: Props) {
     setFailure(null);
   }
 
-  function submit(event: FormEvent) {
+  async function submit(event: FormEvent) {
     event.preventDefault();
-    const problem = variableNameProblem(rules, name.trim());
+    // Typed before the rules arrived: wait for them (without them the API's check still answers)
+    const known = rules ?? (await loadRules().catch(() => null));
+    const problem = variableNameProblem(known, name.trim());
     setNameError(problem);
     if (problem) return;
     stageChange({ kind: sealed ? "seal" : "set", name: name.trim(), value });
@@ -140,8 +142,8 @@ export function VariablesEditor({ current, rules, canWrite, apply }: Props) {
 
       <form className={styles.form} onSubmit={submit} aria-label="Stage a variable" noValidate>
         <div className={styles.row}>
-          <label>
-            Name
+          <div className={styles.field}>
+            <label htmlFor="variable-name">Name</label>
             <input
               id="variable-name"
               value={name}
@@ -153,9 +155,9 @@ export function VariablesEditor({ current, rules, canWrite, apply }: Props) {
               aria-describedby={nameError ? "variable-name-error" : undefined}
             />
             <FieldError id="variable-name-error" text={nameError} />
-          </label>
-          <label>
-            Value
+          </div>
+          <div className={styles.field}>
+            <label htmlFor="variable-value">Value</label>
             <input
               id="variable-value"
               value={value}
@@ -164,9 +166,12 @@ export function VariablesEditor({ current, rules, canWrite, apply }: Props) {
               autoComplete="off"
               spellCheck={false}
               type={sealed ? "password" : "text"}
+              aria-describedby="variable-value-hint"
             />
-            <span className={styles.hint}>References such as {"${{shared.DOMAIN}}"} are allowed.</span>
-          </label>
+            <span id="variable-value-hint" className={styles.hint}>
+              References such as {"${{shared.DOMAIN}}"} are allowed.
+            </span>
+          </div>
         </div>
         <label className={styles.check}>
           <input type="checkbox" checked={sealed} onChange={(e) => setSealed(e.target.checked)} disabled={locked} />

@@ -17,33 +17,62 @@ export type Grant = {
 
 export type Where = { projectId: string; environmentId: string; serviceId: string };
 
-/** A grant narrowed to another project, environment or service does not reach this one. A
- * workspace-wide grant may (the service's workspace is not in its answer): the API settles it. */
-function reaches(grant: Grant, where: Where): boolean {
+export type Access = { grants: Grant[]; workspaceId: string | null } | null;
+
+/** Whether a grant reaches this service: its workspace (when known) and any narrower scope. */
+function reaches(grant: Grant, where: Where, workspaceId: string | null): boolean {
   return (
+    (workspaceId === null || grant.workspaceId === workspaceId) &&
     (!grant.projectId || grant.projectId === where.projectId) &&
     (!grant.environmentId || grant.environmentId === where.environmentId) &&
     (!grant.serviceId || grant.serviceId === where.serviceId)
   );
 }
 
-/** false when no grant of the caller allows `action` here; true when one may; null while unknown. */
-export function allows(grants: Grant[] | null, action: string, where: Where | null): boolean | null {
-  if (!grants || !where) return null;
-  return grants.some((grant) => reaches(grant, where) && grant.actions.includes(action));
+/** false when no grant of the caller allows `action` here; true when one does; null while unknown. */
+export function allows(access: Access, action: string, where: Where | null): boolean | null {
+  if (!access || !where) return null;
+  const reaching = access.grants.filter((grant) => reaches(grant, where, access.workspaceId));
+  const allowed = reaching.map((grant) => grant.actions.includes(action));
+  if (allowed.every(Boolean) && allowed.length > 0) return true;
+  if (!allowed.some(Boolean)) return false;
+  return access.workspaceId === null ? null : true; // grants of several workspaces disagree: unknown
 }
 
 let whoami: Promise<Grant[]> | null = null;
 
-export function useGrants(): Grant[] | null {
-  const [grants, setGrants] = useState<Grant[] | null>(null);
+/** The caller's grants and, when they span workspaces, which one holds this service's project (an
+ * API answer does not name a project's workspace: GET /v1/projects?workspaceId= lists them). */
+export function useAccess(projectId: string | null): Access {
+  const [access, setAccess] = useState<Access>(null);
   useEffect(() => {
+    if (!projectId) return;
+    let stopped = false;
     whoami ??= api<{ whoami: { grants: Grant[] } }>("/v1/whoami").then((body) => body.whoami.grants);
-    whoami.then(setGrants, () => {
-      whoami = null; // unknown: leave the controls on, the API still answers 403
-    });
-  }, []);
-  return grants;
+    whoami
+      .then(async (grants) => {
+        const workspaces = [...new Set(grants.map((g) => g.workspaceId))];
+        let workspaceId: string | null = workspaces.length === 1 ? workspaces[0] : null;
+        if (workspaces.length > 1) {
+          const lists = await Promise.all(
+            workspaces.map((w) =>
+              api<{ projects: { id: string }[] }>(`/v1/projects?workspaceId=${encodeURIComponent(w)}`).catch(() => ({
+                projects: [],
+              })),
+            ),
+          );
+          workspaceId = workspaces.find((_, i) => lists[i].projects.some((p) => p.id === projectId)) ?? null;
+        }
+        if (!stopped) setAccess({ grants, workspaceId });
+      })
+      .catch(() => {
+        whoami = null; // unknown: leave the controls on, the API still answers 403
+      });
+    return () => {
+      stopped = true;
+    };
+  }, [projectId]);
+  return access;
 }
 
 /** The sentence beside controls the caller's role may not use. */

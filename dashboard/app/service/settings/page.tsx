@@ -13,7 +13,7 @@ import { SettingsForm } from "@/components/SettingsForm";
 import styles from "@/components/editing.module.css";
 import { api } from "@/lib/api";
 import { projectHref, serviceHref } from "@/lib/paths";
-import { allows, notAllowed, useGrants } from "@/lib/permissions";
+import { allows, notAllowed, useAccess } from "@/lib/permissions";
 import { loadRules, type Rules } from "@/lib/rules";
 import type { Deployment, Project, Service } from "@/lib/types";
 import { usePolled } from "@/lib/usePolled";
@@ -36,7 +36,6 @@ function SettingsView() {
   // What a change answered, shown until the next poll brings the same
   const [freshService, setFreshService] = useState<Service | null>(null);
   const [freshDomains, setFreshDomains] = useState<Domain[] | null>(null);
-  const grants = useGrants();
   useEffect(() => {
     loadRules().then(setRules, () => undefined); // without them the API's own checks still answer
   }, []);
@@ -46,9 +45,10 @@ function SettingsView() {
   }, [data]);
 
   const service = freshService ?? data?.service;
+  const access = useAccess(service?.projectId ?? null);
   const where = service ? { projectId: service.projectId, environmentId: service.environmentId, serviceId: service.id } : null;
-  const canManage = allows(grants, "manage", where);
-  const canDeploy = allows(grants, "deploy", where);
+  const canManage = allows(access, "manage", where);
+  const canDeploy = allows(access, "deploy", where);
 
   async function save(settings: Record<string, string | number | null>) {
     const { service: saved } = await api<{ service: Service }>(path, { method: "PATCH", body: { settings } });

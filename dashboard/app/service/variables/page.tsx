@@ -12,7 +12,7 @@ import { VariablesEditor, type Applied } from "@/components/VariablesEditor";
 import styles from "@/components/editing.module.css";
 import { api, ApiError } from "@/lib/api";
 import { projectHref, serviceHref } from "@/lib/paths";
-import { allows, notAllowed, useGrants } from "@/lib/permissions";
+import { allows, notAllowed, useAccess } from "@/lib/permissions";
 import { loadRules, type Rules } from "@/lib/rules";
 import type { Listing, VariablesPatch } from "@/lib/staging";
 import type { Environment, Project, Service } from "@/lib/types";
@@ -89,14 +89,14 @@ function VariablesView() {
   const { data, error } = usePolled(id ? () => loadVariables(id) : null, id);
   const [rules, setRules] = useState<Rules | null>(null);
   const [fresh, setFresh] = useState<Listing | null>(null); // the PATCH's answer, until the next poll
-  const grants = useGrants();
   useEffect(() => {
     loadRules().then(setRules, () => undefined); // without them the API's own checks still answer
   }, []);
   useEffect(() => setFresh(null), [data]);
   const service = data?.service;
+  const access = useAccess(service?.projectId ?? null);
   const where = service ? { projectId: service.projectId, environmentId: service.environmentId, serviceId: service.id } : null;
-  const canWrite = allows(grants, "write-variables", where);
+  const canWrite = allows(access, "write-variables", where);
 
   async function apply(patch: VariablesPatch): Promise<Applied> {
     const result = await api<Applied>(`/v1/services/${encodeURIComponent(id)}/variables`, { method: "PATCH", body: patch });
