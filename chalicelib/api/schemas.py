@@ -79,6 +79,7 @@ def _published(row: Setting) -> dict[str, Any]:
         "exclusiveMinimum": row.above,
         "maximum": row.maximum,
         "pattern": row.pattern,
+        "x-pattern-says": row.pattern_says or None,  # the pattern in words, as the API's 400 says it
         # enum applies to every type: a setting that can be unset lists null too
         "enum": [*row.choices, *([None] if row.clearable else [])] if row.choices else None,
     }

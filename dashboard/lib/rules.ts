@@ -13,6 +13,7 @@ export type FieldRule = {
   maximum?: number;
   maxLength?: number;
   pattern?: string;
+  patternSays?: string; // the pattern in words (x-pattern-says), as the API's own 400 says it
   choices?: string[];
 };
 
@@ -38,6 +39,7 @@ function fieldRule(property: Schema): FieldRule {
     maximum: num(merged.maximum),
     maxLength: num(typed.maxLength) ?? num(property.maxLength),
     pattern: typeof merged.pattern === "string" ? merged.pattern : undefined,
+    patternSays: typeof merged["x-pattern-says"] === "string" ? merged["x-pattern-says"] : undefined,
     choices: choices?.length ? choices : undefined,
   };
 }
@@ -96,7 +98,7 @@ export function parseSetting(rules: Rules | null, name: string, text: string): P
     return { value: trimmed, problem: `is ${trimmed.length} characters; the limit is ${rule.maxLength}` };
   }
   if (rule.pattern && !new RegExp(rule.pattern).test(trimmed)) {
-    return { value: trimmed, problem: `must match ${rule.pattern}` };
+    return { value: trimmed, problem: rule.patternSays ?? `must match ${rule.pattern}` };
   }
   if (rule.choices && !rule.choices.includes(trimmed)) {
     return { value: trimmed, problem: `must be one of ${rule.choices.join(", ")}` };

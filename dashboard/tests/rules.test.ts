@@ -11,7 +11,7 @@ const openapi = {
         properties: {
           numReplicas: { anyOf: [{ type: "integer" }, { type: "null" }], minimum: 1, maximum: 200 },
           healthcheckTimeout: { anyOf: [{ type: "number" }, { type: "null" }], exclusiveMinimum: 0, maximum: 3600 },
-          healthcheckPath: { anyOf: [{ type: "string", maxLength: 1024 }, { type: "null" }], pattern: "^/[\\x21-\\x7e]*$" },
+          healthcheckPath: { anyOf: [{ type: "string", maxLength: 1024 }, { type: "null" }], pattern: "^/[\\x21-\\x7e]*$", "x-pattern-says": "must start with '/' and contain no spaces" },
           restartPolicyType: { anyOf: [{ type: "string" }, { type: "null" }], enum: ["ON_FAILURE", "ALWAYS", "NEVER"] },
           cronSchedule: { anyOf: [{ type: "string", maxLength: 256 }, { type: "null" }] },
         },
@@ -43,8 +43,8 @@ describe("rules read from the published schema", () => {
 
   it("checks a text setting's pattern, length and choices; empty clears a clearable one", () => {
     expect(parseSetting(rules, "healthcheckPath", "/health").problem).toBeNull();
-    expect(parseSetting(rules, "healthcheckPath", "health").problem).toContain("must match");
-    expect(parseSetting(rules, "healthcheckPath", "/a b").problem).toContain("must match");
+    expect(parseSetting(rules, "healthcheckPath", "health").problem).toBe("must start with '/' and contain no spaces");
+    expect(parseSetting(rules, "healthcheckPath", "/a b").problem).toBe("must start with '/' and contain no spaces");
     expect(parseSetting(rules, "healthcheckPath", "")).toEqual({ value: null, problem: null });
     expect(parseSetting(rules, "cronSchedule", "x".repeat(257)).problem).toBe("is 257 characters; the limit is 256");
     expect(parseSetting(rules, "restartPolicyType", "SOMETIMES").problem).toBe("must be one of ON_FAILURE, ALWAYS, NEVER");

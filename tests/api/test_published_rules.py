@@ -35,6 +35,7 @@ def test_every_settings_row_publishes_its_range_choices_and_pattern(api: Api) ->
         assert field.get("exclusiveMinimum") == row.above, row.api_name
         assert field.get("maximum") == row.maximum, row.api_name
         assert field.get("pattern") == row.pattern, row.api_name
+        assert field.get("x-pattern-says", "") == row.pattern_says, row.api_name
         if row.choices:
             assert set(field["enum"]) - {None} == set(row.choices), row.api_name
 

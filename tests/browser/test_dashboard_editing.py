@@ -157,7 +157,8 @@ def test_an_invalid_name_replica_count_or_health_path_is_refused_beside_its_fiel
     replicas.fill("0")
     page.get_by_label("Health check path", exact=True).fill("health")
     page.get_by_role("button", name="Save", exact=True).click()
-    for field, says in (("numReplicas", "must be between 1 and 200"), ("healthcheckPath", "must match")):
+    expected = (("numReplicas", "must be between 1 and 200"), ("healthcheckPath", "must start with '/'"))
+    for field, says in expected:
         error = page.locator(f"#setting-{field}-error")
         error.wait_for()
         assert says in error.inner_text()
