@@ -23,6 +23,7 @@ from chalicelib.domain.models import (
     VariableListing,
 )
 from chalicelib.domain.service_settings import SETTINGS, Setting
+from chalicelib.domain.variable_changes import VARIABLE_NAME
 
 
 class _Body(BaseModel):
@@ -67,7 +68,23 @@ class _SettingsPatchBody(_Body):
 
 def _patch_field(row: Setting) -> tuple[Any, Any]:
     # None is "not sent" for every setting; `changes` refuses it for the ones that cannot be unset.
-    return (row.kind | None, Field(default=None, max_length=row.max_chars))
+    return (row.kind | None, Field(default=None, max_length=row.max_chars, json_schema_extra=_published(row)))
+
+
+def _published(row: Setting) -> dict[str, Any]:
+    """The row's range, choices and pattern in the API's schema (OpenAPI), so a client (the
+    dashboard) can check a value before sending it. Schema only: ServiceSettings checks them, with
+    its own messages, and stays the authority."""
+    bounds = {
+        "minimum": row.minimum,
+        "exclusiveMinimum": row.above,
+        "maximum": row.maximum,
+        "pattern": row.pattern,
+        "x-pattern-says": row.pattern_says or None,  # the pattern in words, as the API's 400 says it
+        # enum applies to every type: a setting that can be unset lists null too
+        "enum": [*row.choices, *([None] if row.clearable else [])] if row.choices else None,
+    }
+    return {key: value for key, value in bounds.items() if value is not None}
 
 
 if TYPE_CHECKING:
@@ -102,13 +119,20 @@ class RollbackCreate(_Body):
     deploymentId: str | None = None
 
 
+_NAME = {"pattern": VARIABLE_NAME.pattern}
+_NAMES: dict[str, Any] = {"propertyNames": _NAME}
+
+
 class VariablesPatch(_Body):
     # Values keep their exact bytes (a PEM key ends with a newline): no whitespace stripping here.
     model_config = ConfigDict(extra="forbid", populate_by_name=False, str_strip_whitespace=False)
 
-    set: dict[str, str] = Field(default_factory=dict)
-    unset: list[str] = Field(default_factory=list)
-    sealed: dict[str, str] = Field(default_factory=dict)  # stored encrypted, never shown again
+    # The name rule (domain/variable_changes.py) published in the schema for clients; the domain
+    # checks it, with its message.
+    set: dict[str, str] = Field(default_factory=dict, json_schema_extra=_NAMES)
+    unset: list[str] = Field(default_factory=list, json_schema_extra={"items": {"type": "string", **_NAME}})
+    # stored encrypted, never shown again
+    sealed: dict[str, str] = Field(default_factory=dict, json_schema_extra=_NAMES)
 
 
 REQUEST_MODELS: tuple[type[_Body], ...] = (

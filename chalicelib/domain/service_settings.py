@@ -21,7 +21,11 @@ from chalicelib.domain.errors import BadRequest
 from chalicelib.domain.schedule import cron_problem
 
 RESTART_POLICIES = ("ON_FAILURE", "ALWAYS", "NEVER")
-_PATH = re.compile(r"^/[\x21-\x7e]*$")
+# A health check path: absolute, printable ASCII, no spaces. The row publishes it (OpenAPI's pattern),
+# so the dashboard checks it before sending; the check below stays the authority.
+HEALTHCHECK_PATH_PATTERN = r"^/[\x21-\x7e]*$"
+HEALTHCHECK_PATH_SAYS = "must start with '/' and contain no spaces"
+_PATH = re.compile(HEALTHCHECK_PATH_PATTERN)
 # A setting that no longer exists: custom domains are records that must be verified before they
 # serve (chalicelib/domain/domains.py, docs/decisions/0024). Stored items may still carry it.
 RETIRED_SETTINGS = ("custom_domains",)
@@ -54,6 +58,8 @@ class Setting:
     maximum: float | None = None  # inclusive
     unit: str = ""  # in the range's message: " seconds"
     max_chars: int | None = None
+    pattern: str | None = None  # a text setting's shape (published in the API's schema)
+    pattern_says: str = ""  # the pattern in words: the API's message and the published schema's
     choices: tuple[str, ...] = ()
     clearable: bool = False  # the API accepts null: "unset"
     config_file: ConfigFileKey | None = None  # a config file's deploy.<api_name> sets it (and wins)
@@ -85,6 +91,8 @@ class ServiceSettings:
     healthcheck_path: str | None = setting(
         None,
         max_chars=limits.MAX_PATH_CHARS,
+        pattern=HEALTHCHECK_PATH_PATTERN,
+        pattern_says=HEALTHCHECK_PATH_SAYS,
         clearable=True,
         config_file=ConfigFileKey("A release is live once this path answers 2xx.", pattern="^/"),
     )
@@ -158,7 +166,7 @@ class ServiceSettings:
         for row in SETTINGS:
             _check(row, getattr(self, row.name))
         if self.healthcheck_path is not None and not _PATH.match(self.healthcheck_path):
-            raise BadRequest("settings.healthcheckPath must start with '/' and contain no spaces")
+            raise BadRequest(f"settings.healthcheckPath {HEALTHCHECK_PATH_SAYS}")
         if self.cron_schedule is not None:
             problem = cron_problem(self.cron_schedule)
             if problem:

@@ -58,8 +58,8 @@ class Person:
     password: str
 
 
-def member_of_local_workspace(dev: Dev, email: str) -> Person:
-    """A person who signs in with a password and is a member of the workspace the CLI deploys to."""
+def member_of_local_workspace(dev: Dev, email: str, role: str = "member") -> Person:
+    """A person who signs in with a password and has `role` in the workspace the CLI deploys to."""
     password = secrets.token_urlsafe(16)
     signed_up = requests.post(
         f"{dev.api_url}/v1/auth/register",
@@ -68,7 +68,9 @@ def member_of_local_workspace(dev: Dev, email: str) -> Person:
     )
     assert signed_up.status_code == 201, signed_up.text
     (workspace,) = dev.api("GET", "/v1/workspaces")["workspaces"]  # the admin token's own
-    invitation = dev.api("POST", f"/v1/workspaces/{workspace['id']}/invitations", json={"email": email})
+    invitation = dev.api(
+        "POST", f"/v1/workspaces/{workspace['id']}/invitations", json={"email": email, "role": role}
+    )
     accepted = requests.post(
         f"{dev.api_url}/v1/invitations/accept",
         json={"token": invitation["token"]},
