@@ -3,7 +3,6 @@
 
 import Link from "next/link";
 import { useEffect, useState, type ReactNode } from "react";
-import { LiveNotice } from "./LiveNotice";
 import { api } from "@/lib/api";
 import { BASE_PATH } from "@/lib/paths";
 import { clearSession, getSession } from "@/lib/session";
@@ -45,7 +44,6 @@ export function Shell({ crumbs, children }: { crumbs: Crumb[]; children: ReactNo
         </ol>
       </nav>
       <main id="main">{children}</main>
-      <LiveNotice />
     </>
   );
 }
