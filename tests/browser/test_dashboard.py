@@ -2,8 +2,8 @@
 export at /dashboard/ on its API's origin): a person signs in, watches the sample service's card go
 live while the CLI deploys it, opens the service and reads and searches its build log; a failed
 deployment shows its reason; a wrong password, a bad token and an expired session behave as a person
-expects; the project page fits a 390 px phone. The screenshots the README shows are taken here
-(`make screenshots` writes them to docs/screenshots/)."""
+expects; a person outside the workspace sees nothing of it; the project page fits a 390 px phone.
+The screenshots the README shows are taken here (`make screenshots` writes them to docs/screenshots/)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support import browser as chromium_support
-from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, screenshot
+from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, outsider, screenshot
 from tests.support.platform import RAILYARD, Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -173,3 +173,24 @@ def test_the_link_railyard_dev_prints_signs_in_as_the_local_admin(dev: Dev, page
     page.wait_for_url(f"{dev.api_url}/dashboard/")
     page.get_by_role("heading", name="Workspaces").wait_for()
     assert dev.token not in page.evaluate("JSON.stringify(history.state) + location.href")
+
+
+def test_a_person_outside_the_workspace_sees_nothing_of_it(dev: Dev, page: Any) -> None:
+    (workspace,) = dev.api("GET", "/v1/workspaces")["workspaces"]  # the local one, the admin's
+    project = dev.api("POST", "/v1/projects", json={"name": "dash-private"})["project"]
+    stranger = outsider(dev, f"sam-{secrets.token_hex(4)}@example.com")
+    target = f"{dev.api_url}/dashboard/project/?id={project['id']}"
+    page.goto(f"{dev.api_url}/dashboard/signin/?next=" + target.removeprefix(dev.api_url))
+    _sign_in(page, stranger)
+    page.wait_for_url(target)
+    # the same answer as a project that does not exist (the API's rule): nothing of it shows
+    refused = page.get_by_role("alert").filter(has_text=f"Could not load project {project['id']}")
+    refused.wait_for()
+    assert "NotFound" in refused.inner_text()
+    assert "dash-private" not in page.locator("body").inner_text()
+
+    page.goto(f"{dev.api_url}/dashboard/")
+    page.get_by_role("heading", name="Workspaces").wait_for()
+    page.locator("main h2").first.wait_for()  # their own workspace
+    shown = page.locator("main").inner_text()
+    assert workspace["name"] not in shown and "dash-private" not in shown

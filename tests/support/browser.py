@@ -58,8 +58,8 @@ class Person:
     password: str
 
 
-def member_of_local_workspace(dev: Dev, email: str, role: str = "member") -> Person:
-    """A person who signs in with a password and has `role` in the workspace the CLI deploys to."""
+def _signed_up(dev: Dev, email: str) -> tuple[Person, str]:
+    """A person registered through the API (a workspace of their own), and their access token."""
     password = secrets.token_urlsafe(16)
     signed_up = requests.post(
         f"{dev.api_url}/v1/auth/register",
@@ -67,6 +67,17 @@ def member_of_local_workspace(dev: Dev, email: str, role: str = "member") -> Per
         timeout=30,
     )
     assert signed_up.status_code == 201, signed_up.text
+    return Person(email, password), signed_up.json()["accessToken"]
+
+
+def outsider(dev: Dev, email: str) -> Person:
+    """A person with an account and only their own workspace: no part of the local one."""
+    return _signed_up(dev, email)[0]
+
+
+def member_of_local_workspace(dev: Dev, email: str, role: str = "member") -> Person:
+    """A person who signs in with a password and has `role` in the workspace the CLI deploys to."""
+    person, access_token = _signed_up(dev, email)
     (workspace,) = dev.api("GET", "/v1/workspaces")["workspaces"]  # the admin token's own
     invitation = dev.api(
         "POST", f"/v1/workspaces/{workspace['id']}/invitations", json={"email": email, "role": role}
@@ -74,11 +85,11 @@ def member_of_local_workspace(dev: Dev, email: str, role: str = "member") -> Per
     accepted = requests.post(
         f"{dev.api_url}/v1/invitations/accept",
         json={"token": invitation["token"]},
-        headers={"Authorization": f"Bearer {signed_up.json()['accessToken']}"},
+        headers={"Authorization": f"Bearer {access_token}"},
         timeout=10,
     )
     assert accepted.status_code == 200, accepted.text
-    return Person(email, password)
+    return person
 
 
 def screenshot(page: Any, name: str) -> None:
