@@ -11,14 +11,13 @@ import re
 import secrets
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import browser as chromium_support
-from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, outsider, screenshot
+from tests.support.browser import PHONE, Person, outsider, screenshot
 from tests.support.platform import RAILYARD, Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -28,28 +27,6 @@ if _missing:
 
 PROJECT = "dash-demo"
 WAIT_MS = 90_000  # a cold build of the sample on a loaded 2-core machine
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def person(dev: Dev) -> Person:
-    # the platform is shared with other modules: an address of this module's own
-    return member_of_local_workspace(dev, f"dana-{secrets.token_hex(4)}@example.com")
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def _sign_in(page: Any, person: Person, password: str | None = None) -> None:

@@ -15,7 +15,7 @@ A new page is one row of PAGES: its name, its URL from the ids below, and what s
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +81,6 @@ PAGES = [
     Page("device", lambda ids: "/device/", _heading()),  # no code in the URL: the form that asks for one
 ]
 WIDTHS = (DESKTOP, PHONE)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support import browser as chromium_support
-from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, screenshot
+from tests.support.browser import DESKTOP, PHONE, Person, screenshot
 from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -47,17 +46,6 @@ class Handler(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def person(dev: Dev) -> Person:
-    return member_of_local_workspace(dev, f"rio-{secrets.token_hex(4)}@example.com")
 
 
 @pytest.fixture(scope="module")

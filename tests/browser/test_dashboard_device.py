@@ -7,7 +7,6 @@ Denied, the CLI says so; a code nobody issued is refused in words."""
 from __future__ import annotations
 
 import re
-import secrets
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support import browser as chromium_support
-from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, screenshot
+from tests.support.browser import PHONE, Person, screenshot
 from tests.support.platform import RAILYARD, Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -27,27 +26,6 @@ if _missing:
 
 PAGE_LINE = re.compile(r"(http://\S+/dashboard/device/\?user_code=([A-Z]{4}-[A-Z]{4}))")
 LOGIN_SECONDS = 60  # the CLI polls every 5 s; a sign-in here takes two or three polls
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def person(dev: Dev) -> Person:
-    return member_of_local_workspace(dev, f"terminal-{secrets.token_hex(4)}@example.com")
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 class Login:

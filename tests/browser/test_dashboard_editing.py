@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,32 +29,11 @@ DEPLOY_SECONDS = 90  # the tiny app's build and start on a loaded 2-core machine
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def person(dev: Dev) -> Person:
-    return member_of_local_workspace(dev, f"eddie-{secrets.token_hex(4)}@example.com")
-
-
-@pytest.fixture(scope="module")
 def idle_service(dev: Dev) -> dict[str, Any]:
     """A service never deployed: the form tests need one, not a running app."""
     created = dev.api("POST", "/v1/projects", json={"name": f"dash-forms-{secrets.token_hex(2)}"})
     environment_id = created["environments"][0]["id"]
     return dev.api("POST", f"/v1/environments/{environment_id}/services", json={"name": "web"})["service"]  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(15_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def _writes(page: Any) -> list[tuple[str, str]]:

@@ -46,12 +46,6 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
 def demo(dev: Dev, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The app's deployment, started (not finished): the first test watches it go live."""
     project = f"live-{secrets.token_hex(3)}"

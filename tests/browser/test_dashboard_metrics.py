@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import browser as chromium_support
-from tests.support.browser import DESKTOP, PHONE, Person, member_of_local_workspace, screenshot
+from tests.support.browser import DESKTOP, PHONE, Person, screenshot
 from tests.support.platform import Dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,17 +24,6 @@ if _missing:
 
 EVENTS_SECONDS = 30  # the metrics consumer reads the deployment events a few seconds behind
 PROCFILE = "web: exec python3 -S -m http.server $PORT --bind 127.0.0.1\n"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium_support.chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def person(dev: Dev) -> Person:
-    return member_of_local_workspace(dev, f"metrics-{secrets.token_hex(4)}@example.com")
 
 
 def _project_with_a_success_and_a_failure(dev: Dev, tmp: Path) -> dict[str, Any]:
