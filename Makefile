@@ -79,8 +79,9 @@ typecheck: install
 synth: install
 	$(PY) tools/synth.py
 
-# typecheck and synth side by side: mypy checks one module at a time, and its cold run (~90 s of CPU:
-# aws_cdk and kubernetes too; its cache is in build/) would leave the other core idle.
+# typecheck and synth side by side: mypy checks one module at a time, and its cold run (~20 s of CPU:
+# kubernetes and the aws_cdk modules stacks/ uses too; its cache is in build/) would leave the other
+# core idle.
 # Then three workers, a module each at a time (the end-to-end and fault modules that take `dev` share
 # one platform per worker): most of a platform test's time is waiting on subprocesses, so 3 fit on 2
 # cores. Modules go out in collection order, the slowest first (tests/conftest.py).
