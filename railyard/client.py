@@ -220,6 +220,15 @@ class RailyardClient(ApiTransport):
         data = self._create("POST", f"/v1/services/{service_id}/rollback", body=body)
         return cast(Deployment, data["deployment"]), data.get("variablesChanged")
 
+    def rollback_preview(
+        self, service_id: str, *, deployment_id: str | None = None
+    ) -> tuple[int, list[str] | None]:
+        """The release number a rollback would run and the variables whose values it would change
+        (None: not told); it makes nothing (GET .../rollback)."""
+        params = {"deploymentId": deployment_id} if deployment_id else None
+        data = self._request("GET", f"/v1/services/{service_id}/rollback", params=params)
+        return int(data["release"]["number"]), data.get("variablesChanged")
+
     # -- variables --------------------------------------------------------------------------------
 
     def list_variables(self, service_id: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Routes for uploads, deployments, logs, rollbacks, releases and variables."""
+"""Routes for uploads, deployments, logs, rollbacks (and their preview), releases and variables."""
 
 from __future__ import annotations
 
@@ -125,8 +125,19 @@ def rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
     body = parse(RollbackCreate, ctx.body)
     deployment = ctx.c.deployments.rollback(ctx.who, service_id, body.deploymentId, ctx.audit)
     # The release's own variables come back (ADR 0037): which differ from the current ones, by name.
-    changes = ctx.c.variables.rollback_differences(ctx.who, deployment)
+    changes = ctx.c.variables.rollback_differences(ctx.who, service_id, deployment.requested)
     return 201, {"deployment": _view(ctx, deployment), "variablesChanged": changes}
+
+
+# Seeing it needs `read` (as the releases list does, and the person who may roll back reads it before
+# confirming); the names in it need `read-variables`, as the rollback's own answer does.
+@route(bp, "/v1/services/{service_id}/rollback", action=Action.READ)
+def preview_rollback(ctx: Context, service_id: str) -> tuple[int, Any]:
+    """What a rollback would run (the release, the variables it brings back); it changes nothing."""
+    deployment_id = ctx.query.get("deploymentId") or None
+    _, release = ctx.c.deployments.rollback_target(ctx.who, service_id, deployment_id)
+    changes = ctx.c.variables.rollback_differences(ctx.who, service_id, release.config)
+    return 200, {"release": release_view(release), "variablesChanged": changes}
 
 
 @route(bp, "/v1/services/{service_id}/releases", action=Action.READ)

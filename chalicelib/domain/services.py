@@ -147,9 +147,7 @@ class DeploymentService:
     def rollback(
         self, who: Access, service_id: str, deployment_id: str | None, audit: RequestAudit | None = None
     ) -> Deployment:
-        service = self._projects.get_service(who, service_id)
-        release = self._rollback_target(service, deployment_id)
-        ensure_not_pruned(release)
+        service, release = self.rollback_target(who, service_id, deployment_id)
         deployment = self._new(
             who,
             service,
@@ -160,6 +158,16 @@ class DeploymentService:
             release_number=release.number,
         )
         return self._start(deployment, audit=audit)
+
+    def rollback_target(
+        self, who: Access, service_id: str, deployment_id: str | None
+    ) -> tuple[Service, Release]:
+        """The release a rollback would run, with the rollback's errors (404, 409 ReleasePruned or
+        nothing earlier); it changes nothing, so the preview (GET .../rollback) asks it too."""
+        service = self._projects.get_service(who, service_id)
+        release = self._rollback_target(service, deployment_id)
+        ensure_not_pruned(release)
+        return service, release
 
     def promote(
         self, who: Access, service_id: str, release: Release, audit: RequestAudit | None = None

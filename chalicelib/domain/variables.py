@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import Forbidden, UnresolvedReference
-from chalicelib.domain.models import ConfigSnapshot, Deployment, Service, SharedVariables, VariableListing
+from chalicelib.domain.models import ConfigSnapshot, Service, SharedVariables, VariableListing
 from chalicelib.domain.policy import Access, Action, Decision, decide
 from chalicelib.domain.ports import Repository
 from chalicelib.domain.projects import ProjectService
@@ -89,14 +89,15 @@ class VariableService:
         names = self._differences(service, live.config, own.values, own.sealed)
         return LiveDifference(live.number, names) if names else None
 
-    def rollback_differences(self, who: Access, rollback: Deployment) -> list[str] | None:
-        """What the rollback `rollback` changes against the current variables (names only), for a
-        caller who may read variables (None for one who may not: a deployer token)."""
-        service, own = self._repo.get_service_with_variables(rollback.service_id)
+    def rollback_differences(self, who: Access, service_id: str, config: ConfigSnapshot) -> list[str] | None:
+        """Which variables a rollback running `config` (its release's) changes against the current
+        ones (names only), for a caller who may read variables (None for one who may not: a deployer
+        token). The rollback's answer and its preview both ask this, before and after."""
+        service, own = self._repo.get_service_with_variables(service_id)
         resource = self._projects.resources.service(service)
         if decide(who.principal, Action.READ_VARIABLES, resource) is not Decision.ALLOW:
             return None
-        return self._differences(service, rollback.requested, own.values, own.sealed)
+        return self._differences(service, config, own.values, own.sealed)
 
     def _differences(
         self, service: Service, config: ConfigSnapshot, own: Mapping[str, str], sealed: Mapping[str, str]

@@ -1,7 +1,8 @@
 "use client";
 
 // The buttons that steer deployments (issue 13): Redeploy a service, Roll back to an earlier release
-// (a confirm step first, then the variables warning the API answers with), Cancel one in progress.
+// (a confirm step first, naming the variables the rollback brings back: the API's preview, asked
+// before anything is made), Cancel one in progress.
 // Each is a real <button>, disabled while its request is in flight; each click sends its own
 // Idempotency-Key (docs/api.md), so a retried request never creates a second deployment. An
 // API error (409 ReleasePruned, InvalidTransition…) is shown in words beside the button.
@@ -18,6 +19,11 @@ type Outcome = { busy: boolean; error: ApiError | null; note: string | null };
 // button goes away once its deployment moves on (a rollback's release goes live) and the words must stay.
 type Report = ((text: string) => void) | undefined;
 
+/** A failed request as the API's error (a network failure has no status: 0). */
+function asApiError(caught: unknown): ApiError {
+  return caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught));
+}
+
 /** One action's request: at most one in flight (a second click while busy does nothing). */
 function useAction(report?: Report) {
   const [state, setState] = useState<Outcome>({ busy: false, error: null, note: null });
@@ -31,8 +37,7 @@ function useAction(report?: Report) {
       if (note && report) report(note);
       setState({ busy: false, error: null, note: report ? null : note });
     } catch (caught) {
-      const error = caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught));
-      setState({ busy: false, error, note: null });
+      setState({ busy: false, error: asApiError(caught), note: null });
     } finally {
       inFlight.current = false;
     }
@@ -80,34 +85,105 @@ export function variablesWarning(changed: string[] | null | undefined): string {
   return `it runs that release's own variables: values of ${changed.join(", ")} differ from the current ones`;
 }
 
+/** What a rollback would run, asked before confirming it (GET .../rollback, docs/api.md): the
+ * rollback's own release and its `variablesChanged`, null for a caller who may not read variables. */
+export type RollbackPreview = { release: { number: number }; variablesChanged: string[] | null };
+// The confirm step's preview: both null while it is being asked.
+export type PreviewState = { preview: RollbackPreview | null; error: ApiError | null };
+
+export function previewRollback(target: Deployment): Promise<RollbackPreview> {
+  const query = new URLSearchParams({ deploymentId: target.id });
+  return api<RollbackPreview>(`/v1/services/${encodeURIComponent(target.serviceId)}/rollback?${query}`);
+}
+
+/** The confirm step's words about variables, from the preview. */
+export function previewWords(version: string, state: PreviewState): string {
+  const changed = state.preview?.variablesChanged;
+  if (!state.preview && !state.error) return `Checking which variables ${version} brings back…`;
+  if (!changed) return `It runs ${version}'s own variables, not the current ones.`; // not told which
+  if (changed.length === 0) return `Rolling back to ${version} runs the same variables as now.`;
+  return `Rolling back to ${version} brings back older values of: ${changed.join(", ")}`;
+}
+
+/** The confirm step. Confirm waits for the preview, so nobody confirms before reading what comes
+ * back; it stays off when the preview was refused (a 4xx: the rollback would be refused the same
+ * way), not when the API could not be reached (the rollback still answers for itself). It is
+ * aria-disabled, not disabled, so it keeps the focus: Enter confirms once the words are there. */
+export function RollbackConfirm({
+  version,
+  state,
+  busy,
+  onConfirm,
+  onKeep,
+}: {
+  version: string;
+  state: PreviewState;
+  busy: boolean;
+  onConfirm: () => void;
+  onKeep: () => void;
+}) {
+  const { preview, error } = state;
+  const waiting = !preview && (!error || (error.status >= 400 && error.status < 500));
+  return (
+    <>
+      <span role="group" aria-label={`Confirm the rollback to ${version}`}>
+        <span className="action-note" role="status">
+          Roll back to {version}? {previewWords(version, state)}
+        </span>{" "}
+        {/* focus lands on the confirm button, so Enter confirms and Tab reaches Keep */}
+        <button
+          type="button"
+          className="primary"
+          autoFocus
+          disabled={busy}
+          aria-disabled={waiting || undefined}
+          onClick={waiting ? undefined : onConfirm}
+        >
+          {busy ? "Rolling back…" : `Confirm roll back to ${version}`}
+        </button>{" "}
+        <button type="button" disabled={busy} onClick={onKeep}>
+          Keep the live release
+        </button>
+      </span>
+      <ErrorNote error={error} context={`Could not check the rollback to ${version}`} />
+    </>
+  );
+}
+
 function RollbackButton({ target, report }: { target: Deployment; report: Report }) {
   const action = useAction(report);
-  const [confirming, setConfirming] = useState(false);
+  const [check, setCheck] = useState<PreviewState | null>(null); // null: not confirming
+  const asked = useRef(0); // the answer to an earlier opening of the confirm step is dropped
   const version = `v${target.releaseNumber}`;
   const path = `/v1/services/${encodeURIComponent(target.serviceId)}/rollback`;
+  const open = () => {
+    const ask = ++asked.current;
+    setCheck({ preview: null, error: null });
+    previewRollback(target).then(
+      (preview) => {
+        if (ask === asked.current) setCheck({ preview, error: null });
+      },
+      (caught: unknown) => {
+        if (ask === asked.current) setCheck({ preview: null, error: asApiError(caught) });
+      },
+    );
+  };
+  const close = () => {
+    asked.current += 1;
+    setCheck(null);
+  };
   const confirm = () =>
     action.run(async () => {
       const { variablesChanged } = await create(path, { deploymentId: target.id });
-      setConfirming(false);
+      close();
       return `Rollback to ${version} started: ${variablesWarning(variablesChanged)}`;
     });
   return (
     <div className="actions">
-      {confirming ? (
-        <span role="group" aria-label={`Confirm the rollback to ${version}`}>
-          <span className="action-note">
-            Roll back to {version}? It runs {version}&apos;s own variables, not the current ones.
-          </span>{" "}
-          {/* focus lands on the confirm button, so Enter confirms and Tab reaches Keep */}
-          <button type="button" className="primary" autoFocus disabled={action.busy} onClick={confirm}>
-            {action.busy ? "Rolling back…" : `Confirm roll back to ${version}`}
-          </button>{" "}
-          <button type="button" disabled={action.busy} onClick={() => setConfirming(false)}>
-            Keep the live release
-          </button>
-        </span>
+      {check ? (
+        <RollbackConfirm version={version} state={check} busy={action.busy} onConfirm={confirm} onKeep={close} />
       ) : (
-        <button type="button" onClick={() => setConfirming(true)}>
+        <button type="button" onClick={open}>
           Roll back to {version}
         </button>
       )}

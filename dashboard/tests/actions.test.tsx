@@ -1,7 +1,14 @@
 import { renderToStaticMarkup } from "react-dom/server";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { canRollBackTo, DeploymentActions, variablesWarning } from "@/components/DeploymentActions";
-import { api, newIdempotencyKey } from "@/lib/api";
+import {
+  canRollBackTo,
+  DeploymentActions,
+  previewRollback,
+  RollbackConfirm,
+  variablesWarning,
+  type PreviewState,
+} from "@/components/DeploymentActions";
+import { api, ApiError, newIdempotencyKey } from "@/lib/api";
 import { source, who } from "@/lib/format";
 import type { Deployment, Service } from "@/lib/types";
 
@@ -56,6 +63,52 @@ describe("DeploymentActions", () => {
     expect(variablesWarning(["A", "B"])).toContain("values of A, B differ from the current ones");
     expect(variablesWarning([])).toBe("its variables are the current ones");
     expect(variablesWarning(null)).toBe("it runs that release's own variables");
+  });
+});
+
+describe("the rollback's confirm step", () => {
+  const confirmStep = (state: PreviewState) =>
+    renderToStaticMarkup(<RollbackConfirm version="v1" state={state} busy={false} onConfirm={() => {}} onKeep={() => {}} />);
+  const confirmButton = (html: string) => html.match(/<button[^>]*>Confirm roll back to v1<\/button>/)?.[0] ?? "";
+  const preview = (variablesChanged: string[] | null) => ({ preview: { release: { number: 1 }, variablesChanged }, error: null });
+
+  it("names the variables the rollback brings back before Confirm can be pressed", () => {
+    const asking = confirmStep({ preview: null, error: null });
+    expect(asking).toContain("Checking which variables v1 brings back…");
+    expect(confirmButton(asking)).toContain('aria-disabled="true"'); // focusable, but waits for the words
+
+    const html = confirmStep(preview(["GREETING", "SIZE"]));
+    expect(html).toContain("Rolling back to v1 brings back older values of: GREETING, SIZE");
+    expect(confirmButton(html)).not.toContain("aria-disabled");
+    expect(confirmStep(preview([]))).toContain("Rolling back to v1 runs the same variables as now.");
+    // a caller who may not read variables is told the release's own come back, not which
+    expect(confirmStep(preview(null))).toContain("It runs v1&#x27;s own variables, not the current ones.");
+  });
+
+  it("shows the API's refusal in words and keeps Confirm off; a network failure leaves it on", () => {
+    const pruned = new ApiError(409, "ReleasePruned", "release v1 was pruned by retention (keep 10)");
+    const refused = confirmStep({ preview: null, error: pruned });
+    expect(refused).toContain('role="alert"');
+    expect(refused).toContain("Could not check the rollback to v1: <strong>ReleasePruned</strong> — release v1 was pruned");
+    expect(confirmButton(refused)).toContain('aria-disabled="true"');
+    const offline = confirmStep({ preview: null, error: new ApiError(0, "NetworkError", "TypeError: failed to fetch") });
+    expect(confirmButton(offline)).not.toContain("aria-disabled");
+    expect(offline).toContain("It runs v1&#x27;s own variables");
+  });
+
+  it("asks the API's preview with a GET for that deployment, with no Idempotency-Key", async () => {
+    vi.stubGlobal("window", {
+      location: { pathname: "/dashboard/", search: "", assign: vi.fn() },
+      sessionStorage: { getItem: () => JSON.stringify({ accessToken: "t" }), setItem: vi.fn(), removeItem: vi.fn() },
+    });
+    const answer = { release: { number: 1 }, variablesChanged: ["GREETING"] };
+    const fetch = vi.fn().mockResolvedValue(new Response(JSON.stringify(answer), { status: 200 }));
+    vi.stubGlobal("fetch", fetch);
+    expect(await previewRollback(v1)).toEqual(answer);
+    const [url, init] = fetch.mock.calls[0];
+    expect(url).toBe("/v1/services/svc_1/rollback?deploymentId=dep_1");
+    expect(init.method).toBe("GET");
+    expect(init.headers["Idempotency-Key"]).toBeUndefined();
   });
 });
 

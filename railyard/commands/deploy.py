@@ -275,22 +275,36 @@ def rollback(
     deployment_id: Annotated[
         str | None, typer.Argument(help="The deployment to go back to [default: the previous one].")
     ] = None,
+    preview: Annotated[
+        bool,
+        typer.Option("--preview", help="Say which release and variables it would bring back; make nothing."),
+    ] = False,
     detach: DetachOption = False,
     directory: DirOption = Path("."),
 ) -> None:
     """Re-activate an earlier release (as a new deployment), then follow it."""
     link = require_link(directory)
     client = api_client()
+    if preview:
+        number, changed = client.rollback_preview(link.serviceId, deployment_id=deployment_id)
+        typer.echo(f"A rollback would run release v{number}")
+        _say_variables(changed)
+        return
     deployment, changed = client.rollback_with_changes(link.serviceId, deployment_id=deployment_id)
     typer.echo(f"Rollback deployment {deployment['id']} created")
-    if changed:  # a rollback brings back the release's own variables (docs/variables.md)
+    _say_variables(changed)
+    follow_and_finish(client, link, deployment, detach)
+
+
+def _say_variables(changed: list[str] | None) -> None:
+    """A rollback brings back the release's own variables (docs/variables.md): which differ."""
+    if changed:
         typer.echo(
             f"It runs the release's own variables: values of {', '.join(changed)} differ from the "
             "current ones"
         )
     elif changed is not None:
         typer.echo("Its variables are the current ones")
-    follow_and_finish(client, link, deployment, detach)
 
 
 def redeploy(detach: DetachOption = False, directory: DirOption = Path(".")) -> None:

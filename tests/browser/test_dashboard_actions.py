@@ -1,8 +1,9 @@
 """Steering deployments from the dashboard in a real headless Chromium against the shared local
 platform (issue 13): the Deployments tab says who made each deployment; Roll back to v1 (with its
-confirm step and the variables warning) makes the service answer as v1 again; Redeploy; Cancel stops
-a deployment in progress and the live release keeps serving. A tiny app (one file, no dependencies)
-is built once; the other releases come from a variables change, a rollback and a redeploy."""
+confirm step naming, before anything is made, the variables it brings back) makes the service
+answer as v1 again; Redeploy; Cancel stops a deployment in progress and the live release keeps
+serving. A tiny app (one file, no dependencies) is built once; the other releases come from a
+variables change, a rollback and a redeploy."""
 
 from __future__ import annotations
 
@@ -95,12 +96,17 @@ def test_roll_back_to_v1_then_redeploy_from_the_page_each_naming_who(
     rows.first.locator('[data-status="SUCCESS"]').wait_for()
     assert "token" in rows.first.inner_text()  # the variables change: the CLI's admin token
 
-    # a confirm step first, reached and confirmed by keyboard: nothing happens until then
+    # a confirm step first, reached and confirmed by keyboard: it names the variables v1 brings back
+    # (the API's preview) before anything is made
     page.get_by_role("button", name="Roll back to v1").focus()
     page.keyboard.press("Enter")
     confirm = page.get_by_role("button", name="Confirm roll back to v1")
-    assert "own variables, not the current ones" in page.get_by_role("group").inner_text()
+    group = page.get_by_role("group", name="Confirm the rollback to v1")
+    group.filter(has_text="Rolling back to v1 brings back older values of: GREETING").wait_for()
     assert confirm.evaluate("b => b === document.activeElement")
+    service_id = dev.link(app)["serviceId"]
+    newest = dev.api("GET", f"/v1/services/{service_id}/deployments?limit=1")["deployments"][0]
+    assert newest["kind"] == "redeploy"  # the variables change: no rollback yet
     page.keyboard.press("Enter")
     notice = page.get_by_role("status").filter(has_text="Rollback to v1 started")
     notice.wait_for()

@@ -251,6 +251,8 @@ class FakeApiHandler(BaseHTTPRequestHandler):
                 return 201, {
                     "deployment": state.deployment_json(state.add_deployment(service_id, "rollback"))
                 }
+            case ("GET", ["services", service_id, "rollback"]):
+                return 200, {"release": {"number": 1}, "variablesChanged": ["GREETING"]}
             case ("GET", ["services", service_id, "variables"]):
                 return 200, {"variables": state.variables}
             case ("PATCH", ["services", service_id, "variables"]):
@@ -574,6 +576,21 @@ def test_rollback_sends_the_target_and_follows(fake_api: FakeState, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert fake_api.rollback_bodies == [{"deploymentId": "dep-0042"}]
     assert "✔ Deployed:" in result.output
+
+
+def test_rollback_preview_names_what_would_come_back_and_makes_nothing(
+    fake_api: FakeState, tmp_path: Path
+) -> None:
+    logged_in(fake_api)
+    app_dir = tmp_path / "app"
+    linked_app(fake_api, app_dir)
+
+    result = run("rollback", "dep-0042", "--preview", "--dir", str(app_dir))
+
+    assert result.exit_code == 0, result.output
+    assert "A rollback would run release v1" in result.output
+    assert "values of GREETING differ from the current ones" in result.output
+    assert fake_api.rollback_bodies == []
 
 
 def test_status_logs_and_deployments_read_the_latest_deployment(fake_api: FakeState, tmp_path: Path) -> None:

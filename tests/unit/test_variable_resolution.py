@@ -86,7 +86,7 @@ def test_a_rollback_brings_back_the_releases_values_and_says_which_differ() -> N
     # WHEN rolling back to the first release
     rollback = w.deployments.rollback(WHO, w.service.id, first)
     # THEN it reports what differs from the current values, and runs the first release's values
-    assert variables.rollback_differences(WHO, rollback) == ["COLOUR", "SIZE"]
+    assert variables.rollback_differences(WHO, rollback.service_id, rollback.requested) == ["COLOUR", "SIZE"]
     w.run_workflow(rollback.id)
     spec = w.runtime.activated[-1]
     assert spec.variables["SIZE"] == "s" and spec.variables["COLOUR"] == "blue"
