@@ -16,7 +16,7 @@ DASHBOARD_SOURCES := $(shell find dashboard/app dashboard/components dashboard/l
 	dashboard/next.config.mjs dashboard/tsconfig.json
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo dev test lint typecheck synth unit bench clean isolation-tools browser-tools screenshots
+.PHONY: install demo dev test lint typecheck synth dashboard-test unit bench clean isolation-tools browser-tools screenshots
 
 install: $(STAMP) $(NODE_STAMP) $(LOCALSTACK_STAMP) $(WHEELHOUSE_STAMP) $(DASHBOARD_STAMP) isolation-tools browser-tools
 
@@ -79,16 +79,19 @@ typecheck: install
 synth: install
 	$(PY) tools/synth.py
 
-# typecheck and synth side by side: mypy checks one module at a time, and its cold run (~20 s of CPU:
-# kubernetes and the aws_cdk modules stacks/ uses too; its cache is in build/) would leave the other
-# core idle.
+# typecheck, synth and the dashboard's component tests side by side: mypy checks one module at a
+# time, and its cold run (~20 s of CPU: kubernetes and the aws_cdk modules stacks/ uses too; its cache
+# is in build/) would leave the other core idle.
 # Then three workers, a module each at a time (the end-to-end and fault modules that take `dev` share
 # one platform per worker): most of a platform test's time is waiting on subprocesses, so 3 fit on 2
 # cores. Modules go out in collection order, the slowest first (tests/conftest.py).
 test: install lint
-	$(MAKE) --no-print-directory -j 2 -O typecheck synth
-	cd dashboard && npx --no-install vitest run  # the dashboard's component tests (~2 s)
+	$(MAKE) --no-print-directory -j 3 -O typecheck synth dashboard-test
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder
+
+# The dashboard's component tests (Vitest, ~3 s), beside typecheck and synth in `make test`.
+dashboard-test: install
+	cd dashboard && npx --no-install vitest run
 
 # The README's pictures of the dashboard, taken by its browser tests (tests/browser/).
 screenshots: install
