@@ -1,7 +1,7 @@
 // Loads a page's data and keeps it current. Given a live target (a deployment or a project), the
 // statuses the WebSocket pushes (lib/liveHooks.ts) move it: `apply` patches the data in place, or
 // else the data is loaded again; polling stays as a slow safety net (SAFETY_POLL_MS). While the
-// WebSocket cannot connect the page polls every FALLBACK_POLL_MS, and <LiveNotice> says so.
+// WebSocket cannot connect ("down") the page polls every FALLBACK_POLL_MS, and <LiveNotice> says so.
 "use client";
 
 import { useEffect, useRef, useState } from "react";
@@ -32,7 +32,9 @@ export function usePolled<T>(
   const [pushed, setPushed] = useState(0); // bumps when a push asks for a reload
   const liveState = useLiveState();
   const wantsLive = Boolean(live?.deploymentId || live?.projectId);
-  const period = !wantsLive ? intervalMs : liveState === "live" ? safetyPollMs() : FALLBACK_POLL_MS;
+  // Only "down" polls fast: while the socket is still connecting (at most the client's connect
+  // timeout, longer on a loaded machine) a fast poll would read what the push is about to bring.
+  const period = !wantsLive ? intervalMs : liveState === "down" ? FALLBACK_POLL_MS : safetyPollMs();
   const latest = useRef({ load, live, data });
   latest.current = { load, live, data };
   const done = useRef({ key: "", at: 0, pushed: 0 }); // the last load that finished
