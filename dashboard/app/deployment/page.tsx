@@ -72,7 +72,9 @@ function DeploymentView() {
       <p className={`deployment-reason ${d?.status === "FAILED" || d?.status === "CRASHED" ? "error-text" : "muted"}`}>
         {d?.reason ? `Reason: ${d.reason}` : "\u00a0"}
       </p>
-      {d && data && <DeploymentActionsPanel deployment={d} service={data.service} />}
+      {/* The row's room is kept before the deployment loads and while its buttons come and go
+          (Cancel ends with the deployment), so the logs below never move. */}
+      <div className="deployment-actions">{d && data && <DeploymentActionsPanel deployment={d} service={data.service} />}</div>
       <div className="tabs log-tabs" role="group" aria-label="Log streams">
         {STREAMS.map((name) => (
           <button key={name} type="button" aria-pressed={stream === name} onClick={() => setStream(name)}>
