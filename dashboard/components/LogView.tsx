@@ -18,6 +18,7 @@ export function LogView({ deploymentId, stream }: { deploymentId: string; stream
   const [view, setView] = useState({ top: 0, height: 600 });
   const box = useRef<HTMLDivElement>(null);
   const following = useRef(true);
+  const lastTop = useRef(0); // where the view was when `following` was last decided
 
   const shown = useMemo(() => {
     const needle = query.trim().toLowerCase();
@@ -30,6 +31,7 @@ export function LogView({ deploymentId, stream }: { deploymentId: string; stream
     const measure = () => setView({ top: el.scrollTop, height: el.clientHeight });
     const onScroll = () => {
       following.current = el.scrollHeight - el.scrollTop - el.clientHeight < FOLLOW_SLACK_PX;
+      lastTop.current = el.scrollTop;
       measure();
     };
     measure();
@@ -42,10 +44,17 @@ export function LogView({ deploymentId, stream }: { deploymentId: string; stream
     };
   }, []);
 
-  // Follow the end while the reader is at the end; leave them where they are if they scrolled up.
+  // Follow the end while the reader is at the end; leave them where they are if they scrolled up,
+  // even when lines arrive before that scroll's event (which comes a frame later) has said so.
   useLayoutEffect(() => {
     const el = box.current;
-    if (el && following.current) el.scrollTop = el.scrollHeight;
+    if (!el || !following.current) return;
+    if (el.scrollTop < lastTop.current) {
+      following.current = false; // moved up since: the scroll event will agree
+      return;
+    }
+    el.scrollTop = el.scrollHeight;
+    lastTop.current = el.scrollTop;
   }, [shown]);
 
   const first = Math.max(0, Math.floor(view.top / ROW_PX) - OVERSCAN);
