@@ -12,40 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.platform import Dev, write_app
+from tests.support import env_echo_app
+from tests.support.platform import Dev
 
 pytestmark = pytest.mark.e2e
 
 PROJECT = "refs"
 
-# Answers GET /NAME with the value of the variable NAME (404 when it is not set).
-APP = {
-    "main.py": """
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        value = os.environ.get(self.path.strip("/"))
-        body = (value if value is not None else "unset").encode()
-        self.send_response(200 if value is not None else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-""",
-    "requirements.txt": "# the standard library only\n",
-}
-
 
 def _service(dev: Dev, tmp: Path, name: str) -> Path:
-    app = write_app(tmp / name, APP)
+    app = env_echo_app.write(tmp / name)  # GET /NAME answers the variable NAME
     dev.cli("init", "--project", PROJECT, "--name", name, cwd=app)
     return app
 

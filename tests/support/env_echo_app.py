@@ -10,11 +10,11 @@ from tests.support.platform import write_app
 
 MAIN = """
 import os
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
-        value = os.environ.get(self.path.lstrip("/"))
+        value = os.environ.get(self.path.strip("/"))
         body = (value if value is not None else "unset").encode()
         self.send_response(200 if value is not None else 404)
         self.send_header("Content-Length", str(len(body)))
@@ -24,7 +24,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
 
