@@ -9,11 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.built_release import BuiltRelease
-from chalicelib.domain.deployment_metrics import DeploymentRecord
 from chalicelib.domain.errors import Conflict, NotFound, TaskExpired
-from chalicelib.domain.events import AuditRecorded, Envelope
+from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.limits import step_limits
-from chalicelib.domain.metrics_service import DeploymentFact
 from chalicelib.domain.models import (
     ApiToken,
     BuiltSource,
@@ -412,71 +410,3 @@ class FakeCallbacks:
         if task_token in self.expired:
             raise TaskExpired(f"task {task_token} timed out")
         self.beats.append(task_token)
-
-
-@dataclass
-class FakeEventPublisher:
-    """EventPublisher: keeps what was published; raises `error` instead when one is set (a bus that
-    refuses the event)."""
-
-    published: list[Envelope] = field(default_factory=list)
-    error: Exception | None = None
-
-    def publish(self, envelope: Envelope) -> None:
-        if self.error is not None:
-            raise self.error
-        self.published.append(envelope)
-
-
-class DictTree:
-    """SourceTree over {relative path: text}."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def exists(self, path: str) -> bool:
-        return path in self.files
-
-    def read_text(self, path: str) -> str:
-        return self.files[path]
-
-    def list_dir(self, path: str) -> list[str]:
-        prefix = "" if path in ("", ".") else path.rstrip("/") + "/"
-        names = set()
-        for name in self.files:
-            if name.startswith(prefix):
-                head, sep, _ = name[len(prefix) :].partition("/")
-                names.add(head + sep)
-        return sorted(names)
-
-
-class InMemoryMetricsStore:
-    """MetricsStore (domain/metrics_service.py): a record per deployment, an event's time kept once."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-
-    def record(self, fact: DeploymentFact, expires_at: int) -> bool:
-        field_name, status_field = fact.fields
-        kept = self.records.setdefault(
-            fact.deployment_id,
-            {
-                "deployment_id": fact.deployment_id,
-                "project_id": fact.project_id,
-                "environment_id": fact.environment_id,
-                "service_id": fact.service_id,
-                "created_at": fact.created_at,
-            },
-        )
-        if kept.get(field_name) is not None:
-            return False
-        kept[field_name] = fact.at
-        if fact.status is not None:
-            kept[status_field] = fact.status
-        return True
-
-    def deployments(self, project_id: str, since: str) -> list[DeploymentRecord]:
-        kept = [
-            r for r in self.records.values() if r["project_id"] == project_id and r["created_at"] >= since
-        ]
-        return [DeploymentRecord(**r) for r in sorted(kept, key=lambda r: r["created_at"])]

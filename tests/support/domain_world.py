@@ -20,13 +20,13 @@ from tests.fakes import (
     FakeBlobStore,
     FakeBuildRunner,
     FakeCallbacks,
-    FakeEventPublisher,
     FakeLogStore,
     FakeRuntime,
     FakeSealer,
     FakeWorkflow,
     InMemoryRepository,
 )
+from tests.support.event_fakes import FakeEventPublisher
 from tests.support.principals import admin_access
 
 WHO = admin_access("org_1")

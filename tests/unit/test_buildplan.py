@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.domain.buildplan import LOOKED_FOR, BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 VENV = "python3 -m venv --copies .venv"
 PIP = ".venv/bin/python -m pip install --disable-pip-version-check --no-input -q"

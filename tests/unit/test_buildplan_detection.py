@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.domain.buildplan import BuildPlan, plan_build
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 SERVE = "python3 -m http.server $PORT --bind 127.0.0.1"
 

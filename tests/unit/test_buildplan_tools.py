@@ -8,7 +8,7 @@ import json
 import pytest
 
 from chalicelib.domain.buildplan import DEFAULT_NODE_VERSION, DEFAULT_PYTHON_VERSION, BuildPlan, plan_build
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 
 def plan(files: dict[str, str]) -> BuildPlan:

@@ -18,13 +18,8 @@ import pytest
 from chalicelib import wiring
 from chalicelib.config import Settings
 from railyard.localdev.pollers import LambdaContext, sqs_event
-from tests.fakes import (
-    FakeBlobStore,
-    FakeLogStore,
-    FakeWorkflow,
-    InMemoryMetricsStore,
-    InMemoryRepository,
-)
+from tests.fakes import FakeBlobStore, FakeLogStore, FakeWorkflow, InMemoryRepository
+from tests.support.event_fakes import InMemoryMetricsStore
 from tests.support.principals import admin_access
 
 WHO = admin_access()

@@ -19,7 +19,7 @@ from chalicelib.domain.railway_config import (
     parse_config_file,
 )
 from chalicelib.domain.railway_schema import unsupported_reason
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 
 def failure(filename: str, text: str) -> str:

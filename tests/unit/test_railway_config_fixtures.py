@@ -16,7 +16,7 @@ import pytest
 from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.models import ServiceSettings
 from chalicelib.domain.railway_config import RailwayConfig, load_config
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "railway_configs"
 

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.domain.buildplan import plan_build
 from chalicelib.domain.errors import BuildFailed, NothingToBuild
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 # --- through plan_build -------------------------------------------------------------------------
 

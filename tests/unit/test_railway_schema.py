@@ -14,7 +14,7 @@ from chalicelib.domain.errors import BuildFailed
 from chalicelib.domain.railway_config import RAILWAY_SCHEMA, BuildConfig, DeployConfig, load_config
 from chalicelib.domain.railway_schema import BUILD, DEPLOY, TOP, json_schema
 from chalicelib.domain.service_settings import CONFIG_FILE_SETTINGS
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 ROOT = Path(__file__).parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "railway_configs"

@@ -27,7 +27,6 @@ from chalicelib.domain.renderings import (
     render_dockerfile,
     variables_digest,
 )
-from tests.fakes import DictTree
 from tests.support.renderings import (
     buildspec,
     deps_key,
@@ -36,6 +35,7 @@ from tests.support.renderings import (
     embedded_dockerfile,
     phase_commands,
 )
+from tests.support.source_tree import DictTree
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/railyard/svc_01:dep_01"
 

@@ -16,8 +16,8 @@ from chalicelib.domain.buildplan import (
     plan_build,
 )
 from chalicelib.domain.renderings import render_dockerfile
-from tests.fakes import DictTree
 from tests.support.renderings import buildspec
+from tests.support.source_tree import DictTree
 
 
 def _runtime_versions(plan: Any) -> dict[str, str]:

@@ -20,7 +20,7 @@ from chalicelib.domain.service_settings import (
     Setting,
     config_file_setting_names,
 )
-from tests.fakes import DictTree
+from tests.support.source_tree import DictTree
 
 API_NAMES = {row.api_name for row in SETTINGS}
 
