@@ -6,14 +6,12 @@
 import Link from "next/link";
 import { Suspense, useState } from "react";
 import { useSearchParams } from "next/navigation";
-import { Shell } from "@/components/Shell";
+import { ServiceFrame } from "@/components/ServiceFrame";
 import { DeploymentActions, RedeployButton } from "@/components/DeploymentActions";
-import { ErrorNote } from "@/components/ErrorNote";
-import { ServiceTabs } from "@/components/SectionTabs";
 import { Status } from "@/components/Status";
 import { api } from "@/lib/api";
 import { cacheHits, duration, source, when, who } from "@/lib/format";
-import { deploymentHref, projectHref } from "@/lib/paths";
+import { deploymentHref } from "@/lib/paths";
 import type { Deployment, Project, Service } from "@/lib/types";
 import { usePolled } from "@/lib/usePolled";
 
@@ -38,17 +36,7 @@ function ServiceView() {
   const [notice, setNotice] = useState<string | null>(null); // the last action's outcome, in words
   const offered = new Set<string>(); // releases a newer row already offers to roll back to
   return (
-    <Shell
-      crumbs={[
-        { label: "Workspaces", href: "/" },
-        { label: data?.project.name ?? "Project", href: service ? projectHref(service.projectId) : undefined },
-        { label: service?.name ?? "Service" },
-      ]}
-    >
-      <h1>{service?.name ?? "Service"}</h1>
-      {id && <ServiceTabs serviceId={id} current="Deployments" />}
-      <ErrorNote error={error} context={`Could not load service ${id}`} />
-      {!data && !error && <p className="muted">Loading…</p>}
+    <ServiceFrame id={id} tab="Deployments" service={service} project={data?.project} loaded={!!data} error={error}>
       {service && (
         <p>
           {service.url ? <a href={service.url}>{service.url}</a> : <span className="muted">No URL ({service.workload})</span>}
@@ -116,7 +104,7 @@ function ServiceView() {
           )}
         </section>
       )}
-    </Shell>
+    </ServiceFrame>
   );
 }
 

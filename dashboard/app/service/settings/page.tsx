@@ -5,14 +5,11 @@
 
 import { Suspense, useEffect, useState } from "react";
 import { useSearchParams } from "next/navigation";
-import { Shell } from "@/components/Shell";
+import { ServiceFrame } from "@/components/ServiceFrame";
 import { DomainsEditor, type Domain } from "@/components/DomainsEditor";
-import { ErrorNote } from "@/components/ErrorNote";
-import { ServiceTabs } from "@/components/SectionTabs";
 import { SettingsForm } from "@/components/SettingsForm";
 import styles from "@/components/editing.module.css";
 import { api } from "@/lib/api";
-import { projectHref, serviceHref } from "@/lib/paths";
 import { allows, notAllowed, useAccess } from "@/lib/permissions";
 import { loadRules, type Rules } from "@/lib/rules";
 import type { Deployment, Project, Service } from "@/lib/types";
@@ -70,18 +67,7 @@ function SettingsView() {
   }
 
   return (
-    <Shell
-      crumbs={[
-        { label: "Workspaces", href: "/" },
-        { label: data?.project.name ?? "Project", href: service ? projectHref(service.projectId) : undefined },
-        { label: service?.name ?? "Service", href: service ? serviceHref(service.id) : undefined },
-        { label: "Settings" },
-      ]}
-    >
-      <h1>{service?.name ?? "Service"} settings</h1>
-      {id && <ServiceTabs serviceId={id} current="Settings" />}
-      <ErrorNote error={error} context={`Could not load service ${id}`} />
-      {!data && !error && <p className="muted">Loading…</p>}
+    <ServiceFrame id={id} tab="Settings" service={service} project={data?.project} loaded={!!data} error={error}>
       {canManage === false && <p className={styles.note}>{notAllowed("manage")}</p>}
       {service && data && (
         <>
@@ -108,7 +94,7 @@ function SettingsView() {
           </section>
         </>
       )}
-    </Shell>
+    </ServiceFrame>
   );
 }
 

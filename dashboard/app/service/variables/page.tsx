@@ -5,13 +5,11 @@
 
 import { Suspense, useEffect, useState } from "react";
 import { useSearchParams } from "next/navigation";
-import { Shell } from "@/components/Shell";
+import { ServiceFrame } from "@/components/ServiceFrame";
 import { ErrorNote } from "@/components/ErrorNote";
-import { ServiceTabs } from "@/components/SectionTabs";
 import { VariablesEditor, type Applied } from "@/components/VariablesEditor";
 import styles from "@/components/editing.module.css";
 import { api, ApiError } from "@/lib/api";
-import { projectHref, serviceHref } from "@/lib/paths";
 import { allows, notAllowed, useAccess } from "@/lib/permissions";
 import { loadRules, type Rules } from "@/lib/rules";
 import type { Listing, VariablesPatch } from "@/lib/staging";
@@ -106,18 +104,7 @@ function VariablesView() {
 
   const own = fresh ?? data?.own;
   return (
-    <Shell
-      crumbs={[
-        { label: "Workspaces", href: "/" },
-        { label: data?.project.name ?? "Project", href: service ? projectHref(service.projectId) : undefined },
-        { label: service?.name ?? "Service", href: service ? serviceHref(service.id) : undefined },
-        { label: "Variables" },
-      ]}
-    >
-      <h1>{service?.name ?? "Service"} variables</h1>
-      {id && <ServiceTabs serviceId={id} current="Variables" />}
-      <ErrorNote error={error} context={`Could not load service ${id}`} />
-      {!data && !error && <p className="muted">Loading…</p>}
+    <ServiceFrame id={id} tab="Variables" service={service} project={data?.project} loaded={!!data} error={error}>
       {data && own && (
         <section aria-labelledby="own">
           <h2 id="own">This service&apos;s variables</h2>
@@ -137,7 +124,7 @@ function VariablesView() {
           <Shared shared={data.shared} environment={data.environment} />
         </section>
       )}
-    </Shell>
+    </ServiceFrame>
   );
 }
 
