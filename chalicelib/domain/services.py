@@ -44,6 +44,8 @@ from chalicelib.domain.sealing import Sealer
 from chalicelib.domain.variable_changes import apply_changes
 from chalicelib.domain.variables import check_reference_access
 
+CANCEL_ATTEMPTS = 3  # reads and conditional writes before a cancel gives up to a busy deployment
+
 
 @dataclass(frozen=True)
 class LogPage:
@@ -252,18 +254,27 @@ class DeploymentService:
         return LogPage(lines, lines[-1].seq if lines else after, ended and len(lines) < limit)
 
     def cancel(self, who: Access, deployment_id: str) -> Deployment:
-        deployment = self.get(who, deployment_id)
-        if not deployment.in_progress:
-            raise InvalidTransition(
-                f"deployment {deployment_id} is {deployment.status}; only QUEUED, "
-                "BUILDING or DEPLOYING deployments can be cancelled"
+        # The workflow moves the deployment meanwhile (QUEUED -> BUILDING ...): a conditional write
+        # that lost to it decides again on the stored one, rather than answering the person 409.
+        for attempt in range(CANCEL_ATTEMPTS):
+            deployment = self.get(who, deployment_id)
+            if not deployment.in_progress:
+                raise InvalidTransition(
+                    f"deployment {deployment_id} is {deployment.status}; only QUEUED, "
+                    "BUILDING or DEPLOYING deployments can be cancelled"
+                )
+            cancelled = deployment.moved_to(
+                DeploymentStatus.CANCELLED, iso(self._clock()), reason="cancelled by user"
             )
-        cancelled = deployment.moved_to(
-            DeploymentStatus.CANCELLED, iso(self._clock()), reason="cancelled by user"
-        )
-        self._repo.save(cancelled)
-        self._workflow.stop(deployment_id, "cancelled by user")
-        return cancelled
+            try:
+                self._repo.save(cancelled)
+            except Conflict:
+                if attempt + 1 == CANCEL_ATTEMPTS:
+                    raise
+                continue
+            self._workflow.stop(deployment_id, "cancelled by user")
+            return cancelled
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     # --- helpers -------------------------------------------------------------------------------
 

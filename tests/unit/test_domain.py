@@ -130,6 +130,26 @@ def test_cancel_stops_the_workflow_and_a_late_step_does_nothing() -> None:
         world.deployments.cancel(WHO, deployment.id)
 
 
+def test_a_cancel_that_races_the_workflow_moving_the_deployment_still_cancels_it() -> None:
+    world = World()
+    deployment = world.deployments.deploy_source(WHO, world.service.id, world.upload())
+    save = world.repo.save
+    raced: list[str] = []
+
+    def workflow_moves_it_first(entity):  # type: ignore[no-untyped-def]
+        if not raced and getattr(entity, "status", None) == DeploymentStatus.CANCELLED:
+            raced.append("moved")
+            stored = world.repo.get_deployment(deployment.id)
+            save(stored.moved_to(DeploymentStatus.BUILDING, "2026-01-01T00:00:01Z"))
+        return save(entity)
+
+    world.repo.save = workflow_moves_it_first  # type: ignore[method-assign]
+    cancelled = world.deployments.cancel(WHO, deployment.id)
+    assert raced and cancelled.status == DeploymentStatus.CANCELLED
+    assert world.repo.get_deployment(deployment.id).status == DeploymentStatus.CANCELLED
+    assert world.workflow.stopped == [deployment.id]
+
+
 def test_source_keys_are_checked() -> None:
     world = World()
     with pytest.raises(BadRequest, match="not issued"):
