@@ -39,8 +39,13 @@ export function usePolled<T>(
   latest.current = { load, live, data };
   const done = useRef({ key: "", at: 0, pushed: 0 }); // the last load that finished
 
+  const early = useRef<LiveStatus | null>(null); // pushed before the first load answered
   useLiveStatus(wantsLive ? { deploymentId: live?.deploymentId, projectId: live?.projectId } : null, (status) => {
     const { live: target, data: held } = latest.current;
+    if (held === null && target?.apply) {
+      early.current = status; // applied to the load's answer (a second read would only race it)
+      return;
+    }
     const patched = held !== null && target?.apply ? target.apply(held, status) : null;
     if (patched !== null) {
       latest.current.data = patched; // a second push before the render builds on this one
@@ -61,8 +66,12 @@ export function usePolled<T>(
     const tick = async () => {
       const asked = pushed;
       try {
-        const value = await loader();
+        let value: T = await loader();
         if (stopped) return;
+        const pushed = early.current;
+        early.current = null;
+        const apply = latest.current.live?.apply;
+        if (pushed && apply) value = apply(value, pushed) ?? value;
         setData(value);
         setError(null);
       } catch (caught) {

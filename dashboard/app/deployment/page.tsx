@@ -30,6 +30,8 @@ type Loaded = Awaited<ReturnType<typeof loadDeployment>>;
 // A pushed status moves the badge at once, without reading the deployment again.
 function withStatus(data: Loaded, pushed: LiveStatus): Loaded {
   const { status, reason, updatedAt } = pushed;
+  // a push older than what was read (it was on its way while the read answered) changes nothing
+  if (updatedAt && data.deployment.updatedAt && updatedAt < data.deployment.updatedAt) return data;
   return { ...data, deployment: { ...data.deployment, status, reason, updatedAt } };
 }
 
