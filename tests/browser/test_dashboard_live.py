@@ -226,6 +226,7 @@ def test_a_websocket_that_cannot_connect_says_so_and_the_page_polls(
     notice.wait_for()
     page.locator('.deployment-facts [data-status="SUCCESS"]').wait_for(timeout=WAIT_MS)
     log.get_by_text(re.compile(r"^tick \d+ at")).first.wait_for()
+
     def status_reads() -> int:
         return len([u for u in reads if "/logs" not in u])
 
