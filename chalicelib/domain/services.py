@@ -1,23 +1,24 @@
-"""Use cases of deployments: what the API calls to deploy, redeploy, roll back, change variables,
-read logs and cancel (a cron service's "Run now" is domain/cron_jobs.py). Authentication lives in
-domain/authentication.py, projects and services in domain/projects.py; worker-side steps in
-domain/pipeline.py (and the modules it names).
+"""Use cases that change deployments: what the API calls to upload, deploy, redeploy, roll back,
+promote, change variables and cancel (a cron service's "Run now" is domain/cron_jobs.py). Reading
+deployments, releases, variables and logs is domain/deployment_reads.py's, which DeploymentService
+inherits. Authentication lives in domain/authentication.py, projects and services in
+domain/projects.py; worker-side steps in domain/pipeline.py (and the modules it names).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.audit import AuditEntry, RequestAudit
 from chalicelib.domain.deployment_actor import actor_of
+from chalicelib.domain.deployment_reads import DeploymentReads
 from chalicelib.domain.errors import BadRequest, Conflict, InvalidTransition, NotFound, TransientError
 from chalicelib.domain.git import GitCommit
 from chalicelib.domain.ids import Clock, IdFactory, iso
 from chalicelib.domain.limits import MAX_UPLOAD_BYTES
 from chalicelib.domain.models import (
-    TERMINAL,
     ConfigSnapshot,
     Deployment,
     DeploymentKind,
@@ -31,7 +32,6 @@ from chalicelib.domain.policy import Access, Resource
 from chalicelib.domain.ports import (
     BlobStore,
     Entity,
-    LogLine,
     LogStore,
     PresignedUpload,
     Repository,
@@ -47,16 +47,10 @@ from chalicelib.domain.variables import check_reference_access
 CANCEL_ATTEMPTS = 3  # reads and conditional writes before a cancel gives up to a busy deployment
 
 
-@dataclass(frozen=True)
-class LogPage:
-    lines: list[LogLine]
-    next: int  # the cursor for the next read
-    done: bool
-
-
-class DeploymentService:
+class DeploymentService(DeploymentReads):
     """Creates deployments: one conditional transaction, then one StartExecution named after the
-    deployment id (so a retried request cannot start the pipeline twice)."""
+    deployment id (so a retried request cannot start the pipeline twice). The reads (get, lists,
+    variables, logs) are DeploymentReads'."""
 
     def __init__(
         self,
@@ -70,12 +64,10 @@ class DeploymentService:
         ids: IdFactory,
         sealer: Sealer | None = None,  # None: sealed variables are refused
     ) -> None:
+        super().__init__(repo, projects, logs)
         self._sealer = sealer
-        self._repo = repo
         self._workflow = workflow
         self._blobs = blobs
-        self._projects = projects
-        self._logs = logs
         self._sources_bucket = sources_bucket
         self._clock = clock
         self._ids = ids
@@ -209,49 +201,7 @@ class DeploymentService:
         deployment = self._start(self._redeployment(who, service, variables), variables, audit=audit)
         return VariableListing.of(variables), deployment
 
-    # --- reading and cancelling ----------------------------------------------------------------
-
-    def get(self, who: Access, deployment_id: str) -> Deployment:
-        deployment = self._repo.get_deployment(deployment_id)
-        who.require(self._projects.resources.deployment(deployment))
-        return deployment
-
-    def list_deployments(self, who: Access, service_id: str, limit: int) -> list[Deployment]:
-        """One query; its items say where they live. An empty answer reads the service, so a
-        service the caller cannot see is a 404, not an empty list."""
-        found = self._repo.list_deployments(service_id, limit=max(1, min(limit, 100)))
-        if not found:
-            self._projects.get_service(who, service_id)
-        for deployment in found[:1]:  # one service's: one check covers them all
-            resource = self._projects.resources.deployment(deployment)
-            who.require(replace(resource, kind="service", id=service_id))
-        return found
-
-    def list_releases(self, who: Access, service_id: str, limit: int) -> list[Release]:
-        found = self._repo.list_releases(service_id, limit=max(1, min(limit, 100)))
-        if not found:
-            self._projects.get_service(who, service_id)
-        for release in found[:1]:  # as list_deployments
-            resource = self._projects.resources.release(release)
-            who.require(replace(resource, kind="service", id=service_id))
-        return found
-
-    def get_variables(self, who: Access, service_id: str) -> VariableListing:
-        return VariableListing.of(self._service_with_variables(who, service_id)[1])
-
-    def read_logs(self, who: Access, deployment_id: str, stream: str, after: int, limit: int) -> LogPage:
-        """Lines after the cursor; `done` once the stream can get no more lines (the build stream
-        when the build is over, the deploy stream when the deployment ended)."""
-        if stream not in ("build", "deploy"):
-            raise BadRequest(f"query parameter 'stream' must be 'build' or 'deploy', got {stream!r}")
-        deployment = self.get(who, deployment_id)
-        limit = max(1, min(limit, 1000))
-        lines = self._logs.read(deployment_id, stream, after, limit)
-        if stream == "build":
-            ended = deployment.status not in (DeploymentStatus.QUEUED, DeploymentStatus.BUILDING)
-        else:
-            ended = deployment.status in TERMINAL
-        return LogPage(lines, lines[-1].seq if lines else after, ended and len(lines) < limit)
+    # --- cancelling ----------------------------------------------------------------------------
 
     def cancel(self, who: Access, deployment_id: str) -> Deployment:
         # The workflow moves the deployment meanwhile (QUEUED -> BUILDING ...): a conditional write
@@ -277,12 +227,6 @@ class DeploymentService:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     # --- helpers -------------------------------------------------------------------------------
-
-    def _service_with_variables(self, who: Access, service_id: str) -> tuple[Service, ServiceVariables]:
-        """One read for both (they share a partition), the access check included."""
-        service, variables = self._repo.get_service_with_variables(service_id)
-        who.require(self._projects.resources.service(service))
-        return service, variables
 
     def _redeployment(self, who: Access, service: Service, variables: ServiceVariables) -> Deployment:
         if service.active_release_id is None:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from railyard import cli
 from railyard.client import RailyardClient
 from railyard.commands import auth
 from railyard.settings import Config, load_config, save_config
+from tests.support.cli_runs import run
 
 API_TOKEN = "ry_ci_token"
 ALICE = {"kind": "user", "name": "alice@example.com", "userId": "usr_1", "tokenId": None}
@@ -145,10 +144,6 @@ def sleeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[float]:
     waited: list[float] = []
     monkeypatch.setattr(auth, "_sleep", waited.append)
     return waited
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli.app, list(args))
 
 
 def stored(tmp_path: Path) -> dict[str, Any]:
