@@ -1,14 +1,16 @@
 // A service's deploy settings (start command, health check, replicas, cron): each field is checked as
 // it is typed by the rule the API publishes (lib/rules.ts) and nothing invalid is sent; Save sends
 // only the changed ones (PATCH /v1/services/{id} is partial) and the API's 400 goes beside the field
-// it names. Settings apply at the next deployment, so a "Deploy now" follows a save.
+// it names. Settings apply at the next deployment, so a "Deploy now" follows a save: one
+// Idempotency-Key per save's offer, kept when it is pressed again after a failure (its answer may
+// only have been lost), so it makes one deployment.
 "use client";
 
 import Link from "next/link";
 import { useState, type FormEvent } from "react";
 import { ErrorNote } from "@/components/ErrorNote";
 import { FieldError } from "@/components/FieldError";
-import { ApiError } from "@/lib/api";
+import { ApiError, submitKeys } from "@/lib/api";
 import { deploymentHref } from "@/lib/paths";
 import { loadRules, parseSetting, type Rules } from "@/lib/rules";
 import type { Deployment, Service } from "@/lib/types";
@@ -37,7 +39,7 @@ type Props = {
   canManage: boolean | null;
   canDeploy: boolean | null;
   save: (settings: Record<string, string | number | null>) => Promise<Service>;
-  redeploy: () => Promise<Deployment>;
+  redeploy: (idempotencyKey: string) => Promise<Deployment>;
 };
 
 export function SettingsForm({ service, rules, canManage, canDeploy, save, redeploy }: Props) {
@@ -48,6 +50,7 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
   const [saved, setSaved] = useState(false);
   const [deployed, setDeployed] = useState<Deployment | null>(null);
   const [deployFailure, setDeployFailure] = useState<ApiError | null>(null);
+  const [deployKeys] = useState(submitKeys<null>); // one offer at a time: `done` at each save
   const locked = canManage === false || busy;
 
   const changed = FIELDS.filter((f) => f.name in edits && edits[f.name] !== textOf(service.settings[f.name]));
@@ -79,6 +82,7 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
       setEdits({});
       setSaved(true);
       setDeployed(null);
+      deployKeys.done(); // a deployment the last offer made ran the settings before this save
     } catch (caught) {
       const error = caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught));
       const field = error.status === 400 ? fieldNamed(error.message) : null;
@@ -93,7 +97,8 @@ export function SettingsForm({ service, rules, canManage, canDeploy, save, redep
     setBusy(true);
     setDeployFailure(null);
     try {
-      setDeployed(await redeploy());
+      setDeployed(await redeploy(deployKeys.of(null)));
+      deployKeys.done();
     } catch (caught) {
       setDeployFailure(caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught)));
     } finally {

@@ -1,26 +1,27 @@
 // A service's own variables, editable as STAGED changes: add, edit, seal (write-only) and remove
 // stage locally; the bar says "3 changes — Deploy" and Deploy sends them as one PATCH, which makes
-// one deployment (docs/api.md). Names are checked before staging by the API's published rule.
+// one deployment (docs/api.md), under one Idempotency-Key per set of staged changes: pressing Deploy
+// again after a failure (its answer may only have been lost) sends the same key, and the API answers
+// the first success instead of making a second deployment. Names are checked before staging by the
+// API's published rule.
 "use client";
 
 import Link from "next/link";
-import { useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { ErrorNote } from "@/components/ErrorNote";
 import { FieldError } from "@/components/FieldError";
-import { ApiError } from "@/lib/api";
+import { ApiError, submitKeys } from "@/lib/api";
+import type { Applied } from "@/lib/edits";
 import { deploymentHref } from "@/lib/paths";
 import { loadRules, variableNameProblem, type Rules } from "@/lib/rules";
 import { changesLabel, countOf, rows, stage, toPatch, unstage, type Change, type Listing, type Staged } from "@/lib/staging";
-import type { Deployment } from "@/lib/types";
 import styles from "./editing.module.css";
-
-export type Applied = Listing & { deployment: Deployment | null };
 
 type Props = {
   current: Listing;
   rules: Rules | null;
   canWrite: boolean | null; // false: the caller's role may not (controls off, and why)
-  apply: (patch: ReturnType<typeof toPatch>) => Promise<Applied>;
+  apply: (patch: ReturnType<typeof toPatch>, idempotencyKey: string) => Promise<Applied>;
 };
 
 /** The staged name an API message is about, so its error goes beside that row. */
@@ -37,6 +38,8 @@ export function VariablesEditor({ current, rules, canWrite, apply }: Props) {
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<{ error: ApiError; name: string | null } | null>(null);
   const [applied, setApplied] = useState<Applied | null>(null);
+  const [keys] = useState(submitKeys<Staged>); // each staging is a new object: a new key
+  const sending = useRef(false); // `busy` is a render late: a double click could pass it
   const locked = canWrite === false || busy;
 
   function stageChange(change: Change) {
@@ -67,16 +70,20 @@ export function VariablesEditor({ current, rules, canWrite, apply }: Props) {
   }
 
   async function deploy() {
+    if (sending.current) return;
+    sending.current = true;
     setBusy(true);
     setFailure(null);
     try {
-      const result = await apply(toPatch(staged));
+      const result = await apply(toPatch(staged), keys.of(staged));
+      keys.done();
       setStaged({});
       setApplied(result);
     } catch (caught) {
       const error = caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught));
       setFailure({ error, name: nameIn(error.message, staged) });
     } finally {
+      sending.current = false;
       setBusy(false);
     }
   }

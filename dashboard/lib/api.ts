@@ -95,3 +95,20 @@ export function newIdempotencyKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return `dash-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
+
+/** One submit's Idempotency-Key, kept across its retries: `of(what)` answers the same key while
+ * `what` (the thing submitted: the staged changes) is the same object, so sending it again after a
+ * failure, whose answer may only have been lost, makes nothing twice (the API answers the first
+ * success again); another `what`, or anything after `done()` (it succeeded), gets a new key. */
+export function submitKeys<T>(): { of: (what: T) => string; done: () => void } {
+  let held: { what: T; key: string } | null = null;
+  return {
+    of(what) {
+      if (!held || held.what !== what) held = { what, key: newIdempotencyKey() };
+      return held.key;
+    },
+    done() {
+      held = null;
+    },
+  };
+}

@@ -6,10 +6,15 @@ the module: 10,000 rows at start, then a stamped tick every 0.25 s. What a perso
 - a connection the server closes is opened again and the log has no gap and no line twice;
 - a WebSocket that cannot connect shows the notice, and the page still moves by polling;
 - 10,000 lines stream in without moving anything (layout shift 0) and scroll and filter without
-  freezing the page (no long task over 200 ms)."""
+  freezing the page (no long task over 200 ms);
+- a variables change sent again after its answer was lost (the same Idempotency-Key) makes one
+  deployment, and a project page open in another tab moves its card to it by push alone (no read
+  of the project before a pushed status asked for it). This last test redeploys the app: it runs
+  last, and the module waits for the deployment to end before stopping the ticks."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import statistics
@@ -21,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.domain.models import IN_PROGRESS
 from tests.support import browser as chromium_support
 from tests.support import printing_app
 from tests.support.browser import DESKTOP
@@ -43,6 +49,8 @@ class Demo:
     deployment_id: str
     url: str  # the deployment's page
     hostname: str  # the app's, at the router
+    service_id: str
+    project_id: str
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +64,27 @@ def demo(dev: Dev, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     found = re.search(r"--deployment (\S+)", out)
     assert found, out
     deployment_id = found.group(1)
+    link = dev.link(app)
     yield Demo(
-        deployment_id, f"{dev.api_url}/dashboard/deployment/?id={deployment_id}", f"web-production-{project}"
+        deployment_id,
+        f"{dev.api_url}/dashboard/deployment/?id={deployment_id}",
+        f"web-production-{project}",
+        link["serviceId"],
+        link["projectId"],
     )
+    # The last tests redeploy: once their deployments ended, the live one is the one ticking
+    _settled(dev, link["serviceId"], WAIT_MS / 1000)
     dev.get(f"web-production-{project}", "/stop")  # no more ticks: the shared platform goes quiet
+
+
+def _settled(dev: Dev, service_id: str, seconds: float) -> None:
+    """Returns once none of the service's deployments is in progress, or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        listed = dev.api("GET", f"/v1/services/{service_id}/deployments")["deployments"]
+        if not any(d["status"] in IN_PROGRESS for d in listed):
+            return
+        time.sleep(0.25)
 
 
 def _page(browser: Any, dev: Dev, safety_poll_ms: int | None = None) -> Any:
@@ -296,3 +321,100 @@ def test_ten_thousand_lines_stream_without_layout_shift_and_scroll_and_filter_sm
     long_tasks = page.evaluate("() => window.__long")
     assert max(long_tasks, default=0) <= 200, (long_tasks, scrolled, filtered_s)
     assert scrolled["worstFrame"] < 200 and filtered_s < 2, (scrolled, filtered_s)
+
+
+def test_a_variables_change_sent_twice_makes_one_deployment_and_a_project_page_shows_it_by_push(
+    dev: Dev, browser: Any, pages: list[Any], demo: Demo
+) -> None:
+    # One redeploy of the app proves both (a deployment is the costly part): the Variables tab's
+    # submit, sent again after its answer was lost, and the project page in another tab.
+    project = _page(browser, dev, safety_poll_ms=3_600_000)  # no safety poll while the test runs
+    pages.append(project)
+    seen = _card_reads_and_pushes(project, demo)
+    project.goto(f"{dev.api_url}/dashboard/project/?id={demo.project_id}")
+    card = project.locator("li.card[data-service=web]")
+    card.locator('[data-status="SUCCESS"]').wait_for()
+    _until(project, lambda: ("subscribed", demo.project_id) in seen, 10, "the page subscribed to the project")
+    loaded = len(seen)
+
+    deployments = f"/v1/services/{demo.service_id}/deployments"
+    before = {d["id"] for d in dev.api("GET", deployments)["deployments"]}
+    variables = _page(browser, dev)
+    pages.append(variables)
+    keys, made, replayed = _lose_the_first_patch_answer(variables)
+    variables.goto(f"{dev.api_url}/dashboard/service/variables/?id={demo.service_id}")
+    variables.get_by_label("Name", exact=True).fill("LIVE_GREETING")
+    variables.get_by_label("Value", exact=True).fill(f"hello {secrets.token_hex(2)}")
+    variables.get_by_role("button", name="Stage", exact=True).click()
+    bar = variables.get_by_role("region", name="Staged changes")
+    deploy = bar.get_by_role("button", name="Deploy", exact=True)
+    deploy.click()
+    variables.get_by_role("alert").filter(has_text="Not deployed").wait_for()  # a network error, in words
+    deploy.click()  # the same submit again
+    link = variables.get_by_role("link", name=re.compile(r"^deployment dep_"))
+    link.wait_for()
+
+    assert len(keys) == 2 and keys[0] and keys[1] == keys[0], keys
+    assert link.inner_text() == f"deployment {made[0]}"  # the first answer, again
+    assert replayed == ["true"], replayed
+    after = {d["id"] for d in dev.api("GET", deployments)["deployments"]}
+    assert after - before == {made[0]}  # one deployment for the one change
+
+    project.locator(f'li.card[data-service=web][data-deployment="{made[0]}"]').wait_for(timeout=10_000)
+    moves = seen[loaded:]
+    assert moves and moves[0][0] == "status", moves  # nothing was read before the first push
+    answered = True  # each read answers a push no earlier read answered: none is a poll
+    for kind, what in moves:
+        if kind == "status":
+            answered = False
+        elif kind == "read" and what.endswith(f"/v1/projects/{demo.project_id}"):
+            assert not answered, moves
+            answered = True
+    assert not project.get_by_text(NOTICE).is_visible()
+
+
+def _card_reads_and_pushes(page: Any, demo: Demo) -> list[tuple[str, str]]:
+    """What the project page's tab saw, in its order: its reads of the project's cards, its
+    subscription and the statuses pushed for the project."""
+    seen: list[tuple[str, str]] = []
+    reads = (f"/v1/projects/{demo.project_id}", "/services", "/deployments?limit=1")
+
+    def pushed(frame: str | bytes) -> None:
+        message = json.loads(frame)
+        if message.get("type") == "subscribed" and message.get("projectId"):
+            seen.append(("subscribed", message["projectId"]))
+        elif message.get("type") == "status" and message.get("projectId") == demo.project_id:
+            seen.append(("status", message["status"]))
+
+    page.on("request", lambda r: seen.append(("read", r.url)) if r.url.endswith(reads) else None)
+    page.on("websocket", lambda socket: socket.on("framereceived", pushed))
+    return seen
+
+
+def _lose_the_first_patch_answer(page: Any) -> tuple[list[str], list[str], list[str | None]]:
+    """The tab's first PATCH of variables reaches the API, which makes its deployment, but the page
+    hears only a network error; later ones go through. Returns the Idempotency-Keys sent, the
+    deployment the lost answer named, and each answer's Idempotent-Replayed header."""
+    keys: list[str] = []
+    made: list[str] = []
+    replayed: list[str | None] = []
+
+    def route(route: Any) -> None:
+        if route.request.method != "PATCH":
+            route.fallback()
+            return
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) > 1:
+            route.continue_()
+            return
+        made.append(route.fetch().json()["deployment"]["id"])
+        route.abort("connectionreset")
+
+    def answered(request: Any) -> None:
+        response = request.response() if request.method == "PATCH" else None
+        if response:
+            replayed.append(response.headers.get("idempotent-replayed"))
+
+    page.route("**/v1/services/*/variables", route)
+    page.on("requestfinished", answered)
+    return keys, made, replayed

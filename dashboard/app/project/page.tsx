@@ -44,7 +44,7 @@ async function loadProject(id: string): Promise<View> {
 
 function ServiceCard({ service, last }: Card) {
   return (
-    <li className="card" data-service={service.name}>
+    <li className="card" data-service={service.name} data-deployment={last?.id}>
       <h3>
         <Link href={serviceHref(service.id)}>{service.name}</Link>
       </h3>

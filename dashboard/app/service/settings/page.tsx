@@ -10,9 +10,10 @@ import { DomainsEditor, type Domain } from "@/components/DomainsEditor";
 import { SettingsForm } from "@/components/SettingsForm";
 import styles from "@/components/editing.module.css";
 import { api } from "@/lib/api";
+import { redeployService } from "@/lib/edits";
 import { allows, notAllowed, useAccess } from "@/lib/permissions";
 import { loadRules, type Rules } from "@/lib/rules";
-import type { Deployment, Project, Service } from "@/lib/types";
+import type { Project, Service } from "@/lib/types";
 import { usePolled } from "@/lib/usePolled";
 
 async function loadSettings(id: string) {
@@ -53,13 +54,7 @@ function SettingsView() {
     return saved;
   }
 
-  async function redeploy() {
-    const { deployment } = await api<{ deployment: Deployment }>(`${path}/deployments`, {
-      method: "POST",
-      body: { redeploy: true },
-    });
-    return deployment;
-  }
+  const redeploy = (idempotencyKey: string) => redeployService(id, idempotencyKey);
 
   async function domainsChanged() {
     const { domains } = await api<{ domains: Domain[] }>(`${path}/domains`);

@@ -7,9 +7,10 @@ import { Suspense, useEffect, useState } from "react";
 import { useSearchParams } from "next/navigation";
 import { ServiceFrame } from "@/components/ServiceFrame";
 import { ErrorNote } from "@/components/ErrorNote";
-import { VariablesEditor, type Applied } from "@/components/VariablesEditor";
+import { VariablesEditor } from "@/components/VariablesEditor";
 import styles from "@/components/editing.module.css";
 import { api, ApiError } from "@/lib/api";
+import { applyVariables, type Applied } from "@/lib/edits";
 import { allows, notAllowed, useAccess } from "@/lib/permissions";
 import { loadRules, type Rules } from "@/lib/rules";
 import type { Listing, VariablesPatch } from "@/lib/staging";
@@ -96,8 +97,8 @@ function VariablesView() {
   const where = service ? { projectId: service.projectId, environmentId: service.environmentId, serviceId: service.id } : null;
   const canWrite = allows(access, "write-variables", where);
 
-  async function apply(patch: VariablesPatch): Promise<Applied> {
-    const result = await api<Applied>(`/v1/services/${encodeURIComponent(id)}/variables`, { method: "PATCH", body: patch });
+  async function apply(patch: VariablesPatch, idempotencyKey: string): Promise<Applied> {
+    const result = await applyVariables(id, patch, idempotencyKey);
     setFresh({ variables: result.variables, sealed: result.sealed });
     return result;
   }
