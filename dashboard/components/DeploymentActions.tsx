@@ -3,13 +3,14 @@
 // The buttons that steer deployments (issue 13): Redeploy a service, Roll back to an earlier release
 // (a confirm step first, naming the variables the rollback brings back: the API's preview, asked
 // before anything is made), Cancel one in progress.
-// Each is a real <button>, disabled while its request is in flight; each click sends its own
-// Idempotency-Key (docs/api.md), so a retried request never creates a second deployment. An
+// Each is a real <button>, disabled while its request is in flight. A click sends an Idempotency-Key
+// (docs/api.md) that a second click reuses only when the first one's answer never came (a network
+// failure: it may have made the deployment), so pressing again then makes nothing twice. An
 // API error (409 ReleasePruned, InvalidTransition…) is shown in words beside the button.
 
 import { useRef, useState } from "react";
 import { ErrorNote } from "@/components/ErrorNote";
-import { api, ApiError, newIdempotencyKey } from "@/lib/api";
+import { api, ApiError, submitKeys } from "@/lib/api";
 import { ENDED } from "@/lib/format";
 import type { Deployment, Service } from "@/lib/types";
 
@@ -24,16 +25,35 @@ function asApiError(caught: unknown): ApiError {
   return caught instanceof ApiError ? caught : new ApiError(0, "NetworkError", String(caught));
 }
 
-/** One action's request: at most one in flight (a second click while busy does nothing). */
+/** Sends `request` with the action's Idempotency-Key: the same key again only after a failure
+ * whose answer was lost (a network failure, status 0: the deployment may exist), a new one after
+ * any answer of the API's. */
+export async function withActionKey<T>(
+  keys: ReturnType<typeof submitKeys<string>>,
+  request: (key: string) => Promise<T>,
+): Promise<T> {
+  try {
+    const answer = await request(keys.of("click"));
+    keys.done();
+    return answer;
+  } catch (caught) {
+    if (asApiError(caught).status !== 0) keys.done();
+    throw caught;
+  }
+}
+
+/** One action's request: at most one in flight (a second click while busy does nothing). Its
+ * Idempotency-Key is kept for the next click only when this one's answer was lost. */
 function useAction(report?: Report) {
   const [state, setState] = useState<Outcome>({ busy: false, error: null, note: null });
   const inFlight = useRef(false); // state updates are async: a double click could pass `busy`
-  async function run(request: () => Promise<string | null>) {
+  const keys = useRef(submitKeys<string>());
+  async function run(request: (key: string) => Promise<string | null>) {
     if (inFlight.current) return;
     inFlight.current = true;
     setState({ busy: true, error: null, note: null });
     try {
-      const note = await request();
+      const note = await withActionKey(keys.current, request);
       if (note && report) report(note);
       setState({ busy: false, error: null, note: report ? null : note });
     } catch (caught) {
@@ -55,8 +75,8 @@ function Note({ text }: { text: string | null }) {
 
 type Created = { deployment: Deployment; variablesChanged?: string[] | null };
 
-function create(path: string, body: unknown): Promise<Created> {
-  return api<Created>(path, { method: "POST", body, headers: { "Idempotency-Key": newIdempotencyKey() } });
+function create(path: string, body: unknown, key: string): Promise<Created> {
+  return api<Created>(path, { method: "POST", body, headers: { "Idempotency-Key": key } });
 }
 
 export function RedeployButton({ service, report }: { service: Service; report?: Report }) {
@@ -68,7 +88,7 @@ export function RedeployButton({ service, report }: { service: Service; report?:
         type="button"
         className="primary"
         disabled={action.busy}
-        onClick={() => action.run(async () => (await create(path, { redeploy: true }), "Redeploy started"))}
+        onClick={() => action.run(async (key) => (await create(path, { redeploy: true }, key), "Redeploy started"))}
       >
         {action.busy ? "Redeploying…" : "Redeploy"}
       </button>
@@ -173,8 +193,8 @@ function RollbackButton({ target, report }: { target: Deployment; report: Report
     setCheck(null);
   };
   const confirm = () =>
-    action.run(async () => {
-      const { variablesChanged } = await create(path, { deploymentId: target.id });
+    action.run(async (key) => {
+      const { variablesChanged } = await create(path, { deploymentId: target.id }, key);
       close();
       return `Rollback to ${version} started: ${variablesWarning(variablesChanged)}`;
     });

@@ -6,9 +6,10 @@ import {
   previewRollback,
   RollbackConfirm,
   variablesWarning,
+  withActionKey,
   type PreviewState,
 } from "@/components/DeploymentActions";
-import { api, ApiError, newIdempotencyKey } from "@/lib/api";
+import { api, ApiError, newIdempotencyKey, submitKeys } from "@/lib/api";
 import { source, who } from "@/lib/format";
 import type { Deployment, Service } from "@/lib/types";
 
@@ -133,5 +134,23 @@ describe("idempotency keys", () => {
     expect(fetch.mock.calls[0][1].headers["Idempotency-Key"]).toBe(key);
     expect(newIdempotencyKey()).not.toBe(key);
     expect(key).toMatch(/^[\x21-\x7e]{1,255}$/); // visible ASCII, as the API requires
+  });
+});
+
+describe("a button's key across clicks", () => {
+  it("is kept after a lost answer and renewed after any answer of the API's", async () => {
+    const keys = submitKeys<string>();
+    const sent: string[] = [];
+    const failing = (error: ApiError) => async (key: string) => {
+      sent.push(key);
+      throw error;
+    };
+    await expect(withActionKey(keys, failing(new ApiError(0, "NetworkError", "offline")))).rejects.toThrow();
+    await withActionKey(keys, async (key) => sent.push(key)); // pressed again: it may exist already
+    await withActionKey(keys, async (key) => sent.push(key)); // a new click after a success
+    await expect(withActionKey(keys, failing(new ApiError(409, "ReleasePruned", "gone")))).rejects.toThrow();
+    await withActionKey(keys, async (key) => sent.push(key)); // the API said no: a new click
+    expect(sent[1]).toBe(sent[0]);
+    expect(new Set(sent).size).toBe(4);
   });
 });
