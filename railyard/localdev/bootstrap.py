@@ -36,8 +36,9 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
     _ensure_key(client("kms"), catalogue.variables_key_alias)
     s3 = client("s3")
     for bucket in catalogue.buckets:
-        _create_bucket(s3, bucket.name)
-        _adopt_legacy_bucket(s3, catalogue.legacy_bucket_name(bucket.key), bucket.name)
+        # A bucket the store had already was made by an earlier bootstrap, which adopted then.
+        if _create_bucket(s3, bucket.name):
+            _adopt_legacy_bucket(s3, catalogue.legacy_bucket_name(bucket.key), bucket.name)
     sqs = client("sqs")
     for queue in catalogue.queues:
         dlq_arn = _queue_arn(sqs, sqs.create_queue(QueueName=queue.dlq_name)["QueueUrl"])
@@ -104,15 +105,18 @@ def _ensure_key(kms: Any, alias: str) -> None:
         kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
 
 
-def _create_bucket(s3: Any, name: str) -> None:
+def _create_bucket(s3: Any, name: str) -> bool:
+    """Create the bucket; False if it was there already."""
     region = s3.meta.region_name
     # Outside us-east-1 S3 wants the region named (IllegalLocationConstraintException otherwise).
     where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
         s3.create_bucket(Bucket=name, **where)
+        return True
     except Exception as error:
         if error_code(error) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
             raise
+        return False
 
 
 def _adopt_legacy_bucket(s3: Any, legacy: str, bucket: str) -> None:

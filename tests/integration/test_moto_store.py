@@ -90,9 +90,6 @@ def test_a_store_a_test_changed_beyond_its_data_is_bootstrapped_again(
         lambda: client("sqs").set_queue_attributes(
             QueueUrl=resources.queue_urls["build"], Attributes={"VisibilityTimeout": "5"}
         ),
-        lambda: client("events").put_rule(
-            Name="tap", EventBusName=settings.catalogue.event_bus, EventPattern='{"source": ["railyard"]}'
-        ),
         lambda: client("dynamodb").update_time_to_live(
             TableName=settings.table_name,
             TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"},
