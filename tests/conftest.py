@@ -8,8 +8,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-import requests
 
+from tests.support.moto_store import MotoStore
 from tests.support.platform import Dev, SharedPlatform
 
 # Where the modules are that each take from half a minute to a few minutes (a `railyard dev`
@@ -106,9 +106,17 @@ def moto_server() -> Iterator[int]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_store(moto_server: int) -> MotoStore:
+    """The session's moto server as a store: emptied, or kept bootstrapped between tests
+    (tests/support/moto_store.py)."""
+    return MotoStore(f"http://127.0.0.1:{moto_server}")
+
+
 @pytest.fixture
-def aws(moto_server: int, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[int]:  # type: ignore[no-untyped-def]
-    """AWS env pointed at the session's moto server, with empty state and Step Functions executing."""
+def aws_env(moto_server: int, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[int]:  # type: ignore[no-untyped-def]
+    """AWS env pointed at the session's moto server, whose state is what the previous test left:
+    a test takes `aws` (empty) or a fixture that asks `moto_store` for a bootstrapped one."""
     from chalicelib.adapters.aws import reset_clients
 
     base = f"http://127.0.0.1:{moto_server}"
@@ -126,10 +134,13 @@ def aws(moto_server: int, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    requests.post(f"{base}/moto-api/reset", timeout=10).raise_for_status()
-    requests.post(
-        f"{base}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
-    ).raise_for_status()
     reset_clients()
     yield moto_server
     reset_clients()
+
+
+@pytest.fixture
+def aws(aws_env: int, moto_store: MotoStore) -> int:
+    """AWS env pointed at the session's moto server, with empty state and Step Functions executing."""
+    moto_store.empty()
+    return aws_env

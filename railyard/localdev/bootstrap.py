@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib.adapters.aws import client, error_code
 from chalicelib.adapters.dynamo.schema import create_table
@@ -35,14 +36,12 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
     _ensure_key(client("kms"), catalogue.variables_key_alias)
     s3 = client("s3")
     for bucket in catalogue.buckets:
-        _create_bucket(s3, bucket.name)
-        _adopt_legacy_bucket(s3, catalogue.legacy_bucket_name(bucket.key), bucket.name)
+        # A bucket the store had already was made by an earlier bootstrap, which adopted then.
+        if _create_bucket(s3, bucket.name):
+            _adopt_legacy_bucket(s3, catalogue.legacy_bucket_name(bucket.key), bucket.name)
     sqs = client("sqs")
     for queue in catalogue.queues:
-        dlq_url = sqs.create_queue(QueueName=queue.dlq_name)["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        dlq_arn = _queue_arn(sqs, sqs.create_queue(QueueName=queue.dlq_name)["QueueUrl"])
         url = sqs.create_queue(
             QueueName=queue.name,
             Attributes={
@@ -53,9 +52,7 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
             },
         )["QueueUrl"]
         done.queue_urls[queue.key] = url
-        done.queue_arns[queue.key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        done.queue_arns[queue.key] = _queue_arn(sqs, url)
     events = client("events")
     try:
         events.create_event_bus(Name=catalogue.event_bus)
@@ -87,6 +84,16 @@ def bootstrap(catalogue: Catalogue, account_id: str = "123456789012") -> Bootstr
     return done
 
 
+def _queue_arn(sqs: Any, url: str) -> str:
+    """A queue's ARN from its URL, without a GetQueueAttributes call per queue (18 of them, every
+    bootstrap): the URL ends in `/<account>/<name>` on AWS (`https://sqs.<region>.amazonaws.com/...`),
+    moto (`http://127.0.0.1:<port>/...`) and LocalStack (every SQS_ENDPOINT_STRATEGY, also
+    `.../queue/<region>/<account>/<name>`), and the client knows its region's partition
+    (aws, aws-cn, aws-us-gov)."""
+    account, name = urlsplit(url).path.rstrip("/").split("/")[-2:]
+    return f"arn:{sqs.meta.partition}:sqs:{sqs.meta.region_name}:{account}:{name}"
+
+
 def _ensure_key(kms: Any, alias: str) -> None:
     """The key sealed variables are encrypted under, found by its alias (docs/decisions/0023)."""
     try:
@@ -98,15 +105,18 @@ def _ensure_key(kms: Any, alias: str) -> None:
         kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
 
 
-def _create_bucket(s3: Any, name: str) -> None:
+def _create_bucket(s3: Any, name: str) -> bool:
+    """Create the bucket; False if it was there already."""
     region = s3.meta.region_name
     # Outside us-east-1 S3 wants the region named (IllegalLocationConstraintException otherwise).
     where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
         s3.create_bucket(Bucket=name, **where)
+        return True
     except Exception as error:
         if error_code(error) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
             raise
+        return False
 
 
 def _adopt_legacy_bucket(s3: Any, legacy: str, bucket: str) -> None:

@@ -17,13 +17,12 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.adapters.dynamo.schema import create_table
 from chalicelib.config import Settings
 from chalicelib.domain.events import AuditRecorded
 from chalicelib.domain.models import Deployment
-from railyard.localdev.bootstrap import bootstrap
 from tests.fakes import FakeWorkflow
 from tests.support.leaks import LeakScan, recording_events
+from tests.support.moto_store import MotoStore
 
 TOKEN = "ry_test_token"
 OTHER_ORG_TOKEN = "ry_other_org_token"
@@ -120,7 +119,11 @@ def idempotency_ttl() -> int | None:
 
 @pytest.fixture
 def api(
-    aws: int, idempotency_ttl: int | None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    aws_env: int,
+    moto_store: MotoStore,
+    idempotency_ttl: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> Iterator[Api]:
     """The API; when the test is over, every answer, the process's output and every event it put
     are scanned for the passwords, tokens and sealed values the test used (tests/support/leaks.py)."""
@@ -129,8 +132,7 @@ def api(
     if idempotency_ttl is not None:
         monkeypatch.setenv("RAILYARD_IDEMPOTENCY_TTL_SECONDS", str(idempotency_ttl))
     settings = Settings.from_env()
-    bootstrap(settings.catalogue, settings.account_id)
-    create_table(settings.table_name)
+    moto_store.bootstrapped(settings.catalogue, settings.account_id)  # as fresh, made once a worker
     workflow = GatedWorkflow()
     container = wiring.Container(settings, workflow=workflow)
     container.auth.ensure_token(TOKEN, settings.org_id, "test")

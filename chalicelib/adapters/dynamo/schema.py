@@ -13,29 +13,53 @@ from chalicelib.adapters.dynamo.table import _Table, _table
 def create_table(table_name: str) -> None:
     """Ensure the table exists and is ACTIVE: string pk/sk, indexes gsi1 and gsi2 (ALL projection),
     PAY_PER_REQUEST. Safe to call again, and from two processes at once (the local bootstrap); a
-    table made before gsi2 existed gets it added."""
+    table made before gsi2 existed gets it added.
+
+    One DescribeTable answers whether the table exists and what it has, and a table this call
+    created is known to have both indexes and no TTL yet: every start of the local platform and
+    many test fixtures run this, and every call to an emulator costs CPU."""
+    table = _table(table_name)
+    client = table.connection.client
+    described = _described(client, table_name)
+    if described is None:
+        if _create(table):
+            # CreateTable made both indexes; a table is ACTIVE once they are (wait=True waited).
+            table.connection.update_time_to_live(table_name, TTL_ATTRIBUTE)
+            return
+        described = client.describe_table(TableName=table_name)["Table"]
+    _ensure_unfinished_index(client, table_name, described)
+    _ensure_ttl(table, table_name)
+
+
+def _create(table: _Table) -> bool:
+    """Create the table and wait until it is ACTIVE; False if another process created it first."""
     from pynamodb.exceptions import TableError
 
-    table = _table(table_name)
     try:
         table.item.create_table(wait=True)
+        return True
     except TableError as error:
         # Another process created it between our existence check and CreateTable: wait for it.
         if error.cause_response_code != "ResourceInUseException":
             raise
         table.item.create_table(wait=True)
-    _ensure_unfinished_index(table, table_name)
-    _ensure_ttl(table, table_name)
+        return False
 
 
-def _ensure_unfinished_index(table: _Table, table_name: str) -> None:
+def _described(client: Any, table_name: str) -> dict[str, Any] | None:
+    """The table's description, or None when there is no such table."""
+    try:
+        return client.describe_table(TableName=table_name)["Table"]  # type: ignore[no-any-return]
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def _ensure_unfinished_index(client: Any, table_name: str, described: dict[str, Any]) -> None:
     """Add gsi2 to a table created before it existed, and wait until it can be queried.
 
     Deployments that were in progress when the index was added carry no gsi2 keys until their next
     save; the tables this runs on in practice (an earlier release's) are then re-saved by the
     deployments' own next step, and a finished deployment never needs the index."""
-    client = table.connection.client
-    described = client.describe_table(TableName=table_name)["Table"]
     indexes = {index["IndexName"]: index for index in described.get("GlobalSecondaryIndexes", [])}
     if UNFINISHED_INDEX_NAME not in indexes:
         client.update_table(
@@ -57,6 +81,8 @@ def _ensure_unfinished_index(table: _Table, table_name: str) -> None:
                 }
             ],
         )
+    elif indexes[UNFINISHED_INDEX_NAME].get("IndexStatus") == "ACTIVE":
+        return
     _wait_for_index(client, table_name)
 
 
