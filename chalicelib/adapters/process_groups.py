@@ -59,6 +59,24 @@ def start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def running_groups(pgids: set[int]) -> set[int]:
+    """Which of these groups still have a member that runs: a killed process is not gone until the
+    kernel has scheduled its exit, and one whose leader is gone is not the caller's child to wait
+    for. A zombie (exited, waiting for its reaper) does not run."""
+    running: set[int] = set()
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if fields[0] not in ("Z", "X") and int(fields[2]) in pgids:
+                running.add(int(fields[2]))
+    return running
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

@@ -25,6 +25,7 @@ from chalicelib.domain.ports import LogSink
 
 logger = logging.getLogger(__name__)
 
+KILLED_EXIT_SECONDS = 2.0  # at most, for SIGKILLed members to be scheduled and end (a loaded machine)
 LINE_LIMIT = 64 * 1024  # one log line at most; longer output is split, never buffered unbounded
 
 
@@ -118,6 +119,15 @@ def stop_groups(procs: list[subprocess.Popen[bytes]], grace: float) -> int:
     for proc in procs:
         signal_group(proc, signal.SIGKILL)
         proc.wait()
+    # The leaders are reaped; members they forked (a `cmd &` in a start command) are someone
+    # else's children, so wait here until the kernel has ended them too: "stopped" means gone.
+    pgids = {proc.pid for proc in procs}
+    deadline = time.monotonic() + KILLED_EXIT_SECONDS
+    while pgids and time.monotonic() < deadline:
+        pgids = process_groups.running_groups(pgids)
+        if pgids:
+            time.sleep(0.01)
+    for proc in procs:
         process_groups.untrack(proc)
     return late
 
